@@ -1,0 +1,1 @@
+"""Dokploy API simulator (servers, SSH keys, organizations, API keys, Cloud quota)."""
