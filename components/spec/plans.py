@@ -1,0 +1,75 @@
+"""Hosting plans, declared once in configuration (config/plans.yaml or the stack's ``plans`` key)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path as FsPath
+from typing import Any, Mapping
+
+from components.spec.errors import SpecError, SpecErrors
+from components.spec.marked_yaml import MarkedDocument, load_marked
+from components.spec.schema import PLANS_SCHEMA
+from components.spec.validate import schema_errors
+
+PLANS_KEY = "plans"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Resources and limits one tenant server gets on a plan."""
+
+    name: str
+    cores: int
+    memory_mb: int
+    disk_gb: int
+    max_servers: int
+    backups: bool = False
+    description: str = ""
+
+    def to_config(self) -> dict[str, Any]:
+        """The plan's fields as they appear in configuration (without the name)."""
+        data = asdict(self)
+        del data["name"]
+        return data
+
+
+def parse_plans(data: Any, source: str = "Pulumi config 'plans'") -> dict[str, Plan]:
+    """Validate a ``name -> fields`` mapping (e.g. ``pulumi.Config().require_object("plans")``)."""
+    return _plans_from(MarkedDocument(source, data), ())
+
+
+def load_plans(path: str | FsPath) -> dict[str, Plan]:
+    """Load plans from a YAML file whose top-level ``plans`` key holds the mapping."""
+    path = FsPath(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecErrors([SpecError(str(path), None, "(document)", f"cannot read file: {exc.strerror}")]) from None
+    doc, errors = load_marked(text, str(path))
+    if doc is None or errors:
+        raise SpecErrors(errors)
+    if not isinstance(doc.data, dict) or PLANS_KEY not in doc.data:
+        raise SpecErrors([doc.error((), f"expected a mapping with a top-level '{PLANS_KEY}' key")])
+    extras = [k for k in doc.data if k != PLANS_KEY]
+    if extras:
+        raise SpecErrors([doc.error((k,), f"unknown field; only '{PLANS_KEY}' is allowed") for k in extras])
+    return _plans_from(doc, (PLANS_KEY,))
+
+
+def _plans_from(doc: MarkedDocument, base: tuple[str, ...]) -> dict[str, Plan]:
+    errors = schema_errors(doc, PLANS_SCHEMA, base)
+    if errors:
+        raise SpecErrors(errors)
+    mapping: Mapping[str, Mapping[str, Any]] = doc.data if not base else doc.data[base[0]]
+    return {
+        name: Plan(
+            name=name,
+            cores=int(fields["cores"]),
+            memory_mb=int(fields["memory_mb"]),
+            disk_gb=int(fields["disk_gb"]),
+            max_servers=int(fields["max_servers"]),
+            backups=bool(fields.get("backups", False)),
+            description=str(fields.get("description", "")),
+        )
+        for name, fields in mapping.items()
+    }
