@@ -1,0 +1,295 @@
+"""Cluster and storage reads, pools, tasks, backups, firewall and the shared guest world."""
+from __future__ import annotations
+
+import time
+import urllib.parse
+from typing import Any
+
+from . import exceptions as E
+from . import propstr as P
+from .entities import GiB, MiB, Pool, Vm
+
+VERSION = {"version": "9.0.3", "release": "9.0", "repoid": "025a7e7a8e1c5a2f"}
+
+
+class ExtrasMixin:
+    """Everything around the VMs."""
+
+    # --- cluster ---------------------------------------------------------------------------------
+    def vm_resource(self, vm: Vm) -> dict[str, Any]:
+        st = self.status_current(vm.node, vm.vmid)
+        node_up = self.nodes[vm.node].online
+        out = {"id": f"qemu/{vm.vmid}", "type": "qemu", "vmid": vm.vmid, "node": vm.node,
+               "name": vm.config.get("name", ""), "status": vm.status if node_up else "unknown",
+               "template": 1 if vm.is_template else 0, "maxcpu": st["cpus"], "cpu": st["cpu"],
+               "maxmem": st["maxmem"], "mem": st["mem"], "maxdisk": st["maxdisk"], "disk": 0, "netin": 0,
+               "netout": 0, "diskread": 0, "diskwrite": 0, "uptime": st["uptime"]}
+        for key in ("tags", "lock"):
+            if vm.config.get(key):
+                out[key] = vm.config[key]
+        if vm.pool:
+            out["pool"] = vm.pool
+        return out
+
+    def cluster_resources(self, rtype: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            self.tick()
+            out: list[dict[str, Any]] = []
+            if rtype in (None, "node"):
+                out += [self.node_entry(n) | {"id": f"node/{n}"} for n in self.nodes]
+            if rtype in (None, "vm"):
+                out += [self.vm_resource(vm) for vm in sorted(self.vms.values(), key=lambda v: v.vmid)]
+            if rtype in (None, "storage"):
+                for node in self.nodes:
+                    for st in self.storages.values():
+                        if st.on(node):
+                            out.append({"id": f"storage/{node}/{st.sid}", "type": "storage", "storage": st.sid,
+                                        "node": node, "plugintype": st.type, "status": "available",
+                                        "shared": int(st.shared), "content": ",".join(st.content),
+                                        "disk": self.storage_used(st.sid, node), "maxdisk": st.total})
+            if rtype in (None, "pool"):
+                out += [{"id": f"/pool/{p}", "type": "pool", "pool": p} for p in self.pools]
+            return out
+
+    def node_entry(self, name: str) -> dict[str, Any]:
+        node = self.nodes[name]
+        mem = sum(v.memory_mib() * MiB for v in self.vms.values() if v.node == name and v.status == "running")
+        return {"node": name, "status": "online" if node.online else "offline", "type": "node",
+                "id": f"node/{name}", "cpu": 0.05, "maxcpu": node.maxcpu, "mem": mem, "maxmem": node.maxmem,
+                "disk": 4 * GiB, "maxdisk": 100 * GiB, "uptime": int(self.clock() - node.boot_time),
+                "level": "", "ssl_fingerprint": "AA:" * 31 + "AA"}
+
+    def node_status(self, name: str) -> dict[str, Any]:
+        with self.lock:
+            entry = self.node_entry(self.node(name).name)
+            return {"cpu": entry["cpu"], "uptime": entry["uptime"], "loadavg": ["0.10", "0.12", "0.09"],
+                    "cpuinfo": {"cores": entry["maxcpu"], "cpus": entry["maxcpu"], "sockets": 1,
+                                "model": "Simulated CPU"},
+                    "memory": {"total": entry["maxmem"], "used": entry["mem"],
+                               "free": entry["maxmem"] - entry["mem"], "available": entry["maxmem"] - entry["mem"]},
+                    "rootfs": {"total": entry["maxdisk"], "used": entry["disk"],
+                               "free": entry["maxdisk"] - entry["disk"], "avail": entry["maxdisk"] - entry["disk"]},
+                    "pveversion": f"pve-manager/{VERSION['version']}/{VERSION['repoid']}",
+                    "kversion": "Linux 6.14.8-2-pve", "current-kernel": {"release": "6.14.8-2-pve",
+                                                                          "sysname": "Linux", "machine": "x86_64"},
+                    "boot-info": {"mode": "efi"}}
+
+    # --- storage ---------------------------------------------------------------------------------
+    def storage_status(self, node: str, sid: str) -> dict[str, Any]:
+        with self.lock:
+            st = self.storage(sid, self.node(node).name)
+            used = self.storage_used(sid, node)
+            return {"storage": sid, "type": st.type, "content": ",".join(st.content), "active": 1, "enabled": 1,
+                    "shared": int(st.shared), "total": st.total, "used": used, "avail": st.total - used,
+                    "used_fraction": used / st.total if st.total else 0}
+
+    def storage_content(self, node: str, sid: str, content: str | None = None,
+                        vmid: int | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            self.tick()
+            st = self.storage(sid, self.node(node).name)
+            key_node = "" if st.shared else node
+            return [self._vol_json(v) for (n, _), v in sorted(self.volumes.items())
+                    if n == key_node and v.storage == sid and (content is None or v.content == content)
+                    and (vmid is None or v.vmid == vmid)]
+
+    @staticmethod
+    def _vol_json(v: Any) -> dict[str, Any]:
+        out = {"volid": v.volid, "content": v.content, "format": v.format, "size": v.size, "used": v.size,
+               "ctime": v.ctime}
+        if v.vmid is not None:
+            out["vmid"] = v.vmid
+        return out
+
+    def volume_info(self, node: str, sid: str, volid: str) -> dict[str, Any]:
+        with self.lock:
+            if ":" not in volid:
+                volid = f"{sid}:{volid}"
+            vol = self.volumes.get(self.vol_key(volid, self.node(node).name))
+            if vol is None:
+                raise E.HandlerError(f"volume '{volid}' does not exist")
+            name = volid.split(":", 1)[1]
+            return {"path": f"/dev/pve/{name}" if vol.content == "images" else f"/var/lib/vz/dump/{name}",
+                    "format": vol.format, "size": vol.size, "used": vol.size}
+
+    # --- pools -----------------------------------------------------------------------------------
+    def pool_get(self, poolid: str) -> dict[str, Any]:
+        with self.lock:
+            self.tick()
+            pool = self.pools.get(poolid)
+            if pool is None:
+                raise E.HandlerError(f"pool '{poolid}' does not exist")
+            members = [self.vm_resource(self.vms[v]) for v in pool.vms if v in self.vms]
+            for node in self.nodes:
+                for sid in pool.storage:
+                    if sid in self.storages and self.storages[sid].on(node):
+                        members.append({"id": f"storage/{node}/{sid}", "type": "storage", "storage": sid,
+                                        "node": node})
+            return {"poolid": poolid, "comment": pool.comment, "members": members}
+
+    def pool_create(self, poolid: str, comment: str = "") -> None:
+        with self.lock:
+            if poolid in self.pools:
+                raise E.HandlerError(f"create pool failed: pool '{poolid}' already exists")
+            self.pools[poolid] = Pool(poolid, comment)
+
+    def pool_update(self, poolid: str, vms: list[int], storage: list[str], delete: bool = False,
+                    allow_move: bool = False, comment: str | None = None) -> None:
+        with self.lock:
+            pool = self.pools.get(poolid)
+            if pool is None:
+                raise E.HandlerError(f"pool '{poolid}' does not exist")
+            if comment is not None:
+                pool.comment = comment
+            for vmid in vms:
+                if vmid not in self.vms:
+                    raise E.HandlerError(f"no such VM '{vmid}'")
+                if delete:
+                    if vmid in pool.vms:
+                        pool.vms.remove(vmid)
+                        self.vms[vmid].pool = None
+                    continue
+                current = self.vms[vmid].pool
+                if current and current != poolid and not allow_move:
+                    raise E.HandlerError(f"VM {vmid} is already a pool member")
+                if current and current != poolid:
+                    self.pools[current].vms.remove(vmid)
+                self._pool_add(poolid, vmid)
+            for sid in storage:
+                if delete:
+                    pool.storage = [s for s in pool.storage if s != sid]
+                elif sid not in pool.storage:
+                    pool.storage.append(sid)
+
+    def _pool_add(self, poolid: str, vmid: int) -> None:
+        pool = self.pools[poolid]
+        if vmid not in pool.vms:
+            pool.vms.append(vmid)
+        self.vms[vmid].pool = poolid
+
+    def pool_delete(self, poolid: str) -> None:
+        with self.lock:
+            pool = self.pools.get(poolid)
+            if pool is None:
+                raise E.HandlerError(f"pool '{poolid}' does not exist")
+            if pool.vms or pool.storage:
+                raise E.HandlerError("pool is not empty")
+            del self.pools[poolid]
+
+    # --- tasks -----------------------------------------------------------------------------------
+    def task_list(self, node: str, vmid: int | None = None, typefilter: str | None = None,
+                  source: str = "archive") -> list[dict[str, Any]]:
+        with self.lock:
+            self.tick()
+            self.node(node)
+            tasks = [t for t in self.tasks.values() if t.node == node
+                     and (vmid is None or t.tid == str(vmid)) and (typefilter is None or t.ttype == typefilter)
+                     and (source == "all" or (source == "active") == (t.status == "running"))]
+            return [t.list_json() for t in sorted(tasks, key=lambda t: -t.starttime)]
+
+    def task_log(self, node: str, upid: str, start: int = 0, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
+        with self.lock:
+            self.tick()
+            lines = self.task(node, upid).log
+            return [{"n": i + 1, "t": t} for i, t in enumerate(lines)][start:start + limit], len(lines)
+
+    # --- backup and restore ----------------------------------------------------------------------
+    def vzdump(self, node: str, vmids: list[int], storage: str, user: str) -> str:
+        with self.lock:
+            self.tick()
+            st = self.storage(storage, self.node(node).name)
+            if "backup" not in st.content:
+                raise E.HandlerError(f"storage '{storage}' does not support backups")
+            local = [self.vms[v] for v in vmids if v in self.vms and self.vms[v].node == node]
+            if not local:
+                return "OK"
+            for vm in local:
+                if vm.lock:
+                    raise E.locked(vm.lock)
+                vm.config["lock"] = "backup"
+            stamp = time.strftime("%Y_%m_%d-%H_%M_%S", time.gmtime(self.clock()))
+
+            def finish() -> None:
+                for vm in local:
+                    vm.config.pop("lock", None)
+                    size = sum(P.parse_size(d.get("size", "0"))[1] for d in self.disks(vm).values()) // 4
+                    volid = f"{storage}:backup/vzdump-qemu-{vm.vmid}-{stamp}.vma.zst"
+                    vol = self.alloc_volume(storage, node, volid, size, vm.vmid, "backup", "vma.zst")
+                    vol.archive = {"config": dict(vm.config), "node": node}
+
+            tid = str(local[0].vmid) if len(local) == 1 else ""
+            return self.start_task(node, "vzdump", tid, user, self.settings.durations.get("vzdump"), finish,
+                                   [f"INFO: starting new backup job: vzdump {' '.join(map(str, vmids))}"])
+
+    def restore(self, node: str, vmid: int, archive: str, user: str, storage: str | None = None,
+                force: bool = False, unique: bool = False, pool: str | None = None) -> str:
+        with self.lock:
+            self.tick()
+            self.node(node)
+            vol = self.volumes.get(self.vol_key(archive, node))
+            if vol is None or vol.archive is None:
+                raise E.HandlerError(f"volume '{archive}' does not exist")
+            existing = self.vms.get(vmid)
+            if existing is not None:
+                if not force:
+                    raise E.HandlerError(f"unable to restore VM {vmid} - VM {vmid} already exists on node "
+                                         f"'{existing.node}'")
+                if existing.status == "running":
+                    raise E.HandlerError(f"unable to restore VM {vmid} - vm is running")
+                self._drop_vm(existing)
+            vm = Vm(vmid, node, {"lock": "create"})
+            self.vms[vmid] = vm
+            saved = dict(vol.archive["config"])
+            saved.pop("lock", None)
+
+            def finish() -> None:
+                cfg = {}
+                for key, value in saved.items():
+                    if P.is_disk_key(key) and not P.is_cdrom(str(value)):
+                        drive = P.parse_drive(str(value))
+                        sid = storage or P.volume_storage(drive["file"]) or "local-lvm"
+                        name = self.next_disk_name(sid, node, vmid)
+                        self.alloc_volume(sid, node, name, P.parse_size(drive.get("size", "0"))[1], vmid)
+                        drive["file"] = name
+                        value = P.dump(drive, "file")
+                    elif P.is_disk_key(key) and P.is_cloudinit(str(value)):
+                        sid = storage or P.volume_storage(P.parse_drive(str(value))["file"]) or "local-lvm"
+                        name = f"{sid}:vm-{vmid}-cloudinit"
+                        self.alloc_volume(sid, node, name, 4 * MiB, vmid)
+                        value = f"{name},media=cdrom"
+                    elif unique and key.startswith("net"):
+                        net = P.parse_net(str(value))
+                        net["macaddr"] = self.random_mac()
+                        value = P.dump_net(net)
+                    cfg[key] = value
+                vm.config = cfg
+                if pool:
+                    self._pool_add(pool, vmid)
+
+            return self.start_task(node, "qmrestore", str(vmid), user, self.settings.durations.get("qmrestore"),
+                                   finish, [f"restore vma archive: {archive}"])
+
+    # --- firewall --------------------------------------------------------------------------------
+    def firewall(self, node: str, vmid: int) -> dict[str, Any]:
+        with self.lock:
+            return self.vm(node, vmid).firewall
+
+    # --- shared world ----------------------------------------------------------------------------
+    def world_guests(self) -> list[dict[str, Any]]:
+        """Every non-template guest in the shape of sim.world (see sim/world.py)."""
+        with self.lock:
+            self.tick()
+            out = []
+            for vm in sorted(self.vms.values(), key=lambda v: v.vmid):
+                if vm.is_template or vm.lock in ("clone", "create", "destroyed"):
+                    continue
+                ci = vm.booted if vm.status == "running" and vm.booted else vm.config
+                ip = self.guest_ipv4(vm)
+                keys = urllib.parse.unquote(str(ci.get("sshkeys", "")))
+                out.append({"vmid": vm.vmid, "node": vm.node, "name": str(vm.config.get("name", "")),
+                            "status": vm.status, "addresses": [ip[0]] if ip else [],
+                            "ciuser": str(ci.get("ciuser", "")),
+                            "ssh_keys": [k.strip() for k in keys.splitlines() if k.strip()],
+                            "tags": [t for t in str(vm.config.get("tags", "")).replace(",", ";").split(";") if t],
+                            "agent_ready": self.agent_ready(vm)})
+            return out
