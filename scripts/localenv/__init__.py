@@ -1,0 +1,1 @@
+"""Local development environment: private instances of the services our stack talks to."""
