@@ -17,6 +17,7 @@ class PathFault:
     error_rate: float = 0.0
     latency: float = 0.0
     status: int = 503
+    count: int | None = None  # inject at most this many errors (None: unlimited)
 
     def __post_init__(self) -> None:
         re.compile(self.pattern)
@@ -56,8 +57,10 @@ class Faults:
         for fault in self.paths:
             if re.search(fault.pattern, procedure):
                 latency += fault.latency
-                if status is None and fault.error_rate and self.rng.random() < fault.error_rate:
+                if status is None and fault.count != 0 and fault.error_rate \
+                        and self.rng.random() < fault.error_rate:
                     status = fault.status
+                    fault.count = None if fault.count is None else fault.count - 1
         return latency, status
 
     def to_json(self) -> dict[str, Any]:
