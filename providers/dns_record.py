@@ -1,0 +1,238 @@
+"""Dynamic provider for one DNS record set (A, AAAA or CNAME) in a PowerDNS zone.
+
+Credentials come from ``PDNS_API_URL``/``PDNS_API_KEY`` read inside each method, never from
+inputs or provider attributes (the provider object is pickled into state with dill).
+
+``create`` adopts an existing record set with exactly the desired contents (so a crash
+between creating and saving state is harmless) and refuses one with other contents: that
+record belongs to someone else and must be imported or removed first.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Optional, TypedDict
+
+import pulumi
+from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
+                            ResourceProvider, UpdateResult)
+
+from providers.powerdns_client import PowerDNSClient, PowerDNSError
+
+RECORD_TYPES = ("A", "AAAA", "CNAME")
+TTL_MIN, TTL_MAX, TTL_DEFAULT = 60, 86400, 300
+INPUT_KEYS = ("zone", "name", "type", "content", "ttl")
+REPLACE_KEYS = ("zone", "name", "type")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+class DnsRecordArgs:
+    """Inputs of a :class:`DnsRecord`."""
+
+    def __init__(self, zone: pulumi.Input[str], name: pulumi.Input[str], type: pulumi.Input[str],
+                 content: pulumi.Input[str] | pulumi.Input[list[str]], ttl: pulumi.Input[int] = TTL_DEFAULT) -> None:
+        self.zone = zone
+        """Zone the record lives in, e.g. ``cloud.test.`` (trailing dot optional)."""
+        self.name = name
+        """Host label(s) relative to the zone (``acme``) or an FQDN inside it (``acme.cloud.test.``)."""
+        self.type = type
+        """Record type: A, AAAA or CNAME."""
+        self.content = content
+        """Address(es) for A/AAAA, or the single target host name of a CNAME (taken as absolute)."""
+        self.ttl = ttl
+        """Time to live in seconds, 60 to 86400."""
+
+
+class _RecordInputs(TypedDict):
+    zone: str
+    name: str
+    type: str
+    content: list[str]
+    ttl: int
+
+
+def _hostname(value: str) -> str | None:
+    """Lower-case FQDN with trailing dot, or None if not a valid host name."""
+    name = value.strip().lower().rstrip(".")
+    if not name or len(name) > 253 or not all(_LABEL.match(label) for label in name.split(".")):
+        return None
+    return name + "."
+
+
+def _relative_name(name: Any, zone: str) -> tuple[str, str | None]:
+    """``name`` relative to ``zone`` (a trailing dot marks an FQDN), or a problem."""
+    example = f"write a label such as 'acme' or an FQDN such as 'acme.{zone}'"
+    if not isinstance(name, str):
+        return "", f"{name!r} is not a host name; {example}"
+    fqdn = _hostname(name) if name.strip().endswith(".") else _hostname(f"{name.strip()}.{zone}")
+    if fqdn is None or not fqdn.endswith("." + zone):
+        return "", f"{name!r} is not a host name below zone {zone!r}; {example}"
+    relative = fqdn[: -len(zone) - 1]
+    # 'acme.cloud.test' without the dot would silently become acme.cloud.test.cloud.test.
+    if relative == zone[:-1] or relative.endswith("." + zone[:-1]):
+        return "", f"{name!r} repeats the zone name; {example}"
+    return relative, None
+
+
+def _content(rtype: str, values: list[str]) -> tuple[list[str], str | None]:
+    out: list[str] = []
+    for value in values:
+        try:
+            if rtype == "A":
+                out.append(str(ipaddress.IPv4Address(value.strip())))
+            elif rtype == "AAAA":
+                address = ipaddress.IPv6Address(value.strip())
+                if address.scope_id:
+                    raise ValueError("scoped address")
+                out.append(address.compressed)
+            else:
+                target = _hostname(value)
+                if target is None:
+                    return [], f"{value!r} is not a valid host name for a CNAME target"
+                out.append(target)
+        except (ValueError, AttributeError):
+            kind = "IPv4" if rtype == "A" else "IPv6"
+            return [], f"{value!r} is not an {kind} address, as a type {rtype} record requires"
+    if not out:
+        return [], "at least one value is required"
+    if rtype == "CNAME" and len(set(out)) > 1:
+        return [], "a CNAME record has exactly one target"
+    return sorted(set(out)), None
+
+
+def check_record(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Validate and normalise record inputs; returns (inputs, [(property, reason), ...])."""
+    out = dict(news)
+    failures: list[tuple[str, str]] = []
+    for checker in (_check_owner, _check_type_and_content, _check_ttl):
+        failures += checker(news, out)
+    return out, failures
+
+
+def _check_owner(news: dict[str, Any], out: dict[str, Any]) -> list[tuple[str, str]]:
+    zone = _hostname(news["zone"]) if isinstance(news.get("zone"), str) else None
+    if zone is None:
+        return [("zone", f"{news.get('zone')!r} is not a zone name such as 'cloud.test.'")]
+    out["zone"] = zone
+    relative, problem = _relative_name(news.get("name"), zone)
+    if problem:
+        return [("name", problem)]
+    out["name"] = relative
+    return []
+
+
+def _check_type_and_content(news: dict[str, Any], out: dict[str, Any]) -> list[tuple[str, str]]:
+    rtype = news.get("type")
+    rtype = rtype.upper() if isinstance(rtype, str) else rtype
+    if rtype not in RECORD_TYPES:
+        return [("type", f"{news.get('type')!r} is not supported; allowed: {', '.join(RECORD_TYPES)}")]
+    out["type"] = rtype
+    raw = news.get("content")
+    values = [raw] if isinstance(raw, str) else raw
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        return [("content", f"{raw!r} is not a string or a list of strings")]
+    content, problem = _content(rtype, values)
+    if problem:
+        return [("content", problem)]
+    out["content"] = content
+    return []
+
+
+def _check_ttl(news: dict[str, Any], out: dict[str, Any]) -> list[tuple[str, str]]:
+    ttl = news.get("ttl")
+    ttl = TTL_DEFAULT if ttl is None else ttl
+    if isinstance(ttl, float) and ttl.is_integer():  # the engine sends numbers as floats
+        ttl = int(ttl)
+    if not isinstance(ttl, int) or isinstance(ttl, bool) or not TTL_MIN <= ttl <= TTL_MAX:
+        return [("ttl", f"{ttl!r} is not a whole number of seconds from {TTL_MIN} to {TTL_MAX}")]
+    out["ttl"] = ttl
+    return []
+
+
+def diff_record(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], list[str], bool]:
+    """(changed input keys, keys forcing replacement, delete_before_replace) for checked inputs."""
+    changed = [k for k in INPUT_KEYS if olds.get(k) != news.get(k)]
+    replaces = [k for k in changed if k in REPLACE_KEYS]
+    # Same owner name: the new copy would collide with (or be adopted from) the old one.
+    same_owner = fqdn_of(olds) == fqdn_of(news)
+    return changed, replaces, bool(replaces) and same_owner
+
+
+def fqdn_of(inputs: dict[str, Any]) -> str:
+    """The record's owner name, e.g. ``acme.cloud.test.``, from checked inputs."""
+    return f"{inputs.get('name')}.{inputs.get('zone')}"
+
+
+def record_id(inputs: _RecordInputs) -> str:
+    """Resource id ``<zone>/<fqdn>/<type>``."""
+    return f"{inputs['zone']}/{fqdn_of(dict(inputs))}/{inputs['type']}"
+
+
+def _outs(inputs: _RecordInputs) -> dict[str, Any]:
+    return {**{k: inputs[k] for k in INPUT_KEYS}, "fqdn": fqdn_of(dict(inputs))}  # type: ignore[literal-required]
+
+
+class DnsRecordProvider(ResourceProvider):
+    """CRUD for one record set through the PowerDNS HTTP API."""
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        inputs, failures = check_record(news)
+        return CheckResult(inputs, [CheckFailure(prop, reason) for prop, reason in failures])
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed, replaces, dbr = diff_record(olds, news)
+        return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=dbr)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        inputs: _RecordInputs = props  # type: ignore[assignment]
+        client = PowerDNSClient.from_env()
+        fqdn, rtype = fqdn_of(props), inputs["type"]
+        existing = client.get_rrset(inputs["zone"], fqdn, rtype)
+        if existing is not None and sorted(existing.contents) != sorted(inputs["content"]):
+            raise PowerDNSError(
+                f"record {fqdn} {rtype} in zone {inputs['zone']}", None,
+                f"already exists with {list(existing.contents)} and is not managed by this stack; "
+                "delete it or import it (pulumi import) before creating it here")
+        client.replace_rrset(inputs["zone"], fqdn, rtype, inputs["ttl"], inputs["content"])
+        return CreateResult(record_id(inputs), _outs(inputs))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        zone, fqdn, rtype = id_.split("/")
+        current = PowerDNSClient.from_env().get_rrset(zone, fqdn, rtype)
+        if current is None:
+            return ReadResult("", {})
+        inputs: _RecordInputs = {"zone": zone, "name": fqdn[: -len(zone) - 1], "type": rtype,
+                                 "content": sorted(current.contents), "ttl": current.ttl}
+        return ReadResult(id_, _outs(inputs))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        inputs: _RecordInputs = news  # type: ignore[assignment]
+        PowerDNSClient.from_env().replace_rrset(inputs["zone"], fqdn_of(news), inputs["type"],
+                                                inputs["ttl"], inputs["content"])
+        return UpdateResult(_outs(inputs))
+
+    def delete(self, id_: str, _props: dict[str, Any]) -> None:
+        zone, fqdn, rtype = id_.split("/")
+        try:
+            PowerDNSClient.from_env().delete_rrset(zone, fqdn, rtype)
+        except PowerDNSError as exc:
+            if exc.status != 404:  # the zone itself is gone, so the record is too
+                raise
+
+
+class DnsRecord(Resource, module="dns", name="Record"):
+    """A DNS record set managed through PowerDNS."""
+
+    zone: pulumi.Output[str]
+    name: pulumi.Output[str]
+    type: pulumi.Output[str]
+    content: pulumi.Output[list[str]]
+    ttl: pulumi.Output[int]
+    fqdn: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, args: DnsRecordArgs,
+                 opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        props = {"zone": args.zone, "name": args.name, "type": args.type, "content": args.content,
+                 "ttl": args.ttl, "fqdn": None}
+        super().__init__(DnsRecordProvider(), resource_name, props, opts)
