@@ -1,0 +1,196 @@
+"""Handlers: parse typed params, run handler-level permission checks, call the backend."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import exceptions as E
+from . import perms
+from . import propstr as P
+from .extras import VERSION
+from .models import Backend
+
+
+@dataclass
+class Ctx:
+    """One request after auth and validation."""
+
+    backend: Backend
+    authid: str
+    params: dict[str, Any]
+    ticket_auth: bool = False
+
+    @property
+    def node(self) -> str:
+        return str(self.params["node"])
+
+    @property
+    def vmid(self) -> int:
+        return int(self.params["vmid"])
+
+    def can(self, path: str, privs: list[str], any_: bool = False) -> bool:
+        return self.authid == "root@pam" or self.backend.access.has(self.authid, path, privs, any_)
+
+
+def _list(value: Any) -> list[str]:
+    return [v for v in str(value or "").replace(";", ",").split(",") if v]
+
+
+# --- cluster and nodes ---------------------------------------------------------------------------
+def version(ctx: Ctx) -> Any:
+    return dict(VERSION)
+
+
+def nextid(ctx: Ctx) -> Any:
+    return ctx.backend.nextid(ctx.params.get("vmid"))
+
+
+def cluster_resources(ctx: Ctx) -> Any:
+    out = []
+    for item in ctx.backend.cluster_resources(ctx.params.get("type")):
+        kind = item["type"]
+        if kind == "qemu" and not ctx.can(f"/vms/{item['vmid']}", ["VM.Audit"]):
+            continue
+        if kind == "storage" and not ctx.can(f"/storage/{item['storage']}", ["Datastore.Audit"]):
+            continue
+        if kind == "pool" and not ctx.can(f"/pool/{item['pool']}", ["Pool.Audit"]):
+            continue
+        if kind == "node" and not ctx.can(f"/nodes/{item['node']}", ["Sys.Audit"]):
+            item = {k: item[k] for k in ("id", "type", "node", "status")}
+        out.append(item)
+    return out
+
+
+def nodes(ctx: Ctx) -> Any:
+    out = []
+    for name in sorted(ctx.backend.nodes):
+        entry = ctx.backend.node_entry(name)
+        if not ctx.can(f"/nodes/{name}", ["Sys.Audit"]):
+            entry = {k: entry[k] for k in ("node", "status", "type", "id", "ssl_fingerprint")}
+        out.append(entry)
+    return out
+
+
+def node_status(ctx: Ctx) -> Any:
+    return ctx.backend.node_status(ctx.node)
+
+
+def storage_index(ctx: Ctx) -> Any:
+    b = ctx.backend
+    return [{"storage": s.sid, "type": s.type, "content": ",".join(s.content), "shared": int(s.shared),
+             "digest": "0" * 40, **({"path": s.path} if s.path else {})}
+            for s in b.storages.values()
+            if ctx.can(f"/storage/{s.sid}", ["Datastore.Audit", "Datastore.AllocateSpace"], True)]
+
+
+def node_storage(ctx: Ctx) -> Any:
+    b = ctx.backend
+    out = []
+    for s in b.storages.values():
+        if not s.on(ctx.node) or not ctx.can(f"/storage/{s.sid}", ["Datastore.Audit", "Datastore.AllocateSpace"], True):
+            continue
+        if ctx.params.get("content") and ctx.params["content"] not in s.content:
+            continue
+        out.append(b.storage_status(ctx.node, s.sid))
+    return out
+
+
+def storage_status(ctx: Ctx) -> Any:
+    return ctx.backend.storage_status(ctx.node, ctx.params["storage"])
+
+
+def storage_content(ctx: Ctx) -> Any:
+    items = ctx.backend.storage_content(ctx.node, ctx.params["storage"], ctx.params.get("content"),
+                                        ctx.params.get("vmid"))
+    return [i for i in items if "vmid" not in i or ctx.can(f"/vms/{i['vmid']}", ["VM.Audit"])
+            or ctx.can(f"/storage/{ctx.params['storage']}", ["Datastore.Allocate"])]
+
+
+def volume_info(ctx: Ctx) -> Any:
+    sid, volid = ctx.params.get("storage", ""), ctx.params["volume"]
+    sid = P.volume_storage(volid) or sid
+    vol = ctx.backend.volumes.get(ctx.backend.vol_key(volid if ":" in volid else f"{sid}:{volid}", ctx.node))
+    if vol is not None and vol.vmid is not None and vol.content == "images":
+        perms.require(ctx.backend.access, ctx.authid, f"/storage/{sid}", ["Datastore.Audit"])
+        if not ctx.can(f"/storage/{sid}", ["Datastore.Allocate"]):
+            perms.require(ctx.backend.access, ctx.authid, f"/vms/{vol.vmid}", ["VM.Config.Disk"])
+    else:
+        perms.require(ctx.backend.access, ctx.authid, f"/storage/{sid}",
+                      ["Datastore.Audit", "Datastore.AllocateSpace"], True)
+    return ctx.backend.volume_info(ctx.node, sid, volid)
+
+
+# --- pools -------------------------------------------------------------------------------------
+def pools_get(ctx: Ctx) -> Any:
+    b = ctx.backend
+    if ctx.params.get("poolid"):
+        return [b.pool_get(ctx.params["poolid"])]
+    return [{"poolid": p.poolid, "comment": p.comment} for p in b.pools.values()
+            if ctx.can(f"/pool/{p.poolid}", ["Pool.Audit"])]
+
+
+def pool_get_legacy(ctx: Ctx) -> Any:
+    data = ctx.backend.pool_get(ctx.params["poolid"])
+    return {"comment": data["comment"], "members": data["members"]}
+
+
+def pools_create(ctx: Ctx) -> Any:
+    ctx.backend.pool_create(ctx.params["poolid"], ctx.params.get("comment", ""))
+
+
+def pools_update(ctx: Ctx) -> Any:
+    p = ctx.params
+    for vmid in _list(p.get("vms")):
+        perms.require(ctx.backend.access, ctx.authid, f"/vms/{vmid}", ["VM.Allocate"])
+    ctx.backend.pool_update(p["poolid"], [int(v) for v in _list(p.get("vms"))], _list(p.get("storage")),
+                            bool(p.get("delete")), bool(p.get("allow-move")), p.get("comment"))
+
+
+def pools_delete(ctx: Ctx) -> Any:
+    ctx.backend.pool_delete(ctx.params["poolid"])
+
+
+# --- tasks -------------------------------------------------------------------------------------
+def _task_visible(ctx: Ctx, user: str) -> bool:
+    me = ctx.authid.split("!")[0]
+    return user == ctx.authid or user.split("!")[0] == me and "!" not in ctx.authid or \
+        ctx.can(f"/nodes/{ctx.node}", ["Sys.Audit"])
+
+
+def tasks_list(ctx: Ctx) -> Any:
+    p = ctx.params
+    items = ctx.backend.task_list(ctx.node, p.get("vmid"), p.get("typefilter"), p.get("source", "archive"))
+    items = [t for t in items if _task_visible(ctx, t["user"])]
+    start, limit = int(p.get("start", 0)), int(p.get("limit", 50))
+    return items[start:start + limit]
+
+
+def _task(ctx: Ctx) -> Any:
+    from .tasks import parse_upid
+    upid = ctx.params["upid"]
+    if parse_upid(upid) is None:
+        raise E.param_error("upid", "unable to parse worker upid")
+    task = ctx.backend.task(ctx.node, upid)
+    if not _task_visible(ctx, task.user):
+        raise E.PermissionDenied(f"/nodes/{ctx.node}, Sys.Audit")
+    return task
+
+
+def task_status(ctx: Ctx) -> Any:
+    with ctx.backend.lock:
+        ctx.backend.tick()
+        return _task(ctx).status_json()
+
+
+def task_log(ctx: Ctx) -> Any:
+    _task(ctx)
+    lines, total = ctx.backend.task_log(ctx.node, ctx.params["upid"], int(ctx.params.get("start", 0)),
+                                        int(ctx.params.get("limit", 50)))
+    return lines, total
+
+
+def task_stop(ctx: Ctx) -> Any:
+    task = _task(ctx)
+    with ctx.backend.lock:
+        if task.status == "running":
+            task.fail("unexpected status", ctx.backend.clock())

@@ -1,0 +1,76 @@
+"""Routes: (HTTP method, schema path template) -> handler. Paths are pve-apidoc.json templates."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from . import responses as R
+from . import responses_vm as V
+
+Q = "/nodes/{node}/qemu/{vmid}"
+FW = Q + "/firewall"
+
+ROUTES: dict[tuple[str, str], Callable[[R.Ctx], Any]] = {
+    ("GET", "/version"): R.version,
+    ("GET", "/cluster/nextid"): R.nextid,
+    ("GET", "/cluster/resources"): R.cluster_resources,
+    ("GET", "/nodes"): R.nodes,
+    ("GET", "/nodes/{node}/status"): R.node_status,
+    ("GET", "/storage"): R.storage_index,
+    ("GET", "/nodes/{node}/storage"): R.node_storage,
+    ("GET", "/nodes/{node}/storage/{storage}/status"): R.storage_status,
+    ("GET", "/nodes/{node}/storage/{storage}/content"): R.storage_content,
+    ("GET", "/nodes/{node}/storage/{storage}/content/{volume}"): R.volume_info,
+    ("GET", "/pools"): R.pools_get,
+    ("POST", "/pools"): R.pools_create,
+    ("PUT", "/pools"): R.pools_update,
+    ("DELETE", "/pools"): R.pools_delete,
+    ("GET", "/pools/{poolid}"): R.pool_get_legacy,
+    ("PUT", "/pools/{poolid}"): R.pools_update,
+    ("DELETE", "/pools/{poolid}"): R.pools_delete,
+    ("GET", "/nodes/{node}/tasks"): R.tasks_list,
+    ("GET", "/nodes/{node}/tasks/{upid}/status"): R.task_status,
+    ("GET", "/nodes/{node}/tasks/{upid}/log"): R.task_log,
+    ("DELETE", "/nodes/{node}/tasks/{upid}"): R.task_stop,
+    ("GET", "/nodes/{node}/qemu"): V.vm_list,
+    ("POST", "/nodes/{node}/qemu"): V.vm_create,
+    ("GET", Q): V.vm_index,
+    ("DELETE", Q): V.destroy,
+    ("GET", Q + "/config"): V.config_get,
+    ("PUT", Q + "/config"): V.config_put,
+    ("POST", Q + "/config"): V.config_post,
+    ("GET", Q + "/pending"): V.pending_get,
+    ("PUT", Q + "/resize"): V.resize,
+    ("POST", Q + "/clone"): V.clone,
+    ("POST", Q + "/template"): V.template,
+    ("GET", Q + "/migrate"): V.migrate_get,
+    ("POST", Q + "/migrate"): V.migrate,
+    ("GET", Q + "/status"): V.status_index,
+    ("GET", Q + "/status/current"): V.status_current,
+    ("POST", Q + "/status/start"): V._power("start"),
+    ("POST", Q + "/status/stop"): V._power("stop"),
+    ("POST", Q + "/status/shutdown"): V._power("shutdown"),
+    ("POST", Q + "/status/reboot"): V._power("reboot"),
+    ("POST", Q + "/status/suspend"): V._power("suspend"),
+    ("POST", Q + "/status/resume"): V._power("resume"),
+    ("POST", Q + "/agent/ping"): V.agent("ping"),
+    ("GET", Q + "/agent/network-get-interfaces"): V.agent("network-get-interfaces"),
+    ("GET", Q + "/agent/get-host-name"): V.agent("get-host-name"),
+    ("GET", Q + "/agent/info"): V.agent("info"),
+    ("POST", "/nodes/{node}/vzdump"): V.vzdump,
+    ("GET", FW + "/options"): V.fw_options_get,
+    ("PUT", FW + "/options"): V.fw_options_put,
+    ("GET", FW + "/rules"): V.fw_rules_get,
+    ("POST", FW + "/rules"): V.fw_rules_post,
+    ("GET", FW + "/rules/{pos}"): V.fw_rule_get,
+    ("PUT", FW + "/rules/{pos}"): V.fw_rule_put,
+    ("DELETE", FW + "/rules/{pos}"): V.fw_rule_delete,
+    ("GET", FW + "/ipset"): V.fw_ipsets_get,
+    ("POST", FW + "/ipset"): V.fw_ipset_create,
+    ("GET", FW + "/ipset/{name}"): V.fw_ipset_get,
+    ("POST", FW + "/ipset/{name}"): V.fw_ipset_add,
+    ("DELETE", FW + "/ipset/{name}"): V.fw_ipset_delete,
+    ("DELETE", FW + "/ipset/{name}/{cidr}"): V.fw_cidr_delete,
+}
+
+# Routes whose worker runs on the node named in the path (offline node -> proxy error).
+PAGED = {("GET", "/nodes/{node}/tasks/{upid}/log"), ("GET", "/nodes/{node}/tasks")}
