@@ -70,7 +70,7 @@ def _relative_name(name: Any, zone: str) -> tuple[str, str | None]:
         return "", f"{name!r} is not a host name below zone {zone!r}; {example}"
     relative = fqdn[: -len(zone) - 1]
     # 'acme.cloud.test' without the dot would silently become acme.cloud.test.cloud.test.
-    if relative == zone[:-1] or relative.endswith("." + zone[:-1]):
+    if relative.endswith("." + zone[:-1]) or (relative == zone[:-1] and "." in relative):
         return "", f"{name!r} repeats the zone name; {example}"
     return relative, None
 

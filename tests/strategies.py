@@ -93,3 +93,38 @@ def mutated(draw: st.DrawFn, doc: dict[str, Any]) -> dict[str, Any]:
     else:
         out[draw(st.from_regex(r"[a-z_]{1,12}", fullmatch=True))] = draw(junk_values)
     return out
+
+
+# --- DNS records (providers/dns_record.py) ---------------------------------------------
+
+zones = st.lists(dns_labels, min_size=1, max_size=3).map(lambda labels: ".".join(labels) + ".")
+
+
+@st.composite
+def dns_record_inputs(draw: st.DrawFn) -> dict[str, Any]:
+    """Valid DnsRecord inputs in assorted spellings (relative or FQDN names, single or list content)."""
+    zone = draw(zones)
+    relative = draw(dns_labels)
+    name = draw(st.sampled_from([relative, f"{relative}.{zone}", relative.upper()]))
+    rtype = draw(st.sampled_from(["A", "AAAA", "CNAME", "a"]))
+    if rtype.upper() == "A":
+        values = draw(st.lists(st.ip_addresses(v=4).map(str), min_size=1, max_size=3))
+    elif rtype == "AAAA":
+        values = draw(st.lists(st.ip_addresses(v=6).map(lambda a: a.exploded), min_size=1, max_size=3))
+    else:
+        values = [draw(zones)]
+    content: Any = values[0] if len(values) == 1 and draw(st.booleans()) else values
+    inputs: dict[str, Any] = {"zone": zone.rstrip(".") if draw(st.booleans()) else zone,
+                              "name": name, "type": rtype, "content": content}
+    if draw(st.booleans()):
+        inputs["ttl"] = draw(st.integers(60, 86400))
+    return inputs
+
+
+@st.composite
+def raw_record_inputs(draw: st.DrawFn) -> dict[str, Any]:
+    """Valid inputs with any field possibly replaced by junk."""
+    inputs = draw(dns_record_inputs())
+    for key in draw(st.lists(st.sampled_from(["zone", "name", "type", "content", "ttl"]), max_size=3)):
+        inputs[key] = draw(st.one_of(junk_values, st.text(alphabet="abc.-:0123456789", max_size=20)))
+    return inputs
