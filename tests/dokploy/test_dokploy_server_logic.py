@@ -1,0 +1,138 @@
+"""Laws of the provider's pure check/diff logic (no engine, no network)."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from providers.dokploy_server import (REPLACE_KEYS, UNKNOWN, DokployServerProvider, check_inputs, diff_props,
+                                      key_fingerprint, outputs, tagged_description, untagged_description)
+from sim.dokploy.testing import keypair
+
+PAIRS = [keypair(f"c{i}") for i in range(3)]
+
+valid_inputs = st.fixed_dictionaries({
+    "name": st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=20)
+        .filter(lambda s: s.strip() != ""),
+    "organization_id": st.sampled_from(["org-a", "org-b"]),
+    "ip_address": st.ip_addresses(v=4).map(str) | st.sampled_from(["vm1.tenant.example", "::1"]),
+    "port": st.integers(1, 65535),
+    "username": st.sampled_from(["root", "ubuntu", "deploy_1"]),
+    "pair": st.sampled_from(range(len(PAIRS))),
+    "crlf": st.booleans(),
+    "marker": st.sampled_from(["proj/dev/t1", "proj/dev/t2"]),
+}, optional={
+    "description": st.none() | st.text(max_size=10),
+    "server_type": st.sampled_from(["deploy", "build"]),
+    "enable_docker_cleanup": st.booleans(),
+    "on_services": st.sampled_from(["fail", "detach"]),
+}).map(lambda d: _materialise(d))
+
+
+def _materialise(d: dict[str, Any]) -> dict[str, Any]:
+    private, public = PAIRS[d.pop("pair")]
+    if d.pop("crlf"):
+        private = private.replace("\n", "\r\n")
+    return {**d, "private_key": private, "public_key": public}
+
+
+def _state(inputs: dict[str, Any]) -> dict[str, Any]:
+    """What create stores: the outputs of a checked input set."""
+    return outputs(inputs, {"serverId": "s1", "appName": "server-x", "serverStatus": "active"}, "k1", True)
+
+
+@settings(max_examples=60)
+@given(valid_inputs)
+def test_check_accepts_valid_inputs_and_is_idempotent(raw: dict[str, Any]) -> None:
+    once, failures = check_inputs(raw)
+    assert failures == []
+    assert check_inputs(once) == (once, [])
+    assert "\r" not in once["private_key"]
+
+
+BAD_VALUES: dict[str, list[Any]] = {
+    "name": ["", "   ", 5, "x" * 201],
+    "ip_address": ["", "not an ip!", "999.1.1.1", 5],
+    "port": [0, 65536, "22", True, 2.5],
+    "username": ["", "Root", "bad user", 5],
+    "public_key": ["", "ecdsa-sha2-nistp256 AAAA", "ssh-ed25519"],
+    "private_key": ["", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "garbage"],
+    "server_type": ["both", ""],
+    "on_services": ["ignore", ""],
+    "organization_id": ["", 7],
+    "marker": ["", 7],
+    "ready_timeout": [0, -5, "60"],
+}
+
+
+@settings(max_examples=60)
+@given(valid_inputs, st.sampled_from(sorted(BAD_VALUES)).flatmap(
+    lambda k: st.tuples(st.just(k), st.sampled_from(BAD_VALUES[k]))))
+def test_check_names_the_bad_property(raw: dict[str, Any], bad: tuple[str, Any]) -> None:
+    key, value = bad
+    _, failures = check_inputs({**raw, key: value})
+    assert [p for p, _ in failures] == [key] and failures[0][1]
+
+
+def test_missing_required_inputs_are_reported() -> None:
+    _, failures = check_inputs({})
+    assert {p for p, r in failures if r == "is required"} == {
+        "name", "organization_id", "ip_address", "public_key", "private_key", "marker"}
+
+
+def test_unknown_values_pass_check_during_preview() -> None:
+    raw = _materialise({"name": "a", "organization_id": "o", "ip_address": UNKNOWN, "port": 22,
+                        "username": "root", "pair": 0, "crlf": False, "marker": "m"})
+    assert check_inputs(raw)[1] == []
+
+
+@settings(max_examples=60)
+@given(valid_inputs)
+def test_diff_of_state_against_same_inputs_is_empty(raw: dict[str, Any]) -> None:
+    inputs, _ = check_inputs(raw)
+    assert diff_props(_state(inputs), inputs)["changed"] == []
+    assert diff_props(inputs, inputs) == {"changed": [], "replaces": [], "delete_before_replace": False}
+
+
+@settings(max_examples=80)
+@given(valid_inputs, valid_inputs)
+def test_replaces_is_a_subset_of_changes_and_follows_the_rules(a: dict[str, Any], b: dict[str, Any]) -> None:
+    old, new = check_inputs(a)[0], check_inputs(b)[0]
+    result = diff_props(_state(old), new)
+    assert set(result["replaces"]) <= set(result["changed"])
+    assert set(result["replaces"]) <= set(REPLACE_KEYS)
+    assert ("organization_id" in result["replaces"]) == (old["organization_id"] != new["organization_id"])
+    key_changed = key_fingerprint(old["private_key"]) != key_fingerprint(new["private_key"])
+    assert ("private_key_sha256" in result["replaces"]) == key_changed
+    for in_place in ("ip_address", "port", "username", "name"):
+        assert in_place not in result["replaces"]
+        assert (in_place in result["changed"]) == (old[in_place] != new[in_place])
+    assert result["delete_before_replace"] == bool(result["replaces"])
+
+
+def test_address_change_updates_in_place_and_org_change_replaces() -> None:
+    inputs = check_inputs(_materialise({"name": "a", "organization_id": "o", "ip_address": "10.0.0.1", "port": 22,
+                                        "username": "root", "pair": 0, "crlf": False, "marker": "m"}))[0]
+    provider = DokployServerProvider()
+    moved = provider.diff("s1", _state(inputs), {**inputs, "ip_address": "10.0.0.2", "port": 2222})
+    assert moved.changes and moved.replaces == []
+    other_org = provider.diff("s1", _state(inputs), {**inputs, "organization_id": "o2"})
+    assert other_org.replaces == ["organization_id"] and other_org.delete_before_replace
+    assert provider.diff("s1", _state(inputs), {**inputs, "ip_address": UNKNOWN}).changes
+
+
+def test_state_never_holds_the_private_key() -> None:
+    inputs = check_inputs(_materialise({"name": "a", "organization_id": "o", "ip_address": "10.0.0.1", "port": 22,
+                                        "username": "root", "pair": 0, "crlf": False, "marker": "m"}))[0]
+    state = _state(inputs)
+    assert "private_key" not in state and inputs["private_key"] not in repr(state)
+    assert state["private_key_sha256"].startswith("sha256:")
+
+
+@pytest.mark.parametrize("description", [None, "", "tenant web", "x [y]"])
+def test_marker_round_trips_through_the_description(description: str | None) -> None:
+    tagged = tagged_description(description, "p/s/r")
+    assert "[pulumi:p/s/r]" in tagged
+    assert untagged_description(tagged, "p/s/r") == (description or None)
