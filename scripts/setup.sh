@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up of everything the project needs on a fresh machine:
+#   1. Debian packages (PowerDNS for the real DNS server)
+#   2. the Python virtualenv with pinned dependencies
+#   3. the Pulumi toolchain built from the Go module proxy (CLI, language host, shims, plugins)
+# A second run with everything in place takes seconds.
+set -euo pipefail
+. "$(dirname "$0")/lib/env.sh"
+t_all=$SECONDS
+
+step() { log "== $*"; }
+
+step "system packages"
+if [ -x "$PROJECT_ROOT/scripts/install_pdns.sh" ] || [ -f "$PROJECT_ROOT/scripts/install_pdns.sh" ]; then
+  bash "$PROJECT_ROOT/scripts/install_pdns.sh"
+fi
+
+step "python virtualenv ($VENV_DIR)"
+want=$(cat "$PROJECT_ROOT/requirements.txt" "$PROJECT_ROOT/constraints.txt" 2>/dev/null | sha256sum | cut -c1-16)
+have=$(cat "$VENV_DIR/.requirements-hash" 2>/dev/null || true)
+if [ "$want" != "$have" ]; then
+  t0=$SECONDS
+  [ -x "$VENV_DIR/bin/python" ] || python3 -m venv "$VENV_DIR" || die "could not create a virtualenv: install python3-venv (apt-get install -y python3-venv)"
+  "$VENV_DIR/bin/pip" install --quiet --disable-pip-version-check \
+    -r "$PROJECT_ROOT/requirements.txt" -c "$PROJECT_ROOT/constraints.txt" \
+    || die "pip install failed: check the pins in requirements.txt/constraints.txt are served by PyPI"
+  echo "$want" > "$VENV_DIR/.requirements-hash"
+  log "virtualenv ready in $((SECONDS - t0))s"
+else
+  log "virtualenv up to date"
+fi
+
+step "pulumi toolchain"
+bash "$PROJECT_ROOT/scripts/toolchain/build.sh"
+
+log "set-up complete in $((SECONDS - t_all))s ($(pulumi version), plugins: $(pulumi plugin ls 2>/dev/null | awk 'NR>1 && $1!="" && $1!="TOTAL" {printf "%s %s; ", $1, $3}'))"
