@@ -17,6 +17,7 @@ from typing import Any, Optional, TypedDict
 import pulumi
 from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
                             ResourceProvider, UpdateResult)
+from pulumi.runtime.rpc import UNKNOWN
 
 from providers.powerdns_client import PowerDNSClient, PowerDNSError
 
@@ -50,6 +51,11 @@ class _RecordInputs(TypedDict):
     type: str
     content: list[str]
     ttl: int
+
+
+def is_unknown(value: Any) -> bool:
+    """True for a value not known yet in a preview (the engine's sentinel, also inside lists)."""
+    return value == UNKNOWN or (isinstance(value, list) and any(v == UNKNOWN for v in value))
 
 
 def _hostname(value: str) -> str | None:
@@ -111,6 +117,8 @@ def check_record(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, 
 
 
 def _check_owner(news: dict[str, Any], out: dict[str, Any]) -> list[tuple[str, str]]:
+    if is_unknown(news.get("zone")) or is_unknown(news.get("name")):
+        return []  # validated again once known, before create/update
     zone = _hostname(news["zone"]) if isinstance(news.get("zone"), str) else None
     if zone is None:
         return [("zone", f"{news.get('zone')!r} is not a zone name such as 'cloud.test.'")]
@@ -123,12 +131,16 @@ def _check_owner(news: dict[str, Any], out: dict[str, Any]) -> list[tuple[str, s
 
 
 def _check_type_and_content(news: dict[str, Any], out: dict[str, Any]) -> list[tuple[str, str]]:
+    if is_unknown(news.get("type")):
+        return []
     rtype = news.get("type")
     rtype = rtype.upper() if isinstance(rtype, str) else rtype
     if rtype not in RECORD_TYPES:
         return [("type", f"{news.get('type')!r} is not supported; allowed: {', '.join(RECORD_TYPES)}")]
     out["type"] = rtype
     raw = news.get("content")
+    if is_unknown(raw):
+        return []
     values = [raw] if isinstance(raw, str) else raw
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
         return [("content", f"{raw!r} is not a string or a list of strings")]
@@ -141,6 +153,8 @@ def _check_type_and_content(news: dict[str, Any], out: dict[str, Any]) -> list[t
 
 def _check_ttl(news: dict[str, Any], out: dict[str, Any]) -> list[tuple[str, str]]:
     ttl = news.get("ttl")
+    if is_unknown(ttl):
+        return []
     ttl = TTL_DEFAULT if ttl is None else ttl
     if isinstance(ttl, float) and ttl.is_integer():  # the engine sends numbers as floats
         ttl = int(ttl)
@@ -152,10 +166,12 @@ def _check_ttl(news: dict[str, Any], out: dict[str, Any]) -> list[tuple[str, str
 
 def diff_record(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], list[str], bool]:
     """(changed input keys, keys forcing replacement, delete_before_replace) for checked inputs."""
-    changed = [k for k in INPUT_KEYS if olds.get(k) != news.get(k)]
+    changed = [k for k in INPUT_KEYS if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
     replaces = [k for k in changed if k in REPLACE_KEYS]
     # Same owner name: the new copy would collide with (or be adopted from) the old one.
-    same_owner = fqdn_of(olds) == fqdn_of(news)
+    # An owner not known yet in a preview might be the same, so assume it is.
+    owner_unknown = is_unknown(news.get("zone")) or is_unknown(news.get("name"))
+    same_owner = owner_unknown or fqdn_of(olds) == fqdn_of(news)
     return changed, replaces, bool(replaces) and same_owner
 
 

@@ -77,8 +77,10 @@ def tenant_documents(draw: st.DrawFn, plans: dict[str, dict[str, Any]]) -> dict[
     return doc
 
 
-junk_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 500), st.text(max_size=12),
-                        st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+junk_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 500), st.text(max_size=12),
+    st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
 
 
 @st.composite

@@ -134,10 +134,12 @@ def _semantic_errors(doc: MarkedDocument, plans: Mapping[str, Plan], expected_sl
     plan_name = d.get("plan")
     plan = plans.get(plan_name) if isinstance(plan_name, str) else None
     if isinstance(plan_name, str) and plan is None:
-        errors.append(doc.error(("plan",), f"unknown plan {plan_name!r}; allowed: {', '.join(sorted(plans)) or '(none configured)'}"))
+        allowed = ", ".join(sorted(plans)) or "(no plans configured)"
+        errors.append(doc.error(("plan",), f"unknown plan {plan_name!r}; allowed: {allowed}"))
     servers = d.get("servers")
-    if plan is not None and isinstance(servers, int) and not isinstance(servers, bool) and servers > plan.max_servers:
-        errors.append(doc.error(("servers",), f"{servers} servers exceed plan {plan.name!r}; allowed: 1 to {plan.max_servers}"))
+    if plan is not None and type(servers) is int and servers > plan.max_servers:
+        message = f"{servers} servers exceed plan {plan.name!r}; allowed: 1 to {plan.max_servers}"
+        errors.append(doc.error(("servers",), message))
     allowed_regions = sorted(regions) if regions is not None else None
     region = d.get("region")
     if allowed_regions is not None and isinstance(region, str) and region not in allowed_regions:
@@ -157,11 +159,13 @@ def _cross_file_errors(specs: list[TenantSpec], docs: Mapping[str, MarkedDocumen
     for spec in specs:
         first = seen_slug.setdefault(spec.slug, spec)
         if first is not spec:
-            errors.append(docs[spec.source].error(("slug",), f"duplicate slug {spec.slug!r}, already used by {first.source}"))
+            message = f"duplicate slug {spec.slug!r}, already used by {first.source}"
+            errors.append(docs[spec.source].error(("slug",), message))
         first = seen_host.setdefault(spec.host_label, spec)
         if first is not spec and first.slug != spec.slug:
             field_name = "hostname" if spec.hostname else "slug"
-            errors.append(docs[spec.source].error((field_name,), f"host name {spec.host_label!r} already used by {first.source}; "
-                                                     "allowed: a hostname no other tenant uses"))
+            message = (f"host name {spec.host_label!r} already used by {first.source}; "
+                       "allowed: a hostname no other tenant uses")
+            errors.append(docs[spec.source].error((field_name,), message))
     return errors
 

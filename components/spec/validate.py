@@ -33,8 +33,9 @@ def _convert(doc: MarkedDocument, path: Path, err: jsonschema.ValidationError) -
         return [doc.error((*path, k), f"unknown field; allowed fields: {allowed}") for k in extras]
     if kind == "required" and isinstance(instance, dict):
         props = schema.get("properties", {})
-        return [doc.error((*path, k), f"missing required field; expected {props.get(k, {}).get('x-allowed', 'a value')}")
-                for k in err.validator_value if k not in instance]
+        missing = [k for k in err.validator_value if k not in instance]
+        return [doc.error((*path, k), "missing required field; expected " + props.get(k, {}).get("x-allowed", "a value"))
+                for k in missing]
     if "propertyNames" in err.schema_path:
         return [doc.error((*path, str(instance)), f"invalid name {_short(instance)}; allowed: {schema['x-allowed']}")]
     allowed = schema.get("x-allowed", "see the schema")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pulumi.runtime.rpc import UNKNOWN
+
 from providers.dns_record import INPUT_KEYS, REPLACE_KEYS, check_record, diff_record
 from tests.strategies import dns_record_inputs, raw_record_inputs
 
@@ -75,3 +77,15 @@ def test_check_failure_names_each_bad_property():
 def test_fqdn_without_trailing_dot_is_refused_not_doubled():
     _, failures = check_record({"zone": "cloud.test.", "name": "acme.cloud.test", "type": "A", "content": "10.0.0.1"})
     assert failures and failures[0][0] == "name" and "repeats the zone" in failures[0][1]
+
+
+def test_unknown_values_in_preview_pass_check_untouched():
+    news = {"zone": "cloud.test.", "name": "acme", "type": "A", "content": [UNKNOWN]}
+    out, failures = check_record(news)
+    assert failures == [] and out["content"] == [UNKNOWN]
+
+
+def test_unknown_content_is_an_update_unknown_name_a_replacement():
+    olds, _ = check_record({"zone": "cloud.test.", "name": "acme", "type": "A", "content": "10.0.0.1"})
+    assert diff_record(olds, {**olds, "content": UNKNOWN}) == (["content"], [], False)
+    assert diff_record(olds, {**olds, "name": UNKNOWN}) == (["name"], ["name"], True)
