@@ -193,7 +193,7 @@ def _client() -> DokployClient:
 
 def _ready_after_setup(client: DokployClient, server_id: str, timeout: float) -> dict[str, Any]:
     """Run setup, then prove it with validate (setup answers 200 even when it failed)."""
-    wait = 10.0
+    wait = min(10.0, timeout)  # setup returned: validate should agree almost at once
     try:
         client.server_setup(server_id, timeout=timeout)
     except DokployError as err:
