@@ -22,7 +22,8 @@ def schema_errors(doc: MarkedDocument, schema: dict[str, Any], base: Path = ()) 
     errors: list[SpecError] = []
     for err in validator.iter_errors(value):
         errors.extend(_convert(doc, base + tuple(err.absolute_path), err))
-    return errors
+    # jsonschema reports 'required' once per missing key, each listing all of them.
+    return list(dict.fromkeys(errors))
 
 
 def _convert(doc: MarkedDocument, path: Path, err: jsonschema.ValidationError) -> list[SpecError]:
