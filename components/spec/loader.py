@@ -58,6 +58,8 @@ def load_tenant(path: str | FsPath, plans: Mapping[str, Plan], *,
 def load_tenants(directory: str | FsPath, plans: Mapping[str, Plan], *,
                  regions: Iterable[str] | None = None) -> dict[str, TenantSpec]:
     """Load every tenant file in ``directory``; all errors of all files are raised together."""
+    if not FsPath(directory).is_dir():
+        raise SpecErrors([SpecError(str(directory), None, "(document)", "not a directory of tenant files")])
     errors: list[SpecError] = []
     specs: list[TenantSpec] = []
     docs: dict[str, MarkedDocument] = {}

@@ -156,3 +156,9 @@ def test_unknown_region_when_regions_given(plans, tenants_dir):
         load_tenant(write(tenants_dir, "acme.yaml", VALID), plans, regions=["pve-us1"])
     err = only_error(exc)
     assert (err.line, err.field) == (4, "region") and "pve-us1" in err.message
+
+
+def test_missing_tenants_directory_is_named(plans, tmp_path):
+    with pytest.raises(SpecErrors, match="not a directory of tenant files") as exc:
+        load_tenants(tmp_path / "nope", plans)
+    assert exc.value.errors[0].source == str(tmp_path / "nope")

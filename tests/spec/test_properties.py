@@ -38,7 +38,7 @@ def test_mutations_are_accepted_or_name_a_field(data):
     try:
         spec = parse_tenant(text, "t.yaml", parse_plans(config))
     except SpecErrors as exc:
-        assert exc.errors
+        assert exc.errors and len(set(exc.errors)) == len(exc.errors)
         top_keys = set(doc) | set(TENANT_REQUIRED)
         for err in exc.errors:
             assert err.source == "t.yaml"
