@@ -1,0 +1,56 @@
+"""Choosing the node a new tenant VM lands on: pure, so its rules can be stated as properties."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+
+class PlacementError(RuntimeError):
+    """No candidate node can take the VM; the message lists why each was refused."""
+
+
+@dataclass(frozen=True)
+class NodeLoad:
+    """A node's memory capacity and what VMs already committed on it."""
+
+    name: str
+    online: bool
+    max_memory_mb: int
+    committed_memory_mb: int
+
+    @property
+    def free_memory_mb(self) -> int:
+        return self.max_memory_mb - self.committed_memory_mb
+
+
+def node_loads(nodes: Iterable[dict[str, Any]], vms: Iterable[dict[str, Any]]) -> list[NodeLoad]:
+    """NodeLoads from ``/cluster/resources`` rows; committed memory is the sum of VMs' configured maxmem."""
+    committed: dict[str, int] = {}
+    for vm in vms:
+        if not vm.get("template"):
+            committed[vm["node"]] = committed.get(vm["node"], 0) + int(vm.get("maxmem", 0)) // 2**20
+    return [NodeLoad(n["node"], n.get("status") == "online", int(n.get("maxmem", 0)) // 2**20,
+                     committed.get(n["node"], 0)) for n in nodes]
+
+
+def choose_node(loads: Iterable[NodeLoad], candidates: Iterable[str], memory_mb: int,
+                overcommit: float = 1.0) -> str:
+    """The online candidate with the most free memory after placement (ties by name)."""
+    refused: list[str] = []
+    fits: list[tuple[int, str]] = []
+    by_name = {load.name: load for load in loads}
+    for name in candidates:
+        load = by_name.get(name)
+        if load is None:
+            refused.append(f"{name}: not in the cluster")
+        elif not load.online:
+            refused.append(f"{name}: offline")
+        else:
+            free_after = int(load.max_memory_mb * overcommit) - load.committed_memory_mb - memory_mb
+            if free_after < 0:
+                refused.append(f"{name}: {load.free_memory_mb} MiB free, {memory_mb} MiB needed")
+            else:
+                fits.append((-free_after, name))
+    if not fits:
+        raise PlacementError(f"no node can take a VM of {memory_mb} MiB: {'; '.join(refused) or 'no candidate nodes'}")
+    return min(fits)[1]

@@ -1,0 +1,45 @@
+"""A proxmoxer client built from the same environment variables the proxmoxve provider reads.
+
+``PROXMOX_VE_ENDPOINT`` (``https://host:8006/``), ``PROXMOX_VE_API_TOKEN`` (``user@realm!id=secret``)
+and ``PROXMOX_VE_INSECURE``. Built inside each provider call, never captured by a pickled provider.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlparse
+
+from proxmoxer import ProxmoxAPI
+
+DEFAULT_TIMEOUT = 15
+
+
+class ProxmoxSettingsError(RuntimeError):
+    """The Proxmox environment variables are missing or malformed."""
+
+
+def client_from_env(timeout: int = DEFAULT_TIMEOUT) -> ProxmoxAPI:
+    """A ProxmoxAPI for the endpoint and token in the environment."""
+    endpoint = os.environ.get("PROXMOX_VE_ENDPOINT", "")
+    token = os.environ.get("PROXMOX_VE_API_TOKEN", "")
+    url = urlparse(endpoint)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ProxmoxSettingsError("PROXMOX_VE_ENDPOINT must be set to the API URL, e.g. https://pve1:8006/")
+    user, sep, rest = token.partition("!")
+    token_name, sep2, secret = rest.partition("=")
+    if not (sep and sep2 and user and token_name and secret):
+        raise ProxmoxSettingsError("PROXMOX_VE_API_TOKEN must be set as user@realm!tokenid=secret")
+    insecure = os.environ.get("PROXMOX_VE_INSECURE", "false").lower() in ("1", "true", "yes")
+    return ProxmoxAPI(url.hostname, port=url.port or (443 if url.scheme == "https" else 80),
+                      service="PVE", backend="https", protocol=url.scheme, user=user, token_name=token_name,
+                      token_value=secret, verify_ssl=not insecure, timeout=timeout)
+
+
+def cluster_vms(api: ProxmoxAPI) -> list[dict[str, Any]]:
+    """Every VM and template in the cluster (``/cluster/resources?type=vm``)."""
+    return [r for r in api.cluster.resources.get(type="vm") if r.get("type") == "qemu"]
+
+
+def cluster_nodes(api: ProxmoxAPI) -> list[dict[str, Any]]:
+    """Every node with its status and capacity (``/cluster/resources?type=node``)."""
+    return [r for r in api.cluster.resources.get(type="node") if r.get("type") == "node"]

@@ -1,0 +1,116 @@
+"""Allocation store, placement and the allocation provider's pure rules."""
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from providers.allocation import check_inputs, diff_inputs
+from providers.allocation_store import AllocationError, AllocationStore, PoolSpec
+from providers.placement import NodeLoad, PlacementError, choose_node, node_loads
+
+SPEC = PoolSpec(vmid_start=1000, vmid_end=1999, network="10.77.0.0/24", gateway="10.77.0.1", reserved=10)
+VALID = {"pool": "local", "owner": "acme/0", "vmid_start": 1000, "vmid_end": 1999, "network": "10.77.0.0/24",
+         "gateway": "10.77.0.1", "reserved": 10, "nodes": ["pve1", "pve2"], "memory_mb": 2048}
+
+
+def test_allocation_is_idempotent_per_owner(tmp_path: Path) -> None:
+    store = AllocationStore(tmp_path / "a.sqlite")
+    first = store.allocate("local", "acme/0", SPEC, "pve1")
+    again = store.allocate("local", "acme/0", SPEC, "pve2")
+    assert again == first
+    other = store.allocate("local", "globex/0", SPEC, "pve2")
+    assert (other.vmid, other.address) != (first.vmid, first.address)
+
+
+def test_skips_reserved_addresses_gateway_and_foreign_vmids(tmp_path: Path) -> None:
+    store = AllocationStore(tmp_path / "a.sqlite")
+    got = store.allocate("local", "acme/0", SPEC, "pve1", foreign_vmids=[1000, 1001])
+    assert got.vmid == 1002
+    assert got.address == "10.77.0.11"  # .1-.10 reserved (the gateway among them)
+
+
+def test_release_frees_for_reuse(tmp_path: Path) -> None:
+    store = AllocationStore(tmp_path / "a.sqlite")
+    first = store.allocate("local", "acme/0", SPEC, "pve1")
+    assert store.release("local", "acme/0") is True
+    assert store.release("local", "acme/0") is False
+    assert store.allocate("local", "globex/0", SPEC, "pve1").vmid == first.vmid
+
+
+def test_exhaustion_says_what_to_widen(tmp_path: Path) -> None:
+    store = AllocationStore(tmp_path / "a.sqlite")
+    tiny = PoolSpec(1000, 1000, "10.77.0.0/24", "10.77.0.1")
+    store.allocate("local", "a/0", tiny, "pve1")
+    with pytest.raises(AllocationError, match="vmid range"):
+        store.allocate("local", "b/0", tiny, "pve1")
+
+
+def _allocate_many(args: tuple[str, int]) -> list[tuple[str, int, str]]:
+    path, worker = args
+    store = AllocationStore(path)
+    return [(a.owner, a.vmid, a.address) for a in
+            (store.allocate("local", f"t{worker}-{i}/0", SPEC, "pve1") for i in range(10))]
+
+
+def test_concurrent_processes_never_share_an_id_or_address(tmp_path: Path) -> None:
+    path = str(tmp_path / "a.sqlite")
+    AllocationStore(path)
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        rows = [row for chunk in pool.map(_allocate_many, [(path, w) for w in range(4)]) for row in chunk]
+    assert len(rows) == 40
+    assert len({r[1] for r in rows}) == 40 and len({r[2] for r in rows}) == 40
+
+
+def test_choose_node_prefers_most_free_memory_and_skips_offline() -> None:
+    loads = [NodeLoad("pve1", True, 16384, 8192), NodeLoad("pve2", True, 16384, 1024), NodeLoad("pve3", False, 65536, 0)]
+    assert choose_node(loads, ["pve1", "pve2", "pve3"], 2048) == "pve2"
+
+
+def test_choose_node_explains_every_refusal() -> None:
+    loads = [NodeLoad("pve1", True, 4096, 4000), NodeLoad("pve3", False, 65536, 0)]
+    with pytest.raises(PlacementError) as err:
+        choose_node(loads, ["pve1", "pve2", "pve3"], 2048)
+    text = str(err.value)
+    assert "pve1: 96 MiB free" in text and "pve2: not in the cluster" in text and "pve3: offline" in text
+
+
+def test_node_loads_sum_vm_memory_but_not_templates() -> None:
+    nodes = [{"node": "pve1", "status": "online", "maxmem": 8 * 2**30}]
+    vms = [{"node": "pve1", "maxmem": 2 * 2**30}, {"node": "pve1", "maxmem": 4 * 2**30, "template": 1}]
+    assert node_loads(nodes, vms) == [NodeLoad("pve1", True, 8192, 2048)]
+
+
+loads_st = st.lists(st.builds(NodeLoad, st.sampled_from(["a", "b", "c", "d"]), st.booleans(),
+                              st.integers(0, 65536), st.integers(0, 65536)), unique_by=lambda n: n.name)
+
+
+@given(loads_st, st.integers(1, 32768))
+def test_chosen_node_is_online_candidate_with_room(loads: list[NodeLoad], memory: int) -> None:
+    try:
+        chosen = choose_node(loads, ["a", "b", "c"], memory)
+    except PlacementError:
+        assert all(not l.online or l.free_memory_mb < memory or l.name == "d" for l in loads)
+        return
+    load = next(l for l in loads if l.name == chosen)
+    assert load.online and chosen != "d" and load.free_memory_mb >= memory
+    assert all(l.free_memory_mb <= load.free_memory_mb for l in loads
+               if l.online and l.name != "d" and l.free_memory_mb >= memory)
+
+
+def test_check_accepts_valid_and_names_bad_fields() -> None:
+    assert check_inputs(VALID)[1] == []
+    bad = {**VALID, "gateway": "10.99.0.1", "nodes": [], "memory_mb": 0}
+    assert {p for p, _ in check_inputs(bad)[1]} == {"gateway", "nodes", "memory_mb"}
+
+
+@given(st.dictionaries(st.sampled_from(sorted(VALID)), st.integers(0, 5) | st.text(max_size=5)))
+def test_diff_laws(changes: dict[str, object]) -> None:
+    news = {**VALID, **changes}
+    assert diff_inputs(VALID, VALID) == ([], [])
+    changed, replaces = diff_inputs(VALID, news)
+    assert set(replaces) <= set(changed)
+    assert set(changed) == {k for k in changes if changes[k] != VALID[k]}
