@@ -45,7 +45,7 @@ def load_marked(text: str, source: str) -> tuple[MarkedDocument | None, list[Spe
         node = loader.get_single_node()
         if node is None:
             return MarkedDocument(source, None, {(): 1}), []
-        doc = MarkedDocument(source, loader.construct_document(node))
+        doc = MarkedDocument(source, loader.construct_document(node))  # type: ignore[no-untyped-call]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -54,7 +54,7 @@ def load_marked(text: str, source: str) -> tuple[MarkedDocument | None, list[Spe
     except yaml.YAMLError as exc:
         return None, [SpecError(source, 1, "(document)", f"malformed YAML: {exc}")]
     finally:
-        loader.dispose()
+        loader.dispose()  # type: ignore[no-untyped-call]
     errors: list[SpecError] = []
     _record(node, (), doc, errors)
     return doc, errors
