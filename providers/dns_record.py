@@ -185,6 +185,14 @@ def record_id(inputs: _RecordInputs) -> str:
     return f"{inputs['zone']}/{fqdn_of(dict(inputs))}/{inputs['type']}"
 
 
+def parse_record_id(id_: str) -> tuple[str, str, str]:
+    """Split a record id into (zone, fqdn, type); a clear error for ids from elsewhere."""
+    parts = id_.split("/")
+    if len(parts) != 3 or not parts[1].endswith("." + parts[0]) or parts[2] not in RECORD_TYPES:
+        raise ValueError(f"DnsRecord id {id_!r} must look like 'cloud.test./acme.cloud.test./A' (<zone>/<fqdn>/<type>)")
+    return parts[0], parts[1], parts[2]
+
+
 def _outs(inputs: _RecordInputs) -> dict[str, Any]:
     return {**{k: inputs[k] for k in INPUT_KEYS}, "fqdn": fqdn_of(dict(inputs))}  # type: ignore[literal-required]
 
@@ -214,7 +222,7 @@ class DnsRecordProvider(ResourceProvider):
         return CreateResult(record_id(inputs), _outs(inputs))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        zone, fqdn, rtype = id_.split("/")
+        zone, fqdn, rtype = parse_record_id(id_)
         current = PowerDNSClient.from_env().get_rrset(zone, fqdn, rtype)
         if current is None:
             return ReadResult("", {})
@@ -229,7 +237,7 @@ class DnsRecordProvider(ResourceProvider):
         return UpdateResult(_outs(inputs))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
-        zone, fqdn, rtype = id_.split("/")
+        zone, fqdn, rtype = parse_record_id(id_)
         try:
             PowerDNSClient.from_env().delete_rrset(zone, fqdn, rtype)
         except PowerDNSError as exc:

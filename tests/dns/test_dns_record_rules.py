@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from pulumi.runtime.rpc import UNKNOWN
 
-from providers.dns_record import INPUT_KEYS, REPLACE_KEYS, check_record, diff_record
+
+from providers.dns_record import INPUT_KEYS, REPLACE_KEYS, check_record, diff_record, parse_record_id, record_id
 from tests.strategies import dns_record_inputs, raw_record_inputs
 
 
@@ -89,3 +90,14 @@ def test_unknown_content_is_an_update_unknown_name_a_replacement():
     olds, _ = check_record({"zone": "cloud.test.", "name": "acme", "type": "A", "content": "10.0.0.1"})
     assert diff_record(olds, {**olds, "content": UNKNOWN}) == (["content"], [], False)
     assert diff_record(olds, {**olds, "name": UNKNOWN}) == (["name"], ["name"], True)
+
+
+@given(dns_record_inputs())
+def test_record_id_round_trips(inputs):
+    out, _ = check_record(inputs)
+    assert parse_record_id(record_id(out)) == (out["zone"], f"{out['name']}.{out['zone']}", out["type"])
+
+
+def test_foreign_id_is_a_clear_error():
+    with pytest.raises(ValueError, match="<zone>/<fqdn>/<type>"):
+        parse_record_id("acme")
