@@ -106,6 +106,7 @@ class LifecycleMixin:
         for (n, volid), vol in list(self.volumes.items()):
             if vol.vmid == vm.vmid and vol.content == "images":
                 del self.volumes[(n, volid)]
+        self.usage.clear()
         for pool in self.pools.values():
             if vm.vmid in pool.vms:
                 pool.vms.remove(vm.vmid)
@@ -179,6 +180,7 @@ class LifecycleMixin:
                         vol.node = target
                         self.volumes[(target, volid)] = vol
                 vm.node = target
+                self.usage.clear()
 
             return self.start_task(node, "qmigrate", str(vmid), user, self.settings.durations.get("qmigrate"),
                                    finish, [f"starting migration of VM {vmid} to node '{target}'"])

@@ -57,6 +57,8 @@ class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin):
             self.vms: dict[int, Vm] = {}
             self.pools: dict[str, Pool] = {}
             self.tasks: dict[str, Task] = {}
+            self.running: dict[str, Task] = {}  # subset of tasks, so tick stays cheap
+            self.usage: dict[tuple[str, str], int] = {}  # cache of storage_used; clear on direct edits
             self.file_locks: dict[int, float] = {}  # vmid -> held until (sim time)
             self.leases: dict[str, str] = {}  # MAC -> IPv4
             self.access = Access(pool_of=self.pool_of_path, clock=self.clock)
@@ -68,10 +70,11 @@ class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin):
     def tick(self) -> None:
         """Complete every task whose end time has passed, oldest first."""
         now = self.clock()
-        due = sorted((t for t in self.tasks.values() if t.status == "running" and t.end_at <= now),
-                     key=lambda t: t.end_at)
+        due = sorted((t for t in self.running.values() if t.end_at <= now), key=lambda t: t.end_at)
         for task in due:
-            task.complete(now)
+            self.running.pop(task.upid, None)
+            if task.status == "running":
+                task.complete(now)
 
     # --- building blocks -------------------------------------------------------------------------
     def node(self, name: str) -> Node:
@@ -100,8 +103,10 @@ class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin):
         return ("" if st is not None and st.shared else node, volid)
 
     def storage_used(self, sid: str, node: str) -> int:
-        key_node = "" if self.storages[sid].shared else node
-        return sum(v.size for (n, vid), v in self.volumes.items() if n == key_node and v.storage == sid)
+        key = (sid, "" if self.storages[sid].shared else node)
+        if key not in self.usage:
+            self.usage[key] = sum(v.size for (n, _), v in self.volumes.items() if n == key[1] and v.storage == sid)
+        return self.usage[key]
 
     def alloc_volume(self, sid: str, node: str, volid: str, size: int, vmid: int | None,
                      content: str = "images", fmt: str = "raw") -> Volume:
@@ -115,10 +120,13 @@ class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin):
                                  f"{size // GiB} GiB ({free // GiB} GiB free)")
         vol = Volume(volid, "" if st.shared else node, size, fmt, content, vmid, int(self.clock()))
         self.volumes[self.vol_key(volid, node)] = vol
+        self.usage[(sid, vol.node)] = self.usage.get((sid, vol.node), 0) + size
         return vol
 
     def free_volume(self, volid: str, node: str) -> None:
-        self.volumes.pop(self.vol_key(volid, node), None)
+        vol = self.volumes.pop(self.vol_key(volid, node), None)
+        if vol is not None:
+            self.usage.clear()
 
     def next_disk_name(self, sid: str, node: str, vmid: int, prefix: str = "vm") -> str:
         n = 0
@@ -166,6 +174,7 @@ class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin):
         task = Task(upid, node, ttype, tid, user, int(now), now + delay + duration, finish,
                     log=list(log or []))
         self.tasks[upid] = task
+        self.running[upid] = task
         self.tick()
         return upid
 
@@ -211,6 +220,7 @@ class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin):
         """Restore a state; running tasks are not persisted (their effects are)."""
         with self.lock:
             self.reset()
+            self.usage.clear()
             self.nodes = {n["name"]: Node(**n) for n in data["nodes"]}
             self.storages = {s["sid"]: Storage(**s) for s in data["storages"]}
             for v in data["volumes"]:

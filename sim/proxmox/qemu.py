@@ -194,6 +194,7 @@ class QemuMixin:
                     if new - old > st.total - self.storage_used(vol.storage, vm.node):
                         raise E.HandlerError(f"storage '{vol.storage}' is full: cannot grow {disk}")
                     vol.size = max(vol.size, new) if vol.size else 0
+                    self.usage.clear()
                 drive["size"] = P.format_size(new)
                 vm.config[disk] = P.dump(drive, "file")
 

@@ -51,6 +51,7 @@ def self_signed_context() -> ssl.SSLContext:
 def _handler(sim: Simulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as separate writes
         server_version = "pve-api-daemon/3.0"
         sys_version = ""
 
