@@ -35,7 +35,7 @@ class Plan:
 
 def parse_plans(data: Any, source: str = "Pulumi config 'plans'") -> dict[str, Plan]:
     """Validate a ``name -> fields`` mapping (e.g. ``pulumi.Config().require_object("plans")``)."""
-    return _plans_from(MarkedDocument(source, data), ())
+    return plans_from_document(MarkedDocument(source, data), ())
 
 
 def load_plans(path: str | FsPath) -> dict[str, Plan]:
@@ -53,14 +53,17 @@ def load_plans(path: str | FsPath) -> dict[str, Plan]:
     extras = [k for k in doc.data if k != PLANS_KEY]
     if extras:
         raise SpecErrors([doc.error((k,), f"unknown field; only '{PLANS_KEY}' is allowed") for k in extras])
-    return _plans_from(doc, (PLANS_KEY,))
+    return plans_from_document(doc, (PLANS_KEY,))
 
 
-def _plans_from(doc: MarkedDocument, base: tuple[str, ...]) -> dict[str, Plan]:
+def plans_from_document(doc: MarkedDocument, base: tuple[str, ...]) -> dict[str, Plan]:
+    """Validate and build the plans found at ``base`` inside an already parsed document."""
     errors = schema_errors(doc, PLANS_SCHEMA, base)
     if errors:
         raise SpecErrors(errors)
-    mapping: Mapping[str, Mapping[str, Any]] = doc.data if not base else doc.data[base[0]]
+    mapping: Any = doc.data
+    for key in base:
+        mapping = mapping[key]
     return {
         name: Plan(
             name=name,

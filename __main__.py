@@ -1,0 +1,51 @@
+"""The Pulumi program CI, the operator CLI and the provisioning service all run.
+
+Stack names say what to build: ``<env>.<slug>`` is one tenant of environment ``<env>`` (declared in
+``tenants/<slug>.yaml``); ``<env>`` alone is the environment stack, which validates the environment's
+settings and the whole declared fleet and creates nothing. Environment-wide settings are read from
+``Pulumi.<env>.yaml`` (see components/environment.py); credentials come from the environment.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pulumi
+import pulumi_proxmoxve as proxmoxve
+
+from components.environment import load_environment, split_stack_name
+from components.spec import SpecErrors, load_tenant, load_tenants
+from components.tenant import TenantEnvironment, TenantEnvironmentArgs
+
+PROJECT_DIR = Path(__file__).resolve().parent
+TENANTS_DIR = Path(os.environ.get("DOKPLOY_CLOUD_TENANTS_DIR", PROJECT_DIR / "tenants"))
+
+
+def main() -> None:
+    env_name, slug = split_stack_name(pulumi.get_stack())
+    environment = load_environment(PROJECT_DIR, env_name)
+    if slug is None:
+        fleet = load_tenants(TENANTS_DIR, environment.plans, regions=environment.regions)
+        pulumi.export("tenants", sorted(fleet))
+        pulumi.export("regions", sorted(environment.regions))
+        return
+    spec = load_tenant(TENANTS_DIR / f"{slug}.yaml", environment.plans, regions=environment.regions)
+    region = environment.regions[spec.region]
+    proxmox = proxmoxve.Provider(f"proxmox-{region.name}", endpoint=region.endpoint, insecure=region.insecure,
+                                 min_tls="1.3")
+    tenant = TenantEnvironment(slug, TenantEnvironmentArgs(spec=spec, environment=environment, proxmox=proxmox))
+    first = tenant.servers[0]
+    pulumi.export("tenant", spec.slug)
+    pulumi.export("plan", spec.plan)
+    pulumi.export("hostnames", tenant.hostnames)
+    pulumi.export("vmIds", pulumi.Output.all(*[s.vm_id for s in tenant.servers]))
+    pulumi.export("nodes", pulumi.Output.all(*[s.node for s in tenant.servers]))
+    pulumi.export("addresses", pulumi.Output.all(*[s.address for s in tenant.servers]))
+    pulumi.export("dokployServerIds", pulumi.Output.all(*[s.dokploy_server_id for s in tenant.servers]))
+    pulumi.export("hostname", first.hostname)
+
+
+try:
+    main()
+except SpecErrors as errors:
+    raise pulumi.RunError(str(errors)) from None

@@ -1,0 +1,143 @@
+"""Environment-wide settings, declared once in ``Pulumi.<env>.yaml`` and shared by every tenant stack.
+
+Tenant stacks are named ``<env>.<slug>`` and carry no configuration of their own: the program reads
+the environment's stack file (``config:`` → ``dokploy-cloud:environment`` and ``dokploy-cloud:plans``).
+Secrets in that file (Proxmox token, Dokploy API key, PowerDNS key) are decrypted by the runner from
+the environment stack and handed to tenant runs as environment variables, never as resource inputs.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from components.spec.errors import SpecErrors
+from components.spec.marked_yaml import MarkedDocument, load_marked
+from components.spec.plans import Plan, plans_from_document
+from components.spec.validate import schema_errors
+
+PROJECT = "dokploy-cloud"
+ENV_KEY = f"{PROJECT}:environment"
+PLANS_KEY = f"{PROJECT}:plans"
+SECRET_KEYS = {  # stack config key -> environment variable the providers read
+    f"{PROJECT}:proxmoxApiToken": "PROXMOX_VE_API_TOKEN",
+    f"{PROJECT}:dokployApiKey": "DOKPLOY_API_KEY",
+    f"{PROJECT}:pdnsApiKey": "PDNS_API_KEY",
+}
+_NAME = {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"}
+_REGION = {
+    "type": "object", "additionalProperties": False,
+    "required": ["endpoint", "nodes", "templates", "datastore", "network", "gateway", "vmid_start", "vmid_end"],
+    "properties": {
+        "endpoint": {"type": "string", "pattern": "^https?://"},
+        "insecure": {"type": "boolean"},
+        "nodes": {"type": "array", "minItems": 1, "items": _NAME, "uniqueItems": True},
+        "templates": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "integer", "minimum": 100}},
+        "datastore": {"type": "string", "minLength": 1},
+        "bridge": {"type": "string", "minLength": 1},
+        "full_clone": {"type": "boolean"},
+        "network": {"type": "string"},
+        "gateway": {"type": "string"},
+        "nameservers": {"type": "array", "items": {"type": "string"}},
+        "reserved": {"type": "integer", "minimum": 1},
+        "vmid_start": {"type": "integer", "minimum": 100},
+        "vmid_end": {"type": "integer", "maximum": 999999999},
+    },
+}
+ENVIRONMENT_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["zone", "dns_api_url", "dokploy_url", "regions"],
+    "properties": {
+        "zone": {"type": "string", "pattern": r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"},
+        "dns_api_url": {"type": "string", "pattern": "^https?://"},
+        "dns_ttl": {"type": "integer", "minimum": 30, "maximum": 86400},
+        "dokploy_url": {"type": "string", "pattern": "^https?://"},
+        "vm_user": {"type": "string", "pattern": "^[a-z_][a-z0-9_-]{0,31}$"},
+        "allowed_templates": {"type": "array", "items": {"type": "integer"}},
+        "regions": {"type": "object", "minProperties": 1, "additionalProperties": _REGION},
+    },
+}
+
+
+@dataclass(frozen=True)
+class Region:
+    """One Proxmox cluster tenants can be placed in."""
+
+    name: str
+    endpoint: str
+    nodes: tuple[str, ...]
+    templates: Mapping[str, int]
+    """Cloud-init template VM id per node: templates on local storage clone only on their own node."""
+    datastore: str
+    network: str
+    gateway: str
+    vmid_start: int
+    vmid_end: int
+    insecure: bool = False
+    bridge: str = "vmbr0"
+    full_clone: bool = False
+    nameservers: tuple[str, ...] = ()
+    reserved: int = 10
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Everything a tenant stack needs to know about the environment it lives in."""
+
+    name: str
+    zone: str
+    dns_api_url: str
+    dokploy_url: str
+    regions: Mapping[str, Region]
+    plans: Mapping[str, Plan]
+    vm_user: str = "dokploy"
+    dns_ttl: int = 300
+    allowed_templates: tuple[int, ...] = field(default_factory=tuple)
+
+
+def stack_file(project_dir: Path, env: str) -> Path:
+    """The environment's stack file; ``DOKPLOY_CLOUD_ENV_FILE`` overrides it (tests, ad-hoc environments)."""
+    override = os.environ.get("DOKPLOY_CLOUD_ENV_FILE")
+    return Path(override) if override else project_dir / f"Pulumi.{env}.yaml"
+
+
+def load_environment(project_dir: Path, env: str) -> Environment:
+    """Load and validate ``Pulumi.<env>.yaml``; raise SpecErrors naming file, line and field."""
+    path = stack_file(project_dir, env)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecErrors([MarkedDocument(str(path), None).error((), f"cannot read environment file: {exc.strerror}")]) from None
+    doc, errors = load_marked(text, str(path))
+    if doc is None or errors:
+        raise SpecErrors(errors)
+    config = doc.data.get("config") if isinstance(doc.data, dict) else None
+    if not isinstance(config, dict) or ENV_KEY not in config or PLANS_KEY not in config:
+        raise SpecErrors([doc.error(("config",), f"must hold '{ENV_KEY}' and '{PLANS_KEY}'")])
+    errors = schema_errors(doc, ENVIRONMENT_SCHEMA, ("config", ENV_KEY))
+    if errors:
+        raise SpecErrors(errors)
+    plans = plans_from_document(doc, ("config", PLANS_KEY))
+    return _environment(env, config[ENV_KEY], plans)
+
+
+def _environment(name: str, data: Mapping[str, Any], plans: Mapping[str, Plan]) -> Environment:
+    regions = {
+        key: Region(name=key, endpoint=r["endpoint"], nodes=tuple(r["nodes"]), templates=dict(r["templates"]),
+                    datastore=r["datastore"], network=r["network"], gateway=r["gateway"],
+                    vmid_start=r["vmid_start"], vmid_end=r["vmid_end"], insecure=r.get("insecure", False),
+                    bridge=r.get("bridge", "vmbr0"), full_clone=r.get("full_clone", False),
+                    nameservers=tuple(r.get("nameservers", ())), reserved=r.get("reserved", 10))
+        for key, r in data["regions"].items()
+    }
+    return Environment(name=name, zone=data["zone"], dns_api_url=data["dns_api_url"],
+                       dokploy_url=data["dokploy_url"], regions=regions, plans=dict(plans),
+                       vm_user=data.get("vm_user", "dokploy"), dns_ttl=data.get("dns_ttl", 300),
+                       allowed_templates=tuple(data.get("allowed_templates", ())))
+
+
+def split_stack_name(stack: str) -> tuple[str, str | None]:
+    """``prod.acme`` → (``prod``, ``acme``); ``prod`` → (``prod``, None): the environment stack itself."""
+    env, _, slug = stack.partition(".")
+    return env, slug or None

@@ -1,0 +1,114 @@
+"""``TenantEnvironment``: one tenant's servers — each a cloned VM with a DNS name, registered in Dokploy.
+
+Per tenant: an SSH key pair and a random suffix. Per server ``i``: an allocation (VM id, address,
+node, chosen by us before anything is cloned), the VM, an A record and the Dokploy server. Children
+are named ``<tenant>-<part>`` or ``<tenant>-s<i>-<part>`` so URNs stay stable when servers are added.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import pulumi_proxmoxve as proxmoxve
+import pulumi_random as random
+from pulumi import ComponentResource, Output, ResourceOptions
+
+from components.environment import Environment, Region
+from components.spec import Plan, TenantSpec
+from components.tenant_vm import tenant_pool_id, tenant_vm
+from providers.allocation import Allocation
+from providers.dns_record import DnsRecord, DnsRecordArgs
+from providers.dokploy_server import DokployServer, DokployServerArgs
+from providers.ssh_keypair import SshKeyPair
+
+
+@dataclass(frozen=True)
+class TenantEnvironmentArgs:
+    """Inputs of :class:`TenantEnvironment`: the validated spec plus the environment it lives in."""
+
+    spec: TenantSpec
+    """The tenant's declaration (tenants/<slug>.yaml), already validated."""
+    environment: Environment
+    """Environment-wide settings (Pulumi.<env>.yaml)."""
+    proxmox: proxmoxve.Provider
+    """Provider for the tenant's region; created by the program, not by the component."""
+
+    @property
+    def plan(self) -> Plan:
+        return self.environment.plans[self.spec.plan]
+
+    @property
+    def region(self) -> Region:
+        return self.environment.regions[self.spec.region]
+
+
+@dataclass
+class TenantServer:
+    """Outputs of one tenant server."""
+
+    vm_id: Output[int]
+    node: Output[str]
+    address: Output[str]
+    hostname: str
+    dokploy_server_id: Output[str]
+
+
+class TenantEnvironment(ComponentResource):
+    """A tenant's Proxmox VMs, DNS records, SSH key and Dokploy servers."""
+
+    servers: list[TenantServer]
+    hostnames: list[str]
+
+    def __init__(self, name: str, args: TenantEnvironmentArgs, opts: Optional[ResourceOptions] = None) -> None:
+        super().__init__("dokploy-cloud:tenant:TenantEnvironment", name, None, opts)
+        spec, env = args.spec, args.environment
+        if spec.region not in env.regions:
+            raise ValueError(f"tenant {spec.slug}: region '{spec.region}' is not one of {sorted(env.regions)}")
+        if spec.plan not in env.plans:
+            raise ValueError(f"tenant {spec.slug}: plan '{spec.plan}' is not one of {sorted(env.plans)}")
+        child = ResourceOptions(parent=self)
+        self.ssh_key = SshKeyPair(f"{name}-sshkey", {"comment": f"{env.vm_user}@{spec.slug}"}, child)
+        self.suffix = random.RandomString(f"{name}-suffix", length=6, special=False, upper=False, opts=child)
+        self.pool = proxmoxve.PoolLegacy(f"{name}-pool", pool_id=tenant_pool_id(env, spec),
+                                         comment=f"Tenant {spec.display_name} ({spec.slug})",
+                                         opts=ResourceOptions(parent=self, provider=args.proxmox))
+        self.servers = [self._server(name, index, args) for index in range(spec.servers)]
+        self.hostnames = [s.hostname for s in self.servers]
+        self.register_outputs({
+            "vmIds": Output.all(*[s.vm_id for s in self.servers]),
+            "nodes": Output.all(*[s.node for s in self.servers]),
+            "addresses": Output.all(*[s.address for s in self.servers]),
+            "hostnames": self.hostnames,
+            "dokployServerIds": Output.all(*[s.dokploy_server_id for s in self.servers]),
+        })
+
+    def _server(self, name: str, index: int, args: TenantEnvironmentArgs) -> TenantServer:
+        spec, env, region, plan = args.spec, args.environment, args.region, args.plan
+        child = ResourceOptions(parent=self)
+        prefix = f"{name}-s{index}"
+        label = spec.host_label if index == 0 else f"{spec.host_label}-{index + 1}"
+        hostname = f"{label}.{env.zone}"
+        allocation = Allocation(f"{prefix}-alloc", {
+            "pool": f"{env.name}/{region.name}", "owner": f"{spec.slug}/{index}", "vmid_start": region.vmid_start,
+            "vmid_end": region.vmid_end, "network": region.network, "gateway": region.gateway,
+            "reserved": region.reserved, "nodes": list(region.nodes), "memory_mb": plan.memory_mb,
+        }, child)
+        vm = tenant_vm(f"{prefix}-vm", spec=spec, env=env, region=region, plan=plan, allocation=allocation,
+                       public_keys=self._authorized_keys(spec), suffix=self.suffix.result, index=index, pool_id=self.pool.pool_id,
+                       opts=ResourceOptions(parent=self, provider=args.proxmox))
+        DnsRecord(f"{prefix}-dns", DnsRecordArgs(zone=env.zone, name=hostname, type="A",
+                                                  content=[allocation.address], ttl=env.dns_ttl), child)
+        dokploy = DokployServer(f"{prefix}-dokploy", DokployServerArgs(
+            name=f"{spec.slug}-{index + 1}", organization_id=spec.dokploy_organization,
+            ip_address=allocation.address, public_key=self.ssh_key.public_key,
+            private_key=self.ssh_key.private_key, username=env.vm_user,
+            description=f"{spec.display_name} server {index + 1} ({hostname})",
+            marker=Output.concat(f"{env.name}/{spec.slug}/{index}/", self.suffix.result),
+        ), ResourceOptions(parent=self, depends_on=[vm]))
+        return TenantServer(vm_id=allocation.vmid, node=allocation.node, address=allocation.address,
+                            hostname=hostname, dokploy_server_id=dokploy.server_id)
+
+    def _authorized_keys(self, spec: TenantSpec) -> Output[Sequence[str]]:
+        return self.ssh_key.public_key.apply(lambda key: [key, *spec.extra_ssh_keys])
+
+

@@ -1,0 +1,90 @@
+"""The tenant VM: a ``proxmoxve.VmLegacy`` cloned from the node's template, plus its firewall.
+
+Sizing comes from the plan, the id/address/node from our allocation, SSH keys and the static
+address from cloud-init. The firewall denies inbound traffic except SSH, HTTP and HTTPS.
+Cloud-init, CPU and memory changes apply in place (bpg reboots the VM when needed); only a new
+clone source or VM id replaces it.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pulumi_proxmoxve as proxmoxve
+from pulumi import Input, Output, ResourceOptions
+
+from components.environment import Environment, Region
+from components.spec import Plan, TenantSpec
+from providers.allocation import Allocation
+
+INBOUND_ALLOWED = (("22", "SSH"), ("80", "HTTP"), ("443", "HTTPS"))
+# Seconds bpg waits for each step; generous on real hardware, irrelevant on the simulator.
+TIMEOUTS = {"timeout_clone": 1800, "timeout_create": 1800, "timeout_start_vm": 900, "timeout_reboot": 900}
+
+
+def tenant_tags(spec: TenantSpec) -> list[str]:
+    """Proxmox tags that say whose VM this is and on which plan (policies check them)."""
+    return sorted({"dokploy-cloud", f"tenant-{spec.slug}", f"plan-{spec.plan}"})
+
+
+def tenant_pool_id(env: Environment, spec: TenantSpec) -> str:
+    """The per-tenant Proxmox pool."""
+    return f"{env.name}-{spec.slug}"
+
+
+def tenant_vm(name: str, *, spec: TenantSpec, env: Environment, region: Region, plan: Plan,
+              allocation: Allocation, public_keys: Input[Sequence[str]], suffix: Output[str], index: int,
+              pool_id: Input[str], opts: ResourceOptions) -> proxmoxve.VmLegacy:
+    """Create the VM and its firewall options and rules; return the VM."""
+    template = allocation.node.apply(lambda node: _template_for(region, node))
+    vm = proxmoxve.VmLegacy(
+        name,
+        name=suffix.apply(lambda s: f"{spec.slug}-{index + 1}-{s}"),
+        description=f"Dokploy server {index + 1} of tenant {spec.slug} ({spec.display_name})",
+        node_name=allocation.node,
+        vm_id=allocation.vmid,
+        pool_id=pool_id,
+        tags=tenant_tags(spec),
+        clone=proxmoxve.VmLegacyCloneArgs(vm_id=template, node_name=allocation.node, full=region.full_clone,
+                                          datastore_id=region.datastore, retries=3),
+        cpu=proxmoxve.VmLegacyCpuArgs(cores=plan.cores),
+        memory=proxmoxve.VmLegacyMemoryArgs(dedicated=plan.memory_mb),
+        disks=[proxmoxve.VmLegacyDiskArgs(interface="scsi0", datastore_id=region.datastore, size=plan.disk_gb)],
+        network_devices=[proxmoxve.VmLegacyNetworkDeviceArgs(bridge=region.bridge, model="virtio", firewall=True)],
+        agent=proxmoxve.VmLegacyAgentArgs(enabled=True),
+        initialization=proxmoxve.VmLegacyInitializationArgs(
+            datastore_id=region.datastore,
+            user_account=proxmoxve.VmLegacyInitializationUserAccountArgs(username=env.vm_user, keys=public_keys),
+            ip_configs=[proxmoxve.VmLegacyInitializationIpConfigArgs(
+                ipv4=proxmoxve.VmLegacyInitializationIpConfigIpv4Args(address=allocation.cidr, gateway=region.gateway),
+            )],
+            dns=proxmoxve.VmLegacyInitializationDnsArgs(servers=list(region.nameservers)) if region.nameservers else None,
+        ),
+        started=True,
+        on_boot=True,
+        stop_on_destroy=True,
+        purge_on_destroy=True,
+        **TIMEOUTS,
+        opts=opts,
+    )
+    _firewall(name, vm, allocation, opts)
+    return vm
+
+
+def _template_for(region: Region, node: str) -> int:
+    if node not in region.templates:
+        raise ValueError(f"region {region.name}: no template configured for node '{node}' "
+                         f"(templates: {dict(region.templates)}); add one under regions.{region.name}.templates")
+    return region.templates[node]
+
+
+def _firewall(name: str, vm: proxmoxve.VmLegacy, allocation: Allocation, opts: ResourceOptions) -> None:
+    child = ResourceOptions.merge(opts, ResourceOptions(depends_on=[vm]))
+    proxmoxve.firewall.OptionsLegacy(
+        f"{name}-firewall", node_name=allocation.node, vm_id=vm.vm_id, enabled=True,
+        input_policy="DROP", output_policy="ACCEPT", dhcp=False, ipfilter=True, macfilter=True, opts=child)
+    proxmoxve.firewall.RulesLegacy(
+        f"{name}-firewall-rules", node_name=allocation.node, vm_id=vm.vm_id,
+        rules=[proxmoxve.firewall.RulesLegacyRuleArgs(type="in", action="ACCEPT", proto="tcp", dport=port,
+                                                      comment=f"allow {label}", enabled=True)
+               for port, label in INBOUND_ALLOWED],
+        opts=child)
