@@ -7,7 +7,8 @@ import itertools
 import dns.resolver
 import pytest
 
-from providers.dns_record import DnsRecordProvider, check_record
+from providers.dns_record import DnsRecordProvider
+from providers.dns_record_rules import check_record
 from providers.powerdns_client import PowerDNSClient, PowerDNSError
 
 _counter = itertools.count()

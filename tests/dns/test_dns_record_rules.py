@@ -1,4 +1,4 @@
-"""Laws of the pure check/diff functions of the DNS record provider (no engine, no server)."""
+"""Laws of providers/dns_record_rules.py (no engine, no server)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pulumi.runtime.rpc import UNKNOWN
 
-
-from providers.dns_record import INPUT_KEYS, REPLACE_KEYS, check_record, diff_record, parse_record_id, record_id
+from providers.dns_record_rules import INPUT_KEYS, REPLACE_KEYS, check_record, diff_record, parse_record_id, record_id
 from tests.strategies import dns_record_inputs, raw_record_inputs
 
 
