@@ -94,7 +94,9 @@ class ThreadedServer:
         self.tls = tls
         if tls:
             ctx = self_signed_context()
-            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            # Handshake lazily in the handler thread, so a slow client cannot block accept().
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True,
+                                                do_handshake_on_connect=False)
         self.port = self.httpd.server_address[1]
         self._thread: threading.Thread | None = None
 

@@ -5,12 +5,18 @@ from typing import Any, Callable
 
 from . import responses as R
 from . import responses_vm as V
+from . import responses_access as A
 
 Q = "/nodes/{node}/qemu/{vmid}"
 FW = Q + "/firewall"
 
 ROUTES: dict[tuple[str, str], Callable[[R.Ctx], Any]] = {
     ("GET", "/version"): R.version,
+    ("POST", "/access/users"): A.user_create,
+    ("GET", "/access/users/{userid}/token"): A.token_list,
+    ("POST", "/access/users/{userid}/token/{tokenid}"): A.token_create,
+    ("GET", "/access/acl"): A.acl_get,
+    ("PUT", "/access/acl"): A.acl_put,
     ("GET", "/cluster/nextid"): R.nextid,
     ("GET", "/cluster/resources"): R.cluster_resources,
     ("GET", "/nodes"): R.nodes,

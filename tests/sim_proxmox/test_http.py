@@ -148,3 +148,20 @@ def test_resources_filtered_by_vm_audit(client: Any, tokens: dict[str, str], bac
 def test_admin_prefix_outside_api(client: Any) -> None:
     assert client.get("/_sim/world/guests").json() == {"guests": []}
     assert client.get(API + "/_sim/world/guests").status_code == 401
+
+
+def test_create_token_and_grant_acl(client: Any, tokens: dict[str, str]) -> None:
+    admin = h(tokens, "admin")
+    assert client.post(API + "/access/users", headers=admin, data={"userid": "ci@pve"}).status_code == 200
+    r = client.post(API + "/access/users/ci@pve/token/deploy", headers=admin, data={"privsep": "1"})
+    created = r.json()["data"]
+    assert created["full-tokenid"] == "ci@pve!deploy" and len(created["value"]) == 36
+    token = {"Authorization": f"PVEAPIToken=ci@pve!deploy={created['value']}"}
+    assert client.get(API + "/nodes/pve1/qemu/9000/config", headers=token).status_code == 403
+    for kind in ("users", "tokens"):
+        r = client.put(API + "/access/acl", headers=admin,
+                       data={"path": "/vms/9000", "roles": "PVEAuditor", kind: "ci@pve" + ("!deploy" if kind == "tokens" else "")})
+        assert r.status_code == 200
+    assert client.get(API + "/nodes/pve1/qemu/9000/config", headers=token).status_code == 200
+    r = client.post(API + "/access/users/ci@pve/token/other", headers=h(tokens))
+    assert r.status_code == 403 and r.json()["message"] == "Permission check failed\n"
