@@ -96,7 +96,7 @@ class TenantEnvironment(ComponentResource):
         vm = tenant_vm(f"{prefix}-vm", spec=spec, env=env, region=region, plan=plan, allocation=allocation,
                        public_keys=self._authorized_keys(spec), suffix=self.suffix.result, index=index, pool_id=self.pool.pool_id,
                        opts=ResourceOptions(parent=self, provider=args.proxmox))
-        DnsRecord(f"{prefix}-dns", DnsRecordArgs(zone=env.zone, name=hostname, type="A",
+        DnsRecord(f"{prefix}-dns", DnsRecordArgs(zone=env.zone, name=f"{hostname}.", type="A",
                                                   content=[allocation.address], ttl=env.dns_ttl), child)
         dokploy = DokployServer(f"{prefix}-dokploy", DokployServerArgs(
             name=f"{spec.slug}-{index + 1}", organization_id=spec.dokploy_organization,

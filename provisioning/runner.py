@@ -1,0 +1,120 @@
+"""Apply, preview, refresh and destroy tenant stacks (``<env>.<slug>``) through the Automation API.
+
+The program is the project's own ``__main__.py`` (a local workspace on the project directory), so a
+run here is exactly what ``pulumi up -s <env>.<slug>`` from CI does. Credentials are decrypted once
+from the environment stack's secret config (or taken from the process environment, which wins) and
+handed to each run as environment variables.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+from pulumi import automation as auto
+
+from components.environment import SECRET_KEYS, Environment, load_environment
+from components.spec import TenantSpec, load_tenant
+from provisioning.secrets import environment_secrets
+from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_command
+
+Operation = Literal["up", "preview", "refresh", "destroy"]
+EventHandler = Callable[[auto.EngineEvent], None]
+LOCK_RETRIES = 5
+
+
+@dataclass
+class RunResult:
+    """What one engine operation did."""
+
+    slug: str
+    operation: Operation
+    ok: bool
+    seconds: float
+    changes: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+class TenantStacks:
+    """The tenant stacks of one environment."""
+
+    def __init__(self, env_name: str, *, tenants_dir: Path | None = None, extra_env: dict[str, str] | None = None) -> None:
+        self.env_name = env_name
+        self.tenants_dir = tenants_dir or PROJECT_DIR / "tenants"
+        self.environment: Environment = load_environment(PROJECT_DIR, env_name)
+        self._extra_env = dict(extra_env or {})
+        self._secrets: dict[str, str] | None = None
+
+    def spec(self, slug: str) -> TenantSpec:
+        """The validated declaration of ``slug``."""
+        return load_tenant(self.tenants_dir / f"{slug}.yaml", self.environment.plans, regions=self.environment.regions)
+
+    def env_vars(self, spec: TenantSpec) -> dict[str, str]:
+        """Environment for a run of ``spec``'s stack: engine settings, credentials, region endpoint."""
+        if self._secrets is None:
+            self._secrets = environment_secrets(self.env_name, engine_env(self._extra_env), SECRET_KEYS)
+        region = self.environment.regions[spec.region]
+        return engine_env({
+            "DOKPLOY_CLOUD_TENANTS_DIR": str(self.tenants_dir),
+            "DOKPLOY_URL": self.environment.dokploy_url,
+            "PDNS_API_URL": self.environment.dns_api_url,
+            "ALLOCATIONS_DB": str(STATE_DIR / f"allocations-{self.env_name}.sqlite"),
+            "PROXMOX_VE_ENDPOINT": region.endpoint,
+            "PROXMOX_VE_INSECURE": "true" if region.insecure else "false",
+            **self._secrets,
+            **self._extra_env,
+        })
+
+    def stack(self, slug: str, spec: TenantSpec | None = None) -> auto.Stack:
+        """Create or select ``<env>.<slug>`` on the project's program."""
+        spec = spec or self.spec(slug)
+        opts = auto.LocalWorkspaceOptions(work_dir=str(PROJECT_DIR), env_vars=self.env_vars(spec),
+                                          pulumi_command=pulumi_command())
+        return auto.create_or_select_stack(stack_name=f"{self.env_name}.{slug}", work_dir=str(PROJECT_DIR), opts=opts)
+
+    def run(self, slug: str, operation: Operation, on_event: EventHandler | None = None,
+            remove_stack: bool = True) -> RunResult:
+        """Run ``operation`` on the tenant's stack; retries while another run holds the stack's lock."""
+        started = time.monotonic()
+        for attempt in range(LOCK_RETRIES):
+            try:
+                result = self._run_once(slug, operation, on_event, remove_stack)
+                result.seconds = time.monotonic() - started
+                return result
+            except auto.ConcurrentUpdateError:
+                if attempt == LOCK_RETRIES - 1:
+                    return RunResult(slug, operation, False, time.monotonic() - started,
+                                     error=f"stack {self.env_name}.{slug} is locked by another update; "
+                                           "if no run is active, clear it with `scripts/cloudctl cancel`")
+                time.sleep(min(2 ** attempt, 10))
+            except auto.CommandError as exc:
+                return RunResult(slug, operation, False, time.monotonic() - started, error=_engine_error(exc))
+        raise AssertionError("unreachable")
+
+    def _run_once(self, slug: str, operation: Operation, on_event: EventHandler | None,
+                  remove_stack: bool) -> RunResult:
+        stack = self.stack(slug)
+        if operation == "up":
+            up = stack.up(on_event=on_event, color="never", suppress_progress=True)
+            return RunResult(slug, operation, True, 0.0, dict(up.summary.resource_changes or {}),
+                             {k: v.value for k, v in up.outputs.items() if not v.secret})
+        if operation == "preview":
+            preview = stack.preview(on_event=on_event, color="never", suppress_progress=True)
+            return RunResult(slug, operation, True, 0.0, dict(preview.change_summary))
+        if operation == "refresh":
+            refresh = stack.refresh(on_event=on_event, color="never", suppress_progress=True)
+            return RunResult(slug, operation, True, 0.0, dict(refresh.summary.resource_changes or {}))
+        destroy = stack.destroy(on_event=on_event, color="never", suppress_progress=True)
+        if remove_stack:
+            stack.workspace.remove_stack(stack.name)
+        return RunResult(slug, operation, True, 0.0, dict(destroy.summary.resource_changes or {}))
+
+
+def _engine_error(exc: auto.CommandError) -> str:
+    """The engine's own diagnostic lines (no Python traceback, no command line with arguments)."""
+    text = str(exc)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(("error:", "Error:", "  error:"))
+             or "error:" in ln]
+    return "\n".join(dict.fromkeys(lines)) or text.splitlines()[-1] if text else "pulumi failed without output"
