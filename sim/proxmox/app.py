@@ -88,6 +88,7 @@ class Simulator:
         authid, ticket = ("", False) if world else self._authenticate(method, headers)
         if info is None or ((method, hit[0]) not in ROUTES and hit[0] != "/access/ticket"):
             raise E.NotImplementedPath(f"Method '{method} {rel}' not implemented")
+        assert hit is not None
         template, path_params = hit
         params = _merge(path_params, query, body, headers.get("content-type", ""))
         if template == "/access/ticket" and method == "POST":

@@ -212,7 +212,7 @@ class ExtrasMixin:
             def finish() -> None:
                 for vm in local:
                     vm.config.pop("lock", None)
-                    size = sum(P.parse_size(d.get("size", "0"))[1] for d in self.disks(vm).values()) // 4
+                    size = sum([P.parse_size(d.get("size", "0"))[1] for d in self.disks(vm).values()], 0) // 4
                     volid = f"{storage}:backup/vzdump-qemu-{vm.vmid}-{stamp}.vma.zst"
                     vol = self.alloc_volume(storage, node, volid, size, vm.vmid, "backup", "vma.zst")
                     vol.archive = {"config": dict(vm.config), "node": node}

@@ -37,7 +37,7 @@ class LifecycleMixin:
             existing = self.vms.get(newid)
             if existing is not None and existing.node == node:
                 raise E.HandlerError(f"unable to create VM {newid}: config file already exists")
-            gib = sum(P.parse_size(d.get("size", "0"))[1] for d in self.disks(src).values()) / GiB
+            gib = sum([P.parse_size(d.get("size", "0"))[1] for d in self.disks(src).values()], 0) / GiB
             kind = "qmclone_full" if full else "qmclone"
             duration = self.settings.durations.get(kind, gib)
             tid, log = str(vmid), [f"create {'full' if full else 'linked'} clone of drive(s)"]
@@ -162,7 +162,7 @@ class LifecycleMixin:
             if vm.lock:
                 raise E.locked(vm.lock)
             if target == node:
-                raise E.HandlerError(f"target is local node.")
+                raise E.HandlerError("target is local node.")
             if vm.status == "running" and not online:
                 raise E.HandlerError("can't migrate running VM without --online")
             local = self.uses_local_storage(vm)

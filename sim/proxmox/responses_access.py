@@ -23,11 +23,11 @@ def token_create(ctx: Ctx) -> Any:
         if userid not in acc.users:
             raise E.HandlerError(f"no such user ('{userid}')")
         if f"{userid}!{tokenid}" in acc.tokens:
-            raise E.HandlerError(f"Token already exists.")
+            raise E.HandlerError("Token already exists.")
         secret = str(uuid.uuid4())
         tok = acc.add_token(userid, tokenid, secret, bool(p.get("privsep", 1)))
         tok.expire, tok.comment = int(p.get("expire", 0)), p.get("comment", "")
-    info = {"privsep": int(tok.privsep), "expire": tok.expire}
+    info: dict[str, Any] = {"privsep": int(tok.privsep), "expire": tok.expire}
     if tok.comment:
         info["comment"] = tok.comment
     return {"full-tokenid": f"{userid}!{tokenid}", "value": secret, "info": info}

@@ -116,13 +116,13 @@ def validate(info: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
             out[key] = check_value(prop, value)
         except ValueError as exc:
             errors[key] = str(exc).replace("{param}", key)
-    for key, prop in props.items():
+    for key, spec_prop in props.items():
         if "[n]" in key:
             continue
-        if not prop.get("optional") and key not in params and "default" not in prop:
+        if not spec_prop.get("optional") and key not in params and "default" not in spec_prop:
             errors.setdefault(key, "property is missing and it is not optional")
-        if key in params and prop.get("requires") and prop["requires"] not in params:
-            errors.setdefault(prop["requires"], f"missing property required by '{key}'")
+        if key in params and spec_prop.get("requires") and spec_prop["requires"] not in params:
+            errors.setdefault(spec_prop["requires"], f"missing property required by '{key}'")
     if errors:
         raise ParamError(errors)
     return out

@@ -165,3 +165,12 @@ def test_create_token_and_grant_acl(client: Any, tokens: dict[str, str]) -> None
     assert client.get(API + "/nodes/pve1/qemu/9000/config", headers=token).status_code == 200
     r = client.post(API + "/access/users/ci@pve/token/other", headers=h(tokens))
     assert r.status_code == 403 and r.json()["message"] == "Permission check failed\n"
+
+
+def test_stuck_file_lock_times_out_config_put(client: Any, tokens: dict[str, str]) -> None:
+    assert client.post("/_sim/faults", json={"stuck_locks": [{"vmid": 9000}]}).status_code == 200
+    r = client.put(API + "/nodes/pve1/qemu/9000/config", headers=h(tokens, "admin"), data={"description": "x"})
+    assert r.status_code == 500
+    assert r.json()["message"] == "can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout\n"
+    assert client.post("/_sim/faults", json={"rules": [{"path": "(", "error_rate": 1}]}).json() == {
+        "error": "path: invalid regex '(': missing ), unterminated subpattern at position 0"}
