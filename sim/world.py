@@ -12,7 +12,7 @@ Each guest is a dict::
 """
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import requests
 
@@ -68,6 +68,32 @@ class HttpGuestWorld:
         if not isinstance(guests, list):
             raise ValueError("guests: expected a list from " + GUESTS_PATH)
         return guests
+
+    def find_by_address(self, addr: str) -> dict[str, Any] | None:
+        return _find(self.guests(), addr)
+
+
+class LiveGuestWorld:
+    """Guests read from an in-process source, e.g. a Proxmox simulator backend's ``world_guests``."""
+
+    def __init__(self, source: Callable[[], list[dict[str, Any]]]) -> None:
+        self._source = source
+
+    def guests(self) -> list[dict[str, Any]]:
+        return [dict(g) for g in self._source()]
+
+    def find_by_address(self, addr: str) -> dict[str, Any] | None:
+        return _find(self.guests(), addr)
+
+
+class CompositeGuestWorld:
+    """Several clusters' guests seen as one world (a Dokploy instance serving several regions)."""
+
+    def __init__(self, worlds: list[GuestWorld]) -> None:
+        self.worlds = list(worlds)
+
+    def guests(self) -> list[dict[str, Any]]:
+        return [guest for world in self.worlds for guest in world.guests()]
 
     def find_by_address(self, addr: str) -> dict[str, Any] | None:
         return _find(self.guests(), addr)

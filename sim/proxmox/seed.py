@@ -22,8 +22,13 @@ def _uuid(backend: "Backend") -> str:
 
 
 def seed_cluster(backend: "Backend", nodes: int = 3, node_mem_gib: int = 64, node_cpus: int = 16,
-                 password: str = "simpass") -> dict[str, Any]:
-    """Populate an empty backend; returns the credentials created."""
+                 password: str = "simpass", template_per_node: bool = False) -> dict[str, Any]:
+    """Populate an empty backend; returns the credentials created.
+
+    The cloud-init template lives on local storage of the first node (id 9000); with
+    ``template_per_node`` every node gets its own copy (ids 9000, 9001, ...), as clusters without
+    shared storage are run so that any node can clone locally.
+    """
     names = [f"pve{i + 1}" for i in range(nodes)]
     for name in names:
         backend.nodes[name] = Node(name, node_cpus, node_mem_gib * GiB, True, backend.clock() - 86400)
@@ -33,13 +38,13 @@ def seed_cluster(backend: "Backend", nodes: int = 3, node_mem_gib: int = 64, nod
         "local-lvm": Storage("local-lvm", "lvmthin", ["images", "rootdir"], 500 * GiB),
         "cephpool": Storage("cephpool", "rbd", ["images", "rootdir"], 2048 * GiB, shared=True),
     })
-    _template(backend, names[0])
+    for offset, name in enumerate(names if template_per_node else names[:1]):
+        _template(backend, name, TEMPLATE_VMID + offset)
     backend.pools["tenants"] = Pool("tenants", "tenant VMs")
     return _seed_access(backend, password)
 
 
-def _template(backend: "Backend", node: str) -> None:
-    vmid = TEMPLATE_VMID
+def _template(backend: "Backend", node: str, vmid: int = TEMPLATE_VMID) -> None:
     disk = f"local-lvm:base-{vmid}-disk-0"
     backend.alloc_volume("local-lvm", node, disk, 8 * GiB, vmid)
     backend.alloc_volume("local-lvm", node, f"local-lvm:vm-{vmid}-cloudinit", 4 * 1024**2, vmid)
@@ -65,7 +70,8 @@ def _seed_access(backend: "Backend", password: str) -> dict[str, Any]:
     prov_secret, admin_secret = _uuid(backend), _uuid(backend)
     acc.add_token("svc@pve", "prov", prov_secret, privsep=True)
     acc.add_token("root@pam", "admin", admin_secret, privsep=False)
-    grants = [(f"/vms/{TEMPLATE_VMID}", "TemplateCloner"), ("/pool/tenants", "TenantProvisioner"),
+    templates = sorted(vmid for vmid, vm in backend.vms.items() if vm.config.get("template"))
+    grants = [*((f"/vms/{vmid}", "TemplateCloner") for vmid in templates), ("/pool/tenants", "TenantProvisioner"),
               ("/storage/local-lvm", "PVEDatastoreUser"), ("/storage/cephpool", "PVEDatastoreUser"),
               ("/storage/local", "PVEDatastoreUser"), ("/sdn/zones/localnetwork", "PVESDNUser"),
               ("/nodes", "NodeAuditor")]
