@@ -389,6 +389,7 @@ class DokployServer(Resource, module="dokploy", name="Server"):
 
     def __init__(self, resource_name: str, args: DokployServerArgs, opts: Optional[ResourceOptions] = None) -> None:
         props = dict(vars(args))
+        props["private_key"] = Output.secret(args.private_key)  # inputs live in state too: never in plain
         if props["marker"] is None:
             props["marker"] = f"{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
         props.update({k: None for k in ("server_id", "ssh_key_id", "app_name", "server_status", "ready",
