@@ -97,3 +97,10 @@ def test_only_five_setup_deployments_are_kept(api: Any, registered: dict) -> Non
     for _ in range(7):
         api("POST", "server.setup", {"serverId": registered["serverId"]})
     assert len(api("GET", "server.one", {"serverId": registered["serverId"]}).json()["deployments"]) == 5
+
+
+def test_unreachable_proxmox_world_looks_like_an_unreachable_host(backend, api: Any, registered: dict) -> None:
+    from sim.world import HttpGuestWorld
+    backend.world = HttpGuestWorld("http://127.0.0.1:9", timeout=0.5)
+    deployment, validate = _setup(api, registered)
+    assert deployment["status"] == "error" and validate.json()["message"] == TIMEOUT
