@@ -16,6 +16,7 @@ from pulumi import automation as auto
 
 from components.environment import SECRET_KEYS, Environment, load_environment
 from components.spec import TenantSpec, load_tenant
+from provisioning.dokploy_keys import organization_key
 from provisioning.secrets import environment_secrets
 from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_command
 
@@ -51,10 +52,14 @@ class TenantStacks:
         """The validated declaration of ``slug``."""
         return load_tenant(self.tenants_dir / f"{slug}.yaml", self.environment.plans, regions=self.environment.regions)
 
-    def env_vars(self, spec: TenantSpec) -> dict[str, str]:
-        """Environment for a run of ``spec``'s stack: engine settings, credentials, region endpoint."""
+    def secrets(self) -> dict[str, str]:
+        """The environment's credentials as environment variables (decrypted once)."""
         if self._secrets is None:
             self._secrets = environment_secrets(self.env_name, engine_env(self._extra_env), SECRET_KEYS)
+        return self._secrets
+
+    def env_vars(self, spec: TenantSpec, dokploy_key: str | None = None) -> dict[str, str]:
+        """Environment for a run of ``spec``'s stack: engine settings, credentials, region endpoint."""
         region = self.environment.regions[spec.region]
         return engine_env({
             "DOKPLOY_CLOUD_TENANTS_DIR": str(self.tenants_dir),
@@ -63,14 +68,15 @@ class TenantStacks:
             "ALLOCATIONS_DB": str(STATE_DIR / f"allocations-{self.env_name}.sqlite"),
             "PROXMOX_VE_ENDPOINT": region.endpoint,
             "PROXMOX_VE_INSECURE": "true" if region.insecure else "false",
-            **self._secrets,
+            **self.secrets(),
+            **({"DOKPLOY_API_KEY": dokploy_key} if dokploy_key else {}),
             **self._extra_env,
         })
 
-    def stack(self, slug: str, spec: TenantSpec | None = None) -> auto.Stack:
+    def stack(self, slug: str, spec: TenantSpec | None = None, dokploy_key: str | None = None) -> auto.Stack:
         """Create or select ``<env>.<slug>`` on the project's program."""
         spec = spec or self.spec(slug)
-        opts = auto.LocalWorkspaceOptions(work_dir=str(PROJECT_DIR), env_vars=self.env_vars(spec),
+        opts = auto.LocalWorkspaceOptions(work_dir=str(PROJECT_DIR), env_vars=self.env_vars(spec, dokploy_key),
                                           pulumi_command=pulumi_command())
         return auto.create_or_select_stack(stack_name=f"{self.env_name}.{slug}", work_dir=str(PROJECT_DIR), opts=opts)
 
@@ -95,7 +101,13 @@ class TenantStacks:
 
     def _run_once(self, slug: str, operation: Operation, on_event: EventHandler | None,
                   remove_stack: bool) -> RunResult:
-        stack = self.stack(slug)
+        spec = self.spec(slug)
+        with organization_key(self.environment.dokploy_url, self.secrets()["DOKPLOY_API_KEY"],
+                              spec.dokploy_organization) as key:
+            return self._operate(self.stack(slug, spec, key), slug, operation, on_event, remove_stack)
+
+    def _operate(self, stack: auto.Stack, slug: str, operation: Operation, on_event: EventHandler | None,
+                 remove_stack: bool) -> RunResult:
         if operation == "up":
             up = stack.up(on_event=on_event, color="never", suppress_progress=True)
             return RunResult(slug, operation, True, 0.0, dict(up.summary.resource_changes or {}),

@@ -142,3 +142,12 @@ class DokployClient(Transport):
             "name": name, "metadata": {"organizationId": organization_id},
             "rateLimitEnabled": rate_limit_enabled, "expiresIn": expires_in,
         }, idempotent=False))
+
+    def delete_api_key(self, api_key_id: str) -> bool:
+        """Revoke one of the caller's keys; an already deleted key counts as revoked."""
+        try:
+            return bool(self._request("POST", "user.deleteApiKey", {"apiKeyId": api_key_id}, idempotent=True))
+        except DokployError as exc:
+            if exc.status == 404:
+                return True
+            raise

@@ -73,10 +73,11 @@ class Backend(SshKeyMixin, ServerMixin, RemoteMixin):
         self.users[user.id] = user
         return user
 
-    def seed_org(self, name: str, owner_id: str) -> Organization:
+    def seed_org(self, name: str, owner_id: str, org_id: str | None = None) -> Organization:
+        """Create an organization owned by ``owner_id`` (``org_id`` fixes its id, e.g. to match tenant files)."""
         if owner_id not in self.users:
             raise NotFound("User not found")
-        org = Organization(nanoid(self.rng), name, nanoid(self.rng), owner_id, iso(self.now()))
+        org = Organization(org_id or nanoid(self.rng), name, nanoid(self.rng), owner_id, iso(self.now()))
         self.orgs[org.id] = org
         self.add_member(org.id, owner_id, "owner")
         return org
@@ -89,11 +90,15 @@ class Backend(SshKeyMixin, ServerMixin, RemoteMixin):
         self.members.append(member)
         return member
 
-    def issue_key(self, user_id: str, org_id: str, name: str = "key", **limits: Any) -> ApiKey:
-        """Create an API key (``limits``: rate_limit_enabled, rate_limit_max, ..., prefix, remaining)."""
+    def issue_key(self, user_id: str, org_id: str, name: str = "key", *, secret: str | None = None,
+                  **limits: Any) -> ApiKey:
+        """Create an API key (``limits``: rate_limit_enabled, rate_limit_max, ..., prefix, remaining).
+
+        ``secret`` fixes the key's value (an environment whose credentials are configured elsewhere).
+        """
         prefix = limits.pop("prefix", None)
         expires_in = limits.pop("expires_in", None)
-        body = "".join(self.rng.choice(string.ascii_letters) for _ in range(64))
+        body = secret or "".join(self.rng.choice(string.ascii_letters) for _ in range(64))
         key = ApiKey(nanoid(self.rng, 32), name, (prefix or "") + body, prefix, user_id, org_id,
                      self.now(), **limits)
         if expires_in is not None:
