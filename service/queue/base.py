@@ -1,0 +1,150 @@
+"""What the service keeps: jobs, tenants and seen events, behind one :class:`JobQueue` interface."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JobKind = Literal["signup", "reapply", "decommission"]
+OPERATION: dict[str, str] = {"signup": "up", "reapply": "up", "decommission": "destroy"}
+UNFINISHED = ("queued", "running")
+
+
+@dataclass
+class Job:
+    """One engine operation on one tenant, and everything known about its runs."""
+
+    id: str
+    slug: str
+    kind: str
+    operation: str
+    state: str
+    attempts: int
+    max_attempts: int
+    run_after: float
+    created_at: float
+    seq: int = 0
+    lease_owner: str | None = None
+    lease_expires: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+    current_phase: str | None = None
+    phases: dict[str, dict[str, float]] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    event_id: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The operator view (no lease internals beyond who holds it)."""
+        return {"id": self.id, "slug": self.slug, "kind": self.kind, "operation": self.operation,
+                "state": self.state, "attempts": self.attempts, "max_attempts": self.max_attempts,
+                "created_at": self.created_at, "started_at": self.started_at, "finished_at": self.finished_at,
+                "run_after": self.run_after, "worker": self.lease_owner, "error": self.error,
+                "current_phase": self.current_phase, "phases": self.phases, "outputs": self.outputs,
+                "event_id": self.event_id}
+
+
+@dataclass
+class Tenant:
+    """One tenant as the service knows it: its declaration, phase, outputs and last error."""
+
+    slug: str
+    plan: str
+    organization_id: str
+    declaration: str
+    phase: str
+    created_at: float
+    updated_at: float
+    ready_at: float | None = None
+    last_job_id: str | None = None
+    last_error: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def public(self, last_job: Job | None) -> dict[str, Any]:
+        """The operator view, with the last job's per-phase timings."""
+        return {"slug": self.slug, "plan": self.plan, "organization_id": self.organization_id,
+                "phase": self.phase, "created_at": self.created_at, "updated_at": self.updated_at,
+                "ready_at": self.ready_at, "outputs": self.outputs, "last_error": self.last_error,
+                "last_job": last_job.id if last_job else None,
+                "step": last_job.current_phase if last_job else None,
+                "phase_timings": last_job.phases if last_job else {}}
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The answer to a submission: the job that carries it, and whether this call created it."""
+
+    job: Job
+    created: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended: ``retry_at`` set means queue again then; ``ok`` False without it means failed."""
+
+    ok: bool
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    retry_at: float | None = None
+
+
+class QueueError(Exception):
+    """A request the queue refuses; ``status`` is the HTTP code it maps to."""
+
+    status = 409
+
+
+class NotFound(QueueError):
+    """No such job or tenant."""
+
+    status = 404
+
+
+class Conflict(QueueError):
+    """The request contradicts the current state (slug taken, job not queued...)."""
+
+    status = 409
+
+
+class JobQueue(Protocol):
+    """The durable queue both the API and the workers use (SQLite or PostgreSQL behind it)."""
+
+    def ping(self) -> None:
+        """Raise if the database is unreachable."""
+
+    def submit_signup(self, event_id: str, slug: str, plan: str, organization_id: str, declaration: str,
+                      max_attempts: int) -> Submitted:
+        """Record a signup once: a repeated event or an identical tenant returns the existing job."""
+
+    def submit(self, slug: str, kind: JobKind, max_attempts: int) -> Submitted:
+        """Queue a reapply or decommission of a known tenant (an identical unfinished job is reused)."""
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued job; raise :class:`Conflict` if it already started."""
+
+    def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
+        """Lease the next runnable job: oldest first, one at a time per tenant, expired leases taken over."""
+
+    def heartbeat(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
+        """Extend the lease; False when this worker no longer holds it."""
+
+    def record_phase(self, job_id: str, worker_id: str, phase: str) -> None:
+        """Close the current phase of a running job and open ``phase``."""
+
+    def finish(self, job_id: str, worker_id: str, outcome: Outcome) -> Job | None:
+        """End a run (success, retry later or failure); None when the lease was lost meanwhile."""
+
+    def get_job(self, job_id: str) -> Job:
+        """One job; raise :class:`NotFound`."""
+
+    def list_jobs(self, state: str | None = None, slug: str | None = None, limit: int = 100) -> list[Job]:
+        """Jobs, newest first."""
+
+    def get_tenant(self, slug: str) -> Tenant:
+        """One tenant; raise :class:`NotFound`."""
+
+    def list_tenants(self) -> list[Tenant]:
+        """All tenants, by slug."""
+
+    def counts(self) -> dict[str, int]:
+        """Number of jobs per state."""

@@ -1,0 +1,136 @@
+"""The service's settings, read from the environment once (Starlette's ``config.py`` shape).
+
+Every value has a cast and a default except the two secrets, which are wrapped in :class:`Secret`
+so a ``repr``, a log line or an error message never shows them.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from provisioning.toolchain import PROJECT_DIR
+
+
+class Secret:
+    """A string whose ``repr``/``str`` is masked; read the value with :meth:`reveal`."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself: pass it to the one call that needs it, never to a log."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable, never its value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the API and the workers are configured with."""
+
+    hmac_secret: Secret
+    """SERVICE_HMAC_SECRET: shared secret signing signup webhooks."""
+    operator_token: Secret
+    """SERVICE_OPERATOR_TOKEN: bearer token of the operator endpoints."""
+    database_url: str = field(repr=False)
+    """SERVICE_DATABASE_URL: ``sqlite:///path`` (embedded) or ``postgresql://...`` (scale-out)."""
+    env_name: str = "local"
+    """SERVICE_ENV: the environment whose stacks are ``<env>.<slug>``."""
+    concurrency: int = 2
+    """SERVICE_CONCURRENCY: workers (threads) running jobs in this process."""
+    tenants_dir: Path = PROJECT_DIR / ".state" / "service-tenants"
+    """SERVICE_TENANTS_DIR: where the service writes tenant declarations."""
+    default_region: str | None = None
+    """SERVICE_DEFAULT_REGION: region of signups that name none (else the environment's first)."""
+    signature_window: int = 300
+    """SERVICE_SIGNATURE_WINDOW: seconds a signed timestamp stays acceptable."""
+    max_body_bytes: int = 16384
+    """SERVICE_MAX_BODY_BYTES: largest signup body accepted."""
+    lease_seconds: float = 30.0
+    """SERVICE_LEASE_SECONDS: a job's lease; a worker silent for this long is presumed dead."""
+    max_attempts: int = 4
+    """SERVICE_MAX_ATTEMPTS: runs of one job before it fails for good (retryable errors only)."""
+    retry_base_seconds: float = 5.0
+    """SERVICE_RETRY_BASE_SECONDS: first retry delay, doubled per attempt (capped at 300 s)."""
+    poll_seconds: float = 1.0
+    """SERVICE_POLL_SECONDS: how often an idle worker looks for work."""
+    host: str = "127.0.0.1"
+    """SERVICE_HOST: address the API binds."""
+    port: int = 8080
+    """SERVICE_PORT: port the API binds."""
+
+    def __repr__(self) -> str:
+        scheme = self.database_url.split(":", 1)[0]
+        return f"Settings(env_name={self.env_name!r}, database={scheme}, concurrency={self.concurrency})"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive")
+    return value
+
+
+def _secret(env: Mapping[str, str], name: str) -> Secret:
+    raw = env.get(name, "")
+    if len(raw) < 16:
+        raise SettingsError(f"{name} must be set to at least 16 characters")
+    return Secret(raw)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from ``env`` (default: the process environment); raise SettingsError."""
+    env = os.environ if env is None else env
+    url = env.get("SERVICE_DATABASE_URL") or f"sqlite:///{PROJECT_DIR / '.state' / 'service.sqlite'}"
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise SettingsError("SERVICE_DATABASE_URL must start with sqlite:/// or postgresql://")
+    return Settings(
+        hmac_secret=_secret(env, "SERVICE_HMAC_SECRET"),
+        operator_token=_secret(env, "SERVICE_OPERATOR_TOKEN"),
+        database_url=url,
+        env_name=env.get("SERVICE_ENV", "local"),
+        concurrency=_int(env, "SERVICE_CONCURRENCY", 2),
+        tenants_dir=Path(env.get("SERVICE_TENANTS_DIR") or PROJECT_DIR / ".state" / "service-tenants"),
+        default_region=env.get("SERVICE_DEFAULT_REGION") or None,
+        signature_window=_int(env, "SERVICE_SIGNATURE_WINDOW", 300),
+        max_body_bytes=_int(env, "SERVICE_MAX_BODY_BYTES", 16384, minimum=256),
+        lease_seconds=_float(env, "SERVICE_LEASE_SECONDS", 30.0),
+        max_attempts=_int(env, "SERVICE_MAX_ATTEMPTS", 4),
+        retry_base_seconds=_float(env, "SERVICE_RETRY_BASE_SECONDS", 5.0),
+        poll_seconds=_float(env, "SERVICE_POLL_SECONDS", 1.0),
+        host=env.get("SERVICE_HOST", "127.0.0.1"),
+        port=_int(env, "SERVICE_PORT", 8080, minimum=0),
+    )
