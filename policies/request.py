@@ -1,0 +1,43 @@
+"""The service's door check: refuse a tenant request over quota before it is queued.
+
+It runs the same rule functions as the policy pack (:mod:`policies.quotas`) on the VM the tenant
+program would build from the plan, so the refusal carries the pack's policy name and message.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Optional
+
+from policies.quotas import (
+    PlanLike, Violation, hostname_in_zone, server_quota, template_allowed, vm_within_plan,
+)
+from policies.views import MANAGED_TAG, PLAN_TAG_PREFIX, TENANT_TAG_PREFIX, VmView
+
+
+def check_request(plan_name: str, servers: int, plans: Mapping[str, PlanLike], *, tenant: str = "(request)",
+                  cores: Optional[int] = None, memory_mb: Optional[int] = None, disk_gb: Optional[int] = None,
+                  templates: Iterable[int] = (), allowed_templates: Optional[Iterable[int]] = None,
+                  hostnames: Iterable[str] = (), zone: Optional[str] = None) -> list[Violation]:
+    """Violations a request for ``servers`` servers on ``plan_name`` would cause; empty means allowed.
+
+    Sizing defaults to the plan's own (what ``TenantEnvironment`` builds); pass ``cores``/``memory_mb``/
+    ``disk_gb`` for a custom size. ``templates`` are checked against ``allowed_templates`` when given,
+    ``hostnames`` (FQDNs) against ``zone`` when given.
+    """
+    if servers < 0:
+        raise ValueError(f"servers must be >= 0, got {servers}")
+    out = server_quota(tenant, plan_name, servers, plans)
+    plan = plans.get(plan_name)
+    if plan is not None:
+        vm = VmView(name=f"{tenant}-s0-vm", tags=(MANAGED_TAG, f"{TENANT_TAG_PREFIX}{tenant}", f"{PLAN_TAG_PREFIX}{plan_name}"),
+                    cores=plan.cores if cores is None else cores,
+                    memory_mb=plan.memory_mb if memory_mb is None else memory_mb,
+                    disk_gb=plan.disk_gb if disk_gb is None else disk_gb)
+        out += vm_within_plan(vm, plans)
+    if allowed_templates is not None:
+        allowed = list(allowed_templates)
+        for template in templates:
+            out += template_allowed(VmView(name=f"{tenant}-s0-vm", template=template), allowed)
+    if zone is not None:
+        for host in hostnames:
+            out += hostname_in_zone(host if host.endswith(".") else host + ".", None, zone, resource=f"hostname {host}")
+    return out
