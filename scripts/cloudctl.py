@@ -1,0 +1,143 @@
+"""cloudctl: the operator's entry point for tenant stacks.
+
+    scripts/cloudctl [--env ENV] up [SLUG ...] [--parallel N]     apply tenants (default: all declared)
+    scripts/cloudctl [--env ENV] preview|refresh [SLUG ...]
+    scripts/cloudctl [--env ENV] destroy SLUG --yes               decommission one tenant
+    scripts/cloudctl [--env ENV] status [SLUG ...]                fleet table
+    scripts/cloudctl [--env ENV] list                             declared tenants
+    scripts/cloudctl validate [DIR]                               check tenant files, change nothing
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from components.spec import SpecErrors, load_tenants
+from provisioning.fleet import TenantProgress, run_fleet
+from provisioning.phases import PHASE_ORDER
+from provisioning.runner import TenantStacks
+from provisioning.status import TenantStatus, fleet_status
+
+console = Console()
+
+
+def progress_table(rows: list[TenantProgress], title: str) -> Table:
+    """Live view: one row per tenant with its state, current phase, elapsed time and phase timings."""
+    table = Table(title=title, title_justify="left")
+    for column in ("tenant", "state", "phase", "elapsed", "phases (s)", "result"):
+        table.add_column(column)
+    for row in rows:
+        timings = row.tracker.durations()
+        phases = " ".join(f"{p}={timings[p]:.1f}" for p in PHASE_ORDER if p in timings)
+        outcome = ""
+        if row.result is not None:
+            outcome = _changes(row.result.changes) if row.result.ok else (row.result.error or "failed")
+        style = {"ok": "green", "failed": "red", "running": "yellow"}.get(row.state, "")
+        table.add_row(row.slug, f"[{style}]{row.state}[/]" if style else row.state, row.tracker.current,
+                      f"{row.elapsed:.1f}s", phases, outcome)
+    return table
+
+
+def status_table(rows: list[TenantStatus], title: str) -> Table:
+    """The fleet table: tenant, plan, node, VM id, address, hostname, Dokploy server, last result, age."""
+    table = Table(title=title, title_justify="left")
+    for column in ("tenant", "plan", "region", "node", "vm id", "address", "hostname", "dokploy server",
+                   "last result", "age"):
+        table.add_column(column)
+    for row in rows:
+        servers = max(1, len(row.hostnames))
+        for i in range(servers):
+            pick = lambda values: str(values[i]) if i < len(values) else "-"  # noqa: E731
+            table.add_row(row.slug if i == 0 else "", row.plan if i == 0 else "", row.region if i == 0 else "",
+                          pick(row.nodes), pick(row.vm_ids), pick(row.addresses), pick(row.hostnames),
+                          pick(row.dokploy_servers), row.last_result if i == 0 else "", row.age if i == 0 else "")
+    return table
+
+
+def _changes(changes: dict[str, int]) -> str:
+    return ", ".join(f"{n} {op}" for op, n in sorted(changes.items()) if op != "same") or "no changes"
+
+
+def _slugs(stacks: TenantStacks, given: Sequence[str]) -> list[str]:
+    return list(given) or sorted(load_tenants(stacks.tenants_dir, stacks.environment.plans,
+                                              regions=stacks.environment.regions))
+
+
+def cmd_run(args: argparse.Namespace, stacks: TenantStacks) -> int:
+    slugs = _slugs(stacks, args.slugs)
+    title = f"{args.command} {stacks.env_name}: {len(slugs)} tenant(s), {args.parallel} at a time"
+    with Live(console=console, refresh_per_second=4, transient=not console.is_terminal) as live:
+        rows = run_fleet(stacks, slugs, args.command, args.parallel,
+                         on_update=lambda r: live.update(progress_table(r, title)))
+        live.update(progress_table(rows, title))
+    if not console.is_terminal:
+        console.print(progress_table(rows, title))
+    return 0 if all(r.state == "ok" for r in rows) else 1
+
+
+def cmd_destroy(args: argparse.Namespace, stacks: TenantStacks) -> int:
+    if not args.yes:
+        console.print(f"refusing to destroy {args.slug} without --yes (this deletes its VMs, DNS and Dokploy servers)")
+        return 2
+    rows = run_fleet(stacks, [args.slug], "destroy", 1)
+    console.print(progress_table(rows, f"destroy {stacks.env_name}.{args.slug}"))
+    return 0 if rows[0].state == "ok" else 1
+
+
+def cmd_status(args: argparse.Namespace, stacks: TenantStacks) -> int:
+    console.print(status_table(fleet_status(stacks, _slugs(stacks, args.slugs)), f"fleet {stacks.env_name}"))
+    return 0
+
+
+def cmd_list(_args: argparse.Namespace, stacks: TenantStacks) -> int:
+    specs = load_tenants(stacks.tenants_dir, stacks.environment.plans, regions=stacks.environment.regions)
+    table = Table(title=f"declared tenants ({stacks.tenants_dir})", title_justify="left")
+    for column in ("tenant", "name", "plan", "region", "servers", "organization", "owner"):
+        table.add_column(column)
+    for spec in specs.values():
+        table.add_row(spec.slug, spec.display_name, spec.plan, spec.region, str(spec.servers),
+                      spec.dokploy_organization, spec.owner)
+    console.print(table)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="cloudctl", description="Operate tenant stacks of a Dokploy Cloud environment.")
+    ap.add_argument("--env", default=os.environ.get("DOKPLOY_CLOUD_ENV", "local"), help="environment (stack file Pulumi.<env>.yaml)")
+    ap.add_argument("--tenants-dir", type=Path, help="tenant files (default: tenants/)")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for name, text in (("up", "apply tenants"), ("preview", "show what up would change"),
+                       ("refresh", "read actual state and record drift")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("slugs", nargs="*", help="tenants (default: every declared tenant)")
+        p.add_argument("--parallel", type=int, default=4, help="stacks applied at once (default 4)")
+    p = sub.add_parser("destroy", help="decommission one tenant and remove its stack")
+    p.add_argument("slug")
+    p.add_argument("--yes", action="store_true", help="confirm")
+    p = sub.add_parser("status", help="fleet table")
+    p.add_argument("slugs", nargs="*")
+    sub.add_parser("list", help="declared tenants")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        stacks = TenantStacks(args.env, tenants_dir=args.tenants_dir)
+        handler = {"up": cmd_run, "preview": cmd_run, "refresh": cmd_run, "destroy": cmd_destroy,
+                   "status": cmd_status, "list": cmd_list}[args.command]
+        return handler(args, stacks)
+    except SpecErrors as errors:
+        console.print(f"[red]{errors}[/]", highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
