@@ -80,12 +80,13 @@ class Submitted:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a run ended: ``retry_at`` set means queue again then; ``ok`` False without it means failed."""
+    """How a run ended: ``retry_in`` set means queue again that many seconds from now; ``ok`` False
+    without it means failed for good."""
 
     ok: bool
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
-    retry_at: float | None = None
+    retry_in: float | None = None
 
 
 class QueueError(Exception):

@@ -219,9 +219,9 @@ class SqlQueue(ABC):
                 return None
             job = _job(row)
             phases = json.dumps(_close_phase(job.phases, job.current_phase, now))
-            if outcome.retry_at is not None:
+            if outcome.retry_in is not None:
                 tx.execute("UPDATE jobs SET state = 'queued', run_after = ?, lease_owner = NULL, lease_expires = NULL, "
-                           "error = ?, phases = ? WHERE id = ?", (outcome.retry_at, outcome.error, phases, job_id))
+                           "error = ?, phases = ? WHERE id = ?", (now + outcome.retry_in, outcome.error, phases, job_id))
                 tx.execute("UPDATE tenants SET last_error = ?, updated_at = ? WHERE slug = ?", (outcome.error, now, job.slug))
             else:
                 state = "succeeded" if outcome.ok else "failed"

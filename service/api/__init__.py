@@ -1,0 +1,1 @@
+"""The HTTP API: signup webhooks, operator endpoints, health and metrics."""

@@ -1,0 +1,30 @@
+"""What every request handler reaches through ``request.app.state.service``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from starlette.requests import Request
+
+from components.environment import Environment
+from service.metrics import Metrics
+from service.queue import JobQueue
+from service.settings import Settings
+
+
+@dataclass
+class ServiceContext:
+    """Settings, queue, environment and metrics shared by the handlers."""
+
+    settings: Settings
+    queue: JobQueue
+    environment: Environment
+    metrics: Metrics
+    ready_checks: dict[str, Callable[[], None]] = field(default_factory=dict)
+    """Name -> check raising when not ready (queue reachable, toolchain present)."""
+
+
+def context(request: Request) -> ServiceContext:
+    """The service context of the app serving ``request``."""
+    ctx: ServiceContext = request.app.state.service
+    return ctx

@@ -1,0 +1,53 @@
+"""``POST /v1/signups``: verify, validate, record once, answer 202. Nothing is created for a refused request."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import HTTPException
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from service.api.context import context
+from service.queue import QueueError
+from service.signing import HEADER, SignatureError, verify
+from service.signups import SignupRejected, declaration, parse_signup
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) anything over ``limit`` bytes before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise HTTPException(413, f"body larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def create_signup(request: Request) -> JSONResponse:
+    """Accept a signed signup event; 202 with the job id (the same job for a repeated event)."""
+    ctx = context(request)
+    body = await read_limited(request, ctx.settings.max_body_bytes)
+    try:
+        verify(ctx.settings.hmac_secret, request.headers.get(HEADER), body, ctx.settings.signature_window)
+    except SignatureError as exc:
+        raise HTTPException(401, str(exc)) from None
+    try:
+        signup = parse_signup(body)
+        spec, text = declaration(signup, ctx.environment, ctx.settings.default_region)
+    except SignupRejected as exc:
+        raise HTTPException(422, [{"field": p.field, "message": p.message} for p in exc.problems]) from None
+    try:
+        submitted = await run_in_threadpool(ctx.queue.submit_signup, signup.event_id, spec.slug, spec.plan,
+                                            spec.dokploy_organization, text, ctx.settings.max_attempts)
+    except QueueError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    job = submitted.job
+    content: dict[str, Any] = {"job_id": job.id, "slug": job.slug, "state": job.state,
+                               "duplicate": not submitted.created, "job": f"/v1/jobs/{job.id}",
+                               "tenant": f"/v1/tenants/{job.slug}"}
+    return JSONResponse(content, status_code=202)

@@ -1,0 +1,23 @@
+"""Which engine failures are worth retrying (locks, transient provider errors) and how long to wait."""
+from __future__ import annotations
+
+import re
+
+RETRYABLE = re.compile(
+    r"locked by another update|another update is currently in progress|concurrent ?update|"
+    r"timed? ?out|timeout|connection (refused|reset)|temporar(il)?y unavailable|"
+    r"\b(429|502|503|504)\b|too many requests|service unavailable|bad gateway|"
+    r"pending operations?|interrupted",
+    re.IGNORECASE,
+)
+MAX_DELAY_SECONDS = 300.0
+
+
+def is_retryable(error: str | None) -> bool:
+    """Whether a run that failed with ``error`` may succeed if simply run again later."""
+    return bool(error) and RETRYABLE.search(error or "") is not None
+
+
+def backoff(attempt: int, base: float) -> float:
+    """Seconds to wait before run ``attempt + 1``: ``base * 2**(attempt-1)``, capped."""
+    return min(base * 2 ** max(0, attempt - 1), MAX_DELAY_SECONDS)

@@ -1,0 +1,45 @@
+"""Prometheus metrics: job counts (read from the queue at scrape time), durations, engine errors."""
+from __future__ import annotations
+
+from typing import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from service.queue import JobQueue
+
+DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+
+
+class _QueueCollector(Collector):
+    """Jobs per state, counted in the queue itself so every API replica reports the same numbers."""
+
+    def __init__(self, queue: JobQueue) -> None:
+        self._queue = queue
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily("service_jobs", "Jobs in the queue by state", labels=["state"])
+        try:
+            counts = self._queue.counts()
+        except Exception:  # an unreachable queue shows in /readyz; metrics stay scrapeable
+            counts = {}
+        for state, value in sorted(counts.items()):
+            family.add_metric([state], value)
+        yield family
+
+
+class Metrics:
+    """The service's metrics in their own registry (no global state shared between app instances)."""
+
+    def __init__(self, queue: JobQueue) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(_QueueCollector(queue))
+        self.signup_to_ready = Histogram(
+            "service_signup_to_ready_seconds", "Time from signup to a ready tenant, per provisioning phase "
+            "(phase=total for the whole wait)", ["phase"], buckets=DURATION_BUCKETS, registry=self.registry)
+        self.engine_errors = Counter(
+            "service_automation_api_errors", "Failed engine runs, by operation and whether they will be retried",
+            ["operation", "retryable"], registry=self.registry)
+        self.job_runs = Counter("service_job_runs", "Engine runs by operation and result", ["operation", "result"],
+                                registry=self.registry)

@@ -1,0 +1,130 @@
+"""Workers: lease a job, materialise the tenant's declaration, run the engine, report progress, settle.
+
+A worker heartbeats its lease while the engine runs; if it dies (SIGKILL, lost machine) the lease
+lapses and another worker takes the job over. Engine runs converge, so a re-run has the effect of one.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from pulumi import automation as auto
+
+from provisioning.runner import EventHandler, RunResult
+from service.declarations import remove_declaration, write_declaration
+from service.failures import backoff, is_retryable
+from service.metrics import Metrics
+from service.phases import phase_of
+from service.queue import Job, JobQueue, Outcome
+from service.runner import Runner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """How a worker leases and retries."""
+
+    tenants_dir: Path
+    lease_seconds: float = 30.0
+    retry_base_seconds: float = 5.0
+    poll_seconds: float = 1.0
+
+
+class Worker:
+    """One job at a time from ``queue``, run with ``runner``."""
+
+    def __init__(self, queue: JobQueue, runner: Runner, options: WorkerOptions, metrics: Metrics | None = None,
+                 worker_id: str | None = None) -> None:
+        self.queue, self.runner, self.options, self.metrics = queue, runner, options, metrics
+        self.id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Poll and run jobs until ``stop`` is set; queue outages are logged and waited out."""
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception as exc:  # the database blinked: back off, never die
+                log.error("worker %s: queue unavailable (%s)", self.id, type(exc).__name__)
+                busy = False
+            if not busy:
+                stop.wait(self.options.poll_seconds)
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False when nothing was runnable."""
+        job = self.queue.claim(self.id, self.options.lease_seconds)
+        if job is None:
+            return False
+        log.info("worker %s: %s %s (attempt %d)", self.id, job.operation, job.slug, job.attempts)
+        stop_heartbeat = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(job, stop_heartbeat), daemon=True)
+        beat.start()
+        try:
+            result = self._execute(job)
+        finally:
+            stop_heartbeat.set()
+            beat.join()
+        self._settle(job, result)
+        return True
+
+    def _heartbeat(self, job: Job, stop: threading.Event) -> None:
+        while not stop.wait(self.options.lease_seconds / 3):
+            try:
+                if not self.queue.heartbeat(job.id, self.id, self.options.lease_seconds):
+                    log.error("worker %s: lost the lease on job %s", self.id, job.id)
+                    return
+            except Exception as exc:
+                log.warning("worker %s: heartbeat failed (%s)", self.id, type(exc).__name__)
+
+    def _execute(self, job: Job) -> RunResult:
+        tenant = self.queue.get_tenant(job.slug)
+        write_declaration(self.options.tenants_dir, job.slug, tenant.declaration)
+        try:
+            return self.runner.run(job.slug, job.operation, on_event=self._on_event(job))  # type: ignore[arg-type]
+        except Exception as exc:  # a bug or an unexpected engine failure: the job fails, the worker lives
+            log.exception("worker %s: runner raised on %s", self.id, job.slug)
+            return RunResult(job.slug, job.operation, False, 0.0,  # type: ignore[arg-type]
+                             error=f"runner failed unexpectedly ({type(exc).__name__}); see the service log")
+
+    def _on_event(self, job: Job) -> EventHandler:
+        current: list[str | None] = [None]
+
+        def handle(event: auto.EngineEvent) -> None:
+            phase = phase_of(event)
+            if phase is None or phase == current[0]:
+                return
+            current[0] = phase
+            try:
+                self.queue.record_phase(job.id, self.id, phase)
+            except Exception as exc:  # progress is best effort; the run must go on
+                log.warning("worker %s: progress not recorded (%s)", self.id, type(exc).__name__)
+
+        return handle
+
+    def _settle(self, job: Job, result: RunResult) -> None:
+        retry_in = None
+        if not result.ok:
+            retryable = is_retryable(result.error) and job.attempts < job.max_attempts
+            retry_in = backoff(job.attempts, self.options.retry_base_seconds) if retryable else None
+            if self.metrics:
+                self.metrics.engine_errors.labels(job.operation, str(retryable).lower()).inc()
+        elif job.operation == "destroy":
+            remove_declaration(self.options.tenants_dir, job.slug)
+        done = self.queue.finish(job.id, self.id, Outcome(result.ok, dict(result.outputs), result.error, retry_in))
+        if done is None:
+            log.error("worker %s: job %s was taken over before it finished", self.id, job.id)
+            return
+        if self.metrics:
+            self._observe(done, result)
+
+    def _observe(self, job: Job, result: RunResult) -> None:
+        assert self.metrics is not None
+        outcome = "retry" if job.state == "queued" else job.state
+        self.metrics.job_runs.labels(job.operation, outcome).inc()
+        if job.state == "succeeded" and job.kind == "signup":
+            for phase, timing in job.phases.items():
+                self.metrics.signup_to_ready.labels(phase).observe(timing.get("seconds", 0.0))
+            self.metrics.signup_to_ready.labels("total").observe((job.finished_at or 0.0) - job.created_at)

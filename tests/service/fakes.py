@@ -1,0 +1,120 @@
+"""A fake engine honest about what it does: per-tenant state files, converging creates, real event shapes.
+
+It stands in for ``TenantStacks.run``: ``up`` reads the declaration the worker wrote, walks the same
+resource types the real program creates (emitting resource pre/outputs events as the engine does),
+creates each resource only if the tenant's state lacks it (an engine converges), saves state after
+every resource (so a process killed mid-run leaves partial state behind) and appends every real
+change to ``effects.log``. Failures are injected per tenant through ``faults.json``.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+
+from provisioning.runner import EventHandler, Operation, RunResult
+
+RESOURCES = (  # (name suffix, type token as the engine reports it)
+    ("alloc", "pulumi-python:dynamic/ipam:Allocation"),
+    ("sshkey", "pulumi-python:dynamic/ssh:KeyPair"),
+    ("vm", "proxmoxve:index/vmLegacy:VmLegacy"),
+    ("dns", "pulumi-python:dynamic/dns:Record"),
+    ("dokploy", "pulumi-python:dynamic/dokploy:Server"),
+)
+
+
+class FakeEngine:
+    """``run(slug, operation, on_event) -> RunResult`` over files in ``state_dir``."""
+
+    def __init__(self, state_dir: Path, tenants_dir: Path, step_seconds: float = 0.0) -> None:
+        self.state_dir, self.tenants_dir, self.step_seconds = Path(state_dir), Path(tenants_dir), step_seconds
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- inspection and fault injection (used by tests) ----------------------------------------------------------
+    def state(self, slug: str) -> dict[str, Any] | None:
+        """The tenant's saved stack state, or None when it has no stack."""
+        path = self.state_dir / f"{slug}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def effects(self) -> list[str]:
+        """Every create/delete performed, in order."""
+        path = self.state_dir / "effects.log"
+        return path.read_text().splitlines() if path.exists() else []
+
+    def fail_next(self, slug: str, error: str, at: str = "dns", times: int = 1) -> None:
+        """Make the next ``times`` runs of ``slug`` fail with ``error`` when they reach resource ``at``."""
+        faults = self._faults()
+        faults.setdefault(slug, []).extend([{"error": error, "at": at}] * times)
+        (self.state_dir / "faults.json").write_text(json.dumps(faults))
+
+    # -- the runner ----------------------------------------------------------------------------------------------
+    def run(self, slug: str, operation: Operation, on_event: EventHandler | None = None) -> RunResult:
+        """Apply or destroy the fake stack of ``slug``."""
+        started = time.monotonic()
+        fault = self._take_fault(slug)
+        if operation == "destroy":
+            return self._destroy(slug, started)
+        declaration = self.tenants_dir / f"{slug}.yaml"
+        if not declaration.exists():
+            return RunResult(slug, operation, False, 0.0, error=f"error: no declaration {declaration}")
+        spec = yaml.safe_load(declaration.read_text())
+        state = self.state(slug) or {"resources": {}}
+        created = 0
+        for name, type_ in RESOURCES:
+            urn = f"urn:pulumi:local.{slug}::dokploy-cloud::{type_}::{slug}-{name}"
+            self._emit(on_event, "resourcePreEvent", urn, type_)
+            time.sleep(self.step_seconds)
+            if fault is not None and fault["at"] == name:
+                return RunResult(slug, operation, False, time.monotonic() - started, error=fault["error"])
+            if urn not in state["resources"]:
+                state["resources"][urn] = {"type": type_, "servers": spec.get("servers", 1)}
+                self._save(slug, state)
+                self._effect(f"create {slug} {name}")
+                created += 1
+            self._emit(on_event, "resOutputsEvent", urn, type_)
+        outputs = {"tenant": slug, "plan": spec["plan"], "hostname": f"{slug}.cloud.test"}
+        return RunResult(slug, operation, True, time.monotonic() - started,
+                         {"create": created, "same": len(RESOURCES) - created}, outputs)
+
+    def _destroy(self, slug: str, started: float) -> RunResult:
+        state = self.state(slug) or {"resources": {}}
+        for urn in reversed(list(state["resources"])):
+            del state["resources"][urn]
+            self._save(slug, state)
+            self._effect(f"delete {slug} {urn.rsplit('-', 1)[-1]}")
+        (self.state_dir / f"{slug}.json").unlink(missing_ok=True)
+        return RunResult(slug, "destroy", True, time.monotonic() - started)
+
+    def _emit(self, on_event: EventHandler | None, kind: str, urn: str, type_: str) -> None:
+        if on_event is not None:
+            on_event(auto.EngineEvent.from_json({"sequence": 0, "timestamp": int(time.time()),
+                                                 kind: {"metadata": {"op": "create", "urn": urn, "type": type_}}}))
+
+    def _save(self, slug: str, state: dict[str, Any]) -> None:
+        tmp = self.state_dir / f".{slug}.json.tmp"
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.state_dir / f"{slug}.json")
+
+    def _effect(self, line: str) -> None:
+        with open(self.state_dir / "effects.log", "a", encoding="utf-8") as log:
+            log.write(line + "\n")
+
+    def _faults(self) -> dict[str, list[dict[str, str]]]:
+        path = self.state_dir / "faults.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _take_fault(self, slug: str) -> dict[str, str] | None:
+        with open(self.state_dir / ".faults.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            faults = self._faults()
+            if not faults.get(slug):
+                return None
+            fault = faults[slug].pop(0)
+            (self.state_dir / "faults.json").write_text(json.dumps(faults))
+            return fault

@@ -1,0 +1,127 @@
+"""POST /v1/signups over HTTP: accepted signups run to ready; every refusal creates nothing."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.service.harness import RunningService, signup_body
+
+
+def nothing_created(service: RunningService) -> bool:
+    """No tenant, no job, no declaration file, no engine effect."""
+    return (service.queue.list_tenants() == [] and service.queue.list_jobs() == []
+            and not any(service.settings.tenants_dir.glob("*.yaml")) and service.engine.effects() == [])
+
+
+def test_signup_answers_202_and_the_job_runs_to_ready(service: RunningService) -> None:
+    service.start_workers(1)
+    response = service.signup(signup_body("acme"))
+    assert response.status_code == 202
+    job = service.wait_job(response.json()["job_id"])
+    assert job["state"] == "succeeded"
+    tenant = service.op("GET", "/v1/tenants/acme").json()
+    assert tenant["phase"] == "ready"
+    assert tenant["outputs"]["hostname"] == "acme.cloud.test"
+    assert set(tenant["phase_timings"]) == {"allocate", "keys", "vm", "dns", "dokploy"}
+    declared = (service.settings.tenants_dir / "acme.yaml").read_text()
+    assert "plan: starter" in declared and "region: pve-eu1" in declared
+
+
+def test_signup_answers_at_once_without_waiting_for_the_engine(service: RunningService) -> None:
+    started = time.monotonic()
+    response = service.signup(signup_body("acme"))
+    assert response.status_code == 202 and time.monotonic() - started < 2
+    assert service.op("GET", f"/v1/jobs/{response.json()['job_id']}").json()["state"] == "queued"
+
+
+def test_slug_is_derived_from_the_organization_name(service: RunningService) -> None:
+    body = signup_body("x", organization="Initech Systems, Inc.")
+    del body["slug"]
+    response = service.signup(body)
+    assert response.status_code == 202 and response.json()["slug"] == "initech-systems-inc"
+
+
+@pytest.mark.parametrize("change, field, text", [
+    ({"plan": "platinum"}, "plan", "unknown plan 'platinum'"),
+    ({"slug": "Not_A_Label"}, "slug", ""),
+    ({"region": "mars-1"}, "region", "unknown region 'mars-1'"),
+    ({"servers": 5}, "servers", "exceed plan 'starter'"),
+    ({"contact_email": "nobody"}, "contact_email", ""),
+    ({"event_id": ""}, "event_id", ""),
+    ({"surprise": 1}, "surprise", ""),
+])
+def test_invalid_signups_are_refused_naming_the_field(service: RunningService, change: dict[str, object],
+                                                      field: str, text: str) -> None:
+    response = service.signup(signup_body("acme", **change))
+    assert response.status_code == 422
+    problems = response.json()["detail"]
+    assert any(p["field"] == field and text in p["message"] for p in problems), problems
+    assert nothing_created(service)
+
+
+def test_missing_required_field_is_named(service: RunningService) -> None:
+    body = signup_body("acme")
+    del body["organization_id"]
+    response = service.signup(body)
+    assert response.status_code == 422 and response.json()["detail"][0]["field"] == "organization_id"
+    assert nothing_created(service)
+
+
+@pytest.mark.parametrize("signature, message", [
+    ("t=1,v1=00", "outside the 300 s window"),
+    ("v1=deadbeef", "malformed X-Signature"),
+    ("", "missing X-Signature"),
+])
+def test_bad_signature_headers_are_refused(service: RunningService, signature: str, message: str) -> None:
+    response = service.signup(signup_body("acme"), signature=signature)
+    assert response.status_code == 401 and message in response.json()["detail"]
+    assert nothing_created(service)
+
+
+def test_signature_over_another_body_is_refused(service: RunningService) -> None:
+    from service.signing import sign
+
+    other = sign(service.settings.hmac_secret, b'{"event_id": "other"}')
+    response = service.signup(signup_body("acme"), signature=other)
+    assert response.status_code == 401 and "does not match" in response.json()["detail"]
+    assert nothing_created(service)
+
+
+def test_stale_timestamp_is_refused_even_if_correctly_signed(service: RunningService) -> None:
+    response = service.signup(signup_body("acme"), timestamp=int(time.time()) - 301)
+    assert response.status_code == 401 and "window" in response.json()["detail"]
+    assert nothing_created(service)
+
+
+def test_malformed_json_is_refused(service: RunningService) -> None:
+    response = service.signup(b'{"event_id": "e1", "slug": ')
+    assert response.status_code == 422 and "Invalid JSON" in json.dumps(response.json())
+    assert nothing_created(service)
+
+
+def test_oversized_body_is_refused_before_anything_else(service: RunningService) -> None:
+    body = signup_body("acme", display_name="x" * 5000)
+    response = service.signup(body)
+    assert response.status_code == 413 and "4096 bytes" in response.json()["detail"]
+    assert nothing_created(service)
+
+
+def test_duplicate_event_has_one_effect(service: RunningService) -> None:
+    first = service.signup(signup_body("acme", event_id="evt-1"))
+    again = service.signup(signup_body("acme", event_id="evt-1"))
+    same_tenant = service.signup(signup_body("acme", event_id="evt-2"))
+    assert {first.json()["job_id"]} == {again.json()["job_id"], same_tenant.json()["job_id"]}
+    assert [again.json()["duplicate"], same_tenant.json()["duplicate"]] == [True, True]
+    service.start_workers(2)
+    service.wait_job(first.json()["job_id"])
+    assert len(service.queue.list_jobs()) == 1 and len(service.queue.list_tenants()) == 1
+    assert service.engine.effects().count("create acme vm") == 1
+
+
+def test_signup_for_a_taken_slug_with_another_plan_is_a_conflict(service: RunningService) -> None:
+    assert service.signup(signup_body("acme")).status_code == 202
+    response = service.signup(signup_body("acme", event_id="evt-other", plan="business"))
+    assert response.status_code == 409 and "already exists" in response.json()["detail"]
+    assert len(service.queue.list_jobs()) == 1
