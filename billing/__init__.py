@@ -1,0 +1,1 @@
+"""Dokploy Cloud billing: Stripe webhooks → pure decisions → actions the provisioning service executes."""

@@ -1,0 +1,103 @@
+"""Billing configuration: which Stripe prices mean which plan, grace period, and secrets from env.
+
+Secrets (``STRIPE_API_KEY``, ``STRIPE_WEBHOOK_SECRET``) are read from the environment only and held in
+:class:`Secret`, whose ``repr``/``str`` are masked, so they never reach logs, errors or reprs.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+
+class Secret:
+    """A secret string; ``str``/``repr`` are masked, :meth:`reveal` returns the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret value, for the one call that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class PriceRule:
+    """What one subscription item buys: servers on ``plan``.
+
+    ``servers`` set: the item always counts that many (Dokploy's Startup base price counts 3);
+    unset: the item's ``quantity`` is the number of servers.
+    """
+
+    plan: str
+    servers: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class BillingConfig:
+    """Price mapping and policy knobs; keys of ``prices`` are price ids or price lookup keys."""
+
+    prices: Mapping[str, PriceRule]
+    grace_seconds: int = 3 * 24 * 3600
+    """How long after a failed payment the tenant is suspended (unless payment recovers first)."""
+    active_statuses: frozenset[str] = field(default_factory=lambda: frozenset({"active", "trialing"}))
+    """Subscription statuses that entitle the tenant to run servers."""
+    ended_statuses: frozenset[str] = field(default_factory=lambda: frozenset({"canceled", "incomplete_expired"}))
+    """Subscription statuses after which the tenant is decommissioned."""
+
+    def rule_for(self, price_id: Optional[str], lookup_key: Optional[str]) -> Optional[PriceRule]:
+        """The rule for a price, by id first, then by lookup key."""
+        for key in (price_id, lookup_key):
+            if key and key in self.prices:
+                return self.prices[key]
+        return None
+
+
+def config_from_mapping(data: Mapping[str, Any]) -> BillingConfig:
+    """Build from config data: ``{prices: {<price id|lookup key>: {plan, servers?}}, grace_seconds?}``."""
+    prices = data.get("prices")
+    if not isinstance(prices, Mapping) or not prices:
+        raise ValueError("billing config: 'prices' must be a non-empty mapping of price id/lookup key to {plan, servers?}")
+    rules = {}
+    for key, rule in prices.items():
+        if not isinstance(rule, Mapping) or not isinstance(rule.get("plan"), str):
+            raise ValueError(f"billing config: prices.{key}.plan must be a plan name")
+        servers = rule.get("servers")
+        if servers is not None and (not isinstance(servers, int) or servers < 0):
+            raise ValueError(f"billing config: prices.{key}.servers must be a non-negative integer")
+        rules[str(key)] = PriceRule(rule["plan"], servers)
+    grace = data.get("grace_seconds", BillingConfig.grace_seconds)
+    if not isinstance(grace, int) or grace < 0:
+        raise ValueError("billing config: grace_seconds must be a non-negative integer")
+    return BillingConfig(prices=rules, grace_seconds=grace)
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    """Connection settings for Stripe, read once from the environment."""
+
+    api_key: Secret
+    webhook_secret: Secret
+    api_base: Optional[str] = None
+    """``STRIPE_API_BASE``, e.g. stripe-mock's ``http://127.0.0.1:<port>``; unset means api.stripe.com."""
+    timeout_seconds: float = 10.0
+    max_retries: int = 2
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "StripeSettings":
+        """Read ``STRIPE_API_KEY``, ``STRIPE_WEBHOOK_SECRET``, ``STRIPE_API_BASE``, ``STRIPE_TIMEOUT``, ``STRIPE_MAX_RETRIES``."""
+        env = os.environ if env is None else env
+        missing = [k for k in ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET") if not env.get(k)]
+        if missing:
+            raise ValueError(f"missing environment variable(s): {', '.join(missing)}")
+        return cls(api_key=Secret(env["STRIPE_API_KEY"]), webhook_secret=Secret(env["STRIPE_WEBHOOK_SECRET"]),
+                   api_base=env.get("STRIPE_API_BASE") or None,
+                   timeout_seconds=float(env.get("STRIPE_TIMEOUT", "10")),
+                   max_retries=int(env.get("STRIPE_MAX_RETRIES", "2")))

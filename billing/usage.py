@@ -1,0 +1,79 @@
+"""VM-hours per tenant and plan, reported to Stripe as billing meter events that cannot double-bill.
+
+Each report covers one whole clock hour. Its identity — ``(tenant, plan, hour window)`` — yields both
+the meter event ``identifier`` (Stripe drops a second event with the same identifier) and the request's
+``Idempotency-Key`` (Stripe replays the first response for a retried request), so re-sending a report,
+by our retry or the stripe library's, bills once. A VM that ran during any part of the hour counts as
+one VM-hour for it.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional
+
+import stripe
+
+from billing.stripe_api import StripeUnavailable
+
+HOUR = 3600
+DEFAULT_EVENT_NAME = "vm_hours"
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """VM-hours of one tenant on one plan during the hour starting at ``window_start`` (epoch seconds)."""
+
+    tenant: str
+    plan: str
+    customer: str
+    window_start: int
+    vm_hours: int
+
+    def __post_init__(self) -> None:
+        if self.window_start % HOUR:
+            raise ValueError(f"window_start must be on a whole hour (epoch seconds divisible by 3600), got {self.window_start}")
+        if self.vm_hours < 0:
+            raise ValueError(f"vm_hours must be >= 0, got {self.vm_hours}")
+        if not self.customer:
+            raise ValueError("customer (the Stripe customer id) is required")
+
+
+def vm_hours(intervals: Iterable[tuple[int, Optional[int]]], window_start: int) -> int:
+    """How many of the VMs' running intervals ``[start, end)`` (end None = still running) touch the hour."""
+    window_end = window_start + HOUR
+    return sum(1 for start, end in intervals if start < window_end and (end is None or end > window_start))
+
+
+def idempotency_key(tenant: str, plan: str, window_start: int) -> str:
+    """Stable key for one ``(tenant, plan, hour)``: the same report always gets the same key."""
+    digest = hashlib.sha256(f"vm-hours|{tenant}|{plan}|{window_start}".encode()).hexdigest()
+    return f"vmh-{digest[:40]}"
+
+
+def meter_event_params(report: UsageReport, event_name: str = DEFAULT_EVENT_NAME) -> dict[str, Any]:
+    """The ``POST /v1/billing/meter_events`` parameters for ``report`` (a pure function of the report)."""
+    return {
+        "event_name": event_name,
+        "identifier": idempotency_key(report.tenant, report.plan, report.window_start),
+        "timestamp": report.window_start + HOUR - 1,
+        "payload": {"stripe_customer_id": report.customer, "value": str(report.vm_hours),
+                    "tenant": report.tenant, "plan": report.plan},
+    }
+
+
+class UsageReporter:
+    """Sends :class:`UsageReport` s as meter events with a deterministic Idempotency-Key."""
+
+    def __init__(self, client: stripe.StripeClient, event_name: str = DEFAULT_EVENT_NAME) -> None:
+        self._client, self.event_name = client, event_name
+
+    def report(self, report: UsageReport) -> Any:
+        """Send one report; safe to call again with the same report (returns Stripe's meter event)."""
+        params = meter_event_params(report, self.event_name)
+        try:
+            return self._client.v1.billing.meter_events.create(
+                params, {"idempotency_key": idempotency_key(report.tenant, report.plan, report.window_start)})  # type: ignore[arg-type]
+        except stripe.StripeError as exc:
+            raise StripeUnavailable(f"reporting usage for tenant {report.tenant} at {report.window_start} failed: "
+                                    f"{type(exc).__name__} (HTTP {exc.http_status})") from None
