@@ -67,8 +67,11 @@ class BillingStore:
 
     def __init__(self, path: str | Path, config: BillingConfig) -> None:
         self.path, self.config = str(path), config
-        with self._tx() as db:
-            db.executescript(_SCHEMA)
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.executescript(_SCHEMA)  # executescript commits on its own, so it runs outside _tx
+        finally:
+            db.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
