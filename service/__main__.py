@@ -1,0 +1,79 @@
+"""``python -m service [--api-only | --workers-only]``: the API and ``SERVICE_CONCURRENCY`` workers.
+
+Settings come from the environment (see service/settings.py). With PostgreSQL, run the API on one
+machine and ``--workers-only`` on others; with SQLite keep every process on one machine.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+
+import uvicorn
+
+from components.environment import load_environment
+from components.spec import SpecErrors
+from provisioning.runner import TenantStacks
+from provisioning.toolchain import PROJECT_DIR
+from service.api.app import create_app
+from service.api.context import ServiceContext
+from service.metrics import Metrics
+from service.queue import open_queue
+from service.runner import EngineRunner
+from service.settings import Settings, SettingsError, load_settings
+from service.worker import Worker, WorkerOptions
+
+log = logging.getLogger("service")
+
+
+def start_workers(settings: Settings, metrics: Metrics, stop: threading.Event) -> list[threading.Thread]:
+    """Start ``settings.concurrency`` worker threads applying stacks with the real engine."""
+    runner = EngineRunner(TenantStacks(settings.env_name, tenants_dir=settings.tenants_dir))
+    options = WorkerOptions(settings.tenants_dir, settings.lease_seconds, settings.retry_base_seconds,
+                            settings.poll_seconds)
+    queue = open_queue(settings.database_url)
+    threads = []
+    for _ in range(settings.concurrency):
+        thread = threading.Thread(target=Worker(queue, runner, options, metrics).run_forever, args=(stop,),
+                                  daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run until interrupted; 2 on bad settings."""
+    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--api-only", action="store_true", help="serve the API, run no workers")
+    mode.add_argument("--workers-only", action="store_true", help="run workers, serve no API")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        environment = load_environment(PROJECT_DIR, settings.env_name)
+        queue = open_queue(settings.database_url)
+    except (SettingsError, SpecErrors) as exc:
+        print(f"python -m service: {exc}", file=sys.stderr)
+        return 2
+    metrics, stop = Metrics(queue), threading.Event()
+    threads = [] if args.api_only else start_workers(settings, metrics, stop)
+    log.info("service starting: %r", settings)
+    try:
+        if args.workers_only:
+            stop.wait()
+        else:
+            app = create_app(ServiceContext(settings, queue, environment, metrics))
+            uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        for thread in threads:  # a run still going is abandoned; its lease lapses and another worker resumes it
+            thread.join(timeout=settings.lease_seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

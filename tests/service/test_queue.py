@@ -1,0 +1,84 @@
+"""The queue on both backends: per-tenant exclusion under racing claimers, lease takeover, fencing."""
+from __future__ import annotations
+
+import threading
+import time
+
+from service.queue import JobQueue, Outcome, open_queue
+from service.settings import Settings
+
+
+def _submit(queue: JobQueue, slug: str, event: str | None = None) -> str:
+    return queue.submit_signup(event or f"evt-{slug}", slug, "starter", f"org_{slug}", "slug: x\n", 3).job.id
+
+
+def test_racing_claimers_never_run_two_jobs_of_one_tenant(settings: Settings) -> None:
+    queue = open_queue(settings.database_url)
+    for n in range(6):
+        _submit(queue, f"t{n}")
+    running: dict[str, str] = {}
+    overlap: list[str] = []
+    guard = threading.Lock()
+
+    def work(worker: str) -> None:
+        own = open_queue(settings.database_url)
+        while (job := own.claim(worker, 5)) is not None or own.counts()["queued"]:
+            if job is None:
+                continue
+            with guard:
+                if job.slug in running:
+                    overlap.append(job.slug)
+                running[job.slug] = worker
+            if job.kind == "signup":  # a second job of this tenant, claimable only after this one ends
+                own.submit(job.slug, "reapply", 3)
+            time.sleep(0.02)
+            with guard:
+                del running[job.slug]
+            own.finish(job.id, worker, Outcome(True))
+
+    threads = [threading.Thread(target=work, args=(f"w{n}",)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert overlap == []
+    assert queue.counts()["succeeded"] == 12
+
+
+def test_expired_lease_is_taken_over_and_the_old_owner_is_fenced_off(queue: JobQueue) -> None:
+    job_id = _submit(queue, "acme")
+    assert queue.claim("old", 0.2) is not None
+    assert queue.claim("new", 5) is None  # lease still live
+    time.sleep(0.3)
+    taken = queue.claim("new", 5)
+    assert taken is not None and taken.id == job_id and taken.attempts == 2
+    assert queue.heartbeat(job_id, "old", 5) is False
+    assert queue.finish(job_id, "old", Outcome(False, error="late")) is None
+    done = queue.finish(job_id, "new", Outcome(True, {"hostname": "acme.cloud.test"}))
+    assert done is not None and done.state == "succeeded"
+    assert queue.get_tenant("acme").phase == "ready"
+
+
+def test_retry_waits_for_its_backoff(queue: JobQueue) -> None:
+    job_id = _submit(queue, "acme")
+    queue.claim("w", 5)
+    queue.finish(job_id, "w", Outcome(False, error="error: 503", retry_in=0.3))
+    assert queue.get_job(job_id).state == "queued"
+    assert queue.claim("w", 5) is None
+    time.sleep(0.35)
+    again = queue.claim("w", 5)
+    assert again is not None and again.attempts == 2
+
+
+def test_decommission_supersedes_a_retrying_apply_so_nothing_is_recreated(queue: JobQueue) -> None:
+    job_id = _submit(queue, "acme")
+    queue.claim("w", 5)
+    queue.finish(job_id, "w", Outcome(False, error="error: 503", retry_in=0.01))
+    assert queue.submit("acme", "reapply", 3).job.id == job_id  # the waiting apply already covers it
+    destroy = queue.submit("acme", "decommission", 3).job
+    assert queue.get_job(job_id).state == "cancelled"
+    time.sleep(0.02)
+    claimed = queue.claim("w", 5)
+    assert claimed is not None and claimed.id == destroy.id
+    queue.finish(destroy.id, "w", Outcome(True))
+    assert queue.claim("w", 5) is None and queue.get_tenant("acme").phase == "decommissioned"
