@@ -6,7 +6,7 @@ API), so decisions stay pure and testable without Stripe. The tenant is found in
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Optional
 
 from billing.config import BillingConfig
@@ -117,18 +117,18 @@ def _invoice_subscription(inv: Mapping[str, Any]) -> tuple[Optional[str], Option
 def parse_event(event: Mapping[str, Any]) -> BillingEvent:
     """A Stripe event dict → :class:`BillingEvent`; unknown types keep only id/type/created."""
     obj: Mapping[str, Any] = (event.get("data") or {}).get("object") or {}
-    base = {"id": str(event["id"]), "type": str(event["type"]), "created": int(event.get("created") or 0)}
-    etype = base["type"]
+    base = BillingEvent(id=str(event["id"]), type=str(event["type"]), created=int(event.get("created") or 0))
+    etype = base.type
     if etype == CHECKOUT_COMPLETED:
         raw_sub = obj.get("subscription")
-        return BillingEvent(**base, tenant=_meta_tenant(obj) or obj.get("client_reference_id") or None,
+        return replace(base, tenant=_meta_tenant(obj) or obj.get("client_reference_id") or None,
                             customer=_id(obj.get("customer")), subscription_id=_id(raw_sub),
                             subscription=parse_subscription(raw_sub) if isinstance(raw_sub, Mapping) else None,
                             paid=obj.get("payment_status") in ("paid", "no_payment_required"))
     if etype in SUBSCRIPTION_EVENTS:
         sub = parse_subscription(obj)
-        return BillingEvent(**base, tenant=sub.tenant, customer=sub.customer, subscription_id=sub.id, subscription=sub)
+        return replace(base, tenant=sub.tenant, customer=sub.customer, subscription_id=sub.id, subscription=sub)
     if etype in (PAYMENT_SUCCEEDED, PAYMENT_FAILED):
         sub_id, tenant = _invoice_subscription(obj)
-        return BillingEvent(**base, tenant=tenant, customer=_id(obj.get("customer")), subscription_id=sub_id)
-    return BillingEvent(**base)
+        return replace(base, tenant=tenant, customer=_id(obj.get("customer")), subscription_id=sub_id)
+    return base
