@@ -7,6 +7,7 @@ handed to each run as environment variables.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,7 @@ class TenantStacks:
             "DOKPLOY_CLOUD_TENANTS_DIR": str(self.tenants_dir),
             "DOKPLOY_URL": self.environment.dokploy_url,
             "PDNS_API_URL": self.environment.dns_api_url,
-            "ALLOCATIONS_DB": str(STATE_DIR / f"allocations-{self.env_name}.sqlite"),
+            "ALLOCATIONS_DB": os.environ.get("ALLOCATIONS_DB") or str(STATE_DIR / f"allocations-{self.env_name}.sqlite"),
             "PROXMOX_VE_ENDPOINT": region.endpoint,
             "PROXMOX_VE_INSECURE": "true" if region.insecure else "false",
             **self.secrets(),

@@ -47,7 +47,7 @@ def fresh_state() -> None:
     (DEMO_STATE / "backend").mkdir(parents=True)
     os.environ["PULUMI_BACKEND_URL"] = f"file://{DEMO_STATE / 'backend'}"
     os.environ.setdefault("PULUMI_CONFIG_PASSPHRASE", "local-dev-only")
-    (STATE_DIR / "allocations-local.sqlite").unlink(missing_ok=True)
+    os.environ["ALLOCATIONS_DB"] = str(DEMO_STATE / "allocations.sqlite")
 
 
 def summary_table(rows: list, statuses: list) -> Table:  # type: ignore[type-arg]

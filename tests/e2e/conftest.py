@@ -1,0 +1,75 @@
+"""A whole local cloud on free ports, with its own state backend, for end-to-end tests through the real engine."""
+from __future__ import annotations
+
+import secrets
+import shutil
+import socket
+import string
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import yaml
+
+from components.spec import load_tenants
+from provisioning.runner import TenantStacks
+from provisioning.toolchain import PROJECT_DIR
+from scripts.localenv.cloud import LocalCloud
+
+TENANT_FIXTURES = Path(__file__).parent / "tenants"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_environment(path: Path) -> None:
+    """Pulumi.local.yaml's settings with every service moved to a free loopback port."""
+    data = yaml.safe_load((PROJECT_DIR / "Pulumi.local.yaml").read_text())
+    env = data["config"]["dokploy-cloud:environment"]
+    env["dns_api_url"] = f"http://127.0.0.1:{_free_port()}"
+    env["dokploy_url"] = f"http://127.0.0.1:{_free_port()}"
+    for region in env["regions"].values():
+        region["endpoint"] = f"https://127.0.0.1:{_free_port()}/"
+    config = {k: v for k, v in data["config"].items() if not isinstance(v, dict) or "secure" not in v}
+    path.write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+
+
+@dataclass
+class CloudUnderTest:
+    """The running services plus the runner pointed at them."""
+
+    cloud: LocalCloud
+    stacks: TenantStacks
+    tenants_dir: Path
+
+
+@pytest.fixture(scope="module")
+def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudUnderTest]:
+    root = tmp_path_factory.mktemp("cloud")
+    tenants_dir = root / "tenants"
+    shutil.copytree(TENANT_FIXTURES, tenants_dir)
+    write_environment(root / "Pulumi.e2e.yaml")
+    credentials = {
+        "PROXMOX_VE_API_TOKEN": f"root@pam!e2e={uuid.uuid4()}",
+        "DOKPLOY_API_KEY": "".join(secrets.choice(string.ascii_letters) for _ in range(64)),
+        "PDNS_API_KEY": secrets.token_urlsafe(24),
+    }
+    patch = pytest.MonkeyPatch()
+    for name, value in {**credentials, "DOKPLOY_CLOUD_ENV_FILE": str(root / "Pulumi.e2e.yaml"),
+                        "PULUMI_BACKEND_URL": f"file://{root / 'backend'}", "PULUMI_CONFIG_PASSPHRASE": "e2e",
+                        "ALLOCATIONS_DB": str(root / "allocations.sqlite")}.items():
+        patch.setenv(name, value)
+    (root / "backend").mkdir()
+    stacks = TenantStacks("local", tenants_dir=tenants_dir)
+    specs = load_tenants(tenants_dir, stacks.environment.plans, regions=stacks.environment.regions)
+    cloud = LocalCloud(stacks.environment, credentials, specs).start()
+    try:
+        yield CloudUnderTest(cloud, stacks, tenants_dir)
+    finally:
+        cloud.stop()
+        patch.undo()
