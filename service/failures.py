@@ -20,4 +20,4 @@ def is_retryable(error: str | None) -> bool:
 
 def backoff(attempt: int, base: float) -> float:
     """Seconds to wait before run ``attempt + 1``: ``base * 2**(attempt-1)``, capped."""
-    return min(base * 2 ** max(0, attempt - 1), MAX_DELAY_SECONDS)
+    return float(min(base * 2.0 ** max(0, attempt - 1), MAX_DELAY_SECONDS))

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from provisioning.toolchain import pulumi_command
 from service.api import health, operator, signups
 from service.api.context import ServiceContext
 
-ROUTES = [
+ROUTES: list[BaseRoute] = [
     APIRoute("/v1/signups", signups.create_signup, methods=["POST"], status_code=202, tags=["signups"],
              summary="Accept a signed signup event"),
     APIRoute("/v1/tenants", operator.list_tenants, methods=["GET"], tags=["operator"]),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from fastapi import Depends, HTTPException
 from starlette.requests import Request
@@ -23,6 +23,7 @@ def require_operator(request: Request) -> ServiceContext:
 
 
 Operator = Depends(require_operator)
+T = TypeVar("T")
 
 
 def _tenant_view(ctx: ServiceContext, slug: str) -> dict[str, Any]:
@@ -75,7 +76,7 @@ def cancel_job(job_id: str, ctx: ServiceContext = Operator) -> dict[str, Any]:
     return _guard(lambda: ctx.queue.cancel(job_id).public())
 
 
-def _guard(call: Any) -> Any:
+def _guard(call: Callable[[], T]) -> T:
     try:
         return call()
     except QueueError as exc:

@@ -75,8 +75,9 @@ class RunningService:
     def wait_job(self, job_id: str, states: tuple[str, ...] = ("succeeded", "failed", "cancelled"),
                  timeout: float = 15.0) -> dict[str, Any]:
         """Poll ``GET /v1/jobs/{id}`` until it reaches one of ``states``."""
-        return wait_for(lambda: _if(self.op("GET", f"/v1/jobs/{job_id}").json(), lambda j: j["state"] in states),
-                        timeout, f"job {job_id} to reach {states}")
+        job: dict[str, Any] = wait_for(lambda: _if(self.op("GET", f"/v1/jobs/{job_id}").json(), lambda j: j["state"] in states),
+                       timeout, f"job {job_id} to reach {states}")
+        return job
 
 
 def _if(value: Any, predicate: Callable[[Any], bool]) -> Any:

@@ -32,6 +32,6 @@ def test_jobs_of_one_tenant_run_one_at_a_time_in_order(service: RunningService) 
     service.wait_job(decommission)
     jobs = {j.id: j for j in service.queue.list_jobs(slug="acme")}
     assert jobs[reapply].state == "cancelled"  # a queued apply is superseded by the decommission
-    assert jobs[first].finished_at is not None and jobs[decommission].started_at is not None
-    assert jobs[first].finished_at <= jobs[decommission].started_at
+    finished, started = jobs[first].finished_at, jobs[decommission].started_at
+    assert finished is not None and started is not None and finished <= started
     assert service.engine.state("acme") is None

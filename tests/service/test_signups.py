@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -52,7 +53,7 @@ def test_slug_is_derived_from_the_organization_name(service: RunningService) -> 
     ({"event_id": ""}, "event_id", ""),
     ({"surprise": 1}, "surprise", ""),
 ])
-def test_invalid_signups_are_refused_naming_the_field(service: RunningService, change: dict[str, object],
+def test_invalid_signups_are_refused_naming_the_field(service: RunningService, change: dict[str, Any],
                                                       field: str, text: str) -> None:
     response = service.signup(signup_body("acme", **change))
     assert response.status_code == 422
