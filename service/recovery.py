@@ -14,7 +14,9 @@ A process killed mid-update also leaves ``pending_operations`` in the checkpoint
 created/updated/deleted when it died). Pulumi's documented recovery is: export the stack, review and
 drop the pending operations, import it back, refresh. We log each dropped operation (type and URN, no
 property values) and refresh so the state learns what actually exists; our providers find and adopt
-half-created resources on the next ``up``.
+half-created resources on the next ``up``. (CLI 3.260's ``stack import`` itself also drops pending
+operations, warning "removing pending operation 'creating' on '<urn>' from snapshot"; we remove them
+before importing so the decision and the log line are ours, whatever the CLI version does.)
 """
 from __future__ import annotations
 
