@@ -35,7 +35,7 @@ def test_vm_against_refusing_endpoint_fails_with_provider_error(tmp_path: Path) 
     output = result.stdout + result.stderr
 
     assert result.returncode != 0
-    assert "proxmoxve:index/vmLegacy:VmLegacy" in output
+    assert "VmLegacy" in output and "cluster/nextid" in output
     assert "connection refused" in output.lower()
     assert "00000000-0000-0000-0000-000000000000" not in output, "the API token leaked into the output"
     assert "downloading" not in output.lower(), "the CLI tried to download a plugin"
