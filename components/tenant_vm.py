@@ -44,8 +44,9 @@ def tenant_vm(name: str, *, spec: TenantSpec, env: Environment, region: Region, 
         vm_id=allocation.vmid,
         pool_id=pool_id,
         tags=tenant_tags(spec),
+        # PVE refuses a target storage for linked clones: they live next to the template's disk.
         clone=proxmoxve.VmLegacyCloneArgs(vm_id=template, node_name=allocation.node, full=region.full_clone,
-                                          datastore_id=region.datastore, retries=3),
+                                          datastore_id=region.datastore if region.full_clone else None, retries=3),
         cpu=proxmoxve.VmLegacyCpuArgs(cores=plan.cores),
         memory=proxmoxve.VmLegacyMemoryArgs(dedicated=plan.memory_mb),
         disks=[proxmoxve.VmLegacyDiskArgs(interface="scsi0", datastore_id=region.datastore, size=plan.disk_gb)],
@@ -64,7 +65,9 @@ def tenant_vm(name: str, *, spec: TenantSpec, env: Environment, region: Region, 
         stop_on_destroy=True,
         purge_on_destroy=True,
         **TIMEOUTS,
-        opts=opts,
+        # The bridge fills an all-zero disk speed block into inputs that bpg's read never reports back,
+        # which would show as a change on every preview.
+        opts=ResourceOptions.merge(opts, ResourceOptions(ignore_changes=["disks[0].speed"])),
     )
     _firewall(name, vm, allocation, opts)
     return vm

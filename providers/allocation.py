@@ -21,10 +21,12 @@ from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult,
 from providers.allocation_store import AllocationStore, PoolSpec
 from providers.placement import choose_node, node_loads
 from providers.proxmox_api import client_from_env, cluster_nodes, cluster_vms
+from providers.wire import whole_numbers
 
 REPLACE_KEYS = ("pool", "owner", "network", "gateway")
 UPDATE_KEYS = ("vmid_start", "vmid_end", "reserved", "nodes", "memory_mb")
 DEFAULT_DB = ".state/allocations.sqlite"
+INT_KEYS = ("vmid_start", "vmid_end", "reserved", "memory_mb")
 
 
 class AllocationArgs(TypedDict, total=False):
@@ -51,6 +53,7 @@ def check_inputs(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, 
     """Normalise inputs and list (property, reason) failures."""
     failures: list[tuple[str, str]] = []
     inputs = {**{"reserved": 10}, **news}
+    inputs = whole_numbers(inputs, INT_KEYS)
     for key in ("pool", "owner"):
         if not isinstance(inputs.get(key), str) or not inputs[key]:
             failures.append((key, "must be a non-empty string"))
@@ -82,12 +85,13 @@ def _store() -> AllocationStore:
 
 
 def _spec(props: dict[str, Any]) -> PoolSpec:
-    return PoolSpec(props["vmid_start"], props["vmid_end"], props["network"], props["gateway"], props["reserved"])
+    return PoolSpec(int(props["vmid_start"]), int(props["vmid_end"]), props["network"], props["gateway"],
+                    int(props["reserved"]))
 
 
 def _outs(props: dict[str, Any], vmid: int, address: str, node: str) -> dict[str, Any]:
     prefix = ipaddress.ip_network(props["network"]).prefixlen
-    return {**props, "vmid": vmid, "address": address, "cidr": f"{address}/{prefix}", "node": node}
+    return {**props, "vmid": int(vmid), "address": address, "cidr": f"{address}/{prefix}", "node": node}
 
 
 class AllocationProvider(ResourceProvider):
@@ -107,7 +111,7 @@ class AllocationProvider(ResourceProvider):
         if existing is None:
             api = client_from_env()
             vms = cluster_vms(api)
-            node = choose_node(node_loads(cluster_nodes(api), vms), props["nodes"], props["memory_mb"])
+            node = choose_node(node_loads(cluster_nodes(api), vms), props["nodes"], int(props["memory_mb"]))
             existing = store.allocate(props["pool"], props["owner"], _spec(props), node,
                                       foreign_vmids=[int(vm["vmid"]) for vm in vms])
         return CreateResult(id_=f"{props['pool']}/{props['owner']}",

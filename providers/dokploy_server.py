@@ -33,6 +33,7 @@ from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult,
                             ResourceProvider, UpdateResult)
 
 from providers.dokploy_client import DokployClient, DokployError, RetryPolicy
+from providers.wire import whole_numbers
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN (preview placeholder)
 DEFAULTS: dict[str, Any] = {"port": 22, "username": "root", "server_type": "deploy", "description": None,
@@ -112,7 +113,7 @@ def _is_host(value: str) -> bool:
 
 def check_inputs(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Apply defaults, normalise, and list (property, reason) failures. Unknown values are not judged."""
-    inputs = {k: v for k, v in news.items() if not k.startswith("__")}
+    inputs = whole_numbers({k: v for k, v in news.items() if not k.startswith("__")}, ("port",))
     for key, value in DEFAULTS.items():
         if inputs.get(key) is None and key != "description":
             inputs[key] = value

@@ -23,15 +23,15 @@ def client_from_env(timeout: int = DEFAULT_TIMEOUT) -> ProxmoxAPI:
     endpoint = os.environ.get("PROXMOX_VE_ENDPOINT", "")
     token = os.environ.get("PROXMOX_VE_API_TOKEN", "")
     url = urlparse(endpoint)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise ProxmoxSettingsError("PROXMOX_VE_ENDPOINT must be set to the API URL, e.g. https://pve1:8006/")
+    if url.scheme != "https" or not url.hostname:
+        raise ProxmoxSettingsError("PROXMOX_VE_ENDPOINT must be set to the HTTPS API URL, e.g. https://pve1:8006/")
     user, sep, rest = token.partition("!")
     token_name, sep2, secret = rest.partition("=")
     if not (sep and sep2 and user and token_name and secret):
         raise ProxmoxSettingsError("PROXMOX_VE_API_TOKEN must be set as user@realm!tokenid=secret")
     insecure = os.environ.get("PROXMOX_VE_INSECURE", "false").lower() in ("1", "true", "yes")
-    return ProxmoxAPI(url.hostname, port=url.port or (443 if url.scheme == "https" else 80),
-                      service="PVE", backend="https", protocol=url.scheme, user=user, token_name=token_name,
+    return ProxmoxAPI(url.hostname, port=url.port or 8006, service="PVE", backend="https", user=user,
+                      token_name=token_name,
                       token_value=secret, verify_ssl=not insecure, timeout=timeout)
 
 

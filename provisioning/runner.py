@@ -8,6 +8,7 @@ handed to each run as environment variables.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,8 +127,21 @@ class TenantStacks:
 
 
 def _engine_error(exc: auto.CommandError) -> str:
-    """The engine's own diagnostic lines (no Python traceback, no command line with arguments)."""
+    """The engine's diagnostics, with Python tracebacks reduced to their final exception line."""
     text = str(exc)
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(("error:", "Error:", "  error:"))
-             or "error:" in ln]
-    return "\n".join(dict.fromkeys(lines)) or text.splitlines()[-1] if text else "pulumi failed without output"
+    section = text.split("Diagnostics:", 1)[1] if "Diagnostics:" in text else text
+    section = re.split(r"\n(?:Resources|Outputs|Duration):", section, maxsplit=1)[0]
+    kept: list[str] = []
+    in_traceback = False
+    for line in section.splitlines():
+        stripped = line.strip()
+        if "Traceback (most recent call last)" in stripped:
+            in_traceback = True
+            continue
+        if in_traceback:
+            if line.startswith("      ") or not stripped or stripped.startswith(("File ", "^", "~")):
+                continue
+            in_traceback = False
+        if stripped and stripped not in ("error: update failed", "error: preview failed"):
+            kept.append(stripped)
+    return "\n".join(dict.fromkeys(kept)) or "pulumi failed; run with the CLI for the full log"

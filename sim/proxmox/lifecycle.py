@@ -95,7 +95,8 @@ class LifecycleMixin:
         size = P.parse_size(drive.get("size", "0"))[1]
         dest_sid = storage if (full and storage) else sid
         volid = self.next_disk_name(dest_sid, new.node, new.vmid)
-        if not full:
+        if not full and self.storages[sid].type != "lvmthin":
+            # rbd/zfs/dir name a linked clone "<base>/<own>"; LVM-thin returns only the new LV's name.
             volid = f"{sid}:{drive['file'].split(':', 1)[1]}/{volid.split(':', 1)[1]}"
         self.alloc_volume(dest_sid, new.node, volid, size if full else 0, new.vmid)
         drive["file"] = volid

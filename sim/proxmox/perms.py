@@ -129,6 +129,8 @@ def check_config_keys(access: Access, authid: str, vmid: int, params: dict[str, 
     for key in list(params) + deletes:
         if key in ("digest", "delete", "revert", "force", "background_delay", "node", "vmid"):
             continue
+        if key not in params and key not in current:
+            continue  # PVE skips deleting what is not configured, before any permission check
         if key in ROOT_ONLY:
             raise PermissionDenied(f"{path}, root@pam")
         value = params.get(key, current.get(key))

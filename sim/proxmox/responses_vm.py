@@ -205,7 +205,8 @@ def _rule(ctx: Ctx) -> tuple[list[dict[str, Any]], int]:
 
 def fw_rule_get(ctx: Ctx) -> Any:
     rules, pos = _rule(ctx)
-    return dict(rules[pos], pos=pos)
+    # PVE echoes the path parameter, a Perl string, so one rule's "pos" is a JSON string (bpg decodes it so).
+    return dict(rules[pos], pos=str(pos))
 
 
 def fw_rule_put(ctx: Ctx) -> Any:

@@ -114,3 +114,10 @@ def test_diff_laws(changes: dict[str, object]) -> None:
     changed, replaces = diff_inputs(VALID, news)
     assert set(replaces) <= set(changed)
     assert set(changed) == {k for k in changes if changes[k] != VALID[k]}
+
+
+def test_check_accepts_whole_floats_as_the_engine_sends_them() -> None:
+    floats = {**VALID, "vmid_start": 1000.0, "vmid_end": 1999.0, "reserved": 10.0, "memory_mb": 2048.0}
+    inputs, failures = check_inputs(floats)
+    assert failures == []
+    assert inputs["vmid_start"] == 1000 and isinstance(inputs["vmid_start"], int)
