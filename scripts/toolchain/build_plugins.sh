@@ -14,7 +14,8 @@
 #   3. embed schema + bridge metadata         copy into scripts/toolchain/NAME/embedded/ (gitignored)
 #   4. final build                            .tools/plugins/NAME-VERSION/pulumi-resource-NAME
 #   5. smoke check                            BIN --version, BIN --dump-schema
-#   6. register                               pulumi plugin install resource NAME VERSION --file BIN
+#   6. SDK check (if the SDK in .venv has the same version) check_sdk_tokens.py
+#   7. register                               pulumi plugin install resource NAME VERSION --file BIN
 #
 # Cached: a plugin is rebuilt only when its binary is missing or its sources (go.mod, go.sum,
 # *.go, shim/) changed since the last build; registration is skipped when PULUMI_HOME already
@@ -113,6 +114,7 @@ PY
   (cd "$src" && "${GOBUILD[@]}" -ldflags "$ldflags" -o "$bin.tmp" .) \
     || fail "The stage-1 build of the same sources succeeded, so this is unexpected: re-run this script."
   mv "$bin.tmp" "$bin"
+  rm -f "$stage1"  # ~100 MB; the Go build cache keeps what a rebuild needs
   cp "$gen/schema.json" "$gen/bridge-metadata.json" "$out/"
   log "$STEP done in $((SECONDS - t1))s"
 
@@ -123,8 +125,21 @@ PY
   "$bin" --dump-schema | python3 -c 'import json,sys; json.load(sys.stdin)' \
     || fail "$bin serves no valid embedded schema."
 
+  check_against_sdk "$name" "$version" "$bin"
   echo "$hash" >"$out/.sources.sha256"
   log "built $name $version in $((SECONDS - t0))s: $bin"
+}
+
+check_against_sdk() {  # the plugin must serve every token/config key/property the Python SDK uses
+  local name=$1 version=$2 bin=$3 py="$VENV_DIR/bin/python" sdk_version
+  sdk_version=$("$py" -c "import importlib.metadata as m; print(m.version('pulumi-$name'))" 2>/dev/null || true)
+  if [ "$sdk_version" != "$version" ]; then
+    log "$name: SDK check skipped: .venv has pulumi-$name '${sdk_version:-not installed}', not $version (run scripts/setup.sh)."
+    return 0
+  fi
+  STEP="$name: check against the pulumi-$name $version Python SDK"
+  "$py" "$PROJECT_ROOT/scripts/toolchain/check_sdk_tokens.py" --sdk "pulumi_$name" --binary "$bin" >&2 \
+    || fail "the plugin does not serve what the SDK expects (MISSING/MISMATCH lines above): add overrides in scripts/toolchain/$name/resources.go."
 }
 
 register_plugin() {
