@@ -10,10 +10,9 @@ t_all=$SECONDS
 
 step() { log "== $*"; }
 
-step "system packages"
-if [ -x "$PROJECT_ROOT/scripts/install_pdns.sh" ] || [ -f "$PROJECT_ROOT/scripts/install_pdns.sh" ]; then
-  bash "$PROJECT_ROOT/scripts/install_pdns.sh"
-fi
+step "system packages (PowerDNS, PostgreSQL)"
+bash "$PROJECT_ROOT/scripts/install_pdns.sh"
+bash "$PROJECT_ROOT/scripts/install_queue_backend.sh"
 
 step "python virtualenv ($VENV_DIR)"
 want=$(cat "$PROJECT_ROOT/requirements.txt" "$PROJECT_ROOT/constraints.txt" 2>/dev/null | sha256sum | cut -c1-16)
@@ -32,5 +31,9 @@ fi
 
 step "pulumi toolchain"
 bash "$PROJECT_ROOT/scripts/toolchain/build.sh"
+bash "$PROJECT_ROOT/scripts/toolchain/install_policy_analyzer.sh"
+
+step "stripe-mock"
+bash "$PROJECT_ROOT/scripts/toolchain/build_stripe_mock.sh"
 
 log "set-up complete in $((SECONDS - t_all))s ($(pulumi version), plugins: $(pulumi plugin ls 2>/dev/null | awk 'NR>1 && $1!="" && $1!="TOTAL" {printf "%s %s; ", $1, $3}'))"
