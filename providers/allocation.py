@@ -12,14 +12,14 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any, Optional, TypedDict
+from typing import Any, Mapping, Optional, TypedDict
 
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
                             ResourceProvider, UpdateResult)
 
 from providers.allocation_store import AllocationStore, PoolSpec
-from providers.placement import choose_node, node_loads
+from providers.placement import choose_node, node_loads, with_pending
 from providers.proxmox_api import client_from_env, cluster_nodes, cluster_vms
 from providers.wire import whole_numbers
 
@@ -111,9 +111,14 @@ class AllocationProvider(ResourceProvider):
         if existing is None:
             api = client_from_env()
             vms = cluster_vms(api)
-            node = choose_node(node_loads(cluster_nodes(api), vms), props["nodes"], int(props["memory_mb"]))
-            existing = store.allocate(props["pool"], props["owner"], _spec(props), node,
-                                      foreign_vmids=[int(vm["vmid"]) for vm in vms])
+            loads = node_loads(cluster_nodes(api), vms)
+            memory = int(props["memory_mb"])
+
+            def place(pending: Mapping[str, int]) -> str:
+                return choose_node(with_pending(loads, pending), props["nodes"], memory)
+
+            existing = store.allocate(props["pool"], props["owner"], _spec(props), place,
+                                      foreign_vmids=[int(vm["vmid"]) for vm in vms], memory_mb=memory)
         return CreateResult(id_=f"{props['pool']}/{props['owner']}",
                             outs=_outs(props, existing.vmid, existing.address, existing.node))
 

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Mapping
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS allocation (
@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS allocation (
     address TEXT NOT NULL,
     node TEXT NOT NULL,
     created_at REAL NOT NULL,
+    memory_mb INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (pool, owner),
     UNIQUE (pool, vmid),
     UNIQUE (pool, address)
@@ -99,19 +100,32 @@ class AllocationStore:
         conn.execute("PRAGMA journal_mode=WAL")
         return conn
 
-    def allocate(self, pool: str, owner: str, spec: PoolSpec, node: str,
-                 foreign_vmids: Iterable[int] = ()) -> Allocation:
-        """Return ``owner``'s allocation, creating it if absent. ``foreign_vmids`` are ids in use in the cluster."""
+    def allocate(self, pool: str, owner: str, spec: PoolSpec, place: str | Callable[[Mapping[str, int]], str],
+                 foreign_vmids: Iterable[int] = (), memory_mb: int = 0) -> Allocation:
+        """Return ``owner``'s allocation, creating it if absent.
+
+        ``foreign_vmids`` are the ids in use in the cluster. ``place`` is the node, or a function
+        choosing one given the memory (MiB per node) of allocations whose VM does not exist yet:
+        it runs inside the allocation's transaction, so concurrent placements see each other.
+        """
+        in_cluster = set(foreign_vmids)
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
             row = conn.execute("SELECT vmid, address, node FROM allocation WHERE pool=? AND owner=?",
                                (pool, owner)).fetchone()
             if row is None:
-                vmids = [r[0] for r in conn.execute("SELECT vmid FROM allocation WHERE pool=?", (pool,))]
-                addresses = [r[0] for r in conn.execute("SELECT address FROM allocation WHERE pool=?", (pool,))]
-                row = (first_free_vmid(spec, [*vmids, *foreign_vmids]), first_free_address(spec, addresses), node)
-                conn.execute("INSERT INTO allocation VALUES (?, ?, ?, ?, ?, ?)", (pool, owner, *row, time.time()))
+                rows = conn.execute("SELECT vmid, address, node, memory_mb FROM allocation WHERE pool=?",
+                                    (pool,)).fetchall()
+                pending: dict[str, int] = {}
+                for vmid, _, held_node, held_mb in rows:
+                    if vmid not in in_cluster:
+                        pending[held_node] = pending.get(held_node, 0) + held_mb
+                node = place if isinstance(place, str) else place(pending)
+                row = (first_free_vmid(spec, [*(r[0] for r in rows), *in_cluster]),
+                       first_free_address(spec, [r[1] for r in rows]), node)
+                conn.execute("INSERT INTO allocation VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (pool, owner, *row, time.time(), memory_mb))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK") if conn.in_transaction else None

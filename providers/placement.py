@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 
 class PlacementError(RuntimeError):
@@ -31,6 +31,12 @@ def node_loads(nodes: Iterable[dict[str, Any]], vms: Iterable[dict[str, Any]]) -
             committed[vm["node"]] = committed.get(vm["node"], 0) + int(vm.get("maxmem", 0)) // 2**20
     return [NodeLoad(n["node"], n.get("status") == "online", int(n.get("maxmem", 0)) // 2**20,
                      committed.get(n["node"], 0)) for n in nodes]
+
+
+def with_pending(loads: Iterable[NodeLoad], pending_mb: Mapping[str, int]) -> list[NodeLoad]:
+    """Loads with memory promised to allocations whose VMs do not exist yet added to each node."""
+    return [NodeLoad(l.name, l.online, l.max_memory_mb, l.committed_memory_mb + pending_mb.get(l.name, 0))
+            for l in loads]
 
 
 def choose_node(loads: Iterable[NodeLoad], candidates: Iterable[str], memory_mb: int,

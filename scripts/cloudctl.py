@@ -25,7 +25,8 @@ from provisioning.phases import PHASE_ORDER
 from provisioning.runner import TenantStacks
 from provisioning.status import TenantStatus, fleet_status
 
-console = Console()
+# Tables are the point of this tool: keep them readable when output goes to a file or CI log.
+console = Console(width=None if Console().is_terminal else 160)
 
 
 def progress_table(rows: list[TenantProgress], title: str) -> Table:
@@ -38,7 +39,7 @@ def progress_table(rows: list[TenantProgress], title: str) -> Table:
         phases = " ".join(f"{p}={timings[p]:.1f}" for p in PHASE_ORDER if p in timings)
         outcome = ""
         if row.result is not None:
-            outcome = _changes(row.result.changes) if row.result.ok else (row.result.error or "failed")
+            outcome = _changes(row.result.changes) if row.result.ok else first_error_line(row.result.error)
         style = {"ok": "green", "failed": "red", "running": "yellow"}.get(row.state, "")
         table.add_row(row.slug, f"[{style}]{row.state}[/]" if style else row.state, row.tracker.current,
                       f"{row.elapsed:.1f}s", phases, outcome)
@@ -61,6 +62,20 @@ def status_table(rows: list[TenantStatus], title: str) -> Table:
     return table
 
 
+def first_error_line(error: str | None, limit: int = 90) -> str:
+    """The most telling line of an engine error, for a table cell (the full text is printed below it)."""
+    lines = [ln for ln in (error or "failed").splitlines() if ln and not ln.endswith("):")]
+    line = next((ln for ln in lines if "error" in ln.lower() and "occurred" not in ln), lines[0] if lines else "failed")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def print_failures(rows: list[TenantProgress]) -> None:
+    """Each failed tenant's full engine diagnostics."""
+    for row in rows:
+        if row.result is not None and not row.result.ok:
+            console.print(f"[red]{row.slug}[/] failed:\n{row.result.error}", highlight=False)
+
+
 def _changes(changes: dict[str, int]) -> str:
     return ", ".join(f"{n} {op}" for op, n in sorted(changes.items()) if op != "same") or "no changes"
 
@@ -79,6 +94,7 @@ def cmd_run(args: argparse.Namespace, stacks: TenantStacks) -> int:
         live.update(progress_table(rows, title))
     if not console.is_terminal:
         console.print(progress_table(rows, title))
+    print_failures(rows)
     return 0 if all(r.state == "ok" for r in rows) else 1
 
 
@@ -88,6 +104,7 @@ def cmd_destroy(args: argparse.Namespace, stacks: TenantStacks) -> int:
         return 2
     rows = run_fleet(stacks, [args.slug], "destroy", 1)
     console.print(progress_table(rows, f"destroy {stacks.env_name}.{args.slug}"))
+    print_failures(rows)
     return 0 if rows[0].state == "ok" else 1
 
 

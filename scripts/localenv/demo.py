@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 
-from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
@@ -25,11 +24,10 @@ from provisioning.fleet import run_fleet
 from provisioning.runner import TenantStacks
 from provisioning.status import fleet_status
 from provisioning.toolchain import STATE_DIR
-from scripts.cloudctl import progress_table, status_table
+from scripts.cloudctl import console, print_failures, progress_table, status_table
 from scripts.localenv.cloud import LocalCloud
 
 DEMO_STATE = STATE_DIR / "local-demo"
-console = Console()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -74,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = run_fleet(stacks, sorted(specs), "up", args.parallel,
                              on_update=lambda r: live.update(progress_table(r, title)))
             live.update(progress_table(rows, title))
+        print_failures(rows)
         statuses = fleet_status(stacks, sorted(specs))
         console.print(status_table(statuses, "fleet local"))
         console.print(summary_table(rows, statuses))

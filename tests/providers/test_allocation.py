@@ -121,3 +121,17 @@ def test_check_accepts_whole_floats_as_the_engine_sends_them() -> None:
     inputs, failures = check_inputs(floats)
     assert failures == []
     assert inputs["vmid_start"] == 1000 and isinstance(inputs["vmid_start"], int)
+
+
+def test_placement_counts_memory_promised_to_allocations_without_vms(tmp_path: Path) -> None:
+    from providers.placement import with_pending
+
+    store = AllocationStore(tmp_path / "a.sqlite")
+    loads = [NodeLoad("pve1", True, 65536, 0), NodeLoad("pve2", True, 65536, 0)]
+    nodes = [store.allocate("us", f"globex/{i}", SPEC,
+                            lambda pending: choose_node(with_pending(loads, pending), ["pve1", "pve2"], 32768),
+                            memory_mb=32768).node for i in range(4)]
+    assert sorted(nodes) == ["pve1", "pve1", "pve2", "pve2"]
+    with pytest.raises(PlacementError):
+        store.allocate("us", "globex/4", SPEC,
+                       lambda pending: choose_node(with_pending(loads, pending), ["pve1", "pve2"], 32768))
