@@ -26,8 +26,9 @@ vm = proxmoxve.VmLegacy(
             ipv4=proxmoxve.VmLegacyInitializationIpConfigIpv4Args(address="dhcp"),
         )],
     ),
+    pool_id=config.get("pool"),
     started=True,
-    opts=pulumi.ResourceOptions(provider=provider),
+    opts=pulumi.ResourceOptions(provider=provider, ignore_changes=["disks[0].speed"]),
 )
 pulumi.export("vmId", vm.vm_id)
 pulumi.export("ipv4", vm.ipv4_addresses)
