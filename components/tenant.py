@@ -3,6 +3,14 @@
 Per tenant: an SSH key pair and a random suffix. Per server ``i``: an allocation (VM id, address,
 node, chosen by us before anything is cloned), the VM, an A record and the Dokploy server. Children
 are named ``<tenant>-<part>`` or ``<tenant>-s<i>-<part>`` so URNs stay stable when servers are added.
+
+A tenant whose spec says ``state: suspended`` keeps every resource: its VMs are stopped (not
+deleted, so id, address and disk survive), its DNS records stay, and its Dokploy registrations are
+left exactly as they are. Dokploy's API offers no way to mark a server inactive (``serverStatus`` is
+set only by Dokploy Cloud's own billing, CONTRACT §5.1/§8), and ``server.remove`` is refused while
+the server hosts services and would drop its deployment history (§5.4); so the server becomes
+unusable because its host is off, and no Dokploy input changes, which also keeps ``server.update``
+(404 ``Server is inactive`` once Dokploy Cloud has deactivated it) out of the suspend and resume runs.
 """
 from __future__ import annotations
 
@@ -80,6 +88,7 @@ class TenantEnvironment(ComponentResource):
             "addresses": Output.all(*[s.address for s in self.servers]),
             "hostnames": self.hostnames,
             "dokployServerIds": Output.all(*[s.dokploy_server_id for s in self.servers]),
+            "state": spec.state,
         })
 
     def _server(self, name: str, index: int, args: TenantEnvironmentArgs) -> TenantServer:

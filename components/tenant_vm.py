@@ -3,7 +3,8 @@
 Sizing comes from the plan, the id/address/node from our allocation, SSH keys and the static
 address from cloud-init. The firewall denies inbound traffic except SSH, HTTP and HTTPS.
 Cloud-init, CPU and memory changes apply in place (bpg reboots the VM when needed); only a new
-clone source or VM id replaces it.
+clone source or VM id replaces it. A suspended tenant's VM is stopped (``started=False``, and not
+started on node boot) but kept with its disk, id and address; resuming starts it again in place.
 """
 from __future__ import annotations
 
@@ -60,8 +61,8 @@ def tenant_vm(name: str, *, spec: TenantSpec, env: Environment, region: Region, 
             )],
             dns=proxmoxve.VmLegacyInitializationDnsArgs(servers=list(region.nameservers)) if region.nameservers else None,
         ),
-        started=True,
-        on_boot=True,
+        started=not spec.suspended,
+        on_boot=not spec.suspended,
         stop_on_destroy=True,
         purge_on_destroy=True,
         **TIMEOUTS,

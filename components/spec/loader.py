@@ -31,12 +31,19 @@ class TenantSpec:
     extra_ssh_keys: tuple[str, ...] = ()
     hostname: str | None = None
     servers: int = 1
+    state: str = "active"
+    """``active`` or ``suspended`` (VMs stopped, DNS and Dokploy registration kept)."""
     source: str = field(default="", compare=False)
 
     @property
     def host_label(self) -> str:
         """The DNS label of the tenant's host: ``hostname`` if set, else the slug."""
         return self.hostname or self.slug
+
+    @property
+    def suspended(self) -> bool:
+        """Whether the tenant's VMs are to be stopped."""
+        return self.state == "suspended"
 
 
 def parse_tenant(text: str, source: str, plans: Mapping[str, Plan], *,
@@ -89,6 +96,9 @@ def dump_tenant(spec: TenantSpec) -> str:
         if name == "extra_ssh_keys":
             if value:
                 data[name] = list(value)
+        elif name == "state":
+            if value != "active":
+                data[name] = value
         elif value is not None:
             data[name] = value
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100000)
@@ -121,7 +131,7 @@ def _parse(text: str, source: str, plans: Mapping[str, Plan], expected_slug: str
         slug=d["slug"], display_name=d["display_name"], plan=d["plan"], region=d["region"],
         dokploy_organization=d["dokploy_organization"], owner=d["owner"],
         extra_ssh_keys=tuple(d.get("extra_ssh_keys", ())), hostname=d.get("hostname"),
-        servers=int(d.get("servers", 1)), source=source,
+        servers=int(d.get("servers", 1)), state=d.get("state", "active"), source=source,
     ), [], doc
 
 

@@ -17,8 +17,10 @@ MAX_SERVERS_LIMIT = 100
 
 TENANT_FIELDS_ORDER = (
     "slug", "display_name", "plan", "region", "dokploy_organization", "owner",
-    "extra_ssh_keys", "hostname", "servers",
+    "extra_ssh_keys", "hostname", "servers", "state",
 )
+TENANT_STATES = ("active", "suspended")
+"""Lifecycle states a tenant file may declare; ``active`` is the default and is omitted when dumping."""
 
 TENANT_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -47,6 +49,8 @@ TENANT_SCHEMA: dict[str, Any] = {
         "hostname": {"type": "string", "pattern": DNS_LABEL, "x-allowed": DNS_LABEL_ALLOWED},
         "servers": {"type": "integer", "minimum": 1, "maximum": MAX_SERVERS_LIMIT,
                     "x-allowed": f"a whole number from 1 to the plan's max_servers (at most {MAX_SERVERS_LIMIT})"},
+        "state": {"type": "string", "enum": list(TENANT_STATES),
+                  "x-allowed": "'active' (VMs running, the default) or 'suspended' (VMs stopped, nothing deleted)"},
     },
 }
 
