@@ -4,11 +4,23 @@ Stack names say what to build: ``<env>.<slug>`` is one tenant of environment ``<
 ``tenants/<slug>.yaml``); ``<env>`` alone is the environment stack, which validates the environment's
 settings and the whole declared fleet and creates nothing. Environment-wide settings are read from
 ``Pulumi.<env>.yaml`` (see components/environment.py); credentials come from the environment.
+
+This file is also how ``--policy-pack policies`` starts: the 3.260 engine asks the language host's
+``RunPlugin`` to run the pack, describing it only in the new ``ProgramInfo`` field; our v3.68 host
+reads the old ``Program`` field, which is empty, so it runs ``python '' <engine-address>`` in the
+project directory, i.e. this file with ``sys.argv[0] == ""`` (the exec shim that runs the program
+always passes the program path). In that case the pack in ``policies/`` is served instead.
 """
 from __future__ import annotations
 
 import os
+import runpy
+import sys
 from pathlib import Path
+
+if __name__ == "__main__" and sys.argv[:1] == [""] and len(sys.argv) == 2:
+    runpy.run_path(str(Path(__file__).resolve().parent / "policies"), run_name="__main__")
+    sys.exit(0)
 
 import pulumi
 import pulumi_proxmoxve as proxmoxve
@@ -37,6 +49,7 @@ def main() -> None:
     first = tenant.servers[0]
     pulumi.export("tenant", spec.slug)
     pulumi.export("plan", spec.plan)
+    pulumi.export("state", spec.state)
     pulumi.export("hostnames", tenant.hostnames)
     pulumi.export("vmIds", pulumi.Output.all(*[s.vm_id for s in tenant.servers]))
     pulumi.export("nodes", pulumi.Output.all(*[s.node for s in tenant.servers]))

@@ -1,0 +1,65 @@
+"""The quota pack through the real engine: ``preview(policy_packs=[policies], policy_pack_configs=[...])``.
+
+The pack's config is generated from the genuine environment by :func:`policies.runtime.policy_args`
+(exactly the ``--policy-pack policies --policy-pack-config <file>`` flags of the CLI). A tenant within
+its plan previews clean; the same tenant previewed by a program reading a tampered environment file
+(plan ``starter`` claiming 8 cores) must fail, naming the mandatory policy and its message, and
+change nothing.
+
+The stack is applied once first because a preview of a *new* tenant stack currently fails before any
+policy runs: with the 3.260 SDK the dynamic-provider host hands ``check`` unknown values as
+``pulumi.output.Unknown`` objects, which ``providers/dns_record_rules.is_unknown`` and
+``providers/dokploy_server._known`` do not recognise (they compare with the sentinel string).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pulumi import automation as auto
+
+from policies import quotas as q
+from policies.runtime import policy_args
+from provisioning.runner import TenantStacks
+from tests.e2e.conftest import CloudUnderTest, local_cloud  # noqa: F401  (module-scoped fixture)
+
+pytestmark = pytest.mark.engine
+SLUG, REGION = "alpha", "pve-eu1"
+
+
+def _vm_cores(cloud: CloudUnderTest, vmid: int) -> int:
+    return int(cloud.cloud.proxmox[REGION][0].backend.vms.get(vmid).config["cores"])
+
+
+@pytest.fixture(scope="module")
+def applied(local_cloud: CloudUnderTest) -> dict:  # noqa: F811
+    """Outputs of alpha applied within its plan (the stack the previews below start from)."""
+    result = local_cloud.stacks.run(SLUG, "up")
+    assert result.ok, result.error
+    return result.outputs
+
+
+def test_tenant_within_its_plan_passes_the_pack(local_cloud: CloudUnderTest, applied: dict,  # noqa: F811
+                                                tmp_path: Path) -> None:
+    stacks = local_cloud.stacks
+    stack = stacks.stack(SLUG)
+    preview = stack.preview(color="never", **policy_args("local", stacks.environment, tmp_path))
+    assert "dokploy-cloud-quotas" in preview.stdout and "mandatory" not in preview.stdout, preview.stdout
+
+
+def test_vm_over_plan_fails_preview_with_the_policy_name_and_message(local_cloud: CloudUnderTest,  # noqa: F811
+                                                                     applied: dict, tmp_path: Path) -> None:
+    genuine = local_cloud.stacks.environment
+    env_file = Path(local_cloud.tenants_dir).parent / "Pulumi.e2e.yaml"
+    tampered = yaml.safe_load(env_file.read_text())
+    tampered["config"]["dokploy-cloud:plans"]["starter"]["cores"] = 8
+    (tmp_path / "tampered.yaml").write_text(yaml.safe_dump(tampered, sort_keys=False))
+    stacks = TenantStacks("local", tenants_dir=local_cloud.tenants_dir,
+                          extra_env={"DOKPLOY_CLOUD_ENV_FILE": str(tmp_path / "tampered.yaml")})
+    with pytest.raises(auto.CommandError) as failed:
+        stacks.stack(SLUG).preview(color="never", **policy_args("local", genuine, tmp_path))
+    text = str(failed.value)
+    assert f"{q.VM_WITHIN_PLAN}" in text and "mandatory" in text, text
+    assert f"VM {SLUG}-s0-vm: cpu.cores = 8 exceeds plan 'starter' limit of 2" in text, text
+    assert _vm_cores(local_cloud, applied["vmIds"][0]) == genuine.plans["starter"].cores
