@@ -17,6 +17,11 @@ property values) and refresh so the state learns what actually exists; our provi
 half-created resources on the next ``up``. (CLI 3.260's ``stack import`` itself also drops pending
 operations, warning "removing pending operation 'creating' on '<urn>' from snapshot"; we remove them
 before importing so the decision and the log line are ours, whatever the CLI version does.)
+
+Dropping a pending create forgets a VM the dead run may already have cloned; the next ``up`` would
+then clone onto the same (allocated) VM id and fail for ever. Our allocation makes such a VM
+findable: :func:`recover_orphan_vms` compares the tenant's allocated VM ids with the cluster and the
+state, waits out tasks the dead run left on them, and deletes the VMs no state owns.
 """
 from __future__ import annotations
 
@@ -25,16 +30,46 @@ import logging
 import os
 import socket
 import time
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
+from urllib.parse import urlparse
 
+from proxmoxer import ProxmoxAPI
 from pulumi import automation as auto
 
+from providers.allocation_store import AllocationStore
 from provisioning.toolchain import backend_url
 
 log = logging.getLogger(__name__)
 FOREIGN_LOCK_GRACE_SECONDS = 3600.0
+VM_TYPE_SUFFIX = "vmLegacy:VmLegacy"
+TASK_WAIT_SECONDS = 600.0
+"""Longest wait for a Proxmox task a dead run started (a full clone of a big disk)."""
+
+
+@dataclass
+class RecoveryReport:
+    """What recovery did to one stack before a run; logged as one JSON line, never holding secrets."""
+
+    stack: str
+    lock_cleared: bool = False
+    pending_dropped: list[str] = field(default_factory=list)
+    """``<op type> <resource name>`` of each pending operation dropped from the checkpoint."""
+    waited_for_tasks: dict[int, str] = field(default_factory=dict)
+    """VM id -> the lock (clone, destroyed...) a dead run's task held on it when recovery started."""
+    orphan_vms_deleted: list[int] = field(default_factory=list)
+    refreshed: bool = False
+
+    @property
+    def acted(self) -> bool:
+        """Whether anything was found to recover."""
+        return bool(self.lock_cleared or self.pending_dropped or self.waited_for_tasks or self.orphan_vms_deleted)
+
+    def to_json(self) -> str:
+        """One line of JSON for the log."""
+        return json.dumps(asdict(self), sort_keys=True)
 
 
 def lock_files(stack: auto.Stack) -> list[Path]:
@@ -87,6 +122,82 @@ def clear_pending_operations(stack: auto.Stack) -> list[dict[str, Any]]:
     deployment.pop("pending_operations", None)
     stack.import_stack(auto.Deployment(version=exported.version, deployment=deployment))
     return pending
+
+
+def state_vmids(stack: auto.Stack) -> set[int]:
+    """VM ids of the proxmoxve VMs the stack's checkpoint holds (pending operations excluded)."""
+    deployment = stack.export_stack().deployment or {}
+    return {int(r["id"]) for r in deployment.get("resources") or []
+            if str(r.get("type", "")).endswith(VM_TYPE_SUFFIX) and str(r.get("id", "")).isdigit()}
+
+
+def proxmox_client(env: Mapping[str, str], timeout: int = 15) -> ProxmoxAPI:
+    """A proxmoxer client from a run's environment (``PROXMOX_VE_ENDPOINT``, ``_API_TOKEN``, ``_INSECURE``)."""
+    url = urlparse(env["PROXMOX_VE_ENDPOINT"])
+    user, _, rest = env["PROXMOX_VE_API_TOKEN"].partition("!")
+    token_name, _, secret = rest.partition("=")
+    insecure = env.get("PROXMOX_VE_INSECURE", "false").lower() in ("1", "true", "yes")
+    return ProxmoxAPI(url.hostname, port=url.port or 8006, service="PVE", backend="https", user=user,
+                      token_name=token_name, token_value=secret, verify_ssl=not insecure, timeout=timeout)
+
+
+def recover_orphan_vms(api: ProxmoxAPI, allocations: AllocationStore, pool: str, slug: str, owned: set[int],
+                       report: RecoveryReport, *, timeout: float = TASK_WAIT_SECONDS) -> None:
+    """Wait out dead runs' tasks on the tenant's allocated VMs, then delete those no state owns.
+
+    A VM at an id allocated to ``<slug>/<index>`` that is not in ``owned`` (the state's VMs) was
+    cloned by a run that died before recording it: it never reached the tenant, so deleting it and
+    cloning again is safe, and simpler than importing a clone whose configuration may be half applied.
+    """
+    ids = {a.vmid for a in allocations.all(pool) if a.owner.split("/", 1)[0] == slug}
+    present = {int(vm["vmid"]): vm for vm in api.cluster.resources.get(type="vm")
+               if vm.get("type") == "qemu" and int(vm["vmid"]) in ids}
+    for vmid, vm in sorted(present.items()):
+        if not _wait_unlocked(api, str(vm["node"]), vmid, report, timeout):
+            continue  # the dead run's task deleted it
+        if vmid in owned:
+            continue
+        log.warning("deleting VM %s on %s: cloned for %s by a run that died before recording it",
+                    vmid, vm["node"], slug)
+        _delete_vm(api, str(vm["node"]), vmid, timeout)
+        report.orphan_vms_deleted.append(vmid)
+
+
+def _wait_unlocked(api: ProxmoxAPI, node: str, vmid: int, report: RecoveryReport, timeout: float) -> bool:
+    """Wait until no task holds VM ``vmid``; False when it is gone meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            lock = api.nodes(node).qemu(vmid).config.get().get("lock")
+        except Exception as exc:  # proxmoxer's ResourceException: 500 "does not exist" once destroyed
+            if "does not exist" in str(exc):
+                return False
+            raise
+        if not lock:
+            return True
+        report.waited_for_tasks.setdefault(vmid, str(lock))
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"VM {vmid} is still locked ({lock}) after {timeout:.0f} s; check its task on {node}")
+        time.sleep(0.5)
+
+
+def _delete_vm(api: ProxmoxAPI, node: str, vmid: int, timeout: float) -> None:
+    vm = api.nodes(node).qemu(vmid)
+    if vm.status.current.get().get("status") == "running":
+        _wait_task(api, node, vm.status.stop.post(), timeout)
+    _wait_task(api, node, vm.delete(purge=1, **{"destroy-unreferenced-disks": 1}), timeout)
+
+
+def _wait_task(api: ProxmoxAPI, node: str, upid: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = api.nodes(node).tasks(upid).status.get()
+        if status.get("status") == "stopped":
+            if status.get("exitstatus") != "OK":
+                raise RuntimeError(f"Proxmox task {upid} failed: {status.get('exitstatus')}")
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"Proxmox task {upid} did not finish within {timeout:.0f} s")
 
 
 def _alive(pid: int) -> bool:

@@ -6,8 +6,10 @@ crashed runs, see :mod:`service.recovery`); tests inject a fake with the same sh
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Protocol
 
+from providers.allocation_store import AllocationStore
 from provisioning.runner import EventHandler, Operation, RunResult, TenantStacks
 from service import recovery
 
@@ -32,9 +34,30 @@ class EngineRunner:
         self.stacks = stacks
 
     def run(self, slug: str, operation: Operation, on_event: EventHandler | None = None) -> RunResult:
-        """Clear stale locks and pending operations, then run; a destroy also removes the stack."""
-        stack = self.stacks.stack(slug)
-        recovery.clear_stale_lock(stack)
-        if recovery.clear_pending_operations(stack):
-            stack.refresh(color="never", suppress_progress=True)  # state learns what the dead run left
+        """Recover from a dead run, then run; a destroy also removes the stack."""
+        self.recover(slug)
         return self.stacks.run(slug, operation, on_event=on_event, remove_stack=True)
+
+    def recover(self, slug: str) -> recovery.RecoveryReport:
+        """Clear a stale lock and pending operations, delete VMs no state owns, refresh if state was cut.
+
+        Logged as ``recovery: {json}`` whenever something was found.
+        """
+        spec = self.stacks.spec(slug)
+        stack = self.stacks.stack(slug, spec)
+        report = recovery.RecoveryReport(stack.name)
+        report.lock_cleared = recovery.clear_stale_lock(stack)
+        report.pending_dropped = [f"{op.get('type')} {str((op.get('resource') or {}).get('urn', '')).rsplit('::', 1)[-1]}"
+                                  for op in recovery.clear_pending_operations(stack)]
+        env = self.stacks.env_vars(spec)
+        pool = f"{self.stacks.environment.name}/{spec.region}"
+        recovery.recover_orphan_vms(recovery.proxmox_client(env), AllocationStore(Path(env["ALLOCATIONS_DB"])),
+                                    pool, slug, recovery.state_vmids(stack), report)
+        if report.pending_dropped:  # state learns what the dead run left (with the org's own Dokploy key)
+            refreshed = self.stacks.run(slug, "refresh", remove_stack=False)
+            report.refreshed = refreshed.ok
+            if not refreshed.ok:
+                log.warning("refresh of %s after recovery failed; the run goes on: %s", stack.name, refreshed.error)
+        if report.acted:
+            log.warning("recovery: %s", report.to_json())
+        return report

@@ -1,0 +1,56 @@
+"""The provisioning service against the real engine: a local cloud on free ports with its own backend.
+
+The cloud (Proxmox simulators, Dokploy simulator, PowerDNS) is shared by a module's tests; each test
+gets its own queue database and tenants directory, and unique tenant slugs, so tests never see each
+other's tenants. Helpers come from ``tests/e2e`` (environment on free ports) and ``tests/service``
+(uvicorn thread, signing, PostgreSQL cluster).
+"""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.service.pg import Cluster, pg_bin
+from tests.service_e2e.harness import EngineCloud, EngineService, start_cloud
+
+
+@pytest.fixture(scope="module")
+def engine_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineCloud]:
+    """A whole local cloud, its own state backend and allocation store; the process env points at it."""
+    cloud = start_cloud(tmp_path_factory.mktemp("svc-cloud"))
+    try:
+        yield cloud
+    finally:
+        cloud.stop()
+
+
+@pytest.fixture(scope="module")
+def pg(engine_cloud: EngineCloud) -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the module."""
+    if pg_bin() is None:
+        pytest.fail("PostgreSQL is not installed: run scripts/install_queue_backend.sh")
+    cluster = Cluster()
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def queue_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A fresh queue database of ``kind`` (sqlite or postgres)."""
+    if kind == "sqlite":
+        return f"sqlite://{tmp_path / 'queue.sqlite'}"
+    cluster: Cluster = request.getfixturevalue("pg")
+    return cluster.create_database(f"e2e_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def service(engine_cloud: EngineCloud, tmp_path: Path) -> Iterator[EngineService]:
+    """The API (uvicorn thread) over a fresh SQLite queue; tests start the workers they need."""
+    running = EngineService.start(engine_cloud, tmp_path, f"sqlite://{tmp_path / 'queue.sqlite'}")
+    try:
+        yield running
+    finally:
+        running.stop()

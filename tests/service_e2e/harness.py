@@ -1,0 +1,235 @@
+"""The service on the real engine for tests: a local cloud, the API, worker threads or worker processes."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import string
+import subprocess
+import sys
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from components.environment import Environment, load_environment
+from provisioning.runner import TenantStacks
+from provisioning.toolchain import PROJECT_DIR
+from scripts.localenv.cloud import LocalCloud
+from service.api.app import create_app
+from service.api.context import ServiceContext
+from service.metrics import Metrics
+from service.queue import JobQueue, open_queue
+from service.runner import EngineRunner
+from service.settings import Settings, load_settings
+from service.signing import sign
+from service.signups import declaration, parse_signup
+from service.worker import Worker, WorkerOptions
+from sim.dokploy.backend import Backend as DokployBackend
+from sim.proxmox.models import Backend as ProxmoxBackend
+from sim.proxmox.tasks import REALISTIC
+from tests.e2e.conftest import write_environment
+from tests.service.conftest import service_env
+from tests.service.harness import ServerThread, signup_body, wait_for
+
+HTTP_TIMEOUT = 15
+JOB_TIMEOUT = 240.0
+SERVICE_ENV = {"SERVICE_LEASE_SECONDS": "4", "SERVICE_RETRY_BASE_SECONDS": "0.5", "SERVICE_POLL_SECONDS": "0.1",
+               "SERVICE_MAX_ATTEMPTS": "6", "SERVICE_CONCURRENCY": "2"}
+
+
+@dataclass
+class EngineCloud:
+    """A running local cloud, the environment pointing at it and the process env every run needs."""
+
+    root: Path
+    cloud: LocalCloud
+    environment: Environment
+    env: dict[str, str]
+    """Credentials, environment file, backend, passphrase, allocation store (also set in os.environ)."""
+    patch: pytest.MonkeyPatch
+
+    @property
+    def dokploy(self) -> DokployBackend:
+        assert self.cloud.dokploy is not None
+        return self.cloud.dokploy[0]
+
+    def proxmox(self, region: str | None = None) -> ProxmoxBackend:
+        """The Proxmox simulator backend of ``region`` (default: the first)."""
+        return self.cloud.proxmox[region or next(iter(self.environment.regions))][0].backend
+
+    def proxmox_backends(self) -> list[ProxmoxBackend]:
+        return [sim.backend for sim, _ in self.cloud.proxmox.values()]
+
+    @property
+    def backend_dir(self) -> Path:
+        return self.root / "backend"
+
+    def set_speed(self, scale: float = 0.0, *, setup_seconds: float = 0.0, **seconds: float) -> None:
+        """Proxmox task durations: ``scale`` times the realistic table, except tasks named in ``seconds``
+        (``qmclone=2``, ``agent_boot=1``), which take exactly that; Dokploy's setup takes ``setup_seconds``.
+        The same knobs as the simulators' ``/_sim/speed`` admin calls."""
+        for backend in self.proxmox_backends():
+            durations = backend.settings.durations
+            durations.set_speed(1.0)
+            durations.table = {k: v * scale for k, v in REALISTIC.items()}
+            durations.table.update(seconds)
+        self.dokploy.setup_seconds = setup_seconds
+
+    def add_organization(self, body: dict[str, Any]) -> None:
+        """What Dokploy Cloud's own signup leaves behind for this signup's organization."""
+        spec, _ = declaration(parse_signup(json.dumps(body).encode()), self.environment, None)
+        self.cloud.add_tenant(self.dokploy, spec)
+
+    def stop(self) -> None:
+        self.cloud.stop()
+        self.patch.undo()
+
+
+def start_cloud(root: Path) -> EngineCloud:
+    """Start the services of a local environment on free ports; point this process's env at them."""
+    write_environment(root / "Pulumi.e2e.yaml")
+    credentials = {
+        "PROXMOX_VE_API_TOKEN": f"root@pam!svc={uuid.uuid4()}",
+        "DOKPLOY_API_KEY": "".join(secrets.choice(string.ascii_letters) for _ in range(64)),
+        "PDNS_API_KEY": secrets.token_urlsafe(24),
+    }
+    (root / "backend").mkdir()
+    env = {**credentials, "DOKPLOY_CLOUD_ENV_FILE": str(root / "Pulumi.e2e.yaml"),
+           "PULUMI_BACKEND_URL": f"file://{root / 'backend'}", "PULUMI_CONFIG_PASSPHRASE": "e2e",
+           "ALLOCATIONS_DB": str(root / "allocations.sqlite")}
+    patch = pytest.MonkeyPatch()
+    for name, value in env.items():
+        patch.setenv(name, value)
+    try:
+        environment = load_environment(PROJECT_DIR, "local")
+        cloud = LocalCloud(environment, credentials, {}).start()
+    except BaseException:
+        patch.undo()
+        raise
+    return EngineCloud(root, cloud, environment, env, patch)
+
+
+def new_signup(prefix: str) -> dict[str, Any]:
+    """A valid signup body for a fresh, unique tenant."""
+    return signup_body(f"{prefix}{uuid.uuid4().hex[:6]}")
+
+
+@dataclass
+class WorkerProcess:
+    """``python -m service --workers-only`` in its own session (so a kill takes its engine processes too)."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def kill(self) -> None:
+        """SIGKILL the worker and every process it started (pulumi, language host, plugins): a lost machine."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+
+    def recovery_reports(self) -> list[dict[str, Any]]:
+        """The ``recovery: {json}`` lines this worker logged."""
+        reports = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            _, found, payload = line.partition("recovery: ")
+            if found and payload.startswith("{"):
+                reports.append(json.loads(payload))
+        return reports
+
+
+@dataclass
+class EngineService:
+    """The API on ``base_url`` with worker threads and/or worker processes on the real engine."""
+
+    cloud: EngineCloud
+    settings: Settings
+    env: dict[str, str]
+    queue: JobQueue
+    server: ServerThread
+    base_url: str
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _procs: list[WorkerProcess] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, cloud: EngineCloud, tmp_path: Path, database_url: str, **overrides: str) -> "EngineService":
+        env = {**service_env(tmp_path, database_url), **SERVICE_ENV, **overrides}
+        settings = load_settings(env)
+        queue = open_queue(settings.database_url)
+        app = create_app(ServiceContext(settings, queue, cloud.environment, Metrics(queue)))
+        server = ServerThread(app)
+        return cls(cloud, settings, env, queue, server, server.start())
+
+    def runner(self) -> EngineRunner:
+        return EngineRunner(TenantStacks(self.settings.env_name, tenants_dir=self.settings.tenants_dir))
+
+    def start_worker_threads(self, count: int) -> None:
+        """``count`` workers in this process, sharing one engine runner (as ``python -m service`` does)."""
+        runner = self.runner()
+        options = WorkerOptions(self.settings.tenants_dir, self.settings.lease_seconds,
+                                self.settings.retry_base_seconds, self.settings.poll_seconds)
+        for n in range(count):
+            worker = Worker(self.queue, runner, options, worker_id=f"thread{n}")
+            thread = threading.Thread(target=worker.run_forever, args=(self._stop,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def start_worker_process(self, name: str, concurrency: int = 1) -> WorkerProcess:
+        """A real ``python -m service --workers-only`` process; its log goes to ``<tenants>/../<name>.log``."""
+        log = self.settings.tenants_dir.parent / f"{name}.log"
+        env = {**os.environ, **self.cloud.env, **self.env, "SERVICE_CONCURRENCY": str(concurrency),
+               "PYTHONPATH": str(PROJECT_DIR), "PYTHONUNBUFFERED": "1"}
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "service", "--workers-only"], cwd=PROJECT_DIR, env=env,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        worker = WorkerProcess(name, proc, log)
+        self._procs.append(worker)
+        return worker
+
+    def signup(self, body: dict[str, Any]) -> requests.Response:
+        """POST a signup signed with the service's secret."""
+        raw = json.dumps(body).encode()
+        return requests.post(f"{self.base_url}/v1/signups", data=raw, timeout=HTTP_TIMEOUT,
+                             headers={"Content-Type": "application/json",
+                                      "X-Signature": sign(self.settings.hmac_secret, raw)})
+
+    def op(self, method: str, path: str) -> requests.Response:
+        """An operator call with the bearer token."""
+        return requests.request(method, f"{self.base_url}{path}", timeout=HTTP_TIMEOUT,
+                                headers={"Authorization": f"Bearer {self.settings.operator_token.reveal()}"})
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = self.op("GET", f"/v1/jobs/{job_id}").json()
+        return body
+
+    def tenant(self, slug: str) -> dict[str, Any]:
+        body: dict[str, Any] = self.op("GET", f"/v1/tenants/{slug}").json()
+        return body
+
+    def wait_job(self, job_id: str, timeout: float = JOB_TIMEOUT) -> dict[str, Any]:
+        """Poll the job over HTTP until it ends (succeeded, failed, cancelled)."""
+        done: dict[str, Any] = wait_for(
+            lambda: (lambda j: j if j["state"] in ("succeeded", "failed", "cancelled") else None)(self.job(job_id)),
+            timeout, f"job {job_id} to end")
+        return done
+
+    def stop(self) -> None:
+        self._stop.set()
+        for proc in self._procs:
+            proc.stop()
+        for thread in self._threads:
+            thread.join(timeout=120)
+        self.server.stop()
