@@ -204,12 +204,17 @@ def _ready_after_setup(client: DokployClient, server_id: str, timeout: float) ->
     try:
         return client.wait_ready(server_id, timeout=wait, interval=min(2.0, wait / 5))
     except DokployError as err:
-        deployments = client.server_one(server_id).get("deployments") or []
+        deployments = client.server_one(server_id).get("deployments") or []  # newest first
         last = deployments[0] if deployments else {}
         detail = f"; last setup deployment: {last.get('status')}" if last else ""
         if last.get("errorMessage"):
             detail += f" ({last['errorMessage']})"
-        raise RuntimeError(f"Dokploy setup of server {server_id} did not complete: {err.message}{detail}") from None
+        row = client.server_one(server_id)
+        target = f"{row.get('username')}@{row.get('ipAddress')}:{row.get('port')}"
+        raise RuntimeError(
+            f"Dokploy setup of server {server_id} ({target}) did not complete: {err.message}{detail}. "
+            "Check that the VM is running, answers SSH on that address and has this key authorized for that user."
+        ) from None
 
 
 def _check_org(client: DokployClient, organization_id: str) -> None:

@@ -40,16 +40,21 @@ class PulumiCli:
     extra_env: dict[str, str] = field(default_factory=dict)
     timeout: float = 300.0
 
-    def run(self, *args: str, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, check: bool = True, timeout: float | None = None,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run `pulumi ARGS...`; on failure (with check) raise with the CLI's own output."""
         result = subprocess.run(
             [str(TOOLS_BIN / "pulumi"), "--non-interactive", *args],
             cwd=self.project_dir, env=toolchain_env(self.backend_dir, self.extra_env),
-            capture_output=True, text=True, timeout=timeout or self.timeout,
+            capture_output=True, text=True, timeout=timeout or self.timeout, input=stdin,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
+
+    def set_secret(self, key: str, value: str, stack: str | None = None) -> None:
+        """`pulumi config set --secret` with the value on stdin, never on the command line."""
+        self.run("config", "set", "--secret", key, *(("-s", stack) if stack else ()), stdin=value)
 
     def outputs(self) -> dict[str, Any]:
         """Stack outputs, secrets shown (test stacks only)."""

@@ -40,8 +40,7 @@ def vm_stack(cluster: tuple[ThreadedServer, Backend], tmp_path_factory: pytest.T
     for key, value in (("endpoint", f"{server.url}/"), ("node", "pve1"), ("templateId", "9000"),
                        ("pool", "tenants"), ("cores", "1"), ("memory", "1024")):
         cli.run("config", "set", key, value)
-    cli.run("config", "set", "--secret", "apiToken",
-            f"{token['user']}!{token['token_name']}={token['token_value']}")
+    cli.set_secret("apiToken", f"{token['user']}!{token['token_name']}={token['token_value']}")
     return cli
 
 
