@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, Optional
 
+from components.environment import Environment
+from policies.config import policy_config
+
 from policies.quotas import (
-    PlanLike, Violation, hostname_in_zone, server_quota, template_allowed, vm_within_plan,
+    VM_TEMPLATE_ALLOWED, PlanLike, Violation, hostname_in_zone, server_quota, template_allowed, vm_within_plan,
 )
 from policies.views import MANAGED_TAG, PLAN_TAG_PREFIX, TENANT_TAG_PREFIX, VmView
 
@@ -41,3 +44,21 @@ def check_request(plan_name: str, servers: int, plans: Mapping[str, PlanLike], *
         for host in hostnames:
             out += hostname_in_zone(host if host.endswith(".") else host + ".", None, zone, resource=f"hostname {host}")
     return out
+
+
+def check_in_environment(env: Environment, *, tenant: str, plan_name: str, servers: int,
+                         region: Optional[str] = None, host_label: Optional[str] = None) -> list[Violation]:
+    """:func:`check_request` with the limits the pack gets for ``env`` (:func:`policies.config.policy_config`).
+
+    Checks the server count and plan sizing, the region's templates (when ``region`` is known) and the
+    host names the tenant's servers would get (when ``host_label`` is given), as ``TenantEnvironment``
+    would build them.
+    """
+    config = policy_config(env)
+    reg = env.regions.get(region) if region else None
+    label = host_label or tenant
+    hostnames = [f"{label if i == 0 else f'{label}-{i + 1}'}.{env.zone}" for i in range(max(servers, 1))]
+    return check_request(plan_name, servers, env.plans, tenant=tenant,
+                         templates=sorted(set(reg.templates.values())) if reg else (),
+                         allowed_templates=config[VM_TEMPLATE_ALLOWED]["allowed_templates"],
+                         hostnames=hostnames, zone=env.zone)

@@ -72,6 +72,18 @@ class Settings:
     """SERVICE_HOST: address the API binds."""
     port: int = 8080
     """SERVICE_PORT: port the API binds."""
+    stripe_webhook_secret: Secret | None = None
+    """STRIPE_WEBHOOK_SECRET: verifies ``POST /v1/stripe/webhook``; unset means billing is off (404)."""
+    stripe_api_key: Secret | None = None
+    """STRIPE_API_KEY: fetch each event's subscription from Stripe before deciding (optional)."""
+    stripe_api_base: str | None = None
+    """STRIPE_API_BASE: another Stripe API address (stripe-mock in tests)."""
+    billing_config: Path | None = None
+    """SERVICE_BILLING_CONFIG: YAML/JSON ``{prices: {<price id|lookup key>: {plan, servers?}}, grace_seconds?}``."""
+    billing_db: Path = PROJECT_DIR / ".state" / "billing.sqlite"
+    """SERVICE_BILLING_DB: the billing store (processed events, tenant billing state, action outbox, timers)."""
+    billing_poll_seconds: float = 5.0
+    """SERVICE_BILLING_POLL_SECONDS: how often due suspensions and queued billing actions are executed."""
 
     def __repr__(self) -> str:
         scheme = self.database_url.split(":", 1)[0]
@@ -133,4 +145,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         poll_seconds=_float(env, "SERVICE_POLL_SECONDS", 1.0),
         host=env.get("SERVICE_HOST", "127.0.0.1"),
         port=_int(env, "SERVICE_PORT", 8080, minimum=0),
+        stripe_webhook_secret=_optional_secret(env, "STRIPE_WEBHOOK_SECRET"),
+        stripe_api_key=_optional_secret(env, "STRIPE_API_KEY"),
+        stripe_api_base=env.get("STRIPE_API_BASE") or None,
+        billing_config=Path(env["SERVICE_BILLING_CONFIG"]) if env.get("SERVICE_BILLING_CONFIG") else None,
+        billing_db=Path(env.get("SERVICE_BILLING_DB") or PROJECT_DIR / ".state" / "billing.sqlite"),
+        billing_poll_seconds=_float(env, "SERVICE_BILLING_POLL_SECONDS", 5.0),
     )
+
+
+def _optional_secret(env: Mapping[str, str], name: str) -> Secret | None:
+    raw = env.get(name, "")
+    if not raw:
+        return None
+    if len(raw) < 8:
+        raise SettingsError(f"{name} is set but too short to be a Stripe secret")
+    return Secret(raw)

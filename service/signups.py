@@ -10,9 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from components.environment import Environment
 from components.spec import SpecErrors, TenantSpec, dump_tenant, parse_tenant
+from policies import quotas as q
+from policies.request import check_in_environment
 
 # Request field -> declaration field, so spec errors name what the sender actually sent.
 _REQUEST_FIELD = {"dokploy_organization": "organization_id", "owner": "contact_email"}
+# Policy -> the request field that decides it.
+_POLICY_FIELD = {q.TENANT_SERVER_QUOTA: "servers", q.VM_WITHIN_PLAN: "plan", q.VM_TEMPLATE_ALLOWED: "region",
+                 q.DNS_IN_ZONE: "slug"}
 
 
 class Signup(BaseModel):
@@ -37,6 +42,15 @@ class FieldProblem:
 
     field: str
     message: str
+    policy: str | None = None
+    """The quota policy (same name as in the CrossGuard pack) when a policy refused it."""
+
+    def public(self) -> dict[str, str]:
+        """The 422 detail entry: field, message and, for policy refusals, the policy's name."""
+        out = {"field": self.field, "message": self.message}
+        if self.policy:
+            out["policy"] = self.policy
+        return out
 
 
 class SignupRejected(ValueError):
@@ -74,10 +88,25 @@ def declaration(signup: Signup, environment: Environment, default_region: str | 
     if signup.servers is not None:
         data["servers"] = signup.servers
     text = yaml.safe_dump(data, sort_keys=False)
+    refused = policy_problems(environment, slug, signup.plan, signup.servers or 1, data["region"])
     try:
         spec = parse_tenant(text, f"signup:{slug}", environment.plans, expected_slug=slug,
                             regions=environment.regions)
     except SpecErrors as errors:
+        taken = {p.field for p in refused}
         problems = [FieldProblem(_REQUEST_FIELD.get(e.field, e.field), e.message) for e in errors.errors]
-        raise SignupRejected(problems) from None
+        raise SignupRejected(refused + [p for p in problems if p.field not in taken]) from None
+    if refused:
+        raise SignupRejected(refused)
     return spec, dump_tenant(spec)
+
+
+def policy_problems(environment: Environment, slug: str, plan: str, servers: int, region: str) -> list[FieldProblem]:
+    """The quota pack's verdict on the tenant this request would declare (same policy names and messages).
+
+    Unknown plans and malformed counts are left to the spec's own errors.
+    """
+    if plan not in environment.plans or servers < 1:
+        return []
+    violations = check_in_environment(environment, tenant=slug, plan_name=plan, servers=servers, region=region)
+    return [FieldProblem(_POLICY_FIELD.get(v.policy, "(request)"), v.message, v.policy) for v in violations]

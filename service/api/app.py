@@ -1,17 +1,24 @@
 """The ASGI application: routes declared as a list, state in one :class:`ServiceContext`."""
 from __future__ import annotations
 
+import threading
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from provisioning.toolchain import pulumi_command
-from service.api import health, operator, signups
+from service.api import health, operator, signups, stripe
 from service.api.context import ServiceContext
+from service.billing_service import billing_runtime
 
 ROUTES: list[BaseRoute] = [
     APIRoute("/v1/signups", signups.create_signup, methods=["POST"], status_code=202, tags=["signups"],
              summary="Accept a signed signup event"),
+    APIRoute("/v1/stripe/webhook", stripe.stripe_webhook, methods=["POST"], tags=["billing"],
+             summary="Accept a Stripe-signed billing event"),
     APIRoute("/v1/tenants", operator.list_tenants, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/tenants/{slug}", operator.get_tenant, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/tenants/{slug}/decommission", operator.decommission, methods=["POST"], status_code=202,
@@ -35,6 +42,22 @@ def default_ready_checks(ctx: ServiceContext) -> None:
 def create_app(ctx: ServiceContext) -> FastAPI:
     """The API over ``ctx`` (no workers: ``python -m service`` starts those)."""
     default_ready_checks(ctx)
-    app = FastAPI(title="Dokploy Cloud provisioning service", version="1", routes=ROUTES)
+    if ctx.billing is None:
+        ctx.billing = billing_runtime(ctx.settings, ctx.queue, ctx.environment)
+    app = FastAPI(title="Dokploy Cloud provisioning service", version="1", routes=ROUTES, lifespan=_lifespan)
     app.state.service = ctx
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run the billing timer (due suspensions, queued billing actions) while the app serves."""
+    ctx: ServiceContext = app.state.service
+    stop = threading.Event()
+    thread = ctx.billing.start(stop) if ctx.billing is not None else None
+    try:
+        yield
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=10)

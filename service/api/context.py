@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from starlette.requests import Request
 
@@ -10,6 +10,9 @@ from components.environment import Environment
 from service.metrics import Metrics
 from service.queue import JobQueue
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.billing_service import BillingRuntime
 
 
 @dataclass
@@ -22,6 +25,8 @@ class ServiceContext:
     metrics: Metrics
     ready_checks: dict[str, Callable[[], None]] = field(default_factory=dict)
     """Name -> check raising when not ready (queue reachable, toolchain present)."""
+    billing: "BillingRuntime | None" = None
+    """Stripe billing (webhook, outbox, suspension timer); None when billing is not configured."""
 
 
 def context(request: Request) -> ServiceContext:

@@ -40,7 +40,7 @@ async def create_signup(request: Request) -> JSONResponse:
         signup = parse_signup(body)
         spec, text = declaration(signup, ctx.environment, ctx.settings.default_region)
     except SignupRejected as exc:
-        raise HTTPException(422, [{"field": p.field, "message": p.message} for p in exc.problems]) from None
+        raise HTTPException(422, [p.public() for p in exc.problems]) from None
     try:
         submitted = await run_in_threadpool(ctx.queue.submit_signup, signup.event_id, spec.slug, spec.plan,
                                             spec.dokploy_organization, text, ctx.settings.max_attempts)

@@ -1,0 +1,139 @@
+"""Billing actions as service jobs: :class:`QueueActionSink` implements ``billing.store.ActionSink``.
+
+* Provision / Resize: the tenant's declaration gets the paid plan and server count (state active);
+  an apply (``reapply`` job) is queued. A tenant must have signed up first (the signup carries its
+  organization, owner and region); a provision for an unknown tenant is logged and dropped.
+* Suspend: a timer is set for ``not_before`` (the end of the grace period); :meth:`run_due` sets
+  ``state: suspended`` and queues the apply once it passes. Resume before that cancels the timer;
+  after it, ``state: active`` is declared and applied again.
+* Decommission: cancels any timer and queues the ``decommission`` job (destroy + remove).
+
+Every method is idempotent: an unchanged declaration queues nothing, a repeated timer is one row.
+Refusals that retrying cannot fix (over quota, unknown tenant) are logged and the action is dropped,
+so one bad tenant never blocks the outbox; queue outages raise, and the outbox retries the action.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+from billing.decide import Decommission, Provision, Resize, Resume, Suspend
+from components.environment import Environment
+from components.spec import SpecErrors
+from service.billing_declarations import DeclarationRefused, changed_declaration, current_spec, store_declaration
+from service.queue import Conflict, JobQueue, NotFound
+
+log = logging.getLogger(__name__)
+_SCHEMA = """CREATE TABLE IF NOT EXISTS billing_suspensions (tenant TEXT PRIMARY KEY, not_before INTEGER NOT NULL,
+  reason TEXT NOT NULL, executed_at REAL)"""
+
+
+class SuspensionTimers:
+    """Pending and executed suspensions, one row per tenant, in the billing SQLite file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        with self._tx() as db:
+            db.execute(_SCHEMA)
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            db.close()
+
+    def arm(self, tenant: str, not_before: int, reason: str) -> None:
+        """Suspend ``tenant`` at ``not_before`` (an already armed or executed suspension is kept)."""
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO billing_suspensions VALUES (?, ?, ?, NULL)", (tenant, not_before, reason))
+
+    def disarm(self, tenant: str) -> Optional[bool]:
+        """Forget ``tenant``'s suspension; whether it had already been executed (None: there was none)."""
+        with self._tx() as db:
+            row = db.execute("SELECT executed_at FROM billing_suspensions WHERE tenant = ?", (tenant,)).fetchone()
+            db.execute("DELETE FROM billing_suspensions WHERE tenant = ?", (tenant,))
+        return None if row is None else row[0] is not None
+
+    def take_due(self, now: float) -> list[str]:
+        """Mark every due, unexecuted suspension executed; the tenants (each returned once, by one caller)."""
+        with self._tx() as db:
+            rows = db.execute("SELECT tenant FROM billing_suspensions WHERE executed_at IS NULL AND not_before <= ? "
+                              "ORDER BY not_before", (now,)).fetchall()
+            db.executemany("UPDATE billing_suspensions SET executed_at = ? WHERE tenant = ?", [(now, r[0]) for r in rows])
+        return [r[0] for r in rows]
+
+    def pending(self) -> dict[str, int]:
+        """Tenant -> ``not_before`` of the suspensions still waiting."""
+        with self._tx() as db:
+            rows = db.execute("SELECT tenant, not_before FROM billing_suspensions WHERE executed_at IS NULL").fetchall()
+        return {t: int(n) for t, n in rows}
+
+
+class QueueActionSink:
+    """Turns billing actions into declaration changes and jobs on the service's queue."""
+
+    def __init__(self, queue: JobQueue, environment: Environment, timers: SuspensionTimers, max_attempts: int) -> None:
+        self.queue, self.environment, self.timers, self.max_attempts = queue, environment, timers, max_attempts
+
+    def provision(self, action: Provision) -> None:
+        """Declare the paid plan and servers, active, and apply."""
+        self._declare(action.tenant, plan=action.plan, servers=action.servers, state="active")
+
+    def resize(self, action: Resize) -> None:
+        """Declare the new plan and server count and apply (fewer servers destroy the surplus)."""
+        self._declare(action.tenant, plan=action.plan, servers=action.servers)
+
+    def suspend(self, action: Suspend) -> None:
+        """Arm the suspension timer; :meth:`run_due` carries it out after ``not_before``."""
+        self.timers.arm(action.tenant, action.not_before, action.reason)
+
+    def resume(self, action: Resume) -> None:
+        """Cancel a pending suspension, or undo one that happened."""
+        self.timers.disarm(action.tenant)
+        self._declare(action.tenant, state="active")
+
+    def decommission(self, action: Decommission) -> None:
+        """Queue destroy-and-remove of the tenant."""
+        self.timers.disarm(action.tenant)
+        try:
+            self.queue.submit(action.tenant, "decommission", self.max_attempts)
+        except (NotFound, Conflict) as exc:
+            log.warning("billing: decommission of %s skipped: %s", action.tenant, exc)
+
+    def run_due(self, now: Optional[float] = None) -> list[str]:
+        """Suspend every tenant whose grace period has passed; the tenants suspended now."""
+        due = self.timers.take_due(time.time() if now is None else now)
+        for tenant in due:
+            self._declare(tenant, state="suspended")
+        return due
+
+    def _declare(self, slug: str, *, plan: Optional[str] = None, servers: Optional[int] = None,
+                 state: Optional[str] = None) -> None:
+        try:
+            spec = current_spec(self.queue, self.environment, slug)
+            new, text = changed_declaration(self.environment, spec, plan=plan, servers=servers, state=state)
+        except NotFound:
+            log.error("billing: no signed-up tenant %r; action dropped (sign the tenant up first)", slug)
+            return
+        except (DeclarationRefused, SpecErrors) as exc:
+            log.error("billing: tenant %s cannot be changed: %s", slug, exc)
+            return
+        if new == spec and self.queue.get_tenant(slug).phase not in ("failed",):
+            return  # already declared so: nothing to apply again
+        store_declaration(self.queue, slug, new, text)
+        try:
+            self.queue.submit(slug, "reapply", self.max_attempts)
+        except Conflict as exc:  # decommissioned or cancelled meanwhile
+            log.warning("billing: apply of %s not queued: %s", slug, exc)
