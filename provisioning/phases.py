@@ -39,6 +39,9 @@ class PhaseTracker:
     active: dict[str, str] = field(default_factory=dict)
     """URN -> phase of steps in flight."""
     failures: list[str] = field(default_factory=list)
+    busy_seconds: float = 0.0
+    """Time during which at least one resource operation was in flight (the rest is engine overhead)."""
+    _busy_since: float | None = None
     on_change: Callable[["PhaseTracker"], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -50,21 +53,30 @@ class PhaseTracker:
                 meta = event.resource_pre_event.metadata
                 phase = phase_of(meta.type)
                 self.started.setdefault(phase, now)
+                if not self.active:
+                    self._busy_since = now
                 self.active[meta.urn] = phase
             elif event.res_outputs_event:
                 phase = self.active.pop(event.res_outputs_event.metadata.urn, None)
                 if phase:
                     self.ended[phase] = now
+                    self._settle_busy(now)
             elif event.res_op_failed_event:
                 meta = event.res_op_failed_event.metadata
                 self.failures.append(f"{phase_of(meta.type)}: {meta.urn.rsplit('::', 1)[-1]}")
-                self.active.pop(meta.urn, None)
+                if self.active.pop(meta.urn, None):
+                    self._settle_busy(now)
             elif event.diagnostic_event and event.diagnostic_event.severity == "error":
                 self.failures.append(event.diagnostic_event.message.strip())
             else:
                 return
         if self.on_change:
             self.on_change(self)
+
+    def _settle_busy(self, now: float) -> None:
+        if not self.active and self._busy_since is not None:
+            self.busy_seconds += now - self._busy_since
+            self._busy_since = None
 
     @property
     def current(self) -> str:

@@ -46,6 +46,8 @@ class LocalCloud:
     """Proxmox task durations: ``fast`` (0 s), ``realistic`` or a multiplier."""
     setup_seconds: float = 0.0
     dns_port: int | None = None
+    node_mem_gib: int = 64
+    """Memory of each simulated node (benchmarks with many tenants raise it)."""
     proxmox: dict[str, tuple[Simulator, ProxmoxServer]] = field(default_factory=dict)
     dokploy: tuple[DokployBackend, DokployServer] | None = None
     pdns: PowerDNSInstance | None = None
@@ -83,7 +85,7 @@ class LocalCloud:
 
     def _start_proxmox(self, region: Region) -> tuple[Simulator, ProxmoxServer]:
         backend = ProxmoxBackend(speed=self.speed, lease_cidr=region.network)
-        seed_cluster(backend, len(region.nodes), template_per_node=True)
+        seed_cluster(backend, len(region.nodes), node_mem_gib=self.node_mem_gib, template_per_node=True)
         seeded = sorted(backend.nodes)
         if seeded != sorted(region.nodes):
             raise ValueError(f"region {region.name}: the simulator names its nodes {seeded}; "

@@ -1,0 +1,96 @@
+"""Benchmark: provisioning N tenants through the real engine on the simulators, task durations zero.
+
+    .venv/bin/python -m scripts.bench_tenants [--sizes 1 10 50] [--parallel 4]
+
+For each N: a fresh local cloud and state; N synthetic starter tenants applied ``--parallel`` at a time;
+then one more tenant added while N are live (the marginal cost of a signup). Per tenant it reports the
+wall time of ``up`` and the engine's own overhead (wall time not spent inside a resource operation),
+and the fleet's throughput in tenants per minute. Figures depend on the machine and its load.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from components.spec import load_tenants
+from provisioning.fleet import run_fleet
+from provisioning.runner import TenantStacks
+from scripts.localenv.cloud import LocalCloud
+from tests.e2e.conftest import write_environment
+
+console = Console(width=140)
+CREDENTIALS = {"PROXMOX_VE_API_TOKEN": "root@pam!bench=6f1d1c1e-0000-4000-8000-000000000001",
+               "DOKPLOY_API_KEY": "B" * 64, "PDNS_API_KEY": "bench-pdns-key"}
+
+
+def write_tenants(directory: Path, count: int, start: int = 0) -> None:
+    """``count`` starter tenants spread over both regions."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + count):
+        slug = f"bench{i:04d}"
+        (directory / f"{slug}.yaml").write_text(
+            f"slug: {slug}\ndisplay_name: Bench {i}\nplan: starter\nregion: {'pve-eu1' if i % 2 else 'pve-us1'}\n"
+            f"dokploy_organization: org_{slug}\nowner: ops@{slug}.example\n")
+
+
+def run_size(n: int, parallel: int) -> dict[str, float]:
+    """Provision n tenants, then one more; return the figures for this size."""
+    root = Path(tempfile.mkdtemp(prefix=f"bench{n}-"))
+    write_environment(root / "env.yaml")
+    write_tenants(root / "tenants", n + 1)
+    os.environ.update({**CREDENTIALS, "DOKPLOY_CLOUD_ENV_FILE": str(root / "env.yaml"),
+                       "PULUMI_BACKEND_URL": f"file://{root / 'backend'}", "PULUMI_CONFIG_PASSPHRASE": "bench",
+                       "ALLOCATIONS_DB": str(root / "allocations.sqlite")})
+    (root / "backend").mkdir()
+    stacks = TenantStacks("local", tenants_dir=root / "tenants")
+    specs = load_tenants(root / "tenants", stacks.environment.plans, regions=stacks.environment.regions)
+    with LocalCloud(stacks.environment, CREDENTIALS, specs, node_mem_gib=1024):
+        slugs = sorted(specs)
+        started = time.monotonic()
+        rows = run_fleet(stacks, slugs[:n], "up", parallel)
+        fleet_seconds = time.monotonic() - started
+        last = run_fleet(stacks, slugs[n:], "up", 1)[0]
+    failed = [r.slug for r in rows + [last] if r.state != "ok"]
+    if failed:
+        raise SystemExit(f"N={n}: tenants failed: {failed}: {[r.result.error for r in rows + [last] if r.result and not r.result.ok][:1]}")
+    walls = [r.result.seconds for r in rows if r.result]
+    overheads = [r.result.seconds - r.tracker.busy_seconds for r in rows if r.result]
+    return {"n": n, "wall_p50": statistics.median(walls), "wall_p95": _p95(walls),
+            "overhead_p50": statistics.median(overheads), "fleet_s": fleet_seconds,
+            "per_minute": 60 * n / fleet_seconds, "next_wall": last.result.seconds if last.result else 0.0,
+            "next_overhead": (last.result.seconds - last.tracker.busy_seconds) if last.result else 0.0}
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 50])
+    ap.add_argument("--parallel", type=int, default=4)
+    args = ap.parse_args()
+    table = Table(title=f"tenant provisioning on the simulators (task durations 0, {args.parallel} stacks at a time, "
+                        f"{os.cpu_count()} cores)", title_justify="left")
+    for column in ("N", "up wall p50 (s)", "up wall p95 (s)", "engine overhead p50 (s)", "fleet (s)",
+                   "tenants/min", "N+1st tenant wall (s)", "N+1st overhead (s)"):
+        table.add_column(column, justify="right")
+    for n in args.sizes:
+        console.print(f"N={n} ...")
+        r = run_size(n, args.parallel)
+        table.add_row(str(n), f"{r['wall_p50']:.1f}", f"{r['wall_p95']:.1f}", f"{r['overhead_p50']:.1f}",
+                      f"{r['fleet_s']:.0f}", f"{r['per_minute']:.1f}", f"{r['next_wall']:.1f}",
+                      f"{r['next_overhead']:.1f}")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
