@@ -20,6 +20,7 @@ import yaml
 from pulumi import automation as auto
 
 from policies import quotas as q
+from policies.request import check_in_environment
 from policies.runtime import policy_args
 from provisioning.runner import TenantStacks
 from tests.e2e.conftest import CloudUnderTest, local_cloud  # noqa: F401  (module-scoped fixture)
@@ -43,6 +44,9 @@ def applied(local_cloud: CloudUnderTest) -> dict:  # noqa: F811
 def test_tenant_within_its_plan_passes_the_pack(local_cloud: CloudUnderTest, applied: dict,  # noqa: F811
                                                 tmp_path: Path) -> None:
     stacks = local_cloud.stacks
+    spec = stacks.spec(SLUG)
+    assert check_in_environment(stacks.environment, tenant=SLUG, plan_name=spec.plan, servers=spec.servers,
+                                region=spec.region, host_label=spec.host_label) == []  # the service's door agrees
     stack = stacks.stack(SLUG)
     preview = stack.preview(color="never", **policy_args("local", stacks.environment, tmp_path))
     assert "dokploy-cloud-quotas" in preview.stdout and "mandatory" not in preview.stdout, preview.stdout

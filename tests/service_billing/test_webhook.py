@@ -5,9 +5,13 @@ plan, server count and state, and queues the apply or the decommission.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+import requests
+
+from billing.stripe_api import StripeUnavailable
 
 from tests.billing.conftest import FakeStripe, checkout, invoice, subscription
 from tests.service.harness import signup_body, wait_for
@@ -124,8 +128,6 @@ def test_forged_or_unsigned_event_is_refused_and_changes_nothing(billed: BilledS
     billed.signup(signup_body("acme"))
     evt = stripe_event("evt_forged", "customer.subscription.updated", subscription(items=(("price_business", 3),)))
     if secret is None:
-        import requests
-        import json
         response = requests.post(f"{billed.base_url}/v1/stripe/webhook", data=json.dumps(evt), timeout=10)
     else:
         response = billed.deliver(evt, secret=secret)
@@ -135,8 +137,6 @@ def test_forged_or_unsigned_event_is_refused_and_changes_nothing(billed: BilledS
 
 
 def test_stripe_down_answers_503_and_stripe_redelivers(billed: BilledService) -> None:
-    from billing.stripe_api import StripeUnavailable
-
     class Down:
         def current(self, subscription_id: str) -> Any:
             raise StripeUnavailable(f"retrieving subscription {subscription_id} failed")
