@@ -15,6 +15,7 @@ import pytest
 
 from tests.service.pg import Cluster, pg_bin
 from tests.service_e2e.harness import EngineCloud, EngineService, start_cloud
+from tests.service_e2e.killpoints import SUMMARY
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +55,11 @@ def service(engine_cloud: EngineCloud, tmp_path: Path) -> Iterator[EngineService
         yield running
     finally:
         running.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the crash-recovery table when kill tests ran."""
+    if SUMMARY:
+        terminalreporter.section("crash recovery: kill points")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)

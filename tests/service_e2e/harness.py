@@ -9,6 +9,7 @@ import string
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +121,19 @@ def new_signup(prefix: str) -> dict[str, Any]:
     return signup_body(f"{prefix}{uuid.uuid4().hex[:6]}")
 
 
+def session_members(session: int) -> list[int]:
+    """Live (non-zombie) processes in session ``session``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == session:
+            members.append(int(stat.parent.name))
+    return members
+
+
 @dataclass
 class WorkerProcess:
     """``python -m service --workers-only`` in its own session (so a kill takes its engine processes too)."""
@@ -129,11 +143,20 @@ class WorkerProcess:
     log: Path
 
     def kill(self) -> None:
-        """SIGKILL the worker and every process it started (pulumi, language host, plugins): a lost machine."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        """SIGKILL the worker and every process it started (pulumi, language host, plugins): a lost machine.
+
+        Plugins run in process groups of their own, so everything in the worker's session is killed."""
+        for _ in range(50):
+            pids = [self.proc.pid] if self.proc.poll() is None else []
+            pids += session_members(self.proc.pid)
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
         self.proc.wait(timeout=30)
 
     def stop(self) -> None:
