@@ -9,7 +9,7 @@ import ipaddress
 import re
 from typing import Any
 
-from pulumi.runtime.rpc import UNKNOWN
+from providers.wire import is_unknown
 
 RECORD_TYPES = ("A", "AAAA", "CNAME")
 TTL_MIN, TTL_MAX, TTL_DEFAULT = 60, 86400, 300
@@ -17,9 +17,6 @@ INPUT_KEYS = ("zone", "name", "type", "content", "ttl")
 REPLACE_KEYS = ("zone", "name", "type")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
-def is_unknown(value: Any) -> bool:
-    """True for a value not known yet in a preview (the engine's sentinel, also inside lists)."""
-    return value == UNKNOWN or (isinstance(value, list) and any(v == UNKNOWN for v in value))
 
 
 def _hostname(value: str) -> str | None:

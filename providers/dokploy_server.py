@@ -33,7 +33,7 @@ from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult,
                             ResourceProvider, UpdateResult)
 
 from providers.dokploy_client import DokployClient, DokployError, RetryPolicy
-from providers.wire import whole_numbers
+from providers.wire import is_unknown, whole_numbers
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN (preview placeholder)
 DEFAULTS: dict[str, Any] = {"port": 22, "username": "root", "server_type": "deploy", "description": None,
@@ -68,7 +68,7 @@ class _Inputs(TypedDict, total=False):
 
 # -- pure logic ----------------------------------------------------------------------------
 def _known(value: Any) -> bool:
-    return value != UNKNOWN
+    return not is_unknown(value)
 
 
 def _field_failure(key: str, value: Any) -> str | None:
@@ -153,7 +153,7 @@ def _comparable(props: dict[str, Any]) -> dict[str, Any]:
 def diff_props(olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
     """Classify changed input keys: ``changed``, ``replaces`` (a subset), ``delete_before_replace``."""
     old, new = _comparable(olds), _comparable(news)
-    changed = sorted(k for k in new if old.get(k) != new[k] or new[k] == UNKNOWN)
+    changed = sorted(k for k in new if old.get(k) != new[k] or is_unknown(new[k]))
     replaces = [k for k in changed if k in REPLACE_KEYS]
     return {"changed": changed, "replaces": replaces, "delete_before_replace": bool(replaces)}
 

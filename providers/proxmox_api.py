@@ -10,8 +10,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from proxmoxer import ProxmoxAPI
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 DEFAULT_TIMEOUT = 15
+# Reads only: connection failures and overload answers (PVE's 595 = node unreachable) are retried with backoff.
+READ_RETRY = Retry(total=4, connect=4, read=2, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504, 595),
+                   allowed_methods=frozenset({"GET"}), raise_on_status=False)
 
 
 class ProxmoxSettingsError(RuntimeError):
@@ -30,9 +35,11 @@ def client_from_env(timeout: int = DEFAULT_TIMEOUT) -> ProxmoxAPI:
     if not (sep and sep2 and user and token_name and secret):
         raise ProxmoxSettingsError("PROXMOX_VE_API_TOKEN must be set as user@realm!tokenid=secret")
     insecure = os.environ.get("PROXMOX_VE_INSECURE", "false").lower() in ("1", "true", "yes")
-    return ProxmoxAPI(url.hostname, port=url.port or 8006, service="PVE", backend="https", user=user,
-                      token_name=token_name,
-                      token_value=secret, verify_ssl=not insecure, timeout=timeout)
+    api = ProxmoxAPI(url.hostname, port=url.port or 8006, service="PVE", backend="https", user=user,
+                     token_name=token_name, token_value=secret, verify_ssl=not insecure, timeout=timeout)
+    # proxmoxer keeps its requests session in _store (its documented extension point has none for retries).
+    api._store["session"].mount("https://", HTTPAdapter(max_retries=READ_RETRY))
+    return api
 
 
 def cluster_vms(api: ProxmoxAPI) -> list[dict[str, Any]]:

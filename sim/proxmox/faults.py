@@ -18,6 +18,8 @@ class FaultRule:
     message: str = "simulated failure"
     latency: float = 0.0
     drop_rate: float = 0.0
+    count: int | None = None
+    """How many more times this rule may fire (None: unlimited), e.g. 2 for "fail twice, then recover"."""
     regex: re.Pattern[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -61,11 +63,13 @@ class Faults:
     def decide(self, method: str, path: str) -> Decision:
         out = Decision()
         for rule in self.rules:
-            if not rule.matches(method, path):
+            if not rule.matches(method, path) or rule.count == 0:
                 continue
             out.latency += rule.latency
             if rule.drop_rate and self.rng.random() < rule.drop_rate:
                 out.drop = True
             if rule.error_rate and out.error is None and self.rng.random() < rule.error_rate:
                 out.error = (rule.status, rule.message)
+                if rule.count is not None:
+                    rule.count -= 1
         return out

@@ -40,6 +40,13 @@ def _dokploy_servers(cloud: CloudUnderTest, org: str) -> list[Any]:
     return [s for s in cloud.cloud.dokploy[0].servers.values() if s.organization_id == org]
 
 
+def test_step0_preview_of_a_new_tenant_lists_what_it_will_create(local_cloud: CloudUnderTest) -> None:
+    result = local_cloud.stacks.run("alpha", "preview")
+    assert result.ok, result.error
+    assert result.changes.get("create", 0) >= 10, result.changes
+    assert local_cloud.cloud.proxmox["pve-eu1"][0].backend.world_guests() == []
+
+
 def test_step1_three_tenants_come_up(local_cloud: CloudUnderTest) -> None:
     for slug in TENANTS:
         result = local_cloud.stacks.run(slug, "up")
