@@ -18,6 +18,7 @@ from pulumi import automation as auto
 
 from components.environment import SECRET_KEYS, Environment, load_environment
 from components.spec import TenantSpec, load_tenant
+from policies.runtime import policy_args
 from provisioning.dokploy_keys import organization_key
 from provisioning.secrets import environment_secrets
 from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_command
@@ -43,12 +44,14 @@ class RunResult:
 class TenantStacks:
     """The tenant stacks of one environment."""
 
-    def __init__(self, env_name: str, *, tenants_dir: Path | None = None, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, env_name: str, *, tenants_dir: Path | None = None, extra_env: dict[str, str] | None = None,
+                 enforce_policies: bool = True) -> None:
         self.env_name = env_name
         self.tenants_dir = tenants_dir or PROJECT_DIR / "tenants"
         self.environment: Environment = load_environment(PROJECT_DIR, env_name)
         self._extra_env = dict(extra_env or {})
         self._secrets: dict[str, str] | None = None
+        self.enforce_policies = enforce_policies
 
     def spec(self, slug: str) -> TenantSpec:
         """The validated declaration of ``slug``."""
@@ -74,6 +77,10 @@ class TenantStacks:
             **({"DOKPLOY_API_KEY": dokploy_key} if dokploy_key else {}),
             **self._extra_env,
         })
+
+    def _policies(self) -> dict[str, Any]:
+        """The mandatory quota pack, attached to every preview and up (as CI's `pulumi up` does)."""
+        return policy_args(self.env_name, self.environment) if self.enforce_policies else {}
 
     def stack(self, slug: str, spec: TenantSpec | None = None, dokploy_key: str | None = None) -> auto.Stack:
         """Create or select ``<env>.<slug>`` on the project's program."""
@@ -111,11 +118,11 @@ class TenantStacks:
     def _operate(self, stack: auto.Stack, slug: str, operation: Operation, on_event: EventHandler | None,
                  remove_stack: bool) -> RunResult:
         if operation == "up":
-            up = stack.up(on_event=on_event, color="never", suppress_progress=True)
+            up = stack.up(on_event=on_event, color="never", suppress_progress=True, **self._policies())
             return RunResult(slug, operation, True, 0.0, dict(up.summary.resource_changes or {}),
                              {k: v.value for k, v in up.outputs.items() if not v.secret})
         if operation == "preview":
-            preview = stack.preview(on_event=on_event, color="never", suppress_progress=True)
+            preview = stack.preview(on_event=on_event, color="never", suppress_progress=True, **self._policies())
             return RunResult(slug, operation, True, 0.0, dict(preview.change_summary))
         if operation == "refresh":
             refresh = stack.refresh(on_event=on_event, color="never", suppress_progress=True)
