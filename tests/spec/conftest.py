@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from components.spec import Plan, load_plans
+from components.environment import load_environment
+from components.spec import Plan
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
 def plans() -> dict[str, Plan]:
-    """Plans from the sample config/plans.yaml."""
-    return load_plans(REPO / "config" / "plans.yaml")
+    """The local environment's plans (Pulumi.local.yaml), the same ones the program uses."""
+    return dict(load_environment(REPO, "local").plans)
 
 
 @pytest.fixture()
