@@ -147,7 +147,10 @@ def recover_orphan_vms(api: ProxmoxAPI, allocations: AllocationStore, pool: str,
 
     A VM at an id allocated to ``<slug>/<index>`` that is not in ``owned`` (the state's VMs) was
     cloned by a run that died before recording it: it never reached the tenant, so deleting it and
-    cloning again is safe, and simpler than importing a clone whose configuration may be half applied.
+    cloning again is safe. Why not import it: bpg (0.111) already treats a clone's "already exists"
+    as done and adopts whatever VM sits at the id, but (a) while the dead run's clone task still holds
+    the VM, every later step fails on its lock, and (b) a VM the dead run already booted keeps the
+    cloud-init (keys, address) of that boot. Waiting out the task and deleting avoids both.
     """
     ids = {a.vmid for a in allocations.all(pool) if a.owner.split("/", 1)[0] == slug}
     present = {int(vm["vmid"]): vm for vm in api.cluster.resources.get(type="vm")

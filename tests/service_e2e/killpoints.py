@@ -80,7 +80,7 @@ class KillPoint:
 
 KILL_POINTS = (
     KillPoint("before-clone", "signup", before_clone, {"qmclone": 1.0}),
-    KillPoint("during-clone", "signup", during_clone, {"qmclone": 6.0}),  # outlasts the lease: recovery waits
+    KillPoint("during-clone", "signup", during_clone, {"qmclone": 15.0}),  # outlasts lease + restart: recovery waits
     KillPoint("after-vm-start", "signup", after_vm_start, {"agent_boot": 2.0}),
     KillPoint("between-dns-and-dokploy", "signup", between_dns_and_dokploy,
               dokploy_latency={r"sshKey\.create": 2.0}),
