@@ -9,23 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-
-class Secret:
-    """A secret string; ``str``/``repr`` are masked, :meth:`reveal` returns the value."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret value, for the one call that needs it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
+from provisioning.secret import Secret
 
 
 @dataclass(frozen=True)

@@ -10,28 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from provisioning.secret import Secret
 from provisioning.toolchain import PROJECT_DIR
-
-
-class Secret:
-    """A string whose ``repr``/``str`` is masked; read the value with :meth:`reveal`."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret itself: pass it to the one call that needs it, never to a log."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
 
 
 class SettingsError(ValueError):
