@@ -39,6 +39,8 @@ class RunResult:
     changes: dict[str, int] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    error_kind: str | None = None
+    """``"transient"`` when the failure is known to pass on its own (worth retrying), else None."""
 
 
 class TenantStacks:
@@ -102,7 +104,8 @@ class TenantStacks:
                 if attempt == LOCK_RETRIES - 1:
                     return RunResult(slug, operation, False, time.monotonic() - started,
                                      error=f"stack {self.env_name}.{slug} is locked by another update; "
-                                           "if no run is active, clear it with `scripts/cloudctl cancel`")
+                                           "if no run is active, clear it with `scripts/cloudctl cancel`",
+                                     error_kind="transient")
                 time.sleep(min(2 ** attempt, 10))
             except auto.CommandError as exc:
                 return RunResult(slug, operation, False, time.monotonic() - started, error=_engine_error(exc))

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", default="", help="comma list of parts to skip: zero,realistic,throughput")
     parser.add_argument("--json", type=Path, default=STATE_DIR / "bench-service.json")
     args = parser.parse_args(argv)
-    skip = set(filter(None, args.skip.split(",")))
+    skip: set[str] = {part for part in args.skip.split(",") if part}
     root = Path(tempfile.mkdtemp(prefix="bench-service-"))
     cloud = start_cloud(root)
     latency: list[dict[str, Any]] = []

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlparse
 
-from proxmoxer import ProxmoxAPI
+from proxmoxer import ProxmoxAPI  # type: ignore[import-untyped]
 from pulumi import automation as auto
 
 from providers.allocation_store import AllocationStore

@@ -6,14 +6,20 @@ crashed runs, see :mod:`service.recovery`); tests inject a fake with the same sh
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Protocol
+
+import requests
+from proxmoxer import ResourceException  # type: ignore[import-untyped]
 
 from providers.allocation_store import AllocationStore
 from provisioning.runner import EventHandler, Operation, RunResult, TenantStacks
 from service import recovery
 
 log = logging.getLogger(__name__)
+TRANSIENT = (requests.RequestException, TimeoutError, ResourceException)
+"""Failures of recovery's own Proxmox calls that a later attempt can get past."""
 
 
 class Runner(Protocol):
@@ -34,8 +40,19 @@ class EngineRunner:
         self.stacks = stacks
 
     def run(self, slug: str, operation: Operation, on_event: EventHandler | None = None) -> RunResult:
-        """Recover from a dead run, then run; a destroy also removes the stack."""
-        self.recover(slug)
+        """Recover from a dead run, then run; a destroy also removes the stack.
+
+        Recovery that cannot reach Proxmox or waits too long on a dead run's task fails the attempt as
+        transient (the worker retries it later); the run never starts over a state recovery left unsure.
+        """
+        started = time.monotonic()
+        try:
+            self.recover(slug)
+        except TRANSIENT as exc:
+            log.warning("recovery of %s could not finish (%s); retrying later", slug, type(exc).__name__)
+            return RunResult(slug, operation, False, time.monotonic() - started, error_kind="transient",
+                             error=f"recovery from an interrupted run could not finish ({type(exc).__name__}); "
+                                   "the job is retried")
         return self.stacks.run(slug, operation, on_event=on_event, remove_stack=True)
 
     def recover(self, slug: str) -> recovery.RecoveryReport:

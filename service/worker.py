@@ -107,7 +107,8 @@ class Worker:
     def _settle(self, job: Job, result: RunResult) -> None:
         retry_in = None
         if not result.ok:
-            retryable = is_retryable(result.error) and job.attempts < job.max_attempts
+            transient = result.error_kind == "transient" or is_retryable(result.error)
+            retryable = transient and job.attempts < job.max_attempts
             retry_in = backoff(job.attempts, self.options.retry_base_seconds) if retryable else None
             if self.metrics:
                 self.metrics.engine_errors.labels(job.operation, str(retryable).lower()).inc()
