@@ -155,7 +155,10 @@ def recover_orphan_vms(api: ProxmoxAPI, allocations: AllocationStore, pool: str,
     ids = {a.vmid for a in allocations.all(pool) if a.owner.split("/", 1)[0] == slug}
     present = {int(vm["vmid"]): vm for vm in api.cluster.resources.get(type="vm")
                if vm.get("type") == "qemu" and int(vm["vmid"]) in ids}
+    crashed = report.lock_cleared or bool(report.pending_dropped)
     for vmid, vm in sorted(present.items()):
+        if vmid in owned and not crashed:
+            continue  # no sign of a dead run: a lock on a recorded VM (a backup) is the engine's to meet
         if not _wait_unlocked(api, str(vm["node"]), vmid, report, timeout):
             continue  # the dead run's task deleted it
         if vmid in owned:

@@ -163,6 +163,12 @@ class WorkerProcess:
         if self.proc.poll() is None:
             self.kill()
 
+    def wait_started(self, timeout: float = 60.0) -> None:
+        """Wait until the process has loaded its settings and started its workers."""
+        wait_for(lambda: "service starting" in self.log.read_text(errors="replace") or self.proc.poll() is not None,
+                 timeout, f"worker {self.name} to start")
+        assert self.proc.poll() is None, f"worker {self.name} exited: see {self.log}"
+
     def recovery_reports(self) -> list[dict[str, Any]]:
         """The ``recovery: {json}`` lines this worker logged."""
         reports = []
