@@ -2,7 +2,7 @@
 
     .venv/bin/python -m scripts.bench_service [--quick] [--json .state/bench-service.json]
 
-Starts a local cloud on free ports (simulators + PowerDNS, its own state backend), the service API and
+Per batch, starts a fresh local cloud on free ports (simulators + PowerDNS, own state backend), the API and
 one ``python -m service --workers-only`` process, then measures:
 
 1. signup-to-ready for 1 and for 20 concurrent signups with zero task durations (pure orchestration
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning.toolchain import STATE_DIR
-from tests.service_e2e.harness import EngineCloud, EngineService, new_signup, start_cloud
+from tests.service_e2e.harness import EngineService, new_signup, start_cloud
 
 PHASES = ("queued", "allocate", "keys", "vm", "dns", "dokploy", "other", "total")
 """``other``: engine and program start-up, recovery checks, org key, state writes (total - queued - phases)."""
@@ -36,9 +36,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def run_batch(cloud: EngineCloud, root: Path, label: str, count: int, concurrency: int) -> dict[str, Any]:
-    """Post ``count`` signups at once to a fresh service with one worker process; wait until all end."""
-    work = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=root))
+def run_batch(label: str, count: int, concurrency: int, scale: float = 0.0, setup: float = 0.0) -> dict[str, Any]:
+    """Post ``count`` signups at once to a fresh cloud and service with one worker process; wait until all end.
+
+    A fresh cloud per batch: earlier batches' VMs would otherwise fill the simulated nodes' memory.
+    """
+    work = Path(tempfile.mkdtemp(prefix="bench-service-"))
+    cloud = start_cloud(work)
+    cloud.set_speed(scale, setup_seconds=setup)
     service = EngineService.start(cloud, work, f"sqlite://{work / 'queue.sqlite'}", SERVICE_LEASE_SECONDS="30")
     try:
         bodies = [new_signup("bench") for _ in range(count)]
@@ -52,6 +57,7 @@ def run_batch(cloud: EngineCloud, root: Path, label: str, count: int, concurrenc
         wall = time.monotonic() - started
     finally:
         service.stop()
+        cloud.stop()
     return summarize(label, jobs, wall, concurrency)
 
 
@@ -104,26 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=STATE_DIR / "bench-service.json")
     args = parser.parse_args(argv)
     skip: set[str] = {part for part in args.skip.split(",") if part}
-    root = Path(tempfile.mkdtemp(prefix="bench-service-"))
-    cloud = start_cloud(root)
     latency: list[dict[str, Any]] = []
     throughput: list[dict[str, Any]] = []
-    try:
-        if "zero" not in skip:
-            cloud.set_speed(0.0)
-            latency.append(run_batch(cloud, root, "zero durations, 1 signup", 1, args.workers))
-            latency.append(run_batch(cloud, root, f"zero durations, {args.many} signups", args.many, args.workers))
-        if "realistic" not in skip:
-            cloud.set_speed(args.scale, setup_seconds=args.setup)
-            tag = f"realistic x{args.scale}, setup {args.setup:.0f}s"
-            latency.append(run_batch(cloud, root, f"{tag}, 1", 1, args.workers))
-            latency.append(run_batch(cloud, root, f"{tag}, {args.many}", args.many, args.workers))
-        if "throughput" not in skip:
-            cloud.set_speed(0.0)
-            for level in (int(x) for x in args.levels.split(",")):
-                throughput.append(run_batch(cloud, root, f"throughput c={level}", args.throughput_signups, level))
-    finally:
-        cloud.stop()
+    if "zero" not in skip:
+        latency.append(run_batch("zero durations, 1 signup", 1, args.workers))
+        latency.append(run_batch(f"zero durations, {args.many} signups", args.many, args.workers))
+    if "realistic" not in skip:
+        tag = f"realistic x{args.scale}, setup {args.setup:.0f}s"
+        latency.append(run_batch(f"{tag}, 1", 1, args.workers, args.scale, args.setup))
+        latency.append(run_batch(f"{tag}, {args.many}", args.many, args.workers, args.scale, args.setup))
+    if "throughput" not in skip:
+        for level in (int(x) for x in args.levels.split(",")):
+            throughput.append(run_batch(f"throughput c={level}", args.throughput_signups, level))
     if latency:
         print_latency(latency)
     if throughput:

@@ -10,6 +10,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pulumi import automation as auto
 
@@ -17,7 +18,7 @@ from provisioning.runner import EventHandler, RunResult
 from service.declarations import remove_declaration, write_declaration
 from service.failures import backoff, is_retryable
 from service.metrics import Metrics
-from service.phases import phase_of
+from service.phases import PHASES, phase_of_type
 from service.queue import Job, JobQueue, Outcome
 from service.runner import Runner
 
@@ -90,15 +91,29 @@ class Worker:
                              error=f"runner failed unexpectedly ({type(exc).__name__}); see the service log")
 
     def _on_event(self, job: Job) -> EventHandler:
+        """Record the job's phase: the latest (in :data:`PHASES` order) of the steps in flight.
+
+        Steps run in parallel (DNS beside the VM, firewall beside Dokploy), so switching on every event
+        would credit a long Dokploy setup to the firewall's "vm" phase once the firewall step ends.
+        """
+        in_flight: dict[str, str] = {}
         current: list[str | None] = [None]
 
         def handle(event: auto.EngineEvent) -> None:
-            phase = phase_of(event)
-            if phase is None or phase == current[0]:
+            step: Any = event.resource_pre_event or event.res_outputs_event or event.res_op_failed_event
+            phase = phase_of_type(step.metadata.type) if step is not None and step.metadata is not None else None
+            if phase is None:
                 return
-            current[0] = phase
+            if event.resource_pre_event is not None:
+                in_flight[step.metadata.urn] = phase
+            else:
+                in_flight.pop(step.metadata.urn, None)
+            latest = max(in_flight.values(), key=PHASES.index, default=None)
+            if latest is None or latest == current[0]:
+                return
+            current[0] = latest
             try:
-                self.queue.record_phase(job.id, self.id, phase)
+                self.queue.record_phase(job.id, self.id, latest)
             except Exception as exc:  # progress is best effort; the run must go on
                 log.warning("worker %s: progress not recorded (%s)", self.id, type(exc).__name__)
 
