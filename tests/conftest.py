@@ -5,6 +5,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+pytest_plugins = ["tests.support.stripe_mock"]  # session-wide services shared by several test folders
+
 settings.register_profile("default", max_examples=50, deadline=None)
 settings.register_profile(
     "ci", max_examples=50, deadline=None, derandomize=True, print_blob=True,

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -16,7 +14,6 @@ from billing.model import Subscription, parse_subscription
 from billing.store import BillingStore
 
 ROOT = Path(__file__).resolve().parents[2]
-STRIPE_MOCK = ROOT / ".tools" / "bin" / "stripe-mock"
 WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
 API_KEY = "sk_test_123"
 # stripe-mock's bundled fixture subscription uses this price; tests map it to a plan.
@@ -24,32 +21,6 @@ MOCK_PRICE = "price_1PgafmB7WZ01zgkW6dKueIc5"
 CONFIG = BillingConfig(prices={"price_starter": PriceRule("starter"), "price_business": PriceRule("business"),
                                "business_base": PriceRule("business", servers=3), MOCK_PRICE: PriceRule("starter")},
                        grace_seconds=3600)
-
-
-@pytest.fixture(scope="session")
-def stripe_mock() -> Iterator[str]:
-    """Base URL of a stripe-mock started for this session (built first if needed)."""
-    subprocess.run(["bash", str(ROOT / "scripts/toolchain/build_stripe_mock.sh")], check=True, capture_output=True, timeout=600)
-    proc = subprocess.Popen([str(STRIPE_MOCK), "-http-addr", "127.0.0.1:"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        url = _wait_for_address(proc, deadline=time.monotonic() + 20)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _wait_for_address(proc: subprocess.Popen[str], deadline: float) -> str:
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            raise RuntimeError(f"stripe-mock exited with {proc.returncode}")
-        match = re.search(r"Listening for HTTP at address: (\S+)", line)
-        if match:
-            return f"http://{match.group(1)}"
-    raise RuntimeError("stripe-mock did not report its HTTP address in time")
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from service.metrics import Metrics
 from service.queue import open_queue
 from service.settings import load_settings
 from billing.stripe_api import SubscriptionSource
-from tests.billing.conftest import MOCK_PRICE, WEBHOOK_SECRET, FakeStripe, event, sign, stripe_mock  # noqa: F401
+from tests.billing.conftest import MOCK_PRICE, WEBHOOK_SECRET, FakeStripe, event, sign  # noqa: F401
 from tests.service.conftest import service_env
 from tests.service.fakes import FakeEngine
 from tests.service.harness import RunningService, ServerThread
