@@ -88,8 +88,11 @@ class EngineCloud:
         self.cloud.add_tenant(self.dokploy, spec)
 
     def stop(self) -> None:
+        """Stop the services; drop the stack files the engine wrote into the project for this cloud's stacks."""
         self.cloud.stop()
         self.patch.undo()
+        for checkpoint in (self.backend_dir / ".pulumi" / "stacks").glob("*/local.*.json"):
+            (PROJECT_DIR / f"Pulumi.{checkpoint.name[:-len('.json')]}.yaml").unlink(missing_ok=True)
 
 
 def start_cloud(root: Path) -> EngineCloud:
