@@ -4,10 +4,16 @@ from __future__ import annotations
 import concurrent.futures as futures
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Protocol
 
 from provisioning.phases import PhaseTracker
-from provisioning.runner import Operation, RunResult, TenantStacks
+from provisioning.runner import EventHandler, Operation, RunResult
+
+
+class SupportsRun(Protocol):
+    """``TenantStacks`` or anything wrapping it (the service's crash-recovering ``EngineRunner``)."""
+
+    def run(self, slug: str, operation: Operation, on_event: EventHandler | None = None) -> RunResult: ...
 
 
 @dataclass
@@ -29,7 +35,7 @@ class TenantProgress:
         return end - self.started_at
 
 
-def run_fleet(stacks: TenantStacks, slugs: Iterable[str], operation: Operation, parallel: int = 4,
+def run_fleet(stacks: SupportsRun, slugs: Iterable[str], operation: Operation, parallel: int = 4,
               on_update: Callable[[list[TenantProgress]], None] | None = None) -> list[TenantProgress]:
     """Run ``operation`` on every slug, ``parallel`` at a time; one tenant's failure never stops the others."""
     progress = [TenantProgress(slug) for slug in slugs]

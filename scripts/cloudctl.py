@@ -3,6 +3,8 @@
     scripts/cloudctl [--env ENV] up [SLUG ...] [--parallel N]     apply tenants (default: all declared)
     scripts/cloudctl [--env ENV] preview|refresh [SLUG ...]
     scripts/cloudctl [--env ENV] destroy SLUG --yes               decommission one tenant
+    scripts/cloudctl [--env ENV] recover SLUG                     clear what a killed run left (stale lock,
+                                                                  pending operations, unrecorded VMs)
     scripts/cloudctl [--env ENV] status [SLUG ...]                fleet table
     scripts/cloudctl [--env ENV] list                             declared tenants
     scripts/cloudctl validate [DIR]                               check tenant files, change nothing
@@ -24,6 +26,7 @@ from provisioning.fleet import TenantProgress, run_fleet
 from provisioning.phases import PHASE_ORDER
 from provisioning.runner import TenantStacks
 from provisioning.status import TenantStatus, fleet_status
+from service.runner import EngineRunner
 
 # Tables are the point of this tool: keep them readable when output goes to a file or CI log.
 console = Console(width=None if Console().is_terminal else 160)
@@ -89,7 +92,7 @@ def cmd_run(args: argparse.Namespace, stacks: TenantStacks) -> int:
     slugs = _slugs(stacks, args.slugs)
     title = f"{args.command} {stacks.env_name}: {len(slugs)} tenant(s), {args.parallel} at a time"
     with Live(console=console, refresh_per_second=4, transient=not console.is_terminal) as live:
-        rows = run_fleet(stacks, slugs, args.command, args.parallel,
+        rows = run_fleet(EngineRunner(stacks), slugs, args.command, args.parallel,
                          on_update=lambda r: live.update(progress_table(r, title)))
         live.update(progress_table(rows, title))
     if not console.is_terminal:
@@ -102,10 +105,25 @@ def cmd_destroy(args: argparse.Namespace, stacks: TenantStacks) -> int:
     if not args.yes:
         console.print(f"refusing to destroy {args.slug} without --yes (this deletes its VMs, DNS and Dokploy servers)")
         return 2
-    rows = run_fleet(stacks, [args.slug], "destroy", 1)
+    rows = run_fleet(EngineRunner(stacks), [args.slug], "destroy", 1)
     console.print(progress_table(rows, f"destroy {stacks.env_name}.{args.slug}"))
     print_failures(rows)
     return 0 if rows[0].state == "ok" else 1
+
+
+def cmd_recover(args: argparse.Namespace, stacks: TenantStacks) -> int:
+    """The service's own recovery, on demand (runs also do it before they start)."""
+    report = EngineRunner(stacks).recover(args.slug)
+    table = Table(title=f"recovery of {report.stack}", title_justify="left")
+    table.add_column("what")
+    table.add_column("found / done")
+    table.add_row("stale lock cleared", "yes" if report.lock_cleared else "no")
+    table.add_row("pending operations dropped", ", ".join(report.pending_dropped) or "-")
+    table.add_row("waited for dead run's tasks", ", ".join(f"{k}:{v}" for k, v in report.waited_for_tasks.items()) or "-")
+    table.add_row("unrecorded VMs deleted", ", ".join(map(str, report.orphan_vms_deleted)) or "-")
+    table.add_row("refreshed", "yes" if report.refreshed else "no")
+    console.print(table)
+    return 0
 
 
 def cmd_status(args: argparse.Namespace, stacks: TenantStacks) -> int:
@@ -138,6 +156,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("destroy", help="decommission one tenant and remove its stack")
     p.add_argument("slug")
     p.add_argument("--yes", action="store_true", help="confirm")
+    p = sub.add_parser("recover", help="clear what a killed run left behind on one tenant's stack")
+    p.add_argument("slug")
     p = sub.add_parser("status", help="fleet table")
     p.add_argument("slugs", nargs="*")
     sub.add_parser("list", help="declared tenants")
@@ -149,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         stacks = TenantStacks(args.env, tenants_dir=args.tenants_dir)
         handler = {"up": cmd_run, "preview": cmd_run, "refresh": cmd_run, "destroy": cmd_destroy,
-                   "status": cmd_status, "list": cmd_list}[args.command]
+                   "recover": cmd_recover, "status": cmd_status, "list": cmd_list}[args.command]
         return handler(args, stacks)
     except SpecErrors as errors:
         console.print(f"[red]{errors}[/]", highlight=False)
