@@ -104,7 +104,7 @@ class TenantStacks:
                 if attempt == LOCK_RETRIES - 1:
                     return RunResult(slug, operation, False, time.monotonic() - started,
                                      error=f"stack {self.env_name}.{slug} is locked by another update; "
-                                           "if no run is active, clear it with `scripts/cloudctl cancel`",
+                                           "if no run is active, `scripts/cloudctl recover <slug>` clears a stale lock",
                                      error_kind="transient")
                 time.sleep(min(2 ** attempt, 10))
             except auto.CommandError as exc:
