@@ -17,10 +17,13 @@ from typing import Any, Optional
 import yaml
 
 from billing.config import BillingConfig, Secret, StripeSettings, config_from_mapping
+from billing.decide import Provision
+from billing.states import TenantState
 from billing.store import BillingStore, ProcessResult
 from billing.stripe_api import StripeSubscriptions, SubscriptionSource, stripe_client
-from billing.webhooks import WebhookHandler
+from billing.webhooks import WebhookHandler, verify
 from components.environment import Environment
+from service.billing_checkouts import CheckoutTenants
 from service.billing_sink import QueueActionSink, SuspensionTimers
 from service.queue import JobQueue
 from service.settings import Settings, SettingsError
@@ -36,12 +39,26 @@ class BillingRuntime:
     store: BillingStore
     sink: QueueActionSink
     poll_seconds: float = 5.0
+    checkouts: Optional[CheckoutTenants] = None
+    """Checkout metadata that can declare a tenant who never signed up (kept before the event is processed)."""
+    webhook_secret: Optional[Secret] = None
+    """Verifies deliveries before :attr:`checkouts` reads them (the handler verifies again)."""
 
     def receive(self, payload: bytes, signature: Optional[str]) -> ProcessResult:
         """Verify and record one delivery, then run what is due (raises WebhookRejected / StripeUnavailable)."""
+        if self.checkouts is not None and self.webhook_secret is not None:
+            self.checkouts.note(verify(payload, signature, self.webhook_secret, self.handler.tolerance))
         result = self.handler.handle(payload, signature)
         self.tick()
         return result
+
+    def release_if_paid(self, slug: str) -> bool:
+        """Release ``slug``'s held signup if billing already provisioned it (payment before signup); whether it was."""
+        state = self.store.state(slug)
+        if state.lifecycle is not TenantState.ACTIVE or state.plan is None:
+            return False
+        self.sink.provision(Provision(slug, state.plan, state.servers))
+        return True
 
     def tick(self, now: Optional[float] = None) -> int:
         """Execute queued billing actions, then suspensions whose grace period has passed; how many ran."""
@@ -91,9 +108,12 @@ def billing_runtime(settings: Settings, queue: JobQueue, environment: Environmen
         source = StripeSubscriptions(stripe_client(stripe_settings))
     settings.billing_db.parent.mkdir(parents=True, exist_ok=True)
     store = BillingStore(settings.billing_db, config)
-    sink = QueueActionSink(queue, environment, SuspensionTimers(settings.billing_db), settings.max_attempts)
-    handler = WebhookHandler(store, Secret(settings.stripe_webhook_secret.reveal()), source)
-    return BillingRuntime(handler, store, sink, settings.billing_poll_seconds)
+    checkouts = CheckoutTenants(settings.billing_db)
+    sink = QueueActionSink(queue, environment, SuspensionTimers(settings.billing_db), settings.max_attempts,
+                           checkouts, settings.default_region)
+    secret = Secret(settings.stripe_webhook_secret.reveal())
+    handler = WebhookHandler(store, secret, source)
+    return BillingRuntime(handler, store, sink, settings.billing_poll_seconds, checkouts, secret)
 
 
 def result_body(result: ProcessResult) -> dict[str, Any]:

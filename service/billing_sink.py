@@ -1,8 +1,10 @@
 """Billing actions as service jobs: :class:`QueueActionSink` implements ``billing.store.ActionSink``.
 
 * Provision / Resize: the tenant's declaration gets the paid plan and server count (state active);
-  an apply (``reapply`` job) is queued. A tenant must have signed up first (the signup carries its
-  organization, owner and region); a provision for an unknown tenant is logged and dropped.
+  an apply (``reapply`` job) is queued. A signup held for payment (``awaiting-payment``) is released
+  instead: its own job is queued with the paid plan and servers (the paid plan wins over the signup's).
+  A tenant that never signed up is declared from its checkout's metadata when that carries an
+  organization and an owner (:mod:`service.billing_checkouts`); otherwise the provision is logged and dropped.
 * Suspend: a timer is set for ``not_before`` (the end of the grace period); :meth:`run_due` sets
   ``state: suspended`` and queues the apply once it passes. Resume before that cancels the timer;
   after it, ``state: active`` is declared and applied again.
@@ -21,11 +23,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
+from pydantic import ValidationError
+
 from billing.decide import Decommission, Provision, Resize, Resume, Suspend
 from components.environment import Environment
 from components.spec import SpecErrors
+from service.billing_checkouts import CheckoutTenants
 from service.billing_declarations import DeclarationRefused, changed_declaration, current_spec, store_declaration
-from service.queue import Conflict, JobQueue, NotFound
+from service.queue import AWAITING_PAYMENT, Conflict, JobQueue, NotFound
+from service.signups import Signup, SignupRejected, declaration
 
 log = logging.getLogger(__name__)
 _SCHEMA = """CREATE TABLE IF NOT EXISTS billing_suspensions (tenant TEXT PRIMARY KEY, not_before INTEGER NOT NULL,
@@ -84,12 +90,56 @@ class SuspensionTimers:
 class QueueActionSink:
     """Turns billing actions into declaration changes and jobs on the service's queue."""
 
-    def __init__(self, queue: JobQueue, environment: Environment, timers: SuspensionTimers, max_attempts: int) -> None:
+    def __init__(self, queue: JobQueue, environment: Environment, timers: SuspensionTimers, max_attempts: int,
+                 checkouts: Optional[CheckoutTenants] = None, default_region: Optional[str] = None) -> None:
         self.queue, self.environment, self.timers, self.max_attempts = queue, environment, timers, max_attempts
+        self.checkouts, self.default_region = checkouts, default_region
 
     def provision(self, action: Provision) -> None:
-        """Declare the paid plan and servers, active, and apply."""
+        """Release a held signup, or declare a checkout-only tenant, or declare the paid plan (active) and apply."""
+        try:
+            phase = self.queue.get_tenant(action.tenant).phase
+        except NotFound:
+            self._declare_from_checkout(action)
+            return
+        if phase == AWAITING_PAYMENT and self._release(action):
+            return
         self._declare(action.tenant, plan=action.plan, servers=action.servers, state="active")
+
+    def _release(self, action: Provision) -> bool:
+        """Queue the held signup with the paid plan and servers; False if it was no longer held."""
+        try:
+            spec = current_spec(self.queue, self.environment, action.tenant)
+            new, text = changed_declaration(self.environment, spec, plan=action.plan, servers=action.servers,
+                                            state="active")
+        except (DeclarationRefused, SpecErrors) as exc:
+            log.error("billing: paid tenant %s stays awaiting payment, its paid declaration is refused: %s",
+                      action.tenant, exc)
+            return True
+        job = self.queue.release_held(action.tenant, new.plan, text)
+        if job is not None:
+            log.info("billing: payment released %s (%s x%d) as job %s", action.tenant, new.plan, new.servers, job.id)
+        return job is not None
+
+    def _declare_from_checkout(self, action: Provision) -> None:
+        found = self.checkouts.get(action.tenant) if self.checkouts is not None else None
+        if found is None:
+            log.error("billing: no signed-up tenant %r and its checkout names no organization_id/contact_email; "
+                      "action dropped (sign the tenant up first)", action.tenant)
+            return
+        event_id, fields = found
+        try:
+            signup = Signup.model_validate({**fields, "event_id": f"checkout:{event_id}"[:128], "slug": action.tenant,
+                                            "plan": action.plan, "servers": action.servers})
+            spec, text = declaration(signup, self.environment, self.default_region)
+        except (ValidationError, SignupRejected) as exc:
+            log.error("billing: checkout of %r cannot declare the tenant: %s", action.tenant, exc)
+            return
+        try:
+            self.queue.submit_signup(signup.event_id, spec.slug, spec.plan, spec.dokploy_organization, text,
+                                     self.max_attempts)
+        except Conflict as exc:
+            log.warning("billing: checkout-declared %s not queued: %s", action.tenant, exc)
 
     def resize(self, action: Resize) -> None:
         """Declare the new plan and server count and apply (fewer servers destroy the surplus)."""

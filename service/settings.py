@@ -64,6 +64,9 @@ class Settings:
     """SERVICE_BILLING_DB: the billing store (processed events, tenant billing state, action outbox, timers)."""
     billing_poll_seconds: float = 5.0
     """SERVICE_BILLING_POLL_SECONDS: how often due suspensions and queued billing actions are executed."""
+    require_payment: bool = False
+    """SERVICE_REQUIRE_PAYMENT: hold signups (``awaiting-payment``) until billing's Provision for the tenant
+    arrives (a billed cloud); false applies signups at once (operator-driven environments)."""
 
     def __repr__(self) -> str:
         scheme = self.database_url.split(":", 1)[0]
@@ -131,7 +134,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         billing_config=Path(env["SERVICE_BILLING_CONFIG"]) if env.get("SERVICE_BILLING_CONFIG") else None,
         billing_db=Path(env.get("SERVICE_BILLING_DB") or PROJECT_DIR / ".state" / "billing.sqlite"),
         billing_poll_seconds=_float(env, "SERVICE_BILLING_POLL_SECONDS", 5.0),
+        require_payment=_bool(env, "SERVICE_REQUIRE_PAYMENT", False),
     )
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in _TRUE + _FALSE:
+        raise SettingsError(f"{name} must be one of {', '.join(_TRUE + _FALSE)}")
+    return raw in _TRUE
 
 
 def _optional_secret(env: Mapping[str, str], name: str) -> Secret | None:

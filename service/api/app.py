@@ -13,6 +13,7 @@ from provisioning.toolchain import pulumi_command
 from service.api import health, operator, signups, stripe
 from service.api.context import ServiceContext
 from service.billing_service import billing_runtime
+from service.settings import SettingsError
 
 ROUTES: list[BaseRoute] = [
     APIRoute("/v1/signups", signups.create_signup, methods=["POST"], status_code=202, tags=["signups"],
@@ -44,6 +45,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     default_ready_checks(ctx)
     if ctx.billing is None:
         ctx.billing = billing_runtime(ctx.settings, ctx.queue, ctx.environment)
+    if ctx.settings.require_payment and ctx.billing is None:
+        raise SettingsError("SERVICE_REQUIRE_PAYMENT needs billing: set STRIPE_WEBHOOK_SECRET and SERVICE_BILLING_CONFIG")
     app = FastAPI(title="Dokploy Cloud provisioning service", version="1", routes=ROUTES, lifespan=_lifespan)
     app.state.service = ctx
     return app

@@ -60,9 +60,16 @@ def get_job(job_id: str, ctx: ServiceContext = Operator) -> dict[str, Any]:
 
 
 def decommission(slug: str, ctx: ServiceContext = Operator) -> JSONResponse:
-    """Queue destroy-and-remove of the tenant's stack; 202 with the job."""
+    """Queue destroy-and-remove of the tenant's stack; 202 with the job.
+
+    A tenant awaiting payment has no stack: its held signup is cancelled at once (200, phase decommissioned).
+    """
     submitted = _guard(lambda: ctx.queue.submit(slug, "decommission", ctx.settings.max_attempts))
-    return JSONResponse({"job_id": submitted.job.id, "duplicate": not submitted.created}, status_code=202)
+    job = submitted.job
+    if job.kind != "decommission":
+        return JSONResponse({"job_id": job.id, "duplicate": False, "state": job.state,
+                             "phase": ctx.queue.get_tenant(slug).phase}, status_code=200)
+    return JSONResponse({"job_id": job.id, "duplicate": not submitted.created, "state": job.state}, status_code=202)
 
 
 def reapply(slug: str, ctx: ServiceContext = Operator) -> JSONResponse:

@@ -1,4 +1,8 @@
-"""``POST /v1/signups``: verify, validate, record once, answer 202. Nothing is created for a refused request."""
+"""``POST /v1/signups``: verify, validate, record once, answer 202. Nothing is created for a refused request.
+
+With ``SERVICE_REQUIRE_PAYMENT`` the signup is recorded held (job ``held``, tenant ``awaiting-payment``)
+and billing's Provision releases it; a tenant whose payment already arrived is released at once.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -9,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from service.api.context import context
-from service.queue import QueueError
+from service.api.context import ServiceContext
+from service.queue import HELD, QueueError, Submitted
 from service.signing import HEADER, SignatureError, verify
 from service.signups import SignupRejected, declaration, parse_signup
 
@@ -42,12 +47,26 @@ async def create_signup(request: Request) -> JSONResponse:
     except SignupRejected as exc:
         raise HTTPException(422, [p.public() for p in exc.problems]) from None
     try:
-        submitted = await run_in_threadpool(ctx.queue.submit_signup, signup.event_id, spec.slug, spec.plan,
-                                            spec.dokploy_organization, text, ctx.settings.max_attempts)
+        submitted = await run_in_threadpool(_record, ctx, signup.event_id, spec.slug, spec.plan,
+                                            spec.dokploy_organization, text)
     except QueueError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     job = submitted.job
     content: dict[str, Any] = {"job_id": job.id, "slug": job.slug, "state": job.state,
                                "duplicate": not submitted.created, "job": f"/v1/jobs/{job.id}",
                                "tenant": f"/v1/tenants/{job.slug}"}
+    if job.state == HELD:
+        content["phase"] = ctx.queue.get_tenant(job.slug).phase
     return JSONResponse(content, status_code=202)
+
+
+def _record(ctx: ServiceContext, event_id: str, slug: str, plan: str, organization_id: str, text: str) -> Submitted:
+    """Submit the signup, held for payment when the service requires it (released if already paid)."""
+    hold = ctx.settings.require_payment
+    submitted = ctx.queue.submit_signup(event_id, slug, plan, organization_id, text, ctx.settings.max_attempts,
+                                        hold=hold)
+    # Checked after the held signup is committed: a Provision processed meanwhile either found it held
+    # and released it, or recorded the payment this check sees.
+    if hold and submitted.job.state == HELD and ctx.billing is not None and ctx.billing.release_if_paid(slug):
+        return Submitted(ctx.queue.get_job(submitted.job.id), submitted.created)
+    return submitted

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.queue.base import Conflict, Job, JobQueue, NotFound, Outcome, QueueError, Submitted, Tenant
+from service.queue.base import AWAITING_PAYMENT, HELD, Conflict, Job, JobQueue, NotFound, Outcome, QueueError, Submitted, Tenant
 
 
 def open_queue(url: str) -> JobQueue:
@@ -19,4 +19,4 @@ def open_queue(url: str) -> JobQueue:
     raise ValueError("database URL must start with sqlite:/// or postgresql://")
 
 
-__all__ = ["Conflict", "Job", "JobQueue", "NotFound", "Outcome", "QueueError", "Submitted", "Tenant", "open_queue"]
+__all__ = ["AWAITING_PAYMENT", "HELD", "Conflict", "Job", "JobQueue", "NotFound", "Outcome", "QueueError", "Submitted", "Tenant", "open_queue"]

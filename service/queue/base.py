@@ -4,10 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JobState = Literal["held", "queued", "running", "succeeded", "failed", "cancelled"]
 JobKind = Literal["signup", "reapply", "decommission"]
 OPERATION: dict[str, str] = {"signup": "up", "reapply": "up", "decommission": "destroy"}
 UNFINISHED = ("queued", "running")
+HELD = "held"
+"""Job state of a signup recorded but not runnable until billing's ``Provision`` releases it."""
+AWAITING_PAYMENT = "awaiting-payment"
+"""Tenant phase while its signup job is held for payment (``SERVICE_REQUIRE_PAYMENT``)."""
 
 
 @dataclass
@@ -114,14 +118,27 @@ class JobQueue(Protocol):
         """Raise if the database is unreachable."""
 
     def submit_signup(self, event_id: str, slug: str, plan: str, organization_id: str, declaration: str,
-                      max_attempts: int) -> Submitted:
-        """Record a signup once: a repeated event or an identical tenant returns the existing job."""
+                      max_attempts: int, hold: bool = False) -> Submitted:
+        """Record a signup once: a repeated event or an identical tenant returns the existing job.
+
+        ``hold``: the job is ``held`` and the tenant ``awaiting-payment`` until :meth:`release_held`.
+        """
+
+    def release_held(self, slug: str, plan: str, declaration: str) -> Job | None:
+        """Queue the held signup of an ``awaiting-payment`` tenant with ``declaration`` (the paid one).
+
+        None when the tenant is not awaiting payment (already released, never held); raise :class:`NotFound`.
+        """
 
     def submit(self, slug: str, kind: JobKind, max_attempts: int) -> Submitted:
-        """Queue a reapply or decommission of a known tenant (an identical unfinished job is reused)."""
+        """Queue a reapply or decommission of a known tenant (an identical unfinished job is reused).
+
+        A tenant awaiting payment has nothing to apply (reapply: :class:`Conflict`); decommissioning it
+        cancels its held signup and returns that job, with no engine run.
+        """
 
     def cancel(self, job_id: str) -> Job:
-        """Cancel a queued job; raise :class:`Conflict` if it already started."""
+        """Cancel a queued or held job; raise :class:`Conflict` if it already started."""
 
     def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
         """Lease the next runnable job: oldest first, one at a time per tenant, expired leases taken over."""

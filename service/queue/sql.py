@@ -13,8 +13,8 @@ from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from typing import Any, Iterable
 
-from service.queue.base import (OPERATION, Conflict, Job, JobKind, NotFound, Outcome, Submitted, Tenant,
-                                UNFINISHED)
+from service.queue.base import (AWAITING_PAYMENT, HELD, OPERATION, Conflict, Job, JobKind, NotFound, Outcome,
+                                Submitted, Tenant, UNFINISHED)
 
 _JOB_COLS = ("id, seq, slug, kind, operation, state, attempts, max_attempts, run_after, created_at, lease_owner, "
              "lease_expires, started_at, finished_at, error, current_phase, phases, outputs, event_id")
@@ -88,18 +88,21 @@ class SqlQueue(ABC):
 
     # -- submissions ---------------------------------------------------------------------------------------------
     def submit_signup(self, event_id: str, slug: str, plan: str, organization_id: str, declaration: str,
-                      max_attempts: int) -> Submitted:
-        """Record a signup once: a repeated event or an identical tenant returns the existing job."""
+                      max_attempts: int, hold: bool = False) -> Submitted:
+        """Record a signup once: a repeated event or an identical tenant returns the existing job.
+
+        ``hold``: the job is ``held`` and the tenant ``awaiting-payment`` until :meth:`release_held`.
+        """
         for attempt in range(SUBMIT_RETRIES):
             try:
-                return self._submit_signup(event_id, slug, plan, organization_id, declaration, max_attempts)
+                return self._submit_signup(event_id, slug, plan, organization_id, declaration, max_attempts, hold)
             except Exception as exc:  # a concurrent twin committed first: the retry sees it and deduplicates
                 if not self.is_unique_violation(exc) or attempt == SUBMIT_RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
     def _submit_signup(self, event_id: str, slug: str, plan: str, organization_id: str, declaration: str,
-                       max_attempts: int) -> Submitted:
+                       max_attempts: int, hold: bool = False) -> Submitted:
         with self.transaction(write=True) as tx:
             now = self.now(tx)
             seen = tx.one("SELECT job_id FROM events WHERE event_id = ?", (event_id,))
@@ -113,27 +116,55 @@ class SqlQueue(ABC):
                 tx.execute("INSERT INTO events (event_id, job_id, slug, created_at) VALUES (?, ?, ?, ?)",
                            (event_id, tenant["last_job_id"], slug, now))
                 return Submitted(self._get_job(tx, tenant["last_job_id"]), created=False)
-            job = self._insert_job(tx, slug, "signup", max_attempts, now, event_id)
+            job = self._insert_job(tx, slug, "signup", max_attempts, now, event_id, HELD if hold else "queued")
+            phase = AWAITING_PAYMENT if hold else "queued"
             if tenant is None:
-                tx.execute(f"INSERT INTO tenants ({_TENANT_COLS}) VALUES (?, ?, ?, ?, 'queued', ?, ?, NULL, ?, NULL, '{{}}')",
-                           (slug, plan, organization_id, declaration, now, now, job.id))
+                tx.execute(f"INSERT INTO tenants ({_TENANT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, '{{}}')",
+                           (slug, plan, organization_id, declaration, phase, now, now, job.id))
             else:
-                tx.execute("UPDATE tenants SET plan = ?, organization_id = ?, declaration = ?, phase = 'queued', "
+                tx.execute("UPDATE tenants SET plan = ?, organization_id = ?, declaration = ?, phase = ?, "
                            "created_at = ?, updated_at = ?, ready_at = NULL, last_job_id = ?, last_error = NULL, "
-                           "outputs = '{}' WHERE slug = ?", (plan, organization_id, declaration, now, now, job.id, slug))
+                           "outputs = '{}' WHERE slug = ?",
+                           (plan, organization_id, declaration, phase, now, now, job.id, slug))
             tx.execute("INSERT INTO events (event_id, job_id, slug, created_at) VALUES (?, ?, ?, ?)",
                        (event_id, job.id, slug, now))
             return Submitted(job, created=True)
 
-    def submit(self, slug: str, kind: JobKind, max_attempts: int) -> Submitted:
-        """Queue a reapply or decommission of a known tenant (an identical unfinished job is reused)."""
+    def release_held(self, slug: str, plan: str, declaration: str) -> Job | None:
+        """Queue the held signup of an ``awaiting-payment`` tenant with ``declaration`` (the paid one).
+
+        None when the tenant is not awaiting payment (already released, never held); raise :class:`NotFound`.
+        The job's ``created_at`` becomes now, so signup-to-ready measures provisioning, not the wait for payment
+        (the tenant keeps its signup time).
+        """
         with self.transaction(write=True) as tx:
             now = self.now(tx)
-            tenant = tx.one("SELECT phase FROM tenants WHERE slug = ?", (slug,))
+            tenant = tx.one("SELECT last_job_id FROM tenants WHERE slug = ?", (slug,))
+            if tenant is None:
+                raise NotFound(f"no tenant {slug!r}")
+            released = tx.execute("UPDATE tenants SET plan = ?, declaration = ?, phase = 'queued', updated_at = ? "
+                                  "WHERE slug = ? AND phase = ?", (plan, declaration, now, slug, AWAITING_PAYMENT))
+            if released != 1:
+                return None
+            tx.execute("UPDATE jobs SET state = 'queued', run_after = ?, created_at = ? WHERE slug = ? AND state = ?",
+                       (now, now, slug, HELD))
+            return self._get_job(tx, tenant["last_job_id"])
+
+    def submit(self, slug: str, kind: JobKind, max_attempts: int) -> Submitted:
+        """Queue a reapply or decommission of a known tenant (an identical unfinished job is reused).
+
+        A tenant awaiting payment has nothing to apply (reapply: :class:`Conflict`); decommissioning it
+        cancels its held signup and returns that job, with no engine run.
+        """
+        with self.transaction(write=True) as tx:
+            now = self.now(tx)
+            tenant = tx.one("SELECT phase, last_job_id FROM tenants WHERE slug = ?", (slug,))
             if tenant is None:
                 raise NotFound(f"no tenant {slug!r}")
             if tenant["phase"] in _REUSABLE_PHASES:
                 raise Conflict(f"tenant {slug!r} is {tenant['phase']}")
+            if tenant["phase"] == AWAITING_PAYMENT:
+                return self._drop_held(tx, slug, kind, tenant["last_job_id"], now)
             operation = OPERATION[kind]
             pending = tx.one(f"SELECT {_JOB_COLS} FROM jobs WHERE slug = ? AND operation = ? AND state = 'queued' "
                              "ORDER BY seq DESC LIMIT 1", (slug, operation))
@@ -146,23 +177,34 @@ class SqlQueue(ABC):
             tx.execute("UPDATE tenants SET last_job_id = ?, updated_at = ? WHERE slug = ?", (job.id, now, slug))
             return Submitted(job, created=True)
 
+    def _drop_held(self, tx: Tx, slug: str, kind: JobKind, job_id: str, now: float) -> Submitted:
+        """Decommission of a tenant awaiting payment: its held signup is cancelled; nothing was ever applied."""
+        if kind != "decommission":
+            raise Conflict(f"tenant {slug!r} is {AWAITING_PAYMENT}; nothing is applied until its payment arrives")
+        tx.execute("UPDATE jobs SET state = 'cancelled', finished_at = ?, error = 'decommissioned before payment' "
+                   "WHERE slug = ? AND state = ?", (now, slug, HELD))
+        tx.execute("UPDATE tenants SET phase = 'decommissioned', updated_at = ? WHERE slug = ?", (now, slug))
+        return Submitted(self._get_job(tx, job_id), created=False)
+
     def cancel(self, job_id: str) -> Job:
-        """Cancel a queued job; raise :class:`Conflict` if it already started or ended."""
+        """Cancel a queued or held job; raise :class:`Conflict` if it already started or ended."""
         with self.transaction(write=True) as tx:
             now = self.now(tx)
             job = self._get_job(tx, job_id)
-            if job.state != "queued":
-                raise Conflict(f"job {job_id} is {job.state}; only queued jobs can be cancelled")
+            if job.state not in ("queued", HELD):
+                raise Conflict(f"job {job_id} is {job.state}; "
+                               "only queued jobs (or signups held for payment) can be cancelled")
             tx.execute("UPDATE jobs SET state = 'cancelled', finished_at = ? WHERE id = ?", (now, job_id))
-            tx.execute("UPDATE tenants SET phase = 'cancelled', updated_at = ? WHERE slug = ? AND phase = 'queued' "
-                       "AND last_job_id = ?", (now, job.slug, job_id))
+            tx.execute("UPDATE tenants SET phase = 'cancelled', updated_at = ? WHERE slug = ? AND phase IN ('queued', ?) "
+                       "AND last_job_id = ?", (now, job.slug, AWAITING_PAYMENT, job_id))
             return self._get_job(tx, job_id)
 
-    def _insert_job(self, tx: Tx, slug: str, kind: str, max_attempts: int, now: float, event_id: str | None) -> Job:
+    def _insert_job(self, tx: Tx, slug: str, kind: str, max_attempts: int, now: float, event_id: str | None,
+                    state: str = "queued") -> Job:
         job_id = uuid.uuid4().hex
         tx.execute("INSERT INTO jobs (id, slug, kind, operation, state, attempts, max_attempts, run_after, created_at, "
-                   "phases, outputs, event_id) VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?, '{}', '{}', ?)",
-                   (job_id, slug, kind, OPERATION[kind], max_attempts, now, now, event_id))
+                   "phases, outputs, event_id) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, '{}', '{}', ?)",
+                   (job_id, slug, kind, OPERATION[kind], state, max_attempts, now, now, event_id))
         return self._get_job(tx, job_id)
 
     # -- workers -------------------------------------------------------------------------------------------------
@@ -285,7 +327,7 @@ class SqlQueue(ABC):
         """Number of jobs per state (every state present, zero if none)."""
         with self.transaction() as tx:
             rows = tx.all("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
-        counts = {s: 0 for s in (*UNFINISHED, "succeeded", "failed", "cancelled")}
+        counts = {s: 0 for s in (HELD, *UNFINISHED, "succeeded", "failed", "cancelled")}
         counts.update({r["state"]: int(r["n"]) for r in rows})
         return counts
 
