@@ -78,6 +78,7 @@ class Vm:
     started_at: float = 0.0
     agent_ready_at: float | None = None
     booted: dict[str, Any] = field(default_factory=dict)  # cloud-init values applied at last boot
+    cloudinit_image: dict[str, Any] = field(default_factory=dict)  # values the cloud-init drive was built from
     pool: str | None = None
     firewall: dict[str, Any] = field(default_factory=lambda: {"options": {}, "rules": [], "ipsets": {}})
 

@@ -11,6 +11,7 @@ from .entities import GiB, Vm
 # Keys applied at once even on a running VM (PVE's fast-plug options, default hotplug, cloud-init).
 HOT_KEYS = {"name", "description", "tags", "onboot", "protection", "startup", "agent", "ciuser", "cipassword",
             "sshkeys", "nameserver", "searchdomain", "citype", "ciupgrade", "cicustom", "lock"}
+CLOUDINIT_KEYS = {"ciuser", "cipassword", "sshkeys", "citype", "ciupgrade", "cicustom", "nameserver", "searchdomain"}
 HOT_RE = re.compile(r"^(net\d+|ipconfig\d+|(scsi|virtio|sata|ide)\d+|unused\d+)$")
 NEW_VOL_RE = re.compile(r"^([a-zA-Z][\w\-.]*):(\d+(?:\.\d+)?)$")
 
@@ -109,6 +110,32 @@ class QemuMixin:
             vm.pending_delete.remove(key)
         if target is vm.config:
             vm.pending.pop(key, None)
+
+    def regenerate_cloudinit(self, node: str, vmid: int) -> None:
+        """PUT …/cloudinit: rebuild the cloud-init drive from the current cloud-init values."""
+        with self.lock:
+            self.tick()
+            vm = self.vm(node, vmid)
+            if vm.lock:
+                raise E.locked(vm.lock)
+            vm.cloudinit_image = {k: v for k, v in vm.config.items() if k in CLOUDINIT_KEYS or k.startswith("ipconfig")}
+
+    def cloudinit_pending(self, node: str, vmid: int) -> list[dict[str, Any]]:
+        """GET …/cloudinit: each cloud-init key with the value the drive holds and, if different, the new one."""
+        with self.lock:
+            vm = self.vm(node, vmid)
+            current = {k: v for k, v in vm.config.items() if k in CLOUDINIT_KEYS or k.startswith("ipconfig")}
+            out = []
+            for key in sorted(set(current) | set(vm.cloudinit_image)):
+                item: dict[str, Any] = {"key": key}
+                if key in vm.cloudinit_image:
+                    item["value"] = str(vm.cloudinit_image[key])
+                if key not in current:
+                    item["delete"] = 1
+                elif current[key] != vm.cloudinit_image.get(key):
+                    item["pending"] = str(current[key])
+                out.append(item)
+            return out
 
     def _delete_key(self, vm: Vm, key: str) -> None:
         if key not in vm.config and key not in vm.pending:

@@ -50,6 +50,14 @@ def pending_get(ctx: Ctx) -> Any:
     return ctx.backend.get_pending(ctx.node, ctx.vmid)
 
 
+def cloudinit_get(ctx: Ctx) -> Any:
+    return ctx.backend.cloudinit_pending(ctx.node, ctx.vmid)
+
+
+def cloudinit_put(ctx: Ctx) -> Any:
+    ctx.backend.regenerate_cloudinit(ctx.node, ctx.vmid)
+
+
 def _config_write(ctx: Ctx) -> None:
     p, b = ctx.params, ctx.backend
     if p.get("skiplock") and ctx.authid != "root@pam":

@@ -45,6 +45,8 @@ ROUTES: dict[tuple[str, str], Callable[[R.Ctx], Any]] = {
     ("PUT", Q + "/config"): V.config_put,
     ("POST", Q + "/config"): V.config_post,
     ("GET", Q + "/pending"): V.pending_get,
+    ("GET", Q + "/cloudinit"): V.cloudinit_get,
+    ("PUT", Q + "/cloudinit"): V.cloudinit_put,
     ("PUT", Q + "/resize"): V.resize,
     ("POST", Q + "/clone"): V.clone,
     ("POST", Q + "/template"): V.template,

@@ -106,6 +106,17 @@ def test_step5_plan_change_updates_vm_in_place(local_cloud: CloudUnderTest) -> N
     assert int(vm.config["cores"]) == 4 and int(vm.config["memory"]) == 8192
 
 
+def test_step5b_new_authorized_key_changes_cloud_init_in_place(local_cloud: CloudUnderTest) -> None:
+    new_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOOzvIGr8BmAE28vBLQRDGzRQUzKynR6bcwkWqVXSOTV oncall@alpha.example"
+    spec = local_cloud.tenants_dir / "alpha.yaml"
+    spec.write_text(spec.read_text() + f"  - {new_key}\n")
+    result = local_cloud.stacks.run("alpha", "up")
+    assert result.ok, result.error
+    assert "replace" not in result.changes and result.outputs["vmIds"] == _outputs["alpha"]["vmIds"]
+    vm = _vm(local_cloud, "pve-eu1", result.outputs["vmIds"][0])
+    assert "oncall@alpha.example" in urllib.parse.unquote(vm.config["sshkeys"])
+
+
 def test_step6_refresh_detects_drift_and_up_repairs_it(local_cloud: CloudUnderTest) -> None:
     vmid, hostname = _outputs["charlie"]["vmIds"][0], _outputs["charlie"]["hostnames"][0]
     prox = local_cloud.cloud.proxmox["pve-us1"][0].backend

@@ -174,3 +174,16 @@ def test_stuck_file_lock_times_out_config_put(client: Any, tokens: dict[str, str
     assert r.json()["message"] == "can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout\n"
     assert client.post("/_sim/faults", json={"rules": [{"path": "(", "error_rate": 1}]}).json() == {
         "error": "path: invalid regex '(': missing ), unterminated subpattern at position 0"}
+
+
+def test_cloudinit_drive_regeneration_shows_pending_values(client, tokens) -> None:  # type: ignore[no-untyped-def]
+    """PUT …/cloudinit rebuilds the drive; GET …/cloudinit lists what changed since (bpg calls both)."""
+    auth = {"Authorization": tokens["admin"]}
+    base = "/api2/json/nodes/pve1/qemu/9000"
+    assert client.put(f"{base}/cloudinit", headers=auth).status_code == 200
+    assert client.put(f"{base}/config", data={"ciuser": "dokploy"}, headers=auth).status_code == 200
+    items = {i["key"]: i for i in client.get(f"{base}/cloudinit", headers=auth).json()["data"]}
+    assert items["ciuser"] == {"key": "ciuser", "value": "ubuntu", "pending": "dokploy"}
+    assert client.put(f"{base}/cloudinit", headers=auth).status_code == 200
+    items = {i["key"]: i for i in client.get(f"{base}/cloudinit", headers=auth).json()["data"]}
+    assert items["ciuser"] == {"key": "ciuser", "value": "dokploy"}
