@@ -6,13 +6,15 @@ its plan previews clean; the same tenant previewed by a program reading a tamper
 (plan ``starter`` claiming 8 cores) must fail, naming the mandatory policy and its message, and
 change nothing.
 
-The stack is applied once first because a preview of a *new* tenant stack currently fails before any
-policy runs: with the 3.260 SDK the dynamic-provider host hands ``check`` unknown values as
-``pulumi.output.Unknown`` objects, which ``providers/dns_record_rules.is_unknown`` and
-``providers/dokploy_server._known`` do not recognise (they compare with the sentinel string).
+The server-count quota is checked on a *brand-new* tenant stack (bravo, business x2, never applied):
+the spec loader refuses a file over ``max_servers``, so the program reads the genuine environment
+(business allows 3) while the pack's config is generated from an environment whose business plan
+allows 1. The preview must fail with ``tenant-server-quota`` and the message the door check gives
+for the same request against the same limits.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,23 @@ def test_vm_over_plan_fails_preview_with_the_policy_name_and_message(local_cloud
     assert f"{q.VM_WITHIN_PLAN}" in text and "mandatory" in text, text
     assert f"VM {SLUG}-s0-vm: cpu.cores = 8 exceeds plan 'starter' limit of 2" in text, text
     assert _vm_cores(local_cloud, applied["vmIds"][0]) == genuine.plans["starter"].cores
+
+
+def test_servers_over_the_plan_fail_a_new_stack_preview_with_the_door_checks_message(
+        local_cloud: CloudUnderTest, tmp_path: Path) -> None:  # noqa: F811
+    stacks = local_cloud.stacks
+    spec = stacks.spec("bravo")
+    genuine = stacks.environment
+    assert (spec.plan, spec.servers, genuine.plans["business"].max_servers) == ("business", 2, 3)
+    lowered = replace(genuine, plans={**genuine.plans, "business": replace(genuine.plans["business"], max_servers=1)})
+    door = check_in_environment(lowered, tenant="bravo", plan_name=spec.plan, servers=spec.servers,
+                                region=spec.region, host_label=spec.host_label)
+    message = "tenant bravo: 2 servers exceed plan 'business' limit of 1 (max_servers)"
+    assert [(v.policy, v.message) for v in door] == [(q.TENANT_SERVER_QUOTA, message)]
+    with pytest.raises(auto.CommandError) as failed:
+        stacks.stack("bravo").preview(color="never", **policy_args("local", lowered, tmp_path))
+    text = str(failed.value)
+    assert q.TENANT_SERVER_QUOTA in text and "mandatory" in text and message in text, text
+    assert q.VM_WITHIN_PLAN not in text, text  # sizing is within the plan: only the count is refused
+    vms = local_cloud.cloud.proxmox[REGION][0].backend.vms.values()
+    assert not [vm.vmid for vm in vms if "bravo" in str(vm.config.get("name", ""))]  # the preview created nothing
