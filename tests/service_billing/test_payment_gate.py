@@ -10,7 +10,15 @@ from typing import Any, Iterator
 
 import pytest
 
+from components.environment import load_environment
+from provisioning.toolchain import PROJECT_DIR
+from service.api.app import create_app
+from service.api.context import ServiceContext
+from service.metrics import Metrics
+from service.queue import open_queue
+from service.settings import SettingsError, load_settings
 from tests.billing.conftest import FakeStripe, checkout, invoice, subscription
+from tests.service.conftest import service_env
 from tests.service.harness import signup_body, wait_for
 from tests.service_billing.conftest import BilledService, now, start_billed, stripe_event
 
@@ -138,3 +146,15 @@ def test_gate_off_applies_signups_at_once(billed: BilledService) -> None:
     response = billed.signup(signup_body("acme"))
     assert response.json()["state"] == "queued" and "phase" not in response.json()
     assert billed.wait_job(response.json()["job_id"])["state"] == "succeeded"
+
+
+def test_the_gate_setting_is_a_boolean_and_needs_billing(tmp_path: Path) -> None:
+    env = service_env(tmp_path, f"sqlite://{tmp_path / 'queue.sqlite'}")
+    assert load_settings(env).require_payment is False
+    with pytest.raises(SettingsError, match="SERVICE_REQUIRE_PAYMENT must be one of"):
+        load_settings({**env, "SERVICE_REQUIRE_PAYMENT": "maybe"})
+    settings = load_settings({**env, "SERVICE_REQUIRE_PAYMENT": "true"})
+    queue = open_queue(settings.database_url)
+    ctx = ServiceContext(settings, queue, load_environment(PROJECT_DIR, "local"), Metrics(queue))
+    with pytest.raises(SettingsError, match="needs billing"):
+        create_app(ctx)
