@@ -54,17 +54,19 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         environment = load_environment(PROJECT_DIR, settings.env_name)
         queue = open_queue(settings.database_url)
+        metrics = Metrics(queue)
+        # Built before any worker starts, so a bad billing or payment-gate setting stops start-up cleanly.
+        app = None if args.workers_only else create_app(ServiceContext(settings, queue, environment, metrics))
     except (SettingsError, SpecErrors) as exc:
         print(f"python -m service: {exc}", file=sys.stderr)
         return 2
-    metrics, stop = Metrics(queue), threading.Event()
+    stop = threading.Event()
     threads = [] if args.api_only else start_workers(settings, metrics, stop)
     log.info("service starting: %r", settings)
     try:
-        if args.workers_only:
+        if app is None:
             stop.wait()
         else:
-            app = create_app(ServiceContext(settings, queue, environment, metrics))
             uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")).run()
     except KeyboardInterrupt:
         pass
