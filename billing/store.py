@@ -9,14 +9,24 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Iterator, Optional, Protocol
+from typing import ContextManager, Optional, Protocol
 
 from billing.config import BillingConfig
-from billing.decide import Action, BillingState, Decision, Decommission, Provision, Resize, Resume, Suspend, decide
+from billing.decide import (
+    Action,
+    BillingState,
+    Decision,
+    Decommission,
+    Provision,
+    Resize,
+    Resume,
+    Suspend,
+    decide,
+)
 from billing.model import BillingDataError, BillingEvent
+from billing.sqlite_tx import immediate_transaction
 from billing.states import TenantState
 
 _ACTION_TYPES = {cls.__name__: cls for cls in (Provision, Resize, Suspend, Resume, Decommission)}
@@ -73,20 +83,8 @@ class BillingStore:
         finally:
             db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        finally:
-            db.close()
+    def _tx(self) -> ContextManager[sqlite3.Connection]:
+        return immediate_transaction(self.path)
 
     def process(self, event: BillingEvent) -> ProcessResult:
         """Apply ``event`` exactly once (by id) and queue the actions it decides."""

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, ContextManager, Mapping, Optional
 
 from billing.model import CHECKOUT_COMPLETED
+from billing.sqlite_tx import immediate_transaction
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS billing_checkout_tenants (tenant TEXT PRIMARY KEY, event_id TEXT NOT NULL,
   fields TEXT NOT NULL)"""
@@ -49,19 +49,8 @@ class CheckoutTenants:
         with self._tx() as db:
             db.execute(_SCHEMA)
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        finally:
-            db.close()
+    def _tx(self) -> ContextManager[sqlite3.Connection]:
+        return immediate_transaction(self.path)
 
     def note(self, event: Mapping[str, Any]) -> Optional[str]:
         """Remember what a verified checkout event declares; the tenant, or None when it declares nothing."""

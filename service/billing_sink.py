@@ -19,17 +19,22 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import ContextManager, Optional
 
 from pydantic import ValidationError
 
 from billing.decide import Decommission, Provision, Resize, Resume, Suspend
+from billing.sqlite_tx import immediate_transaction
 from components.environment import Environment
 from components.spec import SpecErrors
 from service.billing_checkouts import CheckoutTenants
-from service.billing_declarations import DeclarationRefused, changed_declaration, current_spec, store_declaration
+from service.billing_declarations import (
+    DeclarationRefused,
+    changed_declaration,
+    current_spec,
+    store_declaration,
+)
 from service.queue import AWAITING_PAYMENT, Conflict, JobQueue, NotFound
 from service.signups import Signup, SignupRejected, declaration
 
@@ -46,19 +51,8 @@ class SuspensionTimers:
         with self._tx() as db:
             db.execute(_SCHEMA)
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        finally:
-            db.close()
+    def _tx(self) -> ContextManager[sqlite3.Connection]:
+        return immediate_transaction(self.path)
 
     def arm(self, tenant: str, not_before: int, reason: str) -> None:
         """Suspend ``tenant`` at ``not_before`` (an already armed or executed suspension is kept)."""
