@@ -59,9 +59,6 @@ class Allocation:
     address: str
     node: str
 
-    def cidr(self, network: str) -> str:
-        """The address with the network's prefix length, as cloud-init ``ipconfig0`` wants it."""
-        return f"{self.address}/{ipaddress.ip_network(network).prefixlen}"
 
 
 def first_free_vmid(spec: PoolSpec, taken: Iterable[int]) -> int:

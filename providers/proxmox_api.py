@@ -6,7 +6,7 @@ and ``PROXMOX_VE_INSECURE``. Built inside each provider call, never captured by 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import urlparse
 
 from proxmoxer import ProxmoxAPI
@@ -23,10 +23,11 @@ class ProxmoxSettingsError(RuntimeError):
     """The Proxmox environment variables are missing or malformed."""
 
 
-def client_from_env(timeout: int = DEFAULT_TIMEOUT) -> ProxmoxAPI:
-    """A ProxmoxAPI for the endpoint and token in the environment."""
-    endpoint = os.environ.get("PROXMOX_VE_ENDPOINT", "")
-    token = os.environ.get("PROXMOX_VE_API_TOKEN", "")
+def client_from_env(timeout: int = DEFAULT_TIMEOUT, env: Mapping[str, str] | None = None) -> ProxmoxAPI:
+    """A ProxmoxAPI for the endpoint and token in ``env`` (default: the process environment)."""
+    env = os.environ if env is None else env
+    endpoint = env.get("PROXMOX_VE_ENDPOINT", "")
+    token = env.get("PROXMOX_VE_API_TOKEN", "")
     url = urlparse(endpoint)
     if url.scheme != "https" or not url.hostname:
         raise ProxmoxSettingsError("PROXMOX_VE_ENDPOINT must be set to the HTTPS API URL, e.g. https://pve1:8006/")
@@ -34,7 +35,7 @@ def client_from_env(timeout: int = DEFAULT_TIMEOUT) -> ProxmoxAPI:
     token_name, sep2, secret = rest.partition("=")
     if not (sep and sep2 and user and token_name and secret):
         raise ProxmoxSettingsError("PROXMOX_VE_API_TOKEN must be set as user@realm!tokenid=secret")
-    insecure = os.environ.get("PROXMOX_VE_INSECURE", "false").lower() in ("1", "true", "yes")
+    insecure = env.get("PROXMOX_VE_INSECURE", "false").lower() in ("1", "true", "yes")
     api = ProxmoxAPI(url.hostname, port=url.port or 8006, service="PVE", backend="https", user=user,
                      token_name=token_name, token_value=secret, verify_ssl=not insecure, timeout=timeout)
     # proxmoxer keeps its requests session in _store (its documented extension point has none for retries).

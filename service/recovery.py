@@ -33,8 +33,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping
-from urllib.parse import urlparse
+from typing import Any
 
 from proxmoxer import ProxmoxAPI  # type: ignore[import-untyped]
 from pulumi import automation as auto
@@ -129,16 +128,6 @@ def state_vmids(stack: auto.Stack) -> set[int]:
     deployment = stack.export_stack().deployment or {}
     return {int(r["id"]) for r in deployment.get("resources") or []
             if str(r.get("type", "")).endswith(VM_TYPE_SUFFIX) and str(r.get("id", "")).isdigit()}
-
-
-def proxmox_client(env: Mapping[str, str], timeout: int = 15) -> ProxmoxAPI:
-    """A proxmoxer client from a run's environment (``PROXMOX_VE_ENDPOINT``, ``_API_TOKEN``, ``_INSECURE``)."""
-    url = urlparse(env["PROXMOX_VE_ENDPOINT"])
-    user, _, rest = env["PROXMOX_VE_API_TOKEN"].partition("!")
-    token_name, _, secret = rest.partition("=")
-    insecure = env.get("PROXMOX_VE_INSECURE", "false").lower() in ("1", "true", "yes")
-    return ProxmoxAPI(url.hostname, port=url.port or 8006, service="PVE", backend="https", user=user,
-                      token_name=token_name, token_value=secret, verify_ssl=not insecure, timeout=timeout)
 
 
 def recover_orphan_vms(api: ProxmoxAPI, allocations: AllocationStore, pool: str, slug: str, owned: set[int],

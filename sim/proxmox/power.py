@@ -102,12 +102,17 @@ class PowerMixin:
                 raise E.HandlerError("VM is paused - cannot shutdown")
             return self._power_task(node, vmid, "qmshutdown", user, lambda: self._halt(vm))
 
+    def _running_vm(self, node: str, vmid: int) -> Vm:
+        """The VM, which must be running (reboot, suspend and resume refuse otherwise, as PVE does)."""
+        vm = self.vm(node, vmid)
+        if vm.status != "running":
+            raise E.HandlerError(f"VM {vmid} not running")
+        return vm
+
     def reboot(self, node: str, vmid: int, user: str) -> str:
         with self.lock:
             self.tick()
-            vm = self.vm(node, vmid)
-            if vm.status != "running":
-                raise E.HandlerError(f"VM {vmid} not running")
+            vm = self._running_vm(node, vmid)
 
             def finish() -> None:
                 self._halt(vm)
@@ -118,9 +123,7 @@ class PowerMixin:
     def suspend(self, node: str, vmid: int, user: str, todisk: bool = False) -> str:
         with self.lock:
             self.tick()
-            vm = self.vm(node, vmid)
-            if vm.status != "running":
-                raise E.HandlerError(f"VM {vmid} not running")
+            vm = self._running_vm(node, vmid)
 
             def finish() -> None:
                 if todisk:
@@ -134,9 +137,7 @@ class PowerMixin:
     def resume(self, node: str, vmid: int, user: str) -> str:
         with self.lock:
             self.tick()
-            vm = self.vm(node, vmid)
-            if vm.status != "running":
-                raise E.HandlerError(f"VM {vmid} not running")
+            vm = self._running_vm(node, vmid)
 
             def finish() -> None:
                 vm.qmpstatus = "running"
