@@ -36,12 +36,13 @@ LIST_FORMATS = {"pve-configid-list": "pve-configid", "pve-vmid-list": "pve-vmid"
 TAG_RE = re.compile(r"^[a-z0-9_][a-z0-9_\-+.]*$", re.I)
 
 
+REPO_APIDOC = Path(__file__).resolve().parents[2] / "reference" / "proxmox" / "pve-apidoc.json"
+
+
 def apidoc_path() -> Path:
-    """$PVE_APIDOC, else <repo parent>/shared/reference/proxmox/pve-apidoc.json."""
+    """$PVE_APIDOC, else the copy kept in the repository (``reference/proxmox/pve-apidoc.json``)."""
     env = os.environ.get("PVE_APIDOC")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "reference" / "proxmox" / "pve-apidoc.json"
+    return Path(env) if env else REPO_APIDOC
 
 
 class Schema:
