@@ -32,13 +32,15 @@ def verify(secret: Secret, header: str | None, body: bytes, window: int, now: fl
             raise SignatureError(f"malformed {HEADER} header: expected t=<unix>,v1=<hex>")
         parts.setdefault(key, []).append(value)
     stamps, candidates = parts.get("t", []), parts.get("v1", [])
-    if len(stamps) != 1 or not stamps[0].isdigit() or not candidates:
+    # isdigit() alone accepts "²", which int() refuses: only ASCII decimals are a timestamp.
+    if len(stamps) != 1 or not (stamps[0].isascii() and stamps[0].isdecimal()) or not candidates:
         raise SignatureError(f"malformed {HEADER} header: expected t=<unix>,v1=<hex>")
     timestamp = int(stamps[0])
     current = time.time() if now is None else now
     if abs(current - timestamp) > window:
         raise SignatureError(f"{HEADER} timestamp is outside the {window} s window")
-    expected = sign(secret, body, timestamp).split("v1=", 1)[1]
-    if not any(hmac.compare_digest(expected, c) for c in candidates):
+    expected = sign(secret, body, timestamp).split("v1=", 1)[1].encode()
+    # compare_digest refuses non-ASCII str; bytes compare any header a client sends (a mismatch is 401).
+    if not any(hmac.compare_digest(expected, c.encode("utf-8", "surrogateescape")) for c in candidates):
         raise SignatureError(f"{HEADER} does not match the body")
     return timestamp

@@ -81,6 +81,19 @@ def test_bad_signature_headers_are_refused(service: RunningService, signature: s
     assert nothing_created(service)
 
 
+@pytest.mark.parametrize("digest", ["é" * 64, "\u00ff00", "ab\u00e9"])
+def test_non_ascii_signature_is_refused_not_a_server_error(service: RunningService, digest: str) -> None:
+    response = service.signup(signup_body("acme"), signature=f"t={int(time.time())},v1={digest}")
+    assert response.status_code == 401 and "does not match" in response.json()["detail"]
+    assert nothing_created(service)
+
+
+def test_non_ascii_digit_timestamp_is_malformed_not_a_server_error(service: RunningService) -> None:
+    response = service.signup(signup_body("acme"), signature="t=\u00b2,v1=00")
+    assert response.status_code == 401 and "malformed X-Signature" in response.json()["detail"]
+    assert nothing_created(service)
+
+
 def test_signature_over_another_body_is_refused(service: RunningService) -> None:
     from service.signing import sign
 
