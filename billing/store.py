@@ -28,6 +28,7 @@ from billing.decide import (
 from billing.model import BillingDataError, BillingEvent
 from billing.sqlite_tx import immediate_transaction
 from billing.states import TenantState
+from provisioning.private_files import private_sqlite
 
 _ACTION_TYPES = {cls.__name__: cls for cls in (Provision, Resize, Suspend, Resume, Decommission)}
 _SCHEMA = """
@@ -76,7 +77,7 @@ class BillingStore:
     """Billing state in one SQLite file (safe across processes: each write is an IMMEDIATE transaction)."""
 
     def __init__(self, path: str | Path, config: BillingConfig) -> None:
-        self.path, self.config = str(path), config
+        self.path, self.config = str(private_sqlite(path)), config
         db = sqlite3.connect(self.path, timeout=30)
         try:
             db.executescript(_SCHEMA)  # executescript commits on its own, so it runs outside _tx

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+from provisioning.private_files import private_sqlite
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS allocation (
     pool TEXT NOT NULL,
@@ -88,7 +90,7 @@ class AllocationStore:
     def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self.timeout = timeout
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(self.path)
         with self._connect() as conn:
             conn.executescript(SCHEMA)
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
+from provisioning.private_files import private_dir
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 TOOLS_DIR = PROJECT_DIR / ".tools"
 PULUMI_HOME = TOOLS_DIR / "pulumi-home"
@@ -35,7 +37,7 @@ def backend_url() -> str:
     """PULUMI_BACKEND_URL if set (s3://…, https://api.pulumi.com), else the local file backend."""
     url = os.environ.get("PULUMI_BACKEND_URL") or DEFAULT_BACKEND
     if url.startswith("file://"):
-        Path(url[len("file://"):]).mkdir(parents=True, exist_ok=True)
+        private_dir(url[len("file://"):])  # stack state: encrypted secrets and customer data
     return url
 
 

@@ -20,6 +20,7 @@ from typing import Any, ContextManager, Mapping, Optional
 
 from billing.model import CHECKOUT_COMPLETED
 from billing.sqlite_tx import immediate_transaction
+from provisioning.private_files import private_sqlite
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS billing_checkout_tenants (tenant TEXT PRIMARY KEY, event_id TEXT NOT NULL,
   fields TEXT NOT NULL)"""
@@ -45,7 +46,7 @@ class CheckoutTenants:
     """Checkout-declared tenants, one row per tenant (the latest checkout wins), in the billing SQLite file."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
+        self.path = str(private_sqlite(path))
         with self._tx() as db:
             db.execute(_SCHEMA)
 

@@ -106,7 +106,6 @@ def billing_runtime(settings: Settings, queue: JobQueue, environment: Environmen
                                          webhook_secret=Secret(settings.stripe_webhook_secret.reveal()),
                                          api_base=settings.stripe_api_base)
         source = StripeSubscriptions(stripe_client(stripe_settings))
-    settings.billing_db.parent.mkdir(parents=True, exist_ok=True)
     store = BillingStore(settings.billing_db, config)
     checkouts = CheckoutTenants(settings.billing_db)
     sink = QueueActionSink(queue, environment, SuspensionTimers(settings.billing_db), settings.max_attempts,

@@ -28,6 +28,7 @@ from billing.decide import Decommission, Provision, Resize, Resume, Suspend
 from billing.sqlite_tx import immediate_transaction
 from components.environment import Environment
 from components.spec import SpecErrors
+from provisioning.private_files import private_sqlite
 from service.billing_checkouts import CheckoutTenants
 from service.billing_declarations import (
     DeclarationRefused,
@@ -47,7 +48,7 @@ class SuspensionTimers:
     """Pending and executed suspensions, one row per tenant, in the billing SQLite file."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
+        self.path = str(private_sqlite(path))
         with self._tx() as db:
             db.execute(_SCHEMA)
 

@@ -5,6 +5,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from provisioning.private_files import private_dir
+
 
 def declaration_path(tenants_dir: Path, slug: str) -> Path:
     """Where ``slug``'s declaration lives."""
@@ -13,7 +15,7 @@ def declaration_path(tenants_dir: Path, slug: str) -> Path:
 
 def write_declaration(tenants_dir: Path, slug: str, text: str) -> Path:
     """Write ``text`` as the declaration of ``slug`` (temp file, fsync, rename): readers never see half a file."""
-    tenants_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(tenants_dir)  # declarations hold customer contact data
     target = declaration_path(tenants_dir, slug)
     fd, tmp = tempfile.mkstemp(prefix=f".{slug}.", suffix=".tmp", dir=tenants_dir)
     try:

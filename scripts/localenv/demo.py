@@ -21,6 +21,7 @@ from rich.table import Table
 
 from components.spec import load_tenants
 from provisioning.fleet import run_fleet
+from provisioning.private_files import private_dir
 from provisioning.runner import TenantStacks
 from provisioning.status import fleet_status
 from provisioning.toolchain import STATE_DIR
@@ -42,7 +43,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def fresh_state() -> None:
     """Empty backend and allocations for the demo environment."""
     shutil.rmtree(DEMO_STATE, ignore_errors=True)
-    (DEMO_STATE / "backend").mkdir(parents=True)
+    private_dir(DEMO_STATE / "backend")
     os.environ["PULUMI_BACKEND_URL"] = f"file://{DEMO_STATE / 'backend'}"
     os.environ.setdefault("PULUMI_CONFIG_PASSPHRASE", "local-dev-only")
     os.environ["ALLOCATIONS_DB"] = str(DEMO_STATE / "allocations.sqlite")

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from provisioning.private_files import private_sqlite
+
 from service.queue.sql import SqlQueue, Tx
 
 SCHEMA = """
@@ -37,7 +39,7 @@ class SqliteQueue(SqlQueue):
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(self.path)
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
