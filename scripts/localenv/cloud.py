@@ -8,6 +8,8 @@ them, holding the platform key.
 """
 from __future__ import annotations
 
+import errno
+import socket
 from dataclasses import dataclass, field
 from typing import Mapping
 from urllib.parse import urlparse
@@ -34,6 +36,36 @@ def _port(url: str) -> int:
     return parsed.port
 
 
+class PortInUse(RuntimeError):
+    """A port the local environment's settings name is taken (the message says which and how to choose others)."""
+
+
+def _taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is not "taken"
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
+
+
+def check_ports(environment: Environment) -> None:
+    """Raise :class:`PortInUse` naming every configured port that another process holds, before anything starts."""
+    wanted = {f"regions.{r.name}.endpoint (Proxmox simulator)": r.endpoint for r in environment.regions.values()}
+    wanted["dokploy_url (Dokploy simulator)"] = environment.dokploy_url
+    wanted["dns_api_url (PowerDNS API)"] = environment.dns_api_url
+    taken = [f"  127.0.0.1:{_port(url)} for {setting}" for setting, url in wanted.items() if _taken(_port(url))]
+    if taken:
+        raise PortInUse(
+            "cannot start the local cloud: port(s) already in use\n" + "\n".join(taken) + "\n"
+            "Another demo may still be running (stop it with Ctrl-C; `ss -ltnp` shows who holds a port). "
+            "To use other ports, set them in the environment file (Pulumi.local.yaml, under "
+            "dokploy-cloud:environment) or point DOKPLOY_CLOUD_ENV_FILE at a copy with free ports.")
+
+
 @dataclass
 class LocalCloud:
     """Start and stop every service of a local environment."""
@@ -53,7 +85,8 @@ class LocalCloud:
     pdns: PowerDNSInstance | None = None
 
     def start(self) -> "LocalCloud":
-        """Start everything; on failure stop what was started and re-raise."""
+        """Start everything; on failure stop what was started and re-raise (:class:`PortInUse` first)."""
+        check_ports(self.environment)
         try:
             for region in self.environment.regions.values():
                 self.proxmox[region.name] = self._start_proxmox(region)
