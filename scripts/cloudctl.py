@@ -26,6 +26,8 @@ from provisioning.fleet import TenantProgress, run_fleet
 from provisioning.phases import PHASE_ORDER
 from provisioning.runner import TenantStacks
 from provisioning.status import TenantStatus, fleet_status
+from scripts.localenv import handoff
+from scripts.localenv.handoff import adopt_running_demo
 from service.runner import EngineRunner
 
 # Tables are the point of this tool: keep them readable when output goes to a file or CI log.
@@ -166,6 +168,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.env == "local":
+        adopted = adopt_running_demo(os.environ)
+        if adopted:
+            console.print(f"using the running demo's state: {', '.join(sorted(adopted))} from {handoff.HANDOFF_FILE}",
+                          highlight=False)
     try:
         stacks = TenantStacks(args.env, tenants_dir=args.tenants_dir)
         handler = {"up": cmd_run, "preview": cmd_run, "refresh": cmd_run, "destroy": cmd_destroy,

@@ -3,8 +3,8 @@
     python -m scripts.localenv.demo [--speed fast|realistic|0.1] [--keep] [--parallel N]
 
 Every run starts from an empty local cloud and an empty local state (``.state/local-demo``), so it is
-repeatable. With ``--keep`` the services stay up (Ctrl-C stops them) and ``scripts/cloudctl`` can be
-used against them from another shell with the same PULUMI_BACKEND_URL.
+repeatable. With ``--keep`` the services stay up (Ctrl-C stops them) and ``scripts/cloudctl --env local``
+in another shell finds them by itself (``.state/local-demo/cloud.env``, see :mod:`scripts.localenv.handoff`).
 """
 from __future__ import annotations
 
@@ -24,11 +24,10 @@ from provisioning.fleet import run_fleet
 from provisioning.private_files import private_dir
 from provisioning.runner import TenantStacks
 from provisioning.status import fleet_status
-from provisioning.toolchain import STATE_DIR
 from scripts.cloudctl import console, print_failures, progress_table, status_table
-from scripts.localenv.cloud import LocalCloud
-
-DEMO_STATE = STATE_DIR / "local-demo"
+from scripts.localenv.cloud import LocalCloud, PortInUse, check_ports
+from scripts.localenv.handoff import (DEMO_STATE, LOCAL_PASSPHRASE, demo_settings, remove_handoff, shell_commands,
+                                      write_handoff)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -45,7 +44,7 @@ def fresh_state() -> None:
     shutil.rmtree(DEMO_STATE, ignore_errors=True)
     private_dir(DEMO_STATE / "backend")
     os.environ["PULUMI_BACKEND_URL"] = f"file://{DEMO_STATE / 'backend'}"
-    os.environ.setdefault("PULUMI_CONFIG_PASSPHRASE", "local-dev-only")
+    os.environ.setdefault("PULUMI_CONFIG_PASSPHRASE", LOCAL_PASSPHRASE)
     os.environ["ALLOCATIONS_DB"] = str(DEMO_STATE / "allocations.sqlite")
 
 
@@ -59,10 +58,32 @@ def summary_table(rows: list, statuses: list) -> Table:  # type: ignore[type-arg
     return table
 
 
+def keep_running() -> None:
+    """Until Ctrl-C or SIGTERM: publish how to reach this cloud, print the commands, wait, then withdraw them."""
+    settings = demo_settings(os.environ)
+    path = write_handoff(settings, os.getpid())
+    console.print("local cloud running; Ctrl-C stops it. From another shell in this directory:", highlight=False)
+    for line in shell_commands(settings, path):
+        console.print(f"  {line}", highlight=False, markup=False)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        remove_handoff(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    fresh_state()
     stacks = TenantStacks("local")
+    try:
+        check_ports(stacks.environment)  # before fresh_state: a running demo's state is not wiped
+    except PortInUse as exc:
+        console.print(f"[red]{exc}[/]", highlight=False)
+        return 2
+    fresh_state()
     specs = load_tenants(stacks.tenants_dir, stacks.environment.plans, regions=stacks.environment.regions)
     console.print(f"starting the local cloud: {len(stacks.environment.regions)} Proxmox clusters, Dokploy, PowerDNS")
     with LocalCloud(stacks.environment, stacks.secrets(), specs, speed=args.speed,
@@ -81,13 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"127.0.0.1:{cloud.pdns.dns_port if cloud.pdns else '-'}")
         ok = all(r.state == "ok" for r in rows)
         if args.keep:
-            console.print("local cloud running; Ctrl-C stops it")
-            done = threading.Event()
-            signal.signal(signal.SIGTERM, lambda *_: done.set())
-            try:
-                done.wait()
-            except KeyboardInterrupt:
-                pass
+            keep_running()
     return 0 if ok else 1
 
 
