@@ -19,7 +19,8 @@ from pulumi import automation as auto
 from components.environment import SECRET_KEYS, Environment, load_environment
 from components.spec import TenantSpec, load_tenant
 from policies.runtime import policy_args
-from provisioning.dokploy_keys import organization_key
+from provisioning.dokploy_keys import RunKeyError, SweepReport, organization_key, platform_client, sweep
+from provisioning.key_ledger import KeyLedger
 from provisioning.secrets import environment_secrets
 from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_command
 
@@ -72,13 +73,26 @@ class TenantStacks:
             "DOKPLOY_CLOUD_TENANTS_DIR": str(self.tenants_dir),
             "DOKPLOY_URL": self.environment.dokploy_url,
             "PDNS_API_URL": self.environment.dns_api_url,
-            "ALLOCATIONS_DB": os.environ.get("ALLOCATIONS_DB") or str(STATE_DIR / f"allocations-{self.env_name}.sqlite"),
+            "ALLOCATIONS_DB": str(self._allocations_db()),
             "PROXMOX_VE_ENDPOINT": region.endpoint,
             "PROXMOX_VE_INSECURE": "true" if region.insecure else "false",
             **self.secrets(),
             **({"DOKPLOY_API_KEY": dokploy_key} if dokploy_key else {}),
             **self._extra_env,
         })
+
+    def _allocations_db(self) -> Path:
+        return Path(os.environ.get("ALLOCATIONS_DB") or STATE_DIR / f"allocations-{self.env_name}.sqlite")
+
+    def key_ledger(self) -> KeyLedger:
+        """The per-run Dokploy keys not yet known revoked: ``DOKPLOY_KEY_LEDGER``, else next to the allocations."""
+        path = os.environ.get("DOKPLOY_KEY_LEDGER") or self._allocations_db().with_name(f"dokploy-keys-{self.env_name}.sqlite")
+        return KeyLedger(path)
+
+    def sweep_keys(self) -> SweepReport:
+        """Revoke per-run keys whose revocation failed or whose run died (see :func:`provisioning.dokploy_keys.sweep`)."""
+        platform = platform_client(self.environment.dokploy_url, self.secrets()["DOKPLOY_API_KEY"])
+        return sweep(platform, self.env_name, self.key_ledger())
 
     def _policies(self) -> dict[str, Any]:
         """The mandatory quota pack, attached to every preview and up (as CI's `pulumi up` does)."""
@@ -109,13 +123,17 @@ class TenantStacks:
                 time.sleep(min(2 ** attempt, 10))
             except auto.CommandError as exc:
                 return RunResult(slug, operation, False, time.monotonic() - started, error=_engine_error(exc))
+            except RunKeyError as exc:  # nothing ran: Dokploy's outage is the job's to wait out, not the tenant's
+                return RunResult(slug, operation, False, time.monotonic() - started, error=str(exc),
+                                 error_kind="transient" if exc.transient else None)
         raise AssertionError("unreachable")
 
     def _run_once(self, slug: str, operation: Operation, on_event: EventHandler | None,
                   remove_stack: bool) -> RunResult:
         spec = self.spec(slug)
-        with organization_key(self.environment.dokploy_url, self.secrets()["DOKPLOY_API_KEY"],
-                              spec.dokploy_organization) as key:
+        platform = platform_client(self.environment.dokploy_url, self.secrets()["DOKPLOY_API_KEY"])
+        with organization_key(platform, spec.dokploy_organization, env=self.env_name,
+                              stack=f"{self.env_name}.{slug}", ledger=self.key_ledger()) as key:
             return self._operate(self.stack(slug, spec, key), slug, operation, on_event, remove_stack)
 
     def _operate(self, stack: auto.Stack, slug: str, operation: Operation, on_event: EventHandler | None,

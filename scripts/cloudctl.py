@@ -7,6 +7,8 @@
                                                                   pending operations, unrecorded VMs)
     scripts/cloudctl [--env ENV] status [SLUG ...]                fleet table
     scripts/cloudctl [--env ENV] list                             declared tenants
+    scripts/cloudctl [--env ENV] revoke-keys                      revoke per-run Dokploy keys left by failed
+                                                                  revokes or killed runs
     scripts/cloudctl validate [DIR]                               check tenant files, change nothing
 """
 from __future__ import annotations
@@ -128,6 +130,17 @@ def cmd_recover(args: argparse.Namespace, stacks: TenantStacks) -> int:
     return 0
 
 
+def cmd_revoke_keys(_args: argparse.Namespace, stacks: TenantStacks) -> int:
+    """Revoke per-run Dokploy keys whose revocation failed or whose run was killed (the service does it on a schedule)."""
+    report = stacks.sweep_keys()
+    table = Table(title=f"per-run Dokploy keys of {stacks.env_name}", title_justify="left")
+    table.add_column("revoked")
+    table.add_column("not revoked yet")
+    table.add_row("\n".join(report.revoked) or "-", "\n".join(report.failed) or "-")
+    console.print(table)
+    return 1 if report.failed else 0
+
+
 def cmd_status(args: argparse.Namespace, stacks: TenantStacks) -> int:
     console.print(status_table(fleet_status(stacks, _slugs(stacks, args.slugs)), f"fleet {stacks.env_name}"))
     return 0
@@ -163,6 +176,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="fleet table")
     p.add_argument("slugs", nargs="*")
     sub.add_parser("list", help="declared tenants")
+    sub.add_parser("revoke-keys", help="revoke per-run Dokploy keys left by failed revokes or killed runs")
     return ap
 
 
@@ -176,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         stacks = TenantStacks(args.env, tenants_dir=args.tenants_dir)
         handler = {"up": cmd_run, "preview": cmd_run, "refresh": cmd_run, "destroy": cmd_destroy,
-                   "recover": cmd_recover, "status": cmd_status, "list": cmd_list}[args.command]
+                   "recover": cmd_recover, "status": cmd_status, "list": cmd_list,
+                   "revoke-keys": cmd_revoke_keys}[args.command]
         return handler(args, stacks)
     except SpecErrors as errors:
         console.print(f"[red]{errors}[/]", highlight=False)

@@ -18,6 +18,7 @@ from provisioning.runner import TenantStacks
 from provisioning.toolchain import PROJECT_DIR
 from service.api.app import create_app
 from service.api.context import ServiceContext
+from service.key_sweeper import start_key_sweeper
 from service.metrics import Metrics
 from service.queue import open_queue
 from service.runner import EngineRunner
@@ -28,7 +29,7 @@ log = logging.getLogger("service")
 
 
 def start_workers(settings: Settings, metrics: Metrics, stop: threading.Event) -> list[threading.Thread]:
-    """Start ``settings.concurrency`` worker threads applying stacks with the real engine."""
+    """Start ``settings.concurrency`` worker threads applying stacks with the real engine, and the key sweeper."""
     runner = EngineRunner(TenantStacks(settings.env_name, tenants_dir=settings.tenants_dir))
     options = WorkerOptions(settings.tenants_dir, settings.lease_seconds, settings.retry_base_seconds,
                             settings.poll_seconds)
@@ -39,6 +40,7 @@ def start_workers(settings: Settings, metrics: Metrics, stop: threading.Event) -
                                   daemon=True)
         thread.start()
         threads.append(thread)
+    threads.append(start_key_sweeper(runner.stacks, settings.key_sweep_seconds, stop))
     return threads
 
 

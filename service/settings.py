@@ -48,6 +48,8 @@ class Settings:
     """SERVICE_RETRY_BASE_SECONDS: first retry delay, doubled per attempt (capped at 300 s)."""
     poll_seconds: float = 1.0
     """SERVICE_POLL_SECONDS: how often an idle worker looks for work."""
+    key_sweep_seconds: float = 300.0
+    """SERVICE_KEY_SWEEP_SECONDS: how often workers revoke per-run Dokploy keys left by failed revokes or killed runs."""
     host: str = "127.0.0.1"
     """SERVICE_HOST: address the API binds."""
     port: int = 8080
@@ -126,6 +128,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_attempts=_int(env, "SERVICE_MAX_ATTEMPTS", 4),
         retry_base_seconds=_float(env, "SERVICE_RETRY_BASE_SECONDS", 5.0),
         poll_seconds=_float(env, "SERVICE_POLL_SECONDS", 1.0),
+        key_sweep_seconds=_float(env, "SERVICE_KEY_SWEEP_SECONDS", 300.0),
         host=env.get("SERVICE_HOST", "127.0.0.1"),
         port=_int(env, "SERVICE_PORT", 8080, minimum=0),
         stripe_webhook_secret=_optional_secret(env, "STRIPE_WEBHOOK_SECRET"),

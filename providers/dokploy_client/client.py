@@ -143,6 +143,11 @@ class DokployClient(Transport):
             "rateLimitEnabled": rate_limit_enabled, "expiresIn": expires_in,
         }, idempotent=False))
 
+    def api_keys(self) -> list[dict[str, Any]]:
+        """The caller's keys in every organization: ``id, name, prefix, enabled, expiresAt, createdAt`` (no secrets)."""
+        user = dict(self._request("GET", "user.get") or {}).get("user") or {}
+        return list(user.get("apiKeys") or [])
+
     def delete_api_key(self, api_key_id: str) -> bool:
         """Revoke one of the caller's keys; an already deleted key counts as revoked."""
         try:
