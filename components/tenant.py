@@ -23,6 +23,7 @@ from pulumi import ComponentResource, Output, ResourceOptions
 
 from components.environment import Environment, Region
 from components.spec import Plan, TenantSpec
+from components.spec.hostnames import server_labels
 from components.tenant_vm import tenant_pool_id, tenant_vm
 from providers.allocation import Allocation
 from providers.dns_record import DnsRecord, DnsRecordArgs
@@ -95,8 +96,7 @@ class TenantEnvironment(ComponentResource):
         spec, env, region, plan = args.spec, args.environment, args.region, args.plan
         child = ResourceOptions(parent=self)
         prefix = f"{name}-s{index}"
-        label = spec.host_label if index == 0 else f"{spec.host_label}-{index + 1}"
-        hostname = f"{label}.{env.zone}"
+        hostname = f"{server_labels(spec.host_label, spec.servers, spec.hostname_scheme)[index]}.{env.zone}"
         allocation = Allocation(f"{prefix}-alloc", {
             "pool": f"{env.name}/{region.name}", "owner": f"{spec.slug}/{index}", "vmid_start": region.vmid_start,
             "vmid_end": region.vmid_end, "network": region.network, "gateway": region.gateway,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping, Optional
 
 from components.environment import Environment
+from components.spec.hostnames import DEFAULT_SCHEME, server_labels
 from policies.config import policy_config
 
 from policies.quotas import (
@@ -47,7 +48,8 @@ def check_request(plan_name: str, servers: int, plans: Mapping[str, PlanLike], *
 
 
 def check_in_environment(env: Environment, *, tenant: str, plan_name: str, servers: int,
-                         region: Optional[str] = None, host_label: Optional[str] = None) -> list[Violation]:
+                         region: Optional[str] = None, host_label: Optional[str] = None,
+                         hostname_scheme: str = DEFAULT_SCHEME) -> list[Violation]:
     """:func:`check_request` with the limits the pack gets for ``env`` (:func:`policies.config.policy_config`).
 
     Checks the server count and plan sizing, the region's templates (when ``region`` is known) and the
@@ -57,7 +59,7 @@ def check_in_environment(env: Environment, *, tenant: str, plan_name: str, serve
     config = policy_config(env)
     reg = env.regions.get(region) if region else None
     label = host_label or tenant
-    hostnames = [f"{label if i == 0 else f'{label}-{i + 1}'}.{env.zone}" for i in range(max(servers, 1))]
+    hostnames = [f"{name}.{env.zone}" for name in server_labels(label, servers, hostname_scheme)]
     return check_request(plan_name, servers, env.plans, tenant=tenant,
                          templates=sorted(set(reg.templates.values())) if reg else (),
                          allowed_templates=config[VM_TEMPLATE_ALLOWED]["allowed_templates"],

@@ -30,6 +30,8 @@ from provisioning.runner import TenantStacks
 from provisioning.status import TenantStatus, fleet_status
 from scripts.localenv import handoff
 from scripts.localenv.handoff import adopt_running_demo
+from service.namespace import git_conflicts, service_tenants
+from service.queue import open_queue
 from service.runner import EngineRunner
 
 # Tables are the point of this tool: keep them readable when output goes to a file or CI log.
@@ -90,6 +92,20 @@ def _changes(changes: dict[str, int]) -> str:
 def _slugs(stacks: TenantStacks, given: Sequence[str]) -> list[str]:
     return list(given) or sorted(load_tenants(stacks.tenants_dir, stacks.environment.plans,
                                               regions=stacks.environment.regions))
+
+
+def service_namespace_problems(stacks: TenantStacks) -> list[str]:
+    """Git tenants that clash with the provisioning service's, when its database is configured for this env."""
+    url = os.environ.get("SERVICE_DATABASE_URL")
+    if not url or os.environ.get("SERVICE_ENV", "local") != stacks.env_name:
+        return []
+    try:
+        service_specs = service_tenants(open_queue(url), stacks.environment)
+    except Exception as exc:  # refuse rather than risk applying over a service tenant's stack
+        return [f"cannot read the service's tenants from SERVICE_DATABASE_URL ({type(exc).__name__}); "
+                "make it reachable, or unset it to skip this check"]
+    specs = load_tenants(stacks.tenants_dir, stacks.environment.plans, regions=stacks.environment.regions)
+    return git_conflicts(list(specs.values()), service_specs)
 
 
 def cmd_run(args: argparse.Namespace, stacks: TenantStacks) -> int:
@@ -189,6 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                           highlight=False)
     try:
         stacks = TenantStacks(args.env, tenants_dir=args.tenants_dir)
+        if args.command in ("up", "preview", "refresh", "destroy", "recover"):
+            problems = service_namespace_problems(stacks)
+            if problems:
+                for line in problems:
+                    console.print(f"[red]{line}[/]", highlight=False)
+                return 2
         handler = {"up": cmd_run, "preview": cmd_run, "refresh": cmd_run, "destroy": cmd_destroy,
                    "recover": cmd_recover, "status": cmd_status, "list": cmd_list,
                    "revoke-keys": cmd_revoke_keys}[args.command]

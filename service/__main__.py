@@ -20,6 +20,7 @@ from service.api.app import create_app
 from service.api.context import ServiceContext
 from service.key_sweeper import start_key_sweeper
 from service.metrics import Metrics
+from service.namespace import pin_existing_hostnames
 from service.queue import open_queue
 from service.runner import EngineRunner
 from service.settings import Settings, SettingsError, load_settings
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         environment = load_environment(PROJECT_DIR, settings.env_name)
         queue = open_queue(settings.database_url)
+        for slug in pin_existing_hostnames(queue, environment):  # before any run or billing change re-declares them
+            log.info("tenant %s keeps its numbered host names (hostname_scheme: numbered)", slug)
         metrics = Metrics(queue)
         # Built before any worker starts, so a bad billing or payment-gate setting stops start-up cleanly.
         app = None if args.workers_only else create_app(ServiceContext(settings, queue, environment, metrics))

@@ -40,7 +40,8 @@ def changed_declaration(environment: Environment, spec: TenantSpec, *, plan: Opt
     except SpecErrors as errors:
         raise DeclarationRefused("; ".join(f"{e.field}: {e.message}" for e in errors.errors)) from None
     violations = check_in_environment(environment, tenant=spec.slug, plan_name=checked.plan, servers=checked.servers,
-                                      region=checked.region, host_label=checked.host_label)
+                                      region=checked.region, host_label=checked.host_label,
+                                      hostname_scheme=checked.hostname_scheme)
     if violations:
         raise DeclarationRefused("; ".join(f"[{v.policy}] {v.message}" for v in violations))
     return checked, text

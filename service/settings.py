@@ -34,6 +34,8 @@ class Settings:
     """SERVICE_CONCURRENCY: workers (threads) running jobs in this process."""
     tenants_dir: Path = PROJECT_DIR / ".state" / "service-tenants"
     """SERVICE_TENANTS_DIR: where the service writes tenant declarations."""
+    git_tenants_dir: Path = PROJECT_DIR / "tenants"
+    """SERVICE_GIT_TENANTS_DIR: the tenants declared in git; signups cannot take their slugs or host names."""
     default_region: str | None = None
     """SERVICE_DEFAULT_REGION: region of signups that name none (else the environment's first)."""
     signature_window: int = 300
@@ -121,6 +123,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         env_name=env.get("SERVICE_ENV", "local"),
         concurrency=_int(env, "SERVICE_CONCURRENCY", 2),
         tenants_dir=Path(env.get("SERVICE_TENANTS_DIR") or PROJECT_DIR / ".state" / "service-tenants"),
+        git_tenants_dir=Path(env.get("SERVICE_GIT_TENANTS_DIR") or PROJECT_DIR / "tenants"),
         default_region=env.get("SERVICE_DEFAULT_REGION") or None,
         signature_window=_int(env, "SERVICE_SIGNATURE_WINDOW", 300),
         max_body_bytes=_int(env, "SERVICE_MAX_BODY_BYTES", 16384, minimum=256),

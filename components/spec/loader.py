@@ -9,6 +9,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from components.spec.errors import SpecError, SpecErrors
+from components.spec.hostnames import DEFAULT_SCHEME, clashes
 from components.spec.marked_yaml import MarkedDocument, load_marked
 from components.spec.plans import Plan
 from components.spec.schema import TENANT_FIELDS_ORDER, TENANT_SCHEMA
@@ -30,6 +31,8 @@ class TenantSpec:
     owner: str
     extra_ssh_keys: tuple[str, ...] = ()
     hostname: str | None = None
+    hostname_scheme: str = DEFAULT_SCHEME
+    """How servers 2..n are named (:mod:`components.spec.hostnames`)."""
     servers: int = 1
     state: str = "active"
     """``active`` or ``suspended`` (VMs stopped, DNS and Dokploy registration kept)."""
@@ -99,6 +102,9 @@ def dump_tenant(spec: TenantSpec) -> str:
         elif name == "state":
             if value != "active":
                 data[name] = value
+        elif name == "hostname_scheme":
+            if value != DEFAULT_SCHEME or spec.servers > 1:  # explicit wherever it names a server
+                data[name] = value
         elif value is not None:
             data[name] = value
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100000)
@@ -131,6 +137,7 @@ def _parse(text: str, source: str, plans: Mapping[str, Plan], expected_slug: str
         slug=d["slug"], display_name=d["display_name"], plan=d["plan"], region=d["region"],
         dokploy_organization=d["dokploy_organization"], owner=d["owner"],
         extra_ssh_keys=tuple(d.get("extra_ssh_keys", ())), hostname=d.get("hostname"),
+        hostname_scheme=d.get("hostname_scheme", DEFAULT_SCHEME),
         servers=int(d.get("servers", 1)), state=d.get("state", "active"), source=source,
     ), [], doc
 
@@ -167,17 +174,25 @@ def _semantic_errors(doc: MarkedDocument, plans: Mapping[str, Plan], expected_sl
 def _cross_file_errors(specs: list[TenantSpec], docs: Mapping[str, MarkedDocument]) -> list[SpecError]:
     errors: list[SpecError] = []
     seen_slug: dict[str, TenantSpec] = {}
-    seen_host: dict[str, TenantSpec] = {}
-    for spec in specs:
+    for index, spec in enumerate(specs):
         first = seen_slug.setdefault(spec.slug, spec)
         if first is not spec:
             message = f"duplicate slug {spec.slug!r}, already used by {first.source}"
             errors.append(docs[spec.source].error(("slug",), message))
-        first = seen_host.setdefault(spec.host_label, spec)
-        if first is not spec and first.slug != spec.slug:
-            field_name = "hostname" if spec.hostname else "slug"
-            message = (f"host name {spec.host_label!r} already used by {first.source}; "
-                       "allowed: a hostname no other tenant uses")
-            errors.append(docs[spec.source].error((field_name,), message))
+        for name, other in clashes(spec, specs[:index])[:1]:  # the first clash implies the names below it
+            errors.append(docs[spec.source].error((name_field(spec, name),), name_clash_message(name, other)))
     return errors
+
+
+def name_field(spec: TenantSpec, name: str) -> str:
+    """The field of ``spec`` that produces host name ``name`` (its label, or its server count)."""
+    if name != spec.host_label:
+        return "servers"
+    return "hostname" if spec.hostname else "slug"
+
+
+def name_clash_message(name: str, other: TenantSpec) -> str:
+    """Why a host name is refused: which tenant holds it."""
+    where = other.source or f"tenant {other.slug!r}"
+    return f"host name {name!r} already used by {where}; allowed: a hostname no other tenant uses"
 

@@ -17,7 +17,7 @@ MAX_SERVERS_LIMIT = 100
 
 TENANT_FIELDS_ORDER = (
     "slug", "display_name", "plan", "region", "dokploy_organization", "owner",
-    "extra_ssh_keys", "hostname", "servers", "state",
+    "extra_ssh_keys", "hostname", "hostname_scheme", "servers", "state",
 )
 TENANT_STATES = ("active", "suspended")
 """Lifecycle states a tenant file may declare; ``active`` is the default and is omitted when dumping."""
@@ -47,6 +47,9 @@ TENANT_SCHEMA: dict[str, Any] = {
                       "x-allowed": "one OpenSSH public key line: '<type> <base64> [comment]'"},
         },
         "hostname": {"type": "string", "pattern": DNS_LABEL, "x-allowed": DNS_LABEL_ALLOWED},
+        "hostname_scheme": {"type": "string", "enum": ["subdomain", "numbered"],
+                            "x-allowed": "'subdomain' (server n is <n>.<label>, the default) or 'numbered' "
+                                         "(server n is <label>-<n>: kept for tenants created before)"},
         "servers": {"type": "integer", "minimum": 1, "maximum": MAX_SERVERS_LIMIT,
                     "x-allowed": f"a whole number from 1 to the plan's max_servers (at most {MAX_SERVERS_LIMIT})"},
         "state": {"type": "string", "enum": list(TENANT_STATES),

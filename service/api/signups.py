@@ -12,9 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from components.spec import TenantSpec
 from service.api.context import context
 from service.api.context import ServiceContext
 from service.queue import HELD, QueueError, Submitted
+from service.namespace import check_signup_namespace
 from service.signing import HEADER, SignatureError, verify
 from service.signups import SignupRejected, declaration, parse_signup
 
@@ -47,8 +49,7 @@ async def create_signup(request: Request) -> JSONResponse:
     except SignupRejected as exc:
         raise HTTPException(422, [p.public() for p in exc.problems]) from None
     try:
-        submitted = await run_in_threadpool(_record, ctx, signup.event_id, spec.slug, spec.plan,
-                                            spec.dokploy_organization, text)
+        submitted = await run_in_threadpool(_record, ctx, signup.event_id, spec, text)
     except QueueError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     job = submitted.job
@@ -60,11 +61,12 @@ async def create_signup(request: Request) -> JSONResponse:
     return JSONResponse(content, status_code=202)
 
 
-def _record(ctx: ServiceContext, event_id: str, slug: str, plan: str, organization_id: str, text: str) -> Submitted:
+def _record(ctx: ServiceContext, event_id: str, spec: TenantSpec, text: str) -> Submitted:
     """Submit the signup, held for payment when the service requires it (released if already paid)."""
-    hold = ctx.settings.require_payment
-    submitted = ctx.queue.submit_signup(event_id, slug, plan, organization_id, text, ctx.settings.max_attempts,
-                                        hold=hold)
+    slug, hold = spec.slug, ctx.settings.require_payment
+    check_signup_namespace(spec, ctx.settings.git_tenants_dir, ctx.queue, ctx.environment)
+    submitted = ctx.queue.submit_signup(event_id, slug, spec.plan, spec.dokploy_organization, text,
+                                        ctx.settings.max_attempts, hold=hold)
     # Checked after the held signup is committed: a Provision processed meanwhile either found it held
     # and released it, or recorded the payment this check sees.
     if hold and submitted.job.state == HELD and ctx.billing is not None and ctx.billing.release_if_paid(slug):
