@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from scripts import cloudctl
+from sim.dokploy.faults import PathFault
 from tests.e2e.conftest import CloudUnderTest
 
 pytestmark = pytest.mark.engine
@@ -48,3 +49,27 @@ def test_invalid_tenant_file_fails_before_anything_is_created(local_cloud: Cloud
         assert dict(local_cloud.cloud.proxmox["pve-eu1"][0].backend.vms) == vms_before
     finally:
         bad.unlink()
+
+
+def test_up_succeeds_while_dokploy_cannot_revoke_its_key(local_cloud: CloudUnderTest,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """A revoke failing after a successful up never turns it into a failure; revoke-keys finishes the job."""
+    assert local_cloud.cloud.dokploy is not None
+    dokploy = local_cloud.cloud.dokploy[0]
+    with dokploy.lock:
+        dokploy.faults.paths = [PathFault(r"user\.deleteApiKey", error_rate=1.0, status=503)]
+    try:
+        code, out = _run(capsys, local_cloud, "up", "alpha")
+    finally:
+        with dokploy.lock:
+            dokploy.faults.paths = []
+    assert code == 0 and "alpha" in out
+    [queued] = local_cloud.stacks.key_ledger().all()
+    assert queued.state == "revoke" and queued.stack == "local.alpha"
+    assert queued.key_id in dokploy.api_keys
+
+    code, out = _run(capsys, local_cloud, "revoke-keys")
+    assert code == 0 and queued.name in out
+    assert local_cloud.stacks.key_ledger().all() == [] and queued.key_id not in dokploy.api_keys
+    code, _ = _run(capsys, local_cloud, "destroy", "alpha", "--yes")
+    assert code == 0

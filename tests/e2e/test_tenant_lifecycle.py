@@ -86,6 +86,7 @@ def test_step3_hostnames_resolve_and_dokploy_servers_are_set_up(local_cloud: Clo
         assert sorted(s.ip_address for s in servers) == sorted(_outputs[slug]["addresses"])
         assert sorted(s.server_id for s in servers) == sorted(_outputs[slug]["dokployServerIds"])
     assert _outputs["charlie"]["hostnames"] == ["charlie-apps.cloud.test"]
+    assert _outputs["bravo"]["hostnames"] == ["bravo.cloud.test", "2.bravo.cloud.test"]  # per-tenant subdomain
 
 
 def test_step4_second_up_changes_nothing(local_cloud: CloudUnderTest) -> None:
