@@ -64,7 +64,7 @@ def keep_running() -> None:
     path = write_handoff(settings, os.getpid())
     console.print("local cloud running; Ctrl-C stops it. From another shell in this directory:", highlight=False)
     for line in shell_commands(settings, path):
-        console.print(f"  {line}", highlight=False, markup=False)
+        console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)  # copyable: never wrapped
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
