@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,31 @@ def test_cloudctl_env_local_uses_the_running_demo(tmp_path: Path, monkeypatch: p
     assert cloudctl.main(["--env", "local", "list"]) == 0
     assert {k: os.environ[k] for k in DEMO} == DEMO
     assert "using the running demo's state" in capsys.readouterr().out
+
+
+def test_demo_keep_publishes_prints_and_withdraws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from scripts.localenv import demo
+
+    monkeypatch.setattr(handoff, "HANDOFF_FILE", tmp_path / "cloud.env")
+    for key, value in DEMO.items():
+        monkeypatch.setenv(key, value)
+    seen: list[dict[str, str] | None] = []
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop() -> None:
+        seen.append(handoff.read_running())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    timer = threading.Timer(0.3, stop)
+    timer.start()
+    try:
+        demo.keep_running()
+    finally:
+        timer.join()
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [DEMO]  # while running, another shell finds exactly these settings
+    assert not (tmp_path / "cloud.env").exists()
+    out = capsys.readouterr().out
+    assert ("  export PULUMI_BACKEND_URL=file:///somewhere/local-demo/backend PULUMI_CONFIG_PASSPHRASE=local-dev-only "
+            "ALLOCATIONS_DB=/somewhere/local-demo/allocations.sqlite\n") in out
