@@ -20,6 +20,8 @@ ROUTES: list[BaseRoute] = [
              summary="Accept a signed signup event"),
     APIRoute("/v1/stripe/webhook", stripe.stripe_webhook, methods=["POST"], tags=["billing"],
              summary="Accept a Stripe-signed billing event"),
+    APIRoute("/v1/tenants/{slug}/checkout-session", stripe.create_checkout_session, methods=["POST"], status_code=201,
+             tags=["billing"], summary="Create a Stripe Checkout Session for a known tenant or held signup"),
     APIRoute("/v1/tenants", operator.list_tenants, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/tenants/{slug}", operator.get_tenant, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/tenants/{slug}/decommission", operator.decommission, methods=["POST"], status_code=202,

@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS tenants (
   ready_at DOUBLE PRECISION, last_job_id TEXT, last_error TEXT, outputs TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
   event_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, slug TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS tenants_one_per_organization ON tenants (organization_id)
+  WHERE phase NOT IN ('decommissioned', 'cancelled');
 """
 CONNECT_TIMEOUT_SECONDS = 5
 CONNECT_ATTEMPTS = 3

@@ -28,6 +28,8 @@ _CLAIM = f"""SELECT {_JOB_COLS} FROM jobs j
 SUBMIT_RETRIES = 3
 # Re-signup allowed only for tenants that are gone or never started.
 _REUSABLE_PHASES = ("decommissioned", "cancelled")
+_LIVE = "phase NOT IN ('decommissioned', 'cancelled')"
+"""Tenants that hold their slug and their Dokploy organization (see ``tenants_one_per_organization``)."""
 
 
 class Tx:
@@ -116,6 +118,11 @@ class SqlQueue(ABC):
                 tx.execute("INSERT INTO events (event_id, job_id, slug, created_at) VALUES (?, ?, ?, ?)",
                            (event_id, tenant["last_job_id"], slug, now))
                 return Submitted(self._get_job(tx, tenant["last_job_id"]), created=False)
+            holder = tx.one(f"SELECT slug FROM tenants WHERE organization_id = ? AND slug <> ? AND {_LIVE}",
+                            (organization_id, slug))
+            if holder is not None:
+                raise Conflict(f"Dokploy organization {organization_id!r} already has tenant {holder['slug']!r} "
+                               "(one tenant per organization)")
             job = self._insert_job(tx, slug, "signup", max_attempts, now, event_id, HELD if hold else "queued")
             phase = AWAITING_PAYMENT if hold else "queued"
             if tenant is None:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from billing.config import Secret, StripeSettings
 from billing.usage import HOUR, UsageReport, UsageReporter, idempotency_key, meter_event_params, vm_hours
-from tests.billing.conftest import API_KEY
+from tests.billing.conftest import API_KEY, RecordingHttpClient
 
 SLUG = st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True)
 
@@ -35,18 +35,6 @@ def test_report_validation_names_the_field(kwargs: dict[str, Any], field: str) -
     base = {"tenant": "acme", "plan": "starter", "customer": "cus_1", "window_start": 7200, "vm_hours": 1}
     with pytest.raises(ValueError, match=field):
         UsageReport(**{**base, **kwargs})
-
-
-class RecordingHttpClient(stripe.RequestsClient):
-    """The stripe library's own HTTP client, recording each outgoing request."""
-
-    def __init__(self) -> None:
-        super().__init__(timeout=5)
-        self.sent: list[tuple[str, str, dict[str, str], Any]] = []
-
-    def request(self, method, url, headers, post_data=None):  # type: ignore[no-untyped-def,override]
-        self.sent.append((method, url, dict(headers or {}), post_data))
-        return super().request(method, url, headers, post_data)
 
 
 def test_resending_a_report_to_stripe_mock_sends_the_identical_idempotent_request(stripe_settings: StripeSettings) -> None:
