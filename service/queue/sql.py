@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from typing import Any, Iterable
 
+from service.queue import usage
 from service.queue.base import (AWAITING_PAYMENT, HELD, OPERATION, Conflict, Job, JobKind, NotFound, Outcome,
                                 Submitted, Tenant, UNFINISHED)
 
@@ -278,6 +279,8 @@ class SqlQueue(ABC):
                            "current_phase = NULL, lease_expires = NULL WHERE id = ?",
                            (state, now, outcome.error, json.dumps(outcome.outputs), phases, job_id))
                 self._settle_tenant(tx, job, outcome, now)
+                if outcome.ok and outcome.running is not None:
+                    usage.record_change(tx, job.id, job.slug, now, *outcome.running)
             return self._get_job(tx, job_id)
 
     def _settle_tenant(self, tx: Tx, job: Job, outcome: Outcome, now: float) -> None:

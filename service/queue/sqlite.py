@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from service.queue.sql import SqlQueue, Tx
+from service.queue.usage import SCHEMA as USAGE_SCHEMA
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -42,7 +43,7 @@ class SqliteQueue(SqlQueue):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA + USAGE_SCHEMA)
 
     def __repr__(self) -> str:
         return f"SqliteQueue({str(self.path)!r})"
