@@ -59,7 +59,8 @@ class Settings:
     stripe_api_base: str | None = None
     """STRIPE_API_BASE: another Stripe API address (stripe-mock in tests)."""
     billing_config: Path | None = None
-    """SERVICE_BILLING_CONFIG: YAML/JSON ``{prices: {<price id|lookup key>: {plan, servers?}}, grace_seconds?}``."""
+    """SERVICE_BILLING_CONFIG: YAML/JSON ``{prices: {<price id|lookup key>: {plan, servers?}}, grace_seconds?,
+    checkout?: {success_url, cancel_url}}`` (checkout sessions need both URLs and STRIPE_API_KEY)."""
     billing_db: Path = PROJECT_DIR / ".state" / "billing.sqlite"
     """SERVICE_BILLING_DB: the billing store (processed events, tenant billing state, action outbox, timers)."""
     billing_poll_seconds: float = 5.0
