@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS billing_customers (customer TEXT PRIMARY KEY, tenant 
 CREATE TABLE IF NOT EXISTS billing_actions (seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, event_id TEXT NOT NULL,
   kind TEXT NOT NULL, payload TEXT NOT NULL, done_at REAL);
 CREATE TABLE IF NOT EXISTS billing_checkout_sessions (session_id TEXT PRIMARY KEY, tenant TEXT NOT NULL,
-  created_at REAL NOT NULL);
+  organization_id TEXT, created_at REAL NOT NULL);
 """
 
 
@@ -76,6 +76,10 @@ class Resolution:
     tenant: Optional[str] = None
     refused: Optional[str] = None
     bind: bool = False
+    organization: Optional[str] = None
+    """With ``bind``: the Dokploy organization the session was created for."""
+    anew: bool = False
+    """With ``bind``: the slug's earlier binding (another organization, billing ended) is replaced."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,9 @@ class BillingStore:
             if found.tenant is None:
                 return self._record(db, event, None, ProcessResult(False, note="ignored: no tenant for this event"))
             tenant = found.tenant
-            state = self._load(db, tenant)
+            state = BillingState(tenant) if found.anew else self._load(db, tenant)
+            if found.bind:
+                state = replace(state, organization=found.organization)
             try:
                 decision = decide(event, state, self.config)
             except BillingDataError as exc:
@@ -139,7 +145,7 @@ class BillingStore:
         """
         customer = event.customer
         bound = self._tenant_of(db, customer)
-        ours = self._session_tenant(db, event.session_id) if event.type == CHECKOUT_COMPLETED else None
+        ours, organization = self._session(db, event.session_id) if event.type == CHECKOUT_COMPLETED else (None, None)
         claimed = ours or event.tenant or (event.subscription.tenant if event.subscription else None)
         if bound is not None:
             if claimed is not None and claimed != bound:
@@ -150,8 +156,9 @@ class BillingStore:
             return Resolution(bound)
         if claimed is None:
             return Resolution()
-        owner = self._load(db, claimed).customer
-        if owner is not None:
+        current = self._load(db, claimed)
+        owner = current.customer
+        if owner is not None and not (ours and customer and _slug_reused(current, organization)):
             return Resolution(claimed, f"tenant {claimed} is bound to customer {owner}; "
                                        f"event from customer {customer or '(none)'} refused")
         if ours is None:
@@ -159,7 +166,7 @@ class BillingStore:
                                        "service created for it binds one (POST /v1/tenants/{slug}/checkout-session)")
         if customer is None:
             return Resolution(claimed, f"checkout session {event.session_id} for tenant {claimed} names no customer")
-        return Resolution(claimed, bind=True)
+        return Resolution(claimed, bind=True, organization=organization, anew=owner is not None)
 
     def _record(self, db: sqlite3.Connection, event: BillingEvent, tenant: Optional[str], result: ProcessResult) -> ProcessResult:
         db.execute("INSERT INTO billing_events VALUES (?, ?, ?, ?, ?)", (event.id, event.type, tenant, time.time(), result.note))
@@ -171,20 +178,21 @@ class BillingStore:
         return row[0] if row else None
 
     @staticmethod
-    def _session_tenant(db: sqlite3.Connection, session_id: Optional[str]) -> Optional[str]:
-        row = db.execute("SELECT tenant FROM billing_checkout_sessions WHERE session_id = ?",
+    def _session(db: sqlite3.Connection, session_id: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+        row = db.execute("SELECT tenant, organization_id FROM billing_checkout_sessions WHERE session_id = ?",
                          (session_id,)).fetchone() if session_id else None
-        return row[0] if row else None
+        return (row[0], row[1]) if row else (None, None)
 
-    def record_session(self, session_id: str, tenant: str) -> None:
-        """Remember that the service created checkout session ``session_id`` for ``tenant``."""
+    def record_session(self, session_id: str, tenant: str, organization_id: Optional[str] = None) -> None:
+        """Remember that the service created checkout session ``session_id`` for ``tenant`` (of that organization)."""
         with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO billing_checkout_sessions VALUES (?, ?, ?)", (session_id, tenant, time.time()))
+            db.execute("INSERT OR REPLACE INTO billing_checkout_sessions VALUES (?, ?, ?, ?)",
+                       (session_id, tenant, organization_id, time.time()))
 
     def session_tenant(self, session_id: str) -> Optional[str]:
         """The tenant the service created checkout session ``session_id`` for, if it did."""
         with self._tx() as db:
-            return self._session_tenant(db, session_id)
+            return self._session(db, session_id)[0]
 
     @staticmethod
     def _load(db: sqlite3.Connection, tenant: str) -> BillingState:
@@ -216,6 +224,17 @@ class BillingStore:
                 db.execute("UPDATE billing_actions SET done_at = ? WHERE seq = ?", (time.time(), queued.seq))
             done += 1
         return done
+
+
+def billed_to_organization(state: BillingState, organization: Optional[str]) -> bool:
+    """Whether the tenant's customer binding was made for ``organization`` (so the tenant pays as that customer)."""
+    return state.customer is not None and state.organization == organization
+
+
+def _slug_reused(state: BillingState, organization: Optional[str]) -> bool:
+    """A bound slug whose billing ended, now signed up (and checked out) by another organization."""
+    return (organization is not None and state.organization != organization
+            and state.lifecycle in (None, TenantState.DECOMMISSIONED))
 
 
 def _dump_state(state: BillingState) -> str:

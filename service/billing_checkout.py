@@ -12,6 +12,8 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from billing.checkout import CheckoutRequest, CheckoutSession
+from billing.states import TenantState
+from billing.store import billed_to_organization
 from components.spec import SpecErrors
 from policies.request import check_in_environment
 from service.billing_declarations import current_spec
@@ -75,8 +77,13 @@ def checkout_request(billing: BillingRuntime, slug: str, body: CheckoutBody) -> 
                                       region=spec.region, host_label=spec.host_label)
     if violations:
         raise CheckoutRefused(422, [{"field": "quantity", "message": v.message, "policy": v.policy} for v in violations])
+    billed = billing.store.state(slug)
+    ours = billed_to_organization(billed, tenant.organization_id)
+    if billed.customer is not None and not ours and billed.lifecycle not in (None, TenantState.DECOMMISSIONED):
+        raise CheckoutRefused(409, f"tenant {slug!r} is still billed to another organization's Stripe customer; "
+                                   "its subscription must end first")
     return CheckoutRequest(slug, tenant.organization_id, body.price, 1 if rule.servers is not None else servers,
-                           customer=billing.store.state(slug).customer, email=spec.owner)
+                           customer=billed.customer if ours else None, email=spec.owner)
 
 
 def open_checkout(billing: BillingRuntime, slug: str, body: CheckoutBody) -> CheckoutSession:
@@ -86,5 +93,5 @@ def open_checkout(billing: BillingRuntime, slug: str, body: CheckoutBody) -> Che
                                    "checkout.cancel_url in SERVICE_BILLING_CONFIG")
     request = checkout_request(billing, slug, body)
     session = billing.sessions.create(request)
-    billing.store.record_session(session.id, slug)
+    billing.store.record_session(session.id, slug, request.organization_id)
     return session

@@ -15,8 +15,8 @@ import stripe
 
 from billing.checkout import CheckoutSessions
 from service.signing import sign
-from tests.billing.conftest import API_KEY, FakeStripe, RecordingHttpClient, checkout, subscription
-from tests.service.harness import HTTP_TIMEOUT, signup_body
+from tests.billing.conftest import API_KEY, FakeStripe, RecordingHttpClient, checkout, invoice, subscription
+from tests.service.harness import HTTP_TIMEOUT, signup_body, wait_for
 from tests.service_billing.conftest import CHECKOUT, BilledService, now, start_billed, stripe_event
 
 
@@ -139,3 +139,34 @@ def test_a_decommissioned_tenant_gets_no_checkout(shop: BilledService, stripe_mo
     http = _recorded(shop, stripe_mock)
     response = _post(shop, "acme", {"price": "price_starter"})
     assert response.status_code == 409 and "decommissioned" in response.json()["detail"] and http.sent == []
+
+
+def test_a_reused_slug_is_billed_anew_never_as_the_old_customer(shop: BilledService, stripe_mock: str,
+                                                                fake_stripe: FakeStripe) -> None:
+    shop.start_workers(1)
+    shop.wait_job(shop.signup(signup_body("acme")).json()["job_id"])
+    shop.billing.store.record_session("cs_acme", "acme", "org_acme")
+    fake_stripe.subs["sub_1"] = subscription(created=now() - 100)
+    assert shop.deliver(stripe_event("evt_1", "checkout.session.completed", checkout())).json()["actions"] == ["Provision"]
+    fake_stripe.subs["sub_1"] = subscription(status="canceled", created=now() - 100)
+    ended = shop.deliver(stripe_event("evt_2", "customer.subscription.deleted", fake_stripe.subs["sub_1"]))
+    assert ended.json()["actions"] == ["Decommission"]
+    wait_for(lambda: shop.queue.get_tenant("acme").phase == "decommissioned", 15, "acme decommissioned")
+    # Another organization signs up under the freed slug and pays as its own customer.
+    again = shop.signup(signup_body("acme", event_id="evt-acme-new", organization_id="org_new",
+                                    contact_email="boss@new.example"))
+    assert again.status_code == 202, again.text
+    http = _recorded(shop, stripe_mock)
+    response = _post(shop, "acme", {"price": "price_starter"})
+    assert response.status_code == 201, response.text
+    params = _params(http)
+    assert "customer" not in params and params["customer_email"] == "boss@new.example"
+    assert params["metadata[organization_id]"] == "org_new"
+    fake_stripe.subs["sub_n"] = subscription("sub_n", created=now() - 5, customer="cus_new")
+    paid = shop.deliver(stripe_event("evt_3", "checkout.session.completed",
+                                     checkout(sub="sub_n", customer="cus_new", session=response.json()["session_id"])))
+    assert paid.json()["actions"] == ["Provision"], paid.text
+    state = shop.billing.store.state("acme")
+    assert (state.customer, state.organization, state.subscription_id) == ("cus_new", "org_new", "sub_n")
+    old = shop.deliver(stripe_event("evt_4", "invoice.payment_failed", invoice()))
+    assert old.json()["actions"] == [] and old.json()["note"].startswith("refused: tenant acme is bound to customer cus_new")
