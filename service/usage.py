@@ -57,22 +57,22 @@ class UsageJob:
         self.metrics, self.poll_seconds = metrics, poll_seconds
 
     def run(self, now: Optional[float] = None) -> int:
-        """Report every closed hour not yet reported; how many reports were sent (raises on a Stripe failure)."""
-        now = time.time() if now is None else now
-        closed = int(now) // HOUR * HOUR  # the current hour is still open
+        """Report every closed hour not yet reported; how many reports were sent (raises on a Stripe failure).
+
+        ``now`` defaults to the database's clock, the one the workers stamp changes with.
+        """
         with self.queue.transaction(write=True) as tx:
-            mark = ledger.watermark(tx)
-            if mark is None:
+            now = self.queue.now(tx) if now is None else now
+            closed = int(now) // HOUR * HOUR  # the current hour is still open
+            if ledger.watermark(tx) is None:
                 first = ledger.first_change(tx)
-                if first is not None:
-                    ledger.start_watermark(tx, int(first) // HOUR * HOUR)
-                mark = ledger.watermark(tx)
-            changes = ledger.changes_before(tx, closed)
-        sent = 0
-        window = int(mark["next_window"]) if mark else closed
+                ledger.start_watermark(tx, closed if first is None else int(first) // HOUR * HOUR)
+            window = int(ledger.watermark(tx)["next_window"])  # type: ignore[index]
+            changes = ledger.changes_between(tx, window, closed)
         by_tenant: dict[str, list[tuple[float, str, int]]] = defaultdict(list)
         for slug, at, plan, vms in changes:
             by_tenant[slug].append((at, plan, vms))
+        sent = 0
         while window < closed:
             for slug, history in sorted(by_tenant.items()):
                 for plan, hours in sorted(vm_hours_by_plan(history, window).items()):

@@ -33,9 +33,12 @@ def record_change(tx: Tx, job_id: str, slug: str, at: float, plan: str, vms: int
                "ON CONFLICT (job_id) DO NOTHING", (job_id, slug, at, plan, vms))
 
 
-def changes_before(tx: Tx, end: float) -> list[tuple[str, float, str, int]]:
-    """(tenant, at, plan, vms) of every change before ``end``, per tenant in time order."""
-    rows = tx.all("SELECT slug, at, plan, vms FROM usage_changes WHERE at < ? ORDER BY slug, at, job_id", (end,))
+def changes_between(tx: Tx, start: float, end: float) -> list[tuple[str, float, str, int]]:
+    """(tenant, at, plan, vms) of the changes in ``[start, end)`` plus each tenant's last one before ``start``
+    (what ran when ``start`` began), per tenant in time order."""
+    rows = tx.all("SELECT slug, at, plan, vms FROM usage_changes c WHERE at < ? AND (at >= ? OR at = "
+                  "(SELECT MAX(p.at) FROM usage_changes p WHERE p.slug = c.slug AND p.at < ?)) "
+                  "ORDER BY slug, at, job_id", (end, start, start))
     return [(r["slug"], float(r["at"]), r["plan"], int(r["vms"])) for r in rows]
 
 

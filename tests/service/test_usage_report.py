@@ -96,8 +96,18 @@ def test_workers_record_running_intervals(service: RunningService) -> None:
         assert service.wait_job(service.op("POST", "/v1/tenants/acme/reapply").json()["job_id"])["state"] == "succeeded"
     service.wait_job(service.op("POST", "/v1/tenants/acme/decommission").json()["job_id"])
     with service.queue.transaction() as tx:  # type: ignore[attr-defined]
-        changes = ledger.changes_before(tx, float("inf"))
+        changes = ledger.changes_between(tx, 0, float("inf"))
     assert [(slug, plan, vms) for slug, _, plan, vms in changes] == [
         ("acme", "starter", 1), ("acme", "starter", 0), ("acme", "business", 3), ("acme", "business", 0)]
     times = [at for _, at, _, _ in changes]
     assert times == sorted(times)
+
+
+def test_no_usage_yet_is_a_success_and_later_usage_is_reported_from_its_first_hour(queue: JobQueue) -> None:
+    stripe = Recorder()
+    assert UsageJob(queue, stripe, CUSTOMERS.get).run(now=H + 10) == 0
+    with queue.transaction() as tx:  # type: ignore[attr-defined]
+        assert ledger.watermark(tx) == {"next_window": H, "last_success": H + 10}
+    _change(queue, "j1", "acme", H + 20, "starter", 1)
+    assert UsageJob(queue, stripe, CUSTOMERS.get).run(now=H + HOUR + 10) == 1
+    assert stripe.sent == [("acme", "starter", H, 1, "cus_acme")]
