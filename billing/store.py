@@ -80,6 +80,8 @@ class Resolution:
     """With ``bind``: the Dokploy organization the session was created for."""
     anew: bool = False
     """With ``bind``: the slug's earlier binding (another organization, billing ended) is replaced."""
+    ignored: Optional[str] = None
+    """Why an event concerns no tenant yet (nothing to refuse or log loudly)."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,9 @@ class BillingStore:
                 log.warning("billing: stripe event %s (%s) refused: %s", event.id, event.type, found.refused)
                 return self._record(db, event, found.tenant, ProcessResult(False, note=f"refused: {found.refused}"))
             if found.tenant is None:
-                return self._record(db, event, None, ProcessResult(False, note="ignored: no tenant for this event"))
+                note = f"ignored: {found.ignored or 'no tenant for this event'}"
+                log.info("billing: stripe event %s (%s) %s", event.id, event.type, note)
+                return self._record(db, event, None, ProcessResult(False, note=note))
             tenant = found.tenant
             state = BillingState(tenant) if found.anew else self._load(db, tenant)
             if found.bind:
@@ -162,8 +166,11 @@ class BillingStore:
             return Resolution(claimed, f"tenant {claimed} is bound to customer {owner}; "
                                        f"event from customer {customer or '(none)'} refused")
         if ours is None:
-            return Resolution(claimed, f"tenant {claimed} has no Stripe customer yet: only a checkout session the "
-                                       "service created for it binds one (POST /v1/tenants/{slug}/checkout-session)")
+            why = (f"tenant {claimed} has no Stripe customer yet: only a checkout session the service created for it "
+                   "binds one (POST /v1/tenants/{slug}/checkout-session)")
+            # A paid checkout we did not create needs an operator (someone paid); other events simply come
+            # before the binding checkout and are superseded by it (its subscription is fetched fresh).
+            return Resolution(claimed, why) if event.type == CHECKOUT_COMPLETED else Resolution(ignored=why)
         if customer is None:
             return Resolution(claimed, f"checkout session {event.session_id} for tenant {claimed} names no customer")
         return Resolution(claimed, bind=True, organization=organization, anew=owner is not None)

@@ -99,3 +99,14 @@ def test_a_redelivered_older_checkout_does_not_overwrite_a_newer_one(billed: Bil
     state = billed.billing.store.state("acme")
     assert (state.subscription_id, state.plan, state.servers) == ("sub_new", "business", 3)
     assert billed.declared("acme")["plan"] == "business" and billed.declared("acme")["servers"] == 3
+
+
+def test_subscription_events_before_the_binding_checkout_wait_for_it(billed: BilledService,
+                                                                     fake_stripe: FakeStripe) -> None:
+    """Stripe often sends customer.subscription.created before checkout.session.completed."""
+    billed.signup(signup_body("acme"))
+    fake_stripe.subs["sub_1"] = subscription(created=now() - 100, items=BUSINESS_X3)
+    early = billed.deliver(stripe_event("evt_sub", "customer.subscription.created", fake_stripe.subs["sub_1"]))
+    assert early.json()["actions"] == [] and early.json()["note"].startswith("ignored: tenant acme has no Stripe customer")
+    paid = billed.deliver(stripe_event("evt_co", "checkout.session.completed", checkout()))
+    assert paid.json()["actions"] == ["Provision"] and billed.declared("acme")["servers"] == 3
