@@ -135,7 +135,7 @@ class BillingStore:
                 return self._record(db, event, tenant, ProcessResult(False, note=f"ignored: {exc}"))
             db.execute("INSERT OR REPLACE INTO billing_tenants VALUES (?, ?)", (tenant, _dump_state(decision.state)))
             if found.bind:
-                db.execute("INSERT INTO billing_customers VALUES (?, ?)", (event.customer, tenant))
+                db.execute("INSERT OR REPLACE INTO billing_customers VALUES (?, ?)", (event.customer, tenant))
                 log.info("billing: tenant %s is now bound to Stripe customer %s", tenant, event.customer)
             for action in decision.actions:
                 db.execute("INSERT INTO billing_actions (tenant, event_id, kind, payload) VALUES (?, ?, ?, ?)",
@@ -154,9 +154,11 @@ class BillingStore:
         if bound is not None:
             if claimed is not None and claimed != bound:
                 return Resolution(claimed, f"customer {customer} is bound to tenant {bound}, the event names tenant {claimed}")
-            owner = self._load(db, bound).customer
-            if owner is not None and owner != customer:  # a second customer recorded before bindings were enforced
-                return Resolution(bound, f"tenant {bound} is bound to customer {owner}, not {customer}")
+            current = self._load(db, bound)
+            if current.customer is not None and current.customer != customer:  # recorded before bindings were enforced
+                return Resolution(bound, f"tenant {bound} is bound to customer {current.customer}, not {customer}")
+            if ours and _slug_reused(current, organization):  # the same customer pays for the slug's new organization
+                return Resolution(bound, bind=True, organization=organization, anew=True)
             return Resolution(bound)
         if claimed is None:
             return Resolution()
