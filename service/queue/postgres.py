@@ -38,8 +38,6 @@ CREATE TABLE IF NOT EXISTS tenants (
   ready_at DOUBLE PRECISION, last_job_id TEXT, last_error TEXT, outputs TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
   event_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, slug TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS tenants_one_per_organization ON tenants (organization_id)
-  WHERE phase NOT IN ('decommissioned', 'cancelled');
 """
 CONNECT_TIMEOUT_SECONDS = 5
 CONNECT_ATTEMPTS = 3
@@ -59,6 +57,7 @@ class PostgresQueue(SqlQueue):
             tx.execute("SELECT pg_advisory_xact_lock(7245001)")  # one schema creator at a time
             for statement in filter(str.strip, (SCHEMA + USAGE_SCHEMA).split(";")):
                 tx.execute(statement)
+            self.guard_organizations(tx)
 
     def __repr__(self) -> str:
         return "PostgresQueue(<url hidden>)"

@@ -8,6 +8,7 @@ is the safety net for two claimers racing.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
@@ -30,7 +31,9 @@ SUBMIT_RETRIES = 3
 # Re-signup allowed only for tenants that are gone or never started.
 _REUSABLE_PHASES = ("decommissioned", "cancelled")
 _LIVE = "phase NOT IN ('decommissioned', 'cancelled')"
-"""Tenants that hold their slug and their Dokploy organization (see ``tenants_one_per_organization``)."""
+"""Tenants that hold their slug and their Dokploy organization (see :meth:`SqlQueue.guard_organizations`)."""
+_ORGANIZATION_INDEX = f"CREATE UNIQUE INDEX IF NOT EXISTS tenants_one_per_organization ON tenants (organization_id) WHERE {_LIVE}"
+log = logging.getLogger(__name__)
 
 
 class Tx:
@@ -83,6 +86,20 @@ class SqlQueue(ABC):
     @abstractmethod
     def now(self, tx: Tx) -> float:
         """The time every worker agrees on (the database's clock where there is one), in epoch seconds."""
+
+    def guard_organizations(self, tx: Tx) -> None:
+        """One live tenant per Dokploy organization: a unique index backs the check signups make.
+
+        Tenants created before the rule may share an organization; then the index waits (the signup check
+        still refuses new sharers) and the log names them, so an operator decommissions one.
+        """
+        shared = tx.all(f"SELECT organization_id, MIN(slug) AS first, MAX(slug) AS last FROM tenants WHERE {_LIVE} "
+                        "GROUP BY organization_id HAVING COUNT(*) > 1")
+        for row in shared:
+            log.error("tenants %r and %r share Dokploy organization %r: one tenant per organization; "
+                      "decommission one of them", row["first"], row["last"], row["organization_id"])
+        if not shared:
+            tx.execute(_ORGANIZATION_INDEX)
 
     def ping(self) -> None:
         """Raise if the database is unreachable."""

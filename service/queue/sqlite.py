@@ -29,8 +29,6 @@ CREATE TABLE IF NOT EXISTS tenants (
   last_error TEXT, outputs TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
   event_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, slug TEXT NOT NULL, created_at REAL NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS tenants_one_per_organization ON tenants (organization_id)
-  WHERE phase NOT IN ('decommissioned', 'cancelled');
 """
 BUSY_TIMEOUT_SECONDS = 15.0
 
@@ -44,6 +42,8 @@ class SqliteQueue(SqlQueue):
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA + USAGE_SCHEMA)
+        with self.transaction(write=True) as tx:
+            self.guard_organizations(tx)
 
     def __repr__(self) -> str:
         return f"SqliteQueue({str(self.path)!r})"

@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from service.queue import Conflict
+from service.queue.sqlite import SqliteQueue
 from tests.service.harness import RunningService, signup_body
 
 
@@ -152,3 +157,19 @@ def test_concurrent_signups_of_one_organization_make_one_tenant(service: Running
         codes = sorted(r.status_code for r in pool.map(service.signup, bodies))
     assert codes == [202] + [409] * 5
     assert len(service.queue.list_tenants()) == 1 and len(service.queue.list_jobs()) == 1
+
+
+def test_tenants_that_already_share_an_organization_are_named_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture
+                                                                      ) -> None:
+    """A queue from before the rule opens (so they can be decommissioned), names them, and refuses a third."""
+    path = tmp_path / "old.sqlite"
+    SqliteQueue(path)
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX tenants_one_per_organization")
+        db.executemany("INSERT INTO tenants (slug, plan, organization_id, declaration, phase, created_at, updated_at, "
+                       "outputs) VALUES (?, 'starter', 'org_acme', '', 'ready', 0, 0, '{}')", [("acme",), ("acme-2",)])
+    caplog.set_level(logging.ERROR)
+    reopened = SqliteQueue(path)
+    assert "tenants 'acme' and 'acme-2' share Dokploy organization 'org_acme'" in caplog.text
+    with pytest.raises(Conflict, match="org_acme"):
+        reopened.submit_signup("evt-3", "acme-3", "starter", "org_acme", "", 4)
