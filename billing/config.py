@@ -35,6 +35,10 @@ class BillingConfig:
     """Subscription statuses that entitle the tenant to run servers."""
     ended_statuses: frozenset[str] = field(default_factory=lambda: frozenset({"canceled", "incomplete_expired"}))
     """Subscription statuses after which the tenant is decommissioned."""
+    success_url: Optional[str] = None
+    """Where Stripe Checkout sends the customer after paying (needed to create checkout sessions)."""
+    cancel_url: Optional[str] = None
+    """Where Stripe Checkout sends the customer who gives up."""
 
     def rule_for(self, price_id: Optional[str], lookup_key: Optional[str]) -> Optional[PriceRule]:
         """The rule for a price, by id first, then by lookup key."""
@@ -45,7 +49,8 @@ class BillingConfig:
 
 
 def config_from_mapping(data: Mapping[str, Any]) -> BillingConfig:
-    """Build from config data: ``{prices: {<price id|lookup key>: {plan, servers?}}, grace_seconds?}``."""
+    """Build from config data: ``{prices: {<price id|lookup key>: {plan, servers?}}, grace_seconds?,
+    checkout?: {success_url, cancel_url}}``."""
     prices = data.get("prices")
     if not isinstance(prices, Mapping) or not prices:
         raise ValueError("billing config: 'prices' must be a non-empty mapping of price id/lookup key to {plan, servers?}")
@@ -60,7 +65,16 @@ def config_from_mapping(data: Mapping[str, Any]) -> BillingConfig:
     grace = data.get("grace_seconds", BillingConfig.grace_seconds)
     if not isinstance(grace, int) or grace < 0:
         raise ValueError("billing config: grace_seconds must be a non-negative integer")
-    return BillingConfig(prices=rules, grace_seconds=grace)
+    checkout = data.get("checkout") or {}
+    if not isinstance(checkout, Mapping):
+        raise ValueError("billing config: checkout must be a mapping {success_url, cancel_url}")
+    urls = {}
+    for key in ("success_url", "cancel_url"):
+        url = checkout.get(key)
+        if url is not None and (not isinstance(url, str) or not url.startswith(("https://", "http://"))):
+            raise ValueError(f"billing config: checkout.{key} must be an http(s) URL")
+        urls[key] = url
+    return BillingConfig(prices=rules, grace_seconds=grace, **urls)
 
 
 @dataclass(frozen=True)

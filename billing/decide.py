@@ -78,6 +78,9 @@ class BillingState:
     lifecycle: Optional[TenantState] = None
     """None until the first provisioning."""
     customer: Optional[str] = None
+    """The Stripe customer the tenant is bound to (see :mod:`billing.store`)."""
+    organization: Optional[str] = None
+    """The Dokploy organization the tenant had when the binding was made (a re-used slug binds anew)."""
     subscription_id: Optional[str] = None
     subscription_created: int = 0
     plan: Optional[str] = None

@@ -1,8 +1,11 @@
 """Normalised billing events: the few fields of a Stripe event that decisions depend on.
 
 Stripe objects are read as plain dicts (the verified webhook body, or a subscription fetched from the
-API), so decisions stay pure and testable without Stripe. The tenant is found in ``metadata.tenant``
-(set when the checkout session / subscription is created) or the checkout's ``client_reference_id``.
+API), so decisions stay pure and testable without Stripe. ``tenant`` is only what the event *claims*
+(``metadata.tenant``, set server-side when the service creates a checkout session); the checkout's
+``client_reference_id`` is never read, because a payment link lets any customer choose it. Which tenant
+an event really concerns is decided by :class:`billing.store.BillingStore` from the checkout sessions the
+service created and the tenant <-> customer binding.
 """
 from __future__ import annotations
 
@@ -66,6 +69,8 @@ class BillingEvent:
     """True when ``subscription`` was fetched from Stripe just now (current truth, not the event's snapshot)."""
     paid: bool = True
     """For checkout sessions: ``payment_status`` is ``paid`` or ``no_payment_required``."""
+    session_id: Optional[str] = None
+    """For checkout sessions: the session's id (``cs_...``)."""
 
 
 def _id(value: Any) -> Optional[str]:
@@ -121,7 +126,7 @@ def parse_event(event: Mapping[str, Any]) -> BillingEvent:
     etype = base.type
     if etype == CHECKOUT_COMPLETED:
         raw_sub = obj.get("subscription")
-        return replace(base, tenant=_meta_tenant(obj) or obj.get("client_reference_id") or None,
+        return replace(base, tenant=_meta_tenant(obj), session_id=_id(obj.get("id")),
                             customer=_id(obj.get("customer")), subscription_id=_id(raw_sub),
                             subscription=parse_subscription(raw_sub) if isinstance(raw_sub, Mapping) else None,
                             paid=obj.get("payment_status") in ("paid", "no_payment_required"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 import stripe
 
@@ -43,6 +43,27 @@ def vm_hours(intervals: Iterable[tuple[int, Optional[int]]], window_start: int) 
     """How many of the VMs' running intervals ``[start, end)`` (end None = still running) touch the hour."""
     window_end = window_start + HOUR
     return sum(1 for start, end in intervals if start < window_end and (end is None or end > window_start))
+
+
+def vm_hours_by_plan(changes: Sequence[tuple[float, str, int]], window_start: int) -> dict[str, int]:
+    """One tenant's VM-hours per plan in the hour at ``window_start``, from its recorded changes.
+
+    ``changes`` are ``(at, plan, vms running from then on)`` in time order (0 VMs: suspended or gone).
+    A tenant's servers are numbered 1..n and scaling removes the highest, so the VMs that ran during
+    any part of the hour on a plan are the most that ran at once on it: that is the plan's VM-hours.
+    """
+    window_end = window_start + HOUR
+    hours: dict[str, int] = {}
+    current: Optional[tuple[str, int]] = None
+    for at, plan, vms in changes:
+        if at >= window_end:
+            break
+        if at > window_start and current is not None:
+            hours[current[0]] = max(hours.get(current[0], 0), current[1])
+        current = (plan, vms)
+    if current is not None:
+        hours[current[0]] = max(hours.get(current[0], 0), current[1])
+    return {plan: n for plan, n in hours.items() if n > 0}
 
 
 def idempotency_key(tenant: str, plan: str, window_start: int) -> str:

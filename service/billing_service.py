@@ -16,14 +16,14 @@ from typing import Any, Optional
 
 import yaml
 
+from billing.checkout import CheckoutSessions
 from billing.config import BillingConfig, Secret, StripeSettings, config_from_mapping
 from billing.decide import Provision
 from billing.states import TenantState
 from billing.store import BillingStore, ProcessResult
 from billing.stripe_api import StripeSubscriptions, SubscriptionSource, stripe_client
-from billing.webhooks import WebhookHandler, verify
+from billing.webhooks import WebhookHandler
 from components.environment import Environment
-from service.billing_checkouts import CheckoutTenants
 from service.billing_sink import QueueActionSink, SuspensionTimers
 from service.queue import JobQueue
 from service.settings import Settings, SettingsError
@@ -39,15 +39,11 @@ class BillingRuntime:
     store: BillingStore
     sink: QueueActionSink
     poll_seconds: float = 5.0
-    checkouts: Optional[CheckoutTenants] = None
-    """Checkout metadata that can declare a tenant who never signed up (kept before the event is processed)."""
-    webhook_secret: Optional[Secret] = None
-    """Verifies deliveries before :attr:`checkouts` reads them (the handler verifies again)."""
+    sessions: Optional[CheckoutSessions] = None
+    """Creates Stripe Checkout Sessions; None without STRIPE_API_KEY and the config's checkout URLs."""
 
     def receive(self, payload: bytes, signature: Optional[str]) -> ProcessResult:
         """Verify and record one delivery, then run what is due (raises WebhookRejected / StripeUnavailable)."""
-        if self.checkouts is not None and self.webhook_secret is not None:
-            self.checkouts.note(verify(payload, signature, self.webhook_secret, self.handler.tolerance))
         result = self.handler.handle(payload, signature)
         self.tick()
         return result
@@ -101,18 +97,20 @@ def billing_runtime(settings: Settings, queue: JobQueue, environment: Environmen
     unknown = sorted({rule.plan for rule in config.prices.values()} - set(environment.plans))
     if unknown:
         raise SettingsError(f"SERVICE_BILLING_CONFIG: prices name unknown plan(s) {', '.join(unknown)}")
-    if source is None and settings.stripe_api_key is not None:
-        stripe_settings = StripeSettings(api_key=Secret(settings.stripe_api_key.reveal()),
-                                         webhook_secret=Secret(settings.stripe_webhook_secret.reveal()),
-                                         api_base=settings.stripe_api_base)
-        source = StripeSubscriptions(stripe_client(stripe_settings))
+    sessions = None
+    if settings.stripe_api_key is not None:
+        client = stripe_client(StripeSettings(api_key=Secret(settings.stripe_api_key.reveal()),
+                                              webhook_secret=Secret(settings.stripe_webhook_secret.reveal()),
+                                              api_base=settings.stripe_api_base))
+        source = source or StripeSubscriptions(client)
+        if config.success_url and config.cancel_url:
+            sessions = CheckoutSessions(client, config.success_url, config.cancel_url)
+    settings.billing_db.parent.mkdir(parents=True, exist_ok=True)
     store = BillingStore(settings.billing_db, config)
-    checkouts = CheckoutTenants(settings.billing_db)
-    sink = QueueActionSink(queue, environment, SuspensionTimers(settings.billing_db), settings.max_attempts,
-                           checkouts, settings.default_region)
+    sink = QueueActionSink(queue, environment, SuspensionTimers(settings.billing_db), settings.max_attempts)
     secret = Secret(settings.stripe_webhook_secret.reveal())
     handler = WebhookHandler(store, secret, source)
-    return BillingRuntime(handler, store, sink, settings.billing_poll_seconds, checkouts, secret)
+    return BillingRuntime(handler, store, sink, settings.billing_poll_seconds, sessions)
 
 
 def result_body(result: ProcessResult) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 * Provision / Resize: the tenant's declaration gets the paid plan and server count (state active);
   an apply (``reapply`` job) is queued. A signup held for payment (``awaiting-payment``) is released
   instead: its own job is queued with the paid plan and servers (the paid plan wins over the signup's).
-  A tenant that never signed up is declared from its checkout's metadata when that carries an
-  organization and an owner (:mod:`service.billing_checkouts`); otherwise the provision is logged and dropped.
+  Tenants are declared only by signups (where slug and organization are checked), never by a checkout:
+  a provision for a tenant that never signed up is logged and dropped.
 * Suspend: a timer is set for ``not_before`` (the end of the grace period); :meth:`run_due` sets
   ``state: suspended`` and queues the apply once it passes. Resume before that cancels the timer;
   after it, ``state: active`` is declared and applied again.
@@ -22,14 +22,11 @@ import time
 from pathlib import Path
 from typing import ContextManager, Optional
 
-from pydantic import ValidationError
-
 from billing.decide import Decommission, Provision, Resize, Resume, Suspend
 from billing.sqlite_tx import immediate_transaction
 from components.environment import Environment
 from components.spec import SpecErrors
 from provisioning.private_files import private_sqlite
-from service.billing_checkouts import CheckoutTenants
 from service.billing_declarations import (
     DeclarationRefused,
     changed_declaration,
@@ -37,7 +34,6 @@ from service.billing_declarations import (
     store_declaration,
 )
 from service.queue import AWAITING_PAYMENT, Conflict, JobQueue, NotFound
-from service.signups import Signup, SignupRejected, declaration
 
 log = logging.getLogger(__name__)
 _SCHEMA = """CREATE TABLE IF NOT EXISTS billing_suspensions (tenant TEXT PRIMARY KEY, not_before INTEGER NOT NULL,
@@ -85,17 +81,15 @@ class SuspensionTimers:
 class QueueActionSink:
     """Turns billing actions into declaration changes and jobs on the service's queue."""
 
-    def __init__(self, queue: JobQueue, environment: Environment, timers: SuspensionTimers, max_attempts: int,
-                 checkouts: Optional[CheckoutTenants] = None, default_region: Optional[str] = None) -> None:
+    def __init__(self, queue: JobQueue, environment: Environment, timers: SuspensionTimers, max_attempts: int) -> None:
         self.queue, self.environment, self.timers, self.max_attempts = queue, environment, timers, max_attempts
-        self.checkouts, self.default_region = checkouts, default_region
 
     def provision(self, action: Provision) -> None:
-        """Release a held signup, or declare a checkout-only tenant, or declare the paid plan (active) and apply."""
+        """Release a held signup, or declare the paid plan (active) and apply."""
         try:
             phase = self.queue.get_tenant(action.tenant).phase
         except NotFound:
-            self._declare_from_checkout(action)
+            log.error("billing: no signed-up tenant %r; provision dropped (sign the tenant up first)", action.tenant)
             return
         if phase == AWAITING_PAYMENT and self._release(action):
             return
@@ -115,26 +109,6 @@ class QueueActionSink:
         if job is not None:
             log.info("billing: payment released %s (%s x%d) as job %s", action.tenant, new.plan, new.servers, job.id)
         return job is not None
-
-    def _declare_from_checkout(self, action: Provision) -> None:
-        found = self.checkouts.get(action.tenant) if self.checkouts is not None else None
-        if found is None:
-            log.error("billing: no signed-up tenant %r and its checkout names no organization_id/contact_email; "
-                      "action dropped (sign the tenant up first)", action.tenant)
-            return
-        event_id, fields = found
-        try:
-            signup = Signup.model_validate({**fields, "event_id": f"checkout:{event_id}"[:128], "slug": action.tenant,
-                                            "plan": action.plan, "servers": action.servers})
-            spec, text = declaration(signup, self.environment, self.default_region)
-        except (ValidationError, SignupRejected) as exc:
-            log.error("billing: checkout of %r cannot declare the tenant: %s", action.tenant, exc)
-            return
-        try:
-            self.queue.submit_signup(signup.event_id, spec.slug, spec.plan, spec.dokploy_organization, text,
-                                     self.max_attempts)
-        except Conflict as exc:
-            log.warning("billing: checkout-declared %s not queued: %s", action.tenant, exc)
 
     def resize(self, action: Resize) -> None:
         """Declare the new plan and server count and apply (fewer servers destroy the surplus)."""

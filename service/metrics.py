@@ -8,6 +8,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from service.queue import JobQueue
+from service.queue import usage as usage_ledger
 
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 
@@ -29,12 +30,32 @@ class _QueueCollector(Collector):
         yield family
 
 
+class _UsageCollector(Collector):
+    """When VM-hours reporting last caught up, read from the database (survives restarts, same on every replica)."""
+
+    def __init__(self, queue: JobQueue) -> None:
+        self._queue = queue
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily("service_usage_last_success_timestamp_seconds",
+                                   "Unix time when every closed hour's VM-hours had been reported to Stripe")
+        try:
+            with self._queue.transaction() as tx:  # type: ignore[attr-defined]
+                mark = usage_ledger.watermark(tx)
+        except Exception:
+            mark = None
+        if mark is not None and mark["last_success"] is not None:
+            family.add_metric([], float(mark["last_success"]))
+        yield family
+
+
 class Metrics:
     """The service's metrics in their own registry (no global state shared between app instances)."""
 
     def __init__(self, queue: JobQueue) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_QueueCollector(queue))
+        self.registry.register(_UsageCollector(queue))
         self.signup_to_ready = Histogram(
             "service_signup_to_ready_seconds", "Time from signup to a ready tenant, per provisioning phase "
             "(phase=total for the whole wait)", ["phase"], buckets=DURATION_BUCKETS, registry=self.registry)
@@ -43,3 +64,7 @@ class Metrics:
             ["operation", "retryable"], registry=self.registry)
         self.job_runs = Counter("service_job_runs", "Engine runs by operation and result", ["operation", "result"],
                                 registry=self.registry)
+        self.usage_reports = Counter("service_usage_reports", "VM-hours reports by result (sent, unbilled: the "
+                                     "tenant has no Stripe customer, failed)", ["result"], registry=self.registry)
+        self.usage_vm_hours = Counter("service_usage_vm_hours", "VM-hours reported to Stripe, by plan", ["plan"],
+                                      registry=self.registry)

@@ -63,11 +63,16 @@ class Settings:
     stripe_api_base: str | None = None
     """STRIPE_API_BASE: another Stripe API address (stripe-mock in tests)."""
     billing_config: Path | None = None
-    """SERVICE_BILLING_CONFIG: YAML/JSON ``{prices: {<price id|lookup key>: {plan, servers?}}, grace_seconds?}``."""
+    """SERVICE_BILLING_CONFIG: YAML/JSON ``{prices: {<price id|lookup key>: {plan, servers?}}, grace_seconds?,
+    checkout?: {success_url, cancel_url}}`` (checkout sessions need both URLs and STRIPE_API_KEY)."""
     billing_db: Path = PROJECT_DIR / ".state" / "billing.sqlite"
     """SERVICE_BILLING_DB: the billing store (processed events, tenant billing state, action outbox, timers)."""
     billing_poll_seconds: float = 5.0
     """SERVICE_BILLING_POLL_SECONDS: how often due suspensions and queued billing actions are executed."""
+    usage_poll_seconds: float = 300.0
+    """SERVICE_USAGE_POLL_SECONDS: how often closed hours' VM-hours are reported to Stripe (needs STRIPE_API_KEY)."""
+    meter_event: str = "vm_hours"
+    """STRIPE_METER_EVENT: the Stripe billing meter's event name for VM-hours."""
     require_payment: bool = False
     """SERVICE_REQUIRE_PAYMENT: hold signups (``awaiting-payment``) until billing's Provision for the tenant
     arrives (a billed cloud); false applies signups at once (operator-driven environments)."""
@@ -140,6 +145,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         billing_config=Path(env["SERVICE_BILLING_CONFIG"]) if env.get("SERVICE_BILLING_CONFIG") else None,
         billing_db=Path(env.get("SERVICE_BILLING_DB") or PROJECT_DIR / ".state" / "billing.sqlite"),
         billing_poll_seconds=_float(env, "SERVICE_BILLING_POLL_SECONDS", 5.0),
+        usage_poll_seconds=_float(env, "SERVICE_USAGE_POLL_SECONDS", 300.0),
+        meter_event=env.get("STRIPE_METER_EVENT") or "vm_hours",
         require_payment=_bool(env, "SERVICE_REQUIRE_PAYMENT", False),
     )
 

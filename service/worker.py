@@ -21,6 +21,7 @@ from service.metrics import Metrics
 from service.phases import PHASES, phase_of_type
 from service.queue import Job, JobQueue, Outcome
 from service.runner import Runner
+from service.usage import running_after
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +65,11 @@ class Worker:
         beat = threading.Thread(target=self._heartbeat, args=(job, stop_heartbeat), daemon=True)
         beat.start()
         try:
-            result = self._execute(job)
+            result, declaration = self._execute(job)
         finally:
             stop_heartbeat.set()
             beat.join()
-        self._settle(job, result)
+        self._settle(job, result, running_after(declaration, job.operation))
         return True
 
     def _heartbeat(self, job: Job, stop: threading.Event) -> None:
@@ -80,15 +81,16 @@ class Worker:
             except Exception as exc:
                 log.warning("worker %s: heartbeat failed (%s)", self.id, type(exc).__name__)
 
-    def _execute(self, job: Job) -> RunResult:
+    def _execute(self, job: Job) -> tuple[RunResult, str]:
+        """The run's result and the declaration it applied."""
         tenant = self.queue.get_tenant(job.slug)
         write_declaration(self.options.tenants_dir, job.slug, tenant.declaration)
         try:
-            return self.runner.run(job.slug, job.operation, on_event=self._on_event(job))  # type: ignore[arg-type]
+            return self.runner.run(job.slug, job.operation, on_event=self._on_event(job)), tenant.declaration  # type: ignore[arg-type]
         except Exception as exc:  # a bug or an unexpected engine failure: the job fails, the worker lives
             log.exception("worker %s: runner raised on %s", self.id, job.slug)
             return RunResult(job.slug, job.operation, False, 0.0,  # type: ignore[arg-type]
-                             error=f"runner failed unexpectedly ({type(exc).__name__}); see the service log")
+                             error=f"runner failed unexpectedly ({type(exc).__name__}); see the service log"), tenant.declaration
 
     def _on_event(self, job: Job) -> EventHandler:
         """Record the job's phase: the latest (in :data:`PHASES` order) of the steps in flight.
@@ -119,7 +121,7 @@ class Worker:
 
         return handle
 
-    def _settle(self, job: Job, result: RunResult) -> None:
+    def _settle(self, job: Job, result: RunResult, running: tuple[str, int] | None = None) -> None:
         retry_in = None
         if not result.ok:
             transient = result.error_kind == "transient" or is_retryable(result.error)
@@ -129,7 +131,8 @@ class Worker:
                 self.metrics.engine_errors.labels(job.operation, str(retryable).lower()).inc()
         elif job.operation == "destroy":
             remove_declaration(self.options.tenants_dir, job.slug)
-        done = self.queue.finish(job.id, self.id, Outcome(result.ok, dict(result.outputs), result.error, retry_in))
+        done = self.queue.finish(job.id, self.id, Outcome(result.ok, dict(result.outputs), result.error, retry_in,
+                                                          running if result.ok else None))
         if done is None:
             log.error("worker %s: job %s was taken over before it finished", self.id, job.id)
             return

@@ -14,12 +14,15 @@ from service.api import health, operator, signups, stripe
 from service.api.context import ServiceContext
 from service.billing_service import billing_runtime
 from service.settings import SettingsError
+from service.usage import usage_job
 
 ROUTES: list[BaseRoute] = [
     APIRoute("/v1/signups", signups.create_signup, methods=["POST"], status_code=202, tags=["signups"],
              summary="Accept a signed signup event"),
     APIRoute("/v1/stripe/webhook", stripe.stripe_webhook, methods=["POST"], tags=["billing"],
              summary="Accept a Stripe-signed billing event"),
+    APIRoute("/v1/tenants/{slug}/checkout-session", stripe.create_checkout_session, methods=["POST"], status_code=201,
+             tags=["billing"], summary="Create a Stripe Checkout Session for a known tenant or held signup"),
     APIRoute("/v1/tenants", operator.list_tenants, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/tenants/{slug}", operator.get_tenant, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/tenants/{slug}/decommission", operator.decommission, methods=["POST"], status_code=202,
@@ -47,6 +50,9 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         ctx.billing = billing_runtime(ctx.settings, ctx.queue, ctx.environment)
     if ctx.settings.require_payment and ctx.billing is None:
         raise SettingsError("SERVICE_REQUIRE_PAYMENT needs billing: set STRIPE_WEBHOOK_SECRET and SERVICE_BILLING_CONFIG")
+    if ctx.usage is None and ctx.billing is not None:
+        store = ctx.billing.store
+        ctx.usage = usage_job(ctx.settings, ctx.queue, lambda slug: store.state(slug).customer, ctx.metrics)
     app = FastAPI(title="Dokploy Cloud provisioning service", version="1", routes=ROUTES, lifespan=_lifespan)
     app.state.service = ctx
     return app
@@ -54,13 +60,13 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the billing timer (due suspensions, queued billing actions) while the app serves."""
+    """Run the billing timer (due suspensions, queued billing actions) and the usage report while the app serves."""
     ctx: ServiceContext = app.state.service
     stop = threading.Event()
-    thread = ctx.billing.start(stop) if ctx.billing is not None else None
+    threads = [job.start(stop) for job in (ctx.billing, ctx.usage) if job is not None]
     try:
         yield
     finally:
         stop.set()
-        if thread is not None:
+        for thread in threads:
             thread.join(timeout=10)

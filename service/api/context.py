@@ -13,6 +13,7 @@ from service.settings import Settings
 
 if TYPE_CHECKING:
     from service.billing_service import BillingRuntime
+    from service.usage import UsageJob
 
 
 @dataclass
@@ -27,6 +28,8 @@ class ServiceContext:
     """Name -> check raising when not ready (queue reachable, toolchain present)."""
     billing: "BillingRuntime | None" = None
     """Stripe billing (webhook, outbox, suspension timer); None when billing is not configured."""
+    usage: "UsageJob | None" = None
+    """The VM-hours report job (runs while the app serves); None without billing and STRIPE_API_KEY."""
 
 
 def context(request: Request) -> ServiceContext:

@@ -1,7 +1,11 @@
-"""``POST /v1/stripe/webhook``: Stripe-signed billing events in, billing actions out.
+"""Billing endpoints: the Stripe webhook, and the checkout sessions the service creates for its tenants.
 
-Forged, stale-signed or malformed deliveries → 400 (nothing recorded); Stripe unreachable while
-fetching the event's subscription → 503 (Stripe redelivers later); billing not configured → 404.
+``POST /v1/stripe/webhook``: forged, stale-signed or malformed deliveries → 400 (nothing recorded);
+Stripe unreachable while fetching the event's subscription → 503 (Stripe redelivers later); billing
+not configured → 404.
+
+``POST /v1/tenants/{slug}/checkout-session``: the operator's bearer token, or the signup sender's
+``X-Signature`` over the body; answers the session's id and URL.
 """
 from __future__ import annotations
 
@@ -13,8 +17,11 @@ from starlette.responses import JSONResponse
 from billing.stripe_api import StripeUnavailable
 from billing.webhooks import WebhookRejected
 from service.api.context import context
+from service.api.operator import require_operator
 from service.api.signups import read_limited
+from service.billing_checkout import CheckoutRefused, open_checkout, parse_body
 from service.billing_service import result_body
+from service.signing import HEADER, SignatureError, verify
 
 SIGNATURE_HEADER = "stripe-signature"
 MAX_EVENT_BYTES = 256 * 1024  # Stripe events are small; a subscription with many items stays far below this
@@ -33,3 +40,25 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     except StripeUnavailable:
         raise HTTPException(503, "Stripe is unavailable; the event was not processed, retry later") from None
     return JSONResponse(result_body(result))
+
+
+async def create_checkout_session(slug: str, request: Request) -> JSONResponse:
+    """A Stripe Checkout Session for a known tenant or held signup; 201 with its id and URL."""
+    ctx = context(request)
+    body = await read_limited(request, ctx.settings.max_body_bytes)
+    if request.headers.get("authorization"):
+        require_operator(request)
+    else:
+        try:
+            verify(ctx.settings.hmac_secret, request.headers.get(HEADER), body, ctx.settings.signature_window)
+        except SignatureError as exc:
+            raise HTTPException(401, f"operator bearer token or {HEADER} required: {exc}") from None
+    if ctx.billing is None:
+        raise HTTPException(404, "billing is not configured (STRIPE_WEBHOOK_SECRET unset)")
+    try:
+        session = await run_in_threadpool(open_checkout, ctx.billing, slug, parse_body(body))
+    except CheckoutRefused as exc:
+        raise HTTPException(exc.status, exc.detail) from None
+    except StripeUnavailable:
+        raise HTTPException(503, "Stripe is unavailable; no checkout session was created, retry later") from None
+    return JSONResponse({"tenant": slug, "session_id": session.id, "url": session.url}, status_code=201)

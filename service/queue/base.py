@@ -91,6 +91,8 @@ class Outcome:
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     retry_in: float | None = None
+    running: tuple[str, int] | None = None
+    """After a successful run: the tenant's plan and how many of its VMs now run (recorded for usage)."""
 
 
 class QueueError(Exception):

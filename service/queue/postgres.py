@@ -20,6 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from service.queue.sql import SqlQueue, Tx
+from service.queue.usage import SCHEMA as USAGE_SCHEMA
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -54,8 +55,9 @@ class PostgresQueue(SqlQueue):
         self._local = threading.local()
         with self.transaction(write=True) as tx:
             tx.execute("SELECT pg_advisory_xact_lock(7245001)")  # one schema creator at a time
-            for statement in filter(str.strip, SCHEMA.split(";")):
+            for statement in filter(str.strip, (SCHEMA + USAGE_SCHEMA).split(";")):
                 tx.execute(statement)
+            self.guard_organizations(tx)
 
     def __repr__(self) -> str:
         return "PostgresQueue(<url hidden>)"

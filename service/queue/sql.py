@@ -8,11 +8,13 @@ is the safety net for two claimers racing.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from typing import Any, Iterable
 
+from service.queue import usage
 from service.queue.base import (AWAITING_PAYMENT, HELD, OPERATION, Conflict, Job, JobKind, NotFound, Outcome,
                                 Submitted, Tenant, UNFINISHED)
 
@@ -28,6 +30,10 @@ _CLAIM = f"""SELECT {_JOB_COLS} FROM jobs j
 SUBMIT_RETRIES = 3
 # Re-signup allowed only for tenants that are gone or never started.
 _REUSABLE_PHASES = ("decommissioned", "cancelled")
+_LIVE = "phase NOT IN ('decommissioned', 'cancelled')"
+"""Tenants that hold their slug and their Dokploy organization (see :meth:`SqlQueue.guard_organizations`)."""
+_ORGANIZATION_INDEX = f"CREATE UNIQUE INDEX IF NOT EXISTS tenants_one_per_organization ON tenants (organization_id) WHERE {_LIVE}"
+log = logging.getLogger(__name__)
 
 
 class Tx:
@@ -81,6 +87,20 @@ class SqlQueue(ABC):
     def now(self, tx: Tx) -> float:
         """The time every worker agrees on (the database's clock where there is one), in epoch seconds."""
 
+    def guard_organizations(self, tx: Tx) -> None:
+        """One live tenant per Dokploy organization: a unique index backs the check signups make.
+
+        Tenants created before the rule may share an organization; then the index waits (the signup check
+        still refuses new sharers) and the log names them, so an operator decommissions one.
+        """
+        shared = tx.all(f"SELECT organization_id, MIN(slug) AS first, MAX(slug) AS last FROM tenants WHERE {_LIVE} "
+                        "GROUP BY organization_id HAVING COUNT(*) > 1")
+        for row in shared:
+            log.error("tenants %r and %r share Dokploy organization %r: one tenant per organization; "
+                      "decommission one of them", row["first"], row["last"], row["organization_id"])
+        if not shared:
+            tx.execute(_ORGANIZATION_INDEX)
+
     def ping(self) -> None:
         """Raise if the database is unreachable."""
         with self.transaction() as tx:
@@ -116,6 +136,11 @@ class SqlQueue(ABC):
                 tx.execute("INSERT INTO events (event_id, job_id, slug, created_at) VALUES (?, ?, ?, ?)",
                            (event_id, tenant["last_job_id"], slug, now))
                 return Submitted(self._get_job(tx, tenant["last_job_id"]), created=False)
+            holder = tx.one(f"SELECT slug FROM tenants WHERE organization_id = ? AND slug <> ? AND {_LIVE}",
+                            (organization_id, slug))
+            if holder is not None:
+                raise Conflict(f"Dokploy organization {organization_id!r} already has tenant {holder['slug']!r} "
+                               "(one tenant per organization)")
             job = self._insert_job(tx, slug, "signup", max_attempts, now, event_id, HELD if hold else "queued")
             phase = AWAITING_PAYMENT if hold else "queued"
             if tenant is None:
@@ -271,6 +296,8 @@ class SqlQueue(ABC):
                            "current_phase = NULL, lease_expires = NULL WHERE id = ?",
                            (state, now, outcome.error, json.dumps(outcome.outputs), phases, job_id))
                 self._settle_tenant(tx, job, outcome, now)
+                if outcome.ok and outcome.running is not None:
+                    usage.record_change(tx, job.id, job.slug, now, *outcome.running)
             return self._get_job(tx, job_id)
 
     def _settle_tenant(self, tx: Tx, job: Job, outcome: Outcome, now: float) -> None:

@@ -14,6 +14,7 @@ from typing import Iterator
 from provisioning.private_files import private_sqlite
 
 from service.queue.sql import SqlQueue, Tx
+from service.queue.usage import SCHEMA as USAGE_SCHEMA
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -42,7 +43,9 @@ class SqliteQueue(SqlQueue):
         private_sqlite(self.path)
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
+            conn.executescript(SCHEMA + USAGE_SCHEMA)
+        with self.transaction(write=True) as tx:
+            self.guard_organizations(tx)
 
     def __repr__(self) -> str:
         return f"SqliteQueue({str(self.path)!r})"

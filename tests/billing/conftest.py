@@ -32,8 +32,10 @@ def stripe_settings(stripe_mock: str) -> StripeSettings:
 
 @pytest.fixture
 def store(tmp_path: Path) -> BillingStore:
-    """An empty billing store in a temporary SQLite file."""
-    return BillingStore(tmp_path / "billing.sqlite3", CONFIG)
+    """A billing store in a temporary SQLite file that created acme's checkout session ``cs_acme``."""
+    created = BillingStore(tmp_path / "billing.sqlite3", CONFIG)
+    created.record_session(session_id("acme"), "acme")
+    return created
 
 
 def sign(event: dict[str, Any], secret: str = WEBHOOK_SECRET, timestamp: Optional[int] = None) -> tuple[bytes, str]:
@@ -57,16 +59,35 @@ def event(event_id: str, etype: str, obj: dict[str, Any], created: int) -> dict[
             "data": {"object": obj}, "livemode": False}
 
 
-def checkout(sub: Any = "sub_1", tenant: str = "acme", paid: bool = True) -> dict[str, Any]:
-    """A completed checkout session."""
-    return {"id": "cs_1", "object": "checkout.session", "customer": "cus_1", "subscription": sub, "mode": "subscription",
-            "client_reference_id": tenant, "metadata": {}, "payment_status": "paid" if paid else "unpaid"}
+def session_id(tenant: str) -> str:
+    """The id of the checkout session the tests' service created for ``tenant``."""
+    return f"cs_{tenant}"
+
+
+def checkout(sub: Any = "sub_1", tenant: str = "acme", paid: bool = True, customer: str = "cus_1",
+             session: str | None = None) -> dict[str, Any]:
+    """A completed checkout session (by default the one the service created for ``tenant``)."""
+    return {"id": session or session_id(tenant), "object": "checkout.session", "customer": customer, "subscription": sub,
+            "mode": "subscription", "client_reference_id": tenant, "metadata": {"tenant": tenant},
+            "payment_status": "paid" if paid else "unpaid"}
 
 
 def invoice(sub_id: str = "sub_1") -> dict[str, Any]:
     """An invoice in the current API shape (subscription under parent.subscription_details)."""
     return {"id": "in_1", "object": "invoice", "customer": "cus_1",
             "parent": {"type": "subscription_details", "subscription_details": {"subscription": sub_id, "metadata": {}}}}
+
+
+class RecordingHttpClient(stripe.RequestsClient):
+    """The stripe library's own HTTP client, recording each outgoing request."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=5)
+        self.sent: list[tuple[str, str, dict[str, str], Any]] = []
+
+    def request(self, method, url, headers, post_data=None):  # type: ignore[no-untyped-def,override]
+        self.sent.append((method, url, dict(headers or {}), post_data))
+        return super().request(method, url, headers, post_data)
 
 
 class FakeStripe:

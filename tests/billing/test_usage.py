@@ -9,8 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from billing.config import Secret, StripeSettings
-from billing.usage import HOUR, UsageReport, UsageReporter, idempotency_key, meter_event_params, vm_hours
-from tests.billing.conftest import API_KEY
+from billing.usage import (
+    HOUR, UsageReport, UsageReporter, idempotency_key, meter_event_params, vm_hours, vm_hours_by_plan,
+)
+from tests.billing.conftest import API_KEY, RecordingHttpClient
 
 SLUG = st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True)
 
@@ -35,18 +37,6 @@ def test_report_validation_names_the_field(kwargs: dict[str, Any], field: str) -
     base = {"tenant": "acme", "plan": "starter", "customer": "cus_1", "window_start": 7200, "vm_hours": 1}
     with pytest.raises(ValueError, match=field):
         UsageReport(**{**base, **kwargs})
-
-
-class RecordingHttpClient(stripe.RequestsClient):
-    """The stripe library's own HTTP client, recording each outgoing request."""
-
-    def __init__(self) -> None:
-        super().__init__(timeout=5)
-        self.sent: list[tuple[str, str, dict[str, str], Any]] = []
-
-    def request(self, method, url, headers, post_data=None):  # type: ignore[no-untyped-def,override]
-        self.sent.append((method, url, dict(headers or {}), post_data))
-        return super().request(method, url, headers, post_data)
 
 
 def test_resending_a_report_to_stripe_mock_sends_the_identical_idempotent_request(stripe_settings: StripeSettings) -> None:
@@ -78,3 +68,23 @@ def test_settings_mask_secrets() -> None:
     with pytest.raises(ValueError, match="STRIPE_WEBHOOK_SECRET"):
         StripeSettings.from_env({"STRIPE_API_KEY": "k"})
     assert str(Secret("abc")) == "Secret('**********')"
+
+
+H = 100 * HOUR
+
+
+@pytest.mark.parametrize("changes, window, expected", [
+    ([(H - 50, "starter", 1)], H, {"starter": 1}),                                     # running all hour
+    ([(H + 600, "starter", 1)], H - HOUR, {}),                                         # not yet running
+    ([(H - 50, "starter", 1), (H + 1200, "starter", 0)], H, {"starter": 1}),           # suspended mid-hour
+    ([(H - 50, "starter", 1), (H + 1200, "starter", 0)], H + HOUR, {}),                # suspended all hour
+    ([(H - 50, "starter", 0), (H + 1800, "starter", 1)], H, {"starter": 1}),           # resumed mid-hour
+    ([(H - 50, "starter", 1), (H + 900, "business", 3)], H, {"starter": 1, "business": 3}),  # plan change
+    ([(H - 50, "starter", 1), (H + 900, "business", 3)], H + HOUR, {"business": 3}),
+    ([(H - 50, "business", 3), (H + 60, "business", 2)], H, {"business": 3}),         # scaled down
+    ([(H - 50, "business", 3), (H, "business", 2)], H, {"business": 2}),               # change on the boundary
+    ([(H - 50, "business", 2), (H + HOUR, "business", 3)], H, {"business": 2}),        # next hour's change
+])
+def test_vm_hours_by_plan_from_recorded_changes(changes: list[tuple[float, str, int]], window: int,
+                                                expected: dict[str, int]) -> None:
+    assert vm_hours_by_plan(changes, window) == expected

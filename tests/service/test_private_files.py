@@ -13,7 +13,6 @@ from billing.store import BillingStore
 from providers.allocation_store import AllocationStore
 from provisioning.private_files import private_sqlite
 from provisioning.toolchain import backend_url
-from service.billing_checkouts import CheckoutTenants
 from service.billing_sink import SuspensionTimers
 from service.declarations import write_declaration
 from service.queue.sqlite import SqliteQueue
@@ -34,9 +33,8 @@ def mode(path: Path) -> int:
     lambda p: AllocationStore(p),
     lambda p: SqliteQueue(p),
     lambda p: BillingStore(p, BillingConfig(prices={})),
-    lambda p: CheckoutTenants(p),
     lambda p: SuspensionTimers(p),
-], ids=["allocations", "queue", "billing", "checkouts", "timers"])
+], ids=["allocations", "queue", "billing", "timers"])
 def test_sqlite_stores_are_owner_only_with_their_wal(tmp_path: Path, make) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "state" / "nested" / "store.sqlite"
     make(db)

@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from service.queue import Conflict
+from service.queue.sqlite import SqliteQueue
 from tests.service.harness import RunningService, signup_body
 
 
@@ -139,3 +145,44 @@ def test_signup_for_a_taken_slug_with_another_plan_is_a_conflict(service: Runnin
     response = service.signup(signup_body("acme", event_id="evt-other", plan="business"))
     assert response.status_code == 409 and "already exists" in response.json()["detail"]
     assert len(service.queue.list_jobs()) == 1
+
+
+def test_second_tenant_for_the_same_dokploy_organization_is_refused(service: RunningService) -> None:
+    service.start_workers(1)
+    first = service.signup(signup_body("acme"))
+    assert first.status_code == 202
+    second = service.signup(signup_body("acme-two", organization_id="org_acme"))
+    assert second.status_code == 409
+    assert "org_acme" in second.json()["detail"] and "'acme'" in second.json()["detail"]
+    assert [t.slug for t in service.queue.list_tenants()] == ["acme"]
+    assert {j.slug for j in service.queue.list_jobs()} == {"acme"}
+    assert service.wait_job(first.json()["job_id"])["state"] == "succeeded"
+    assert not (service.settings.tenants_dir / "acme-two.yaml").exists()
+    # Once acme is decommissioned, the organization may have a tenant again.
+    gone = service.op("POST", "/v1/tenants/acme/decommission").json()["job_id"]
+    assert service.wait_job(gone)["state"] == "succeeded"
+    assert service.signup(signup_body("acme-two", organization_id="org_acme")).status_code == 202
+
+
+def test_concurrent_signups_of_one_organization_make_one_tenant(service: RunningService) -> None:
+    bodies = [signup_body(f"race-{i}", organization_id="org_race") for i in range(6)]
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        codes = sorted(r.status_code for r in pool.map(service.signup, bodies))
+    assert codes == [202] + [409] * 5
+    assert len(service.queue.list_tenants()) == 1 and len(service.queue.list_jobs()) == 1
+
+
+def test_tenants_that_already_share_an_organization_are_named_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture
+                                                                      ) -> None:
+    """A queue from before the rule opens (so they can be decommissioned), names them, and refuses a third."""
+    path = tmp_path / "old.sqlite"
+    SqliteQueue(path)
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX tenants_one_per_organization")
+        db.executemany("INSERT INTO tenants (slug, plan, organization_id, declaration, phase, created_at, updated_at, "
+                       "outputs) VALUES (?, 'starter', 'org_acme', '', 'ready', 0, 0, '{}')", [("acme",), ("acme-2",)])
+    caplog.set_level(logging.ERROR)
+    reopened = SqliteQueue(path)
+    assert "tenants 'acme' and 'acme-2' share Dokploy organization 'org_acme'" in caplog.text
+    with pytest.raises(Conflict, match="org_acme"):
+        reopened.submit_signup("evt-3", "acme-3", "starter", "org_acme", "", 4)

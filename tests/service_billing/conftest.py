@@ -19,13 +19,14 @@ from service.metrics import Metrics
 from service.queue import open_queue
 from service.settings import load_settings
 from billing.stripe_api import SubscriptionSource
-from tests.billing.conftest import MOCK_PRICE, WEBHOOK_SECRET, FakeStripe, event, sign  # noqa: F401
+from tests.billing.conftest import MOCK_PRICE, WEBHOOK_SECRET, FakeStripe, event, session_id, sign  # noqa: F401
 from tests.service.conftest import service_env
 from tests.service.fakes import FakeEngine
 from tests.service.harness import RunningService, ServerThread
 
 PRICES = {"price_starter": {"plan": "starter"}, "price_business": {"plan": "business"}, MOCK_PRICE: {"plan": "starter"}}
 GRACE = 3600
+CHECKOUT = {"success_url": "https://cloud.example/billing/done", "cancel_url": "https://cloud.example/billing"}
 
 
 class BilledService(RunningService):
@@ -51,8 +52,11 @@ class BilledService(RunningService):
 
 def start_billed(tmp_path: Path, source: SubscriptionSource | None, extra: dict[str, str] | None = None
                  ) -> tuple[BilledService, ServerThread]:
-    """The API on a free port with billing wired to ``source`` (workers are started by the test)."""
-    (tmp_path / "billing.yaml").write_text(yaml.safe_dump({"prices": PRICES, "grace_seconds": GRACE}))
+    """The API on a free port with billing wired to ``source`` (workers are started by the test).
+
+    The service has created acme's checkout session (``cs_acme``), as ``POST /v1/tenants/acme/checkout-session`` would.
+    """
+    (tmp_path / "billing.yaml").write_text(yaml.safe_dump({"prices": PRICES, "grace_seconds": GRACE, "checkout": CHECKOUT}))
     env = {**service_env(tmp_path, f"sqlite://{tmp_path / 'queue.sqlite'}"), "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
            "SERVICE_BILLING_CONFIG": str(tmp_path / "billing.yaml"), "SERVICE_BILLING_DB": str(tmp_path / "billing.sqlite"),
            **(extra or {})}
@@ -64,6 +68,7 @@ def start_billed(tmp_path: Path, source: SubscriptionSource | None, extra: dict[
     server = ServerThread(create_app(ServiceContext(settings, queue, environment, metrics, billing=billing)))
     running = BilledService(settings, queue, FakeEngine(tmp_path / "engine", settings.tenants_dir), server.start(), metrics)
     assert billing is not None
+    billing.store.record_session(session_id("acme"), "acme")
     running.billing = billing
     return running, server
 

@@ -114,6 +114,7 @@ def test_reordered_older_event_has_no_effect(billed: BilledService) -> None:
     """Without a Stripe lookup, an older snapshot delivered late must not undo a newer one."""
     billed.billing.handler.source = None
     billed.signup(signup_body("acme"))
+    assert billed.deliver(stripe_event("evt_co", "checkout.session.completed", checkout())).json()["actions"] == []
     newer = subscription(created=now() - 100, items=(("price_business", 3),))
     older = subscription(created=now() - 100, items=(("price_business", 2),))
     billed.deliver(stripe_event("evt_new", "customer.subscription.updated", newer, created=now()))

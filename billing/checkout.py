@@ -1,0 +1,69 @@
+"""Stripe Checkout Sessions the service creates itself, so everything that names the tenant is set server-side.
+
+The session carries the tenant in ``metadata`` and ``subscription_data.metadata`` (and, for Stripe's
+dashboard, ``client_reference_id``); none of it comes from the caller. A tenant already bound to a
+customer pays as that customer, so a returning tenant never creates a second binding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import stripe
+
+from billing.stripe_api import StripeUnavailable
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """One checkout, as the service decided it: who pays, for which price and how many."""
+
+    tenant: str
+    organization_id: str
+    price: str
+    quantity: int
+    customer: Optional[str] = None
+    """The tenant's bound Stripe customer, if it has one."""
+    email: Optional[str] = None
+    """Prefilled for a tenant without a customer yet (the tenant's owner)."""
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    """What the caller gets back: the session id and the URL to send the customer to."""
+
+    id: str
+    url: str
+
+
+def session_params(request: CheckoutRequest, success_url: str, cancel_url: str) -> dict[str, Any]:
+    """The ``POST /v1/checkout/sessions`` parameters (a pure function of the request)."""
+    metadata = {"tenant": request.tenant, "organization_id": request.organization_id}
+    params: dict[str, Any] = {
+        "mode": "subscription", "success_url": success_url, "cancel_url": cancel_url,
+        "line_items": [{"price": request.price, "quantity": request.quantity}],
+        "client_reference_id": request.tenant, "metadata": metadata,
+        "subscription_data": {"metadata": dict(metadata)},
+    }
+    if request.customer:
+        params["customer"] = request.customer
+    elif request.email:
+        params["customer_email"] = request.email
+    return params
+
+
+class CheckoutSessions:
+    """Creates checkout sessions through the stripe library (timeouts and retries from the client)."""
+
+    def __init__(self, client: stripe.StripeClient, success_url: str, cancel_url: str) -> None:
+        self._client, self.success_url, self.cancel_url = client, success_url, cancel_url
+
+    def create(self, request: CheckoutRequest) -> CheckoutSession:
+        """Create the session; raises :class:`StripeUnavailable` (no secrets in the message)."""
+        try:
+            session = self._client.v1.checkout.sessions.create(
+                session_params(request, self.success_url, self.cancel_url))  # type: ignore[arg-type]
+        except stripe.StripeError as exc:
+            raise StripeUnavailable(f"creating a checkout session for tenant {request.tenant} failed: "
+                                    f"{type(exc).__name__} (HTTP {exc.http_status})") from None
+        return CheckoutSession(session.id, session.url or "")
