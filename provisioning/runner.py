@@ -65,6 +65,15 @@ class TenantStacks:
             self._secrets = environment_secrets(self.env_name, engine_env(self._extra_env), SECRET_KEYS)
         return self._secrets
 
+    def allocations_location(self) -> str:
+        """``ALLOCATIONS_DB``: a SQLite path or a ``postgresql://`` URL (default: a file in ``.state/``)."""
+        return os.environ.get("ALLOCATIONS_DB") or str(STATE_DIR / f"allocations-{self.env_name}.sqlite")
+
+    def workspace(self) -> auto.LocalWorkspace:
+        """A workspace on the project and backend, for reading stacks (no credentials in it)."""
+        return auto.LocalWorkspace(work_dir=str(PROJECT_DIR), env_vars=engine_env(self._extra_env),
+                                   pulumi_command=pulumi_command())
+
     def env_vars(self, spec: TenantSpec, dokploy_key: str | None = None) -> dict[str, str]:
         """Environment for a run of ``spec``'s stack: engine settings, credentials, region endpoint."""
         region = self.environment.regions[spec.region]
@@ -72,7 +81,7 @@ class TenantStacks:
             "DOKPLOY_CLOUD_TENANTS_DIR": str(self.tenants_dir),
             "DOKPLOY_URL": self.environment.dokploy_url,
             "PDNS_API_URL": self.environment.dns_api_url,
-            "ALLOCATIONS_DB": os.environ.get("ALLOCATIONS_DB") or str(STATE_DIR / f"allocations-{self.env_name}.sqlite"),
+            "ALLOCATIONS_DB": self.allocations_location(),
             "PROXMOX_VE_ENDPOINT": region.endpoint,
             "PROXMOX_VE_INSECURE": "true" if region.insecure else "false",
             **self.secrets(),
