@@ -67,7 +67,8 @@ class TenantStacks:
 
     def allocations_location(self) -> str:
         """``ALLOCATIONS_DB``: a SQLite path or a ``postgresql://`` URL (default: a file in ``.state/``)."""
-        return os.environ.get("ALLOCATIONS_DB") or str(STATE_DIR / f"allocations-{self.env_name}.sqlite")
+        return (self._extra_env.get("ALLOCATIONS_DB") or os.environ.get("ALLOCATIONS_DB")
+                or str(STATE_DIR / f"allocations-{self.env_name}.sqlite"))
 
     def workspace(self) -> auto.LocalWorkspace:
         """A workspace on the project and backend, for reading stacks (no credentials in it)."""

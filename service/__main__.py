@@ -15,7 +15,7 @@ import uvicorn
 from components.environment import load_environment
 from components.spec import SpecErrors
 from provisioning.runner import TenantStacks
-from provisioning.toolchain import PROJECT_DIR
+from provisioning.toolchain import PROJECT_DIR, backend_url
 from service.api.app import create_app
 from service.api.context import ServiceContext
 from service.metrics import Metrics
@@ -29,7 +29,8 @@ log = logging.getLogger("service")
 
 def start_workers(settings: Settings, metrics: Metrics, stop: threading.Event) -> list[threading.Thread]:
     """Start ``settings.concurrency`` worker threads applying stacks with the real engine."""
-    runner = EngineRunner(TenantStacks(settings.env_name, tenants_dir=settings.tenants_dir))
+    allocations = {"ALLOCATIONS_DB": settings.allocations_db} if settings.allocations_db else {}
+    runner = EngineRunner(TenantStacks(settings.env_name, tenants_dir=settings.tenants_dir, extra_env=allocations))
     options = WorkerOptions(settings.tenants_dir, settings.lease_seconds, settings.retry_base_seconds,
                             settings.poll_seconds)
     queue = open_queue(settings.database_url)
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, SpecErrors) as exc:
         print(f"python -m service: {exc}", file=sys.stderr)
         return 2
+    if settings.database_url.startswith(("postgresql://", "postgres://")) and backend_url().startswith("file://"):
+        log.warning("the queue is PostgreSQL but the Pulumi state is a file:// backend: workers on other hosts "
+                    "cannot see this host's stacks; use a shared backend (docs/scale-out.md)")
     stop = threading.Event()
     threads = [] if args.api_only else start_workers(settings, metrics, stop)
     log.info("service starting: %r", settings)
