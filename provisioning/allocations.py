@@ -2,9 +2,10 @@
 
 An allocation's owner is ``<slug>/<index>`` in pool ``<env>/<region>``: server ``index`` of the
 tenant stack ``<env>.<slug>``. It is *held* while that stack's state (its resources or its pending
-operations) records an Allocation with that pool and owner. It is an *orphan* when the stack does
-not exist, or exists, is not locked by an update, and records no such allocation: nothing can use
-it any more (a destroy or scale-down that leaked it). Everything else is left alone: a locked stack
+operations) records an Allocation with that pool and owner, or a VM at its id. It is an *orphan*
+when the stack does not exist, or exists, is not locked by an update, and records neither: nothing
+can use it any more (a destroy or scale-down that leaked it). The VM check keeps the rows of live
+VMs whose Allocation a refresh dropped from state before allocation ids were encoded. Everything else is left alone: a locked stack
 (an update may be allocating right now), an owner not of the form ``<slug>/<index>``, or a backend
 whose locks cannot be read. The sweep re-reads a stack's lock and state right before freeing its
 rows, and frees a row only if it still holds the id and address it was judged with.
@@ -23,6 +24,7 @@ from provisioning.state_backend import lock_records, readable_locks
 
 HELD, ORPHAN, LOCKED, UNKNOWN = "held", "orphan", "stack locked", "not judged"
 ALLOCATION_TYPE_SUFFIX = "ipam:Allocation"
+VM_TYPE_SUFFIX = "vmLegacy:VmLegacy"
 OWNER = re.compile(r"(?P<slug>[^/]+)/(?P<index>\d+)")
 
 
@@ -36,11 +38,25 @@ class StackStates(Protocol):
     def names(self) -> set[str]:
         """Names (``<env>.<slug>``) of every stack of the project."""
 
-    def recorded(self, stack: str) -> set[tuple[str, str]]:
-        """(pool, owner) of the allocations ``stack``'s state records."""
+    def recorded(self, stack: str) -> "Recorded":
+        """What ``stack``'s state records."""
 
     def locked(self, stack: str) -> bool | None:
         """Whether an update holds ``stack``'s lock; None when the backend's locks cannot be read."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What one stack's state holds that can keep an allocation in use."""
+
+    allocations: set[tuple[str, str]]
+    """(pool, owner) of its Allocation resources, pending operations included."""
+    vmids: set[int]
+    """Ids of its VMs."""
+
+    def holds(self, allocation: Allocation) -> bool:
+        """Whether ``allocation`` is recorded, or a VM at its id is."""
+        return (allocation.pool, allocation.owner) in self.allocations or allocation.vmid in self.vmids
 
 
 @dataclass(frozen=True)
@@ -64,16 +80,24 @@ class PoolCapacity:
 
 def recorded_allocations(deployment: Mapping[str, Any]) -> set[tuple[str, str]]:
     """(pool, owner) of every Allocation in an exported deployment, pending operations included."""
-    resources = [*(deployment.get("resources") or []),
-                 *((op.get("resource") or {}) for op in deployment.get("pending_operations") or [])]
     found = set()
-    for resource in resources:
-        if not str(resource.get("type", "")).endswith(ALLOCATION_TYPE_SUFFIX):
-            continue
+    for resource in _resources(deployment, ALLOCATION_TYPE_SUFFIX):
         for props in (resource.get("outputs") or {}, resource.get("inputs") or {}):
             if isinstance(props.get("pool"), str) and isinstance(props.get("owner"), str):
                 found.add((props["pool"], props["owner"]))
     return found
+
+
+def recorded(deployment: Mapping[str, Any]) -> Recorded:
+    """The allocations and VM ids an exported deployment records."""
+    vmids = {int(r["id"]) for r in _resources(deployment, VM_TYPE_SUFFIX) if str(r.get("id", "")).isdigit()}
+    return Recorded(recorded_allocations(deployment), vmids)
+
+
+def _resources(deployment: Mapping[str, Any], type_suffix: str) -> list[Mapping[str, Any]]:
+    resources = [*(deployment.get("resources") or []),
+                 *((op.get("resource") or {}) for op in deployment.get("pending_operations") or [])]
+    return [r for r in resources if str(r.get("type", "")).endswith(type_suffix)]
 
 
 def env_allocations(store: AllocationStore, env_name: str) -> list[Allocation]:
@@ -107,8 +131,8 @@ def _judge_stack(stack: str | None, rows: list[Allocation], names: set[str], sta
         return [Judged(a, UNKNOWN, "this backend's locks cannot be read") for a in rows]
     if locked:
         return [Judged(a, LOCKED, f"an update of {stack} is running") for a in rows]
-    recorded = states.recorded(stack)
-    return [Judged(a, HELD, f"recorded in {stack}") if (a.pool, a.owner) in recorded
+    record = states.recorded(stack)
+    return [Judged(a, HELD, f"recorded in {stack}") if record.holds(a)
             else Judged(a, ORPHAN, f"{stack} records no server {a.owner.rsplit('/', 1)[1]} in {a.pool}")
             for a in rows]
 
@@ -165,9 +189,9 @@ class BackendStackStates:
         """Every stack of the project on the backend."""
         return {s.name.split("/")[-1] for s in self.workspace.list_stacks()}
 
-    def recorded(self, stack: str) -> set[tuple[str, str]]:
-        """The allocations ``stack``'s exported state records."""
-        return recorded_allocations(self.workspace.export_stack(stack).deployment or {})
+    def recorded(self, stack: str) -> Recorded:
+        """What ``stack``'s exported state records."""
+        return recorded(self.workspace.export_stack(stack).deployment or {})
 
     def locked(self, stack: str) -> bool | None:
         """Whether ``stack`` has lock records (None: this backend's locks are not readable)."""

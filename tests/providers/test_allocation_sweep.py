@@ -7,8 +7,8 @@ import pytest
 
 from components.environment import load_environment
 from providers.allocation_store import PoolSpec, SqliteAllocationStore
-from provisioning.allocations import (HELD, LOCKED, ORPHAN, UNKNOWN, SweepRefused, capacity, env_allocations,
-                                      free_orphans, judge, recorded_allocations)
+from provisioning.allocations import (HELD, LOCKED, ORPHAN, UNKNOWN, Recorded, SweepRefused, capacity,
+                                      env_allocations, free_orphans, judge, recorded)
 from provisioning.toolchain import PROJECT_DIR
 
 SPEC = PoolSpec(vmid_start=1000, vmid_end=1999, network="10.77.0.0/24", gateway="10.77.0.1", reserved=10)
@@ -18,7 +18,7 @@ POOL = "local/pve-eu1"
 class States:
     """Stacks as a backend would show them: names, recorded allocations, locks (mutable by the test)."""
 
-    def __init__(self, recorded: dict[str, set[tuple[str, str]]], locked: set[str] = frozenset(),
+    def __init__(self, recorded: dict[str, Recorded], locked: set[str] = frozenset(),
                  readable: bool = True) -> None:
         self.recorded_by_stack = recorded
         self.locked_stacks = set(locked)
@@ -28,7 +28,7 @@ class States:
     def names(self) -> set[str]:
         return set(self.recorded_by_stack)
 
-    def recorded(self, stack: str) -> set[tuple[str, str]]:
+    def recorded(self, stack: str) -> Recorded:
         self.reads.append(stack)
         return self.recorded_by_stack[stack]
 
@@ -36,11 +36,12 @@ class States:
         return stack in self.locked_stacks if self.readable else None
 
 
-def _deployment(*owners: tuple[str, str], pending: tuple[str, str] | None = None) -> dict:
+def _deployment(*owners: tuple[str, str], pending: tuple[str, str] | None = None, vmid: int = 0) -> dict:
     def res(pool: str, owner: str) -> dict:
         return {"type": "pulumi-python:dynamic/ipam:Allocation", "urn": f"urn:{owner}",
                 "outputs": {"pool": pool, "owner": owner, "vmid": 1000}}
     out = {"resources": [{"type": "pulumi:pulumi:Stack", "outputs": {"pool": "x", "owner": "y/0"}},
+                         {"type": "proxmoxve:index/vmLegacy:VmLegacy", "id": str(vmid)},
                          *(res(*o) for o in owners)]}
     if pending:
         out["pending_operations"] = [{"type": "creating", "resource": {**res(*pending), "outputs": {},
@@ -48,9 +49,9 @@ def _deployment(*owners: tuple[str, str], pending: tuple[str, str] | None = None
     return out
 
 
-def test_recorded_allocations_read_resources_and_pending_operations() -> None:
-    got = recorded_allocations(_deployment((POOL, "acme/0"), pending=(POOL, "acme/1")))
-    assert got == {(POOL, "acme/0"), (POOL, "acme/1")}
+def test_recorded_reads_resources_pending_operations_and_vms() -> None:
+    got = recorded(_deployment((POOL, "acme/0"), pending=(POOL, "acme/1"), vmid=1234))
+    assert got == Recorded({(POOL, "acme/0"), (POOL, "acme/1")}, {1234})
 
 
 @pytest.fixture
@@ -63,8 +64,8 @@ def store(tmp_path: Path) -> SqliteAllocationStore:
 
 
 def _states() -> States:
-    return States({"local.acme": {(POOL, "acme/0")}, "local.busy": set(), "local": set()},
-                  locked={"local.busy"})
+    return States({"local.acme": Recorded({(POOL, "acme/0")}, set()), "local.busy": Recorded(set(), set()),
+                   "local": Recorded(set(), set())}, locked={"local.busy"})
 
 
 def test_judge_proves_orphans_from_the_stacks_only(store: SqliteAllocationStore) -> None:
@@ -90,7 +91,7 @@ def test_sweep_rechecks_a_stack_that_became_busy(store: SqliteAllocationStore) -
     states = _states()
     orphans = free_orphans(store, "local", states, dry_run=True)
     states.locked_stacks.add("local.acme")  # an update of acme started after the dry run
-    states.recorded_by_stack["local.gone"] = {(POOL, "gone/0")}  # gone came back and holds its row
+    states.recorded_by_stack["local.gone"] = Recorded({(POOL, "gone/0")}, set())  # gone came back, holds its row
     freed = free_orphans(store, "local", states, dry_run=False)
     assert orphans and freed == []
     assert len(store.all(POOL)) == 5
@@ -115,3 +116,12 @@ def test_capacity_counts_what_is_left_per_region(store: SqliteAllocationStore) -
     after = {c.pool: c for c in capacity(environment, env_allocations(store, "local"))}
     assert after[POOL].free_vmids == rows[POOL].free_vmids + 1
     assert after[POOL].free_addresses == rows[POOL].free_addresses + 1
+
+
+def test_a_vm_the_stack_records_keeps_its_allocation(store: SqliteAllocationStore) -> None:
+    """A refresh before ids were encoded dropped Allocations from state while their VMs stayed."""
+    vmid = store.get(POOL, "acme/1").vmid  # type: ignore[union-attr]
+    states = States({"local.acme": Recorded(set(), {vmid})})
+    verdicts = {j.allocation.owner: j.verdict for j in judge("local", env_allocations(store, "local"), states)
+                if j.allocation.owner.startswith("acme/")}
+    assert verdicts == {"acme/0": ORPHAN, "acme/1": HELD}
