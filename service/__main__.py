@@ -1,7 +1,8 @@
 """``python -m service [--api-only | --workers-only]``: the API and ``SERVICE_CONCURRENCY`` workers.
 
 Settings come from the environment (see service/settings.py). With PostgreSQL, run the API on one
-machine and ``--workers-only`` on others; with SQLite keep every process on one machine.
+machine and ``--workers-only`` on others, with allocations and Pulumi state in PostgreSQL too
+(docs/scale-out.md); with SQLite keep every process on one machine.
 """
 from __future__ import annotations
 
