@@ -9,7 +9,7 @@ constraints make a duplicate impossible even if that failed. Allocation is idemp
 asking again returns the same row, which is what makes a crashed run's leftovers findable (their
 vmid is known) and the next run converge.
 
-:func:`open_store` picks the implementation from one location string (``ALLOCATIONS_URL``).
+:func:`open_store` picks the implementation from one location string (``ALLOCATIONS_DB``).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import ipaddress
 import sqlite3
 import time
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -117,8 +117,8 @@ class AllocationStore(ABC):
     """Allocations in a SQL database; subclasses supply connections and the allocators' lock."""
 
     @abstractmethod
-    def transaction(self, write: bool = False) -> Any:
-        """A context manager yielding a :class:`Cursor`; ``write`` transactions are serialised."""
+    def transaction(self, write: bool = False) -> AbstractContextManager[Cursor]:
+        """A transaction's :class:`Cursor`; ``write`` transactions are serialised."""
 
     def allocate(self, pool: str, owner: str, spec: PoolSpec, place: Placer,
                  foreign_vmids: Iterable[int] = (), memory_mb: int = 0) -> Allocation:
