@@ -4,21 +4,26 @@ The VM's id and address are known before the clone starts, so DNS and Dokploy ne
 discovery, and a run killed mid-clone leaves a VM whose id the next run already knows. Placement is
 decided once, at allocation, from live node capacity; later runs keep the VM where it is.
 
-The store path comes from ``ALLOCATIONS_DB`` and Proxmox credentials from ``PROXMOX_VE_*``, read
+The store comes from ``ALLOCATIONS_DB`` (a SQLite path or a ``postgresql://`` URL, see
+:func:`providers.allocation_store.open_store`) and Proxmox credentials from ``PROXMOX_VE_*``, read
 inside each call (the provider object is pickled into state and must hold nothing).
+
+The resource id is ``<pool>/<owner>`` with each part percent-encoded (:func:`allocation_id`), so it
+splits back unambiguously although pools (``<env>/<region>``) and owners (``<slug>/<index>``) hold
+slashes themselves.
 """
 from __future__ import annotations
 
 import ipaddress
 import os
-from pathlib import Path
+import urllib.parse
 from typing import Any, Mapping, Optional, TypedDict
 
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
                             ResourceProvider, UpdateResult)
 
-from providers.allocation_store import AllocationStore, PoolSpec
+from providers.allocation_store import AllocationStore, PoolSpec, open_store
 from providers.placement import choose_node, node_loads, with_pending
 from providers.proxmox_api import client_from_env, cluster_nodes, cluster_vms
 from providers.wire import whole_numbers
@@ -80,8 +85,31 @@ def diff_inputs(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], 
     return changed, [k for k in changed if k in REPLACE_KEYS]
 
 
+def allocation_id(pool: str, owner: str) -> str:
+    """The resource id of ``owner``'s allocation in ``pool``: both parts percent-encoded, joined by ``/``."""
+    return f"{urllib.parse.quote(pool, safe='')}/{urllib.parse.quote(owner, safe='')}"
+
+
+def parse_allocation_id(id_: str, props: Mapping[str, Any] | None = None) -> tuple[str, str]:
+    """(pool, owner) of an id made by :func:`allocation_id`.
+
+    Ids written before the encoding were ``<pool>/<owner>`` unencoded; for those the state's own
+    ``pool`` and ``owner`` outputs decide, else the only shape the program made: ``<env>/<region>/<slug>/<i>``.
+    """
+    parts = id_.split("/")
+    if len(parts) == 2 and all(parts):
+        return urllib.parse.unquote(parts[0]), urllib.parse.unquote(parts[1])
+    props = props or {}
+    pool, owner = props.get("pool"), props.get("owner")
+    if isinstance(pool, str) and isinstance(owner, str) and id_ == f"{pool}/{owner}":
+        return pool, owner
+    if len(parts) == 4 and all(parts):
+        return "/".join(parts[:2]), "/".join(parts[2:])
+    raise ValueError(f"allocation id {id_!r} is not <pool>/<owner> with percent-encoded parts")
+
+
 def _store() -> AllocationStore:
-    return AllocationStore(Path(os.environ.get("ALLOCATIONS_DB", DEFAULT_DB)))
+    return open_store(os.environ.get("ALLOCATIONS_DB") or DEFAULT_DB)
 
 
 def _spec(props: dict[str, Any]) -> PoolSpec:
@@ -119,11 +147,11 @@ class AllocationProvider(ResourceProvider):
 
             existing = store.allocate(props["pool"], props["owner"], _spec(props), place,
                                       foreign_vmids=[int(vm["vmid"]) for vm in vms], memory_mb=memory)
-        return CreateResult(id_=f"{props['pool']}/{props['owner']}",
+        return CreateResult(id_=allocation_id(props["pool"], props["owner"]),
                             outs=_outs(props, existing.vmid, existing.address, existing.node))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        pool, _, owner = id_.partition("/")
+        pool, owner = parse_allocation_id(id_, props)
         found = _store().get(pool, owner)
         if found is None:
             return ReadResult(id_="", outs={})
@@ -132,8 +160,8 @@ class AllocationProvider(ResourceProvider):
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(outs=_outs(news, olds["vmid"], olds["address"], olds["node"]))
 
-    def delete(self, id_: str, _props: dict[str, Any]) -> None:
-        pool, _, owner = id_.partition("/")
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        pool, owner = parse_allocation_id(id_, props)
         _store().release(pool, owner)
 
 

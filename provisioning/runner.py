@@ -66,6 +66,16 @@ class TenantStacks:
             self._secrets = environment_secrets(self.env_name, engine_env(self._extra_env), SECRET_KEYS)
         return self._secrets
 
+    def allocations_location(self) -> str:
+        """``ALLOCATIONS_DB``: a SQLite path or a ``postgresql://`` URL (default: a file in ``.state/``)."""
+        return (self._extra_env.get("ALLOCATIONS_DB") or os.environ.get("ALLOCATIONS_DB")
+                or str(STATE_DIR / f"allocations-{self.env_name}.sqlite"))
+
+    def workspace(self) -> auto.LocalWorkspace:
+        """A workspace on the project and backend, for reading stacks (no credentials in it)."""
+        return auto.LocalWorkspace(work_dir=str(PROJECT_DIR), env_vars=engine_env(self._extra_env),
+                                   pulumi_command=pulumi_command())
+
     def env_vars(self, spec: TenantSpec, dokploy_key: str | None = None) -> dict[str, str]:
         """Environment for a run of ``spec``'s stack: engine settings, credentials, region endpoint."""
         region = self.environment.regions[spec.region]
@@ -73,7 +83,7 @@ class TenantStacks:
             "DOKPLOY_CLOUD_TENANTS_DIR": str(self.tenants_dir),
             "DOKPLOY_URL": self.environment.dokploy_url,
             "PDNS_API_URL": self.environment.dns_api_url,
-            "ALLOCATIONS_DB": str(self._allocations_db()),
+            "ALLOCATIONS_DB": self.allocations_location(),
             "PROXMOX_VE_ENDPOINT": region.endpoint,
             "PROXMOX_VE_INSECURE": "true" if region.insecure else "false",
             **self.secrets(),
@@ -81,12 +91,11 @@ class TenantStacks:
             **self._extra_env,
         })
 
-    def _allocations_db(self) -> Path:
-        return Path(os.environ.get("ALLOCATIONS_DB") or STATE_DIR / f"allocations-{self.env_name}.sqlite")
-
     def key_ledger(self) -> KeyLedger:
         """The per-run Dokploy keys not yet known revoked: ``DOKPLOY_KEY_LEDGER``, else next to the allocations."""
-        path = os.environ.get("DOKPLOY_KEY_LEDGER") or self._allocations_db().with_name(f"dokploy-keys-{self.env_name}.sqlite")
+        allocations = self.allocations_location()
+        beside = STATE_DIR if "://" in allocations else Path(allocations).parent
+        path = os.environ.get("DOKPLOY_KEY_LEDGER") or beside / f"dokploy-keys-{self.env_name}.sqlite"
         return KeyLedger(path)
 
     def sweep_keys(self) -> SweepReport:

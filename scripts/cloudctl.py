@@ -9,6 +9,10 @@
     scripts/cloudctl [--env ENV] list                             declared tenants
     scripts/cloudctl [--env ENV] revoke-keys                      revoke per-run Dokploy keys left by failed
                                                                   revokes or killed runs
+    scripts/cloudctl [--env ENV] allocations list                 VM ids and addresses held, who holds them, free capacity
+    scripts/cloudctl [--env ENV] allocations free-orphans [--dry-run]
+                                                                  free allocations whose tenant stack no longer
+                                                                  records them (--dry-run: only print them)
     scripts/cloudctl validate [DIR]                               check tenant files, change nothing
 """
 from __future__ import annotations
@@ -24,6 +28,9 @@ from rich.live import Live
 from rich.table import Table
 
 from components.spec import SpecErrors, load_tenants
+from providers.allocation_store import open_store
+from provisioning.allocations import (BackendStackStates, Judged, PoolCapacity, SweepRefused, capacity,
+                                      env_allocations, free_orphans, judge)
 from provisioning.fleet import TenantProgress, run_fleet
 from provisioning.phases import PHASE_ORDER
 from provisioning.runner import TenantStacks
@@ -68,6 +75,27 @@ def status_table(rows: list[TenantStatus], title: str) -> Table:
             table.add_row(row.slug if i == 0 else "", row.plan if i == 0 else "", row.region if i == 0 else "",
                           pick(row.nodes), pick(row.vm_ids), pick(row.addresses), pick(row.hostnames),
                           pick(row.dokploy_servers), row.last_result if i == 0 else "", row.age if i == 0 else "")
+    return table
+
+
+def capacity_table(rows: list[PoolCapacity], title: str) -> Table:
+    """Per region pool: allocations held and VM ids / addresses still free."""
+    table = Table(title=title, title_justify="left")
+    for column in ("pool", "allocated", "vm ids free", "addresses free"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row.pool, str(row.allocated), str(row.free_vmids), str(row.free_addresses))
+    return table
+
+
+def allocation_table(rows: list[Judged], title: str) -> Table:
+    """One allocation per row with the verdict on its owner."""
+    table = Table(title=title, title_justify="left")
+    for column in ("pool", "owner", "vm id", "address", "node", "owner status", "why"):
+        table.add_column(column)
+    for row in rows:
+        a = row.allocation
+        table.add_row(a.pool, a.owner, str(a.vmid), a.address, a.node, row.verdict, row.reason)
     return table
 
 
@@ -159,6 +187,29 @@ def cmd_revoke_keys(_args: argparse.Namespace, stacks: TenantStacks) -> int:
 
 def cmd_status(args: argparse.Namespace, stacks: TenantStacks) -> int:
     console.print(status_table(fleet_status(stacks, _slugs(stacks, args.slugs)), f"fleet {stacks.env_name}"))
+    held = env_allocations(open_store(stacks.allocations_location()), stacks.env_name)
+    console.print(capacity_table(capacity(stacks.environment, held), f"capacity {stacks.env_name}"))
+    return 0
+
+
+def cmd_allocations(args: argparse.Namespace, stacks: TenantStacks) -> int:
+    """List allocations with their owners' status, or free the orphans (see provisioning.allocations)."""
+    store, states = open_store(stacks.allocations_location()), BackendStackStates(stacks.workspace())
+    if args.action == "list":
+        held = env_allocations(store, stacks.env_name)
+        console.print(allocation_table(judge(stacks.env_name, held, states), f"allocations {stacks.env_name}"))
+        console.print(capacity_table(capacity(stacks.environment, held), f"capacity {stacks.env_name}"))
+        return 0
+    try:
+        orphans = free_orphans(store, stacks.env_name, states, dry_run=args.dry_run)
+    except SweepRefused as refused:
+        console.print(f"[red]refused:[/] {refused}", highlight=False)
+        return 2
+    verb = "would free" if args.dry_run else "freed"
+    console.print(allocation_table(orphans, f"{verb} {len(orphans)} orphan allocation(s) of {stacks.env_name}"))
+    if not args.dry_run:
+        held = env_allocations(store, stacks.env_name)
+        console.print(capacity_table(capacity(stacks.environment, held), f"capacity {stacks.env_name}"))
     return 0
 
 
@@ -193,6 +244,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("slugs", nargs="*")
     sub.add_parser("list", help="declared tenants")
     sub.add_parser("revoke-keys", help="revoke per-run Dokploy keys left by failed revokes or killed runs")
+    p = sub.add_parser("allocations", help="VM ids and addresses held, and freeing those no tenant stack records")
+    p.add_argument("action", choices=("list", "free-orphans"))
+    p.add_argument("--dry-run", action="store_true", help="free-orphans: print what would be freed, change nothing")
     return ap
 
 
@@ -213,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
         handler = {"up": cmd_run, "preview": cmd_run, "refresh": cmd_run, "destroy": cmd_destroy,
                    "recover": cmd_recover, "status": cmd_status, "list": cmd_list,
-                   "revoke-keys": cmd_revoke_keys}[args.command]
+                   "revoke-keys": cmd_revoke_keys, "allocations": cmd_allocations}[args.command]
         return handler(args, stacks)
     except SpecErrors as errors:
         console.print(f"[red]{errors}[/]", highlight=False)

@@ -1,7 +1,8 @@
 """``python -m service [--api-only | --workers-only]``: the API and ``SERVICE_CONCURRENCY`` workers.
 
 Settings come from the environment (see service/settings.py). With PostgreSQL, run the API on one
-machine and ``--workers-only`` on others; with SQLite keep every process on one machine.
+machine and ``--workers-only`` on others, with allocations and Pulumi state in PostgreSQL too
+(docs/scale-out.md); with SQLite keep every process on one machine.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import uvicorn
 from components.environment import load_environment
 from components.spec import SpecErrors
 from provisioning.runner import TenantStacks
-from provisioning.toolchain import PROJECT_DIR
+from provisioning.toolchain import PROJECT_DIR, backend_url
 from service.api.app import create_app
 from service.api.context import ServiceContext
 from service.key_sweeper import start_key_sweeper
@@ -31,7 +32,8 @@ log = logging.getLogger("service")
 
 def start_workers(settings: Settings, metrics: Metrics, stop: threading.Event) -> list[threading.Thread]:
     """Start ``settings.concurrency`` worker threads applying stacks with the real engine, and the key sweeper."""
-    runner = EngineRunner(TenantStacks(settings.env_name, tenants_dir=settings.tenants_dir))
+    allocations = {"ALLOCATIONS_DB": settings.allocations_db} if settings.allocations_db else {}
+    runner = EngineRunner(TenantStacks(settings.env_name, tenants_dir=settings.tenants_dir, extra_env=allocations))
     options = WorkerOptions(settings.tenants_dir, settings.lease_seconds, settings.retry_base_seconds,
                             settings.poll_seconds)
     queue = open_queue(settings.database_url)
@@ -65,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, SpecErrors) as exc:
         print(f"python -m service: {exc}", file=sys.stderr)
         return 2
+    if settings.database_url.startswith(("postgresql://", "postgres://")) and backend_url().startswith("file://"):
+        log.warning("the queue is PostgreSQL but the Pulumi state is a file:// backend: workers on other hosts "
+                    "cannot see this host's stacks; use a shared backend (docs/scale-out.md)")
     stop = threading.Event()
     threads = [] if args.api_only else start_workers(settings, metrics, stop)
     log.info("service starting: %r", settings)

@@ -39,6 +39,7 @@ from proxmoxer import ProxmoxAPI  # type: ignore[import-untyped]
 from pulumi import automation as auto
 
 from providers.allocation_store import AllocationStore
+from provisioning import state_backend
 from provisioning.toolchain import backend_url
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,9 @@ def lock_is_stale(info: dict[str, Any], now: float | None = None) -> bool:
 
 def clear_stale_lock(stack: auto.Stack) -> bool:
     """Cancel the stack's lock if every lock file on it is stale; True when one was cleared."""
-    files = lock_files(stack)
-    if not files:
+    infos = state_backend.lock_records(stack.workspace.project_settings().name, stack.name)
+    if not infos:
         return False
-    infos = [_read_json(f) for f in files]
     if not all(lock_is_stale(info) for info in infos):
         return False  # a live run holds it: the runner's lock retries wait for it
     log.warning("clearing stale lock on %s (left by pid %s)", stack.name, [i.get("pid") for i in infos])

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Protocol
 
 import requests
 from proxmoxer import ResourceException  # type: ignore[import-untyped]
 
-from providers.allocation_store import AllocationStore
+from providers.allocation_store import open_store
 from providers.proxmox_api import client_from_env
 from provisioning.runner import EventHandler, Operation, RunResult, TenantStacks
 from service import recovery
@@ -69,7 +68,7 @@ class EngineRunner:
                                   for op in recovery.clear_pending_operations(stack)]
         env = self.stacks.env_vars(spec)
         pool = f"{self.stacks.environment.name}/{spec.region}"
-        recovery.recover_orphan_vms(client_from_env(env=env), AllocationStore(Path(env["ALLOCATIONS_DB"])),
+        recovery.recover_orphan_vms(client_from_env(env=env), open_store(env["ALLOCATIONS_DB"]),
                                     pool, slug, recovery.state_vmids(stack), report)
         if report.pending_dropped:  # state learns what the dead run left (with the org's own Dokploy key)
             refreshed = self.stacks.run(slug, "refresh", remove_stack=False)

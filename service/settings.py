@@ -28,6 +28,10 @@ class Settings:
     """SERVICE_OPERATOR_TOKEN: bearer token of the operator endpoints."""
     database_url: str = field(repr=False)
     """SERVICE_DATABASE_URL: ``sqlite:///path`` (embedded) or ``postgresql://...`` (scale-out)."""
+    allocations_db: str | None = field(default=None, repr=False)
+    """ALLOCATIONS_DB: the VM id / address store handed to engine runs. With a PostgreSQL queue it is
+    the queue's database (or another ``postgresql://`` URL): workers on several hosts must share one
+    store. With SQLite, unset means ``.state/allocations-<env>.sqlite``."""
     env_name: str = "local"
     """SERVICE_ENV: the environment whose stacks are ``<env>.<slug>``."""
     concurrency: int = 2
@@ -125,6 +129,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         hmac_secret=_secret(env, "SERVICE_HMAC_SECRET"),
         operator_token=_secret(env, "SERVICE_OPERATOR_TOKEN"),
         database_url=url,
+        allocations_db=_allocations_db(env, url),
         env_name=env.get("SERVICE_ENV", "local"),
         concurrency=_int(env, "SERVICE_CONCURRENCY", 2),
         tenants_dir=Path(env.get("SERVICE_TENANTS_DIR") or PROJECT_DIR / ".state" / "service-tenants"),
@@ -149,6 +154,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         meter_event=env.get("STRIPE_METER_EVENT") or "vm_hours",
         require_payment=_bool(env, "SERVICE_REQUIRE_PAYMENT", False),
     )
+
+
+def _allocations_db(env: Mapping[str, str], queue_url: str) -> str | None:
+    """ALLOCATIONS_DB, defaulting to the queue's database when that is PostgreSQL (one shared store)."""
+    given = env.get("ALLOCATIONS_DB") or None
+    if not queue_url.startswith(("postgresql://", "postgres://")):
+        return given
+    if given is None:
+        return queue_url
+    if not given.startswith(("postgresql://", "postgres://")):
+        raise SettingsError("ALLOCATIONS_DB must be a postgresql:// URL (or unset: the queue's database) when "
+                            "SERVICE_DATABASE_URL is PostgreSQL: workers on other hosts cannot share a SQLite file")
+    return given
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")

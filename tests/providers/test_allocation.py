@@ -8,17 +8,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from providers.allocation import check_inputs, diff_inputs
-from providers.allocation_store import AllocationError, AllocationStore, PoolSpec
+from providers.allocation import AllocationProvider, allocation_id, check_inputs, diff_inputs, parse_allocation_id
+from providers.allocation_store import AllocationError, PoolSpec, SqliteAllocationStore
 from providers.placement import NodeLoad, PlacementError, choose_node, node_loads
 
 SPEC = PoolSpec(vmid_start=1000, vmid_end=1999, network="10.77.0.0/24", gateway="10.77.0.1", reserved=10)
+POOL = "local/pve-eu1"  # pools are <env>/<region>, owners <slug>/<index>: both hold a slash
 VALID = {"pool": "local", "owner": "acme/0", "vmid_start": 1000, "vmid_end": 1999, "network": "10.77.0.0/24",
          "gateway": "10.77.0.1", "reserved": 10, "nodes": ["pve1", "pve2"], "memory_mb": 2048}
 
 
 def test_allocation_is_idempotent_per_owner(tmp_path: Path) -> None:
-    store = AllocationStore(tmp_path / "a.sqlite")
+    store = SqliteAllocationStore(tmp_path / "a.sqlite")
     first = store.allocate("local", "acme/0", SPEC, "pve1")
     again = store.allocate("local", "acme/0", SPEC, "pve2")
     assert again == first
@@ -27,14 +28,14 @@ def test_allocation_is_idempotent_per_owner(tmp_path: Path) -> None:
 
 
 def test_skips_reserved_addresses_gateway_and_foreign_vmids(tmp_path: Path) -> None:
-    store = AllocationStore(tmp_path / "a.sqlite")
+    store = SqliteAllocationStore(tmp_path / "a.sqlite")
     got = store.allocate("local", "acme/0", SPEC, "pve1", foreign_vmids=[1000, 1001])
     assert got.vmid == 1002
     assert got.address == "10.77.0.11"  # .1-.10 reserved (the gateway among them)
 
 
 def test_release_frees_for_reuse(tmp_path: Path) -> None:
-    store = AllocationStore(tmp_path / "a.sqlite")
+    store = SqliteAllocationStore(tmp_path / "a.sqlite")
     first = store.allocate("local", "acme/0", SPEC, "pve1")
     assert store.release("local", "acme/0") is True
     assert store.release("local", "acme/0") is False
@@ -42,7 +43,7 @@ def test_release_frees_for_reuse(tmp_path: Path) -> None:
 
 
 def test_exhaustion_says_what_to_widen(tmp_path: Path) -> None:
-    store = AllocationStore(tmp_path / "a.sqlite")
+    store = SqliteAllocationStore(tmp_path / "a.sqlite")
     tiny = PoolSpec(1000, 1000, "10.77.0.0/24", "10.77.0.1")
     store.allocate("local", "a/0", tiny, "pve1")
     with pytest.raises(AllocationError, match="vmid range"):
@@ -51,14 +52,14 @@ def test_exhaustion_says_what_to_widen(tmp_path: Path) -> None:
 
 def _allocate_many(args: tuple[str, int]) -> list[tuple[str, int, str]]:
     path, worker = args
-    store = AllocationStore(path)
+    store = SqliteAllocationStore(path)
     return [(a.owner, a.vmid, a.address) for a in
             (store.allocate("local", f"t{worker}-{i}/0", SPEC, "pve1") for i in range(10))]
 
 
 def test_concurrent_processes_never_share_an_id_or_address(tmp_path: Path) -> None:
     path = str(tmp_path / "a.sqlite")
-    AllocationStore(path)
+    SqliteAllocationStore(path)
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         rows = [row for chunk in pool.map(_allocate_many, [(path, w) for w in range(4)]) for row in chunk]
     assert len(rows) == 40
@@ -126,7 +127,7 @@ def test_check_accepts_whole_floats_as_the_engine_sends_them() -> None:
 def test_placement_counts_memory_promised_to_allocations_without_vms(tmp_path: Path) -> None:
     from providers.placement import with_pending
 
-    store = AllocationStore(tmp_path / "a.sqlite")
+    store = SqliteAllocationStore(tmp_path / "a.sqlite")
     loads = [NodeLoad("pve1", True, 65536, 0), NodeLoad("pve2", True, 65536, 0)]
     nodes = [store.allocate("us", f"globex/{i}", SPEC,
                             lambda pending: choose_node(with_pending(loads, pending), ["pve1", "pve2"], 32768),
@@ -135,3 +136,45 @@ def test_placement_counts_memory_promised_to_allocations_without_vms(tmp_path: P
     with pytest.raises(PlacementError):
         store.allocate("us", "globex/4", SPEC,
                        lambda pending: choose_node(with_pending(loads, pending), ["pve1", "pve2"], 32768))
+
+
+# Slashes and percent signs are what an id format can trip on: draw them often.
+names = st.text(st.sampled_from("/%2Fa-._") | st.characters(exclude_categories=("Cs",)), min_size=1, max_size=30)
+
+
+@given(names, names)
+def test_allocation_ids_round_trip_for_any_pool_and_owner(pool: str, owner: str) -> None:
+    id_ = allocation_id(pool, owner)
+    assert parse_allocation_id(id_) == (pool, owner)
+    assert parse_allocation_id(id_, {"pool": "other", "owner": "x/9"}) == (pool, owner)
+
+
+def test_ids_written_before_the_encoding_still_parse() -> None:
+    assert parse_allocation_id("local/pve-eu1/acme-2/1") == ("local/pve-eu1", "acme-2/1")
+    assert parse_allocation_id("eu/x/acme/0", {"pool": "eu/x/acme", "owner": "0"}) == ("eu/x/acme", "0")
+    with pytest.raises(ValueError, match="percent-encoded"):
+        parse_allocation_id("a/b/c")
+
+
+def _provider_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SqliteAllocationStore:
+    monkeypatch.setenv("ALLOCATIONS_DB", str(tmp_path / "a.sqlite"))
+    return SqliteAllocationStore(tmp_path / "a.sqlite")
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["encoded-id", "pre-encoding-id"])
+def test_provider_reads_and_releases_allocations_of_an_env_region_pool(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, legacy: bool) -> None:
+    store = _provider_store(tmp_path, monkeypatch)
+    held = store.allocate(POOL, "acme/0", SPEC, "pve1")
+    other = store.allocate(POOL, "acme/1", SPEC, "pve2")
+    id_ = f"{POOL}/acme/0" if legacy else allocation_id(POOL, "acme/0")
+    props = {**VALID, "pool": POOL, "owner": "acme/0", "vmid": held.vmid, "address": held.address, "node": "pve1"}
+
+    read = AllocationProvider().read(id_, props)
+    assert read.id == id_  # refresh keeps it in state
+    assert (read.outs["vmid"], read.outs["address"], read.outs["node"]) == (held.vmid, held.address, "pve1")
+
+    AllocationProvider().delete(id_, props)
+    assert store.get(POOL, "acme/0") is None
+    assert store.all(POOL) == [other]  # the tenant's other server keeps its allocation
+    assert AllocationProvider().read(id_, props).id == ""  # gone for real: refresh drops it

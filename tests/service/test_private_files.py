@@ -10,7 +10,7 @@ import pytest
 
 from billing.config import BillingConfig
 from billing.store import BillingStore
-from providers.allocation_store import AllocationStore
+from providers.allocation_store import SqliteAllocationStore
 from provisioning.private_files import private_sqlite
 from provisioning.toolchain import backend_url
 from service.billing_sink import SuspensionTimers
@@ -30,7 +30,7 @@ def mode(path: Path) -> int:
 
 
 @pytest.mark.parametrize("make", [
-    lambda p: AllocationStore(p),
+    lambda p: SqliteAllocationStore(p),
     lambda p: SqliteQueue(p),
     lambda p: BillingStore(p, BillingConfig(prices={})),
     lambda p: SuspensionTimers(p),
@@ -47,7 +47,7 @@ def test_sqlite_stores_are_owner_only_with_their_wal(tmp_path: Path, make) -> No
 
 def test_an_existing_world_readable_store_is_tightened(tmp_path: Path) -> None:
     db = tmp_path / "old.sqlite"
-    AllocationStore(db)
+    SqliteAllocationStore(db)
     wal = db.with_name(db.name + "-wal")
     wal.touch()
     os.chmod(db, 0o644)

@@ -8,7 +8,7 @@ from typing import Any
 
 import dns.resolver
 
-from providers.allocation_store import AllocationStore
+from providers.allocation_store import open_store
 from tests.service_e2e.harness import EngineCloud
 
 VM_TYPE_SUFFIX = "vmLegacy:VmLegacy"
@@ -48,7 +48,7 @@ class Footprint:
 
 def allocated_vmids(cloud: EngineCloud, slug: str | None = None) -> set[int]:
     """VM ids in the allocation store (of ``slug``, or of everyone)."""
-    store = AllocationStore(Path(cloud.env["ALLOCATIONS_DB"]))
+    store = open_store(cloud.env["ALLOCATIONS_DB"])
     return {a.vmid for region in cloud.environment.regions for a in store.all(f"{cloud.environment.name}/{region}")
             if slug is None or a.owner.split("/", 1)[0] == slug}
 

@@ -1,0 +1,86 @@
+"""What the Pulumi state backend holds beyond the CLI's reach: the lock records of a stack's running update.
+
+The CLI (3.260) writes one lock record per running update and removes it when the update ends; a
+killed update leaves it behind. ``pulumi`` has no command that lists them, so recovery and the
+allocation sweep read them here, per backend:
+
+- ``file://<dir>``: ``<dir>/.pulumi/locks/organization/<project>/<stack>/<uuid>.json``.
+- ``postgres://…[?table=T]`` (the CLI's PostgreSQL DIY backend, for workers on several hosts): rows of
+  table ``T`` (default ``pulumi_state``) keyed by ``<database>/`` and that same path, the record base64
+  in ``data->>'data'``.
+
+Any other backend (S3, Pulumi Cloud) yields no records (its locks are not visible to us), which callers must treat as
+"cannot tell", never as "unlocked", when that matters.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from provisioning.toolchain import backend_url
+
+LOCKS = ".pulumi/locks/organization"
+POSTGRES = "postgres://"
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def readable_locks(url: str | None = None) -> bool:
+    """Whether :func:`lock_records` can see locks on this backend."""
+    return (url or backend_url()).startswith(("file://", POSTGRES))
+
+
+def lock_records(project: str, stack: str, url: str | None = None) -> list[dict[str, Any]]:
+    """The lock records (``pid``, ``hostname``, ``timestamp``...) held on ``stack`` of ``project``."""
+    url = url or backend_url()
+    if url.startswith("file://"):
+        return [_read_json(p) for p in _lock_files(Path(url[len("file://"):]), project, stack)]
+    if url.startswith(POSTGRES):
+        return _postgres_locks(url, f"{LOCKS}/{project}/{stack.split('/')[-1]}/")
+    return []
+
+
+def _postgres_locks(url: str, prefix: str) -> list[dict[str, Any]]:
+    import psycopg  # only where this backend is used
+    from psycopg import sql
+
+    parts = urllib.parse.urlsplit(url)
+    root = parts.path.strip("/")  # the CLI keys every blob under the URL's path (the database name)
+    prefix = f"{root}/{prefix}" if root else prefix
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    table = next((v for k, v in query if k == "table"), "pulumi_state")
+    dsn = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode([(k, v) for k, v in query if k != "table"])))
+    try:
+        with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True,
+                             options="-c statement_timeout=15000") as conn:
+            rows = conn.execute(sql.SQL("SELECT data->>'data' FROM {} WHERE starts_with(key, %s) ORDER BY key")
+                                .format(sql.Identifier(table)), (prefix,)).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return []  # the CLI creates the table on first use: no stack, no lock
+    except psycopg.OperationalError:
+        raise ConnectionError("cannot read stack locks from the state database (PULUMI_BACKEND_URL): "
+                              "check that PostgreSQL is up and the URL's host, port and user") from None
+    return [_decode(row[0]) for row in rows]
+
+
+def _decode(data: str | None) -> dict[str, Any]:
+    try:
+        parsed = json.loads(base64.b64decode(data or ""))
+    except ValueError:
+        return {}  # unreadable, but still a lock
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _lock_files(root: Path, project: str, stack: str) -> list[Path]:
+    directory = root / ".pulumi" / "locks" / "organization" / project / stack.split("/")[-1]
+    return sorted(directory.glob("*.json")) if directory.is_dir() else []
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # written or removed while we read: still a lock
+    return data if isinstance(data, dict) else {}
