@@ -48,8 +48,8 @@ def test_transient_errors_on_reads_are_retried(pve: tuple[ThreadedServer, Backen
 
 
 @pytest.mark.parametrize("endpoint,token,field", [
-    ("", "root@pam!x=y", "PROXMOX_VE_ENDPOINT"),
-    ("http://pve:8006/", "root@pam!x=y", "PROXMOX_VE_ENDPOINT"),
+    ("", "dokploy-cloud@pve!x=y", "PROXMOX_VE_ENDPOINT"),
+    ("http://pve:8006/", "dokploy-cloud@pve!x=y", "PROXMOX_VE_ENDPOINT"),
     ("https://pve:8006/", "no-token-shape", "PROXMOX_VE_API_TOKEN"),
 ])
 def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch, endpoint: str, token: str, field: str) -> None:
