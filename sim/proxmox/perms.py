@@ -82,17 +82,19 @@ def check_method(info: dict[str, Any], authid: str, params: dict[str, Any], acce
     check = perms.get("check")
     if check is None:
         return
-    ok, detail = evaluate(check, authid, params, access)
+    params = dict(params)
+    ok, detail = access.decide(authid, "schema", lambda acc: evaluate(check, authid, params, acc))
     if not ok:
         raise PermissionDenied(detail)
 
 
 def require(access: Access, authid: str, path: str, privs: list[str], any_: bool = False) -> None:
     """A handler-level check with PVE's message."""
-    if authid == "root@pam" or access.has(authid, path, privs, any_):
+    if authid == "root@pam":
         return
-    missing = "|".join(privs) if any_ else next(p for p in privs if p not in access.privileges(authid, path))
-    raise PermissionDenied(f"{normalize_path(path)}, {missing}")
+    ok, detail = access.decide(authid, "handler", lambda acc: acc.held(authid, path, privs, any_))
+    if not ok:
+        raise PermissionDenied(detail)
 
 
 def config_key_privs(key: str, value: Any) -> tuple[list[str], bool]:
