@@ -66,7 +66,8 @@ class Decision:
 
     ``kind`` is ``schema`` (the method's check: 403 before the handler), ``handler`` (a check inside
     the handler: 403) or ``filter`` (what a listing shows, or which way a handler branches).
-    ``pools`` holds the pool membership the decision saw, as it was at that moment.
+    ``pools`` holds the pool membership the decision saw, as it was at that moment; ``about`` is the
+    check itself (the schema's check, or ``<path> <privs>``), since PVE's ``or`` failures name nothing.
     """
 
     authid: str
@@ -75,6 +76,7 @@ class Decision:
     pools: Mapping[str, "str | None"]
     passed: bool
     detail: "str | None"
+    about: str = ""
 
 
 @dataclass
@@ -206,7 +208,7 @@ class Access:
         return hmac.compare_digest(self._sign("csrf:" + userid + stamp), sig) and -300 < age < TICKET_LIFETIME
 
     # --- authorisation -------------------------------------------------------------------------
-    def decide(self, authid: str, kind: str, test: Test) -> tuple[bool, str | None]:
+    def decide(self, authid: str, kind: str, test: Test, about: str = "") -> tuple[bool, str | None]:
         """Run a permission test; journal it (with the pool memberships it saw) when journaling is on."""
         if self.journal is None or authid == "root@pam":
             return test(self)
@@ -215,7 +217,7 @@ class Access:
             passed, detail = test(self)
         finally:
             pools, self._seen.pools = self._seen.pools, None
-        self.journal.append(Decision(authid, kind, test, pools, passed, detail))
+        self.journal.append(Decision(authid, kind, test, pools, passed, detail, about))
         return passed, detail
 
     def _pool(self, path: str) -> str | None:

@@ -2,6 +2,7 @@
 value-dependent checks the handlers do (§2.7)."""
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -83,7 +84,8 @@ def check_method(info: dict[str, Any], authid: str, params: dict[str, Any], acce
     if check is None:
         return
     params = dict(params)
-    ok, detail = access.decide(authid, "schema", lambda acc: evaluate(check, authid, params, acc))
+    ok, detail = access.decide(authid, "schema", lambda acc: evaluate(check, authid, params, acc),
+                               json.dumps(check))
     if not ok:
         raise PermissionDenied(detail)
 
@@ -92,7 +94,8 @@ def require(access: Access, authid: str, path: str, privs: list[str], any_: bool
     """A handler-level check with PVE's message."""
     if authid == "root@pam":
         return
-    ok, detail = access.decide(authid, "handler", lambda acc: acc.held(authid, path, privs, any_))
+    ok, detail = access.decide(authid, "handler", lambda acc: acc.held(authid, path, privs, any_),
+                               f"{path} {'|'.join(privs)}")
     if not ok:
         raise PermissionDenied(detail)
 

@@ -32,7 +32,8 @@ class Ctx:
         if self.authid == "root@pam":
             return True
         authid = self.authid
-        return self.backend.access.decide(authid, "filter", lambda acc: acc.held(authid, path, privs, any_))[0]
+        return self.backend.access.decide(authid, "filter", lambda acc: acc.held(authid, path, privs, any_),
+                                          f"{path} {'|'.join(privs)}")[0]
 
 
 def _list(value: Any) -> list[str]:
