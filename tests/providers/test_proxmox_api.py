@@ -22,7 +22,7 @@ def pve() -> Iterator[tuple[ThreadedServer, Backend]]:
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, server: ThreadedServer, backend: Backend) -> None:
-    tok = credentials(backend)["admin"]
+    tok = credentials(backend)["provisioner"]  # least privilege, as the product runs
     monkeypatch.setenv("PROXMOX_VE_ENDPOINT", f"{server.url}/")
     monkeypatch.setenv("PROXMOX_VE_API_TOKEN", f"{tok['user']}!{tok['token_name']}={tok['token_value']}")
     monkeypatch.setenv("PROXMOX_VE_INSECURE", "true")
