@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from components.environment import Region, load_environment
 from components.spec.errors import SpecErrors
@@ -29,6 +30,13 @@ ROLES: dict[str, tuple[str, ...]] = {
     "DokployCloudNodes": ("Sys.Audit",),
 }
 DEFAULT_TOKEN = "dokploy-cloud@pve!provisioner"
+SELF_CHECKED = ("Pool.Audit", "Sys.Audit")
+"""Privileges whose absence PVE does not refuse but hides data; the product checks them itself and
+names them: Pool.Audit (:func:`require_pool_visible`), Sys.Audit (placement, ``providers/placement.py``)."""
+
+
+class ProxmoxAccessError(RuntimeError):
+    """The provisioning token cannot do what the product needs; the message names path and privilege."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,19 @@ def grants(region: Region) -> list[Grant]:
         Grant(f"/sdn/zones/localnetwork/{region.bridge}", "DokployCloudNetwork"),
         Grant("/nodes", "DokployCloudNodes"),
     ]
+
+
+def require_pool_visible(api: Any, region: Region) -> None:
+    """Refuse when ``GET /pools`` does not list the region's pool (missing, or no ``Pool.Audit`` on it).
+
+    Without it nothing fails at first: bpg reads every VM's ``pool_id`` back empty, each preview shows a
+    change, and the next ``up`` is refused moving the VM into its own pool (``Pool.Allocate``), which
+    names the wrong privilege. ``api`` is a proxmoxer client.
+    """
+    if region.pool not in {p.get("poolid") for p in api.pools.get()}:
+        raise ProxmoxAccessError(
+            f"region {region.name}: the Proxmox token does not see the pool '{region.pool}': create it and grant "
+            f"Pool.Audit on /pool/{region.pool} (role DokployCloudVM; see docs/proxmox-privileges.md)")
 
 
 def pveum_commands(region: Region, token: str = DEFAULT_TOKEN) -> list[str]:

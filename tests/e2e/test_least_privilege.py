@@ -7,8 +7,10 @@ about the token: create, a plan change (cores, memory, disk, stop and start), re
 
 Minimality, without an engine run per privilege: the journal is re-evaluated with one privilege taken
 away. The requests before the first decision that changes are the same as in the recorded run, so that
-decision is the first refusal the product would meet; it must name the privilege. A last step takes one
-privilege away for real and checks that the engine run fails with exactly the refusal the replay named.
+decision is the first refusal the product would meet; it must name the privilege. Where PVE hides data
+instead of refusing (a listing filter), the privilege must be one the product checks itself. The last
+steps take privileges away for real: the engine run fails with exactly the refusal the replay named, and
+without Pool.Audit the product refuses up front, naming it.
 """
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ import os
 
 import pytest
 
-from provisioning.proxmox_access import ROLES, grants
-from sim.proxmox.access import Decision, copy_access, first_denial
+from provisioning.proxmox_access import ROLES, SELF_CHECKED, grants
+from sim.proxmox.access import Access, Decision, copy_access, first_denial
 from sim.proxmox.models import Backend
 from tests.e2e.conftest import CloudUnderTest
 
@@ -31,7 +33,7 @@ def _backend(cloud: CloudUnderTest) -> Backend:
     return cloud.cloud.proxmox[REGION][0].backend
 
 
-def _without(backend: Backend, role: str, privilege: str):  # type: ignore[no-untyped-def]
+def _without(backend: Backend, role: str, privilege: str) -> Access:
     access = copy_access(backend.access)
     access.roles[role].discard(privilege)
     return access
@@ -77,6 +79,8 @@ def test_step2_without_any_one_privilege_the_product_is_refused_naming_it(
     denied = first_denial(journal, _without(_backend(local_cloud), role, privilege))
     assert denied is not None, f"{privilege} of {role} is never needed: drop it from the layout"
     decision, detail = denied
+    if decision.kind == "filter":  # PVE hides data instead of refusing: the product must name it itself
+        assert privilege in SELF_CHECKED, (detail, privilege)
     if detail == "Permission check failed":  # PVE's bare answer when no branch of an 'or' passes
         assert privilege in decision.about, (decision.about, privilege)
     else:
@@ -103,3 +107,17 @@ def test_step3_a_real_run_without_a_privilege_fails_as_the_replay_says(local_clo
     assert denied[1].replace(f"/vms/{_run['vmid']}", f"/vms/{vmid}") in (result.error or ""), result.error
     cleaned = local_cloud.stacks.run(SLUG, "destroy")
     assert cleaned.ok, cleaned.error
+
+
+def test_step4_without_pool_audit_an_update_is_refused_up_front_naming_it(local_cloud: CloudUnderTest) -> None:
+    backend = _backend(local_cloud)
+    pool = local_cloud.stacks.environment.regions[REGION].pool
+    before = set(backend.vms)
+    backend.access.roles["DokployCloudVM"].discard("Pool.Audit")
+    try:
+        result = local_cloud.stacks.run(SLUG, "up")
+    finally:
+        backend.access.roles["DokployCloudVM"].add("Pool.Audit")
+    assert not result.ok
+    assert f"grant Pool.Audit on /pool/{pool}" in (result.error or ""), result.error
+    assert set(backend.vms) == before, "refused before anything was created"
