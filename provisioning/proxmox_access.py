@@ -17,7 +17,6 @@ from typing import Any
 
 from components.environment import Region, load_environment
 from components.spec.errors import SpecErrors
-from provisioning.toolchain import PROJECT_DIR
 
 ROLES: dict[str, tuple[str, ...]] = {
     # On /pool/<pool>: PVE applies a pool's roles to its member VMs (/vms/<id>).
@@ -86,6 +85,7 @@ def pveum_commands(region: Region, token: str = DEFAULT_TOKEN) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """CLI: print the set-up commands for every region of an environment."""
+    from provisioning.toolchain import PROJECT_DIR  # the automation API, not needed inside the program
     if len(argv) not in (1, 2):
         print("usage: python -m provisioning.proxmox_access <env> [user@realm!tokenid]", file=sys.stderr)
         return 2
