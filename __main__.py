@@ -24,10 +24,14 @@ if __name__ == "__main__" and sys.argv[:1] == [""] and len(sys.argv) == 2:
 
 import pulumi
 import pulumi_proxmoxve as proxmoxve
+import requests
+from proxmoxer.core import ResourceException
 
-from components.environment import load_environment, split_stack_name
+from components.environment import Region, load_environment, split_stack_name
 from components.spec import SpecErrors, load_tenant, load_tenants
 from components.tenant import TenantEnvironment, TenantEnvironmentArgs
+from providers.proxmox_api import ProxmoxSettingsError, client_from_env
+from provisioning.proxmox_access import ProxmoxAccessError, require_pool_visible
 
 PROJECT_DIR = Path(__file__).resolve().parent
 TENANTS_DIR = Path(os.environ.get("DOKPLOY_CLOUD_TENANTS_DIR", PROJECT_DIR / "tenants"))
@@ -43,6 +47,8 @@ def main() -> None:
         return
     spec = load_tenant(TENANTS_DIR / f"{slug}.yaml", environment.plans, regions=environment.regions)
     region = environment.regions[spec.region]
+    if not pulumi.runtime.is_dry_run():
+        _require_access(region)
     proxmox = proxmoxve.Provider(f"proxmox-{region.name}", endpoint=region.endpoint, insecure=region.insecure,
                                  min_tls="1.3")
     tenant = TenantEnvironment(slug, TenantEnvironmentArgs(spec=spec, environment=environment, proxmox=proxmox))
@@ -56,6 +62,17 @@ def main() -> None:
     pulumi.export("addresses", pulumi.Output.all(*[s.address for s in tenant.servers]))
     pulumi.export("dokployServerIds", pulumi.Output.all(*[s.dokploy_server_id for s in tenant.servers]))
     pulumi.export("hostname", first.hostname)
+
+
+def _require_access(region: Region) -> None:
+    """Refuse an update whose token would fail silently (docs/proxmox-privileges.md); an unreachable
+    cluster is left to the run itself, which reports it in its own words."""
+    try:
+        require_pool_visible(client_from_env(), region)
+    except ProxmoxAccessError as exc:
+        raise pulumi.RunError(str(exc)) from None
+    except (requests.RequestException, ResourceException, ProxmoxSettingsError):
+        pass
 
 
 try:

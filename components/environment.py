@@ -35,6 +35,7 @@ _REGION = {
         "nodes": {"type": "array", "minItems": 1, "items": _NAME, "uniqueItems": True},
         "templates": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "integer", "minimum": 100}},
         "datastore": {"type": "string", "minLength": 1},
+        "pool": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"},
         "bridge": {"type": "string", "minLength": 1},
         "full_clone": {"type": "boolean"},
         "network": {"type": "string"},
@@ -79,6 +80,9 @@ class Region:
     full_clone: bool = False
     nameservers: tuple[str, ...] = ()
     reserved: int = 10
+    pool: str = "dokploy-cloud"
+    """The Proxmox pool every tenant VM of this region lives in; the provisioning token's VM
+    privileges are granted on it (docs/proxmox-privileges.md). Tenants are told apart by tags."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,8 @@ def _environment(name: str, data: Mapping[str, Any], plans: Mapping[str, Plan]) 
                     datastore=r["datastore"], network=r["network"], gateway=r["gateway"],
                     vmid_start=r["vmid_start"], vmid_end=r["vmid_end"], insecure=r.get("insecure", False),
                     bridge=r.get("bridge", "vmbr0"), full_clone=r.get("full_clone", False),
-                    nameservers=tuple(r.get("nameservers", ())), reserved=r.get("reserved", 10))
+                    nameservers=tuple(r.get("nameservers", ())), reserved=r.get("reserved", 10),
+                    pool=r.get("pool", "dokploy-cloud"))
         for key, r in data["regions"].items()
     }
     return Environment(name=name, zone=data["zone"], dns_api_url=data["dns_api_url"],

@@ -24,7 +24,7 @@ from pulumi import ComponentResource, Output, ResourceOptions
 from components.environment import Environment, Region
 from components.spec import Plan, TenantSpec
 from components.spec.hostnames import server_labels
-from components.tenant_vm import tenant_pool_id, tenant_vm
+from components.tenant_vm import tenant_vm
 from providers.allocation import Allocation
 from providers.dns_record import DnsRecord, DnsRecordArgs
 from providers.dokploy_server import DokployServer, DokployServerArgs
@@ -78,9 +78,6 @@ class TenantEnvironment(ComponentResource):
         child = ResourceOptions(parent=self)
         self.ssh_key = SshKeyPair(f"{name}-sshkey", {"comment": f"{env.vm_user}@{spec.slug}"}, child)
         self.suffix = random.RandomString(f"{name}-suffix", length=6, special=False, upper=False, opts=child)
-        self.pool = proxmoxve.PoolLegacy(f"{name}-pool", pool_id=tenant_pool_id(env, spec),
-                                         comment=f"Tenant {spec.display_name} ({spec.slug})",
-                                         opts=ResourceOptions(parent=self, provider=args.proxmox))
         self.servers = [self._server(name, index, args) for index in range(spec.servers)]
         self.hostnames = [s.hostname for s in self.servers]
         self.register_outputs({
@@ -103,7 +100,7 @@ class TenantEnvironment(ComponentResource):
             "reserved": region.reserved, "nodes": list(region.nodes), "memory_mb": plan.memory_mb,
         }, child)
         vm = tenant_vm(f"{prefix}-vm", spec=spec, env=env, region=region, plan=plan, allocation=allocation,
-                       public_keys=self._authorized_keys(spec), suffix=self.suffix.result, index=index, pool_id=self.pool.pool_id,
+                       public_keys=self._authorized_keys(spec), suffix=self.suffix.result, index=index,
                        opts=ResourceOptions(parent=self, provider=args.proxmox))
         DnsRecord(f"{prefix}-dns", DnsRecordArgs(zone=env.zone, name=f"{hostname}.", type="A",
                                                   content=[allocation.address], ttl=env.dns_ttl), child)

@@ -27,14 +27,9 @@ def tenant_tags(spec: TenantSpec) -> list[str]:
     return sorted({"dokploy-cloud", f"tenant-{spec.slug}", f"plan-{spec.plan}"})
 
 
-def tenant_pool_id(env: Environment, spec: TenantSpec) -> str:
-    """The per-tenant Proxmox pool."""
-    return f"{env.name}-{spec.slug}"
-
-
 def tenant_vm(name: str, *, spec: TenantSpec, env: Environment, region: Region, plan: Plan,
               allocation: Allocation, public_keys: Input[Sequence[str]], suffix: Output[str], index: int,
-              pool_id: Input[str], opts: ResourceOptions) -> proxmoxve.VmLegacy:
+              opts: ResourceOptions) -> proxmoxve.VmLegacy:
     """Create the VM and its firewall options and rules; return the VM."""
     template = allocation.node.apply(lambda node: _template_for(region, node))
     vm = proxmoxve.VmLegacy(
@@ -43,7 +38,8 @@ def tenant_vm(name: str, *, spec: TenantSpec, env: Environment, region: Region, 
         description=f"Dokploy server {index + 1} of tenant {spec.slug} ({spec.display_name})",
         node_name=allocation.node,
         vm_id=allocation.vmid,
-        pool_id=pool_id,
+        # The region's pool, where the provisioning token holds its VM privileges; the tags say whose VM it is.
+        pool_id=region.pool,
         tags=tenant_tags(spec),
         # PVE refuses a target storage for linked clones: they live next to the template's disk.
         clone=proxmoxve.VmLegacyCloneArgs(vm_id=template, node_name=allocation.node, full=region.full_clone,

@@ -25,6 +25,7 @@ def policy_config(env: Environment, min_disk_gb: int = 8) -> dict[str, Any]:
         q.VM_BELOW_PLAN: {"plans": plans},
         q.VM_TEMPLATE_ALLOWED: {"allowed_templates": sorted(set(env.allowed_templates))
                                 or sorted({t for r in env.regions.values() for t in r.templates.values()})},
+        q.VM_TENANT_POOL: {"pools": sorted({r.pool for r in env.regions.values()})},
         q.DNS_IN_ZONE: {"zone": env.zone},
         q.VM_DISK_MIN: {"min_disk_gb": min_disk_gb},
     }

@@ -23,6 +23,8 @@ PLANS_SCHEMA = PolicyConfigSchema(properties={"plans": {
     }}}, required=["plans"])
 TEMPLATES_SCHEMA = PolicyConfigSchema(
     properties={"allowed_templates": {"type": "array", "items": {"type": "integer"}}}, required=["allowed_templates"])
+POOLS_SCHEMA = PolicyConfigSchema(
+    properties={"pools": {"type": "array", "minItems": 1, "items": {"type": "string"}}}, required=["pools"])
 ZONE_SCHEMA = PolicyConfigSchema(properties={"zone": {"type": "string", "minLength": 1}}, required=["zone"])
 MIN_DISK_SCHEMA = PolicyConfigSchema(properties={"min_disk_gb": {"type": "integer", "minimum": 1, "default": 8}})
 
@@ -67,8 +69,8 @@ POLICIES: list[Policy] = [
                lambda vm, c: q.template_allowed(vm, c["allowed_templates"]), MANDATORY, TEMPLATES_SCHEMA),
     _vm_policy(q.VM_TENANT_TAGS, "A tenant VM must carry the dokploy-cloud, tenant-<slug> and plan-<name> tags.",
                lambda vm, c: q.tenant_tags(vm), MANDATORY),
-    _vm_policy(q.VM_TENANT_POOL, "A tenant VM must belong to its tenant's own Proxmox pool.",
-               lambda vm, c: q.tenant_pool(vm), MANDATORY),
+    _vm_policy(q.VM_TENANT_POOL, "A tenant VM must be in its region's provisioning pool (where the token's VM privileges are).",
+               lambda vm, c: q.tenant_pool(vm, c["pools"]), MANDATORY, POOLS_SCHEMA),
     StackValidationPolicy(name=q.VM_FIREWALL, description="Every tenant VM must have an enabled firewall that drops inbound traffic by default.",
                           validate=_firewalls, enforcement_level=MANDATORY),
     ResourceValidationPolicy(name=q.DNS_IN_ZONE, description="A DNS record must lie inside the environment's zone.",

@@ -124,15 +124,19 @@ def tenant_tags(vm: VmView, urn: Optional[str] = None) -> list[Violation]:
                                       f"{', '.join(missing)} (has {list(vm.tags)})", urn)]
 
 
-def tenant_pool(vm: VmView, urn: Optional[str] = None) -> list[Violation]:
-    """A tenant VM belongs to its tenant's own pool (``pool_id`` ``<env>-<slug>``)."""
+def tenant_pool(vm: VmView, pools: Iterable[str], urn: Optional[str] = None) -> list[Violation]:
+    """A tenant VM lives in one of the environment's provisioning pools (``regions.<r>.pool``).
+
+    Only there does the provisioning token hold its VM privileges; its ``tenant-<slug>`` tag says whose it is."""
+    allowed = sorted(set(pools))
     if vm.pool_id is None and vm.tags is None:
         return []
     if vm.pool_id is None:
-        return [Violation(VM_TENANT_POOL, f"VM {vm.name}: pool_id is not set; tenant VMs belong to a per-tenant pool", urn)]
-    if vm.tenant is not None and not vm.pool_id.endswith(f"-{vm.tenant}"):
-        return [Violation(VM_TENANT_POOL, f"VM {vm.name}: pool_id '{vm.pool_id}' is not tenant {vm.tenant}'s pool "
-                                          f"(expected '<env>-{vm.tenant}')", urn)]
+        return [Violation(VM_TENANT_POOL, f"VM {vm.name}: pool_id is not set; tenant VMs belong to the region's "
+                                          f"provisioning pool ({', '.join(allowed)})", urn)]
+    if vm.pool_id not in allowed:
+        return [Violation(VM_TENANT_POOL, f"VM {vm.name}: pool_id '{vm.pool_id}' is not a provisioning pool "
+                                          f"of this environment (allowed: {allowed})", urn)]
     return []
 
 

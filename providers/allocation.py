@@ -25,7 +25,7 @@ from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult,
 
 from providers.allocation_store import AllocationStore, PoolSpec, open_store
 from providers.placement import choose_node, node_loads, with_pending
-from providers.proxmox_api import client_from_env, cluster_nodes, cluster_vms
+from providers.proxmox_api import client_from_env, cluster_nodes, cluster_vms, vmid_taken
 from providers.wire import whole_numbers
 
 REPLACE_KEYS = ("pool", "owner", "network", "gateway")
@@ -146,7 +146,8 @@ class AllocationProvider(ResourceProvider):
                 return choose_node(with_pending(loads, pending), props["nodes"], memory)
 
             existing = store.allocate(props["pool"], props["owner"], _spec(props), place,
-                                      foreign_vmids=[int(vm["vmid"]) for vm in vms], memory_mb=memory)
+                                      foreign_vmids=[int(vm["vmid"]) for vm in vms], memory_mb=memory,
+                                      vmid_in_use=lambda vmid: vmid_taken(api, vmid))
         return CreateResult(id_=allocation_id(props["pool"], props["owner"]),
                             outs=_outs(props, existing.vmid, existing.address, existing.node))
 

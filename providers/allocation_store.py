@@ -68,11 +68,11 @@ class Allocation:
     node: str
 
 
-def first_free_vmid(spec: PoolSpec, taken: Iterable[int]) -> int:
-    """The smallest id in the pool's range not in ``taken``."""
+def first_free_vmid(spec: PoolSpec, taken: Iterable[int], in_use: Callable[[int], bool] = lambda _: False) -> int:
+    """The smallest id in the pool's range neither in ``taken`` nor ``in_use`` (asked only of candidates)."""
     used = set(taken)
     for vmid in range(spec.vmid_start, spec.vmid_end + 1):
-        if vmid not in used:
+        if vmid not in used and not in_use(vmid):
             return vmid
     raise AllocationError(f"no free VM id in {spec.vmid_start}-{spec.vmid_end}: widen the pool's vmid range")
 
@@ -123,10 +123,12 @@ class AllocationStore(ABC):
         """A transaction's :class:`Cursor`; ``write`` transactions are serialised."""
 
     def allocate(self, pool: str, owner: str, spec: PoolSpec, place: Placer,
-                 foreign_vmids: Iterable[int] = (), memory_mb: int = 0) -> Allocation:
+                 foreign_vmids: Iterable[int] = (), memory_mb: int = 0,
+                 vmid_in_use: Callable[[int], bool] = lambda _: False) -> Allocation:
         """Return ``owner``'s allocation, creating it if absent.
 
-        ``foreign_vmids`` are the ids in use in the cluster. ``place`` is the node, or a function
+        ``foreign_vmids`` are the ids in use in the cluster that the caller can see; ``vmid_in_use``
+        asks the cluster about a candidate id (VMs outside the token's pool are invisible to it). ``place`` is the node, or a function
         choosing one given the memory (MiB per node) of allocations whose VM does not exist yet:
         it runs inside the allocation's transaction, so concurrent placements see each other.
         """
@@ -141,7 +143,7 @@ class AllocationStore(ABC):
                 if vmid not in in_cluster:
                     pending[held_node] = pending.get(held_node, 0) + held_mb
             node = place if isinstance(place, str) else place(pending)
-            made = Allocation(pool, owner, first_free_vmid(spec, [*(r[0] for r in rows), *in_cluster]),
+            made = Allocation(pool, owner, first_free_vmid(spec, [*(r[0] for r in rows), *in_cluster], vmid_in_use),
                               first_free_address(spec, [r[1] for r in rows]), node)
             tx.execute("INSERT INTO allocation (pool, owner, vmid, address, node, created_at, memory_mb) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)",

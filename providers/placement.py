@@ -24,13 +24,26 @@ class NodeLoad:
 
 
 def node_loads(nodes: Iterable[dict[str, Any]], vms: Iterable[dict[str, Any]]) -> list[NodeLoad]:
-    """NodeLoads from ``/cluster/resources`` rows; committed memory is the sum of VMs' configured maxmem."""
-    committed: dict[str, int] = {}
+    """NodeLoads from ``/cluster/resources`` rows.
+
+    A node's committed memory is the memory its running guests use, taken from the node's own figure
+    (it counts every guest, also those the token may not see), plus the configured memory of the
+    visible VMs that are not running (they keep their claim: a suspended tenant resumes). Node figures
+    need ``Sys.Audit`` on ``/nodes``: without them placement would be guessing, so it refuses.
+    """
+    stopped: dict[str, int] = {}
     for vm in vms:
-        if not vm.get("template"):
-            committed[vm["node"]] = committed.get(vm["node"], 0) + int(vm.get("maxmem", 0)) // 2**20
-    return [NodeLoad(n["node"], n.get("status") == "online", int(n.get("maxmem", 0)) // 2**20,
-                     committed.get(n["node"], 0)) for n in nodes]
+        if not vm.get("template") and vm.get("status") != "running":
+            stopped[vm["node"]] = stopped.get(vm["node"], 0) + int(vm.get("maxmem", 0)) // 2**20
+    loads = []
+    for n in nodes:
+        online = n.get("status") == "online"
+        if online and not ("maxmem" in n and "mem" in n):
+            raise PlacementError(f"node {n['node']}: Proxmox reports no memory figures for it; the API token needs "
+                                 f"Sys.Audit on /nodes (see docs/proxmox-privileges.md)")
+        loads.append(NodeLoad(n["node"], online, int(n.get("maxmem", 0)) // 2**20,
+                              int(n.get("mem", 0)) // 2**20 + stopped.get(n["node"], 0)))
+    return loads
 
 
 def with_pending(loads: Iterable[NodeLoad], pending_mb: Mapping[str, int]) -> list[NodeLoad]:

@@ -10,6 +10,7 @@ from typing import Any, Mapping
 from urllib.parse import urlparse
 
 from proxmoxer import ProxmoxAPI
+from proxmoxer.core import ResourceException
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -51,3 +52,18 @@ def cluster_vms(api: ProxmoxAPI) -> list[dict[str, Any]]:
 def cluster_nodes(api: ProxmoxAPI) -> list[dict[str, Any]]:
     """Every node with its status and capacity (``/cluster/resources?type=node``)."""
     return [r for r in api.cluster.resources.get(type="node") if r.get("type") == "node"]
+
+
+def vmid_taken(api: ProxmoxAPI, vmid: int) -> bool:
+    """Whether ``vmid`` is used anywhere in the cluster, including by VMs this token may not see.
+
+    ``/cluster/nextid?vmid=N`` needs no privilege and answers 400 ``VM N already exists`` for a used id;
+    ``/cluster/resources`` lists only the VMs the token has ``VM.Audit`` on.
+    """
+    try:
+        api.cluster.nextid.get(vmid=vmid)
+    except ResourceException as exc:
+        if exc.status_code == 400 and "already exists" in f"{exc.content} {exc.errors}":
+            return True
+        raise
+    return False

@@ -23,7 +23,7 @@ from sim.proxmox.server import ThreadedServer  # noqa: E402
 def http_bench(path: str, total: int, threads: int, tls: bool) -> dict[str, float]:
     backend = Backend(nodes=3, speed="fast")
     server = ThreadedServer(Simulator(backend), tls=tls).start()
-    c = credentials(backend)["admin"]
+    c = credentials(backend)["provisioner"]  # the least-privilege token, as the product uses
     header = {"Authorization": f"PVEAPIToken={c['user']}!{c['token_name']}={c['token_value']}"}
     latencies: list[float] = []
     lock = threading.Lock()
@@ -61,7 +61,7 @@ def memory_bench(count: int) -> dict[str, float]:
     backend.storages["local-lvm"].total = 1 << 60
     t0 = time.perf_counter()
     for i in range(count):
-        backend.clone("pve1", 9000, 10000 + i, "root@pam")
+        backend.clone("pve1", 9000, 10000 + i, "root@pam")  # filling the fake cluster, not the product
     elapsed = time.perf_counter() - t0
     backend.tasks.clear()  # tasks are history, not VM state
     used = tracemalloc.get_traced_memory()[0] - base

@@ -27,7 +27,7 @@ from tests.e2e.conftest import write_environment
 
 console = Console(width=140)
 EXTRA = 3  # tenants added one at a time once N are live: the marginal cost of a signup
-CREDENTIALS = {"PROXMOX_VE_API_TOKEN": "root@pam!bench=6f1d1c1e-0000-4000-8000-000000000001",
+CREDENTIALS = {"PROXMOX_VE_API_TOKEN": "dokploy-cloud@pve!bench=6f1d1c1e-0000-4000-8000-000000000001",
                "DOKPLOY_API_KEY": "B" * 64, "PDNS_API_KEY": "bench-pdns-key"}
 
 

@@ -2,9 +2,10 @@
 
 Ports and credentials come from the environment's settings (``Pulumi.local.yaml`` or a test's own
 file) and its decrypted secrets, so the services accept exactly what tenant runs will send.
-Dokploy is seeded the way Dokploy Cloud looks after signups: each tenant organization (ids from
-``tenants/*.yaml``) is owned by the tenant's user, and the platform user is an admin member of all of
-them, holding the platform key.
+Each Proxmox cluster gets the product's least-privilege layout (``scripts/localenv/proxmox_admin.py``),
+so the token in the secrets must not be root's. Dokploy is seeded the way Dokploy Cloud looks after
+signups: each tenant organization (ids from ``tenants/*.yaml``) is owned by the tenant's user, and the
+platform user is an admin member of all of them, holding the platform key.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from urllib.parse import urlparse
 from components.environment import Environment, Region
 from components.spec import TenantSpec
 from scripts.localenv.pdns import PowerDNSInstance
+from scripts.localenv.proxmox_admin import grant_provisioner
 from sim.dokploy.backend import Backend as DokployBackend
 from sim.dokploy.server import ThreadedServer as DokployServer
 from sim.proxmox.app import Simulator
@@ -123,9 +125,7 @@ class LocalCloud:
         if seeded != sorted(region.nodes):
             raise ValueError(f"region {region.name}: the simulator names its nodes {seeded}; "
                              f"use those names under regions.{region.name}.nodes")
-        user, _, rest = self.secrets["PROXMOX_VE_API_TOKEN"].partition("!")
-        token_id, _, secret = rest.partition("=")
-        backend.access.add_token(user, token_id, secret, privsep=False)
+        grant_provisioner(backend, region, self.secrets["PROXMOX_VE_API_TOKEN"])
         sim = Simulator(backend, faults=Faults(0))
         server = ProxmoxServer(sim, _port(region.endpoint), tls=region.endpoint.startswith("https")).start()
         return sim, server

@@ -5,9 +5,10 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 VM_PRIVS = ["VM.Allocate", "VM.Audit", "VM.Backup", "VM.Clone", "VM.Config.CDROM", "VM.Config.CPU",
             "VM.Config.Cloudinit", "VM.Config.Disk", "VM.Config.HWType", "VM.Config.Memory",
@@ -53,6 +54,29 @@ class AclEntry:
     subject: str
     role: str
     propagate: bool = True
+
+
+Test = Callable[["Access"], tuple[bool, "str | None"]]
+"""A permission test: (passed, PVE's failure detail such as ``/vms/101, VM.Audit``)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One permission decision a request needed, kept to be re-evaluated under other ACLs.
+
+    ``kind`` is ``schema`` (the method's check: 403 before the handler), ``handler`` (a check inside
+    the handler: 403) or ``filter`` (what a listing shows, or which way a handler branches).
+    ``pools`` holds the pool membership the decision saw, as it was at that moment; ``about`` is the
+    check itself (the schema's check, or ``<path> <privs>``), since PVE's ``or`` failures name nothing.
+    """
+
+    authid: str
+    kind: str
+    test: Test
+    pools: Mapping[str, "str | None"]
+    passed: bool
+    detail: "str | None"
+    about: str = ""
 
 
 @dataclass
@@ -105,6 +129,9 @@ class Access:
         self.tokens: dict[str, Token] = {}
         self.roles: dict[str, set[str]] = {k: set(v) for k, v in BUILTIN_ROLES.items()}
         self.acl: list[AclEntry] = []
+        self.journal: list[Decision] | None = None
+        """When a list, every decision about a caller other than root@pam is appended to it."""
+        self._seen = threading.local()
 
     # --- configuration -------------------------------------------------------------------------
     def add_user(self, userid: str, password: str | None = None, groups: list[str] | None = None) -> User:
@@ -181,11 +208,30 @@ class Access:
         return hmac.compare_digest(self._sign("csrf:" + userid + stamp), sig) and -300 < age < TICKET_LIFETIME
 
     # --- authorisation -------------------------------------------------------------------------
+    def decide(self, authid: str, kind: str, test: Test, about: str = "") -> tuple[bool, str | None]:
+        """Run a permission test; journal it (with the pool memberships it saw) when journaling is on."""
+        if self.journal is None or authid == "root@pam":
+            return test(self)
+        self._seen.pools = {}
+        try:
+            passed, detail = test(self)
+        finally:
+            pools, self._seen.pools = self._seen.pools, None
+        self.journal.append(Decision(authid, kind, test, pools, passed, detail, about))
+        return passed, detail
+
+    def _pool(self, path: str) -> str | None:
+        pool = self.pool_of(path)
+        seen = getattr(self._seen, "pools", None)
+        if seen is not None:
+            seen[path] = pool
+        return pool
+
     def _roles_for(self, kind: str, subjects: list[str], path: str) -> set[str]:
         """PVE's walk: deeper ACLs replace inherited ones; pool roles slot in above /vms/ID."""
         levels = ["/"] + ["/" + "/".join(path.strip("/").split("/")[: i + 1])
                           for i in range(len([p for p in path.split("/") if p]))]
-        pool = self.pool_of(path)
+        pool = self._pool(path)
         roles: set[str] = set()
         for i, level in enumerate(levels):
             exact = i == len(levels) - 1
@@ -241,6 +287,13 @@ class Access:
         have = self.privileges(authid, path)
         return any(p in have for p in privs) if any_ else all(p in have for p in privs)
 
+    def held(self, authid: str, path: str, privs: list[str], any_: bool = False) -> tuple[bool, str | None]:
+        """:meth:`has` with PVE's failure detail (``<path>, <first missing priv>`` or ``p1|p2`` for any)."""
+        if self.has(authid, path, privs, any_):
+            return True, None
+        missing = "|".join(privs) if any_ else next(p for p in privs if p not in self.privileges(authid, path))
+        return False, f"{normalize_path(path)}, {missing}"
+
     def to_json(self) -> dict[str, Any]:
         """Persistable state (token secrets included: this is the sim's own state file)."""
         return {"users": {u.userid: {"pw_hash": u.pw_hash, "enable": u.enable, "groups": u.groups}
@@ -257,3 +310,32 @@ class Access:
         self.roles = {k: set(v) for k, v in data["roles"].items()}
         self.acl = [AclEntry(**a) for a in data["acl"]]
         self.key = bytes.fromhex(data["key"])
+
+
+def first_denial(journal: Iterable[Decision], access: Access) -> tuple[Decision, str] | None:
+    """The first journaled decision that passed but fails under ``access``, with its failure detail.
+
+    Each decision is re-evaluated with the pool memberships it saw, so a journal of a whole run (VMs
+    created, then destroyed) replays faithfully; requests up to that decision are unaffected by the
+    change, so it is the first refusal the same caller would meet. A bare ``or`` failure (PVE's
+    plain ``Permission check failed``) has detail ``Permission check failed``.
+    """
+    saved = access.pool_of
+    try:
+        for decision in journal:
+            if not decision.passed:
+                continue
+            access.pool_of = decision.pools.get
+            passed, detail = decision.test(access)
+            if not passed:
+                return decision, detail or "Permission check failed"
+    finally:
+        access.pool_of = saved
+    return None
+
+
+def copy_access(access: Access) -> Access:
+    """An independent copy of users, tokens, roles and ACLs (no journal; pools come from the decisions)."""
+    out = Access(clock=access.clock)
+    out.load_json(access.to_json())
+    return out

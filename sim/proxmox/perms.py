@@ -2,6 +2,7 @@
 value-dependent checks the handlers do (§2.7)."""
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -82,17 +83,21 @@ def check_method(info: dict[str, Any], authid: str, params: dict[str, Any], acce
     check = perms.get("check")
     if check is None:
         return
-    ok, detail = evaluate(check, authid, params, access)
+    params = dict(params)
+    ok, detail = access.decide(authid, "schema", lambda acc: evaluate(check, authid, params, acc),
+                               json.dumps(check))
     if not ok:
         raise PermissionDenied(detail)
 
 
 def require(access: Access, authid: str, path: str, privs: list[str], any_: bool = False) -> None:
     """A handler-level check with PVE's message."""
-    if authid == "root@pam" or access.has(authid, path, privs, any_):
+    if authid == "root@pam":
         return
-    missing = "|".join(privs) if any_ else next(p for p in privs if p not in access.privileges(authid, path))
-    raise PermissionDenied(f"{normalize_path(path)}, {missing}")
+    ok, detail = access.decide(authid, "handler", lambda acc: acc.held(authid, path, privs, any_),
+                               f"{path} {'|'.join(privs)}")
+    if not ok:
+        raise PermissionDenied(detail)
 
 
 def config_key_privs(key: str, value: Any) -> tuple[list[str], bool]:

@@ -29,7 +29,11 @@ class Ctx:
         return int(self.params["vmid"])
 
     def can(self, path: str, privs: list[str], any_: bool = False) -> bool:
-        return self.authid == "root@pam" or self.backend.access.has(self.authid, path, privs, any_)
+        if self.authid == "root@pam":
+            return True
+        authid = self.authid
+        return self.backend.access.decide(authid, "filter", lambda acc: acc.held(authid, path, privs, any_),
+                                          f"{path} {'|'.join(privs)}")[0]
 
 
 def _list(value: Any) -> list[str]:

@@ -55,7 +55,7 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudUnder
     shutil.copytree(TENANT_FIXTURES, tenants_dir)
     write_environment(root / "Pulumi.e2e.yaml")
     credentials = {
-        "PROXMOX_VE_API_TOKEN": f"root@pam!e2e={uuid.uuid4()}",
+        "PROXMOX_VE_API_TOKEN": f"dokploy-cloud@pve!e2e={uuid.uuid4()}",
         "DOKPLOY_API_KEY": "".join(secrets.choice(string.ascii_letters) for _ in range(64)),
         "PDNS_API_KEY": secrets.token_urlsafe(24),
     }

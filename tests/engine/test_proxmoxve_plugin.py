@@ -27,7 +27,7 @@ def test_vm_against_refusing_endpoint_fails_with_provider_error(tmp_path: Path) 
     cli = PulumiCli(project_dir=project, backend_dir=tmp_path / "backend", timeout=180)
     cli.run("stack", "init", "unreachable")
     cli.run("config", "set", "endpoint", f"https://127.0.0.1:{_refused_port()}/")
-    cli.set_secret("apiToken", "root@pam!ci=00000000-0000-0000-0000-000000000000")
+    cli.set_secret("apiToken", "dokploy-cloud@pve!ci=00000000-0000-0000-0000-000000000000")
 
     started = time.monotonic()
     result = cli.run("up", "--yes", "--skip-preview", check=False)

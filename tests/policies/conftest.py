@@ -16,7 +16,8 @@ PLANS = {
     "starter": {"cores": 2, "memory_mb": 4096, "disk_gb": 40, "max_servers": 1},
     "business": {"cores": 4, "memory_mb": 8192, "disk_gb": 100, "max_servers": 3, "backups": True},
 }
-CONFIG = {"plans": PLANS, "allowed_templates": [9000, 9001], "zone": "cloud.test", "min_disk_gb": 8}
+CONFIG = {"plans": PLANS, "allowed_templates": [9000, 9001], "zone": "cloud.test", "min_disk_gb": 8,
+          "pools": ["dokploy-local"]}
 
 
 def _opts() -> PolicyResourceOptions:
@@ -27,7 +28,7 @@ def _opts() -> PolicyResourceOptions:
 def vm_props(**overrides: Any) -> dict[str, Any]:
     """VmLegacy inputs as TenantEnvironment builds them for tenant acme on starter."""
     props: dict[str, Any] = {
-        "tags": ["dokploy-cloud", "plan-starter", "tenant-acme"], "poolId": "local-acme", "vmId": 10001,
+        "tags": ["dokploy-cloud", "plan-starter", "tenant-acme"], "poolId": "dokploy-local", "vmId": 10001,
         "nodeName": "pve1", "cpu": {"cores": 2}, "memory": {"dedicated": 4096},
         "disks": [{"interface": "scsi0", "size": 40}], "clone": {"vmId": 9000, "nodeName": "pve1"},
     }

@@ -66,9 +66,10 @@ def test_pool_missing_or_foreign(run_resource_policy) -> None:
     props = vm_props()
     del props["poolId"]
     assert run_resource_policy(q.VM_TENANT_POOL, VM_TYPE, props)[0][1] == (
-        "VM acme-s0-vm: pool_id is not set; tenant VMs belong to a per-tenant pool")
-    assert run_resource_policy(q.VM_TENANT_POOL, VM_TYPE, vm_props(poolId="local-globex"))[0][1] == (
-        "VM acme-s0-vm: pool_id 'local-globex' is not tenant acme's pool (expected '<env>-acme')")
+        "VM acme-s0-vm: pool_id is not set; tenant VMs belong to the region's provisioning pool (dokploy-local)")
+    assert run_resource_policy(q.VM_TENANT_POOL, VM_TYPE, vm_props(poolId="local-acme"))[0][1] == (
+        "VM acme-s0-vm: pool_id 'local-acme' is not a provisioning pool of this environment (allowed: ['dokploy-local'])")
+    assert run_resource_policy(q.VM_TENANT_POOL, VM_TYPE, vm_props()) == []
 
 
 def test_dns_record_outside_zone(run_resource_policy) -> None:

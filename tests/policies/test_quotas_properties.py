@@ -23,9 +23,9 @@ def test_within_plan_fires_exactly_for_known_values_over_the_limit(plan: q.PlanL
 @given(LIMITS)
 def test_a_vm_sized_exactly_to_its_plan_passes_every_rule(plan: q.PlanLimits) -> None:
     vm = VmView("vm", tags=("dokploy-cloud", "tenant-t", "plan-p"), cores=plan.cores, memory_mb=plan.memory_mb,
-                disk_gb=plan.disk_gb, pool_id="prod-t")
+                disk_gb=plan.disk_gb, pool_id="dokploy-prod")
     assert q.vm_within_plan(vm, {"p": plan}) == q.below_plan(vm, {"p": plan}) == []
-    assert q.tenant_tags(vm) == q.tenant_pool(vm) == []
+    assert q.tenant_tags(vm) == q.tenant_pool(vm, ["dokploy-prod"]) == []
 
 
 @given(LIMITS, st.integers(0, 60))
@@ -41,7 +41,7 @@ def test_unknown_everywhere_means_nothing_to_check(unknown: str) -> None:
     vm = vm_view("vm", props)
     plans = {"p": q.PlanLimits(1, 1024, 1, 1)}
     assert vm == VmView("vm")
-    assert q.vm_within_plan(vm, plans) + q.template_allowed(vm, []) + q.tenant_tags(vm) + q.tenant_pool(vm) == []
+    assert q.vm_within_plan(vm, plans) + q.template_allowed(vm, []) + q.tenant_tags(vm) + q.tenant_pool(vm, ["p"]) == []
 
 
 LABEL = st.from_regex(r"[a-z][a-z0-9]{0,10}", fullmatch=True)

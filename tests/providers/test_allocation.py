@@ -79,10 +79,18 @@ def test_choose_node_explains_every_refusal() -> None:
     assert "pve1: 96 MiB free" in text and "pve2: not in the cluster" in text and "pve3: offline" in text
 
 
-def test_node_loads_sum_vm_memory_but_not_templates() -> None:
-    nodes = [{"node": "pve1", "status": "online", "maxmem": 8 * 2**30}]
-    vms = [{"node": "pve1", "maxmem": 2 * 2**30}, {"node": "pve1", "maxmem": 4 * 2**30, "template": 1}]
-    assert node_loads(nodes, vms) == [NodeLoad("pve1", True, 8192, 2048)]
+def test_node_loads_take_the_nodes_use_plus_stopped_vms_but_not_templates() -> None:
+    nodes = [{"node": "pve1", "status": "online", "maxmem": 8 * 2**30, "mem": 3 * 2**30}]
+    vms = [{"node": "pve1", "maxmem": 2 * 2**30, "status": "running"},  # already in the node's 3 GiB
+           {"node": "pve1", "maxmem": 1 * 2**30, "status": "stopped"},
+           {"node": "pve1", "maxmem": 4 * 2**30, "template": 1, "status": "stopped"}]
+    assert node_loads(nodes, vms) == [NodeLoad("pve1", True, 8192, 4096)]
+
+
+def test_node_loads_without_node_figures_name_the_missing_privilege() -> None:
+    with pytest.raises(PlacementError, match="Sys.Audit on /nodes"):
+        node_loads([{"node": "pve1", "status": "online"}], [])
+    assert node_loads([{"node": "pve2", "status": "offline"}], []) == [NodeLoad("pve2", False, 0, 0)]
 
 
 loads_st = st.lists(st.builds(NodeLoad, st.sampled_from(["a", "b", "c", "d"]), st.booleans(),

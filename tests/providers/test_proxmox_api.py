@@ -22,7 +22,7 @@ def pve() -> Iterator[tuple[ThreadedServer, Backend]]:
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, server: ThreadedServer, backend: Backend) -> None:
-    tok = credentials(backend)["admin"]
+    tok = credentials(backend)["provisioner"]  # least privilege, as the product runs
     monkeypatch.setenv("PROXMOX_VE_ENDPOINT", f"{server.url}/")
     monkeypatch.setenv("PROXMOX_VE_API_TOKEN", f"{tok['user']}!{tok['token_name']}={tok['token_value']}")
     monkeypatch.setenv("PROXMOX_VE_INSECURE", "true")
@@ -48,8 +48,8 @@ def test_transient_errors_on_reads_are_retried(pve: tuple[ThreadedServer, Backen
 
 
 @pytest.mark.parametrize("endpoint,token,field", [
-    ("", "root@pam!x=y", "PROXMOX_VE_ENDPOINT"),
-    ("http://pve:8006/", "root@pam!x=y", "PROXMOX_VE_ENDPOINT"),
+    ("", "dokploy-cloud@pve!x=y", "PROXMOX_VE_ENDPOINT"),
+    ("http://pve:8006/", "dokploy-cloud@pve!x=y", "PROXMOX_VE_ENDPOINT"),
     ("https://pve:8006/", "no-token-shape", "PROXMOX_VE_API_TOKEN"),
 ])
 def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch, endpoint: str, token: str, field: str) -> None:

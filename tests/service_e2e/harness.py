@@ -99,7 +99,7 @@ def start_cloud(root: Path) -> EngineCloud:
     """Start the services of a local environment on free ports; point this process's env at them."""
     write_environment(root / "Pulumi.e2e.yaml")
     credentials = {
-        "PROXMOX_VE_API_TOKEN": f"root@pam!svc={uuid.uuid4()}",
+        "PROXMOX_VE_API_TOKEN": f"dokploy-cloud@pve!svc={uuid.uuid4()}",
         "DOKPLOY_API_KEY": "".join(secrets.choice(string.ascii_letters) for _ in range(64)),
         "PDNS_API_KEY": secrets.token_urlsafe(24),
     }

@@ -1,0 +1,123 @@
+"""The product runs with exactly the documented least-privilege layout, and needs every privilege of it.
+
+The layout is :mod:`provisioning.proxmox_access` (docs/proxmox-privileges.md): the local cloud gives the
+product a privilege-separated token holding those grants and nothing else. One tenant lives its whole
+life under it through the real engine, with the simulator journaling every permission decision made
+about the token: create, a plan change (cores, memory, disk, stop and start), refresh, destroy.
+
+Minimality, without an engine run per privilege: the journal is re-evaluated with one privilege taken
+away. The requests before the first decision that changes are the same as in the recorded run, so that
+decision is the first refusal the product would meet; it must name the privilege. Where PVE hides data
+instead of refusing (a listing filter), the privilege must be one the product checks itself. The last
+steps take privileges away for real: the engine run fails with exactly the refusal the replay named, and
+without Pool.Audit the product refuses up front, naming it.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from provisioning.proxmox_access import ROLES, SELF_CHECKED, grants
+from sim.proxmox.access import Access, Decision, copy_access, first_denial
+from sim.proxmox.models import Backend
+from tests.e2e.conftest import CloudUnderTest
+
+pytestmark = pytest.mark.engine
+SLUG, REGION = "alpha", "pve-eu1"
+LAYOUT = [(role, privilege) for role, privileges in ROLES.items() for privilege in privileges]
+_run: dict[str, object] = {}
+
+
+def _backend(cloud: CloudUnderTest) -> Backend:
+    return cloud.cloud.proxmox[REGION][0].backend
+
+
+def _without(backend: Backend, role: str, privilege: str) -> Access:
+    access = copy_access(backend.access)
+    access.roles[role].discard(privilege)
+    return access
+
+
+def test_step1_a_tenant_lives_and_dies_under_the_documented_token(local_cloud: CloudUnderTest) -> None:
+    backend = _backend(local_cloud)
+    token = os.environ["PROXMOX_VE_API_TOKEN"].partition("=")[0]
+    user = token.partition("!")[0]
+    region = local_cloud.stacks.environment.regions[REGION]
+    assert {(a.path, a.role) for a in backend.access.acl if a.subject in (user, token)} == \
+        {(g.path, g.role) for g in grants(region)}, "the token holds the documented grants and nothing else"
+    backend.access.journal = []
+
+    created = local_cloud.stacks.run(SLUG, "up")
+    assert created.ok, created.error
+    vmid = created.outputs["vmIds"][0]
+    assert backend.vms[vmid].pool == region.pool
+    spec = local_cloud.tenants_dir / f"{SLUG}.yaml"
+    spec.write_text(spec.read_text().replace("plan: starter", "plan: business"))
+    resized = local_cloud.stacks.run(SLUG, "up")
+    assert resized.ok, resized.error
+    config = backend.vms[vmid].config
+    assert (int(config["cores"]), int(config["memory"])) == (4, 8192) and backend.vms[vmid].status == "running"
+    refreshed = local_cloud.stacks.run(SLUG, "refresh")
+    assert refreshed.ok, refreshed.error
+    destroyed = local_cloud.stacks.run(SLUG, "destroy")
+    assert destroyed.ok, destroyed.error
+    assert vmid not in backend.vms
+
+    journal: list[Decision] = list(backend.access.journal)
+    backend.access.journal = None
+    assert {d.authid for d in journal} == {token}
+    assert first_denial(journal, copy_access(backend.access)) is None
+    _run.update(journal=journal, vmid=vmid)
+
+
+@pytest.mark.parametrize("role,privilege", LAYOUT, ids=[f"{r}-{p}" for r, p in LAYOUT])
+def test_step2_without_any_one_privilege_the_product_is_refused_naming_it(
+        local_cloud: CloudUnderTest, role: str, privilege: str) -> None:
+    journal = _run.get("journal")
+    assert isinstance(journal, list), "needs step 1's journal"
+    denied = first_denial(journal, _without(_backend(local_cloud), role, privilege))
+    assert denied is not None, f"{privilege} of {role} is never needed: drop it from the layout"
+    decision, detail = denied
+    if decision.kind == "filter":  # PVE hides data instead of refusing: the product must name it itself
+        assert privilege in SELF_CHECKED, (detail, privilege)
+    if detail == "Permission check failed":  # PVE's bare answer when no branch of an 'or' passes
+        assert privilege in decision.about, (decision.about, privilege)
+    else:
+        path, _, needed = detail.partition(", ")
+        assert path.startswith("/") and privilege in needed.split("|"), (detail, privilege)
+
+
+def test_step3_a_real_run_without_a_privilege_fails_as_the_replay_says(local_cloud: CloudUnderTest) -> None:
+    journal = _run.get("journal")
+    assert isinstance(journal, list), "needs step 1's journal"
+    backend = _backend(local_cloud)
+    role, privilege = "DokployCloudVM", "VM.Config.Memory"
+    denied = first_denial(journal, _without(backend, role, privilege))
+    assert denied is not None
+    spec = local_cloud.tenants_dir / f"{SLUG}.yaml"
+    spec.write_text(spec.read_text().replace("plan: business", "plan: starter"))
+    backend.access.roles[role].discard(privilege)
+    try:
+        result = local_cloud.stacks.run(SLUG, "up")
+    finally:
+        backend.access.roles[role].add(privilege)
+    assert not result.ok
+    vmid = next(v for v in backend.vms if backend.vms[v].pool is not None)
+    assert denied[1].replace(f"/vms/{_run['vmid']}", f"/vms/{vmid}") in (result.error or ""), result.error
+    cleaned = local_cloud.stacks.run(SLUG, "destroy")
+    assert cleaned.ok, cleaned.error
+
+
+def test_step4_without_pool_audit_an_update_is_refused_up_front_naming_it(local_cloud: CloudUnderTest) -> None:
+    backend = _backend(local_cloud)
+    pool = local_cloud.stacks.environment.regions[REGION].pool
+    before = set(backend.vms)
+    backend.access.roles["DokployCloudVM"].discard("Pool.Audit")
+    try:
+        result = local_cloud.stacks.run(SLUG, "up")
+    finally:
+        backend.access.roles["DokployCloudVM"].add("Pool.Audit")
+    assert not result.ok
+    assert f"grant Pool.Audit on /pool/{pool}" in (result.error or ""), result.error
+    assert set(backend.vms) == before, "refused before anything was created"
