@@ -149,7 +149,7 @@ def stacks(sim: ThreadedServer, account: dict[str, Any], tmp_path: Path,
         "slug": "acme", "display_name": "Acme", "plan": "starter", "region": "pve-us1",
         "dokploy_organization": account["organizationId"], "owner": "ops@acme.example"}))
     for name, value in {"DOKPLOY_CLOUD_ENV_FILE": str(env_file), "DOKPLOY_API_KEY": account["apiKey"],
-                        "PROXMOX_VE_API_TOKEN": "root@pam!t=00000000-0000-0000-0000-000000000000",
+                        "PROXMOX_VE_API_TOKEN": "dokploy-cloud@pve!provisioner=00000000-0000-0000-0000-000000000000",
                         "PDNS_API_KEY": "unused", "ALLOCATIONS_DB": str(tmp_path / "allocations.sqlite"),
                         "PULUMI_BACKEND_URL": f"file://{tmp_path / 'backend'}"}.items():
         monkeypatch.setenv(name, value)

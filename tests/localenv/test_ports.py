@@ -15,7 +15,7 @@ from scripts.localenv import demo
 from scripts.localenv.cloud import LocalCloud, PortInUse
 from tests.e2e.conftest import write_environment
 
-CREDENTIALS = {"PROXMOX_VE_API_TOKEN": f"root@pam!t={uuid.uuid4()}", "DOKPLOY_API_KEY": "k" * 64,
+CREDENTIALS = {"PROXMOX_VE_API_TOKEN": f"dokploy-cloud@pve!provisioner={uuid.uuid4()}", "DOKPLOY_API_KEY": "k" * 64,
                "PDNS_API_KEY": "pdns-test-key"}
 
 
