@@ -195,8 +195,15 @@ class SqlQueue(ABC):
                 raise Conflict(f"job {job_id} is {job.state}; "
                                "only queued jobs (or signups held for payment) can be cancelled")
             tx.execute("UPDATE jobs SET state = 'cancelled', finished_at = ? WHERE id = ?", (now, job_id))
-            tx.execute("UPDATE tenants SET phase = 'cancelled', updated_at = ? WHERE slug = ? AND phase IN ('queued', ?) "
-                       "AND last_job_id = ?", (now, job.slug, AWAITING_PAYMENT, job_id))
+            if job.attempts == 0:  # never ran: nothing was applied, the slug is free again
+                tx.execute("UPDATE tenants SET phase = 'cancelled', updated_at = ? WHERE slug = ? "
+                           "AND phase IN ('queued', ?) AND last_job_id = ?", (now, job.slug, AWAITING_PAYMENT, job_id))
+            else:  # waiting for a retry: earlier attempts may have left resources, so say so and keep the tenant
+                error = (f"job {job_id} ({job.operation}) was cancelled after {job.attempts} attempt(s); earlier "
+                         "attempts may have left resources: reapply or decommission the tenant")
+                tx.execute("UPDATE tenants SET phase = 'failed', last_error = ?, updated_at = ? WHERE slug = ? "
+                           "AND phase IN ('provisioning', 'decommissioning') AND last_job_id = ?",
+                           (error, now, job.slug, job_id))
             return self._get_job(tx, job_id)
 
     def _insert_job(self, tx: Tx, slug: str, kind: str, max_attempts: int, now: float, event_id: str | None,
