@@ -25,6 +25,8 @@ _CLAIM = f"""SELECT {_JOB_COLS} FROM jobs j
    AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.slug = j.slug AND o.state IN ('queued', 'running')
                    AND o.seq < j.seq)
  ORDER BY j.seq LIMIT 1"""
+_EXHAUSTED = f"""SELECT {_JOB_COLS} FROM jobs j
+ WHERE j.state = 'running' AND j.lease_expires < ? AND j.attempts >= j.max_attempts"""
 SUBMIT_RETRIES = 3
 # Re-signup allowed only for tenants that are gone or never started.
 _REUSABLE_PHASES = ("decommissioned", "cancelled")
@@ -220,6 +222,8 @@ class SqlQueue(ABC):
         try:
             with self.transaction(write=True) as tx:
                 now = self.now(tx)
+                for lost in tx.all(f"{_EXHAUSTED} {self.claim_lock}", (now,)):
+                    self._give_up(tx, _job(lost), now)
                 row = tx.one(f"{_CLAIM} {self.claim_lock}", (now, now))
                 if row is None:
                     return None
@@ -234,6 +238,15 @@ class SqlQueue(ABC):
             if self.is_unique_violation(exc):
                 return None
             raise
+
+    def _give_up(self, tx: Tx, job: Job, now: float) -> None:
+        """Fail a job whose last allowed attempt lost its worker: a job that kills its worker is not run forever."""
+        error = (f"the worker running attempt {job.attempts} of {job.max_attempts} stopped answering (lease "
+                 f"expired) and no attempts are left; check the service log for a crash, then reapply or decommission")
+        phases = json.dumps(_close_phase(job.phases, job.current_phase, now))
+        tx.execute("UPDATE jobs SET state = 'failed', finished_at = ?, error = ?, phases = ?, current_phase = NULL, "
+                   "lease_expires = NULL WHERE id = ?", (now, error, phases, job.id))
+        self._settle_tenant(tx, job, Outcome(False, error=error), now)
 
     def is_unique_violation(self, exc: Exception) -> bool:
         """Whether ``exc`` is the database refusing a duplicate key."""
