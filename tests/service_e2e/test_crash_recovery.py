@@ -51,6 +51,11 @@ def _normal_speed(cloud: EngineCloud) -> None:
     cloud.dokploy.faults.configure({"paths": []})
 
 
+def _options(service: EngineService) -> WorkerOptions:
+    return WorkerOptions(service.settings.tenants_dir, service.settings.lease_seconds,
+                         service.settings.retry_base_seconds, service.settings.poll_seconds)
+
+
 def _kill_at(service: EngineService, cloud: EngineCloud, tenant: Tenant, point: KillPoint) -> WorkerProcess:
     doomed = service.start_worker_process(f"doomed-{point.name}")
     wait_for_point(cloud, tenant, point, 180, alive=lambda: doomed.proc.poll() is None)
@@ -60,10 +65,10 @@ def _kill_at(service: EngineService, cloud: EngineCloud, tenant: Tenant, point: 
 
 
 def _submit(service: EngineService, cloud: EngineCloud, body: dict[str, Any], point: KillPoint) -> str:
-    if point.operation == "decommission":  # provision first, at full speed, with a worker that then goes away
-        first = service.start_worker_process("provisioner")
-        job = service.wait_job(service.signup(body).json()["job_id"])
-        first.stop()
+    if point.operation == "decommission":  # provision first, at full speed, by a worker in this process
+        job_id = service.signup(body).json()["job_id"]
+        Worker(service.queue, service.runner(), _options(service), worker_id="provisioner").run_once()
+        job = service.job(job_id)
         assert job["state"] == "succeeded", job["error"]
         _slow_down(cloud, point)
         return str(service.op("POST", f"/v1/tenants/{body['slug']}/decommission").json()["job_id"])
@@ -140,10 +145,9 @@ def test_a_worker_that_lost_its_lease_stops_its_engine_run(service: EngineServic
     engine_cloud.set_speed(qmclone=float(service.settings.lease_seconds) * 2)  # the run outlasts the lease
     try:
         job_id = service.signup(body).json()["job_id"]
-        options = WorkerOptions(service.settings.tenants_dir, service.settings.lease_seconds,
-                                service.settings.retry_base_seconds, service.settings.poll_seconds)
         cut_off = _Recording(service.runner())
-        worker = Worker(_FailingHeartbeats(service.queue), cut_off, options, worker_id="cut-off")  # type: ignore[arg-type]
+        worker = Worker(_FailingHeartbeats(service.queue), cut_off, _options(service),  # type: ignore[arg-type]
+                        worker_id="cut-off")
         started = time.monotonic()
         first = threading.Thread(target=worker.run_once)
         first.start()
