@@ -25,6 +25,7 @@ from rich.table import Table
 from components.spec import SpecErrors, load_tenants
 from provisioning.fleet import TenantProgress, run_fleet
 from provisioning.phases import PHASE_ORDER
+from provisioning.runlock import StackBusy
 from provisioning.runner import TenantStacks
 from provisioning.status import TenantStatus, fleet_status
 from service.runner import EngineRunner
@@ -118,7 +119,11 @@ def cmd_recover(args: argparse.Namespace, stacks: TenantStacks) -> int:
     Exit status 1 when something needs an operator: a live run holds the stack, or VMs recovery
     could not prove to be the tenant's were left alone.
     """
-    report = EngineRunner(stacks).recover(args.slug, dry_run=args.dry_run)
+    try:
+        report = EngineRunner(stacks).recover(args.slug, dry_run=args.dry_run)
+    except StackBusy as busy:
+        console.print(f"[red]{busy}[/]", highlight=False)
+        return 1
     title = f"recovery of {report.stack}" + (" (dry run: nothing changed)" if report.dry_run else "")
     table = Table(title=title, title_justify="left")
     table.add_column("what")
