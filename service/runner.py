@@ -1,4 +1,4 @@
-"""What a worker needs from the engine: ``run(slug, operation, on_event) -> RunResult``.
+"""What a worker needs from the engine: ``run(slug, operation, on_event, cancel) -> RunResult``.
 
 :class:`EngineRunner` is the real one (``provisioning.runner.TenantStacks`` plus recovery from
 crashed runs, see :mod:`service.recovery`); tests inject a fake with the same shape.
