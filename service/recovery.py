@@ -272,7 +272,8 @@ def recover_orphan_vms(api: ProxmoxAPI, allocated: set[int], marks: TenantMarks,
 
 
 def _unproven(report: RecoveryReport, vmid: int, node: str, reason: str) -> None:
-    log.warning("recovery of %s: VM %s on %s %s; an operator must decide", report.stack, vmid, node, reason)
+    log.warning("recovery of %s: VM %s on %s %s; left for an operator (unless the next up records it)",
+                report.stack, vmid, node, reason)
     report.unproven_vms.append({"vmid": vmid, "node": node, "reason": reason})
 
 
