@@ -3,7 +3,8 @@
 A worker heartbeats its lease while the engine runs; if it dies (SIGKILL, lost machine) the lease
 lapses and another worker takes the job over. Engine runs converge, so a re-run has the effect of one.
 A worker that loses its lease (taken over, or heartbeats failing for longer than the lease) cancels
-its engine run at once, so two workers never drive one stack; the job's new owner runs it again.
+its engine run at once; the job's new owner runs it again. On one host the stack's run lock keeps the
+new owner waiting until the cancelled run has ended; across hosts the engine's own lock does.
 """
 from __future__ import annotations
 
