@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,10 @@ from pulumi import automation as auto
 from components.environment import SECRET_KEYS, Environment, load_environment
 from components.spec import TenantSpec, load_tenant
 from policies.runtime import policy_args
+from provisioning.cancel import RunCancelled
 from provisioning.dokploy_keys import RunKeyError, SweepReport, organization_key, platform_client, sweep
 from provisioning.key_ledger import KeyLedger
+from provisioning.runlock import StackBusy, stack_run_lock
 from provisioning.secrets import environment_secrets
 from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_command
 
@@ -41,7 +44,8 @@ class RunResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     error_kind: str | None = None
-    """``"transient"`` when the failure is known to pass on its own (worth retrying), else None."""
+    """``"transient"`` when the failure is known to pass on its own (worth retrying), ``"cancelled"`` when
+    the run was interrupted through its ``cancel`` event, else None."""
 
 
 class TenantStacks:
@@ -107,29 +111,54 @@ class TenantStacks:
         """The mandatory quota pack, attached to every preview and up (as CI's `pulumi up` does)."""
         return policy_args(self.env_name, self.environment) if self.enforce_policies else {}
 
-    def stack(self, slug: str, spec: TenantSpec | None = None, dokploy_key: str | None = None) -> auto.Stack:
-        """Create or select ``<env>.<slug>`` on the project's program."""
+    def stack_name(self, slug: str) -> str:
+        """``<env>.<slug>``."""
+        return f"{self.env_name}.{slug}"
+
+    def stack(self, slug: str, spec: TenantSpec | None = None, dokploy_key: str | None = None,
+              cancel: threading.Event | None = None) -> auto.Stack:
+        """Create or select ``<env>.<slug>`` on the project's program; its CLI runs stop once ``cancel`` is set."""
         spec = spec or self.spec(slug)
         opts = auto.LocalWorkspaceOptions(work_dir=str(PROJECT_DIR), env_vars=self.env_vars(spec, dokploy_key),
-                                          pulumi_command=pulumi_command())
-        return auto.create_or_select_stack(stack_name=f"{self.env_name}.{slug}", work_dir=str(PROJECT_DIR), opts=opts)
+                                          pulumi_command=pulumi_command(cancel))
+        return auto.create_or_select_stack(stack_name=self.stack_name(slug), work_dir=str(PROJECT_DIR), opts=opts)
 
     def run(self, slug: str, operation: Operation, on_event: EventHandler | None = None,
-            remove_stack: bool = True) -> RunResult:
-        """Run ``operation`` on the tenant's stack; retries while another run holds the stack's lock."""
+            remove_stack: bool = True, cancel: threading.Event | None = None) -> RunResult:
+        """Run ``operation`` on the tenant's stack, holding its run lock (:mod:`provisioning.runlock`).
+
+        Retries while another update holds the engine's lock. Setting ``cancel`` interrupts the run
+        (:mod:`provisioning.cancel`); it then ends with ``error_kind="cancelled"``.
+        """
         started = time.monotonic()
+        try:
+            with stack_run_lock(self.stack_name(slug), cancel=cancel):
+                return self._run_locked(slug, operation, on_event, remove_stack, cancel, started)
+        except StackBusy as exc:
+            return RunResult(slug, operation, False, time.monotonic() - started, error=str(exc),
+                             error_kind="cancelled" if cancel is not None and cancel.is_set() else "transient")
+
+    def _run_locked(self, slug: str, operation: Operation, on_event: EventHandler | None, remove_stack: bool,
+                    cancel: threading.Event | None, started: float) -> RunResult:
         for attempt in range(LOCK_RETRIES):
+            if cancel is not None and cancel.is_set():
+                return RunResult(slug, operation, False, time.monotonic() - started, error_kind="cancelled",
+                                 error=f"{operation} of {self.stack_name(slug)} cancelled before it started")
             try:
-                result = self._run_once(slug, operation, on_event, remove_stack)
+                result = self._run_once(slug, operation, on_event, remove_stack, cancel)
                 result.seconds = time.monotonic() - started
                 return result
+            except RunCancelled:
+                return RunResult(slug, operation, False, time.monotonic() - started, error_kind="cancelled",
+                                 error=f"{operation} of {self.stack_name(slug)} was interrupted by its owner; "
+                                       "running it again converges")
             except auto.ConcurrentUpdateError:
                 if attempt == LOCK_RETRIES - 1:
                     return RunResult(slug, operation, False, time.monotonic() - started,
                                      error=f"stack {self.env_name}.{slug} is locked by another update; "
                                            "if no run is active, `scripts/cloudctl recover <slug>` clears a stale lock",
                                      error_kind="transient")
-                time.sleep(min(2 ** attempt, 10))
+                (cancel or threading.Event()).wait(min(2 ** attempt, 10))
             except auto.CommandError as exc:
                 return RunResult(slug, operation, False, time.monotonic() - started, error=_engine_error(exc))
             except RunKeyError as exc:  # nothing ran: Dokploy's outage is the job's to wait out, not the tenant's
@@ -138,12 +167,12 @@ class TenantStacks:
         raise AssertionError("unreachable")
 
     def _run_once(self, slug: str, operation: Operation, on_event: EventHandler | None,
-                  remove_stack: bool) -> RunResult:
+                  remove_stack: bool, cancel: threading.Event | None = None) -> RunResult:
         spec = self.spec(slug)
         platform = platform_client(self.environment.dokploy_url, self.secrets()["DOKPLOY_API_KEY"])
         with organization_key(platform, spec.dokploy_organization, env=self.env_name,
                               stack=f"{self.env_name}.{slug}", ledger=self.key_ledger()) as key:
-            return self._operate(self.stack(slug, spec, key), slug, operation, on_event, remove_stack)
+            return self._operate(self.stack(slug, spec, key, cancel), slug, operation, on_event, remove_stack)
 
     def _operate(self, stack: auto.Stack, slug: str, operation: Operation, on_event: EventHandler | None,
                  remove_stack: bool) -> RunResult:

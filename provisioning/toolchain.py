@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from pulumi import automation as auto
@@ -26,10 +27,14 @@ class ToolchainMissing(RuntimeError):
     """The CLI is not built: run scripts/setup.sh."""
 
 
-def pulumi_command() -> auto.PulumiCommand:
-    """The CLI built into .tools/bin by scripts/toolchain/build.sh."""
+def pulumi_command(cancel: threading.Event | None = None) -> auto.PulumiCommand:
+    """The CLI built into .tools/bin by scripts/toolchain/build.sh; interrupted once ``cancel`` is set."""
     if not (TOOLS_DIR / "bin" / "pulumi").exists():
         raise ToolchainMissing(f"{TOOLS_DIR / 'bin' / 'pulumi'} is missing: run scripts/setup.sh to build the toolchain")
+    if cancel is not None:
+        from provisioning.cancel import CancellableCommand
+
+        return CancellableCommand(str(TOOLS_DIR), cancel)
     return auto.PulumiCommand(root=str(TOOLS_DIR))
 
 

@@ -3,8 +3,9 @@
     scripts/cloudctl [--env ENV] up [SLUG ...] [--parallel N]     apply tenants (default: all declared)
     scripts/cloudctl [--env ENV] preview|refresh [SLUG ...]
     scripts/cloudctl [--env ENV] destroy SLUG --yes               decommission one tenant
-    scripts/cloudctl [--env ENV] recover SLUG                     clear what a killed run left (stale lock,
-                                                                  pending operations, unrecorded VMs)
+    scripts/cloudctl [--env ENV] recover SLUG [--dry-run]         clear what a killed run left (stale lock,
+                                                                  pending operations, unrecorded VMs it can
+                                                                  prove are the tenant's); report the rest
     scripts/cloudctl [--env ENV] status [SLUG ...]                fleet table
     scripts/cloudctl [--env ENV] list                             declared tenants
     scripts/cloudctl [--env ENV] revoke-keys                      revoke per-run Dokploy keys left by failed
@@ -33,6 +34,7 @@ from provisioning.allocations import (BackendStackStates, Judged, PoolCapacity, 
                                       env_allocations, free_orphans, judge)
 from provisioning.fleet import TenantProgress, run_fleet
 from provisioning.phases import PHASE_ORDER
+from provisioning.runlock import StackBusy
 from provisioning.runner import TenantStacks
 from provisioning.status import TenantStatus, fleet_status
 from scripts.localenv import handoff
@@ -160,18 +162,31 @@ def cmd_destroy(args: argparse.Namespace, stacks: TenantStacks) -> int:
 
 
 def cmd_recover(args: argparse.Namespace, stacks: TenantStacks) -> int:
-    """The service's own recovery, on demand (runs also do it before they start)."""
-    report = EngineRunner(stacks).recover(args.slug)
-    table = Table(title=f"recovery of {report.stack}", title_justify="left")
+    """The service's own recovery, on demand (up and destroy also do it before they start).
+
+    Exit status 1 when something needs an operator: a live run holds the stack, or VMs recovery
+    could not prove to be the tenant's were left alone.
+    """
+    try:
+        report = EngineRunner(stacks).recover(args.slug, dry_run=args.dry_run)
+    except StackBusy as busy:
+        console.print(f"[red]{busy}[/]", highlight=False)
+        return 1
+    title = f"recovery of {report.stack}" + (" (dry run: nothing changed)" if report.dry_run else "")
+    table = Table(title=title, title_justify="left")
     table.add_column("what")
     table.add_column("found / done")
+    table.add_row("live run holding the stack", ", ".join(report.live_lock) or "-")
+    table.add_row("crash evidence", "; ".join(report.crash_evidence) or "none")
     table.add_row("stale lock cleared", "yes" if report.lock_cleared else "no")
     table.add_row("pending operations dropped", ", ".join(report.pending_dropped) or "-")
     table.add_row("waited for dead run's tasks", ", ".join(f"{k}:{v}" for k, v in report.waited_for_tasks.items()) or "-")
     table.add_row("unrecorded VMs deleted", ", ".join(map(str, report.orphan_vms_deleted)) or "-")
     table.add_row("refreshed", "yes" if report.refreshed else "no")
     console.print(table)
-    return 0
+    for vm in report.unproven_vms:
+        console.print(f"[yellow]left alone:[/] VM {vm['vmid']} on {vm['node']}: {vm['reason']}", highlight=False)
+    return 1 if report.live_lock or report.unproven_vms else 0
 
 
 def cmd_revoke_keys(_args: argparse.Namespace, stacks: TenantStacks) -> int:
@@ -240,6 +255,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="confirm")
     p = sub.add_parser("recover", help="clear what a killed run left behind on one tenant's stack")
     p.add_argument("slug")
+    p.add_argument("--dry-run", action="store_true", help="report what recovery would do; change nothing")
     p = sub.add_parser("status", help="fleet table")
     p.add_argument("slugs", nargs="*")
     sub.add_parser("list", help="declared tenants")

@@ -22,64 +22,139 @@ Dropping a pending create forgets a VM the dead run may already have cloned; the
 then clone onto the same (allocated) VM id and fail for ever. Our allocation makes such a VM
 findable: :func:`recover_orphan_vms` compares the tenant's allocated VM ids with the cluster and the
 state, waits out tasks the dead run left on them, and deletes the VMs no state owns.
+
+Recovery only destroys what it can prove (see :func:`recover_stack`): it acts only with evidence of a
+crash (a stale lock of a dead process, or pending operations), never while a live run holds the
+stack, and deletes a VM only when its tags and pool name this tenant of this environment. Everything
+else it finds is reported (``RecoveryReport.unproven_vms``) for an operator. Callers hold the stack's
+run lock (:mod:`provisioning.runlock`) throughout, so no run of ours changes the state meanwhile.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 import socket
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Protocol
 
 from proxmoxer import ProxmoxAPI  # type: ignore[import-untyped]
 from pulumi import automation as auto
 
-from providers.allocation_store import AllocationStore
+from components.tenant_vm import TIMEOUTS
+from providers.dokploy_server import DEFAULTS as DOKPLOY_SERVER_DEFAULTS
+from providers.proxmox_api import cluster_vms
 from provisioning import state_backend
-from provisioning.toolchain import backend_url
 
 log = logging.getLogger(__name__)
-FOREIGN_LOCK_GRACE_SECONDS = 3600.0
+LONGEST_RUN_SECONDS = float(sum(TIMEOUTS.values()) + DOKPLOY_SERVER_DEFAULTS["ready_timeout"])
+"""The longest a legitimate run may take: every VM step's timeout (clone, create, start, reboot) plus setup."""
+FOREIGN_LOCK_GRACE_SECONDS = LONGEST_RUN_SECONDS + 600.0
+"""Age after which another host's lock counts as stale: beyond the longest legitimate run, plus engine start-up."""
 VM_TYPE_SUFFIX = "vmLegacy:VmLegacy"
 TASK_WAIT_SECONDS = 600.0
 """Longest wait for a Proxmox task a dead run started (a full clone of a big disk)."""
 
 
+class RecoveryInterrupted(RuntimeError):
+    """Recovery stopped because its run was cancelled (the worker lost its lease)."""
+
+
 @dataclass
 class RecoveryReport:
-    """What recovery did to one stack before a run; logged as one JSON line, never holding secrets."""
+    """What recovery found and did on one stack; logged as one JSON line, never holding secrets."""
 
     stack: str
+    dry_run: bool = False
+    crash_evidence: list[str] = field(default_factory=list)
+    """Why recovery may act: a stale lock of a dead process and/or pending operations; empty: it only reports."""
+    live_lock: list[str] = field(default_factory=list)
+    """``pid P on HOST`` of live runs holding the engine's lock: recovery then changes nothing."""
     lock_cleared: bool = False
     pending_dropped: list[str] = field(default_factory=list)
     """``<op type> <resource name>`` of each pending operation dropped from the checkpoint."""
     waited_for_tasks: dict[int, str] = field(default_factory=dict)
     """VM id -> the lock (clone, destroyed...) a dead run's task held on it when recovery started."""
     orphan_vms_deleted: list[int] = field(default_factory=list)
+    unproven_vms: list[dict[str, Any]] = field(default_factory=list)
+    """``{vmid, node, reason}`` of VMs at the tenant's allocated ids that no state holds and that recovery
+    left alone: no crash evidence, a dry run, or tags/pool that do not prove the VM is this tenant's."""
     refreshed: bool = False
 
     @property
     def acted(self) -> bool:
-        """Whether anything was found to recover."""
-        return bool(self.lock_cleared or self.pending_dropped or self.waited_for_tasks or self.orphan_vms_deleted)
+        """Whether anything was found to recover or to report."""
+        return bool(self.lock_cleared or self.pending_dropped or self.waited_for_tasks or self.orphan_vms_deleted
+                    or self.unproven_vms or self.live_lock or self.crash_evidence)
 
     def to_json(self) -> str:
         """One line of JSON for the log."""
         return json.dumps(asdict(self), sort_keys=True)
 
 
-def lock_files(stack: auto.Stack) -> list[Path]:
-    """The stack's lock files on a file backend (empty for any other backend)."""
-    url = backend_url()
-    if not url.startswith("file://"):
-        return []
-    project = stack.workspace.project_settings().name
-    directory = Path(url[len("file://"):]) / ".pulumi" / "locks" / "organization" / project / stack.name.split("/")[-1]
-    return sorted(p for p in directory.glob("*.json")) if directory.is_dir() else []
+@dataclass(frozen=True)
+class TenantMarks:
+    """What proves a VM is this tenant's: the tags and the pool the program gives its VMs."""
+
+    slug: str
+    tags: frozenset[str]
+    """Tags every VM of the tenant carries (``dokploy-cloud``, ``tenant-<slug>``)."""
+    pool: str
+    """The region's Proxmox pool that every tenant VM of the environment lives in (``regions.<r>.pool``)."""
+
+    def gaps(self, tags: set[str], pool: str | None) -> list[str]:
+        """Why a VM with ``tags`` in ``pool`` is not provably this tenant's (empty: it is)."""
+        gaps = [f"tag {tag!r} missing" for tag in sorted(self.tags - tags)]
+        if pool != self.pool:
+            gaps.append(f"pool is {pool!r}, not {self.pool!r}")
+        return gaps
+
+
+class StackState(Protocol):
+    """The parts of a stack recovery reads and changes (:class:`EngineStackState` on the engine)."""
+
+    name: str
+
+    def locks(self) -> list[dict[str, Any]]:
+        """The engine lock files' contents (pid, hostname, timestamp)."""
+
+    def clear_lock(self) -> None:
+        """Remove the engine's lock."""
+
+    def pending(self) -> list[dict[str, Any]]:
+        """The checkpoint's pending operations."""
+
+    def drop_pending(self) -> list[dict[str, Any]]:
+        """Remove the pending operations from the checkpoint; return them."""
+
+    def vmids(self) -> set[int]:
+        """VM ids of the VMs the checkpoint holds (read afresh on every call)."""
+
+
+class EngineStackState:
+    """:class:`StackState` of a real stack through the Automation API."""
+
+    def __init__(self, stack: auto.Stack) -> None:
+        self.stack, self.name = stack, stack.name
+
+    def locks(self) -> list[dict[str, Any]]:
+        return state_backend.lock_records(self.stack.workspace.project_settings().name, self.name)
+
+    def clear_lock(self) -> None:
+        self.stack.cancel()
+
+    def pending(self) -> list[dict[str, Any]]:
+        return pending_operations(self.stack)
+
+    def drop_pending(self) -> list[dict[str, Any]]:
+        return clear_pending_operations(self.stack)
+
+    def vmids(self) -> set[int]:
+        return state_vmids(self.stack)
 
 
 def lock_is_stale(info: dict[str, Any], now: float | None = None) -> bool:
@@ -89,18 +164,6 @@ def lock_is_stale(info: dict[str, Any], now: float | None = None) -> bool:
         return not isinstance(pid, int) or not _alive(pid)
     written = _timestamp(info.get("timestamp"))
     return written is not None and (time.time() if now is None else now) - written > FOREIGN_LOCK_GRACE_SECONDS
-
-
-def clear_stale_lock(stack: auto.Stack) -> bool:
-    """Cancel the stack's lock if every lock file on it is stale; True when one was cleared."""
-    infos = state_backend.lock_records(stack.workspace.project_settings().name, stack.name)
-    if not infos:
-        return False
-    if not all(lock_is_stale(info) for info in infos):
-        return False  # a live run holds it: the runner's lock retries wait for it
-    log.warning("clearing stale lock on %s (left by pid %s)", stack.name, [i.get("pid") for i in infos])
-    stack.cancel()
-    return True
 
 
 def pending_operations(stack: auto.Stack) -> list[dict[str, Any]]:
@@ -130,35 +193,93 @@ def state_vmids(stack: auto.Stack) -> set[int]:
             if str(r.get("type", "")).endswith(VM_TYPE_SUFFIX) and str(r.get("id", "")).isdigit()}
 
 
-def recover_orphan_vms(api: ProxmoxAPI, allocations: AllocationStore, pool: str, slug: str, owned: set[int],
-                       report: RecoveryReport, *, timeout: float = TASK_WAIT_SECONDS) -> None:
+def recover_stack(state: StackState, api: ProxmoxAPI, allocated: set[int], marks: TenantMarks,
+                  report: RecoveryReport, *, timeout: float = TASK_WAIT_SECONDS,
+                  cancel: threading.Event | None = None) -> None:
+    """Clear what a dead run left on ``state`` and delete the VMs it provably cloned; report the rest.
+
+    The caller holds the stack's run lock. Nothing changes while a live process holds the engine's lock,
+    or without crash evidence (then unrecorded VMs at ``allocated`` ids are only reported), or in a
+    ``report.dry_run``.
+    """
+    locks = state.locks()
+    live = [info for info in locks if not lock_is_stale(info)]
+    if live:
+        report.live_lock = [f"pid {i.get('pid')} on {i.get('hostname')}" for i in live]
+        return
+    if locks:
+        report.crash_evidence.append(f"stale lock of dead process(es) {sorted(str(i.get('pid')) for i in locks)}")
+    pending = state.pending()
+    if pending:
+        report.crash_evidence.append("pending operations: " + ", ".join(_describe(op) for op in pending))
+    act = bool(report.crash_evidence) and not report.dry_run
+    if act and locks:
+        log.warning("clearing stale lock on %s (left by pid %s)", state.name, [i.get("pid") for i in locks])
+        state.clear_lock()
+        report.lock_cleared = True
+    if act and pending:
+        report.pending_dropped = [_describe(op) for op in state.drop_pending()]
+    recover_orphan_vms(api, allocated, marks, state.vmids, report, act=act, timeout=timeout, cancel=cancel)
+
+
+def recover_orphan_vms(api: ProxmoxAPI, allocated: set[int], marks: TenantMarks, owned: Callable[[], set[int]],
+                       report: RecoveryReport, *, act: bool, timeout: float = TASK_WAIT_SECONDS,
+                       cancel: threading.Event | None = None) -> None:
     """Wait out dead runs' tasks on the tenant's allocated VMs, then delete those no state owns.
 
-    A VM at an id allocated to ``<slug>/<index>`` that is not in ``owned`` (the state's VMs) was
-    cloned by a run that died before recording it: it never reached the tenant, so deleting it and
-    cloning again is safe. Why not import it: bpg (0.111) already treats a clone's "already exists"
-    as done and adopts whatever VM sits at the id, but (a) while the dead run's clone task still holds
-    the VM, every later step fails on its lock, and (b) a VM the dead run already booted keeps the
-    cloud-init (keys, address) of that boot. Waiting out the task and deleting avoids both.
+    A VM at an id allocated to the tenant that ``owned()`` (the state's VMs, re-read after every wait)
+    lacks was cloned by a run that died before recording it: it never reached the tenant, so deleting it
+    and cloning again is safe, provided its tags and pool prove it is this tenant's (``marks``). Why not
+    import it: bpg (0.111) already treats a clone's "already exists" as done and adopts whatever VM sits
+    at the id, but (a) while the dead run's clone task still holds the VM, every later step fails on its
+    lock, and (b) a VM the dead run already booted keeps the cloud-init (keys, address) of that boot.
+    Waiting out the task and deleting avoids both. Without ``act`` (no crash evidence, or a dry run)
+    nothing is waited for or deleted: unrecorded VMs are reported.
     """
-    ids = {a.vmid for a in allocations.all(pool) if a.owner.split("/", 1)[0] == slug}
-    present = {int(vm["vmid"]): vm for vm in api.cluster.resources.get(type="vm")
-               if vm.get("type") == "qemu" and int(vm["vmid"]) in ids}
-    crashed = report.lock_cleared or bool(report.pending_dropped)
+    if not allocated:
+        return
+    present = {int(vm["vmid"]): vm for vm in cluster_vms(api) if int(vm["vmid"]) in allocated}
+    recorded = owned()
     for vmid, vm in sorted(present.items()):
-        if vmid in owned and not crashed:
-            continue  # no sign of a dead run: a lock on a recorded VM (a backup) is the engine's to meet
-        if not _wait_unlocked(api, str(vm["node"]), vmid, report, timeout):
-            continue  # the dead run's task deleted it
-        if vmid in owned:
+        node = str(vm["node"])
+        if not act:
+            if vmid not in recorded:
+                why = "dry run" if report.dry_run else "no crash evidence (no stale lock, no pending operations)"
+                _unproven(report, vmid, node, f"not in the stack's state; left alone: {why}")
             continue
-        log.warning("deleting VM %s on %s: cloned for %s by a run that died before recording it",
-                    vmid, vm["node"], slug)
-        _delete_vm(api, str(vm["node"]), vmid, timeout)
+        if not _wait_unlocked(api, node, vmid, report, timeout, cancel):
+            continue  # the dead run's task deleted it
+        if vmid in owned():  # re-read: the state is the truth after any wait
+            continue
+        gaps = marks.gaps(*_tags_and_pool(api, vmid))
+        if gaps:
+            _unproven(report, vmid, node, "not in the stack's state, but not provably this tenant's: " + "; ".join(gaps))
+            continue
+        log.warning("deleting VM %s on %s: cloned for %s by a run that died before recording it", vmid, node, marks.slug)
+        _delete_vm(api, node, vmid, timeout)
         report.orphan_vms_deleted.append(vmid)
 
 
-def _wait_unlocked(api: ProxmoxAPI, node: str, vmid: int, report: RecoveryReport, timeout: float) -> bool:
+def _unproven(report: RecoveryReport, vmid: int, node: str, reason: str) -> None:
+    log.warning("recovery of %s: VM %s on %s %s; left for an operator (unless the next up records it)",
+                report.stack, vmid, node, reason)
+    report.unproven_vms.append({"vmid": vmid, "node": node, "reason": reason})
+
+
+def _tags_and_pool(api: ProxmoxAPI, vmid: int) -> tuple[set[str], str | None]:
+    """The VM's tags and pool as the cluster reports them now."""
+    for vm in cluster_vms(api):
+        if int(vm["vmid"]) == vmid:
+            return {t for t in re.split(r"[;, ]+", str(vm.get("tags") or "")) if t}, vm.get("pool")
+    return set(), None
+
+
+def _describe(op: dict[str, Any]) -> str:
+    return f"{op.get('type')} {str((op.get('resource') or {}).get('urn', '')).rsplit('::', 1)[-1]}"
+
+
+def _wait_unlocked(api: ProxmoxAPI, node: str, vmid: int, report: RecoveryReport, timeout: float,
+                   cancel: threading.Event | None = None) -> bool:
     """Wait until no task holds VM ``vmid``; False when it is gone meanwhile."""
     deadline = time.monotonic() + timeout
     while True:
@@ -173,6 +294,8 @@ def _wait_unlocked(api: ProxmoxAPI, node: str, vmid: int, report: RecoveryReport
         report.waited_for_tasks.setdefault(vmid, str(lock))
         if time.monotonic() > deadline:
             raise TimeoutError(f"VM {vmid} is still locked ({lock}) after {timeout:.0f} s; check its task on {node}")
+        if cancel is not None and cancel.is_set():
+            raise RecoveryInterrupted(f"recovery of {report.stack} cancelled while waiting for VM {vmid}")
         time.sleep(0.5)
 
 
@@ -213,11 +336,3 @@ def _timestamp(value: Any) -> float | None:
         return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00").timestamp()
     except ValueError:
         return None
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -1,4 +1,4 @@
-"""What a worker needs from the engine: ``run(slug, operation, on_event) -> RunResult``.
+"""What a worker needs from the engine: ``run(slug, operation, on_event, cancel) -> RunResult``.
 
 :class:`EngineRunner` is the real one (``provisioning.runner.TenantStacks`` plus recovery from
 crashed runs, see :mod:`service.recovery`); tests inject a fake with the same shape.
@@ -6,75 +6,98 @@ crashed runs, see :mod:`service.recovery`); tests inject a fake with the same sh
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Protocol
 
 import requests
 from proxmoxer import ResourceException  # type: ignore[import-untyped]
 
+from components.tenant_vm import tenant_tags
 from providers.allocation_store import open_store
 from providers.proxmox_api import client_from_env
+from provisioning.runlock import StackBusy, stack_run_lock
 from provisioning.runner import EventHandler, Operation, RunResult, TenantStacks
 from service import recovery
 
 log = logging.getLogger(__name__)
 TRANSIENT = (requests.RequestException, TimeoutError, ResourceException)
 """Failures of recovery's own Proxmox calls that a later attempt can get past."""
+READ_ONLY: tuple[Operation, ...] = ("preview", "refresh")
+"""Operations that must change nothing: no recovery runs before them."""
 
 
 class Runner(Protocol):
     """Runs one engine operation on one tenant's stack."""
 
-    def run(self, slug: str, operation: Operation, on_event: EventHandler | None = None) -> RunResult:
-        """Apply/destroy/... the tenant's stack; failures come back as ``RunResult(ok=False, error=...)``."""
+    def run(self, slug: str, operation: Operation, on_event: EventHandler | None = None,
+            cancel: threading.Event | None = None) -> RunResult:
+        """Apply/destroy/... the tenant's stack; failures come back as ``RunResult(ok=False, error=...)``.
+
+        Setting ``cancel`` interrupts the run soon (``error_kind="cancelled"``).
+        """
 
 
 class EngineRunner:
     """The Automation API runner, made safe to call after a worker died mid-run.
 
-    The worker calling this holds the tenant's lease, so no other service worker can be running this
-    stack: a lock left on it is stale unless a live process on this host (an operator's CLI) holds it.
+    Recovery and the run happen under the stack's run lock (:mod:`provisioning.runlock`), which every
+    cloudctl and service run takes, so nothing of ours changes the stack between them.
     """
 
     def __init__(self, stacks: TenantStacks) -> None:
         self.stacks = stacks
 
-    def run(self, slug: str, operation: Operation, on_event: EventHandler | None = None) -> RunResult:
-        """Recover from a dead run, then run; a destroy also removes the stack.
+    def run(self, slug: str, operation: Operation, on_event: EventHandler | None = None,
+            cancel: threading.Event | None = None) -> RunResult:
+        """Recover from a dead run, then run; a destroy also removes the stack. Preview and refresh skip recovery.
 
         Recovery that cannot reach Proxmox or waits too long on a dead run's task fails the attempt as
         transient (the worker retries it later); the run never starts over a state recovery left unsure.
         """
+        if operation in READ_ONLY:
+            return self.stacks.run(slug, operation, on_event=on_event, cancel=cancel)
         started = time.monotonic()
         try:
-            self.recover(slug)
+            with stack_run_lock(self.stacks.stack_name(slug), cancel=cancel):
+                self.recover(slug, cancel=cancel)
+                return self.stacks.run(slug, operation, on_event=on_event, remove_stack=True, cancel=cancel)
+        except StackBusy as exc:
+            return RunResult(slug, operation, False, time.monotonic() - started, error=str(exc),
+                             error_kind="cancelled" if cancel is not None and cancel.is_set() else "transient")
+        except recovery.RecoveryInterrupted as exc:
+            return RunResult(slug, operation, False, time.monotonic() - started, error=str(exc), error_kind="cancelled")
         except TRANSIENT as exc:
             log.warning("recovery of %s could not finish (%s); retrying later", slug, type(exc).__name__)
             return RunResult(slug, operation, False, time.monotonic() - started, error_kind="transient",
                              error=f"recovery from an interrupted run could not finish ({type(exc).__name__}); "
                                    "the job is retried")
-        return self.stacks.run(slug, operation, on_event=on_event, remove_stack=True)
 
-    def recover(self, slug: str) -> recovery.RecoveryReport:
-        """Clear a stale lock and pending operations, delete VMs no state owns, refresh if state was cut.
+    def recover(self, slug: str, *, dry_run: bool = False,
+                cancel: threading.Event | None = None) -> recovery.RecoveryReport:
+        """Under the stack's run lock: clear a dead run's stale lock and pending operations, delete the VMs it
+        provably cloned but never recorded, refresh if state was cut; report what it cannot prove.
 
-        Logged as ``recovery: {json}`` whenever something was found.
+        ``dry_run`` changes nothing and reports what would be done. Logged as ``recovery: {json}`` whenever
+        something was found.
         """
-        spec = self.stacks.spec(slug)
-        stack = self.stacks.stack(slug, spec)
-        report = recovery.RecoveryReport(stack.name)
-        report.lock_cleared = recovery.clear_stale_lock(stack)
-        report.pending_dropped = [f"{op.get('type')} {str((op.get('resource') or {}).get('urn', '')).rsplit('::', 1)[-1]}"
-                                  for op in recovery.clear_pending_operations(stack)]
-        env = self.stacks.env_vars(spec)
-        pool = f"{self.stacks.environment.name}/{spec.region}"
-        recovery.recover_orphan_vms(client_from_env(env=env), open_store(env["ALLOCATIONS_DB"]),
-                                    pool, slug, recovery.state_vmids(stack), report)
-        if report.pending_dropped:  # state learns what the dead run left (with the org's own Dokploy key)
-            refreshed = self.stacks.run(slug, "refresh", remove_stack=False)
-            report.refreshed = refreshed.ok
-            if not refreshed.ok:
-                log.warning("refresh of %s after recovery failed; the run goes on: %s", stack.name, refreshed.error)
+        with stack_run_lock(self.stacks.stack_name(slug), cancel=cancel):
+            spec = self.stacks.spec(slug)
+            stack = self.stacks.stack(slug, spec)
+            report = recovery.RecoveryReport(stack.name, dry_run=dry_run)
+            env = self.stacks.env_vars(spec)
+            pool = f"{self.stacks.environment.name}/{spec.region}"
+            allocated = {a.vmid for a in open_store(env["ALLOCATIONS_DB"]).all(pool)
+                         if a.owner.split("/", 1)[0] == slug}
+            marks = recovery.TenantMarks(slug, frozenset(t for t in tenant_tags(spec) if not t.startswith("plan-")),
+                                         self.stacks.environment.regions[spec.region].pool)
+            recovery.recover_stack(recovery.EngineStackState(stack), client_from_env(env=env), allocated, marks,
+                                   report, cancel=cancel)
+            if report.pending_dropped:  # state learns what the dead run left (with the org's own Dokploy key)
+                refreshed = self.stacks.run(slug, "refresh", remove_stack=False, cancel=cancel)
+                report.refreshed = refreshed.ok
+                if not refreshed.ok:
+                    log.warning("refresh of %s after recovery failed; the run goes on: %s", stack.name, refreshed.error)
         if report.acted:
             log.warning("recovery: %s", report.to_json())
         return report

@@ -2,11 +2,15 @@
 
 A worker heartbeats its lease while the engine runs; if it dies (SIGKILL, lost machine) the lease
 lapses and another worker takes the job over. Engine runs converge, so a re-run has the effect of one.
+A worker that loses its lease (taken over, or heartbeats failing for longer than the lease) cancels
+its engine run at once; the job's new owner runs it again. On one host the stack's run lock keeps the
+new owner waiting until the cancelled run has ended; across hosts the engine's own lock does.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,32 +65,49 @@ class Worker:
         if job is None:
             return False
         log.info("worker %s: %s %s (attempt %d)", self.id, job.operation, job.slug, job.attempts)
-        stop_heartbeat = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(job, stop_heartbeat), daemon=True)
+        stop_heartbeat, lost = threading.Event(), threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(job, stop_heartbeat, lost), daemon=True)
         beat.start()
         try:
-            result, declaration = self._execute(job)
+            result, declaration = self._execute(job, lost)
         finally:
             stop_heartbeat.set()
             beat.join()
         self._settle(job, result, running_after(declaration, job.operation))
         return True
 
-    def _heartbeat(self, job: Job, stop: threading.Event) -> None:
+    def _heartbeat(self, job: Job, stop: threading.Event, lost: threading.Event) -> None:
+        """Extend the lease every third of it; set ``lost`` (cancelling the run) once it is gone.
+
+        It is gone when the queue says another worker holds it, or when no heartbeat got through for a
+        whole lease: by then another worker may have taken the job over.
+        """
+        last_ok = time.monotonic()
         while not stop.wait(self.options.lease_seconds / 3):
             try:
-                if not self.queue.heartbeat(job.id, self.id, self.options.lease_seconds):
-                    log.error("worker %s: lost the lease on job %s", self.id, job.id)
-                    return
+                held = self.queue.heartbeat(job.id, self.id, self.options.lease_seconds)
             except Exception as exc:
-                log.warning("worker %s: heartbeat failed (%s)", self.id, type(exc).__name__)
+                silent = time.monotonic() - last_ok
+                log.warning("worker %s: heartbeat failed (%s), none for %.1f s", self.id, type(exc).__name__, silent)
+                if silent < self.options.lease_seconds:
+                    continue
+                log.error("worker %s: no heartbeat for longer than the lease (%.1f s): job %s may have a new owner; "
+                          "cancelling its run", self.id, self.options.lease_seconds, job.id)
+                lost.set()
+                return
+            if not held:
+                log.error("worker %s: lost the lease on job %s; cancelling its run", self.id, job.id)
+                lost.set()
+                return
+            last_ok = time.monotonic()
 
-    def _execute(self, job: Job) -> tuple[RunResult, str]:
+    def _execute(self, job: Job, cancel: threading.Event) -> tuple[RunResult, str]:
         """The run's result and the declaration it applied."""
         tenant = self.queue.get_tenant(job.slug)
         write_declaration(self.options.tenants_dir, job.slug, tenant.declaration)
         try:
-            return self.runner.run(job.slug, job.operation, on_event=self._on_event(job)), tenant.declaration  # type: ignore[arg-type]
+            return (self.runner.run(job.slug, job.operation, on_event=self._on_event(job),  # type: ignore[arg-type]
+                                    cancel=cancel), tenant.declaration)
         except Exception as exc:  # a bug or an unexpected engine failure: the job fails, the worker lives
             log.exception("worker %s: runner raised on %s", self.id, job.slug)
             return RunResult(job.slug, job.operation, False, 0.0,  # type: ignore[arg-type]
@@ -124,7 +145,8 @@ class Worker:
     def _settle(self, job: Job, result: RunResult, running: tuple[str, int] | None = None) -> None:
         retry_in = None
         if not result.ok:
-            transient = result.error_kind == "transient" or is_retryable(result.error)
+            # A cancelled run (lease lost) is retried: by the new owner, or by anyone if nobody took it over.
+            transient = result.error_kind in ("transient", "cancelled") or is_retryable(result.error)
             retryable = transient and job.attempts < job.max_attempts
             retry_in = backoff(job.attempts, self.options.retry_base_seconds) if retryable else None
             if self.metrics:

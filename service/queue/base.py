@@ -140,7 +140,11 @@ class JobQueue(Protocol):
         """
 
     def cancel(self, job_id: str) -> Job:
-        """Cancel a queued or held job; raise :class:`Conflict` if it already started."""
+        """Cancel a queued or held job; raise :class:`Conflict` if it is running or ended.
+
+        A job that never ran leaves its tenant ``cancelled``; one waiting for a retry leaves it ``failed``
+        (earlier attempts may have created resources: reapply or decommission it).
+        """
 
     def claim(self, worker_id: str, lease_seconds: float) -> Job | None:
         """Lease the next runnable job: oldest first, one at a time per tenant, expired leases taken over."""

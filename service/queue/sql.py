@@ -27,6 +27,8 @@ _CLAIM = f"""SELECT {_JOB_COLS} FROM jobs j
    AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.slug = j.slug AND o.state IN ('queued', 'running')
                    AND o.seq < j.seq)
  ORDER BY j.seq LIMIT 1"""
+_EXHAUSTED = f"""SELECT {_JOB_COLS} FROM jobs j
+ WHERE j.state = 'running' AND j.lease_expires < ? AND j.attempts >= j.max_attempts"""
 SUBMIT_RETRIES = 3
 # Re-signup allowed only for tenants that are gone or never started.
 _REUSABLE_PHASES = ("decommissioned", "cancelled")
@@ -220,8 +222,15 @@ class SqlQueue(ABC):
                 raise Conflict(f"job {job_id} is {job.state}; "
                                "only queued jobs (or signups held for payment) can be cancelled")
             tx.execute("UPDATE jobs SET state = 'cancelled', finished_at = ? WHERE id = ?", (now, job_id))
-            tx.execute("UPDATE tenants SET phase = 'cancelled', updated_at = ? WHERE slug = ? AND phase IN ('queued', ?) "
-                       "AND last_job_id = ?", (now, job.slug, AWAITING_PAYMENT, job_id))
+            if job.attempts == 0:  # never ran: nothing was applied, the slug is free again
+                tx.execute("UPDATE tenants SET phase = 'cancelled', updated_at = ? WHERE slug = ? "
+                           "AND phase IN ('queued', ?) AND last_job_id = ?", (now, job.slug, AWAITING_PAYMENT, job_id))
+            else:  # waiting for a retry: earlier attempts may have left resources, so say so and keep the tenant
+                error = (f"job {job_id} ({job.operation}) was cancelled after {job.attempts} attempt(s); earlier "
+                         "attempts may have left resources: reapply or decommission the tenant")
+                tx.execute("UPDATE tenants SET phase = 'failed', last_error = ?, updated_at = ? WHERE slug = ? "
+                           "AND phase IN ('provisioning', 'decommissioning') AND last_job_id = ?",
+                           (error, now, job.slug, job_id))
             return self._get_job(tx, job_id)
 
     def _insert_job(self, tx: Tx, slug: str, kind: str, max_attempts: int, now: float, event_id: str | None,
@@ -238,6 +247,8 @@ class SqlQueue(ABC):
         try:
             with self.transaction(write=True) as tx:
                 now = self.now(tx)
+                for lost in tx.all(f"{_EXHAUSTED} {self.claim_lock}", (now,)):
+                    self._give_up(tx, _job(lost), now)
                 row = tx.one(f"{_CLAIM} {self.claim_lock}", (now, now))
                 if row is None:
                     return None
@@ -252,6 +263,15 @@ class SqlQueue(ABC):
             if self.is_unique_violation(exc):
                 return None
             raise
+
+    def _give_up(self, tx: Tx, job: Job, now: float) -> None:
+        """Fail a job whose last allowed attempt lost its worker: a job that kills its worker is not run forever."""
+        error = (f"the worker running attempt {job.attempts} of {job.max_attempts} stopped answering (lease "
+                 f"expired) and no attempts are left; check the service log for a crash, then reapply or decommission")
+        phases = json.dumps(_close_phase(job.phases, job.current_phase, now))
+        tx.execute("UPDATE jobs SET state = 'failed', finished_at = ?, error = ?, phases = ?, current_phase = NULL, "
+                   "lease_expires = NULL WHERE id = ?", (now, error, phases, job.id))
+        self._settle_tenant(tx, job, Outcome(False, error=error), now)
 
     def is_unique_violation(self, exc: Exception) -> bool:
         """Whether ``exc`` is the database refusing a duplicate key."""

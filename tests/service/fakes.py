@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,10 @@ RESOURCES = (  # (name suffix, type token as the engine reports it)
 class FakeEngine:
     """``run(slug, operation, on_event) -> RunResult`` over files in ``state_dir``."""
 
-    def __init__(self, state_dir: Path, tenants_dir: Path, step_seconds: float = 0.0) -> None:
+    def __init__(self, state_dir: Path, tenants_dir: Path, step_seconds: float = 0.0, label: str = "") -> None:
         self.state_dir, self.tenants_dir, self.step_seconds = Path(state_dir), Path(tenants_dir), step_seconds
+        self.label = label
+        """Appended to this instance's effect lines (`` by <label>``), to tell engines sharing a state apart."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
 
     # -- inspection and fault injection (used by tests) ----------------------------------------------------------
@@ -54,8 +57,9 @@ class FakeEngine:
         (self.state_dir / "faults.json").write_text(json.dumps(faults))
 
     # -- the runner ----------------------------------------------------------------------------------------------
-    def run(self, slug: str, operation: Operation, on_event: EventHandler | None = None) -> RunResult:
-        """Apply or destroy the fake stack of ``slug``."""
+    def run(self, slug: str, operation: Operation, on_event: EventHandler | None = None,
+            cancel: threading.Event | None = None) -> RunResult:
+        """Apply or destroy the fake stack of ``slug``; a set ``cancel`` stops it before the next resource."""
         started = time.monotonic()
         fault = self._take_fault(slug)
         if operation == "destroy":
@@ -68,8 +72,13 @@ class FakeEngine:
         created = 0
         for name, type_ in RESOURCES:
             urn = f"urn:pulumi:local.{slug}::dokploy-cloud::{type_}::{slug}-{name}"
+            if cancel is not None and cancel.wait(self.step_seconds):
+                self._effect(f"cancelled {slug} before {name}")
+                return RunResult(slug, operation, False, time.monotonic() - started, error="cancelled",
+                                 error_kind="cancelled")
             self._emit(on_event, "resourcePreEvent", urn, type_)
-            time.sleep(self.step_seconds)
+            if cancel is None:
+                time.sleep(self.step_seconds)
             if fault is not None and fault["at"] == name:
                 return RunResult(slug, operation, False, time.monotonic() - started, error=fault["error"])
             if urn not in state["resources"]:
@@ -103,7 +112,7 @@ class FakeEngine:
 
     def _effect(self, line: str) -> None:
         with open(self.state_dir / "effects.log", "a", encoding="utf-8") as log:
-            log.write(line + "\n")
+            log.write(line + (f" by {self.label}" if self.label else "") + "\n")
 
     def _faults(self) -> dict[str, list[dict[str, str]]]:
         path = self.state_dir / "faults.json"

@@ -82,3 +82,39 @@ def test_decommission_supersedes_a_retrying_apply_so_nothing_is_recreated(queue:
     assert claimed is not None and claimed.id == destroy.id
     queue.finish(destroy.id, "w", Outcome(True))
     assert queue.claim("w", 5) is None and queue.get_tenant("acme").phase == "decommissioned"
+
+
+def test_cancelling_a_job_that_waits_for_a_retry_settles_the_tenant(queue: JobQueue) -> None:
+    job_id = _submit(queue, "acme")
+    queue.claim("w", 5)
+    queue.finish(job_id, "w", Outcome(False, error="error: 503", retry_in=60))
+    assert queue.get_tenant("acme").phase == "provisioning"
+    cancelled = queue.cancel(job_id)
+    assert cancelled.state == "cancelled"
+    tenant = queue.get_tenant("acme")
+    assert tenant.phase == "failed" and "reapply or decommission" in (tenant.last_error or "")
+    assert queue.claim("w", 5) is None
+    destroy = queue.submit("acme", "decommission", 3)  # what it may have left can still be removed
+    assert destroy.created and destroy.job.operation == "destroy"
+
+
+def test_cancelling_a_job_that_never_ran_frees_the_tenant(queue: JobQueue) -> None:
+    job_id = _submit(queue, "acme")
+    queue.cancel(job_id)
+    assert queue.get_tenant("acme").phase == "cancelled"
+
+
+def test_a_job_whose_worker_keeps_dying_fails_after_max_attempts(queue: JobQueue) -> None:
+    job_id = queue.submit_signup("evt-acme", "acme", "starter", "org_acme", "slug: x\n", 2).job.id
+    first = queue.claim("a", 0.1)
+    assert first is not None and first.attempts == 1
+    time.sleep(0.15)
+    second = queue.claim("b", 0.1)  # taking over the lapsed lease is attempt 2
+    assert second is not None and second.id == job_id and second.attempts == 2
+    time.sleep(0.15)
+    assert queue.claim("c", 5) is None  # the last attempt lost its worker too: no third run
+    job = queue.get_job(job_id)
+    assert job.state == "failed" and "no attempts are left" in (job.error or "")
+    tenant = queue.get_tenant("acme")
+    assert tenant.phase == "failed" and tenant.last_error == job.error
+    assert queue.finish(job_id, "b", Outcome(True)) is None  # the lost worker cannot revive it

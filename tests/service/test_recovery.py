@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+from components.tenant_vm import TIMEOUTS
+from providers.dokploy_server import DEFAULTS as DOKPLOY_SERVER_DEFAULTS
 from service.recovery import FOREIGN_LOCK_GRACE_SECONDS, lock_is_stale
 from service.settings import SettingsError, load_settings
 from service.signing import SignatureError, sign, verify
@@ -48,3 +50,11 @@ def test_signature_round_trip() -> None:
     settings = load_settings({"SERVICE_HMAC_SECRET": "x" * 16, "SERVICE_OPERATOR_TOKEN": "y" * 16})
     header = sign(settings.hmac_secret, b'{"a": 1}', 1_000_000)
     assert verify(settings.hmac_secret, header, b'{"a": 1}', 300, now=1_000_100) == 1_000_000
+
+
+def test_a_foreign_lock_outlives_the_longest_legitimate_run() -> None:
+    longest = sum(TIMEOUTS.values()) + DOKPLOY_SERVER_DEFAULTS["ready_timeout"]  # clone, create, start, reboot, setup
+    info = {"pid": 1, "hostname": "elsewhere", "timestamp": "2026-01-01T00:00:00Z"}
+    written = 1767225600.0
+    assert not lock_is_stale(info, now=written + longest), "a run still within its timeouts would lose its lock"
+    assert FOREIGN_LOCK_GRACE_SECONDS > longest

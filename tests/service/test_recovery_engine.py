@@ -5,10 +5,12 @@ import json
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pulumi import automation as auto
 
+from provisioning import state_backend
 from provisioning.toolchain import TOOLS_DIR, engine_env, pulumi_command
 from service import recovery
 
@@ -39,13 +41,26 @@ def _write_lock(stack: auto.Stack, pid: int) -> Path:
     return path
 
 
+def _locks(stack: auto.Stack) -> list[dict[str, Any]]:
+    return state_backend.lock_records(stack.workspace.project_settings().name, stack.name)
+
+
+def _recover(stack: auto.Stack) -> recovery.RecoveryReport:
+    report = recovery.RecoveryReport(stack.name)
+    marks = recovery.TenantMarks("probe", frozenset({"tenant-probe"}), "local-probe")
+    recovery.recover_stack(recovery.EngineStackState(stack), None, set(), marks, report)
+    return report
+
+
 def test_a_live_lock_is_kept_and_a_dead_one_cleared(stack: auto.Stack) -> None:
     lock = _write_lock(stack, os.getpid())
-    assert recovery.lock_files(stack) == [lock]
-    assert recovery.clear_stale_lock(stack) is False and lock.exists()
+    assert [r.get("pid") for r in _locks(stack)] == [os.getpid()]
+    kept = _recover(stack)
+    assert not kept.lock_cleared and kept.live_lock and lock.exists()
     _write_lock(stack, 2 ** 22 + 12345)  # beyond pid_max defaults: no such process
-    assert recovery.clear_stale_lock(stack) is True
-    assert recovery.lock_files(stack) == []
+    cleared = _recover(stack)
+    assert cleared.lock_cleared and cleared.crash_evidence and not cleared.live_lock
+    assert _locks(stack) == [] and not lock.exists()
 
 
 class _CheckpointStack:

@@ -67,6 +67,13 @@ def _kill_session(leader: int) -> None:
         time.sleep(0.05)
 
 
+def _recover(stack: auto.Stack) -> recovery.RecoveryReport:
+    report = recovery.RecoveryReport(stack.name)
+    marks = recovery.TenantMarks("probe", frozenset({"tenant-probe"}), "probe-pool")
+    recovery.recover_stack(recovery.EngineStackState(stack), None, set(), marks, report)
+    return report
+
+
 def test_lock_of_a_killed_update_is_found_and_cleared(stack: auto.Stack) -> None:
     assert state_backend.readable_locks()
     assert state_backend.lock_records("probe", "local.probe") == []
@@ -80,11 +87,11 @@ def test_lock_of_a_killed_update_is_found_and_cleared(stack: auto.Stack) -> None
             assert update.poll() is None, "the update ended before it took its lock"
             time.sleep(0.2)
         assert [lock.get("pid") for lock in locks] == [update.pid]
-        assert recovery.clear_stale_lock(stack) is False, "a live update's lock is kept"
+        assert _recover(stack).live_lock, "a live update's lock is kept"
     finally:
         _kill_session(update.pid)
         update.wait(timeout=30)
     assert state_backend.lock_records("probe", "local.probe") != []  # a killed update leaves its lock
-    assert recovery.clear_stale_lock(stack) is True
+    assert _recover(stack).lock_cleared
     assert state_backend.lock_records("probe", "local.probe") == []
     stack.refresh(color="never")  # the stack takes updates again (a lock left would raise ConcurrentUpdateError)

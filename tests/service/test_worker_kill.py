@@ -1,4 +1,8 @@
-"""A worker SIGKILLed mid-job: the lease lapses, another worker re-runs the job, the effect happens once."""
+"""A worker SIGKILLed mid-job: the lease lapses, another worker re-runs the job, the effect happens once.
+
+This is the queue's side, on the fake engine (which converges by construction). The same kill against
+the real engine, at every point of a run and a decommission, is ``tests/service_e2e/test_crash_recovery.py``.
+"""
 from __future__ import annotations
 
 import os

@@ -80,7 +80,7 @@ class KillPoint:
 
 KILL_POINTS = (
     KillPoint("before-clone", "signup", before_clone, {"qmclone": 1.0}),
-    KillPoint("during-clone", "signup", during_clone, {"qmclone": 15.0}),  # outlasts lease + restart: recovery waits
+    KillPoint("during-clone", "signup", during_clone, {"qmclone": 8.0}),  # outlasts lease + restart: recovery waits
     KillPoint("after-vm-start", "signup", after_vm_start, {"agent_boot": 2.0}),
     KillPoint("between-dns-and-dokploy", "signup", between_dns_and_dokploy,
               dokploy_latency={r"sshKey\.create": 2.0}),
@@ -88,7 +88,6 @@ KILL_POINTS = (
     KillPoint("decommission-after-dokploy-removed", "decommission", after_dokploy_removed, {"qmstop": 2.0}),
     KillPoint("decommission-during-vm-destroy", "decommission", during_vm_destroy, {"qmdestroy": 2.0}),
 )
-DEFAULT_POINTS = ("during-clone", "during-dokploy-setup")
 SUMMARY: list[str] = []
 """The crash report's table, printed in pytest's terminal summary."""
 
@@ -154,6 +153,8 @@ def _describe(report: dict[str, Any]) -> str:
         parts.append("waited for " + ", ".join(f"{k}:{v}" for k, v in report["waited_for_tasks"].items()))
     if report.get("orphan_vms_deleted"):
         parts.append("deleted unrecorded VM " + ", ".join(map(str, report["orphan_vms_deleted"])))
+    if report.get("unproven_vms"):
+        parts.append("left unproven VM " + ", ".join(str(v["vmid"]) for v in report["unproven_vms"]))
     if report.get("refreshed"):
         parts.append("refreshed")
     return ", ".join(parts)

@@ -3,19 +3,25 @@
 For every kill point the tenant must end as if nothing happened: a signup ends ready with exactly one
 VM, one DNS record and one set-up Dokploy server; a decommission ends with none; no simulator VM is
 left that no stack owns. What recovery did at each point is printed as a table and written to
-``.state/service-crash-report.json``. Two representative points run by default; the matrix with --run-slow.
+``.state/service-crash-report.json``. Every point runs by default, on one cloud shared by the module.
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Iterator
 
 import pytest
 
+from provisioning.runner import RunResult
 from provisioning.toolchain import PROJECT_DIR
+from service.queue import JobQueue
+from service.runner import EngineRunner
+from service.worker import Worker, WorkerOptions
+from tests.service.harness import wait_for
 from tests.service_e2e.harness import EngineCloud, EngineService, WorkerProcess, new_signup, session_members
-from tests.service_e2e.killpoints import (DEFAULT_POINTS, SUMMARY, KILL_POINTS, KillPoint, KillRecord, Tenant, snapshot,
-                                          wait_for_point, write_report)
+from tests.service_e2e.killpoints import (SUMMARY, KILL_POINTS, KillPoint, KillRecord, Tenant, snapshot, wait_for_point,
+                                          write_report)
 from tests.service_e2e.observe import footprint, unowned_vms
 
 pytestmark = pytest.mark.engine
@@ -32,8 +38,7 @@ def crash_report() -> Iterator[list[KillRecord]]:
 
 
 def _points() -> list[Any]:
-    return [pytest.param(p, id=p.name, marks=() if p.name in DEFAULT_POINTS else (pytest.mark.slow,))
-            for p in KILL_POINTS]
+    return [pytest.param(p, id=p.name) for p in KILL_POINTS]
 
 
 def _slow_down(cloud: EngineCloud, point: KillPoint) -> None:
@@ -46,6 +51,11 @@ def _normal_speed(cloud: EngineCloud) -> None:
     cloud.dokploy.faults.configure({"paths": []})
 
 
+def _options(service: EngineService) -> WorkerOptions:
+    return WorkerOptions(service.settings.tenants_dir, service.settings.lease_seconds,
+                         service.settings.retry_base_seconds, service.settings.poll_seconds)
+
+
 def _kill_at(service: EngineService, cloud: EngineCloud, tenant: Tenant, point: KillPoint) -> WorkerProcess:
     doomed = service.start_worker_process(f"doomed-{point.name}")
     wait_for_point(cloud, tenant, point, 180, alive=lambda: doomed.proc.poll() is None)
@@ -55,10 +65,10 @@ def _kill_at(service: EngineService, cloud: EngineCloud, tenant: Tenant, point: 
 
 
 def _submit(service: EngineService, cloud: EngineCloud, body: dict[str, Any], point: KillPoint) -> str:
-    if point.operation == "decommission":  # provision first, at full speed, with a worker that then goes away
-        first = service.start_worker_process("provisioner")
-        job = service.wait_job(service.signup(body).json()["job_id"])
-        first.stop()
+    if point.operation == "decommission":  # provision first, at full speed, by a worker in this process
+        job_id = service.signup(body).json()["job_id"]
+        Worker(service.queue, service.runner(), _options(service), worker_id="provisioner").run_once()
+        job = service.job(job_id)
         assert job["state"] == "succeeded", job["error"]
         _slow_down(cloud, point)
         return str(service.op("POST", f"/v1/tenants/{body['slug']}/decommission").json()["job_id"])
@@ -101,3 +111,58 @@ def test_killed_worker_run_converges(point: KillPoint, service: EngineService, e
     else:
         assert seen.ssh_keys == 0 and not seen.stack
         assert service.tenant(tenant.slug)["phase"] == "decommissioned"
+
+
+class _FailingHeartbeats:
+    """The queue as one worker sees it when only its heartbeats cannot reach the database."""
+
+    def __init__(self, queue: JobQueue) -> None:
+        self._queue = queue
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queue, name)
+
+    def heartbeat(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
+        raise ConnectionError("queue database unreachable")
+
+
+class _Recording:
+    """The engine runner, keeping every result it returned."""
+
+    def __init__(self, runner: EngineRunner) -> None:
+        self.runner = runner
+        self.results: list[RunResult] = []
+
+    def run(self, *args: Any, **kwargs: Any) -> RunResult:
+        result = self.runner.run(*args, **kwargs)
+        self.results.append(result)
+        return result
+
+
+def test_a_worker_that_lost_its_lease_stops_its_engine_run(service: EngineService, engine_cloud: EngineCloud) -> None:
+    body = new_signup("lease")
+    engine_cloud.add_organization(body)
+    engine_cloud.set_speed(qmclone=float(service.settings.lease_seconds) * 2)  # the run outlasts the lease
+    try:
+        job_id = service.signup(body).json()["job_id"]
+        cut_off = _Recording(service.runner())
+        worker = Worker(_FailingHeartbeats(service.queue), cut_off, _options(service),  # type: ignore[arg-type]
+                        worker_id="cut-off")
+        started = time.monotonic()
+        first = threading.Thread(target=worker.run_once)
+        first.start()
+        wait_for(lambda: service.queue.get_job(job_id).lease_owner == "cut-off", 30, "the first worker to claim")
+        service.start_worker_threads(1)  # takes the job over once the lease lapses
+        first.join(timeout=120)
+        assert not first.is_alive()
+        stopped_after = time.monotonic() - started
+    finally:
+        _normal_speed(engine_cloud)
+    job = service.wait_job(job_id)
+    assert job["state"] == "succeeded", job["error"]
+    assert (job["worker"], job["attempts"]) == ("thread0", 2)
+    [result] = cut_off.results
+    assert result.error_kind == "cancelled", result
+    assert stopped_after < 60, "the cut-off worker's run was not interrupted"
+    seen = footprint(engine_cloud, body["slug"], body["organization_id"])
+    assert seen.counts() == (1, 1, 1) and unowned_vms(engine_cloud) == []

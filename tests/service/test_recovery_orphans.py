@@ -1,0 +1,185 @@
+"""Recovery of VMs a dead run cloned, against the Proxmox simulator: it deletes only what it can prove.
+
+A VM is deleted only with crash evidence (a stale lock of a dead process, or pending operations), only
+when no live run holds the stack, and only when its tags and pool name the tenant; everything else is
+reported. The stack side is a small in-memory :class:`~service.recovery.StackState`; the engine side of
+the same decisions runs in ``tests/service_e2e/test_orphan_recovery.py``.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from typing import Any, Iterator
+
+import pytest
+from proxmoxer import ProxmoxAPI
+from proxmoxer.tools import Tasks
+
+from service.recovery import RecoveryReport, TenantMarks, recover_stack
+from sim.proxmox.app import Simulator
+from sim.proxmox.models import Backend
+from sim.proxmox.seed import credentials
+from sim.proxmox.server import ThreadedServer
+from sim.proxmox.tasks import REALISTIC
+
+MARKS = TenantMarks("acme", frozenset({"dokploy-cloud", "tenant-acme"}), "local-acme")
+TEMPLATE, NODE = 9000, "pve1"
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[tuple[ThreadedServer, Backend]]:
+    backend = Backend(nodes=3, speed="fast")
+    server = ThreadedServer(Simulator(backend), port=0, tls=True).start()
+    yield server, backend
+    server.stop()
+
+
+@pytest.fixture
+def api(live: tuple[ThreadedServer, Backend]) -> ProxmoxAPI:
+    server, backend = live
+    backend.reset(0, 3)
+    backend.settings.durations.set_speed(1.0)
+    backend.settings.durations.table = {kind: 0.0 for kind in REALISTIC}
+    c = credentials(backend)["admin"]
+    prox = ProxmoxAPI("127.0.0.1", port=server.port, user=c["user"], token_name=c["token_name"],
+                      token_value=c["token_value"], verify_ssl=False, timeout=5)
+    for pool in ("local-acme", "local-other"):
+        prox.pools.post(poolid=pool)
+    return prox
+
+
+class FakeStack:
+    """A stack's checkpoint and lock as recovery sees them; records what recovery changed."""
+
+    name = "local.acme"
+
+    def __init__(self, vmids: set[int] | None = None, pending: list[dict[str, Any]] | None = None,
+                 locks: list[dict[str, Any]] | None = None) -> None:
+        self._vmids, self._pending, self._locks = set(vmids or ()), list(pending or ()), list(locks or ())
+        self.cleared_lock = False
+        self.vmid_reads = 0
+
+    def locks(self) -> list[dict[str, Any]]:
+        return list(self._locks)
+
+    def clear_lock(self) -> None:
+        self._locks, self.cleared_lock = [], True
+
+    def pending(self) -> list[dict[str, Any]]:
+        return list(self._pending)
+
+    def drop_pending(self) -> list[dict[str, Any]]:
+        dropped, self._pending = self._pending, []
+        return dropped
+
+    def vmids(self) -> set[int]:
+        self.vmid_reads += 1
+        return set(self._vmids)
+
+
+def _pending_create() -> list[dict[str, Any]]:
+    return [{"type": "creating", "resource": {"urn": "urn:pulumi:local.acme::dokploy-cloud::"
+                                                     "proxmoxve:index/vmLegacy:VmLegacy::acme-s0-vm"}}]
+
+
+def _dead_lock() -> dict[str, Any]:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    return {"pid": dead.pid, "hostname": socket.gethostname(), "timestamp": "2026-01-01T00:00:00Z"}
+
+
+def _vm(api: ProxmoxAPI, vmid: int, *, pool: str | None = "local-acme", tags: str | None = "dokploy-cloud;plan-starter;tenant-acme",
+        running: bool = False) -> int:
+    """A clone at ``vmid`` as a run of the program leaves it: in ``pool``, tagged ``tags``."""
+    node = api.nodes(NODE)
+    extra = {"pool": pool} if pool else {}
+    Tasks.blocking_status(api, node.qemu(TEMPLATE).clone.post(newid=vmid, name=f"acme-1-x{vmid}", **extra),
+                          timeout=10, polling_interval=0.05)
+    if tags:
+        node.qemu(vmid).config.put(tags=tags)
+    if running:
+        Tasks.blocking_status(api, node.qemu(vmid).status.start.post(), timeout=10, polling_interval=0.05)
+    return vmid
+
+
+def _exists(api: ProxmoxAPI, vmid: int) -> bool:
+    return any(int(vm["vmid"]) == vmid for vm in api.cluster.resources.get(type="vm"))
+
+
+def _recover(stack: FakeStack, api: ProxmoxAPI, allocated: set[int], dry_run: bool = False) -> RecoveryReport:
+    report = RecoveryReport(stack.name, dry_run=dry_run)
+    recover_stack(stack, api, allocated, MARKS, report, timeout=20)
+    return report
+
+
+def test_a_live_tenants_vm_is_kept_without_crash_evidence(api: ProxmoxAPI) -> None:
+    vmid = _vm(api, 4101, running=True)  # tagged and pooled for acme, yet the state lacks it
+    stack = FakeStack()
+    report = _recover(stack, api, {vmid})
+    assert _exists(api, vmid)
+    assert report.orphan_vms_deleted == [] and report.crash_evidence == [] and not stack.cleared_lock
+    assert [(u["vmid"], "no crash evidence" in u["reason"]) for u in report.unproven_vms] == [(vmid, True)]
+
+
+def test_a_vm_without_the_tenants_tags_or_pool_is_kept_even_after_a_crash(api: ProxmoxAPI) -> None:
+    untagged = _vm(api, 4102, tags="dokploy-cloud;tenant-other")
+    foreign_pool = _vm(api, 4103, pool="local-other")
+    stack = FakeStack(pending=_pending_create(), locks=[_dead_lock()])
+    report = _recover(stack, api, {untagged, foreign_pool})
+    assert _exists(api, untagged) and _exists(api, foreign_pool)
+    assert report.lock_cleared and report.pending_dropped == ["creating acme-s0-vm"]
+    reasons = {u["vmid"]: u["reason"] for u in report.unproven_vms}
+    assert "tag 'tenant-acme' missing" in reasons[untagged]
+    assert "pool is 'local-other', not 'local-acme'" in reasons[foreign_pool]
+    assert report.orphan_vms_deleted == []
+
+
+def test_a_genuine_orphan_after_a_crash_is_deleted(api: ProxmoxAPI) -> None:
+    orphan = _vm(api, 4104, running=True)
+    recorded = _vm(api, 4105)
+    stack = FakeStack(vmids={recorded}, pending=_pending_create())
+    report = _recover(stack, api, {orphan, recorded})
+    assert not _exists(api, orphan) and _exists(api, recorded)
+    assert report.orphan_vms_deleted == [orphan] and report.unproven_vms == []
+    assert report.crash_evidence == ["pending operations: creating acme-s0-vm"] and stack.pending() == []
+
+
+def test_nothing_changes_while_a_live_run_holds_the_stack(api: ProxmoxAPI) -> None:
+    orphan = _vm(api, 4106)
+    live = {"pid": os.getpid(), "hostname": socket.gethostname(), "timestamp": "2026-01-01T00:00:00Z"}
+    stack = FakeStack(pending=_pending_create(), locks=[live])
+    report = _recover(stack, api, {orphan})
+    assert _exists(api, orphan) and stack.pending() and not stack.cleared_lock
+    assert report.live_lock == [f"pid {os.getpid()} on {socket.gethostname()}"] and report.orphan_vms_deleted == []
+
+
+def test_a_dry_run_reports_and_changes_nothing(api: ProxmoxAPI) -> None:
+    orphan = _vm(api, 4107)
+    stack = FakeStack(pending=_pending_create(), locks=[_dead_lock()])
+    report = _recover(stack, api, {orphan}, dry_run=True)
+    assert _exists(api, orphan) and stack.pending() and not stack.cleared_lock
+    assert report.crash_evidence and report.pending_dropped == [] and report.orphan_vms_deleted == []
+    assert [u["vmid"] for u in report.unproven_vms] == [orphan] and "dry run" in report.unproven_vms[0]["reason"]
+
+
+def test_the_state_is_read_again_after_waiting_for_a_dead_runs_task(api: ProxmoxAPI,
+                                                                    live: tuple[ThreadedServer, Backend]) -> None:
+    live[1].settings.durations.table["qmclone"] = 1.0  # the dead run's clone task is still running
+    node = api.nodes(NODE)
+    vmid = 4108
+    node.qemu(TEMPLATE).clone.post(newid=vmid, name="acme-1-late", pool="local-acme")
+    assert node.qemu(vmid).config.get().get("lock") == "clone"
+
+    class RecordedMeanwhile(FakeStack):
+        """The state gains the VM while recovery waits (what a run finishing its create would record)."""
+
+        def vmids(self) -> set[int]:
+            return {vmid} if super().vmids() and self.vmid_reads > 1 else set()
+
+    stack = RecordedMeanwhile(vmids={vmid}, pending=_pending_create())
+    started = time.monotonic()
+    report = _recover(stack, api, {vmid})
+    assert time.monotonic() - started >= 0.5 and report.waited_for_tasks == {vmid: "clone"}
+    assert _exists(api, vmid) and report.orphan_vms_deleted == [] and stack.vmid_reads >= 2
