@@ -13,9 +13,10 @@ from typing import Iterator
 
 import pytest
 
+from provisioning.dokploy_keys import NAME_PREFIX
 from tests.service_e2e.conftest import queue_url
 from tests.service_e2e.harness import EngineCloud, EngineService, new_signup
-from tests.service_e2e.observe import footprint, stack_files, unowned_vms
+from tests.service_e2e.observe import allocated_vmids, footprint, stack_files, unowned_vms
 
 pytestmark = pytest.mark.engine
 AGENT_BOOT, SETUP = 1.5, 1.0
@@ -102,5 +103,9 @@ def test_step2_decommission_removes_everything(shared: EngineService, engine_clo
     assert shared.tenant(slug)["phase"] == "decommissioned"
     gone = footprint(engine_cloud, slug, org)
     assert gone.counts() == (0, 0, 0) and gone.ssh_keys == 0 and not gone.stack
+    assert allocated_vmids(engine_cloud, slug) == set(), "decommission left allocation rows (vmid, address)"
+    run_keys = [k for k in engine_cloud.dokploy.api_keys.values()
+                if k.organization_id == org and k.name.startswith(f"{NAME_PREFIX}:")]
+    assert run_keys == [], "a per-run Dokploy key of the tenant's organization was left unrevoked"
     assert not (shared.settings.tenants_dir / f"{slug}.yaml").exists()
     assert unowned_vms(engine_cloud) == []
