@@ -14,9 +14,9 @@ import os
 import signal
 import subprocess
 import threading
-from pathlib import Path
 from typing import Mapping, Optional
 
+import psutil
 from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult, OnOutput, _fixup_path
 from pulumi.automation.errors import create_command_error
@@ -83,28 +83,24 @@ class CancellableCommand(auto.PulumiCommand):
         process.send_signal(signal.SIGINT)
         if done.wait(self.grace):
             return
-        for pid in [process.pid, *descendants(process.pid)]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_tree(process.pid)
 
 
-def descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (plugins, language host, policy packs), from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and every process below it (plugins, language host, policy packs).
+
+    The tree is read before anything is killed: orphans are re-parented and could no longer be found.
+    """
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for proc in tree:
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def _consume(stream: object, callback: Optional[OnOutput], lines: list[str]) -> None:

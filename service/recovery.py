@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import socket
 import threading
@@ -42,6 +41,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Protocol
 
+import psutil
 from proxmoxer import ProxmoxAPI  # type: ignore[import-untyped]
 from pulumi import automation as auto
 
@@ -161,7 +161,7 @@ def lock_is_stale(info: dict[str, Any], now: float | None = None) -> bool:
     """Whether the process that wrote lock ``info`` is certainly gone."""
     if info.get("hostname") == socket.gethostname():
         pid = info.get("pid")
-        return not isinstance(pid, int) or not _alive(pid)
+        return not isinstance(pid, int) or not psutil.pid_exists(pid)
     written = _timestamp(info.get("timestamp"))
     return written is not None and (time.time() if now is None else now) - written > FOREIGN_LOCK_GRACE_SECONDS
 
@@ -317,15 +317,6 @@ def _wait_task(api: ProxmoxAPI, node: str, upid: str, timeout: float) -> None:
         time.sleep(0.2)
     raise TimeoutError(f"Proxmox task {upid} did not finish within {timeout:.0f} s")
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _timestamp(value: Any) -> float | None:

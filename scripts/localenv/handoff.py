@@ -11,6 +11,8 @@ import shlex
 from pathlib import Path
 from typing import MutableMapping
 
+import psutil
+
 from provisioning.private_files import FILE_MODE
 from provisioning.toolchain import DEFAULT_BACKEND, STATE_DIR
 
@@ -61,19 +63,10 @@ def read_running(path: Path | None = None) -> dict[str, str] | None:
             key, _, value = words[0].partition("=")
             values[key] = value
     pid = values.pop("DOKPLOY_CLOUD_DEMO_PID", "")
-    if not pid.isdigit() or not _alive(int(pid)):
+    if not pid.isdigit() or not psutil.pid_exists(int(pid)):
         return None
     return {key: value for key, value in values.items() if key in KEYS}
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def adopt_running_demo(environ: MutableMapping[str, str], path: Path | None = None) -> dict[str, str]:

@@ -5,33 +5,22 @@ from __future__ import annotations
 import multiprocessing
 import uuid
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from providers.allocation_pg import PostgresAllocationStore
 from providers.allocation_store import PoolSpec, SqliteAllocationStore, open_store
-from tests.service.pg import Cluster, pg_bin
+from tests.service.pg import Cluster
 
 SPEC = PoolSpec(vmid_start=1000, vmid_end=1999, network="10.77.0.0/24", gateway="10.77.0.1", reserved=10)
 POOL = "local/pve-eu1"
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[Cluster]:
-    if pg_bin() is None:
-        pytest.fail("PostgreSQL is not installed: run scripts/install_queue_backend.sh")
-    cluster = Cluster()
-    cluster.start()
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite://{tmp_path / 'a.sqlite'}"
-    cluster: Cluster = request.getfixturevalue("pg")
+    cluster: Cluster = request.getfixturevalue("pg_cluster")
     return cluster.create_database(f"alloc_{uuid.uuid4().hex[:12]}")
 
 

@@ -11,21 +11,10 @@ from service.queue import JobQueue, open_queue
 from service.settings import Settings, load_settings
 from tests.service.fakes import FakeEngine
 from tests.service.harness import RunningService, build_service
-from tests.service.pg import Cluster, pg_bin
+from tests.service.pg import Cluster
 
 HMAC_SECRET = "test-hmac-secret-0123456789abcdef"
 OPERATOR_TOKEN = "test-operator-token-0123456789"
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[Cluster]:
-    """One PostgreSQL cluster for the session (each test gets its own database)."""
-    if pg_bin() is None:
-        pytest.fail("PostgreSQL is not installed: run scripts/install_queue_backend.sh")
-    cluster = Cluster()
-    cluster.start()
-    yield cluster
-    cluster.stop()
 
 
 def service_env(tmp_path: Path, database_url: str) -> dict[str, str]:

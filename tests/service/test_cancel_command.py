@@ -5,11 +5,11 @@ SIGINT as the engine does, one that ignores it and has started a plugin-like chi
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from provisioning.cancel import CancellableCommand, RunCancelled
@@ -40,11 +40,9 @@ def root(tmp_path: Path) -> Path:
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _cancel_after(seconds: float) -> threading.Event:

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from pulumi import automation as auto
@@ -19,28 +18,18 @@ from pulumi import automation as auto
 from provisioning import state_backend
 from provisioning.toolchain import TOOLS_DIR, engine_env, pulumi_command
 from service import recovery
-from tests.service.pg import Cluster, pg_bin
+from tests.service.pg import Cluster
 
 pytestmark = pytest.mark.engine
 PROGRAM = "import time\nimport pulumi\npulumi.export('started', True)\ntime.sleep(600)\n"
 
 
-@pytest.fixture(scope="module")
-def pg() -> Iterator[Cluster]:
-    if pg_bin() is None:
-        pytest.fail("PostgreSQL is not installed: run scripts/install_queue_backend.sh")
-    cluster = Cluster()
-    cluster.start()
-    yield cluster
-    cluster.stop()
-
-
 @pytest.fixture
-def stack(pg: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> auto.Stack:
+def stack(pg_cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> auto.Stack:
     """Stack ``local.probe`` of a program that sleeps, on a fresh PostgreSQL state database."""
     if not (TOOLS_DIR / "bin" / "pulumi").exists():
         pytest.fail("the pulumi toolchain is not built: run scripts/setup.sh first")
-    url = pg.create_database("state_probe").replace("postgresql://", "postgres://", 1) + "?sslmode=disable"
+    url = pg_cluster.create_database("state_probe").replace("postgresql://", "postgres://", 1) + "?sslmode=disable"
     monkeypatch.setenv("PULUMI_BACKEND_URL", url)
     project = tmp_path / "project"
     project.mkdir()

@@ -13,7 +13,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.service.pg import Cluster, pg_bin
+from tests.service.pg import Cluster
 from tests.service_e2e.harness import EngineCloud, EngineService, start_cloud
 from tests.service_e2e.killpoints import SUMMARY
 
@@ -28,22 +28,11 @@ def engine_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineClo
         cloud.stop()
 
 
-@pytest.fixture(scope="module")
-def pg(engine_cloud: EngineCloud) -> Iterator[Cluster]:
-    """A throwaway PostgreSQL cluster for the module."""
-    if pg_bin() is None:
-        pytest.fail("PostgreSQL is not installed: run scripts/install_queue_backend.sh")
-    cluster = Cluster()
-    cluster.start()
-    yield cluster
-    cluster.stop()
-
-
 def queue_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """A fresh queue database of ``kind`` (sqlite or postgres)."""
     if kind == "sqlite":
         return f"sqlite://{tmp_path / 'queue.sqlite'}"
-    cluster: Cluster = request.getfixturevalue("pg")
+    cluster: Cluster = request.getfixturevalue("pg_cluster")
     return cluster.create_database(f"e2e_{uuid.uuid4().hex[:12]}")
 
 

@@ -23,10 +23,10 @@ pytestmark = pytest.mark.engine
 SIGNUPS, HOSTS, CONCURRENCY = 20, 2, 4
 
 
-def test_two_hosts_share_queue_allocations_and_state(engine_cloud: EngineCloud, pg: Cluster,
+def test_two_hosts_share_queue_allocations_and_state(engine_cloud: EngineCloud, pg_cluster: Cluster,
                                                      tmp_path: Path) -> None:
-    queue_url = pg.create_database(f"queue_{uuid.uuid4().hex[:8]}")
-    state_url = (pg.create_database(f"state_{uuid.uuid4().hex[:8]}").replace("postgresql://", "postgres://", 1)
+    queue_url = pg_cluster.create_database(f"queue_{uuid.uuid4().hex[:8]}")
+    state_url = (pg_cluster.create_database(f"state_{uuid.uuid4().hex[:8]}").replace("postgresql://", "postgres://", 1)
                  + "?sslmode=disable")
     service = EngineService.start(engine_cloud, tmp_path / "api", queue_url)
     credentials = {k: v for k, v in engine_cloud.env.items() if k.endswith(("_TOKEN", "_KEY"))}
