@@ -30,6 +30,7 @@ from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_co
 Operation = Literal["up", "preview", "refresh", "destroy"]
 EventHandler = Callable[[auto.EngineEvent], None]
 LOCK_RETRIES = 5
+URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*):[^@\s/]*@")
 
 
 @dataclass
@@ -160,7 +161,7 @@ class TenantStacks:
                                      error_kind="transient")
                 (cancel or threading.Event()).wait(min(2 ** attempt, 10))
             except auto.CommandError as exc:
-                return RunResult(slug, operation, False, time.monotonic() - started, error=_engine_error(exc))
+                return RunResult(slug, operation, False, time.monotonic() - started, error=engine_error(exc))
             except RunKeyError as exc:  # nothing ran: Dokploy's outage is the job's to wait out, not the tenant's
                 return RunResult(slug, operation, False, time.monotonic() - started, error=str(exc),
                                  error_kind="transient" if exc.transient else None)
@@ -192,9 +193,10 @@ class TenantStacks:
         return RunResult(slug, operation, True, 0.0, dict(destroy.summary.resource_changes or {}))
 
 
-def _engine_error(exc: auto.CommandError) -> str:
-    """The engine's diagnostics, with Python tracebacks reduced to their final exception line."""
-    text = str(exc)
+def engine_error(exc: auto.CommandError) -> str:
+    """The engine's diagnostics, with Python tracebacks reduced to their final exception line and any
+    password in a URL (a state backend DSN the CLI echoes) masked."""
+    text = URL_PASSWORD.sub(r"\1:***@", str(exc))
     section = text.split("Diagnostics:", 1)[1] if "Diagnostics:" in text else text
     section = re.split(r"\n(?:Resources|Outputs|Duration):", section, maxsplit=1)[0]
     kept: list[str] = []

@@ -7,7 +7,10 @@ RETRYABLE = re.compile(
     r"locked by another update|another update is currently in progress|concurrent ?update|"
     r"timed? ?out|timeout|connection (refused|reset)|temporar(il)?y unavailable|"
     r"\b(429|502|503|504)\b|too many requests|service unavailable|bad gateway|"
-    r"pending operations?|interrupted",
+    r"pending operations?|interrupted|"
+    # the state backend could not be opened: PostgreSQL restarting, or two hosts' first
+    # `CREATE TABLE IF NOT EXISTS pulumi_state` racing (pg_type_typname_nsp_index)
+    r"unable to open state database",
     re.IGNORECASE,
 )
 MAX_DELAY_SECONDS = 300.0

@@ -12,13 +12,15 @@ from typing import Protocol
 
 import requests
 from proxmoxer import ResourceException  # type: ignore[import-untyped]
+from pulumi import automation as auto
 
 from components.tenant_vm import tenant_tags
 from providers.allocation_store import open_store
 from providers.proxmox_api import client_from_env
 from provisioning.runlock import StackBusy, stack_run_lock
-from provisioning.runner import EventHandler, Operation, RunResult, TenantStacks
+from provisioning.runner import EventHandler, Operation, RunResult, TenantStacks, engine_error
 from service import recovery
+from service.failures import is_retryable
 
 log = logging.getLogger(__name__)
 TRANSIENT = (requests.RequestException, TimeoutError, ResourceException)
@@ -72,6 +74,11 @@ class EngineRunner:
             return RunResult(slug, operation, False, time.monotonic() - started, error_kind="transient",
                              error=f"recovery from an interrupted run could not finish ({type(exc).__name__}); "
                                    "the job is retried")
+        except auto.CommandError as exc:  # recovery could not select or read the stack (the state backend)
+            detail = engine_error(exc)
+            return RunResult(slug, operation, False, time.monotonic() - started,
+                             error=f"recovery could not read the stack's state: {detail}",
+                             error_kind="transient" if is_retryable(detail) else None)
 
     def recover(self, slug: str, *, dry_run: bool = False,
                 cancel: threading.Event | None = None) -> recovery.RecoveryReport:
