@@ -16,22 +16,5 @@ settings.register_profile("nightly", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-def pytest_addoption(parser) -> None:  # type: ignore[no-untyped-def]
-    parser.addoption("--run-slow", action="store_true", default=False,
-                     help="also run tests marked slow (long state machines, benchmarks-as-tests)")
-
-
 def pytest_configure(config) -> None:  # type: ignore[no-untyped-def]
-    config.addinivalue_line("markers", "slow: long-running; needs --run-slow")
     config.addinivalue_line("markers", "engine: drives the real pulumi CLI")
-
-
-def pytest_collection_modifyitems(config, items) -> None:  # type: ignore[no-untyped-def]
-    if config.getoption("--run-slow"):
-        return
-    import pytest
-
-    skip_slow = pytest.mark.skip(reason="slow: run with --run-slow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip_slow)
