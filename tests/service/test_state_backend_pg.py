@@ -7,7 +7,6 @@ record in the state table, recovery sees its process is gone and clears it, and 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from provisioning import state_backend
 from provisioning.toolchain import TOOLS_DIR, engine_env, pulumi_command
 from service import recovery
 from tests.service.pg import Cluster
+from tests.service_e2e.harness import kill_session
 
 pytestmark = pytest.mark.engine
 PROGRAM = "import time\nimport pulumi\npulumi.export('started', True)\ntime.sleep(600)\n"
@@ -39,21 +39,6 @@ def stack(pg_cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     opts = auto.LocalWorkspaceOptions(env_vars=engine_env({"PULUMI_CONFIG_PASSPHRASE": "test-only"}),
                                       pulumi_command=pulumi_command())
     return auto.create_stack("local.probe", work_dir=str(project), opts=opts)
-
-
-def _kill_session(leader: int) -> None:
-    from tests.service_e2e.harness import session_members
-
-    for _ in range(50):
-        pids = session_members(leader)
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.05)
 
 
 def _recover(stack: auto.Stack) -> recovery.RecoveryReport:
@@ -78,7 +63,7 @@ def test_lock_of_a_killed_update_is_found_and_cleared(stack: auto.Stack) -> None
         assert [lock.get("pid") for lock in locks] == [update.pid]
         assert _recover(stack).live_lock, "a live update's lock is kept"
     finally:
-        _kill_session(update.pid)
+        kill_session(update.pid)
         update.wait(timeout=30)
     assert state_backend.lock_records("probe", "local.probe") != []  # a killed update leaves its lock
     assert _recover(stack).lock_cleared

@@ -137,6 +137,20 @@ def session_members(session: int) -> list[int]:
     return members
 
 
+def kill_session(leader: int) -> None:
+    """SIGKILL every live process of session ``leader`` (the leader too), until none is left."""
+    for _ in range(50):
+        pids = session_members(leader)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+
+
 @dataclass
 class WorkerProcess:
     """``python -m service --workers-only`` in its own session (so a kill takes its engine processes too)."""
@@ -149,17 +163,7 @@ class WorkerProcess:
         """SIGKILL the worker and every process it started (pulumi, language host, plugins): a lost machine.
 
         Plugins run in process groups of their own, so everything in the worker's session is killed."""
-        for _ in range(50):
-            pids = [self.proc.pid] if self.proc.poll() is None else []
-            pids += session_members(self.proc.pid)
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
+        kill_session(self.proc.pid)
         self.proc.wait(timeout=30)
 
     def stop(self) -> None:
