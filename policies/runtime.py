@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -31,10 +33,11 @@ def write_policy_config(env: Environment, directory: Optional[Path] = None) -> P
     target_dir = directory or STATE_DIR / "policy-config"
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / f"{env.name}-{digest}.json"
-    if not target.exists():
-        tmp = target.with_suffix(f".{digest}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
+    if not target.exists():  # each writer its own temporary file: threads of one worker race here
+        fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=f".{target.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
     return target
 
 
