@@ -13,22 +13,9 @@ from typing import Any, Iterator
 
 import psycopg
 
-from providers.allocation_store import AllocationStore, Cursor
+from providers.allocation_store import TABLE_DDL, AllocationStore, Cursor
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS allocation (
-    pool TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    vmid INTEGER NOT NULL,
-    address TEXT NOT NULL,
-    node TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL,
-    memory_mb INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (pool, owner),
-    UNIQUE (pool, vmid),
-    UNIQUE (pool, address)
-)
-"""
+SCHEMA = TABLE_DDL.format(float_type="DOUBLE PRECISION")
 SCHEMA_LOCK = 7245002  # advisory lock: one schema creator at a time (the queue uses 7245001)
 CONNECT_TIMEOUT_SECONDS = 5
 CONNECT_ATTEMPTS = 3

@@ -24,20 +24,22 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from provisioning.private_files import private_sqlite
 
-SCHEMA = """
+TABLE_DDL = """
 CREATE TABLE IF NOT EXISTS allocation (
     pool TEXT NOT NULL,
     owner TEXT NOT NULL,
     vmid INTEGER NOT NULL,
     address TEXT NOT NULL,
     node TEXT NOT NULL,
-    created_at REAL NOT NULL,
+    created_at {float_type} NOT NULL,
     memory_mb INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (pool, owner),
     UNIQUE (pool, vmid),
     UNIQUE (pool, address)
-);
+)
 """
+"""The allocation table of every store; ``{float_type}`` is the dialect's double-precision type."""
+SCHEMA = TABLE_DDL.format(float_type="REAL")
 
 
 class AllocationError(RuntimeError):

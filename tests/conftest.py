@@ -5,7 +5,8 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.support.stripe_mock", "tests.support.postgres"]  # session-wide services shared by several test folders
+pytest_plugins = ["tests.support.stripe_mock", "tests.support.postgres",
+                  "tests.support.proxmox_sim"]  # session-wide services shared by several test folders
 
 settings.register_profile("default", max_examples=50, deadline=None)
 settings.register_profile(

@@ -1,7 +1,6 @@
 """One namespace for git-declared and service tenants: checked at the door, by cloudctl, and kept for older tenants."""
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,13 @@ from service.namespace import pin_existing_hostnames
 from service.queue import JobQueue
 from tests.service.harness import RunningService, signup_body
 from tests.service.test_signups import nothing_created
+from tests.support.tenant_files import tenant_yaml
 
 
 def git_tenant(directory: Path, slug: str, servers: int = 1, scheme: str | None = None) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    text = textwrap.dedent(f"""\
-        slug: {slug}
-        display_name: {slug}
-        plan: business
-        region: pve-eu1
-        dokploy_organization: org_git_{slug.replace('-', '_')}
-        owner: ops@{slug}.example
-        servers: {servers}
-        """) + (f"hostname_scheme: {scheme}\n" if scheme else "")
-    (directory / f"{slug}.yaml").write_text(text)
+    extra = f"hostname_scheme: {scheme}\n" if scheme else ""
+    (directory / f"{slug}.yaml").write_text(tenant_yaml(slug, servers, extra, org_prefix="org_git"))
 
 
 def test_signup_for_a_slug_declared_in_git_is_refused(service: RunningService) -> None:

@@ -11,14 +11,13 @@ import os
 import socket
 import subprocess
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from proxmoxer import ProxmoxAPI
 from proxmoxer.tools import Tasks
 
 from service.recovery import RecoveryReport, TenantMarks, recover_stack
-from sim.proxmox.app import Simulator
 from sim.proxmox.models import Backend
 from sim.proxmox.seed import credentials
 from sim.proxmox.server import ThreadedServer
@@ -27,13 +26,6 @@ from sim.proxmox.tasks import REALISTIC
 MARKS = TenantMarks("acme", frozenset({"dokploy-cloud", "tenant-acme"}), "local-acme")
 TEMPLATE, NODE = 9000, "pve1"
 
-
-@pytest.fixture(scope="module")
-def live() -> Iterator[tuple[ThreadedServer, Backend]]:
-    backend = Backend(nodes=3, speed="fast")
-    server = ThreadedServer(Simulator(backend), port=0, tls=True).start()
-    yield server, backend
-    server.stop()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Fixtures: an in-process backend on a fake clock, the ASGI app, and a live TLS server."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from proxmoxer import ProxmoxAPI
@@ -59,14 +59,6 @@ def tokens(backend: Backend) -> dict[str, str]:
     return {k: f"PVEAPIToken={v['user']}!{v['token_name']}={v['token_value']}"
             for k, v in credentials(backend).items()}
 
-
-@pytest.fixture(scope="module")
-def live() -> Iterator[tuple[ThreadedServer, Backend]]:
-    """One TLS server per module on a free port; tests reset its state."""
-    backend = Backend(nodes=3, speed="fast")
-    server = ThreadedServer(Simulator(backend), port=0, tls=True).start()
-    yield server, backend
-    server.stop()
 
 
 @pytest.fixture

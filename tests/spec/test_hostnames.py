@@ -1,7 +1,6 @@
 """One namespace of host names: per-tenant subdomains cannot collide; numbered names of older tenants are kept and reserved."""
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -9,20 +8,9 @@ import pytest
 from components.spec import SpecErrors, dump_tenant, load_tenants, parse_tenant
 from components.spec.hostnames import server_labels
 from policies.request import check_in_environment
+from tests.support.tenant_files import tenant_yaml as tenant
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def tenant(slug: str, servers: int = 1, extra: str = "") -> str:
-    return textwrap.dedent(f"""\
-        slug: {slug}
-        display_name: {slug}
-        plan: business
-        region: pve-eu1
-        dokploy_organization: org_{slug.replace('-', '_')}
-        owner: ops@{slug}.example
-        servers: {servers}
-        """) + extra
 
 
 def test_server_names_per_scheme() -> None:
