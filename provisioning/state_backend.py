@@ -84,3 +84,27 @@ def _read_json(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}  # written or removed while we read: still a lock
     return data if isinstance(data, dict) else {}
+
+
+def torn_attributes(project: str, stack: str, url: str | None = None) -> list[Path]:
+    """Checkpoint attribute files of ``stack`` on a file backend that are not JSON (empty: torn).
+
+    The file backend (gocloud ``fileblob``) renames a checkpoint into place atomically but writes its
+    ``.attrs`` sidecar in place; a process killed in between leaves an empty sidecar and every later
+    command fails with "failed to load checkpoint: EOF". The checkpoint itself is whole, and fileblob
+    reads a missing sidecar as "no attributes", so removing a torn one is the repair.
+    """
+    url = url or backend_url()
+    if not url.startswith("file://"):
+        return []
+    directory = Path(url[len("file://"):]) / ".pulumi" / "stacks" / project
+    name = stack.split("/")[-1]
+    torn = []
+    for path in sorted(directory.glob(f"{name}.json*.attrs")) if directory.is_dir() else []:
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            torn.append(path)
+        except OSError:
+            continue
+    return torn

@@ -84,11 +84,13 @@ class RecoveryReport:
     """``{vmid, node, reason}`` of VMs at the tenant's allocated ids that no state holds and that recovery
     left alone: no crash evidence, a dry run, or tags/pool that do not prove the VM is this tenant's."""
     refreshed: bool = False
+    torn_files_removed: list[str] = field(default_factory=list)
+    """Empty checkpoint sidecars a killed CLI left on a file backend (see :func:`remove_torn_checkpoint_files`)."""
 
     @property
     def acted(self) -> bool:
         """Whether anything was found to recover or to report."""
-        return bool(self.lock_cleared or self.pending_dropped or self.waited_for_tasks or self.orphan_vms_deleted
+        return bool(self.lock_cleared or self.torn_files_removed or self.pending_dropped or self.waited_for_tasks or self.orphan_vms_deleted
                     or self.unproven_vms or self.live_lock or self.crash_evidence)
 
     def to_json(self) -> str:
@@ -191,6 +193,22 @@ def state_vmids(stack: auto.Stack) -> set[int]:
     deployment = stack.export_stack().deployment or {}
     return {int(r["id"]) for r in deployment.get("resources") or []
             if str(r.get("type", "")).endswith(VM_TYPE_SUFFIX) and str(r.get("id", "")).isdigit()}
+
+
+def remove_torn_checkpoint_files(project: str, stack: str, *, dry_run: bool = False) -> list[str]:
+    """Remove the torn checkpoint sidecars a killed CLI left, unless a live process holds the engine's lock.
+
+    Runs before the stack is selected: with a torn sidecar even ``pulumi stack select`` fails. The caller
+    holds the stack's run lock, so none of our processes is writing it; a live engine lock (an operator's
+    own ``pulumi``) means it may be mid-write, and then nothing is touched.
+    """
+    torn = state_backend.torn_attributes(project, stack)
+    if not torn or dry_run or any(not lock_is_stale(info) for info in state_backend.lock_records(project, stack)):
+        return []
+    for path in torn:
+        log.warning("recovery of %s: removing torn checkpoint sidecar %s left by a killed run", stack, path.name)
+        path.unlink(missing_ok=True)
+    return [path.name for path in torn]
 
 
 def recover_stack(state: StackState, api: ProxmoxAPI, allocated: set[int], marks: TenantMarks,

@@ -90,8 +90,10 @@ class EngineRunner:
         """
         with stack_run_lock(self.stacks.stack_name(slug), cancel=cancel):
             spec = self.stacks.spec(slug)
+            torn = recovery.remove_torn_checkpoint_files(self.stacks.workspace().project_settings().name,
+                                                         self.stacks.stack_name(slug), dry_run=dry_run)
             stack = self.stacks.stack(slug, spec)
-            report = recovery.RecoveryReport(stack.name, dry_run=dry_run)
+            report = recovery.RecoveryReport(stack.name, dry_run=dry_run, torn_files_removed=torn)
             env = self.stacks.env_vars(spec)
             pool = f"{self.stacks.environment.name}/{spec.region}"
             allocated = {a.vmid for a in open_store(env["ALLOCATIONS_DB"]).all(pool)

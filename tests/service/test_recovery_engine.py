@@ -87,3 +87,22 @@ def test_pending_operations_are_dropped_and_imported_back() -> None:
     assert fake.imported == [{"manifest": {}, "resources": []}]
     clean = _CheckpointStack({"manifest": {}, "resources": []})
     assert recovery.clear_pending_operations(clean) == [] and clean.imported == []  # type: ignore[arg-type]
+
+
+def test_a_torn_checkpoint_sidecar_left_by_a_killed_cli_is_repaired(stack: auto.Stack) -> None:
+    """What a worker SIGKILLed mid-save left in CI: a whole checkpoint, an empty ``.attrs`` sidecar."""
+    stack.import_stack(stack.export_stack())  # a saved checkpoint and its sidecar
+    stacks = Path(os.environ["PULUMI_BACKEND_URL"][len("file://"):]) / ".pulumi" / "stacks" / "probe"
+    sidecar = stacks / "local.probe.json.attrs"
+    assert sidecar.exists()
+    sidecar.write_text("")
+    with pytest.raises(auto.CommandError, match="failed to load checkpoint"):
+        stack.export_stack()
+
+    lock = _write_lock(stack, os.getpid())  # a live engine lock: it may be mid-write, so hands off
+    assert recovery.remove_torn_checkpoint_files("probe", stack.name) == [] and sidecar.exists()
+    lock.unlink()
+    assert recovery.remove_torn_checkpoint_files("probe", stack.name, dry_run=True) == [] and sidecar.exists()
+
+    assert recovery.remove_torn_checkpoint_files("probe", stack.name) == ["local.probe.json.attrs"]
+    assert stack.export_stack().deployment is not None  # the engine reads the stack again
