@@ -9,6 +9,7 @@ new owner waiting until the cancelled run has ended; across hosts the engine's o
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 import uuid
@@ -54,7 +55,9 @@ class Worker:
             try:
                 busy = self.run_once()
             except Exception as exc:  # the database blinked: back off, never die
-                log.error("worker %s: queue unavailable (%s)", self.id, type(exc).__name__)
+                # SQLite's messages ("database is locked") hold no secret; other drivers' may name the DSN
+                detail = f"{type(exc).__name__}: {exc}" if isinstance(exc, sqlite3.Error) else type(exc).__name__
+                log.error("worker %s: queue unavailable (%s)", self.id, detail)
                 busy = False
             if not busy:
                 stop.wait(self.options.poll_seconds)
