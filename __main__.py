@@ -30,7 +30,7 @@ from proxmoxer.core import ResourceException
 from components.environment import Region, load_environment, split_stack_name
 from components.spec import SpecErrors, load_tenant, load_tenants
 from components.tenant import TenantEnvironment, TenantEnvironmentArgs
-from providers.proxmox_api import ProxmoxSettingsError, client_from_env
+from clients.proxmox import ProxmoxSettingsError, client_from_env
 from provisioning.proxmox_access import ProxmoxAccessError, require_pool_visible
 
 PROJECT_DIR = Path(__file__).resolve().parent

@@ -4,7 +4,7 @@ Safe in any order: a subscription snapshot older than what was already applied (
 ignored unless it was fetched from Stripe just now (``fresh``); events about a superseded
 subscription are ignored; every action is emitted only when the desired outcome differs from the
 recorded one, so a replay of the same facts yields no action. Deduplication by event id is the
-store's job (:mod:`billing.store`).
+store's job (:mod:`billing.adapter.store`).
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ class BillingState:
     lifecycle: Optional[TenantState] = None
     """None until the first provisioning."""
     customer: Optional[str] = None
-    """The Stripe customer the tenant is bound to (see :mod:`billing.store`)."""
+    """The Stripe customer the tenant is bound to (see :mod:`billing.adapter.store`)."""
     organization: Optional[str] = None
     """The Dokploy organization the tenant had when the binding was made (a re-used slug binds anew)."""
     subscription_id: Optional[str] = None

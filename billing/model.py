@@ -4,7 +4,7 @@ Stripe objects are read as plain dicts (the verified webhook body, or a subscrip
 API), so decisions stay pure and testable without Stripe. ``tenant`` is only what the event *claims*
 (``metadata.tenant``, set server-side when the service creates a checkout session); the checkout's
 ``client_reference_id`` is never read, because a payment link lets any customer choose it. Which tenant
-an event really concerns is decided by :class:`billing.store.BillingStore` from the checkout sessions the
+an event really concerns is decided by :class:`billing.adapter.store.BillingStore` from the checkout sessions the
 service created and the tenant <-> customer binding.
 """
 from __future__ import annotations

@@ -15,7 +15,7 @@ import stripe
 
 from billing.config import Secret
 from billing.model import HANDLED, parse_event
-from billing.store import BillingStore, ProcessResult
+from billing.adapter.store import BillingStore, ProcessResult
 from billing.stripe_api import SubscriptionSource
 
 log = logging.getLogger(__name__)

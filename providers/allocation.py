@@ -5,7 +5,7 @@ discovery, and a run killed mid-clone leaves a VM whose id the next run already 
 decided once, at allocation, from live node capacity; later runs keep the VM where it is.
 
 The store comes from ``ALLOCATIONS_DB`` (a SQLite path or a ``postgresql://`` URL, see
-:func:`providers.allocation_store.open_store`) and Proxmox credentials from ``PROXMOX_VE_*``, read
+:func:`ipam.store.open_store`) and Proxmox credentials from ``PROXMOX_VE_*``, read
 inside each call (the provider object is pickled into state and must hold nothing).
 
 The resource id is ``<pool>/<owner>`` with each part percent-encoded (:func:`allocation_id`), so it
@@ -23,9 +23,9 @@ from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
                             ResourceProvider, UpdateResult)
 
-from providers.allocation_store import AllocationStore, PoolSpec, open_store
-from providers.placement import choose_node, node_loads, with_pending
-from providers.proxmox_api import client_from_env, cluster_nodes, cluster_vms, vmid_taken
+from ipam.store import AllocationStore, PoolSpec, open_store
+from ipam.placement import choose_node, node_loads, with_pending
+from clients.proxmox import client_from_env, cluster_nodes, cluster_vms, vmid_taken
 from providers.wire import whole_numbers
 
 REPLACE_KEYS = ("pool", "owner", "network", "gateway")

@@ -18,7 +18,7 @@ from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult,
 
 from providers.dns_record_rules import (INPUT_KEYS, RECORD_TYPES, REPLACE_KEYS, TTL_DEFAULT, TTL_MAX, TTL_MIN,
                                         check_record, diff_record, fqdn_of, is_unknown, parse_record_id, record_id)
-from providers.powerdns_client import PowerDNSClient, PowerDNSError
+from clients.powerdns import PowerDNSClient, PowerDNSError
 
 __all__ = [
     "INPUT_KEYS", "RECORD_TYPES", "REPLACE_KEYS", "TTL_DEFAULT", "TTL_MAX", "TTL_MIN", "DnsRecord", "DnsRecordArgs",

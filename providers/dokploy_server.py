@@ -32,7 +32,7 @@ from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
                             ResourceProvider, UpdateResult)
 
-from providers.dokploy_client import DokployClient, DokployError, RetryPolicy
+from clients.dokploy import DokployClient, DokployError, RetryPolicy
 from providers.wire import is_unknown, whole_numbers
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN (preview placeholder)

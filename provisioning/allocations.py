@@ -19,7 +19,7 @@ from itertools import groupby
 from typing import Any, Iterable, Mapping, Protocol
 
 from components.environment import Environment
-from providers.allocation_store import Allocation, AllocationStore
+from ipam.store import Allocation, AllocationStore
 from provisioning.state_backend import lock_records, readable_locks
 
 HELD, ORPHAN, LOCKED, UNKNOWN = "held", "orphan", "stack locked", "not judged"

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from providers.dokploy_client import DokployClient, DokployError, RetryPolicy
+from clients.dokploy import DokployClient, DokployError, RetryPolicy
 from provisioning.key_ledger import KeyLedger
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ContextManager
 
-from billing.sqlite_tx import immediate_transaction
+from billing.adapter.sqlite_tx import immediate_transaction
 from provisioning.private_files import private_sqlite
 
 SCHEMA = """

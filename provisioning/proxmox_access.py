@@ -31,7 +31,7 @@ ROLES: dict[str, tuple[str, ...]] = {
 DEFAULT_TOKEN = "dokploy-cloud@pve!provisioner"
 SELF_CHECKED = ("Pool.Audit", "Sys.Audit")
 """Privileges whose absence PVE does not refuse but hides data; the product checks them itself and
-names them: Pool.Audit (:func:`require_pool_visible`), Sys.Audit (placement, ``providers/placement.py``)."""
+names them: Pool.Audit (:func:`require_pool_visible`), Sys.Audit (placement, ``ipam/placement.py``)."""
 
 
 class ProxmoxAccessError(RuntimeError):

@@ -29,7 +29,7 @@ from rich.live import Live
 from rich.table import Table
 
 from components.spec import SpecErrors, load_tenants
-from providers.allocation_store import open_store
+from ipam.store import open_store
 from provisioning.allocations import (BackendStackStates, Judged, PoolCapacity, SweepRefused, capacity,
                                       env_allocations, free_orphans, judge)
 from provisioning.fleet import TenantProgress, run_fleet
@@ -41,7 +41,7 @@ from scripts.localenv import handoff
 from scripts.localenv.handoff import adopt_running_demo
 from service.namespace import git_conflicts, service_tenants
 from service.queue import open_queue
-from service.runner import EngineRunner
+from provisioning.recovering_runner import EngineRunner
 
 # Tables are the point of this tool: keep them readable when output goes to a file or CI log.
 console = Console(width=None if Console().is_terminal else 160)

@@ -23,7 +23,7 @@ from service.key_sweeper import start_key_sweeper
 from service.metrics import Metrics
 from service.namespace import pin_existing_hostnames
 from service.queue import open_queue
-from service.runner import EngineRunner
+from provisioning.recovering_runner import EngineRunner
 from service.settings import Settings, SettingsError, load_settings
 from service.worker import Worker, WorkerOptions
 

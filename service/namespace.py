@@ -14,7 +14,7 @@ import yaml
 from components.environment import Environment
 from components.spec import SpecErrors, TenantSpec, dump_tenant, load_tenant, parse_tenant
 from components.spec.hostnames import clashes
-from service.billing_declarations import store_declaration
+from billing.adapter.declarations import store_declaration
 from service.queue import Conflict, JobQueue
 
 SUFFIXES = (".yaml", ".yml")

@@ -21,12 +21,12 @@ from pulumi import automation as auto
 
 from provisioning.runner import EventHandler, RunResult
 from service.declarations import remove_declaration, write_declaration
-from service.failures import backoff, is_retryable
+from provisioning.failures import backoff, is_retryable
 from service.metrics import Metrics
 from service.phases import PHASES, phase_of_type
 from service.queue import Job, JobQueue, Outcome
-from service.runner import Runner
-from service.usage import running_after
+from provisioning.recovering_runner import Runner
+from billing.adapter.usage_report import running_after
 
 log = logging.getLogger(__name__)
 

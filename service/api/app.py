@@ -12,9 +12,9 @@ from starlette.routing import BaseRoute
 from provisioning.toolchain import pulumi_command
 from service.api import health, operator, signups, stripe
 from service.api.context import ServiceContext
-from service.billing_service import billing_runtime
+from billing.adapter.service import billing_runtime
 from service.settings import SettingsError
-from service.usage import usage_job
+from billing.adapter.usage_report import usage_job
 
 ROUTES: list[BaseRoute] = [
     APIRoute("/v1/signups", signups.create_signup, methods=["POST"], status_code=202, tags=["signups"],

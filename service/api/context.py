@@ -12,8 +12,8 @@ from service.queue import JobQueue
 from service.settings import Settings
 
 if TYPE_CHECKING:
-    from service.billing_service import BillingRuntime
-    from service.usage import UsageJob
+    from billing.adapter.service import BillingRuntime
+    from billing.adapter.usage_report import UsageJob
 
 
 @dataclass

@@ -19,8 +19,8 @@ from billing.webhooks import WebhookRejected
 from service.api.context import context
 from service.api.operator import require_operator
 from service.api.signups import read_limited
-from service.billing_checkout import CheckoutRefused, open_checkout, parse_body
-from service.billing_service import result_body
+from billing.adapter.checkout import CheckoutRefused, open_checkout, parse_body
+from billing.adapter.service import result_body
 from service.signing import HEADER, SignatureError, verify
 
 SIGNATURE_HEADER = "stripe-signature"

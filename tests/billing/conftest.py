@@ -11,7 +11,7 @@ import stripe
 
 from billing.config import BillingConfig, PriceRule, Secret, StripeSettings
 from billing.model import Subscription, parse_subscription
-from billing.store import BillingStore
+from billing.adapter.store import BillingStore
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "whsec_test_0123456789abcdef"

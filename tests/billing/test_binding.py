@@ -8,7 +8,7 @@ import pytest
 from billing.decide import Decommission, Provision
 from billing.model import CHECKOUT_COMPLETED, BillingEvent, parse_subscription
 from billing.states import TenantState
-from billing.store import BillingStore
+from billing.adapter.store import BillingStore
 from tests.billing.conftest import CONFIG, subscription
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from billing.config import Secret
 from billing.decide import Decommission, Provision, Resize, Resume, Suspend
-from billing.store import BillingStore
+from billing.adapter.store import BillingStore
 from billing.stripe_api import StripeSubscriptions, stripe_client
 from billing.webhooks import WebhookHandler, WebhookRejected
 from tests.billing.conftest import (

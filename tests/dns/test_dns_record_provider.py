@@ -9,7 +9,7 @@ import pytest
 
 from providers.dns_record import DnsRecordProvider
 from providers.dns_record_rules import check_record
-from providers.powerdns_client import PowerDNSClient, PowerDNSError
+from clients.powerdns import PowerDNSClient, PowerDNSError
 
 _counter = itertools.count()
 

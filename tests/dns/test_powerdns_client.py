@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from providers.powerdns_client import PowerDNSApiKeyAuth, PowerDNSClient, PowerDNSError
+from clients.powerdns import PowerDNSApiKeyAuth, PowerDNSClient, PowerDNSError
 from scripts.localenv.pdns import free_port
 
 SECRET = "s3cret-key-value"

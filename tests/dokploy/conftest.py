@@ -6,7 +6,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from providers.dokploy_client import DokployClient, RetryPolicy
+from clients.dokploy import DokployClient, RetryPolicy
 from sim.dokploy.admin import seed
 from sim.dokploy.backend import Backend
 from sim.dokploy.server import ThreadedServer

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from providers.dokploy_client import DokployClient, DokployError, RetryPolicy
+from clients.dokploy import DokployClient, DokployError, RetryPolicy
 from sim.dokploy.server import ThreadedServer
 from sim.dokploy.testing import MutableGuestWorld, guest
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from providers.dokploy_client import DokployClient
+from clients.dokploy import DokployClient
 from providers.dokploy_server import DokployServerProvider, check_inputs
 from sim.dokploy.admin import seed
 from sim.dokploy.server import ThreadedServer

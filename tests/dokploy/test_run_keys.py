@@ -12,7 +12,7 @@ from typing import Any, Callable
 import pytest
 import yaml
 
-from providers.dokploy_client import DokployClient, RetryPolicy
+from clients.dokploy import DokployClient, RetryPolicy
 from provisioning import dokploy_keys
 from provisioning.dokploy_keys import (RUN_KEY_MAX_AGE, RunKeyError, key_name, organization_key, parse_key_name,
                                        platform_client, sweep)

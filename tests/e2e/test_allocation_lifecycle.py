@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from providers.allocation_store import PoolSpec, open_store
+from ipam.store import PoolSpec, open_store
 from provisioning.allocations import recorded_allocations
 from scripts import cloudctl
 from tests.e2e.conftest import CloudUnderTest

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from providers.allocation import AllocationProvider, allocation_id, check_inputs, diff_inputs, parse_allocation_id
-from providers.allocation_store import AllocationError, PoolSpec, SqliteAllocationStore
-from providers.placement import NodeLoad, PlacementError, choose_node, node_loads
+from ipam.store import AllocationError, PoolSpec, SqliteAllocationStore
+from ipam.placement import NodeLoad, PlacementError, choose_node, node_loads
 
 SPEC = PoolSpec(vmid_start=1000, vmid_end=1999, network="10.77.0.0/24", gateway="10.77.0.1", reserved=10)
 POOL = "local/pve-eu1"  # pools are <env>/<region>, owners <slug>/<index>: both hold a slash
@@ -133,7 +133,7 @@ def test_check_accepts_whole_floats_as_the_engine_sends_them() -> None:
 
 
 def test_placement_counts_memory_promised_to_allocations_without_vms(tmp_path: Path) -> None:
-    from providers.placement import with_pending
+    from ipam.placement import with_pending
 
     store = SqliteAllocationStore(tmp_path / "a.sqlite")
     loads = [NodeLoad("pve1", True, 65536, 0), NodeLoad("pve2", True, 65536, 0)]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from providers.allocation_pg import PostgresAllocationStore
-from providers.allocation_store import PoolSpec, SqliteAllocationStore, open_store
+from ipam.postgres import PostgresAllocationStore
+from ipam.store import PoolSpec, SqliteAllocationStore, open_store
 from tests.service.pg import Cluster
 
 SPEC = PoolSpec(vmid_start=1000, vmid_end=1999, network="10.77.0.0/24", gateway="10.77.0.1", reserved=10)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from components.environment import load_environment
-from providers.allocation_store import PoolSpec, SqliteAllocationStore
+from ipam.store import PoolSpec, SqliteAllocationStore
 from provisioning.allocations import (HELD, LOCKED, ORPHAN, UNKNOWN, Recorded, SweepRefused, capacity,
                                       env_allocations, free_orphans, judge, recorded)
 from provisioning.toolchain import PROJECT_DIR

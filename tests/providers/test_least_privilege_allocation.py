@@ -9,7 +9,7 @@ import pytest
 
 from components.environment import Region
 from providers.allocation import AllocationProvider
-from providers.placement import PlacementError
+from ipam.placement import PlacementError
 from provisioning.proxmox_access import ROLES
 from scripts.localenv.proxmox_admin import RootTokenRefused, grant_provisioner
 from sim.proxmox.app import Simulator

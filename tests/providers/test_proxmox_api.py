@@ -5,7 +5,7 @@ from typing import Iterator
 
 import pytest
 
-from providers.proxmox_api import ProxmoxSettingsError, client_from_env, cluster_nodes, cluster_vms
+from clients.proxmox import ProxmoxSettingsError, client_from_env, cluster_nodes, cluster_vms
 from sim.proxmox.app import Simulator
 from sim.proxmox.faults import Faults
 from sim.proxmox.models import Backend

@@ -9,11 +9,11 @@ from typing import Iterator
 import pytest
 
 from billing.config import BillingConfig
-from billing.store import BillingStore
-from providers.allocation_store import SqliteAllocationStore
+from billing.adapter.store import BillingStore
+from ipam.store import SqliteAllocationStore
 from provisioning.private_files import private_sqlite
 from provisioning.toolchain import backend_url
-from service.billing_sink import SuspensionTimers
+from billing.adapter.sink import SuspensionTimers
 from service.declarations import write_declaration
 from service.queue.sqlite import SqliteQueue
 

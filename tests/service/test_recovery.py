@@ -9,7 +9,7 @@ import pytest
 
 from components.tenant_vm import TIMEOUTS
 from providers.dokploy_server import DEFAULTS as DOKPLOY_SERVER_DEFAULTS
-from service.recovery import FOREIGN_LOCK_GRACE_SECONDS, lock_is_stale
+from provisioning.recovery import FOREIGN_LOCK_GRACE_SECONDS, lock_is_stale
 from service.settings import SettingsError, load_settings
 from service.signing import SignatureError, sign, verify
 

@@ -12,7 +12,7 @@ from pulumi import automation as auto
 
 from provisioning import state_backend
 from provisioning.toolchain import TOOLS_DIR, engine_env, pulumi_command
-from service import recovery
+import provisioning.recovery as recovery
 
 pytestmark = pytest.mark.engine
 

@@ -2,7 +2,7 @@
 
 A VM is deleted only with crash evidence (a stale lock of a dead process, or pending operations), only
 when no live run holds the stack, and only when its tags and pool name the tenant; everything else is
-reported. The stack side is a small in-memory :class:`~service.recovery.StackState`; the engine side of
+reported. The stack side is a small in-memory :class:`~provisioning.recovery.StackState`; the engine side of
 the same decisions runs in ``tests/service_e2e/test_orphan_recovery.py``.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from proxmoxer import ProxmoxAPI
 from proxmoxer.tools import Tasks
 
-from service.recovery import RecoveryReport, TenantMarks, recover_stack
+from provisioning.recovery import RecoveryReport, TenantMarks, recover_stack
 from sim.proxmox.models import Backend
 from sim.proxmox.seed import credentials
 from sim.proxmox.server import ThreadedServer

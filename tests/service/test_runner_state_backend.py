@@ -11,8 +11,8 @@ from pulumi.automation._cmd import CommandResult
 
 from provisioning.runner import TenantStacks, engine_error
 from provisioning.toolchain import TOOLS_DIR
-from service.failures import is_retryable
-from service.runner import EngineRunner
+from provisioning.failures import is_retryable
+from provisioning.recovering_runner import EngineRunner
 
 pytestmark = pytest.mark.engine
 

@@ -16,7 +16,7 @@ from pulumi import automation as auto
 
 from provisioning import state_backend
 from provisioning.toolchain import TOOLS_DIR, engine_env, pulumi_command
-from service import recovery
+import provisioning.recovery as recovery
 from tests.service.pg import Cluster
 from tests.service_e2e.harness import kill_session
 

@@ -13,7 +13,7 @@ import yaml
 
 from billing.config import config_from_mapping
 from billing.model import CHECKOUT_COMPLETED, BillingEvent
-from billing.store import BillingStore
+from billing.adapter.store import BillingStore
 from billing.usage import HOUR
 from service.queue import open_queue
 from service.queue import usage as ledger

@@ -26,7 +26,7 @@ from service.api.app import create_app
 from service.api.context import ServiceContext
 from service.metrics import Metrics
 from service.queue import JobQueue, open_queue
-from service.runner import EngineRunner
+from provisioning.recovering_runner import EngineRunner
 from service.settings import Settings, load_settings
 from service.signing import sign
 from service.signups import declaration, parse_signup

@@ -8,7 +8,7 @@ from typing import Any
 
 import dns.resolver
 
-from providers.allocation_store import open_store
+from ipam.store import open_store
 from tests.service_e2e.harness import EngineCloud
 
 VM_TYPE_SUFFIX = "vmLegacy:VmLegacy"

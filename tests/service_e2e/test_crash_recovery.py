@@ -16,7 +16,7 @@ import pytest
 from provisioning.runner import RunResult
 from provisioning.toolchain import PROJECT_DIR
 from service.queue import JobQueue
-from service.runner import EngineRunner
+from provisioning.recovering_runner import EngineRunner
 from service.worker import Worker, WorkerOptions
 from tests.service.harness import wait_for
 from tests.service_e2e.harness import EngineCloud, EngineService, WorkerProcess, new_signup, session_members

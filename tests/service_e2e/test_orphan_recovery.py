@@ -21,9 +21,9 @@ from proxmoxer.tools import Tasks
 import time
 
 from components.tenant_vm import tenant_tags
-from providers.allocation_store import PoolSpec, open_store
-from providers.proxmox_api import client_from_env, cluster_vms
-from service.runner import EngineRunner
+from ipam.store import PoolSpec, open_store
+from clients.proxmox import client_from_env, cluster_vms
+from provisioning.recovering_runner import EngineRunner
 from tests.service_e2e.harness import EngineCloud, EngineService, new_signup
 
 pytestmark = pytest.mark.engine

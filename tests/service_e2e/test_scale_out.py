@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.allocation_store import open_store
+from ipam.store import open_store
 from provisioning.allocations import recorded_allocations
 from tests.service.pg import Cluster
 from tests.service_e2e.harness import EngineCloud, EngineService, new_signup

@@ -1,4 +1,4 @@
-"""Billing actions as service jobs: :class:`QueueActionSink` implements ``billing.store.ActionSink``.
+"""Billing actions as service jobs: :class:`QueueActionSink` implements ``billing.adapter.store.ActionSink``.
 
 * Provision / Resize: the tenant's declaration gets the paid plan and server count (state active);
   an apply (``reapply`` job) is queued. A signup held for payment (``awaiting-payment``) is released
@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import ContextManager, Optional
 
 from billing.decide import Decommission, Provision, Resize, Resume, Suspend
-from billing.sqlite_tx import immediate_transaction
+from billing.adapter.sqlite_tx import immediate_transaction
 from components.environment import Environment
 from components.spec import SpecErrors
 from provisioning.private_files import private_sqlite
-from service.billing_declarations import (
+from billing.adapter.declarations import (
     DeclarationRefused,
     changed_declaration,
     current_spec,

@@ -20,11 +20,11 @@ from billing.checkout import CheckoutSessions
 from billing.config import BillingConfig, Secret, StripeSettings, config_from_mapping
 from billing.decide import Provision
 from billing.states import TenantState
-from billing.store import BillingStore, ProcessResult
+from billing.adapter.store import BillingStore, ProcessResult
 from billing.stripe_api import StripeSubscriptions, SubscriptionSource, stripe_client
 from billing.webhooks import WebhookHandler
 from components.environment import Environment
-from service.billing_sink import QueueActionSink, SuspensionTimers
+from billing.adapter.sink import QueueActionSink, SuspensionTimers
 from service.queue import JobQueue
 from service.settings import Settings, SettingsError
 

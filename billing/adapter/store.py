@@ -33,7 +33,7 @@ from billing.decide import (
     decide,
 )
 from billing.model import CHECKOUT_COMPLETED, BillingDataError, BillingEvent
-from billing.sqlite_tx import immediate_transaction
+from billing.adapter.sqlite_tx import immediate_transaction
 from billing.states import TenantState
 from provisioning.private_files import private_sqlite
 

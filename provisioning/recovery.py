@@ -47,7 +47,7 @@ from pulumi import automation as auto
 
 from components.tenant_vm import TIMEOUTS
 from providers.dokploy_server import DEFAULTS as DOKPLOY_SERVER_DEFAULTS
-from providers.proxmox_api import cluster_vms
+from clients.proxmox import cluster_vms
 from provisioning import state_backend
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Allocations in PostgreSQL, for workers on several hosts sharing the queue's database.
 
-The same rows and rules as the SQLite store (:mod:`providers.allocation_store`); allocators are
+The same rows and rules as the SQLite store (:mod:`ipam.store`); allocators are
 serialised by a table lock in ``SHARE ROW EXCLUSIVE`` mode (it conflicts with itself and with every
 insert or delete, not with readers), and the UNIQUE constraints stay the safety net. Server-side
 timeouts bound every statement and lock wait, so a stuck peer fails a run instead of hanging it.
@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import psycopg
 
-from providers.allocation_store import TABLE_DDL, AllocationStore, Cursor
+from ipam.store import TABLE_DDL, AllocationStore, Cursor
 
 SCHEMA = TABLE_DDL.format(float_type="DOUBLE PRECISION")
 SCHEMA_LOCK = 7245002  # advisory lock: one schema creator at a time (the queue uses 7245001)

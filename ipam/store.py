@@ -3,7 +3,7 @@
 Proxmox's ``/cluster/nextid`` does not reserve the id it returns, so two concurrent provisioners get
 the same one; DHCP addresses are only known after boot. Instead every tenant server gets a row
 ``(pool, owner) -> (vmid, address, node)`` in a small database: SQLite on one host (the embedded
-default), PostgreSQL when workers on several hosts share the queue (:mod:`providers.allocation_pg`).
+default), PostgreSQL when workers on several hosts share the queue (:mod:`ipam.postgres`).
 Allocators are serialised (SQLite's ``BEGIN IMMEDIATE``, a table lock on PostgreSQL), and UNIQUE
 constraints make a duplicate impossible even if that failed. Allocation is idempotent per owner:
 asking again returns the same row, which is what makes a crashed run's leftovers findable (their
@@ -225,7 +225,7 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 def open_store(location: str) -> AllocationStore:
     """The store at ``location``: a ``postgresql://`` URL, or a SQLite path (``sqlite:///`` optional)."""
     if location.startswith(POSTGRES_SCHEMES):
-        from providers.allocation_pg import PostgresAllocationStore  # psycopg only where it is used
+        from ipam.postgres import PostgresAllocationStore  # psycopg only where it is used
 
         return PostgresAllocationStore(location)
     return SqliteAllocationStore(Path(location.removeprefix("sqlite://")))

@@ -1,7 +1,7 @@
 """What a worker needs from the engine: ``run(slug, operation, on_event, cancel) -> RunResult``.
 
 :class:`EngineRunner` is the real one (``provisioning.runner.TenantStacks`` plus recovery from
-crashed runs, see :mod:`service.recovery`); tests inject a fake with the same shape.
+crashed runs, see :mod:`provisioning.recovery`); tests inject a fake with the same shape.
 """
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from proxmoxer import ResourceException  # type: ignore[import-untyped]
 from pulumi import automation as auto
 
 from components.tenant_vm import tenant_tags
-from providers.allocation_store import open_store
-from providers.proxmox_api import client_from_env
+from ipam.store import open_store
+from clients.proxmox import client_from_env
 from provisioning.runlock import StackBusy, stack_run_lock
 from provisioning.runner import EventHandler, Operation, RunResult, TenantStacks, engine_error
-from service import recovery
-from service.failures import is_retryable
+import provisioning.recovery as recovery
+from provisioning.failures import is_retryable
 
 log = logging.getLogger(__name__)
 TRANSIENT = (requests.RequestException, TimeoutError, ResourceException)

@@ -3,7 +3,7 @@
 The caller (an operator, or the signup sender with its HMAC signature) names only the price and the
 quantity; the tenant, its Dokploy organization, its bound customer and the metadata that will identify
 the tenant in Stripe's events are set here. The session id is recorded, so only its completion can
-bind the tenant to a Stripe customer (see :mod:`billing.store`).
+bind the tenant to a Stripe customer (see :mod:`billing.adapter.store`).
 """
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from billing.checkout import CheckoutRequest, CheckoutSession
 from billing.states import TenantState
-from billing.store import billed_to_organization
+from billing.adapter.store import billed_to_organization
 from components.spec import SpecErrors
 from policies.request import check_in_environment
-from service.billing_declarations import current_spec
-from service.billing_service import BillingRuntime
+from billing.adapter.declarations import current_spec
+from billing.adapter.service import BillingRuntime
 from service.queue import NotFound
 
 _CLOSED_PHASES = ("decommissioned", "cancelled")
