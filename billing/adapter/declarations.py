@@ -1,13 +1,10 @@
 """Rewrite a known tenant's declaration (plan, servers, state) in the queue, validated like a signup.
 
 The worker writes ``tenant.declaration`` to disk before every run, so changing it here and queueing a
-reapply makes the next engine run converge on it. The queue has no ``update_declaration`` call yet
-(``service/queue`` belongs to another change), so :func:`store_declaration` issues the one UPDATE
-through the queue's own transaction, on SQLite and PostgreSQL alike.
+reapply makes the next engine run converge on it.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Optional
 
@@ -49,6 +46,4 @@ def changed_declaration(environment: Environment, spec: TenantSpec, *, plan: Opt
 
 def store_declaration(queue: JobQueue, slug: str, spec: TenantSpec, text: str) -> None:
     """Replace the tenant's declaration and plan in the queue."""
-    with queue.transaction(write=True) as tx:  # type: ignore[attr-defined]
-        tx.execute("UPDATE tenants SET declaration = ?, plan = ?, updated_at = ? WHERE slug = ?",
-                   (text, spec.plan, time.time(), slug))
+    queue.update_declaration(slug, spec.plan, text)

@@ -167,6 +167,9 @@ class JobQueue(Protocol):
     def get_tenant(self, slug: str) -> Tenant:
         """One tenant; raise :class:`NotFound`."""
 
+    def update_declaration(self, slug: str, plan: str, declaration: str) -> None:
+        """Replace a known tenant's declaration and plan (the next run applies it); raise :class:`NotFound`."""
+
     def list_tenants(self) -> list[Tenant]:
         """All tenants, by slug."""
 

@@ -365,6 +365,12 @@ class SqlQueue(ABC):
             raise NotFound(f"no tenant {slug!r}")
         return _tenant(row)
 
+    def update_declaration(self, slug: str, plan: str, declaration: str) -> None:
+        with self.transaction(write=True) as tx:
+            if not tx.execute("UPDATE tenants SET declaration = ?, plan = ?, updated_at = ? WHERE slug = ?",
+                              (declaration, plan, self.now(tx), slug)):
+                raise NotFound(f"tenant {slug!r} not found")
+
     def list_tenants(self) -> list[Tenant]:
         """All tenants, by slug."""
         with self.transaction() as tx:
