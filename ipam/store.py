@@ -3,7 +3,8 @@
 Proxmox's ``/cluster/nextid`` does not reserve the id it returns, so two concurrent provisioners get
 the same one; DHCP addresses are only known after boot. Instead every tenant server gets a row
 ``(pool, owner) -> (vmid, address, node)`` in a small database: SQLite on one host (the embedded
-default), PostgreSQL when workers on several hosts share the queue (:mod:`ipam.postgres`).
+default), PostgreSQL when workers on several hosts share the queue (:mod:`ipam.postgres`), both
+through :mod:`storage` (database ``ipam``, table :data:`storage.schema.ipam.allocation`).
 Allocators are serialised (SQLite's ``BEGIN IMMEDIATE``, a table lock on PostgreSQL), and UNIQUE
 constraints make a duplicate impossible even if that failed. Allocation is idempotent per owner:
 asking again returns the same row, which is what makes a crashed run's leftovers findable (their
@@ -14,32 +15,17 @@ vmid is known) and the next run converge.
 from __future__ import annotations
 
 import ipaddress
-import sqlite3
 import time
-from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from provisioning.private_files import private_sqlite
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-TABLE_DDL = """
-CREATE TABLE IF NOT EXISTS allocation (
-    pool TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    vmid INTEGER NOT NULL,
-    address TEXT NOT NULL,
-    node TEXT NOT NULL,
-    created_at {float_type} NOT NULL,
-    memory_mb INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (pool, owner),
-    UNIQUE (pool, vmid),
-    UNIQUE (pool, address)
-)
-"""
-"""The allocation table of every store; ``{float_type}`` is the dialect's double-precision type."""
-SCHEMA = TABLE_DDL.format(float_type="REAL")
+from storage import Database, is_postgres_location, open_database
+from storage.schema.ipam import allocation
 
 
 class AllocationError(RuntimeError):
@@ -92,37 +78,33 @@ def first_free_address(spec: PoolSpec, taken: Iterable[str]) -> str:
 
 
 Placer = str | Callable[[Mapping[str, int]], str]
-_COLUMNS = "pool, owner, vmid, address, node"
+_COLUMNS = (allocation.c.pool, allocation.c.owner, allocation.c.vmid, allocation.c.address, allocation.c.node)
 
 
 def _row(row: Any) -> Allocation:
-    return Allocation(str(row[0]), str(row[1]), int(row[2]), str(row[3]), str(row[4]))
+    return Allocation(str(row.pool), str(row.owner), int(row.vmid), str(row.address), str(row.node))
 
 
-class Cursor:
-    """A cursor inside one transaction, with ``?`` placeholders on every backend."""
-
-    def __init__(self, cursor: Any, placeholder: str) -> None:
-        self._cursor = cursor
-        self._ph = placeholder
-
-    def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
-        """Run one statement; its row count."""
-        self._cursor.execute(sql if self._ph == "?" else sql.replace("?", self._ph), tuple(params))
-        return int(self._cursor.rowcount)
-
-    def rows(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        """Every row of a query, as tuples."""
-        self.execute(sql, params)
-        return list(self._cursor.fetchall())
+def _of(pool: str, owner: str) -> sa.ColumnElement[bool]:
+    return sa.and_(allocation.c.pool == pool, allocation.c.owner == owner)
 
 
-class AllocationStore(ABC):
-    """Allocations in a SQL database; subclasses supply connections and the allocators' lock."""
+class AllocationStore:
+    """Allocations in a SQL database (:mod:`storage`); subclasses open it and say how allocators serialise."""
 
-    @abstractmethod
-    def transaction(self, write: bool = False) -> AbstractContextManager[Cursor]:
-        """A transaction's :class:`Cursor`; ``write`` transactions are serialised."""
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def lock_allocators(self, tx: Connection) -> None:
+        """Serialise writers beyond what :meth:`transaction` does (SQLite's write lock is enough)."""
+
+    @contextmanager
+    def transaction(self, write: bool = False) -> Iterator[Connection]:
+        """A transaction; ``write`` transactions are serialised (SQLite's write lock taken at ``BEGIN``)."""
+        with self.database.transaction(write) as tx:
+            if write:
+                self.lock_allocators(tx)
+            yield tx
 
     def allocate(self, pool: str, owner: str, spec: PoolSpec, place: Placer,
                  foreign_vmids: Iterable[int] = (), memory_mb: int = 0,
@@ -136,95 +118,68 @@ class AllocationStore(ABC):
         """
         in_cluster = set(foreign_vmids)
         with self.transaction(write=True) as tx:
-            found = tx.rows(f"SELECT {_COLUMNS} FROM allocation WHERE pool=? AND owner=?", (pool, owner))
-            if found:
-                return _row(found[0])
-            rows = tx.rows("SELECT vmid, address, node, memory_mb FROM allocation WHERE pool=?", (pool,))
+            found = tx.execute(sa.select(*_COLUMNS).where(_of(pool, owner))).first()
+            if found is not None:
+                return _row(found)
+            rows = tx.execute(sa.select(allocation.c.vmid, allocation.c.address, allocation.c.node,
+                                        allocation.c.memory_mb).where(allocation.c.pool == pool)).all()
             pending: dict[str, int] = {}
             for vmid, _, held_node, held_mb in rows:
                 if vmid not in in_cluster:
                     pending[held_node] = pending.get(held_node, 0) + held_mb
             node = place if isinstance(place, str) else place(pending)
-            made = Allocation(pool, owner, first_free_vmid(spec, [*(r[0] for r in rows), *in_cluster], vmid_in_use),
-                              first_free_address(spec, [r[1] for r in rows]), node)
-            tx.execute("INSERT INTO allocation (pool, owner, vmid, address, node, created_at, memory_mb) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       (pool, owner, made.vmid, made.address, made.node, time.time(), memory_mb))
+            made = Allocation(pool, owner, first_free_vmid(spec, [*(r.vmid for r in rows), *in_cluster], vmid_in_use),
+                              first_free_address(spec, [r.address for r in rows]), node)
+            tx.execute(sa.insert(allocation).values(pool=pool, owner=owner, vmid=made.vmid, address=made.address,
+                                                    node=made.node, created_at=time.time(), memory_mb=memory_mb))
         return made
 
     def get(self, pool: str, owner: str) -> Allocation | None:
         """The allocation of ``owner``, or None."""
         with self.transaction() as tx:
-            rows = tx.rows(f"SELECT {_COLUMNS} FROM allocation WHERE pool=? AND owner=?", (pool, owner))
-        return _row(rows[0]) if rows else None
+            found = tx.execute(sa.select(*_COLUMNS).where(_of(pool, owner))).first()
+        return _row(found) if found is not None else None
 
     def release(self, pool: str, owner: str) -> bool:
         """Forget ``owner``'s allocation; True if there was one."""
         with self.transaction(write=True) as tx:
-            return tx.execute("DELETE FROM allocation WHERE pool=? AND owner=?", (pool, owner)) > 0
+            return tx.execute(sa.delete(allocation).where(_of(pool, owner))).rowcount > 0
 
-    def release_exactly(self, allocation: Allocation) -> bool:
-        """Forget ``allocation`` only if the row still holds the same id and address; True if it did."""
+    def release_exactly(self, made: Allocation) -> bool:
+        """Forget ``made`` only if the row still holds the same id and address; True if it did."""
         with self.transaction(write=True) as tx:
-            return tx.execute("DELETE FROM allocation WHERE pool=? AND owner=? AND vmid=? AND address=?",
-                              (allocation.pool, allocation.owner, allocation.vmid, allocation.address)) > 0
+            return tx.execute(sa.delete(allocation).where(
+                _of(made.pool, made.owner), allocation.c.vmid == made.vmid,
+                allocation.c.address == made.address)).rowcount > 0
 
     def all(self, pool: str) -> list[Allocation]:
         """Every allocation in ``pool``, by vmid."""
         with self.transaction() as tx:
-            rows = tx.rows(f"SELECT {_COLUMNS} FROM allocation WHERE pool=? ORDER BY vmid", (pool,))
+            rows = tx.execute(sa.select(*_COLUMNS).where(allocation.c.pool == pool).order_by(allocation.c.vmid)).all()
         return [_row(r) for r in rows]
 
     def everything(self) -> list[Allocation]:
         """Every allocation of every pool, by pool and vmid."""
         with self.transaction() as tx:
-            rows = tx.rows(f"SELECT {_COLUMNS} FROM allocation ORDER BY pool, vmid")
+            rows = tx.execute(sa.select(*_COLUMNS).order_by(allocation.c.pool, allocation.c.vmid)).all()
         return [_row(r) for r in rows]
 
 
 class SqliteAllocationStore(AllocationStore):
-    """Allocations in one SQLite file (WAL); safe for concurrent processes on one host."""
+    """Allocations in one SQLite file (WAL, owner-only); safe for concurrent processes on one host."""
 
     def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self.timeout = timeout
-        private_sqlite(self.path)
-        conn = self._connect()
-        try:
-            conn.executescript(SCHEMA)
-        finally:
-            conn.close()
+        super().__init__(open_database(self.path, "ipam", busy_timeout=timeout))
 
     def __repr__(self) -> str:
         return f"SqliteAllocationStore({str(self.path)!r})"
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        return conn
-
-    @contextmanager
-    def transaction(self, write: bool = False) -> Iterator[Cursor]:
-        """A transaction on a fresh connection; writers take the lock at BEGIN (no upgrade deadlocks)."""
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield Cursor(conn.cursor(), "?")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
-
-
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
 
 def open_store(location: str) -> AllocationStore:
     """The store at ``location``: a ``postgresql://`` URL, or a SQLite path (``sqlite:///`` optional)."""
-    if location.startswith(POSTGRES_SCHEMES):
+    if is_postgres_location(location):
         from ipam.postgres import PostgresAllocationStore  # psycopg only where it is used
 
         return PostgresAllocationStore(location)

@@ -3,30 +3,22 @@
 A row is written right after a key is minted and removed once it is revoked. A revoke that failed
 (Dokploy down at the end of a run) leaves the row marked ``revoke`` for the next sweep; a row still
 ``active`` long after any run could last belongs to a killed run. One SQLite file per environment,
-owner-only (:mod:`provisioning.private_files`).
+owner-only, through :mod:`storage` (database ``keys``).
 """
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ContextManager
 
-from billing.adapter.sqlite_tx import immediate_transaction
-from provisioning.private_files import private_sqlite
+import sqlalchemy as sa
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS run_key (
-  key_id TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  stack TEXT NOT NULL,
-  minted_at REAL NOT NULL,
-  state TEXT NOT NULL CHECK (state IN ('active', 'revoke')),
-  attempts INTEGER NOT NULL DEFAULT 0,
-  last_error TEXT
-)
-"""
+from storage import open_database
+from storage.schema.keys import run_key
+from storage.statements import upsert
+
+_COLUMNS = (run_key.c.key_id, run_key.c.name, run_key.c.stack, run_key.c.minted_at, run_key.c.state,
+            run_key.c.attempts, run_key.c.last_error)
 
 
 @dataclass(frozen=True)
@@ -46,41 +38,40 @@ class KeyLedger:
     """Per-run keys in one SQLite file; safe for concurrent processes on one host."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = private_sqlite(path)
-        with self._tx() as db:
-            db.execute(SCHEMA)
+        self.path = Path(path)
+        self._db = open_database(self.path, "keys")
 
-    def _tx(self) -> ContextManager[sqlite3.Connection]:
-        return immediate_transaction(self.path)
+    def __repr__(self) -> str:
+        return f"KeyLedger({str(self.path)!r})"
 
     def minted(self, key_id: str, name: str, stack: str, minted_at: float | None = None) -> None:
         """Record a key the moment it exists."""
-        with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO run_key (key_id, name, stack, minted_at, state) VALUES (?, ?, ?, ?, 'active')",
-                       (key_id, name, stack, time.time() if minted_at is None else minted_at))
+        with self._db.transaction(write=True) as db:
+            upsert(db, run_key, {"key_id": key_id, "name": name, "stack": stack, "state": "active", "attempts": 0,
+                                 "minted_at": time.time() if minted_at is None else minted_at, "last_error": None},
+                   key=["key_id"])
 
     def revoked(self, key_id: str) -> None:
         """The key is gone from Dokploy: forget it."""
-        with self._tx() as db:
-            db.execute("DELETE FROM run_key WHERE key_id = ?", (key_id,))
+        with self._db.transaction(write=True) as db:
+            db.execute(sa.delete(run_key).where(run_key.c.key_id == key_id))
 
     def revoke_failed(self, key_id: str, error: str) -> None:
         """Queue the key for a later revocation, with the reason (no secrets: Dokploy errors carry none)."""
-        with self._tx() as db:
-            db.execute("UPDATE run_key SET state = 'revoke', attempts = attempts + 1, last_error = ? WHERE key_id = ?",
-                       (error[:500], key_id))
+        with self._db.transaction(write=True) as db:
+            db.execute(sa.update(run_key).where(run_key.c.key_id == key_id)
+                       .values(state="revoke", attempts=run_key.c.attempts + 1, last_error=error[:500]))
 
     def due(self, max_age: float, now: float | None = None) -> list[LedgerRow]:
         """Keys to revoke now: failed revocations, and keys of runs older than ``max_age`` (killed runs)."""
         cutoff = (time.time() if now is None else now) - max_age
-        with self._tx() as db:
-            rows = db.execute("SELECT key_id, name, stack, minted_at, state, attempts, last_error FROM run_key "
-                              "WHERE state = 'revoke' OR minted_at < ? ORDER BY minted_at", (cutoff,)).fetchall()
-        return [LedgerRow(*row) for row in rows]
+        return self._rows(sa.or_(run_key.c.state == "revoke", run_key.c.minted_at < cutoff))
 
     def all(self) -> list[LedgerRow]:
         """Every key recorded (for operators and tests)."""
-        with self._tx() as db:
-            rows = db.execute("SELECT key_id, name, stack, minted_at, state, attempts, last_error FROM run_key "
-                              "ORDER BY minted_at").fetchall()
+        return self._rows(sa.true())
+
+    def _rows(self, where: sa.ColumnElement[bool]) -> list[LedgerRow]:
+        with self._db.transaction() as db:
+            rows = db.execute(sa.select(*_COLUMNS).where(where).order_by(run_key.c.minted_at)).all()
         return [LedgerRow(*row) for row in rows]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pulumi import automation as auto
 
-from provisioning.private_files import private_dir
+from storage.private_files import private_dir
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 TOOLS_DIR = PROJECT_DIR / ".tools"

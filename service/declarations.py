@@ -5,7 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from provisioning.private_files import private_dir
+from storage.private_files import private_dir
 
 
 def declaration_path(tenants_dir: Path, slug: str) -> Path:

@@ -17,16 +17,13 @@ so one bad tenant never blocks the outbox; queue outages raise, and the outbox r
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
-from pathlib import Path
-from typing import ContextManager, Optional
+from typing import Optional
 
+from billing.adapter.store import SuspensionTimers
 from billing.decide import Decommission, Provision, Resize, Resume, Suspend
-from billing.adapter.sqlite_tx import immediate_transaction
 from components.environment import Environment
 from components.spec import SpecErrors
-from provisioning.private_files import private_sqlite
 from billing.adapter.declarations import (
     DeclarationRefused,
     changed_declaration,
@@ -36,46 +33,6 @@ from billing.adapter.declarations import (
 from service.queue import AWAITING_PAYMENT, Conflict, JobQueue, NotFound
 
 log = logging.getLogger(__name__)
-_SCHEMA = """CREATE TABLE IF NOT EXISTS billing_suspensions (tenant TEXT PRIMARY KEY, not_before INTEGER NOT NULL,
-  reason TEXT NOT NULL, executed_at REAL)"""
-
-
-class SuspensionTimers:
-    """Pending and executed suspensions, one row per tenant, in the billing SQLite file."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(private_sqlite(path))
-        with self._tx() as db:
-            db.execute(_SCHEMA)
-
-    def _tx(self) -> ContextManager[sqlite3.Connection]:
-        return immediate_transaction(self.path)
-
-    def arm(self, tenant: str, not_before: int, reason: str) -> None:
-        """Suspend ``tenant`` at ``not_before`` (an already armed or executed suspension is kept)."""
-        with self._tx() as db:
-            db.execute("INSERT OR IGNORE INTO billing_suspensions VALUES (?, ?, ?, NULL)", (tenant, not_before, reason))
-
-    def disarm(self, tenant: str) -> Optional[bool]:
-        """Forget ``tenant``'s suspension; whether it had already been executed (None: there was none)."""
-        with self._tx() as db:
-            row = db.execute("SELECT executed_at FROM billing_suspensions WHERE tenant = ?", (tenant,)).fetchone()
-            db.execute("DELETE FROM billing_suspensions WHERE tenant = ?", (tenant,))
-        return None if row is None else row[0] is not None
-
-    def take_due(self, now: float) -> list[str]:
-        """Mark every due, unexecuted suspension executed; the tenants (each returned once, by one caller)."""
-        with self._tx() as db:
-            rows = db.execute("SELECT tenant FROM billing_suspensions WHERE executed_at IS NULL AND not_before <= ? "
-                              "ORDER BY not_before", (now,)).fetchall()
-            db.executemany("UPDATE billing_suspensions SET executed_at = ? WHERE tenant = ?", [(now, r[0]) for r in rows])
-        return [r[0] for r in rows]
-
-    def pending(self) -> dict[str, int]:
-        """Tenant -> ``not_before`` of the suspensions still waiting."""
-        with self._tx() as db:
-            rows = db.execute("SELECT tenant, not_before FROM billing_suspensions WHERE executed_at IS NULL").fetchall()
-        return {t: int(n) for t, n in rows}
 
 
 class QueueActionSink:

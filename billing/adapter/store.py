@@ -1,4 +1,4 @@
-"""SQLite persistence for billing: processed event ids, per-tenant :class:`BillingState`, and an outbox of actions.
+"""Persistence for billing (its own SQLite file, through :mod:`storage`, database ``billing``): processed event ids, per-tenant :class:`BillingState`, and an outbox of actions.
 
 :meth:`BillingStore.process` is one transaction: dedupe by event id, resolve the tenant, decide, save the
 new state and queue its actions. :meth:`BillingStore.drain` hands queued actions, oldest first, to an
@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import ContextManager, Optional, Protocol
+from typing import Optional, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from billing.config import BillingConfig
 from billing.decide import (
@@ -33,22 +36,14 @@ from billing.decide import (
     decide,
 )
 from billing.model import CHECKOUT_COMPLETED, BillingDataError, BillingEvent
-from billing.adapter.sqlite_tx import immediate_transaction
 from billing.states import TenantState
-from provisioning.private_files import private_sqlite
+from storage import Database, open_database
+from storage.schema.billing import actions, checkout_sessions, customers, events, suspensions, tenants
+from storage.statements import insert_unless_present, upsert
 
 log = logging.getLogger(__name__)
 
 _ACTION_TYPES = {cls.__name__: cls for cls in (Provision, Resize, Suspend, Resume, Decommission)}
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS billing_events (id TEXT PRIMARY KEY, type TEXT NOT NULL, tenant TEXT, received_at REAL NOT NULL, note TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS billing_tenants (tenant TEXT PRIMARY KEY, state TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS billing_customers (customer TEXT PRIMARY KEY, tenant TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS billing_actions (seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, event_id TEXT NOT NULL,
-  kind TEXT NOT NULL, payload TEXT NOT NULL, done_at REAL);
-CREATE TABLE IF NOT EXISTS billing_checkout_sessions (session_id TEXT PRIMARY KEY, tenant TEXT NOT NULL,
-  organization_id TEXT, created_at REAL NOT NULL);
-"""
 
 
 class ActionSink(Protocol):
@@ -99,24 +94,28 @@ def dispatch(sink: ActionSink, action: Action) -> None:
     getattr(sink, type(action).__name__.lower())(action)
 
 
+def open_billing_database(path: str | Path) -> Database:
+    """The billing file at ``path`` (owner-only, migrated)."""
+    return open_database(path, "billing")
+
+
 class BillingStore:
-    """Billing state in one SQLite file (safe across processes: each write is an IMMEDIATE transaction)."""
+    """Billing state in one SQLite file (safe across processes: each write takes the write lock up front)."""
 
     def __init__(self, path: str | Path, config: BillingConfig) -> None:
-        self.path, self.config = str(private_sqlite(path)), config
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            db.executescript(_SCHEMA)  # executescript commits on its own, so it runs outside _tx
-        finally:
-            db.close()
+        self.path, self.config = str(path), config
+        self._db = open_billing_database(path)
 
-    def _tx(self) -> ContextManager[sqlite3.Connection]:
-        return immediate_transaction(self.path)
+    def __repr__(self) -> str:
+        return f"BillingStore({self.path!r})"
+
+    def _tx(self, write: bool = False) -> AbstractContextManager[Connection]:
+        return self._db.transaction(write)
 
     def process(self, event: BillingEvent) -> ProcessResult:
         """Apply ``event`` exactly once (by id) and queue the actions it decides."""
-        with self._tx() as db:
-            if db.execute("SELECT 1 FROM billing_events WHERE id = ?", (event.id,)).fetchone():
+        with self._tx(write=True) as db:
+            if _seen(db, event.id):
                 return ProcessResult(duplicate=True, note="duplicate event")
             found = self.resolve(db, event)
             if found.refused is not None:
@@ -134,16 +133,16 @@ class BillingStore:
                 decision = decide(event, state, self.config)
             except BillingDataError as exc:
                 return self._record(db, event, tenant, ProcessResult(False, note=f"ignored: {exc}"))
-            db.execute("INSERT OR REPLACE INTO billing_tenants VALUES (?, ?)", (tenant, _dump_state(decision.state)))
+            upsert(db, tenants, {"tenant": tenant, "state": _dump_state(decision.state)}, key=["tenant"])
             if found.bind:
-                db.execute("INSERT OR REPLACE INTO billing_customers VALUES (?, ?)", (event.customer, tenant))
+                upsert(db, customers, {"customer": event.customer, "tenant": tenant}, key=["customer"])
                 log.info("billing: tenant %s is now bound to Stripe customer %s", tenant, event.customer)
             for action in decision.actions:
-                db.execute("INSERT INTO billing_actions (tenant, event_id, kind, payload) VALUES (?, ?, ?, ?)",
-                           (tenant, event.id, type(action).__name__, json.dumps(asdict(action))))
+                db.execute(sa.insert(actions).values(tenant=tenant, event_id=event.id, kind=type(action).__name__,
+                                                     payload=json.dumps(asdict(action))))
             return self._record(db, event, tenant, ProcessResult(False, decision, decision.note))
 
-    def resolve(self, db: sqlite3.Connection, event: BillingEvent) -> Resolution:
+    def resolve(self, db: Connection, event: BillingEvent) -> Resolution:
         """The tenant ``event`` concerns: by the customer's binding, or by a checkout session we created.
 
         ``metadata.tenant`` is only a claim: it must agree with the binding and never binds on its own.
@@ -178,26 +177,29 @@ class BillingStore:
             return Resolution(claimed, f"checkout session {event.session_id} for tenant {claimed} names no customer")
         return Resolution(claimed, bind=True, organization=organization, anew=owner is not None)
 
-    def _record(self, db: sqlite3.Connection, event: BillingEvent, tenant: Optional[str], result: ProcessResult) -> ProcessResult:
-        db.execute("INSERT INTO billing_events VALUES (?, ?, ?, ?, ?)", (event.id, event.type, tenant, time.time(), result.note))
+    def _record(self, db: Connection, event: BillingEvent, tenant: Optional[str], result: ProcessResult) -> ProcessResult:
+        db.execute(sa.insert(events).values(id=event.id, type=event.type, tenant=tenant, received_at=time.time(),
+                                            note=result.note))
         return result
 
     @staticmethod
-    def _tenant_of(db: sqlite3.Connection, customer: Optional[str]) -> Optional[str]:
-        row = db.execute("SELECT tenant FROM billing_customers WHERE customer = ?", (customer,)).fetchone() if customer else None
-        return row[0] if row else None
+    def _tenant_of(db: Connection, customer: Optional[str]) -> Optional[str]:
+        if not customer:
+            return None
+        return db.execute(sa.select(customers.c.tenant).where(customers.c.customer == customer)).scalar()
 
     @staticmethod
-    def _session(db: sqlite3.Connection, session_id: Optional[str]) -> tuple[Optional[str], Optional[str]]:
-        row = db.execute("SELECT tenant, organization_id FROM billing_checkout_sessions WHERE session_id = ?",
-                         (session_id,)).fetchone() if session_id else None
-        return (row[0], row[1]) if row else (None, None)
+    def _session(db: Connection, session_id: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+        row = db.execute(sa.select(checkout_sessions.c.tenant, checkout_sessions.c.organization_id)
+                         .where(checkout_sessions.c.session_id == session_id)).first() if session_id else None
+        return (row.tenant, row.organization_id) if row else (None, None)
 
     def record_session(self, session_id: str, tenant: str, organization_id: Optional[str] = None) -> None:
         """Remember that the service created checkout session ``session_id`` for ``tenant`` (of that organization)."""
-        with self._tx() as db:
-            db.execute("INSERT OR REPLACE INTO billing_checkout_sessions VALUES (?, ?, ?, ?)",
-                       (session_id, tenant, organization_id, time.time()))
+        with self._tx(write=True) as db:
+            upsert(db, checkout_sessions, {"session_id": session_id, "tenant": tenant,
+                                           "organization_id": organization_id, "created_at": time.time()},
+                   key=["session_id"])
 
     def session_tenant(self, session_id: str) -> Optional[str]:
         """The tenant the service created checkout session ``session_id`` for, if it did."""
@@ -205,14 +207,14 @@ class BillingStore:
             return self._session(db, session_id)[0]
 
     @staticmethod
-    def _load(db: sqlite3.Connection, tenant: str) -> BillingState:
-        row = db.execute("SELECT state FROM billing_tenants WHERE tenant = ?", (tenant,)).fetchone()
-        return _load_state(row[0]) if row else BillingState(tenant)
+    def _load(db: Connection, tenant: str) -> BillingState:
+        state = db.execute(sa.select(tenants.c.state).where(tenants.c.tenant == tenant)).scalar()
+        return _load_state(state) if state is not None else BillingState(tenant)
 
     def seen(self, event_id: str) -> bool:
         """Whether an event with this id was already processed."""
         with self._tx() as db:
-            return db.execute("SELECT 1 FROM billing_events WHERE id = ?", (event_id,)).fetchone() is not None
+            return _seen(db, event_id)
 
     def state(self, tenant: str) -> BillingState:
         """The tenant's billing state (a fresh one if never seen)."""
@@ -222,7 +224,8 @@ class BillingStore:
     def pending(self) -> list[QueuedAction]:
         """Actions not yet executed, oldest first."""
         with self._tx() as db:
-            rows = db.execute("SELECT seq, event_id, kind, payload FROM billing_actions WHERE done_at IS NULL ORDER BY seq").fetchall()
+            rows = db.execute(sa.select(actions.c.seq, actions.c.event_id, actions.c.kind, actions.c.payload)
+                              .where(actions.c.done_at.is_(None)).order_by(actions.c.seq)).all()
         return [QueuedAction(seq, event_id, _ACTION_TYPES[kind](**json.loads(payload))) for seq, event_id, kind, payload in rows]
 
     def drain(self, sink: ActionSink) -> int:
@@ -230,10 +233,55 @@ class BillingStore:
         done = 0
         for queued in self.pending():
             dispatch(sink, queued.action)
-            with self._tx() as db:
-                db.execute("UPDATE billing_actions SET done_at = ? WHERE seq = ?", (time.time(), queued.seq))
+            with self._tx(write=True) as db:
+                db.execute(sa.update(actions).where(actions.c.seq == queued.seq).values(done_at=time.time()))
             done += 1
         return done
+
+
+class SuspensionTimers:
+    """Pending and executed suspensions, one row per tenant, in the billing file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db = open_billing_database(path)
+
+    def __repr__(self) -> str:
+        return f"SuspensionTimers({self.path!r})"
+
+    def arm(self, tenant: str, not_before: int, reason: str) -> None:
+        """Suspend ``tenant`` at ``not_before`` (an already armed or executed suspension is kept)."""
+        with self._db.transaction(write=True) as db:
+            insert_unless_present(db, suspensions, {"tenant": tenant, "not_before": not_before, "reason": reason,
+                                                    "executed_at": None}, key=["tenant"])
+
+    def disarm(self, tenant: str) -> Optional[bool]:
+        """Forget ``tenant``'s suspension; whether it had already been executed (None: there was none)."""
+        with self._db.transaction(write=True) as db:
+            row = db.execute(sa.select(suspensions.c.executed_at).where(suspensions.c.tenant == tenant)).first()
+            db.execute(sa.delete(suspensions).where(suspensions.c.tenant == tenant))
+        return None if row is None else row.executed_at is not None
+
+    def take_due(self, now: float) -> list[str]:
+        """Mark every due, unexecuted suspension executed; the tenants (each returned once, by one caller)."""
+        with self._db.transaction(write=True) as db:
+            due = list(db.execute(sa.select(suspensions.c.tenant)
+                                  .where(suspensions.c.executed_at.is_(None), suspensions.c.not_before <= now)
+                                  .order_by(suspensions.c.not_before)).scalars())
+            if due:
+                db.execute(sa.update(suspensions).where(suspensions.c.tenant.in_(due)).values(executed_at=now))
+        return due
+
+    def pending(self) -> dict[str, int]:
+        """Tenant -> ``not_before`` of the suspensions still waiting."""
+        with self._db.transaction() as db:
+            rows = db.execute(sa.select(suspensions.c.tenant, suspensions.c.not_before)
+                              .where(suspensions.c.executed_at.is_(None))).all()
+        return {row.tenant: int(row.not_before) for row in rows}
+
+
+def _seen(db: Connection, event_id: str) -> bool:
+    return db.execute(sa.select(sa.literal(1)).where(events.c.id == event_id)).first() is not None
 
 
 def billed_to_organization(state: BillingState, organization: Optional[str]) -> bool:

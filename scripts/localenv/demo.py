@@ -21,7 +21,7 @@ from rich.table import Table
 
 from components.spec import load_tenants
 from provisioning.fleet import run_fleet
-from provisioning.private_files import private_dir
+from storage.private_files import private_dir
 from provisioning.runner import TenantStacks
 from provisioning.status import fleet_status
 from scripts.cloudctl import console, print_failures, progress_table, status_table

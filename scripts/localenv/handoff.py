@@ -13,7 +13,7 @@ from typing import MutableMapping
 
 import psutil
 
-from provisioning.private_files import FILE_MODE
+from storage.private_files import FILE_MODE
 from provisioning.toolchain import DEFAULT_BACKEND, STATE_DIR
 
 DEMO_STATE = STATE_DIR / "local-demo"

@@ -1,9 +1,8 @@
 """The durable job queue: :func:`open_queue` picks SQLite (embedded) or PostgreSQL (scale-out) by URL."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from service.queue.base import AWAITING_PAYMENT, HELD, Conflict, Job, JobQueue, NotFound, Outcome, QueueError, Submitted, Tenant
+from service.queue.base import (AWAITING_PAYMENT, HELD, Conflict, Job, JobQueue, JobState, NotFound, Outcome, QueueError,
+                                Submitted, Tenant, TenantPhase)
 
 
 def open_queue(url: str) -> JobQueue:
@@ -11,7 +10,7 @@ def open_queue(url: str) -> JobQueue:
     if url.startswith("sqlite:///"):
         from service.queue.sqlite import SqliteQueue
 
-        return SqliteQueue(Path(url[len("sqlite://"):]))  # sqlite:///abs/path -> /abs/path
+        return SqliteQueue(url[len("sqlite://"):])  # sqlite:///abs/path -> /abs/path
     if url.startswith(("postgresql://", "postgres://")):
         from service.queue.postgres import PostgresQueue
 
@@ -19,4 +18,5 @@ def open_queue(url: str) -> JobQueue:
     raise ValueError("database URL must start with sqlite:/// or postgresql://")
 
 
-__all__ = ["AWAITING_PAYMENT", "HELD", "Conflict", "Job", "JobQueue", "NotFound", "Outcome", "QueueError", "Submitted", "Tenant", "open_queue"]
+__all__ = ["AWAITING_PAYMENT", "HELD", "Conflict", "Job", "JobQueue", "JobState", "NotFound", "Outcome", "QueueError",
+           "Submitted", "Tenant", "TenantPhase", "open_queue"]

@@ -2,16 +2,43 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal, Protocol
 
-JobState = Literal["held", "queued", "running", "succeeded", "failed", "cancelled"]
+
+class JobState(StrEnum):
+    """Where a job is; equal to its string (``JobState.QUEUED == "queued"``)."""
+
+    HELD = "held"
+    """A signup recorded but not runnable until billing's ``Provision`` releases it."""
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class TenantPhase(StrEnum):
+    """Where a tenant is; equal to its string (``TenantPhase.READY == "ready"``)."""
+
+    AWAITING_PAYMENT = "awaiting-payment"
+    """Its signup job is held for payment (``SERVICE_REQUIRE_PAYMENT``)."""
+    QUEUED = "queued"
+    PROVISIONING = "provisioning"
+    READY = "ready"
+    DECOMMISSIONING = "decommissioning"
+    DECOMMISSIONED = "decommissioned"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
 JobKind = Literal["signup", "reapply", "decommission"]
 OPERATION: dict[str, str] = {"signup": "up", "reapply": "up", "decommission": "destroy"}
-UNFINISHED = ("queued", "running")
-HELD = "held"
-"""Job state of a signup recorded but not runnable until billing's ``Provision`` releases it."""
-AWAITING_PAYMENT = "awaiting-payment"
-"""Tenant phase while its signup job is held for payment (``SERVICE_REQUIRE_PAYMENT``)."""
+UNFINISHED = (JobState.QUEUED, JobState.RUNNING)
+REUSABLE_PHASES = (TenantPhase.DECOMMISSIONED, TenantPhase.CANCELLED)
+"""Tenants that no longer hold their slug or their Dokploy organization (a new signup may take them)."""
+HELD = JobState.HELD
+AWAITING_PAYMENT = TenantPhase.AWAITING_PAYMENT
 
 
 @dataclass
@@ -22,7 +49,7 @@ class Job:
     slug: str
     kind: str
     operation: str
-    state: str
+    state: JobState
     attempts: int
     max_attempts: int
     run_after: float
@@ -56,7 +83,7 @@ class Tenant:
     plan: str
     organization_id: str
     declaration: str
-    phase: str
+    phase: TenantPhase
     created_at: float
     updated_at: float
     ready_at: float | None = None

@@ -5,87 +5,90 @@
 * ``usage_reports``: one row per reported ``(tenant, plan, hour)``; ``customer`` NULL means not billed.
 * ``usage_watermark``: the first hour not yet fully reported, and when reporting last caught up.
 
-The DDL is portable (SQLite and PostgreSQL), so reports survive restarts and are shared by every replica.
+The tables are in :mod:`storage.schema.queue` (SQLite and PostgreSQL alike), so reports survive restarts and
+are shared by every replica. Every function takes a connection inside the queue's ``transaction()``.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
-if TYPE_CHECKING:  # sql.py records changes through this module
-    from service.queue.sql import Tx
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS usage_changes (
-  job_id TEXT PRIMARY KEY, slug TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, plan TEXT NOT NULL, vms INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS usage_changes_by_time ON usage_changes (at);
-CREATE TABLE IF NOT EXISTS usage_reports (
-  slug TEXT NOT NULL, plan TEXT NOT NULL, window_start BIGINT NOT NULL, vm_hours INTEGER NOT NULL, customer TEXT,
-  reported_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (slug, plan, window_start));
-CREATE TABLE IF NOT EXISTS usage_watermark (
-  name TEXT PRIMARY KEY, next_window BIGINT NOT NULL, last_success DOUBLE PRECISION);
-"""
+from storage.schema.queue import usage_changes, usage_reports, usage_watermark
+from storage.statements import insert_unless_present
+
 _WATERMARK = "vm-hours"
 
 
-def record_change(tx: Tx, job_id: str, slug: str, at: float, plan: str, vms: int) -> None:
+def record_change(tx: Connection, job_id: str, slug: str, at: float, plan: str, vms: int) -> None:
     """Record that ``slug`` runs ``vms`` VMs on ``plan`` from ``at`` (once per job)."""
-    tx.execute("INSERT INTO usage_changes (job_id, slug, at, plan, vms) VALUES (?, ?, ?, ?, ?) "
-               "ON CONFLICT (job_id) DO NOTHING", (job_id, slug, at, plan, vms))
+    insert_unless_present(tx, usage_changes, {"job_id": job_id, "slug": slug, "at": at, "plan": plan, "vms": vms},
+                          key=["job_id"])
 
 
-def changes_between(tx: Tx, start: float, end: float) -> list[tuple[str, float, str, int]]:
+def changes_between(tx: Connection, start: float, end: float) -> list[tuple[str, float, str, int]]:
     """(tenant, at, plan, vms) of the changes in ``[start, end)`` plus each tenant's last one before ``start``
     (what ran when ``start`` began), per tenant in time order."""
-    rows = tx.all("SELECT slug, at, plan, vms FROM usage_changes c WHERE at < ? AND (at >= ? OR at = "
-                  "(SELECT MAX(p.at) FROM usage_changes p WHERE p.slug = c.slug AND p.at < ?)) "
-                  "ORDER BY slug, at, job_id", (end, start, start))
-    return [(r["slug"], float(r["at"]), r["plan"], int(r["vms"])) for r in rows]
+    change, earlier = usage_changes.alias("c"), usage_changes.alias("p")
+    last_before_start = (sa.select(sa.func.max(earlier.c.at))
+                         .where(earlier.c.slug == change.c.slug, earlier.c.at < start).scalar_subquery())
+    rows = tx.execute(sa.select(change.c.slug, change.c.at, change.c.plan, change.c.vms)
+                      .where(change.c.at < end, sa.or_(change.c.at >= start, change.c.at == last_before_start))
+                      .order_by(change.c.slug, change.c.at, change.c.job_id))
+    return [(r.slug, float(r.at), r.plan, int(r.vms)) for r in rows]
 
 
-def first_change(tx: Tx) -> Optional[float]:
+def first_change(tx: Connection) -> Optional[float]:
     """When the first change was recorded, if any."""
-    row = tx.one("SELECT MIN(at) AS at FROM usage_changes")
-    return float(row["at"]) if row and row["at"] is not None else None
+    at = tx.execute(sa.select(sa.func.min(usage_changes.c.at))).scalar()
+    return float(at) if at is not None else None
 
 
-def watermark(tx: Tx) -> Optional[dict[str, Any]]:
+def watermark(tx: Connection) -> Optional[dict[str, Any]]:
     """``{next_window, last_success}``, or None before the first run."""
-    return tx.one("SELECT next_window, last_success FROM usage_watermark WHERE name = ?", (_WATERMARK,))
+    row = tx.execute(sa.select(usage_watermark.c.next_window, usage_watermark.c.last_success)
+                     .where(usage_watermark.c.name == _WATERMARK)).first()
+    return dict(row._mapping) if row is not None else None
 
 
-def start_watermark(tx: Tx, next_window: int) -> None:
+def start_watermark(tx: Connection, next_window: int) -> None:
     """Create the watermark at ``next_window`` unless a concurrent run already did."""
-    tx.execute("INSERT INTO usage_watermark (name, next_window, last_success) VALUES (?, ?, NULL) "
-               "ON CONFLICT (name) DO NOTHING", (_WATERMARK, next_window))
+    insert_unless_present(tx, usage_watermark, {"name": _WATERMARK, "next_window": next_window, "last_success": None},
+                          key=["name"])
 
 
-def advance(tx: Tx, done_window: int, next_window: int) -> bool:
+def advance(tx: Connection, done_window: int, next_window: int) -> bool:
     """Move the watermark past ``done_window`` (compare-and-set: False if another run already did)."""
-    return tx.execute("UPDATE usage_watermark SET next_window = ? WHERE name = ? AND next_window = ?",
-                      (next_window, _WATERMARK, done_window)) == 1
+    result = tx.execute(sa.update(usage_watermark)
+                        .where(usage_watermark.c.name == _WATERMARK, usage_watermark.c.next_window == done_window)
+                        .values(next_window=next_window))
+    return result.rowcount == 1
 
 
-def caught_up(tx: Tx, at: float) -> None:
+def caught_up(tx: Connection, at: float) -> None:
     """Every closed hour is reported: note the time (the ``/metrics`` gauge)."""
-    tx.execute("UPDATE usage_watermark SET last_success = ? WHERE name = ?", (at, _WATERMARK))
+    tx.execute(sa.update(usage_watermark).where(usage_watermark.c.name == _WATERMARK).values(last_success=at))
 
 
-def reported(tx: Tx, slug: str, plan: str, window_start: int) -> bool:
+def reported(tx: Connection, slug: str, plan: str, window_start: int) -> bool:
     """Whether this ``(tenant, plan, hour)`` was already reported."""
-    return tx.one("SELECT 1 AS ok FROM usage_reports WHERE slug = ? AND plan = ? AND window_start = ?",
-                  (slug, plan, window_start)) is not None
+    found = tx.execute(sa.select(sa.literal(1)).where(
+        usage_reports.c.slug == slug, usage_reports.c.plan == plan, usage_reports.c.window_start == window_start))
+    return found.first() is not None
 
 
-def record_report(tx: Tx, slug: str, plan: str, window_start: int, vm_hours: int, customer: Optional[str],
+def record_report(tx: Connection, slug: str, plan: str, window_start: int, vm_hours: int, customer: Optional[str],
                   at: float) -> None:
     """Remember a sent (or, without a customer, unbilled) report."""
-    tx.execute("INSERT INTO usage_reports (slug, plan, window_start, vm_hours, customer, reported_at) "
-               "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (slug, plan, window_start) DO NOTHING",
-               (slug, plan, window_start, vm_hours, customer, at))
+    insert_unless_present(tx, usage_reports, {"slug": slug, "plan": plan, "window_start": window_start,
+                                              "vm_hours": vm_hours, "customer": customer, "reported_at": at},
+                          key=["slug", "plan", "window_start"])
 
 
-def reports(tx: Tx) -> list[tuple[str, str, int, int, Optional[str]]]:
+def reports(tx: Connection) -> list[tuple[str, str, int, int, Optional[str]]]:
     """Every report (tenant, plan, hour, VM-hours, customer), in order."""
-    rows = tx.all("SELECT slug, plan, window_start, vm_hours, customer FROM usage_reports "
-                  "ORDER BY window_start, slug, plan")
-    return [(r["slug"], r["plan"], int(r["window_start"]), int(r["vm_hours"]), r["customer"]) for r in rows]
+    rows = tx.execute(sa.select(usage_reports.c.slug, usage_reports.c.plan, usage_reports.c.window_start,
+                                usage_reports.c.vm_hours, usage_reports.c.customer)
+                      .order_by(usage_reports.c.window_start, usage_reports.c.slug, usage_reports.c.plan))
+    return [(r.slug, r.plan, int(r.window_start), int(r.vm_hours), r.customer) for r in rows]

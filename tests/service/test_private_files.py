@@ -11,7 +11,7 @@ import pytest
 from billing.config import BillingConfig
 from billing.adapter.store import BillingStore
 from ipam.store import SqliteAllocationStore
-from provisioning.private_files import private_sqlite
+from storage.private_files import private_sqlite
 from provisioning.toolchain import backend_url
 from billing.adapter.sink import SuspensionTimers
 from service.declarations import write_declaration

@@ -1,0 +1,40 @@
+"""The provisioning service's declared tenants, read without the service (for ``scripts/cloudctl``)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from storage.engine import create_engine
+from storage.schema.queue import tenants
+from storage.transaction import transaction
+
+
+@dataclass(frozen=True)
+class DeclaredTenant:
+    """One tenant as the service declared it."""
+
+    slug: str
+    plan: str
+    declaration: str
+    """The tenant file's YAML text, as the service applies it."""
+    phase: str
+    """The service's tenant phase (``queued``, ``ready``, ``decommissioned``...)."""
+
+
+def declared_tenants(database_url: str) -> list[DeclaredTenant]:
+    """Every tenant in the service's database (``SERVICE_DATABASE_URL``), by slug; read-only.
+
+    Nothing is created or migrated: a SQLite file that does not exist raises :class:`FileNotFoundError`,
+    a database the service never opened (no tenants table) has no tenants.
+    """
+    engine = create_engine(database_url, read_only=True)
+    try:
+        with transaction(engine, unreachable="cannot connect to the service database (SERVICE_DATABASE_URL)") as conn:
+            if not sa.inspect(conn).has_table(tenants.name):
+                return []
+            rows = conn.execute(sa.select(tenants.c.slug, tenants.c.plan, tenants.c.declaration, tenants.c.phase)
+                                .order_by(tenants.c.slug)).all()
+    finally:
+        engine.dispose()
+    return [DeclaredTenant(row.slug, row.plan, row.declaration, row.phase) for row in rows]
