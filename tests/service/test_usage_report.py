@@ -91,8 +91,7 @@ def test_workers_record_running_intervals(service: RunningService) -> None:
     assert service.wait_job(service.signup(signup_body("acme")).json()["job_id"])["state"] == "succeeded"
     base = yaml.safe_load(service.queue.get_tenant("acme").declaration)
     for declared in ({**base, "state": "suspended"}, {**base, "plan": "business", "servers": 3}):
-        with service.queue.transaction(write=True) as tx:  # type: ignore[attr-defined]
-            tx.execute("UPDATE tenants SET declaration = ? WHERE slug = ?", (yaml.safe_dump(declared), "acme"))
+        service.queue.update_declaration("acme", declared["plan"], yaml.safe_dump(declared))
         assert service.wait_job(service.op("POST", "/v1/tenants/acme/reapply").json()["job_id"])["state"] == "succeeded"
     service.wait_job(service.op("POST", "/v1/tenants/acme/decommission").json()["job_id"])
     with service.queue.transaction() as tx:  # type: ignore[attr-defined]
