@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -112,8 +113,8 @@ class AllocationStore:
         """Return ``owner``'s allocation, creating it if absent.
 
         ``foreign_vmids`` are the ids in use in the cluster that the caller can see; ``vmid_in_use``
-        asks the cluster about a candidate id (VMs outside the token's pool are invisible to it). ``place`` is the node, or a function
-        choosing one given the memory (MiB per node) of allocations whose VM does not exist yet:
+        asks the cluster about a candidate id (VMs outside the token's pool are invisible to it). ``place`` is the
+        node, or a function choosing one given the memory (MiB per node) of allocations whose VM does not exist yet:
         it runs inside the allocation's transaction, so concurrent placements see each other.
         """
         in_cluster = set(foreign_vmids)

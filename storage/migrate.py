@@ -70,7 +70,7 @@ def alembic_config(schema: Schema, connection: Connection | None = None) -> Conf
     return config
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def head(name: str) -> str:
     """The newest revision of database ``name``."""
     script = ScriptDirectory.from_config(alembic_config(SCHEMAS[name]))

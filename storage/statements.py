@@ -1,7 +1,8 @@
 """Portable upserts: SQLite and PostgreSQL share ``INSERT ... ON CONFLICT`` through their dialects' ``insert``."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite

@@ -1,8 +1,8 @@
 """The one transaction helper: every read and write of every database goes through :func:`transaction`."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError

@@ -1,4 +1,5 @@
-"""Persistence for billing (its own SQLite file, through :mod:`storage`, database ``billing``): processed event ids, per-tenant :class:`BillingState`, and an outbox of actions.
+"""Persistence for billing (its own SQLite file, through :mod:`storage`, database ``billing``): processed event
+ids, per-tenant :class:`BillingState`, an outbox of actions, checkout sessions and suspension timers.
 
 :meth:`BillingStore.process` is one transaction: dedupe by event id, resolve the tenant, decide, save the
 new state and queue its actions. :meth:`BillingStore.drain` hands queued actions, oldest first, to an
@@ -18,7 +19,7 @@ import time
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -61,7 +62,7 @@ class ProcessResult:
     """Outcome of one event: a duplicate, ignored (with why), or a decision."""
 
     duplicate: bool
-    decision: Optional[Decision] = None
+    decision: Decision | None = None
     note: str = ""
 
 
@@ -69,14 +70,14 @@ class ProcessResult:
 class Resolution:
     """The tenant an event concerns, or why it is refused; ``bind`` when it binds the tenant's customer."""
 
-    tenant: Optional[str] = None
-    refused: Optional[str] = None
+    tenant: str | None = None
+    refused: str | None = None
     bind: bool = False
-    organization: Optional[str] = None
+    organization: str | None = None
     """With ``bind``: the Dokploy organization the session was created for."""
     anew: bool = False
     """With ``bind``: the slug's earlier binding (another organization, billing ended) is replaced."""
-    ignored: Optional[str] = None
+    ignored: str | None = None
     """Why an event concerns no tenant yet (nothing to refuse or log loudly)."""
 
 
@@ -153,7 +154,8 @@ class BillingStore:
         claimed = ours or event.tenant or (event.subscription.tenant if event.subscription else None)
         if bound is not None:
             if claimed is not None and claimed != bound:
-                return Resolution(claimed, f"customer {customer} is bound to tenant {bound}, the event names tenant {claimed}")
+                return Resolution(claimed,
+                                  f"customer {customer} is bound to tenant {bound}, the event names tenant {claimed}")
             current = self._load(db, bound)
             if current.customer is not None and current.customer != customer:  # recorded before bindings were enforced
                 return Resolution(bound, f"tenant {bound} is bound to customer {current.customer}, not {customer}")
@@ -177,31 +179,31 @@ class BillingStore:
             return Resolution(claimed, f"checkout session {event.session_id} for tenant {claimed} names no customer")
         return Resolution(claimed, bind=True, organization=organization, anew=owner is not None)
 
-    def _record(self, db: Connection, event: BillingEvent, tenant: Optional[str], result: ProcessResult) -> ProcessResult:
+    def _record(self, db: Connection, event: BillingEvent, tenant: str | None, result: ProcessResult) -> ProcessResult:
         db.execute(sa.insert(events).values(id=event.id, type=event.type, tenant=tenant, received_at=time.time(),
                                             note=result.note))
         return result
 
     @staticmethod
-    def _tenant_of(db: Connection, customer: Optional[str]) -> Optional[str]:
+    def _tenant_of(db: Connection, customer: str | None) -> str | None:
         if not customer:
             return None
         return db.execute(sa.select(customers.c.tenant).where(customers.c.customer == customer)).scalar()
 
     @staticmethod
-    def _session(db: Connection, session_id: Optional[str]) -> tuple[Optional[str], Optional[str]]:
+    def _session(db: Connection, session_id: str | None) -> tuple[str | None, str | None]:
         row = db.execute(sa.select(checkout_sessions.c.tenant, checkout_sessions.c.organization_id)
                          .where(checkout_sessions.c.session_id == session_id)).first() if session_id else None
         return (row.tenant, row.organization_id) if row else (None, None)
 
-    def record_session(self, session_id: str, tenant: str, organization_id: Optional[str] = None) -> None:
+    def record_session(self, session_id: str, tenant: str, organization_id: str | None = None) -> None:
         """Remember that the service created checkout session ``session_id`` for ``tenant`` (of that organization)."""
         with self._tx(write=True) as db:
             upsert(db, checkout_sessions, {"session_id": session_id, "tenant": tenant,
                                            "organization_id": organization_id, "created_at": time.time()},
                    key=["session_id"])
 
-    def session_tenant(self, session_id: str) -> Optional[str]:
+    def session_tenant(self, session_id: str) -> str | None:
         """The tenant the service created checkout session ``session_id`` for, if it did."""
         with self._tx() as db:
             return self._session(db, session_id)[0]
@@ -226,7 +228,8 @@ class BillingStore:
         with self._tx() as db:
             rows = db.execute(sa.select(actions.c.seq, actions.c.event_id, actions.c.kind, actions.c.payload)
                               .where(actions.c.done_at.is_(None)).order_by(actions.c.seq)).all()
-        return [QueuedAction(seq, event_id, _ACTION_TYPES[kind](**json.loads(payload))) for seq, event_id, kind, payload in rows]
+        return [QueuedAction(seq, event_id, _ACTION_TYPES[kind](**json.loads(payload)))
+                for seq, event_id, kind, payload in rows]
 
     def drain(self, sink: ActionSink) -> int:
         """Execute pending actions in order; stop at the first sink error (it propagates). Returns how many ran."""
@@ -255,7 +258,7 @@ class SuspensionTimers:
             insert_unless_present(db, suspensions, {"tenant": tenant, "not_before": not_before, "reason": reason,
                                                     "executed_at": None}, key=["tenant"])
 
-    def disarm(self, tenant: str) -> Optional[bool]:
+    def disarm(self, tenant: str) -> bool | None:
         """Forget ``tenant``'s suspension; whether it had already been executed (None: there was none)."""
         with self._db.transaction(write=True) as db:
             row = db.execute(sa.select(suspensions.c.executed_at).where(suspensions.c.tenant == tenant)).first()
@@ -284,12 +287,12 @@ def _seen(db: Connection, event_id: str) -> bool:
     return db.execute(sa.select(sa.literal(1)).where(events.c.id == event_id)).first() is not None
 
 
-def billed_to_organization(state: BillingState, organization: Optional[str]) -> bool:
+def billed_to_organization(state: BillingState, organization: str | None) -> bool:
     """Whether the tenant's customer binding was made for ``organization`` (so the tenant pays as that customer)."""
     return state.customer is not None and state.organization == organization
 
 
-def _slug_reused(state: BillingState, organization: Optional[str]) -> bool:
+def _slug_reused(state: BillingState, organization: str | None) -> bool:
     """A bound slug whose billing ended, now signed up (and checked out) by another organization."""
     return (organization is not None and state.organization != organization
             and state.lifecycle in (None, TenantState.DECOMMISSIONED))

@@ -1,8 +1,20 @@
 """The durable job queue: :func:`open_queue` picks SQLite (embedded) or PostgreSQL (scale-out) by URL."""
 from __future__ import annotations
 
-from service.queue.base import (AWAITING_PAYMENT, HELD, Conflict, Job, JobQueue, JobState, NotFound, Outcome, QueueError,
-                                Submitted, Tenant, TenantPhase)
+from service.queue.base import (
+    AWAITING_PAYMENT,
+    HELD,
+    Conflict,
+    Job,
+    JobQueue,
+    JobState,
+    NotFound,
+    Outcome,
+    QueueError,
+    Submitted,
+    Tenant,
+    TenantPhase,
+)
 
 
 def open_queue(url: str) -> JobQueue:

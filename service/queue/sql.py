@@ -15,15 +15,29 @@ import json
 import logging
 import uuid
 from contextlib import AbstractContextManager
-from typing import Any, Mapping
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from clients.retry import RetryPolicy
 from service.queue import usage
-from service.queue.base import (AWAITING_PAYMENT, HELD, OPERATION, REUSABLE_PHASES, UNFINISHED, Conflict, Job,
-                                JobKind, JobState, NotFound, Outcome, Submitted, Tenant, TenantPhase)
+from service.queue.base import (
+    AWAITING_PAYMENT,
+    HELD,
+    OPERATION,
+    REUSABLE_PHASES,
+    UNFINISHED,
+    Conflict,
+    Job,
+    JobKind,
+    JobState,
+    NotFound,
+    Outcome,
+    Submitted,
+    Tenant,
+    TenantPhase,
+)
 from storage import Database, is_unique_violation
 from storage.schema.queue import LIVE_TENANT, events, jobs, one_tenant_per_organization, tenants
 
@@ -33,7 +47,7 @@ SUBMIT_RETRY = RetryPolicy(attempts=SUBMIT_RETRIES, initial=0.0, maximum=0.0)
 log = logging.getLogger(__name__)
 
 
-def _job(row: Mapping[str, Any]) -> Job:
+def _job(row: RowMapping) -> Job:
     fields = dict(row)
     fields["state"] = JobState(fields["state"])
     fields["phases"] = json.loads(fields["phases"] or "{}")
@@ -41,7 +55,7 @@ def _job(row: Mapping[str, Any]) -> Job:
     return Job(**fields)
 
 
-def _tenant(row: Mapping[str, Any]) -> Tenant:
+def _tenant(row: RowMapping) -> Tenant:
     fields = dict(row)
     fields["phase"] = TenantPhase(fields["phase"])
     fields["outputs"] = json.loads(fields["outputs"] or "{}")
@@ -284,7 +298,8 @@ class SqlQueue:
         """Extend the lease; False when this worker no longer holds it."""
         with self.transaction(write=True) as tx:
             now = self.now(tx)
-            result = tx.execute(sa.update(jobs).where(_leased(job_id, worker_id)).values(lease_expires=now + lease_seconds))
+            result = tx.execute(sa.update(jobs).where(_leased(job_id, worker_id))
+                                .values(lease_expires=now + lease_seconds))
             return result.rowcount == 1
 
     def record_phase(self, job_id: str, worker_id: str, phase: str) -> None:

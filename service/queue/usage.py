@@ -10,7 +10,7 @@ are shared by every replica. Every function takes a connection inside the queue'
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -39,13 +39,13 @@ def changes_between(tx: Connection, start: float, end: float) -> list[tuple[str,
     return [(r.slug, float(r.at), r.plan, int(r.vms)) for r in rows]
 
 
-def first_change(tx: Connection) -> Optional[float]:
+def first_change(tx: Connection) -> float | None:
     """When the first change was recorded, if any."""
     at = tx.execute(sa.select(sa.func.min(usage_changes.c.at))).scalar()
     return float(at) if at is not None else None
 
 
-def watermark(tx: Connection) -> Optional[dict[str, Any]]:
+def watermark(tx: Connection) -> dict[str, Any] | None:
     """``{next_window, last_success}``, or None before the first run."""
     row = tx.execute(sa.select(usage_watermark.c.next_window, usage_watermark.c.last_success)
                      .where(usage_watermark.c.name == _WATERMARK)).first()
@@ -78,7 +78,7 @@ def reported(tx: Connection, slug: str, plan: str, window_start: int) -> bool:
     return found.first() is not None
 
 
-def record_report(tx: Connection, slug: str, plan: str, window_start: int, vm_hours: int, customer: Optional[str],
+def record_report(tx: Connection, slug: str, plan: str, window_start: int, vm_hours: int, customer: str | None,
                   at: float) -> None:
     """Remember a sent (or, without a customer, unbilled) report."""
     insert_unless_present(tx, usage_reports, {"slug": slug, "plan": plan, "window_start": window_start,
@@ -86,7 +86,7 @@ def record_report(tx: Connection, slug: str, plan: str, window_start: int, vm_ho
                           key=["slug", "plan", "window_start"])
 
 
-def reports(tx: Connection) -> list[tuple[str, str, int, int, Optional[str]]]:
+def reports(tx: Connection) -> list[tuple[str, str, int, int, str | None]]:
     """Every report (tenant, plan, hour, VM-hours, customer), in order."""
     rows = tx.execute(sa.select(usage_reports.c.slug, usage_reports.c.plan, usage_reports.c.window_start,
                                 usage_reports.c.vm_hours, usage_reports.c.customer)

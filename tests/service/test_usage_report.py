@@ -6,11 +6,11 @@ from typing import Any
 import pytest
 import yaml
 
+from billing.adapter.usage_report import UsageJob
 from billing.stripe_api import StripeUnavailable
 from billing.usage import HOUR, UsageReport
 from service.queue import JobQueue
 from service.queue import usage as ledger
-from billing.adapter.usage_report import UsageJob
 from tests.service.harness import RunningService, signup_body
 
 H = 480_000 * HOUR  # a whole hour in 2024

@@ -31,7 +31,7 @@ def run_legacy_ddl(location: str, ddl: str) -> None:
     if location.startswith("postgresql://"):
         with psycopg.connect(location, autocommit=True) as conn:
             for statement in filter(str.strip, ddl.split(";")):
-                conn.execute(statement)  # type: ignore[call-overload]
+                conn.execute(statement.encode())
     else:
         path = sqlite_path(location)
         path.parent.mkdir(parents=True, exist_ok=True)

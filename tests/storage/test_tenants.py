@@ -33,7 +33,7 @@ def test_a_database_the_service_never_opened_has_no_tenants(location: str) -> No
 
 def test_a_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path: Path) -> None:
     path = tmp_path / "nowhere" / "queue.sqlite"
-    with pytest.raises(FileNotFoundError, match="queue.sqlite"):
+    with pytest.raises(FileNotFoundError, match=r"queue\.sqlite"):
         declared_tenants(f"sqlite://{path}")
     assert not path.parent.exists()
 
