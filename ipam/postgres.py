@@ -22,7 +22,7 @@ class PostgresAllocationStore(AllocationStore):
 
     def __init__(self, url: str) -> None:
         super().__init__(open_database(
-            url, "ipam", timeouts=TIMEOUTS,
+            url, "ipam", timeouts=TIMEOUTS, pooled=False,  # providers open a store per call: keep nothing idle
             unreachable="cannot connect to the allocation database (ALLOCATIONS_DB): "
                         "check that PostgreSQL is up and the URL's host, port and user"))
 

@@ -43,10 +43,14 @@ class Database:
 
 def open_database(location: str | Path, name: str, *, busy_timeout: float = 30.0,
                   timeouts: PostgresTimeouts = PostgresTimeouts(),
-                  unreachable: str = "cannot connect to the database") -> Database:
-    """Open database ``name`` (``queue``, ``ipam``, ``billing`` or ``keys``) at ``location`` and migrate it."""
+                  unreachable: str = "cannot connect to the database", pooled: bool = True) -> Database:
+    """Open database ``name`` (``queue``, ``ipam``, ``billing`` or ``keys``) at ``location`` and migrate it.
+
+    ``busy_timeout``, ``timeouts`` and ``pooled``: see :func:`storage.engine.create_engine`.
+    """
     if name not in migrate.SCHEMAS:
         raise ValueError(f"database name: expected one of {sorted(migrate.SCHEMAS)}, got {name!r}")
-    database = Database(create_engine(location, busy_timeout=busy_timeout, timeouts=timeouts), name, unreachable)
+    engine = create_engine(location, busy_timeout=busy_timeout, timeouts=timeouts, pooled=pooled)
+    database = Database(engine, name, unreachable)
     migrate.upgrade(database.engine, name, unreachable)
     return database

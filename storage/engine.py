@@ -59,22 +59,26 @@ def postgres_url(location: str) -> URL:
 
 
 def create_engine(location: str | Path, *, busy_timeout: float = 30.0, timeouts: PostgresTimeouts = PostgresTimeouts(),
-                  read_only: bool = False) -> Engine:
+                  read_only: bool = False, pooled: bool = True) -> Engine:
     """An engine for ``location`` (a SQLite file path / ``sqlite:///`` URL, or a ``postgresql://`` URL).
 
     ``busy_timeout``: seconds a SQLite caller waits for another process's write lock. ``read_only``: SQLite
-    opens an existing file without creating or migrating it; PostgreSQL sessions refuse writes.
+    opens an existing file without creating or migrating it; PostgreSQL sessions refuse writes. ``pooled``
+    False: PostgreSQL connects per transaction and keeps nothing idle (for short-lived users such as the
+    allocation provider); SQLite always connects per transaction.
     """
     if isinstance(location, str) and is_postgres_location(location):
-        return _postgres_engine(location, timeouts, read_only)
+        return _postgres_engine(location, timeouts, read_only, pooled)
     return _sqlite_engine(sqlite_path(location), busy_timeout, read_only)
 
 
-def _postgres_engine(location: str, timeouts: PostgresTimeouts, read_only: bool) -> Engine:
+def _postgres_engine(location: str, timeouts: PostgresTimeouts, read_only: bool, pooled: bool) -> Engine:
     options = timeouts.options() + (" -c default_transaction_read_only=on" if read_only else "")
-    return sa.create_engine(postgres_url(location), pool_pre_ping=True, pool_size=5, max_overflow=45,
-                            pool_timeout=30, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS,
-                                                           "options": options})
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "options": options}
+    if not pooled:
+        return sa.create_engine(postgres_url(location), poolclass=NullPool, connect_args=connect_args)
+    return sa.create_engine(postgres_url(location), pool_pre_ping=True, pool_size=5, max_overflow=45, pool_timeout=30,
+                            connect_args=connect_args)
 
 
 def _sqlite_engine(path: Path, busy_timeout: float, read_only: bool) -> Engine:
