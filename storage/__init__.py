@@ -16,7 +16,7 @@ own branch and version table, a pre-Alembic database is stamped, not recreated).
 through one helper, :func:`transaction` (``write=True`` takes SQLite's write lock at ``BEGIN``).
 
 To add a column: add it to the table in ``storage/schema/<database>.py``, then run
-``python -m storage.migrate new <database> "add <column>"`` and fill in the new file's ``upgrade``
+``python -m storage new <database> "add <column>"`` and fill in the new file's ``upgrade``
 (``op.add_column(...)``) and ``downgrade``; every store migrates itself the next time it opens.
 ``tests/storage/test_migrations.py`` checks that the migrations produce exactly the tables defined here.
 """

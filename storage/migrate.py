@@ -9,12 +9,13 @@ write lock, a PostgreSQL advisory lock), so concurrent openers migrate once and 
 A database created by the hand-written DDL that came before (tables present, no version table) is
 stamped at its baseline and upgraded from there; the revisions of that era add only what is missing.
 
-``python -m storage.migrate new <database> "<message>"`` writes a new revision file on that branch.
+``python -m storage new <database> "<message>"`` writes a new revision file on that branch.
 """
 from __future__ import annotations
 
 import argparse
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +66,9 @@ def alembic_config(schema: Schema, connection: Connection | None = None) -> Conf
     """A programmatic Alembic configuration for ``schema`` (no ini file), bound to ``connection``."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("recursive_version_locations", "true")
+    config.set_main_option("path_separator", "os")
+    branches = (str(MIGRATIONS / "versions" / name) for name in SCHEMAS)
+    config.set_main_option("version_locations", os.pathsep.join(branches))
     config.attributes.update(connection=connection, version_table=schema.version_table, metadata=schema.metadata)
     return config
 
@@ -117,7 +120,7 @@ def _next_id(name: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """``new <database> <message>``: start a migration (then edit its ``upgrade``/``downgrade``)."""
-    parser = argparse.ArgumentParser(prog="python -m storage.migrate", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m storage", description=main.__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     new = commands.add_parser("new", help="write a new revision file")
     new.add_argument("database", choices=sorted(SCHEMAS))
