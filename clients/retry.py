@@ -33,7 +33,7 @@ class RetryPolicy:
         sleep = (lambda seconds: None if cancel.wait(seconds) else None) if cancel else None
         kwargs = {"sleep": sleep} if sleep else {}
         return Retrying(stop=stop_after_attempt(self.attempts), reraise=True,
-                        wait=wait_exponential_jitter(initial=self.initial, max=self.maximum, jitter=self.jitter),
+                        wait=wait_exponential_jitter(multiplier=self.initial, max=self.maximum, jitter=self.jitter),
                         retry=retry_if_exception(retryable), **kwargs)
 
     def call(self, fn: Callable[[], T], retryable: Callable[[BaseException], bool],
