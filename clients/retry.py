@@ -30,11 +30,17 @@ class RetryPolicy:
 
         A set ``cancel`` event cuts the current wait short (the next attempt then runs at once).
         """
-        sleep = (lambda seconds: None if cancel.wait(seconds) else None) if cancel else None
-        kwargs = {"sleep": sleep} if sleep else {}
-        return Retrying(stop=stop_after_attempt(self.attempts), reraise=True,
-                        wait=wait_exponential_jitter(multiplier=self.initial, max=self.maximum, jitter=self.jitter),
-                        retry=retry_if_exception(retryable), **kwargs)
+        retrying = Retrying(stop=stop_after_attempt(self.attempts), reraise=True,
+                            wait=wait_exponential_jitter(multiplier=self.initial, max=self.maximum, jitter=self.jitter),
+                            retry=retry_if_exception(retryable))
+        if cancel is None:
+            return retrying
+        event = cancel
+
+        def sleep(seconds: float) -> None:
+            event.wait(seconds)
+
+        return retrying.copy(sleep=sleep)
 
     def call(self, fn: Callable[[], T], retryable: Callable[[BaseException], bool],
              cancel: threading.Event | None = None) -> T:

@@ -19,7 +19,8 @@ from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult,
 from clients.powerdns import PowerDNSApiError, PowerDNSClient
 from providers.dns_record_rules import (INPUT_KEYS, RECORD_TYPES, REPLACE_KEYS, TTL_DEFAULT, TTL_MAX, TTL_MIN,
                                         UnmanagedRecordError, adoption_conflict, check_record, diff_record, fqdn_of,
-                                        is_unknown, parse_record_id, record_id)
+                                        parse_record_id, record_id)
+from providers.wire import is_unknown
 
 __all__ = [
     "INPUT_KEYS", "RECORD_TYPES", "REPLACE_KEYS", "TTL_DEFAULT", "TTL_MAX", "TTL_MIN", "DnsRecord", "DnsRecordArgs",

@@ -32,7 +32,7 @@ class RetryPolicy(SharedRetryPolicy):
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt`` (0-based), as :meth:`call` waits."""
-        return min(self.maximum, self.initial * 2 ** attempt + random.uniform(0, self.jitter))
+        return min(self.maximum, self.initial * 2.0 ** attempt + random.uniform(0, self.jitter))
 
 
 def _transient(exc: BaseException) -> bool:
