@@ -6,7 +6,8 @@ and ``PROXMOX_VE_INSECURE``. Built inside each provider call, never captured by 
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 import requests
@@ -51,7 +52,7 @@ class RetryingReads(HTTPAdapter):
         def once() -> requests.Response:
             response = HTTPAdapter.send(self, request, **kwargs)
             if response.status_code in RETRYABLE_STATUS:
-                response.content  # read the body so the connection goes back to the pool
+                _ = response.content  # read the body so the connection goes back to the pool
                 raise _RetryableAnswer(response)
             return response
 

@@ -15,17 +15,32 @@ slashes themselves.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Optional, TypedDict
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 from pulumi import Input, Output, ResourceOptions
-from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
-                            ResourceProvider, UpdateResult)
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
 
 from clients.proxmox import client_from_env, cluster_nodes, cluster_vms, vmid_taken
 from ipam.placement import choose_node, node_loads, with_pending
 from ipam.store import AllocationStore, open_store
-from providers.allocation_rules import (allocation_id, allocation_outputs, check_inputs, diff_inputs,
-                                        parse_allocation_id, pool_spec)
+from providers.allocation_rules import (
+    allocation_id,
+    allocation_outputs,
+    check_inputs,
+    diff_inputs,
+    parse_allocation_id,
+    pool_spec,
+)
 
 DEFAULT_DB = ".state/allocations.sqlite"
 
@@ -109,6 +124,6 @@ class AllocationResource(Resource, module="ipam", name="Allocation"):
     cidr: Output[str]
     node: Output[str]
 
-    def __init__(self, name: str, args: AllocationArgs, opts: Optional[ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: AllocationArgs, opts: ResourceOptions | None = None) -> None:
         super().__init__(AllocationProvider(), name,
                          {**args, "vmid": None, "address": None, "cidr": None, "node": None}, opts)

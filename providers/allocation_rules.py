@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import ipaddress
 import urllib.parse
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ipam.store import PoolSpec
 from providers.wire import whole_numbers
@@ -19,7 +20,7 @@ INT_KEYS = ("vmid_start", "vmid_end", "reserved", "memory_mb")
 def check_inputs(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Normalise inputs and list (property, reason) failures."""
     failures: list[tuple[str, str]] = []
-    inputs = {**{"reserved": 10}, **news}
+    inputs = {"reserved": 10, **news}
     inputs = whole_numbers(inputs, INT_KEYS)
     for key in ("pool", "owner"):
         if not isinstance(inputs.get(key), str) or not inputs[key]:

@@ -10,16 +10,36 @@ record belongs to someone else and must be imported or removed first.
 
 from __future__ import annotations
 
-from typing import Any, Optional, TypedDict
+from typing import Any, TypedDict
 
 import pulumi
-from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
-                            ResourceProvider, UpdateResult)
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
 
 from clients.powerdns import PowerDNSApiError, PowerDNSClient
-from providers.dns_record_rules import (INPUT_KEYS, RECORD_TYPES, REPLACE_KEYS, TTL_DEFAULT, TTL_MAX, TTL_MIN,
-                                        UnmanagedRecordError, adoption_conflict, check_record, diff_record, fqdn_of,
-                                        parse_record_id, record_id)
+from providers.dns_record_rules import (
+    INPUT_KEYS,
+    RECORD_TYPES,
+    REPLACE_KEYS,
+    TTL_DEFAULT,
+    TTL_MAX,
+    TTL_MIN,
+    UnmanagedRecordError,
+    adoption_conflict,
+    check_record,
+    diff_record,
+    fqdn_of,
+    parse_record_id,
+    record_id,
+)
 from providers.wire import is_unknown
 
 __all__ = [
@@ -114,7 +134,7 @@ class DnsRecord(Resource, module="dns", name="Record"):
     fqdn: pulumi.Output[str]
 
     def __init__(self, resource_name: str, args: DnsRecordArgs,
-                 opts: Optional[pulumi.ResourceOptions] = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         props = {"zone": args.zone, "name": args.name, "type": args.type, "content": args.content,
                  "ttl": args.ttl, "fqdn": None}
         super().__init__(DnsRecordProvider(), resource_name, props, opts)

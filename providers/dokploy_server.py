@@ -25,20 +25,45 @@ Decisions:
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 from pulumi import Input, Output, ResourceOptions
-from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
-                            ResourceProvider, UpdateResult)
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
 
 from clients.dokploy import DokployClient, DokployError
-from providers.dokploy_server_rules import (DEFAULTS, QUOTA_MESSAGE, RemoveOutcome, adopted_row_differs, check_inputs,
-                                            diff_props, hidden_create_failure, inactive_server_message,
-                                            organization_mismatch, outputs, poll_interval, read_outputs,
-                                            ready_timeout, remove_outcome, server_fields, services_left_message,
-                                            setup_failure_message, setup_needed_on_update, tag, validate_wait,
-                                            wants_setup)
+from providers.dokploy_server_rules import (
+    DEFAULTS,
+    QUOTA_MESSAGE,
+    RemoveOutcome,
+    adopted_row_differs,
+    check_inputs,
+    diff_props,
+    hidden_create_failure,
+    inactive_server_message,
+    organization_mismatch,
+    outputs,
+    poll_interval,
+    read_outputs,
+    ready_timeout,
+    remove_outcome,
+    server_fields,
+    services_left_message,
+    setup_failure_message,
+    setup_needed_on_update,
+    tag,
+    validate_wait,
+    wants_setup,
+)
 
 __all__ = ["DEFAULTS", "DokployServer", "DokployServerArgs", "DokployServerProvider"]
 
@@ -192,9 +217,9 @@ class DokployServerArgs:
     def __init__(self, *, name: Input[str], organization_id: Input[str], ip_address: Input[str],
                  public_key: Input[str], private_key: Input[str], port: Input[int] = 22,
                  username: Input[str] = "root", server_type: Input[str] = "deploy",
-                 description: Optional[Input[str]] = None, enable_docker_cleanup: Input[bool] = True,
+                 description: Input[str] | None = None, enable_docker_cleanup: Input[bool] = True,
                  on_services: Input[str] = "fail", setup: Input[bool] = True,
-                 ready_timeout: Input[float] = 600.0, marker: Optional[Input[str]] = None) -> None:
+                 ready_timeout: Input[float] = 600.0, marker: Input[str] | None = None) -> None:
         self.name = name  #: server name shown in Dokploy (not unique there)
         self.organization_id = organization_id  #: the tenant org the API key must be bound to; change replaces
         self.ip_address = ip_address  #: address Dokploy SSHes to; change updates and re-runs setup
@@ -222,7 +247,7 @@ class DokployServer(Resource, module="dokploy", name="Server"):
     organization_id: Output[str]
     ip_address: Output[str]
 
-    def __init__(self, resource_name: str, args: DokployServerArgs, opts: Optional[ResourceOptions] = None) -> None:
+    def __init__(self, resource_name: str, args: DokployServerArgs, opts: ResourceOptions | None = None) -> None:
         props = dict(vars(args))
         props["private_key"] = Output.secret(args.private_key)  # inputs live in state too: never in plain
         if props["marker"] is None:

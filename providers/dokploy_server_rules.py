@@ -8,8 +8,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+from collections.abc import Callable, Mapping
 from enum import Enum
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from providers.wire import is_unknown, whole_numbers
 
@@ -185,10 +186,10 @@ def read_outputs(props: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
 # -- what create and update do -----------------------------------------------------------------
 def server_fields(props: Mapping[str, Any], ssh_key_id: str | None) -> dict[str, Any]:
     """The keyword arguments of ``server.create``/``server.update`` for these inputs."""
-    return dict(name=props["name"], description=tagged_description(props.get("description"), props["marker"]),
-                ip_address=props["ip_address"], port=props["port"], username=props["username"],
-                ssh_key_id=ssh_key_id, server_type=props["server_type"],
-                enable_docker_cleanup=props["enable_docker_cleanup"])
+    return {"name": props["name"], "description": tagged_description(props.get("description"), props["marker"]),
+            "ip_address": props["ip_address"], "port": props["port"], "username": props["username"],
+            "ssh_key_id": ssh_key_id, "server_type": props["server_type"],
+            "enable_docker_cleanup": props["enable_docker_cleanup"]}
 
 
 _ROW_FIELDS = (("ipAddress", "ip_address"), ("port", "port"), ("username", "username"), ("sshKeyId", "ssh_key_id"),

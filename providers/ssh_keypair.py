@@ -6,13 +6,21 @@ public key's comment in place; nothing but a replacement makes a new key.
 """
 from __future__ import annotations
 
-from typing import Any, Optional, TypedDict
+from typing import Any, TypedDict
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pulumi import Input, Output, ResourceOptions
-from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
-                            ResourceProvider, UpdateResult)
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
 
 from providers.ssh_keypair_rules import check_inputs, diff_inputs, public_key_fields
 
@@ -70,8 +78,8 @@ class SshKeyPair(Resource, module="ssh", name="KeyPair"):
     fingerprint: Output[str]
     comment: Output[str]
 
-    def __init__(self, name: str, args: Optional[SshKeyPairArgs] = None,
-                 opts: Optional[ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: SshKeyPairArgs | None = None,
+                 opts: ResourceOptions | None = None) -> None:
         props: dict[str, Any] = {"comment": (args or {}).get("comment", ""),
                                  "public_key": None, "private_key": None, "fingerprint": None}
         opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["private_key"]))

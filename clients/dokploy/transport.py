@@ -58,8 +58,7 @@ class Transport:
         if not timeout > 0:
             raise ValueError("timeout: must be a positive number of seconds per Dokploy call (DOKPLOY_TIMEOUT)")
         self.base_url = base_url.rstrip("/")
-        if self.base_url.endswith("/api"):
-            self.base_url = self.base_url[: -len("/api")]
+        self.base_url = self.base_url.removesuffix("/api")
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self._auth = DokployApiKeyAuth(api_key)

@@ -8,11 +8,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from providers.dokploy_server import DokployServerProvider
-from providers.dokploy_server_rules import (FIELD_RULES, REPLACE_KEYS, RESETUP_KEYS, UNKNOWN, RemoveOutcome,
-                                            adopted_row_differs, check_inputs, diff_props, key_fingerprint,
-                                            organization_mismatch, outputs, read_outputs, remove_outcome,
-                                            server_fields, setup_failure_message, setup_needed_on_update,
-                                            tagged_description, untagged_description, validate_wait)
+from providers.dokploy_server_rules import (
+    FIELD_RULES,
+    REPLACE_KEYS,
+    RESETUP_KEYS,
+    UNKNOWN,
+    RemoveOutcome,
+    adopted_row_differs,
+    check_inputs,
+    diff_props,
+    key_fingerprint,
+    organization_mismatch,
+    outputs,
+    read_outputs,
+    remove_outcome,
+    server_fields,
+    setup_failure_message,
+    setup_needed_on_update,
+    tagged_description,
+    untagged_description,
+    validate_wait,
+)
 from sim.dokploy.testing import keypair
 
 PAIRS = [keypair(f"c{i}") for i in range(3)]
