@@ -1,15 +1,17 @@
 """Billing configuration: which Stripe prices mean which plan, grace period, and secrets from env.
 
-Secrets (``STRIPE_API_KEY``, ``STRIPE_WEBHOOK_SECRET``) are read from the environment only and held in
-:class:`Secret`, whose ``repr``/``str`` are masked, so they never reach logs, errors or reprs.
+Secrets (``STRIPE_API_KEY``, ``STRIPE_WEBHOOK_SECRET``) are read from the environment only, by the
+one settings reader (:class:`provisioning.secrets.EnvironmentSettings`), and held as ``SecretStr``,
+whose ``repr``/``str`` are masked, so they never reach logs, errors or reprs.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from provisioning.secret import Secret
+from pydantic import Field, SecretStr, ValidationError
+
+from provisioning.secrets import EnvironmentSettings, settings_problems
 
 
 @dataclass(frozen=True)
@@ -77,25 +79,20 @@ def config_from_mapping(data: Mapping[str, Any]) -> BillingConfig:
     return BillingConfig(prices=rules, grace_seconds=grace, **urls)
 
 
-@dataclass(frozen=True)
-class StripeSettings:
+class StripeSettings(EnvironmentSettings):
     """Connection settings for Stripe, read once from the environment."""
 
-    api_key: Secret
-    webhook_secret: Secret
-    api_base: Optional[str] = None
+    api_key: SecretStr = Field(validation_alias="STRIPE_API_KEY")
+    webhook_secret: SecretStr = Field(validation_alias="STRIPE_WEBHOOK_SECRET")
+    api_base: Optional[str] = Field(default=None, validation_alias="STRIPE_API_BASE")
     """``STRIPE_API_BASE``, e.g. stripe-mock's ``http://127.0.0.1:<port>``; unset means api.stripe.com."""
-    timeout_seconds: float = 10.0
-    max_retries: int = 2
+    timeout_seconds: float = Field(default=10.0, gt=0, validation_alias="STRIPE_TIMEOUT")
+    max_retries: int = Field(default=2, ge=0, validation_alias="STRIPE_MAX_RETRIES")
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "StripeSettings":
         """Read ``STRIPE_API_KEY``, ``STRIPE_WEBHOOK_SECRET``, ``STRIPE_API_BASE``, ``STRIPE_TIMEOUT``, ``STRIPE_MAX_RETRIES``."""
-        env = os.environ if env is None else env
-        missing = [k for k in ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET") if not env.get(k)]
-        if missing:
-            raise ValueError(f"missing environment variable(s): {', '.join(missing)}")
-        return cls(api_key=Secret(env["STRIPE_API_KEY"]), webhook_secret=Secret(env["STRIPE_WEBHOOK_SECRET"]),
-                   api_base=env.get("STRIPE_API_BASE") or None,
-                   timeout_seconds=float(env.get("STRIPE_TIMEOUT", "10")),
-                   max_retries=int(env.get("STRIPE_MAX_RETRIES", "2")))
+        try:
+            return cls.from_environ(env)
+        except ValidationError as exc:
+            raise ValueError(settings_problems(exc, cls)) from None

@@ -2,7 +2,7 @@
 
 Timeouts and bounded retries come from the stripe library (``max_network_retries``: exponential
 backoff 0.5 s → 5 s with jitter, an automatic Idempotency-Key on retried POSTs). The API key is taken
-from :class:`~billing.config.Secret` only when the client is built and never logged.
+from its ``SecretStr`` only when the client is built and never logged.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class StripeUnavailable(RuntimeError):
 def stripe_client(settings: StripeSettings) -> stripe.StripeClient:
     """A ``StripeClient`` with our timeout and retry bounds, pointed at ``settings.api_base`` if set."""
     return stripe.StripeClient(
-        settings.api_key.reveal(),
+        settings.api_key.get_secret_value(),
         base_addresses={"api": settings.api_base} if settings.api_base else None,
         max_network_retries=settings.max_retries,
         http_client=stripe.RequestsClient(timeout=settings.timeout_seconds),

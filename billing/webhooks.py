@@ -13,7 +13,8 @@ from typing import Any, Optional
 
 import stripe
 
-from billing.config import Secret
+from pydantic import SecretStr
+
 from billing.model import HANDLED, parse_event
 from billing.adapter.store import BillingStore, ProcessResult
 from billing.stripe_api import SubscriptionSource
@@ -26,10 +27,10 @@ class WebhookRejected(ValueError):
     """The request is not a genuine Stripe event (answer 400); the message reveals nothing secret."""
 
 
-def verify(payload: bytes, sig_header: Optional[str], secret: Secret, tolerance: int = TOLERANCE_SECONDS) -> dict[str, Any]:
+def verify(payload: bytes, sig_header: Optional[str], secret: SecretStr, tolerance: int = TOLERANCE_SECONDS) -> dict[str, Any]:
     """The event dict if ``sig_header`` is a valid Stripe signature of ``payload`` under ``secret``."""
     try:
-        stripe.Webhook.construct_event(payload.decode("utf-8"), sig_header, secret.reveal(), tolerance)
+        stripe.Webhook.construct_event(payload.decode("utf-8"), sig_header, secret.get_secret_value(), tolerance)
     except stripe.SignatureVerificationError:
         raise WebhookRejected("invalid Stripe-Signature") from None
     except (ValueError, UnicodeDecodeError):
@@ -41,7 +42,7 @@ def verify(payload: bytes, sig_header: Optional[str], secret: Secret, tolerance:
 class WebhookHandler:
     """Verifies and processes webhook deliveries into a :class:`BillingStore`."""
 
-    def __init__(self, store: BillingStore, secret: Secret, source: Optional[SubscriptionSource] = None,
+    def __init__(self, store: BillingStore, secret: SecretStr, source: Optional[SubscriptionSource] = None,
                  tolerance: int = TOLERANCE_SECONDS) -> None:
         self.store, self._secret, self.source, self.tolerance = store, secret, source, tolerance
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -12,9 +11,13 @@ from urllib.parse import quote
 import requests
 from requests.auth import AuthBase
 
+from clients.retry import RetryPolicy
+
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = (500, 502, 503, 504)
+DEFAULT_RETRY = RetryPolicy(attempts=4, initial=0.25, maximum=4.0)
+"""Every call here is idempotent (GET, and PATCH with REPLACE/DELETE), so all are retried on transient failures."""
 
 
 class PowerDNSApiKeyAuth(AuthBase):
@@ -22,7 +25,7 @@ class PowerDNSApiKeyAuth(AuthBase):
 
     def __init__(self, api_key: str) -> None:
         if not api_key or not api_key.strip():
-            raise PowerDNSError("configuration", None, "PDNS_API_KEY is empty; set it to the PowerDNS API key")
+            raise PowerDNSApiError("configuration", None, "PDNS_API_KEY is empty; set it to the PowerDNS API key")
         self._api_key = api_key.strip()
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -33,8 +36,8 @@ class PowerDNSApiKeyAuth(AuthBase):
         return "PowerDNSApiKeyAuth(api_key=***)"
 
 
-class PowerDNSError(Exception):
-    """A failed PowerDNS call: what it was about, HTTP status (None: no response) and a readable message."""
+class PowerDNSApiError(Exception):
+    """A failed PowerDNS API call or client configuration: what it was about, HTTP status (None: no response) and a readable message."""
 
     def __init__(self, subject: str, status: int | None, message: str) -> None:
         super().__init__(message)
@@ -60,12 +63,13 @@ class RRSet:
 class PowerDNSClient:
     """Talks to ``/api/v1/servers/localhost`` with a timeout and bounded retries with backoff."""
 
-    def __init__(self, url: str, api_key: str, *, timeout: float = 10.0, attempts: int = 4,
-                 backoff: float = 0.25, server_id: str = "localhost") -> None:
+    def __init__(self, url: str, api_key: str, *, timeout: float = 10.0, retry: RetryPolicy = DEFAULT_RETRY,
+                 server_id: str = "localhost") -> None:
+        if not timeout > 0:
+            raise PowerDNSApiError("configuration", None, "timeout must be a positive number of seconds")
         self.base = f"{url.rstrip('/')}/api/v1/servers/{server_id}"
         self.timeout = timeout
-        self.attempts = attempts
-        self.backoff = backoff
+        self.retry = retry
         self._auth = PowerDNSApiKeyAuth(api_key)
 
     @classmethod
@@ -73,7 +77,7 @@ class PowerDNSClient:
         """Build a client from ``PDNS_API_URL`` and ``PDNS_API_KEY`` (read now, never stored elsewhere)."""
         url = os.environ.get("PDNS_API_URL", "").strip()
         if not url:
-            raise PowerDNSError("configuration", None, "PDNS_API_URL is not set; set it to e.g. http://127.0.0.1:8081")
+            raise PowerDNSApiError("configuration", None, "PDNS_API_URL is not set; set it to e.g. http://127.0.0.1:8081")
         return cls(url, os.environ.get("PDNS_API_KEY", ""))
 
     def __repr__(self) -> str:
@@ -106,29 +110,30 @@ class PowerDNSClient:
 
     def _request(self, method: str, path: str, subject: str, **kwargs: Any) -> Any:
         """The one choke point: timeout, retries on connection errors and 5xx, error mapping."""
-        url = self.base + path
-        for attempt in range(1, self.attempts + 1):
-            try:
-                resp = requests.request(method, url, auth=self._auth, timeout=self.timeout, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                error = PowerDNSError(subject, None, f"cannot reach {self.base} ({type(exc).__name__}); "
-                                      "check PDNS_API_URL and that PowerDNS is running")
-            else:
-                log.debug("PowerDNS %s %s -> %s (attempt %d)", method, path, resp.status_code, attempt)
-                if resp.status_code < 400:
-                    return resp.json() if resp.content else {}
-                error = PowerDNSError(subject, resp.status_code, _explain(resp, subject))
-                if resp.status_code not in RETRYABLE_STATUS:
-                    raise error
-            if attempt == self.attempts:
-                raise error
-            time.sleep(self.backoff * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")
+        return self.retry.call(lambda: self._once(method, path, subject, **kwargs), _transient)
+
+    def _once(self, method: str, path: str, subject: str, **kwargs: Any) -> Any:
+        try:
+            resp = requests.request(method, self.base + path, auth=self._auth, timeout=self.timeout, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise PowerDNSApiError(subject, None, f"cannot reach {self.base} ({type(exc).__name__}); "
+                                   "check PDNS_API_URL and that PowerDNS is running") from None
+        log.debug("PowerDNS %s %s -> %s", method, path, resp.status_code)
+        if resp.status_code >= 400:
+            raise PowerDNSApiError(subject, resp.status_code, _explain(resp, subject))
+        return resp.json() if resp.content else {}
+
+
+def _transient(exc: BaseException) -> bool:
+    """No response at all, or a server-side failure (the calls here are idempotent, so safe to repeat)."""
+    return isinstance(exc, PowerDNSApiError) and (exc.status is None or exc.status in RETRYABLE_STATUS)
 
 
 def _explain(resp: requests.Response, subject: str) -> str:
+    """PowerDNS's own error text for ``resp`` and what to do about it."""
     try:
-        detail = str(resp.json().get("error", ""))
+        body = resp.json()
+        detail = str(body.get("error", "")) if isinstance(body, dict) else ""
     except ValueError:
         detail = resp.text[:200]
     if resp.status_code == 401:
@@ -137,4 +142,6 @@ def _explain(resp: requests.Response, subject: str) -> str:
         return f"not found ({detail}); create the zone on PowerDNS or fix the zone input"
     if resp.status_code == 422:
         return f"rejected: {detail}; fix the record inputs"
+    if resp.status_code >= 500:
+        return f"{detail or 'server error'}; PowerDNS failed after retries: check its log and try again"
     return detail or "unexpected response"

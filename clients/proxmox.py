@@ -6,22 +6,60 @@ and ``PROXMOX_VE_INSECURE``. Built inside each provider call, never captured by 
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlparse
 
+import requests
 from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+
+from clients.retry import RetryPolicy
 
 DEFAULT_TIMEOUT = 15
-# Reads only: connection failures and overload answers (PVE's 595 = node unreachable) are retried with backoff.
-READ_RETRY = Retry(total=4, connect=4, read=2, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504, 595),
-                   allowed_methods=frozenset({"GET"}), raise_on_status=False)
+READ_RETRY = RetryPolicy(attempts=5, initial=0.5, maximum=4.0)
+RETRYABLE_STATUS = frozenset({500, 502, 503, 504, 595})
+"""Overload answers; PVE's own 595 means a node did not answer the node we asked."""
 
 
 class ProxmoxSettingsError(RuntimeError):
     """The Proxmox environment variables are missing or malformed."""
+
+
+class _RetryableAnswer(Exception):
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, (_RetryableAnswer, requests.ConnectionError, requests.Timeout))
+
+
+class RetryingReads(HTTPAdapter):
+    """Sends reads (GET) through the shared :class:`RetryPolicy`: connection failures, timeouts and overload
+    answers are retried with backoff. Writes go out once: a repeated clone or start is not harmless."""
+
+    def __init__(self, policy: RetryPolicy = READ_RETRY) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if request.method != "GET":
+            return super().send(request, **kwargs)
+
+        def once() -> requests.Response:
+            response = HTTPAdapter.send(self, request, **kwargs)
+            if response.status_code in RETRYABLE_STATUS:
+                _ = response.content  # read the body so the connection goes back to the pool
+                raise _RetryableAnswer(response)
+            return response
+
+        try:
+            return self.policy.call(once, _transient)
+        except _RetryableAnswer as last:
+            return last.response  # proxmoxer turns it into its ResourceException, as without retries
 
 
 def client_from_env(timeout: int = DEFAULT_TIMEOUT, env: Mapping[str, str] | None = None) -> ProxmoxAPI:
@@ -40,7 +78,7 @@ def client_from_env(timeout: int = DEFAULT_TIMEOUT, env: Mapping[str, str] | Non
     api = ProxmoxAPI(url.hostname, port=url.port or 8006, service="PVE", backend="https", user=user,
                      token_name=token_name, token_value=secret, verify_ssl=not insecure, timeout=timeout)
     # proxmoxer keeps its requests session in _store (its documented extension point has none for retries).
-    api._store["session"].mount("https://", HTTPAdapter(max_retries=READ_RETRY))
+    api._store["session"].mount("https://", RetryingReads())
     return api
 
 

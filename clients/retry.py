@@ -6,10 +6,16 @@ Every loop that retries a remote call (HTTP APIs, the database, the engine's sta
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 T = TypeVar("T")
 
@@ -30,11 +36,17 @@ class RetryPolicy:
 
         A set ``cancel`` event cuts the current wait short (the next attempt then runs at once).
         """
-        sleep = (lambda seconds: None if cancel.wait(seconds) else None) if cancel else None
-        kwargs = {"sleep": sleep} if sleep else {}
-        return Retrying(stop=stop_after_attempt(self.attempts), reraise=True,
-                        wait=wait_exponential_jitter(initial=self.initial, max=self.maximum, jitter=self.jitter),
-                        retry=retry_if_exception(retryable), **kwargs)
+        retrying = Retrying(stop=stop_after_attempt(self.attempts), reraise=True,
+                            wait=wait_exponential_jitter(multiplier=self.initial, max=self.maximum, jitter=self.jitter),
+                            retry=retry_if_exception(retryable))
+        if cancel is None:
+            return retrying
+        event = cancel
+
+        def sleep(seconds: float) -> None:
+            event.wait(seconds)
+
+        return retrying.copy(sleep=sleep)
 
     def call(self, fn: Callable[[], T], retryable: Callable[[BaseException], bool],
              cancel: threading.Event | None = None) -> T:

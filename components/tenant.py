@@ -25,7 +25,7 @@ from components.environment import Environment, Region
 from components.spec import Plan, TenantSpec
 from components.spec.hostnames import server_labels
 from components.tenant_vm import tenant_vm
-from providers.allocation import Allocation
+from providers.allocation import AllocationResource
 from providers.dns_record import DnsRecord, DnsRecordArgs
 from providers.dokploy_server import DokployServer, DokployServerArgs
 from providers.ssh_keypair import SshKeyPair
@@ -94,7 +94,7 @@ class TenantEnvironment(ComponentResource):
         child = ResourceOptions(parent=self)
         prefix = f"{name}-s{index}"
         hostname = f"{server_labels(spec.host_label, spec.servers, spec.hostname_scheme)[index]}.{env.zone}"
-        allocation = Allocation(f"{prefix}-alloc", {
+        allocation = AllocationResource(f"{prefix}-alloc", {
             "pool": f"{env.name}/{region.name}", "owner": f"{spec.slug}/{index}", "vmid_start": region.vmid_start,
             "vmid_end": region.vmid_end, "network": region.network, "gateway": region.gateway,
             "reserved": region.reserved, "nodes": list(region.nodes), "memory_mb": plan.memory_mb,

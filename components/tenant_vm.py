@@ -15,7 +15,7 @@ from pulumi import Input, Output, ResourceOptions
 
 from components.environment import Environment, Region
 from components.spec import Plan, TenantSpec
-from providers.allocation import Allocation
+from providers.allocation import AllocationResource
 
 INBOUND_ALLOWED = (("22", "SSH"), ("80", "HTTP"), ("443", "HTTPS"))
 # Seconds bpg waits for each step; generous on real hardware, irrelevant on the simulator.
@@ -28,7 +28,7 @@ def tenant_tags(spec: TenantSpec) -> list[str]:
 
 
 def tenant_vm(name: str, *, spec: TenantSpec, env: Environment, region: Region, plan: Plan,
-              allocation: Allocation, public_keys: Input[Sequence[str]], suffix: Output[str], index: int,
+              allocation: AllocationResource, public_keys: Input[Sequence[str]], suffix: Output[str], index: int,
               opts: ResourceOptions) -> proxmoxve.VmLegacy:
     """Create the VM and its firewall options and rules; return the VM."""
     template = allocation.node.apply(lambda node: _template_for(region, node))
@@ -77,7 +77,7 @@ def _template_for(region: Region, node: str) -> int:
     return region.templates[node]
 
 
-def _firewall(name: str, vm: proxmoxve.VmLegacy, allocation: Allocation, opts: ResourceOptions) -> None:
+def _firewall(name: str, vm: proxmoxve.VmLegacy, allocation: AllocationResource, opts: ResourceOptions) -> None:
     child = ResourceOptions.merge(opts, ResourceOptions(depends_on=[vm]))
     proxmoxve.firewall.OptionsLegacy(
         f"{name}-firewall", node_name=allocation.node, vm_id=vm.vm_id, enabled=True,

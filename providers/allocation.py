@@ -14,28 +14,39 @@ slashes themselves.
 """
 from __future__ import annotations
 
-import ipaddress
 import os
-import urllib.parse
-from typing import Any, Mapping, Optional, TypedDict
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 from pulumi import Input, Output, ResourceOptions
-from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
-                            ResourceProvider, UpdateResult)
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
 
-from ipam.store import AllocationStore, PoolSpec, open_store
-from ipam.placement import choose_node, node_loads, with_pending
 from clients.proxmox import client_from_env, cluster_nodes, cluster_vms, vmid_taken
-from providers.wire import whole_numbers
+from ipam.placement import choose_node, node_loads, with_pending
+from ipam.store import AllocationStore, open_store
+from providers.allocation_rules import (
+    allocation_id,
+    allocation_outputs,
+    check_inputs,
+    diff_inputs,
+    parse_allocation_id,
+    pool_spec,
+)
 
-REPLACE_KEYS = ("pool", "owner", "network", "gateway")
-UPDATE_KEYS = ("vmid_start", "vmid_end", "reserved", "nodes", "memory_mb")
 DEFAULT_DB = ".state/allocations.sqlite"
-INT_KEYS = ("vmid_start", "vmid_end", "reserved", "memory_mb")
 
 
 class AllocationArgs(TypedDict, total=False):
-    """Inputs of :class:`Allocation`."""
+    """Inputs of :class:`AllocationResource`."""
 
     pool: Input[str]
     """Allocation namespace, normally the environment (``prod``, ``local``)."""
@@ -54,72 +65,8 @@ class AllocationArgs(TypedDict, total=False):
     """Memory the VM will need; placement refuses nodes without room."""
 
 
-def check_inputs(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """Normalise inputs and list (property, reason) failures."""
-    failures: list[tuple[str, str]] = []
-    inputs = {**{"reserved": 10}, **news}
-    inputs = whole_numbers(inputs, INT_KEYS)
-    for key in ("pool", "owner"):
-        if not isinstance(inputs.get(key), str) or not inputs[key]:
-            failures.append((key, "must be a non-empty string"))
-    start, end = inputs.get("vmid_start"), inputs.get("vmid_end")
-    if not (isinstance(start, int) and isinstance(end, int) and 100 <= start <= end <= 999_999_999):
-        failures.append(("vmid_start", "vmid_start..vmid_end must be a range within 100..999999999"))
-    try:
-        network = ipaddress.ip_network(str(inputs.get("network")), strict=True)
-        if ipaddress.ip_address(str(inputs.get("gateway"))) not in network:
-            failures.append(("gateway", f"must be an address inside {network}"))
-    except ValueError as exc:
-        failures.append(("network", f"must be a CIDR network such as 10.77.0.0/16 ({exc})"))
-    nodes = inputs.get("nodes")
-    if not isinstance(nodes, list) or not nodes or not all(isinstance(n, str) and n for n in nodes):
-        failures.append(("nodes", "must be a non-empty list of node names"))
-    if not isinstance(inputs.get("memory_mb"), int) or inputs["memory_mb"] <= 0:
-        failures.append(("memory_mb", "must be a positive number of MiB"))
-    return inputs, failures
-
-
-def diff_inputs(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(changed keys, replacing keys): moving pool, owner or network needs a new allocation."""
-    changed = [k for k in (*REPLACE_KEYS, *UPDATE_KEYS) if olds.get(k) != news.get(k)]
-    return changed, [k for k in changed if k in REPLACE_KEYS]
-
-
-def allocation_id(pool: str, owner: str) -> str:
-    """The resource id of ``owner``'s allocation in ``pool``: both parts percent-encoded, joined by ``/``."""
-    return f"{urllib.parse.quote(pool, safe='')}/{urllib.parse.quote(owner, safe='')}"
-
-
-def parse_allocation_id(id_: str, props: Mapping[str, Any] | None = None) -> tuple[str, str]:
-    """(pool, owner) of an id made by :func:`allocation_id`.
-
-    Ids written before the encoding were ``<pool>/<owner>`` unencoded; for those the state's own
-    ``pool`` and ``owner`` outputs decide, else the only shape the program made: ``<env>/<region>/<slug>/<i>``.
-    """
-    parts = id_.split("/")
-    if len(parts) == 2 and all(parts):
-        return urllib.parse.unquote(parts[0]), urllib.parse.unquote(parts[1])
-    props = props or {}
-    pool, owner = props.get("pool"), props.get("owner")
-    if isinstance(pool, str) and isinstance(owner, str) and id_ == f"{pool}/{owner}":
-        return pool, owner
-    if len(parts) == 4 and all(parts):
-        return "/".join(parts[:2]), "/".join(parts[2:])
-    raise ValueError(f"allocation id {id_!r} is not <pool>/<owner> with percent-encoded parts")
-
-
 def _store() -> AllocationStore:
     return open_store(os.environ.get("ALLOCATIONS_DB") or DEFAULT_DB)
-
-
-def _spec(props: dict[str, Any]) -> PoolSpec:
-    return PoolSpec(int(props["vmid_start"]), int(props["vmid_end"]), props["network"], props["gateway"],
-                    int(props["reserved"]))
-
-
-def _outs(props: dict[str, Any], vmid: int, address: str, node: str) -> dict[str, Any]:
-    prefix = ipaddress.ip_network(props["network"]).prefixlen
-    return {**props, "vmid": int(vmid), "address": address, "cidr": f"{address}/{prefix}", "node": node}
 
 
 class AllocationProvider(ResourceProvider):
@@ -145,35 +92,38 @@ class AllocationProvider(ResourceProvider):
             def place(pending: Mapping[str, int]) -> str:
                 return choose_node(with_pending(loads, pending), props["nodes"], memory)
 
-            existing = store.allocate(props["pool"], props["owner"], _spec(props), place,
+            existing = store.allocate(props["pool"], props["owner"], pool_spec(props), place,
                                       foreign_vmids=[int(vm["vmid"]) for vm in vms], memory_mb=memory,
                                       vmid_in_use=lambda vmid: vmid_taken(api, vmid))
         return CreateResult(id_=allocation_id(props["pool"], props["owner"]),
-                            outs=_outs(props, existing.vmid, existing.address, existing.node))
+                            outs=allocation_outputs(props, existing.vmid, existing.address, existing.node))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         pool, owner = parse_allocation_id(id_, props)
         found = _store().get(pool, owner)
         if found is None:
             return ReadResult(id_="", outs={})
-        return ReadResult(id_=id_, outs=_outs(props, found.vmid, found.address, found.node))
+        return ReadResult(id_=id_, outs=allocation_outputs(props, found.vmid, found.address, found.node))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=_outs(news, olds["vmid"], olds["address"], olds["node"]))
+        return UpdateResult(outs=allocation_outputs(news, olds["vmid"], olds["address"], olds["node"]))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         pool, owner = parse_allocation_id(id_, props)
         _store().release(pool, owner)
 
 
-class Allocation(Resource, module="ipam", name="Allocation"):
-    """A VM id, an address (``address`` and ``cidr``) and a node held for one tenant server."""
+class AllocationResource(Resource, module="ipam", name="Allocation"):
+    """A VM id, an address (``address`` and ``cidr``) and a node held for one tenant server.
+
+    The Pulumi resource ``ipam:Allocation``; the store's row it reflects is :class:`ipam.store.Allocation`.
+    """
 
     vmid: Output[int]
     address: Output[str]
     cidr: Output[str]
     node: Output[str]
 
-    def __init__(self, name: str, args: AllocationArgs, opts: Optional[ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: AllocationArgs, opts: ResourceOptions | None = None) -> None:
         super().__init__(AllocationProvider(), name,
                          {**args, "vmid": None, "address": None, "cidr": None, "node": None}, opts)

@@ -10,19 +10,41 @@ record belongs to someone else and must be imported or removed first.
 
 from __future__ import annotations
 
-from typing import Any, Optional, TypedDict
+from typing import Any, TypedDict
 
 import pulumi
-from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
-                            ResourceProvider, UpdateResult)
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
 
-from providers.dns_record_rules import (INPUT_KEYS, RECORD_TYPES, REPLACE_KEYS, TTL_DEFAULT, TTL_MAX, TTL_MIN,
-                                        check_record, diff_record, fqdn_of, is_unknown, parse_record_id, record_id)
-from clients.powerdns import PowerDNSClient, PowerDNSError
+from clients.powerdns import PowerDNSApiError, PowerDNSClient
+from providers.dns_record_rules import (
+    INPUT_KEYS,
+    RECORD_TYPES,
+    REPLACE_KEYS,
+    TTL_DEFAULT,
+    TTL_MAX,
+    TTL_MIN,
+    UnmanagedRecordError,
+    adoption_conflict,
+    check_record,
+    diff_record,
+    fqdn_of,
+    parse_record_id,
+    record_id,
+)
+from providers.wire import is_unknown
 
 __all__ = [
     "INPUT_KEYS", "RECORD_TYPES", "REPLACE_KEYS", "TTL_DEFAULT", "TTL_MAX", "TTL_MIN", "DnsRecord", "DnsRecordArgs",
-    "DnsRecordProvider", "check_record", "diff_record", "is_unknown", "parse_record_id", "record_id",
+    "DnsRecordProvider", "UnmanagedRecordError", "check_record", "diff_record", "is_unknown", "parse_record_id", "record_id",
 ]
 
 
@@ -71,11 +93,9 @@ class DnsRecordProvider(ResourceProvider):
         client = PowerDNSClient.from_env()
         fqdn, rtype = fqdn_of(props), inputs["type"]
         existing = client.get_rrset(inputs["zone"], fqdn, rtype)
-        if existing is not None and sorted(existing.contents) != sorted(inputs["content"]):
-            raise PowerDNSError(
-                f"record {fqdn} {rtype} in zone {inputs['zone']}", None,
-                f"already exists with {list(existing.contents)} and is not managed by this stack; "
-                "delete it or import it (pulumi import) before creating it here")
+        conflict = adoption_conflict(props, existing.contents if existing else None)
+        if conflict:
+            raise UnmanagedRecordError(conflict)
         client.replace_rrset(inputs["zone"], fqdn, rtype, inputs["ttl"], inputs["content"])
         return CreateResult(record_id(props), _outs(inputs))
 
@@ -98,7 +118,7 @@ class DnsRecordProvider(ResourceProvider):
         zone, fqdn, rtype = parse_record_id(id_)
         try:
             PowerDNSClient.from_env().delete_rrset(zone, fqdn, rtype)
-        except PowerDNSError as exc:
+        except PowerDNSApiError as exc:
             if exc.status != 404:  # the zone itself is gone, so the record is too
                 raise
 
@@ -114,7 +134,7 @@ class DnsRecord(Resource, module="dns", name="Record"):
     fqdn: pulumi.Output[str]
 
     def __init__(self, resource_name: str, args: DnsRecordArgs,
-                 opts: Optional[pulumi.ResourceOptions] = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         props = {"zone": args.zone, "name": args.name, "type": args.type, "content": args.content,
                  "ttl": args.ttl, "fqdn": None}
         super().__init__(DnsRecordProvider(), resource_name, props, opts)

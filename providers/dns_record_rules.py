@@ -136,6 +136,23 @@ def diff_record(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], 
     return changed, replaces, bool(replaces) and same_owner
 
 
+class UnmanagedRecordError(RuntimeError):
+    """The record set to create exists with other contents: someone else's record, never overwritten."""
+
+
+def adoption_conflict(inputs: dict[str, Any], existing: list[str] | tuple[str, ...] | None) -> str | None:
+    """Why ``create`` must not take over the record set that exists with ``existing`` contents (None: adopt or create).
+
+    A record set with exactly the desired contents is adopted (a crash between creating it and saving
+    state is harmless); one with other contents belongs to someone else.
+    """
+    if existing is None or sorted(existing) == sorted(inputs["content"]):
+        return None
+    return (f"record {fqdn_of(inputs)} {inputs['type']} in zone {inputs['zone']} already exists with "
+            f"{list(existing)} and is not managed by this stack; delete it or import it (pulumi import) "
+            "before creating it here")
+
+
 def fqdn_of(inputs: dict[str, Any]) -> str:
     """The record's owner name, e.g. ``acme.cloud.test.``, from checked inputs."""
     return f"{inputs.get('name')}.{inputs.get('zone')}"

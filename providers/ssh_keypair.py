@@ -6,18 +6,23 @@ public key's comment in place; nothing but a replacement makes a new key.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
-from typing import Any, Optional, TypedDict
+from typing import Any, TypedDict
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pulumi import Input, Output, ResourceOptions
-from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource,
-                            ResourceProvider, UpdateResult)
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
 
-_COMMENT = re.compile(r"^[A-Za-z0-9@._+:-]{0,128}$")
+from providers.ssh_keypair_rules import check_inputs, diff_inputs, public_key_fields
 
 
 class SshKeyPairArgs(TypedDict, total=False):
@@ -27,25 +32,6 @@ class SshKeyPairArgs(TypedDict, total=False):
     """Comment appended to the public key (e.g. ``dokploy@acme``); letters, digits and ``@._+:-``."""
 
 
-class _Inputs(TypedDict, total=False):
-    comment: str
-
-
-def check_inputs(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """Normalise inputs; return them with a list of (property, reason) failures."""
-    comment = news.get("comment") or ""
-    failures = []
-    if not isinstance(comment, str) or not _COMMENT.match(comment):
-        failures.append(("comment", "must be at most 128 characters of letters, digits and @._+:- (no spaces)"))
-    return {"comment": comment}, failures
-
-
-def diff_inputs(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """Return (changed keys, keys forcing replacement): only the comment can change, in place."""
-    changed = [key for key in ("comment",) if (olds.get(key) or "") != (news.get(key) or "")]
-    return changed, []
-
-
 def generate_key_pair(comment: str) -> dict[str, str]:
     """A fresh ed25519 key pair in OpenSSH formats, with its SHA256 fingerprint."""
     key = Ed25519PrivateKey.generate()
@@ -53,15 +39,6 @@ def generate_key_pair(comment: str) -> dict[str, str]:
                                 serialization.NoEncryption()).decode()
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     return {"private_key": private, **public_key_fields(public, comment)}
-
-
-def public_key_fields(public_key: str, comment: str) -> dict[str, str]:
-    """The public line with ``comment`` applied, and the key's SHA256 fingerprint as ssh-keygen prints it."""
-    kind, blob = public_key.split()[:2]
-    digest = hashlib.sha256(base64.b64decode(blob)).digest()
-    fingerprint = "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-    line = f"{kind} {blob} {comment}".rstrip()
-    return {"public_key": line, "fingerprint": fingerprint}
 
 
 class SshKeyPairProvider(ResourceProvider):
@@ -101,13 +78,12 @@ class SshKeyPair(Resource, module="ssh", name="KeyPair"):
     fingerprint: Output[str]
     comment: Output[str]
 
-    def __init__(self, name: str, args: Optional[SshKeyPairArgs] = None,
-                 opts: Optional[ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: SshKeyPairArgs | None = None,
+                 opts: ResourceOptions | None = None) -> None:
         props: dict[str, Any] = {"comment": (args or {}).get("comment", ""),
                                  "public_key": None, "private_key": None, "fingerprint": None}
         opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["private_key"]))
         super().__init__(SshKeyPairProvider(), name, props, opts)
 
 
-__all__ = ["SshKeyPair", "SshKeyPairArgs", "SshKeyPairProvider", "check_inputs", "diff_inputs",
-           "generate_key_pair", "public_key_fields"]
+__all__ = ["SshKeyPair", "SshKeyPairArgs", "SshKeyPairProvider", "generate_key_pair"]

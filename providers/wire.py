@@ -1,7 +1,8 @@
 """What the engine does to values on their way into a Python dynamic provider."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN

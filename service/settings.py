@@ -1,190 +1,185 @@
-"""The service's settings, read from the environment once (Starlette's ``config.py`` shape).
+"""The service's settings, read from the environment once (pydantic-settings, see :mod:`provisioning.secrets`).
 
-Every value has a cast and a default except the two secrets, which are wrapped in :class:`Secret`
-so a ``repr``, a log line or an error message never shows them.
+Every value has a type and a default except the two secrets, which are ``SecretStr`` so a ``repr``,
+a log line or an error message never shows them. A bad value raises :class:`SettingsError` naming the
+variable and what it must be, never the value.
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Mapping
+from typing import Annotated, Any
 
-from provisioning.secret import Secret
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticUseDefault
+
+from provisioning.secrets import EnvironmentSettings, settings_problems
 from provisioning.toolchain import PROJECT_DIR
+
+_POSTGRES = ("postgresql://", "postgres://")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the variable, never its value."""
 
 
-@dataclass(frozen=True)
-class Settings:
+def _whole_number(minimum: int) -> Callable[[Any], int]:
+    def parse(raw: Any) -> int:
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise ValueError("must be a whole number") from None
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return value
+    return parse
+
+
+def _seconds(raw: Any) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError("must be a number of seconds") from None
+    if not value > 0:
+        raise ValueError("must be positive")
+    return value
+
+
+def _flag(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if not text:
+        raise PydanticUseDefault()
+    if text not in _TRUE + _FALSE:
+        raise ValueError(f"must be one of {', '.join(_TRUE + _FALSE)}")
+    return text in _TRUE
+
+
+def _service_secret(raw: Any) -> Any:
+    text = raw.get_secret_value() if isinstance(raw, SecretStr) else raw
+    if not isinstance(text, str) or len(text) < 16:
+        raise ValueError("must be set to at least 16 characters")
+    return raw
+
+
+def _stripe_secret(raw: Any) -> Any:
+    text = raw.get_secret_value() if isinstance(raw, SecretStr) else raw
+    if not isinstance(text, str) or len(text) < 8:
+        raise ValueError("is set but too short to be a Stripe secret")
+    return raw
+
+
+def _queue_url(url: str) -> str:
+    if not url.startswith(("sqlite:///", *_POSTGRES)):
+        raise ValueError("must start with sqlite:/// or postgresql://")
+    return url
+
+
+Count = Annotated[int, BeforeValidator(_whole_number(1))]
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+ServiceSecret = Annotated[SecretStr, BeforeValidator(_service_secret)]
+StripeSecret = Annotated[SecretStr, BeforeValidator(_stripe_secret)]
+
+
+class Settings(EnvironmentSettings):
     """Everything the API and the workers are configured with."""
 
-    hmac_secret: Secret
+    hmac_secret: ServiceSecret = Field("", validate_default=True, validation_alias="SERVICE_HMAC_SECRET")
     """SERVICE_HMAC_SECRET: shared secret signing signup webhooks."""
-    operator_token: Secret
+    operator_token: ServiceSecret = Field("", validate_default=True, validation_alias="SERVICE_OPERATOR_TOKEN")
     """SERVICE_OPERATOR_TOKEN: bearer token of the operator endpoints."""
-    database_url: str = field(repr=False)
+    database_url: Annotated[str, AfterValidator(_queue_url)] = Field(
+        f"sqlite:///{PROJECT_DIR / '.state' / 'service.sqlite'}", repr=False, validation_alias="SERVICE_DATABASE_URL")
     """SERVICE_DATABASE_URL: ``sqlite:///path`` (embedded) or ``postgresql://...`` (scale-out)."""
-    allocations_db: str | None = field(default=None, repr=False)
-    """ALLOCATIONS_DB: the VM id / address store handed to engine runs. With a PostgreSQL queue it is
-    the queue's database (or another ``postgresql://`` URL): workers on several hosts must share one
-    store. With SQLite, unset means ``.state/allocations-<env>.sqlite``."""
-    env_name: str = "local"
+    allocations_db_setting: str | None = Field(None, repr=False, validation_alias="ALLOCATIONS_DB")
+    """ALLOCATIONS_DB as given; :attr:`allocations_db` is the store engine runs use."""
+    env_name: str = Field("local", validation_alias="SERVICE_ENV")
     """SERVICE_ENV: the environment whose stacks are ``<env>.<slug>``."""
-    concurrency: int = 2
+    concurrency: Count = Field(2, validation_alias="SERVICE_CONCURRENCY")
     """SERVICE_CONCURRENCY: workers (threads) running jobs in this process."""
-    tenants_dir: Path = PROJECT_DIR / ".state" / "service-tenants"
+    tenants_dir: Path = Field(PROJECT_DIR / ".state" / "service-tenants", validation_alias="SERVICE_TENANTS_DIR")
     """SERVICE_TENANTS_DIR: where the service writes tenant declarations."""
-    git_tenants_dir: Path = PROJECT_DIR / "tenants"
+    git_tenants_dir: Path = Field(PROJECT_DIR / "tenants", validation_alias="SERVICE_GIT_TENANTS_DIR")
     """SERVICE_GIT_TENANTS_DIR: the tenants declared in git; signups cannot take their slugs or host names."""
-    default_region: str | None = None
+    default_region: str | None = Field(None, validation_alias="SERVICE_DEFAULT_REGION")
     """SERVICE_DEFAULT_REGION: region of signups that name none (else the environment's first)."""
-    signature_window: int = 300
+    signature_window: Count = Field(300, validation_alias="SERVICE_SIGNATURE_WINDOW")
     """SERVICE_SIGNATURE_WINDOW: seconds a signed timestamp stays acceptable."""
-    max_body_bytes: int = 16384
+    max_body_bytes: Annotated[int, BeforeValidator(_whole_number(256))] = Field(
+        16384, validation_alias="SERVICE_MAX_BODY_BYTES")
     """SERVICE_MAX_BODY_BYTES: largest signup body accepted."""
-    lease_seconds: float = 30.0
+    lease_seconds: Seconds = Field(30.0, validation_alias="SERVICE_LEASE_SECONDS")
     """SERVICE_LEASE_SECONDS: a job's lease; a worker silent for this long is presumed dead."""
-    max_attempts: int = 4
+    max_attempts: Count = Field(4, validation_alias="SERVICE_MAX_ATTEMPTS")
     """SERVICE_MAX_ATTEMPTS: runs of one job before it fails for good (retryable errors only)."""
-    retry_base_seconds: float = 5.0
+    retry_base_seconds: Seconds = Field(5.0, validation_alias="SERVICE_RETRY_BASE_SECONDS")
     """SERVICE_RETRY_BASE_SECONDS: first retry delay, doubled per attempt (capped at 300 s)."""
-    poll_seconds: float = 1.0
+    poll_seconds: Seconds = Field(1.0, validation_alias="SERVICE_POLL_SECONDS")
     """SERVICE_POLL_SECONDS: how often an idle worker looks for work."""
-    key_sweep_seconds: float = 300.0
+    key_sweep_seconds: Seconds = Field(300.0, validation_alias="SERVICE_KEY_SWEEP_SECONDS")
     """SERVICE_KEY_SWEEP_SECONDS: how often workers revoke per-run Dokploy keys left by failed revokes or killed runs."""
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", validation_alias="SERVICE_HOST")
     """SERVICE_HOST: address the API binds."""
-    port: int = 8080
+    port: Annotated[int, BeforeValidator(_whole_number(0))] = Field(8080, validation_alias="SERVICE_PORT")
     """SERVICE_PORT: port the API binds."""
-    stripe_webhook_secret: Secret | None = None
+    stripe_webhook_secret: StripeSecret | None = Field(None, validation_alias="STRIPE_WEBHOOK_SECRET")
     """STRIPE_WEBHOOK_SECRET: verifies ``POST /v1/stripe/webhook``; unset means billing is off (404)."""
-    stripe_api_key: Secret | None = None
+    stripe_api_key: StripeSecret | None = Field(None, validation_alias="STRIPE_API_KEY")
     """STRIPE_API_KEY: fetch each event's subscription from Stripe before deciding (optional)."""
-    stripe_api_base: str | None = None
+    stripe_api_base: str | None = Field(None, validation_alias="STRIPE_API_BASE")
     """STRIPE_API_BASE: another Stripe API address (stripe-mock in tests)."""
-    billing_config: Path | None = None
+    billing_config: Path | None = Field(None, validation_alias="SERVICE_BILLING_CONFIG")
     """SERVICE_BILLING_CONFIG: YAML/JSON ``{prices: {<price id|lookup key>: {plan, servers?}}, grace_seconds?,
     checkout?: {success_url, cancel_url}}`` (checkout sessions need both URLs and STRIPE_API_KEY)."""
-    billing_db: Path = PROJECT_DIR / ".state" / "billing.sqlite"
+    billing_db: Path = Field(PROJECT_DIR / ".state" / "billing.sqlite", validation_alias="SERVICE_BILLING_DB")
     """SERVICE_BILLING_DB: the billing store (processed events, tenant billing state, action outbox, timers)."""
-    billing_poll_seconds: float = 5.0
+    billing_poll_seconds: Seconds = Field(5.0, validation_alias="SERVICE_BILLING_POLL_SECONDS")
     """SERVICE_BILLING_POLL_SECONDS: how often due suspensions and queued billing actions are executed."""
-    usage_poll_seconds: float = 300.0
+    usage_poll_seconds: Seconds = Field(300.0, validation_alias="SERVICE_USAGE_POLL_SECONDS")
     """SERVICE_USAGE_POLL_SECONDS: how often closed hours' VM-hours are reported to Stripe (needs STRIPE_API_KEY)."""
-    meter_event: str = "vm_hours"
+    meter_event: str = Field("vm_hours", validation_alias="STRIPE_METER_EVENT")
     """STRIPE_METER_EVENT: the Stripe billing meter's event name for VM-hours."""
-    require_payment: bool = False
+    require_payment: Flag = Field(False, validation_alias="SERVICE_REQUIRE_PAYMENT")
     """SERVICE_REQUIRE_PAYMENT: hold signups (``awaiting-payment``) until billing's Provision for the tenant
     arrives (a billed cloud); false applies signups at once (operator-driven environments)."""
+
+    @model_validator(mode="after")
+    def _one_shared_allocation_store(self) -> Settings:
+        given = self.allocations_db_setting
+        if self.database_url.startswith(_POSTGRES) and given is not None and not given.startswith(_POSTGRES):
+            raise ValueError("ALLOCATIONS_DB must be a postgresql:// URL (or unset: the queue's database) when "
+                             "SERVICE_DATABASE_URL is PostgreSQL: workers on other hosts cannot share a SQLite file")
+        return self
+
+    @property
+    def allocations_db(self) -> str | None:
+        """ALLOCATIONS_DB: the VM id / address store handed to engine runs. With a PostgreSQL queue it is
+        the queue's database (or another ``postgresql://`` URL): workers on several hosts must share one
+        store. With SQLite, unset means ``.state/allocations-<env>.sqlite``."""
+        if self.database_url.startswith(_POSTGRES) and self.allocations_db_setting is None:
+            return self.database_url
+        return self.allocations_db_setting
 
     def __repr__(self) -> str:
         scheme = self.database_url.split(":", 1)[0]
         return f"Settings(env_name={self.env_name!r}, database={scheme}, concurrency={self.concurrency})"
 
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive")
-    return value
-
-
-def _secret(env: Mapping[str, str], name: str) -> Secret:
-    raw = env.get(name, "")
-    if len(raw) < 16:
-        raise SettingsError(f"{name} must be set to at least 16 characters")
-    return Secret(raw)
+    __str__ = __repr__
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from ``env`` (default: the process environment); raise SettingsError."""
-    env = os.environ if env is None else env
-    url = env.get("SERVICE_DATABASE_URL") or f"sqlite:///{PROJECT_DIR / '.state' / 'service.sqlite'}"
-    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
-        raise SettingsError("SERVICE_DATABASE_URL must start with sqlite:/// or postgresql://")
-    return Settings(
-        hmac_secret=_secret(env, "SERVICE_HMAC_SECRET"),
-        operator_token=_secret(env, "SERVICE_OPERATOR_TOKEN"),
-        database_url=url,
-        allocations_db=_allocations_db(env, url),
-        env_name=env.get("SERVICE_ENV", "local"),
-        concurrency=_int(env, "SERVICE_CONCURRENCY", 2),
-        tenants_dir=Path(env.get("SERVICE_TENANTS_DIR") or PROJECT_DIR / ".state" / "service-tenants"),
-        git_tenants_dir=Path(env.get("SERVICE_GIT_TENANTS_DIR") or PROJECT_DIR / "tenants"),
-        default_region=env.get("SERVICE_DEFAULT_REGION") or None,
-        signature_window=_int(env, "SERVICE_SIGNATURE_WINDOW", 300),
-        max_body_bytes=_int(env, "SERVICE_MAX_BODY_BYTES", 16384, minimum=256),
-        lease_seconds=_float(env, "SERVICE_LEASE_SECONDS", 30.0),
-        max_attempts=_int(env, "SERVICE_MAX_ATTEMPTS", 4),
-        retry_base_seconds=_float(env, "SERVICE_RETRY_BASE_SECONDS", 5.0),
-        poll_seconds=_float(env, "SERVICE_POLL_SECONDS", 1.0),
-        key_sweep_seconds=_float(env, "SERVICE_KEY_SWEEP_SECONDS", 300.0),
-        host=env.get("SERVICE_HOST", "127.0.0.1"),
-        port=_int(env, "SERVICE_PORT", 8080, minimum=0),
-        stripe_webhook_secret=_optional_secret(env, "STRIPE_WEBHOOK_SECRET"),
-        stripe_api_key=_optional_secret(env, "STRIPE_API_KEY"),
-        stripe_api_base=env.get("STRIPE_API_BASE") or None,
-        billing_config=Path(env["SERVICE_BILLING_CONFIG"]) if env.get("SERVICE_BILLING_CONFIG") else None,
-        billing_db=Path(env.get("SERVICE_BILLING_DB") or PROJECT_DIR / ".state" / "billing.sqlite"),
-        billing_poll_seconds=_float(env, "SERVICE_BILLING_POLL_SECONDS", 5.0),
-        usage_poll_seconds=_float(env, "SERVICE_USAGE_POLL_SECONDS", 300.0),
-        meter_event=env.get("STRIPE_METER_EVENT") or "vm_hours",
-        require_payment=_bool(env, "SERVICE_REQUIRE_PAYMENT", False),
-    )
-
-
-def _allocations_db(env: Mapping[str, str], queue_url: str) -> str | None:
-    """ALLOCATIONS_DB, defaulting to the queue's database when that is PostgreSQL (one shared store)."""
-    given = env.get("ALLOCATIONS_DB") or None
-    if not queue_url.startswith(("postgresql://", "postgres://")):
-        return given
-    if given is None:
-        return queue_url
-    if not given.startswith(("postgresql://", "postgres://")):
-        raise SettingsError("ALLOCATIONS_DB must be a postgresql:// URL (or unset: the queue's database) when "
-                            "SERVICE_DATABASE_URL is PostgreSQL: workers on other hosts cannot share a SQLite file")
-    return given
-
-
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw not in _TRUE + _FALSE:
-        raise SettingsError(f"{name} must be one of {', '.join(_TRUE + _FALSE)}")
-    return raw in _TRUE
-
-
-def _optional_secret(env: Mapping[str, str], name: str) -> Secret | None:
-    raw = env.get(name, "")
-    if not raw:
-        return None
-    if len(raw) < 8:
-        raise SettingsError(f"{name} is set but too short to be a Stripe secret")
-    return Secret(raw)
+    try:
+        return Settings.from_environ(env)
+    except ValidationError as exc:
+        raise SettingsError(settings_problems(exc, Settings)) from None

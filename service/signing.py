@@ -5,7 +5,7 @@ import hashlib
 import hmac
 import time
 
-from service.settings import Secret
+from pydantic import SecretStr
 
 HEADER = "X-Signature"
 
@@ -14,14 +14,14 @@ class SignatureError(ValueError):
     """The signature header is missing, malformed, stale or does not match (message safe to return)."""
 
 
-def sign(secret: Secret, body: bytes, timestamp: int | None = None) -> str:
+def sign(secret: SecretStr, body: bytes, timestamp: int | None = None) -> str:
     """The header value signing ``body`` at ``timestamp`` (default now): what a sender computes."""
     ts = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.reveal().encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    digest = hmac.new(secret.get_secret_value().encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={ts},v1={digest}"
 
 
-def verify(secret: Secret, header: str | None, body: bytes, window: int, now: float | None = None) -> int:
+def verify_signature(secret: SecretStr, header: str | None, body: bytes, window: int, now: float | None = None) -> int:
     """Check ``header`` against ``body``; return its timestamp or raise :class:`SignatureError`."""
     if not header:
         raise SignatureError(f"missing {HEADER} header")

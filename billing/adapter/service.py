@@ -17,7 +17,7 @@ from typing import Any, Optional
 import yaml
 
 from billing.checkout import CheckoutSessions
-from billing.config import BillingConfig, Secret, StripeSettings, config_from_mapping
+from billing.config import BillingConfig, StripeSettings, config_from_mapping
 from billing.decide import Provision
 from billing.states import TenantState
 from billing.adapter.store import BillingStore, ProcessResult
@@ -99,8 +99,8 @@ def billing_runtime(settings: Settings, queue: JobQueue, environment: Environmen
         raise SettingsError(f"SERVICE_BILLING_CONFIG: prices name unknown plan(s) {', '.join(unknown)}")
     sessions = None
     if settings.stripe_api_key is not None:
-        client = stripe_client(StripeSettings(api_key=Secret(settings.stripe_api_key.reveal()),
-                                              webhook_secret=Secret(settings.stripe_webhook_secret.reveal()),
+        client = stripe_client(StripeSettings(api_key=settings.stripe_api_key,
+                                              webhook_secret=settings.stripe_webhook_secret,
                                               api_base=settings.stripe_api_base))
         source = source or StripeSubscriptions(client)
         if config.success_url and config.cancel_url:
@@ -108,8 +108,7 @@ def billing_runtime(settings: Settings, queue: JobQueue, environment: Environmen
     settings.billing_db.parent.mkdir(parents=True, exist_ok=True)
     store = BillingStore(settings.billing_db, config)
     sink = QueueActionSink(queue, environment, SuspensionTimers(settings.billing_db), settings.max_attempts)
-    secret = Secret(settings.stripe_webhook_secret.reveal())
-    handler = WebhookHandler(store, secret, source)
+    handler = WebhookHandler(store, settings.stripe_webhook_secret, source)
     return BillingRuntime(handler, store, sink, settings.billing_poll_seconds, sessions)
 
 

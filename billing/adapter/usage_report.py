@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional, Protocol
 
 import yaml
 
-from billing.config import Secret, StripeSettings
+from billing.config import StripeSettings
 from billing.stripe_api import StripeUnavailable, stripe_client
 from billing.usage import HOUR, UsageReport, UsageReporter, vm_hours_by_plan
 from service.metrics import Metrics
@@ -127,8 +127,8 @@ def usage_job(settings: Settings, queue: JobQueue, customer_of: Callable[[str], 
     """The report job when billing can reach Stripe (STRIPE_API_KEY set), else None."""
     if settings.stripe_api_key is None or settings.stripe_webhook_secret is None or not isinstance(queue, SqlQueue):
         return None
-    client = stripe_client(StripeSettings(api_key=Secret(settings.stripe_api_key.reveal()),
-                                          webhook_secret=Secret(settings.stripe_webhook_secret.reveal()),
+    client = stripe_client(StripeSettings(api_key=settings.stripe_api_key,
+                                          webhook_secret=settings.stripe_webhook_secret,
                                           api_base=settings.stripe_api_base))
     return UsageJob(queue, UsageReporter(client, settings.meter_event), customer_of, metrics,
                     settings.usage_poll_seconds)

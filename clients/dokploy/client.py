@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from clients.retry import RetryPolicy as SharedRetryPolicy
+
 from .errors import DokployError
 from .transport import RetryPolicy, Transport
 
@@ -105,22 +107,24 @@ class DokployClient(Transport):
         return dict(self._request("POST", "server.remove", {"serverId": server_id}, idempotent=True))
 
     def wait_ready(self, server_id: str, timeout: float = 60.0, interval: float = 2.0) -> dict[str, Any]:
-        """Poll ``server.validate`` until the server is ready; raise the last failure at the deadline."""
+        """Poll ``server.validate`` every ``interval`` s until the server is ready; raise the last failure at the deadline."""
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                result = self.server_validate(server_id)
-                if is_ready(result):
-                    return result
-                failure = DokployError("server.validate", 200, "NOT_READY",
-                                       "setup reported success but Docker/Swarm/network are not installed")
-            except DokployError as err:
-                if err.status not in (400, None) and not err.retryable:
-                    raise
-                failure = err
-            if time.monotonic() + interval > deadline:
-                raise failure
-            time.sleep(interval)
+
+        def validated() -> dict[str, Any]:
+            result = self.server_validate(server_id)
+            if not is_ready(result):
+                raise DokployError("server.validate", 200, "NOT_READY",
+                                   "setup reported success but Docker/Swarm/network are not installed")
+            return result
+
+        def worth_polling(exc: BaseException) -> bool:
+            # 400: validate cannot reach the server yet; None/5xx: transient. Either may clear up in time.
+            settling = isinstance(exc, DokployError) and (exc.status in (400, 200, None) or exc.retryable)
+            return settling and time.monotonic() + interval <= deadline
+
+        polls = SharedRetryPolicy(attempts=int(timeout / interval) + 2 if interval > 0 else 1,
+                                  initial=interval, maximum=interval)
+        return polls.call(validated, worth_polling)
 
     # -- organization, keys, billing -------------------------------------------------------
     def organization_active(self) -> dict[str, Any] | None:

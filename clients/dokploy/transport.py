@@ -4,10 +4,12 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import requests
+from tenacity import RetryCallState
+
+from clients.retry import RetryPolicy as SharedRetryPolicy
 
 from .auth import DokployApiKeyAuth
 from .errors import DokployError
@@ -15,30 +17,48 @@ from .errors import DokployError
 log = logging.getLogger("dokploy.client")
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded retries with exponential backoff and jitter, for idempotent calls only."""
+class RetryPolicy(SharedRetryPolicy):
+    """The shared :class:`clients.retry.RetryPolicy` with Dokploy's defaults (jittered waits).
 
-    attempts: int = 4
-    backoff: float = 0.5
-    max_backoff: float = 8.0
+    Also accepts the names Dokploy callers configured it with before (``backoff``, ``max_backoff``) and
+    offers :meth:`delay` to loops that pace themselves (provisioning/dokploy_keys.py's mint).
+    """
+
+    def __init__(self, attempts: int = 4, initial: float | None = None, maximum: float | None = None,
+                 jitter: float = 0.25, *, backoff: float | None = None, max_backoff: float | None = None) -> None:
+        first = initial if initial is not None else backoff if backoff is not None else 0.5
+        cap = maximum if maximum is not None else max_backoff if max_backoff is not None else 8.0
+        super().__init__(attempts, first, cap, min(jitter, first))  # jitter never outgrows the first wait
 
     def delay(self, attempt: int) -> float:
-        base = min(self.max_backoff, self.backoff * (2 ** attempt))
-        return base * (0.5 + random.random() / 2)
+        """Seconds to wait after failed attempt ``attempt`` (0-based), as :meth:`call` waits."""
+        return min(self.maximum, self.initial * 2.0 ** attempt + random.uniform(0, self.jitter))
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, DokployError) and exc.retryable
+
+
+def _log_retry(state: RetryCallState) -> None:
+    err = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    code = err.code if isinstance(err, DokployError) else type(err).__name__
+    procedure = err.procedure if isinstance(err, DokployError) else "?"
+    log.warning("dokploy %s: %s; retry %d in %.1fs", procedure, code, state.attempt_number, wait)
 
 
 class Transport:
     """Sends ``/api/<procedure>`` requests; every call goes through :meth:`_request`."""
 
     def __init__(self, base_url: str, api_key: str, timeout: float = 30.0,
-                 retry: RetryPolicy | None = None, session: requests.Session | None = None,
+                 retry: SharedRetryPolicy | None = None, session: requests.Session | None = None,
                  verify: bool | str = True) -> None:
         if not base_url or not base_url.startswith(("http://", "https://")):
             raise ValueError("base_url: must be an http(s) URL of the Dokploy instance (DOKPLOY_URL)")
+        if not timeout > 0:
+            raise ValueError("timeout: must be a positive number of seconds per Dokploy call (DOKPLOY_TIMEOUT)")
         self.base_url = base_url.rstrip("/")
-        if self.base_url.endswith("/api"):
-            self.base_url = self.base_url[: -len("/api")]
+        self.base_url = self.base_url.removesuffix("/api")
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self._auth = DokployApiKeyAuth(api_key)
@@ -59,19 +79,13 @@ class Transport:
         # Dokploy's required-but-nullable fields (server description/sshKeyId) reject an absent
         # key ("expected nonoptional"), so those must go out as an explicit null.
         payload = {k: v for k, v in (data or {}).items() if v is not None or k in keep_null}
-        retry = method == "GET" if idempotent is None else idempotent
-        attempts = self.retry.attempts if retry else 1
-        for attempt in range(attempts):
-            try:
-                return self._once(method, procedure, payload, timeout or self.timeout)
-            except DokployError as err:
-                if not err.retryable or attempt + 1 >= attempts:
-                    raise
-                delay = self.retry.delay(attempt)
-                log.warning("dokploy %s: %s; retry %d/%d in %.1fs", procedure, err.code,
-                            attempt + 1, attempts - 1, delay)
-                time.sleep(delay)
-        raise AssertionError("unreachable")
+
+        def once() -> Any:
+            return self._once(method, procedure, payload, timeout or self.timeout)
+
+        if not (method == "GET" if idempotent is None else idempotent):
+            return once()
+        return self.retry.retrying(_transient).copy(before_sleep=_log_retry)(once)
 
     def _once(self, method: str, procedure: str, payload: dict[str, Any], timeout: float) -> Any:
         url = f"{self.base_url}/api/{procedure}"
@@ -82,10 +96,12 @@ class Transport:
             else:
                 resp = self._session.post(url, json=payload, auth=self._auth, timeout=timeout, verify=self._verify)
         except requests.Timeout:
-            raise DokployError(procedure, None, "TIMEOUT", f"no response within {timeout:g}s") from None
+            raise DokployError(procedure, None, "TIMEOUT", f"no response within {timeout:g}s; Dokploy is slow "
+                               "or overloaded: retry later or raise DOKPLOY_TIMEOUT") from None
         except requests.ConnectionError as exc:
             raise DokployError(procedure, None, "CONNECTION_ERROR",
-                               self._auth.redact(f"cannot reach {self.base_url}: {type(exc).__name__}")) from None
+                               self._auth.redact(f"cannot reach {self.base_url}: {type(exc).__name__}; "
+                                                 "check DOKPLOY_URL and that Dokploy is running")) from None
         # Bodies are never logged: SSH-key listings contain private keys.
         log.debug("dokploy %s %s -> %d in %.2fs", method, procedure, resp.status_code, time.monotonic() - started)
         if resp.status_code >= 400:

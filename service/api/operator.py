@@ -16,7 +16,7 @@ def require_operator(request: Request) -> ServiceContext:
     """The context, if the request carries the operator's bearer token; else 401."""
     ctx = context(request)
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    expected = ctx.settings.operator_token.reveal().encode()
+    expected = ctx.settings.operator_token.get_secret_value().encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
         raise HTTPException(401, "operator bearer token required", headers={"WWW-Authenticate": "Bearer"})
     return ctx

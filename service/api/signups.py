@@ -17,7 +17,7 @@ from service.api.context import context
 from service.api.context import ServiceContext
 from service.queue import HELD, QueueError, Submitted
 from service.namespace import check_signup_namespace
-from service.signing import HEADER, SignatureError, verify
+from service.signing import HEADER, SignatureError, verify_signature
 from service.signups import SignupRejected, declaration, parse_signup
 
 
@@ -40,7 +40,7 @@ async def create_signup(request: Request) -> JSONResponse:
     ctx = context(request)
     body = await read_limited(request, ctx.settings.max_body_bytes)
     try:
-        verify(ctx.settings.hmac_secret, request.headers.get(HEADER), body, ctx.settings.signature_window)
+        verify_signature(ctx.settings.hmac_secret, request.headers.get(HEADER), body, ctx.settings.signature_window)
     except SignatureError as exc:
         raise HTTPException(401, str(exc)) from None
     try:

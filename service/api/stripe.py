@@ -21,7 +21,7 @@ from service.api.operator import require_operator
 from service.api.signups import read_limited
 from billing.adapter.checkout import CheckoutRefused, open_checkout, parse_body
 from billing.adapter.service import result_body
-from service.signing import HEADER, SignatureError, verify
+from service.signing import HEADER, SignatureError, verify_signature
 
 SIGNATURE_HEADER = "stripe-signature"
 MAX_EVENT_BYTES = 256 * 1024  # Stripe events are small; a subscription with many items stays far below this
@@ -50,7 +50,7 @@ async def create_checkout_session(slug: str, request: Request) -> JSONResponse:
         require_operator(request)
     else:
         try:
-            verify(ctx.settings.hmac_secret, request.headers.get(HEADER), body, ctx.settings.signature_window)
+            verify_signature(ctx.settings.hmac_secret, request.headers.get(HEADER), body, ctx.settings.signature_window)
         except SignatureError as exc:
             raise HTTPException(401, f"operator bearer token or {HEADER} required: {exc}") from None
     if ctx.billing is None:

@@ -9,7 +9,9 @@ from typing import Any, Callable, Iterator, Optional
 import pytest
 import stripe
 
-from billing.config import BillingConfig, PriceRule, Secret, StripeSettings
+from pydantic import SecretStr
+
+from billing.config import BillingConfig, PriceRule, StripeSettings
 from billing.model import Subscription, parse_subscription
 from billing.adapter.store import BillingStore
 
@@ -26,7 +28,7 @@ CONFIG = BillingConfig(prices={"price_starter": PriceRule("starter"), "price_bus
 @pytest.fixture
 def stripe_settings(stripe_mock: str) -> StripeSettings:
     """Settings pointing the stripe library at stripe-mock."""
-    return StripeSettings(api_key=Secret(API_KEY), webhook_secret=Secret(WEBHOOK_SECRET), api_base=stripe_mock,
+    return StripeSettings(api_key=SecretStr(API_KEY), webhook_secret=SecretStr(WEBHOOK_SECRET), api_base=stripe_mock,
                           timeout_seconds=5, max_retries=1)
 
 

@@ -8,7 +8,9 @@ import stripe
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.config import Secret, StripeSettings
+from pydantic import SecretStr
+
+from billing.config import StripeSettings
 from billing.usage import (
     HOUR, UsageReport, UsageReporter, idempotency_key, meter_event_params, vm_hours, vm_hours_by_plan,
 )
@@ -64,10 +66,10 @@ def test_params_are_a_pure_function_of_the_report() -> None:
 
 def test_settings_mask_secrets() -> None:
     s = StripeSettings.from_env({"STRIPE_API_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_y"})
-    assert "sk_live_x" not in repr(s) and "whsec_y" not in repr(s) and s.api_key.reveal() == "sk_live_x"
+    assert "sk_live_x" not in repr(s) and "whsec_y" not in repr(s) and s.api_key.get_secret_value() == "sk_live_x"
     with pytest.raises(ValueError, match="STRIPE_WEBHOOK_SECRET"):
         StripeSettings.from_env({"STRIPE_API_KEY": "k"})
-    assert str(Secret("abc")) == "Secret('**********')"
+    assert str(SecretStr("abc")) == "**********" and repr(SecretStr("abc")) == "SecretStr('**********')"
 
 
 H = 100 * HOUR

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from billing.config import Secret
+from pydantic import SecretStr
+
 from billing.decide import Decommission, Provision, Resize, Resume, Suspend
 from billing.adapter.store import BillingStore
 from billing.stripe_api import StripeSubscriptions, stripe_client
@@ -18,7 +19,7 @@ NOW = int(time.time())
 
 
 def handler(store: BillingStore, source: FakeStripe | None = None) -> WebhookHandler:
-    return WebhookHandler(store, Secret(WEBHOOK_SECRET), source)
+    return WebhookHandler(store, SecretStr(WEBHOOK_SECRET), source)
 
 
 def checkout_event(eid: str = "evt_checkout") -> dict:
@@ -108,6 +109,6 @@ def test_stripe_mock_subscription_feeds_the_decision(store: BillingStore, stripe
     source = StripeSubscriptions(stripe_client(stripe_settings))
     current = source.current("sub_123")
     assert current.status == "active" and current.items[0].price_id == MOCK_PRICE
-    h = WebhookHandler(store, Secret(WEBHOOK_SECRET), source)
+    h = WebhookHandler(store, SecretStr(WEBHOOK_SECRET), source)
     h.handle(*sign(event("evt_mock", "checkout.session.completed", checkout("sub_123"), NOW)))
     assert [q.action for q in store.pending()] == [Provision("acme", "starter", 1)]

@@ -8,8 +8,8 @@ import dns.resolver
 import pytest
 
 from providers.dns_record import DnsRecordProvider
-from providers.dns_record_rules import check_record
-from clients.powerdns import PowerDNSClient, PowerDNSError
+from providers.dns_record_rules import UnmanagedRecordError, check_record
+from clients.powerdns import PowerDNSApiError, PowerDNSClient
 
 _counter = itertools.count()
 
@@ -95,21 +95,21 @@ def test_create_refuses_foreign_record_and_leaves_it(pdns_env, resolver):
     props = checked(zone="cloud.test.", name=unique("taken"), type="A", content="10.0.5.1")
     fqdn = f"{props['name']}.cloud.test."
     PowerDNSClient.from_env().replace_rrset("cloud.test.", fqdn, "A", 60, ["192.0.2.7"])
-    with pytest.raises(PowerDNSError, match=r"already exists with \['192.0.2.7'\].*not managed"):
+    with pytest.raises(UnmanagedRecordError, match=r"already exists with \['192.0.2.7'\].*not managed"):
         provider.create(props)
     assert lookup(resolver, fqdn, "A") == ({"192.0.2.7"}, 60)
 
 
 def test_create_in_missing_zone_names_zone(pdns_env):
     props = checked(zone="nowhere.test.", name="x", type="A", content="10.0.0.1")
-    with pytest.raises(PowerDNSError, match=r"zone nowhere\.test\..*HTTP 404.*create the zone") as exc:
+    with pytest.raises(PowerDNSApiError, match=r"zone nowhere\.test\..*HTTP 404.*create the zone") as exc:
         DnsRecordProvider().create(props)
     assert pdns_env.api_key not in str(exc.value)
 
 
 def test_missing_env_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("PDNS_API_URL", raising=False)
-    with pytest.raises(PowerDNSError, match="PDNS_API_URL is not set"):
+    with pytest.raises(PowerDNSApiError, match="PDNS_API_URL is not set"):
         DnsRecordProvider().delete("cloud.test./a.cloud.test./A", {})
 
 

@@ -9,7 +9,8 @@ from typing import Iterator
 
 import pytest
 
-from clients.powerdns import PowerDNSApiKeyAuth, PowerDNSClient, PowerDNSError
+from clients.powerdns import PowerDNSApiError, PowerDNSApiKeyAuth, PowerDNSClient
+from clients.retry import RetryPolicy
 from scripts.localenv.pdns import free_port
 
 SECRET = "s3cret-key-value"
@@ -54,35 +55,35 @@ def flaky() -> Iterator[str]:
 
 def test_retries_5xx_then_succeeds(flaky):
     FlakyHandler.failures = 2
-    client = PowerDNSClient(flaky, SECRET, attempts=3, backoff=0.01)
+    client = PowerDNSClient(flaky, SECRET, retry=RetryPolicy(attempts=3, initial=0.01))
     assert client.get_rrset("cloud.test.", "a.cloud.test.", "A") is None
     assert FlakyHandler.seen == [SECRET] * 3
 
 
 def test_gives_up_after_bounded_attempts(flaky):
     FlakyHandler.failures = 10
-    client = PowerDNSClient(flaky, SECRET, attempts=3, backoff=0.01)
-    with pytest.raises(PowerDNSError, match=r"record a\.cloud\.test\. A in zone cloud\.test\.: HTTP 503: busy"):
+    client = PowerDNSClient(flaky, SECRET, retry=RetryPolicy(attempts=3, initial=0.01))
+    with pytest.raises(PowerDNSApiError, match=r"record a\.cloud\.test\. A in zone cloud\.test\.: HTTP 503: busy"):
         client.get_rrset("cloud.test.", "a.cloud.test.", "A")
     assert len(FlakyHandler.seen) == 3
 
 
 def test_unreachable_server_is_named_without_key():
-    client = PowerDNSClient(f"http://127.0.0.1:{free_port()}", SECRET, attempts=2, backoff=0.01, timeout=1)
-    with pytest.raises(PowerDNSError, match="cannot reach .*check PDNS_API_URL") as exc:
+    client = PowerDNSClient(f"http://127.0.0.1:{free_port()}", SECRET, retry=RetryPolicy(attempts=2, initial=0.01), timeout=1)
+    with pytest.raises(PowerDNSApiError, match="cannot reach .*check PDNS_API_URL") as exc:
         client.delete_rrset("cloud.test.", "a.cloud.test.", "A")
     assert exc.value.status is None and SECRET not in str(exc.value)
 
 
 def test_wrong_key_is_rejected_clearly(pdns):
-    client = PowerDNSClient(pdns.url, "wrong-key", attempts=1)
-    with pytest.raises(PowerDNSError, match="HTTP 401: the API key was rejected; check PDNS_API_KEY"):
+    client = PowerDNSClient(pdns.url, "wrong-key", retry=RetryPolicy(attempts=1))
+    with pytest.raises(PowerDNSApiError, match="HTTP 401: the API key was rejected; check PDNS_API_KEY"):
         client.get_rrset(pdns.zone, f"a.{pdns.zone}", "A")
 
 
 def test_invalid_record_is_a_422_naming_the_record(pdns):
-    client = PowerDNSClient(pdns.url, pdns.api_key, attempts=1)
-    with pytest.raises(PowerDNSError, match=r"record a\.elsewhere\. A in zone cloud\.test\.: HTTP 422") as exc:
+    client = PowerDNSClient(pdns.url, pdns.api_key, retry=RetryPolicy(attempts=1))
+    with pytest.raises(PowerDNSApiError, match=r"record a\.elsewhere\. A in zone cloud\.test\.: HTTP 422") as exc:
         client.replace_rrset(pdns.zone, "a.elsewhere.", "A", 60, ["10.0.0.1"])
     assert exc.value.status == 422
 
@@ -93,5 +94,5 @@ def test_auth_and_client_reprs_hide_key():
 
 
 def test_empty_key_is_refused():
-    with pytest.raises(PowerDNSError, match="PDNS_API_KEY is empty"):
+    with pytest.raises(PowerDNSApiError, match="PDNS_API_KEY is empty"):
         PowerDNSClient("http://127.0.0.1:1", " ")

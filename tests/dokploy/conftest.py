@@ -44,7 +44,7 @@ def account(sim: ThreadedServer) -> dict[str, Any]:
 
 @pytest.fixture
 def client(sim: ThreadedServer, account: dict[str, Any]) -> DokployClient:
-    return DokployClient(sim.url, account["apiKey"], timeout=5.0, retry=RetryPolicy(attempts=3, backoff=0.01))
+    return DokployClient(sim.url, account["apiKey"], timeout=5.0, retry=RetryPolicy(attempts=3, initial=0.01))
 
 
 @pytest.fixture

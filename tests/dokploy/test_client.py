@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from clients.dokploy import DokployClient, DokployError, RetryPolicy
+from clients.retry import RetryPolicy as SharedRetryPolicy
 from sim.dokploy.server import ThreadedServer
 from sim.dokploy.testing import MutableGuestWorld, guest
 
@@ -72,7 +73,7 @@ def test_timeouts_become_dokploy_errors(sim: ThreadedServer, account: dict, admi
 
 
 def test_connection_refused_is_a_retryable_error() -> None:
-    client = DokployClient("http://127.0.0.1:9", "k", timeout=1, retry=RetryPolicy(attempts=2, backoff=0.01))
+    client = DokployClient("http://127.0.0.1:9", "k", timeout=1, retry=RetryPolicy(attempts=2, initial=0.01))
     with pytest.raises(DokployError) as info:
         client.server_all()
     assert info.value.code == "CONNECTION_ERROR" and info.value.retryable
@@ -110,3 +111,11 @@ def test_base_url_is_validated() -> None:
     with pytest.raises(ValueError, match="api_key"):
         DokployClient("http://localhost:3000", " ")
     assert DokployClient("http://h/api/", "k").base_url == "http://h"
+
+
+def test_dokploy_retry_policy_is_the_shared_policy_under_its_old_names() -> None:
+    policy = RetryPolicy(attempts=4, backoff=0.5, max_backoff=4.0)
+    assert isinstance(policy, SharedRetryPolicy)
+    assert (policy.attempts, policy.initial, policy.maximum) == (4, 0.5, 4.0)
+    assert 0.5 <= policy.delay(0) <= 0.75 and policy.delay(10) == 4.0
+    assert RetryPolicy(attempts=2, initial=0.01).jitter <= 0.01, "jitter never outgrows the first wait"

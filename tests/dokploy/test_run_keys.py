@@ -23,7 +23,7 @@ from service.key_sweeper import start_key_sweeper
 from sim.dokploy.server import ThreadedServer
 from tests.e2e.conftest import write_environment
 
-FAST = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02)
+FAST = RetryPolicy(attempts=3, initial=0.01, maximum=0.02)
 Admin = Callable[[str, dict[str, Any]], Any]
 
 

@@ -5,7 +5,8 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import given
 from hypothesis import strategies as st
 
-from providers.ssh_keypair import SshKeyPairProvider, check_inputs, diff_inputs
+from providers.ssh_keypair import SshKeyPairProvider
+from providers.ssh_keypair_rules import check_inputs, diff_inputs
 
 comments = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789@._+:-", max_size=40)
 

@@ -68,7 +68,7 @@ class RunningService:
 
     def op(self, method: str, path: str, token: str | None = None) -> requests.Response:
         """An operator call with the bearer token (or ``token``)."""
-        bearer = token if token is not None else self.settings.operator_token.reveal()
+        bearer = token if token is not None else self.settings.operator_token.get_secret_value()
         return requests.request(method, f"{self.base_url}{path}", timeout=HTTP_TIMEOUT,
                                 headers={"Authorization": f"Bearer {bearer}"})
 

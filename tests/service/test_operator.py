@@ -115,7 +115,7 @@ def test_health_ready_and_metrics(service: RunningService) -> None:
     assert 'service_jobs{state="succeeded"} 1.0' in text and 'service_jobs{state="failed"} 1.0' in text
     assert 'service_signup_to_ready_seconds_count{phase="vm"} 1.0' in text
     assert 'service_automation_api_errors_total{operation="up",retryable="false"} 1.0' in text
-    assert service.settings.hmac_secret.reveal() not in text
+    assert service.settings.hmac_secret.get_secret_value() not in text
 
 
 def test_openapi_document_lists_the_routes(service: RunningService) -> None:

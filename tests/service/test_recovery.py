@@ -11,7 +11,7 @@ from components.tenant_vm import TIMEOUTS
 from providers.dokploy_server import DEFAULTS as DOKPLOY_SERVER_DEFAULTS
 from provisioning.recovery import FOREIGN_LOCK_GRACE_SECONDS, lock_is_stale
 from service.settings import SettingsError, load_settings
-from service.signing import SignatureError, sign, verify
+from service.signing import SignatureError, sign, verify_signature
 
 
 def test_lock_of_a_dead_local_process_is_stale() -> None:
@@ -42,14 +42,14 @@ def test_secrets_never_show_in_reprs_or_errors() -> None:
         load_settings({**env, "SERVICE_CONCURRENCY": "many"})
     assert "s3cr3t" not in str(err.value)
     with pytest.raises(SignatureError) as bad:
-        verify(settings.hmac_secret, "t=1,v1=00", b"{}", 300)
+        verify_signature(settings.hmac_secret, "t=1,v1=00", b"{}", 300)
     assert "s3cr3t" not in str(bad.value)
 
 
 def test_signature_round_trip() -> None:
     settings = load_settings({"SERVICE_HMAC_SECRET": "x" * 16, "SERVICE_OPERATOR_TOKEN": "y" * 16})
     header = sign(settings.hmac_secret, b'{"a": 1}', 1_000_000)
-    assert verify(settings.hmac_secret, header, b'{"a": 1}', 300, now=1_000_100) == 1_000_000
+    assert verify_signature(settings.hmac_secret, header, b'{"a": 1}', 300, now=1_000_100) == 1_000_000
 
 
 def test_a_foreign_lock_outlives_the_longest_legitimate_run() -> None:

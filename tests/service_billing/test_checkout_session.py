@@ -41,7 +41,7 @@ def _post(shop: BilledService, slug: str, body: dict[str, Any], auth: str = "ope
     raw = json.dumps(body).encode()
     headers = {"Content-Type": "application/json"}
     if auth == "operator":
-        headers["Authorization"] = f"Bearer {shop.settings.operator_token.reveal()}"
+        headers["Authorization"] = f"Bearer {shop.settings.operator_token.get_secret_value()}"
     elif auth == "signed":
         headers["X-Signature"] = sign(shop.settings.hmac_secret, raw)
     return requests.post(f"{shop.base_url}/v1/tenants/{slug}/checkout-session", data=raw, headers=headers,

@@ -245,7 +245,7 @@ class EngineService:
     def op(self, method: str, path: str) -> requests.Response:
         """An operator call with the bearer token."""
         return requests.request(method, f"{self.base_url}{path}", timeout=HTTP_TIMEOUT,
-                                headers={"Authorization": f"Bearer {self.settings.operator_token.reveal()}"})
+                                headers={"Authorization": f"Bearer {self.settings.operator_token.get_secret_value()}"})
 
     def job(self, job_id: str) -> dict[str, Any]:
         body: dict[str, Any] = self.op("GET", f"/v1/jobs/{job_id}").json()

@@ -1,4 +1,4 @@
-"""Laws of the provider's pure check/diff logic (no engine, no network)."""
+"""Laws of the Dokploy server provider's pure rules (no engine, no network)."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +7,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from providers.dokploy_server import (REPLACE_KEYS, UNKNOWN, DokployServerProvider, check_inputs, diff_props,
-                                      key_fingerprint, outputs, tagged_description, untagged_description)
+from providers.dokploy_server import DokployServerProvider
+from providers.dokploy_server_rules import (
+    FIELD_RULES,
+    REPLACE_KEYS,
+    RESETUP_KEYS,
+    UNKNOWN,
+    RemoveOutcome,
+    adopted_row_differs,
+    check_inputs,
+    diff_props,
+    key_fingerprint,
+    organization_mismatch,
+    outputs,
+    read_outputs,
+    remove_outcome,
+    server_fields,
+    setup_failure_message,
+    setup_needed_on_update,
+    tagged_description,
+    untagged_description,
+    validate_wait,
+)
 from sim.dokploy.testing import keypair
 
 PAIRS = [keypair(f"c{i}") for i in range(3)]
@@ -136,3 +156,65 @@ def test_marker_round_trips_through_the_description(description: str | None) -> 
     tagged = tagged_description(description, "p/s/r")
     assert "[pulumi:p/s/r]" in tagged
     assert untagged_description(tagged, "p/s/r") == (description or None)
+
+
+def test_every_bad_value_has_a_rule() -> None:
+    assert set(BAD_VALUES) <= set(FIELD_RULES)
+
+
+@pytest.mark.parametrize("status,message,on_services,outcome", [
+    (400, "Server has active services", "fail", RemoveOutcome.REFUSE),
+    (400, "Server has active services", "detach", RemoveOutcome.DETACH),
+    (404, "Server not found", "fail", RemoveOutcome.GONE),
+    (400, "Input validation failed", "detach", RemoveOutcome.RAISE),
+    (None, "cannot reach", "fail", RemoveOutcome.RAISE),
+    (503, "busy", "detach", RemoveOutcome.RAISE),
+])
+def test_remove_outcome(status: int | None, message: str, on_services: str, outcome: RemoveOutcome) -> None:
+    assert remove_outcome(status, message, on_services) is outcome
+
+
+@settings(max_examples=60)
+@given(valid_inputs, st.booleans(), st.booleans())
+def test_setup_reruns_when_never_ready_or_when_the_way_in_changed(raw: dict[str, Any], ready: bool, move: bool) -> None:
+    inputs = check_inputs(raw)[0]
+    olds = {**_state(inputs), "ready": ready}
+    news = {**inputs, "port": inputs["port"] % 65535 + 1} if move else dict(inputs)
+    moved = any(olds.get(k) != news.get(k) for k in RESETUP_KEYS)
+    assert setup_needed_on_update(olds, news) == (not ready or moved)
+    assert setup_needed_on_update(olds, {**news, "setup": False}) is False
+
+
+@settings(max_examples=40)
+@given(valid_inputs)
+def test_an_adopted_row_built_from_the_inputs_needs_no_update(raw: dict[str, Any]) -> None:
+    inputs = check_inputs(raw)[0]
+    fields = server_fields(inputs, "k1")
+    row = {"serverId": "s1", "ipAddress": fields["ip_address"], "port": fields["port"], "username": fields["username"],
+           "sshKeyId": "k1", "name": fields["name"], "description": fields["description"]}
+    assert not adopted_row_differs(row, fields)
+    assert adopted_row_differs({**row, "sshKeyId": "other"}, fields)
+
+
+def test_read_outputs_follow_dokploy_and_flag_a_swapped_key() -> None:
+    props = {"marker": "m", "ssh_key_id": "k1", "public_key": "ssh-ed25519 AAAA"}
+    row = {"name": "n", "description": "web [pulumi:m]", "ipAddress": "10.0.0.9", "port": 22, "username": "root",
+           "serverType": "deploy", "enableDockerCleanup": True, "sshKeyId": "k1"}
+    outs = read_outputs(props, row)
+    assert outs["description"] == "web" and outs["ip_address"] == "10.0.0.9" and outs["public_key"] == props["public_key"]
+    assert read_outputs(props, {**row, "sshKeyId": "k2"})["public_key"] is None
+
+
+def test_organization_mismatch_names_both_organizations() -> None:
+    assert organization_mismatch({"id": "org-a"}, "org-a") is None
+    assert "bound to org-b, not org-a" in (organization_mismatch({"id": "org-b"}, "org-a") or "")
+    assert "bound to no organization" in (organization_mismatch(None, "org-a") or "")
+
+
+def test_setup_wait_and_failure_message() -> None:
+    assert validate_wait(600.0, setup_answered=True) == 10.0 and validate_wait(3.0, setup_answered=True) == 3.0
+    assert validate_wait(600.0, setup_answered=False) == 600.0
+    row = {"username": "root", "ipAddress": "10.0.0.4", "port": 22,
+           "deployments": [{"status": "error", "errorMessage": "ssh: handshake failed"}, {"status": "done"}]}
+    text = setup_failure_message("s1", row, "Authentication failed")
+    assert "root@10.0.0.4:22" in text and "last setup deployment: error (ssh: handshake failed)" in text

@@ -1,0 +1,83 @@
+"""Pure rules of the allocation provider: input checks, diff, the resource id and the state outputs.
+
+No I/O here; :mod:`providers.allocation` opens the store and asks Proxmox, as these rules need.
+"""
+from __future__ import annotations
+
+import ipaddress
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+from ipam.store import PoolSpec
+from providers.wire import whole_numbers
+
+REPLACE_KEYS = ("pool", "owner", "network", "gateway")
+UPDATE_KEYS = ("vmid_start", "vmid_end", "reserved", "nodes", "memory_mb")
+INT_KEYS = ("vmid_start", "vmid_end", "reserved", "memory_mb")
+
+
+def check_inputs(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """Normalise inputs and list (property, reason) failures."""
+    failures: list[tuple[str, str]] = []
+    inputs = {"reserved": 10, **news}
+    inputs = whole_numbers(inputs, INT_KEYS)
+    for key in ("pool", "owner"):
+        if not isinstance(inputs.get(key), str) or not inputs[key]:
+            failures.append((key, "must be a non-empty string"))
+    start, end = inputs.get("vmid_start"), inputs.get("vmid_end")
+    if not (isinstance(start, int) and isinstance(end, int) and 100 <= start <= end <= 999_999_999):
+        failures.append(("vmid_start", "vmid_start..vmid_end must be a range within 100..999999999"))
+    try:
+        network = ipaddress.ip_network(str(inputs.get("network")), strict=True)
+        if ipaddress.ip_address(str(inputs.get("gateway"))) not in network:
+            failures.append(("gateway", f"must be an address inside {network}"))
+    except ValueError as exc:
+        failures.append(("network", f"must be a CIDR network such as 10.77.0.0/16 ({exc})"))
+    nodes = inputs.get("nodes")
+    if not isinstance(nodes, list) or not nodes or not all(isinstance(n, str) and n for n in nodes):
+        failures.append(("nodes", "must be a non-empty list of node names"))
+    if not isinstance(inputs.get("memory_mb"), int) or inputs["memory_mb"] <= 0:
+        failures.append(("memory_mb", "must be a positive number of MiB"))
+    return inputs, failures
+
+
+def diff_inputs(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(changed keys, replacing keys): moving pool, owner or network needs a new allocation."""
+    changed = [k for k in (*REPLACE_KEYS, *UPDATE_KEYS) if olds.get(k) != news.get(k)]
+    return changed, [k for k in changed if k in REPLACE_KEYS]
+
+
+def allocation_id(pool: str, owner: str) -> str:
+    """The resource id of ``owner``'s allocation in ``pool``: both parts percent-encoded, joined by ``/``."""
+    return f"{urllib.parse.quote(pool, safe='')}/{urllib.parse.quote(owner, safe='')}"
+
+
+def parse_allocation_id(id_: str, props: Mapping[str, Any] | None = None) -> tuple[str, str]:
+    """(pool, owner) of an id made by :func:`allocation_id`.
+
+    Ids written before the encoding were ``<pool>/<owner>`` unencoded; for those the state's own
+    ``pool`` and ``owner`` outputs decide, else the only shape the program made: ``<env>/<region>/<slug>/<i>``.
+    """
+    parts = id_.split("/")
+    if len(parts) == 2 and all(parts):
+        return urllib.parse.unquote(parts[0]), urllib.parse.unquote(parts[1])
+    props = props or {}
+    pool, owner = props.get("pool"), props.get("owner")
+    if isinstance(pool, str) and isinstance(owner, str) and id_ == f"{pool}/{owner}":
+        return pool, owner
+    if len(parts) == 4 and all(parts):
+        return "/".join(parts[:2]), "/".join(parts[2:])
+    raise ValueError(f"allocation id {id_!r} is not <pool>/<owner> with percent-encoded parts")
+
+
+def pool_spec(props: dict[str, Any]) -> PoolSpec:
+    """The pool's ranges as the store takes them."""
+    return PoolSpec(int(props["vmid_start"]), int(props["vmid_end"]), props["network"], props["gateway"],
+                    int(props["reserved"]))
+
+
+def allocation_outputs(props: dict[str, Any], vmid: int, address: str, node: str) -> dict[str, Any]:
+    """State outputs: the inputs plus what was allocated (``cidr`` is the address with the network's prefix)."""
+    prefix = ipaddress.ip_network(props["network"]).prefixlen
+    return {**props, "vmid": int(vmid), "address": address, "cidr": f"{address}/{prefix}", "node": node}
