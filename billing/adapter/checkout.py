@@ -17,7 +17,7 @@ from billing.adapter.store import billed_to_organization
 from components.spec import SpecErrors
 from policies.request import check_in_environment
 from billing.adapter.declarations import current_spec
-from billing.adapter.service import BillingRuntime
+from billing.adapter.runtime import BillingRuntime
 from service.queue import NotFound
 
 _CLOSED_PHASES = ("decommissioned", "cancelled")

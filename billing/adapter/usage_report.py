@@ -20,9 +20,10 @@ from typing import Any, Callable, Optional, Protocol
 
 import yaml
 
-from billing.config import Secret, StripeSettings
+from billing.config import StripeSettings
 from billing.stripe_api import StripeUnavailable, stripe_client
 from billing.usage import HOUR, UsageReport, UsageReporter, vm_hours_by_plan
+from provisioning.secret import Secret
 from service.metrics import Metrics
 from service.queue import JobQueue
 from service.queue import usage as ledger
