@@ -1,8 +1,10 @@
-"""Stripe Checkout Sessions the service creates itself, so everything that names the tenant is set server-side.
+"""Checkout rules and Stripe Checkout Sessions: what a price buys, and the session that sells it.
 
-The session carries the tenant in ``metadata`` and ``subscription_data.metadata`` (and, for Stripe's
-dashboard, ``client_reference_id``); none of it comes from the caller. A tenant already bound to a
-customer pays as that customer, so a returning tenant never creates a second binding.
+:func:`purchase` reads the price mapping (:class:`~billing.config.BillingConfig`): which plan and how many
+servers a price and quantity buy. The session the service creates carries the tenant in ``metadata`` and
+``subscription_data.metadata`` (and, for Stripe's dashboard, ``client_reference_id``); none of it comes
+from the caller. A tenant already bound to a customer pays as that customer, so a returning tenant never
+creates a second binding. The checkout flow that uses both is :mod:`billing.adapter.checkout`.
 """
 from __future__ import annotations
 
@@ -11,7 +13,42 @@ from typing import Any, Optional
 
 import stripe
 
+from billing.config import BillingConfig
 from billing.stripe_api import StripeUnavailable
+
+
+class PriceRefused(ValueError):
+    """The price or quantity does not fit the price mapping; ``field`` names which."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """What one checkout buys: ``servers`` on ``plan``, sold as a line item of ``quantity``."""
+
+    plan: str
+    servers: int
+    quantity: int
+
+
+def purchase(config: BillingConfig, price: str, quantity: Optional[int]) -> Purchase:
+    """What ``quantity`` (None: 1) of ``price`` buys; raises :class:`PriceRefused` naming the field.
+
+    A fixed-count price (``servers`` set) is one line item and takes no quantity; otherwise the
+    quantity is the number of servers.
+    """
+    rule = config.prices.get(price)
+    if rule is None:
+        raise PriceRefused("price", "not a price of SERVICE_BILLING_CONFIG")
+    if rule.servers is not None:
+        if quantity not in (None, 1):
+            raise PriceRefused("quantity", f"price {price} always buys {rule.servers} servers; omit quantity")
+        return Purchase(rule.plan, rule.servers, 1)
+    servers = quantity or 1
+    return Purchase(rule.plan, servers, servers)
 
 
 @dataclass(frozen=True)

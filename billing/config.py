@@ -70,13 +70,13 @@ def config_from_mapping(data: Mapping[str, Any]) -> BillingConfig:
     checkout = data.get("checkout") or {}
     if not isinstance(checkout, Mapping):
         raise ValueError("billing config: checkout must be a mapping {success_url, cancel_url}")
-    urls = {}
+    urls: dict[str, Optional[str]] = {}
     for key in ("success_url", "cancel_url"):
         url = checkout.get(key)
         if url is not None and (not isinstance(url, str) or not url.startswith(("https://", "http://"))):
             raise ValueError(f"billing config: checkout.{key} must be an http(s) URL")
         urls[key] = url
-    return BillingConfig(prices=rules, grace_seconds=grace, **urls)
+    return BillingConfig(prices=rules, grace_seconds=grace, success_url=urls["success_url"], cancel_url=urls["cancel_url"])
 
 
 class StripeSettings(EnvironmentSettings):

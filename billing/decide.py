@@ -13,7 +13,12 @@ from typing import Optional, Union
 
 from billing.config import BillingConfig
 from billing.model import (
-    CHECKOUT_COMPLETED, PAYMENT_FAILED, PAYMENT_SUCCEEDED, BillingEvent, Subscription, entitlement,
+    CHECKOUT_COMPLETED,
+    PAYMENT_FAILED,
+    PAYMENT_SUCCEEDED,
+    BillingEvent,
+    Subscription,
+    entitlement,
 )
 from billing.states import TenantState
 
@@ -42,7 +47,7 @@ class Resize:
 
 @dataclass(frozen=True)
 class Suspend:
-    """Stop the tenant (VMs ``started=False``, Dokploy servers inactive) at or after ``not_before``.
+    """Stop the tenant's VMs at or after ``not_before`` (``state: suspended``: names and Dokploy registration kept).
 
     A later :class:`Resume` for the tenant cancels a suspension that has not happened yet.
     """

@@ -1,5 +1,7 @@
 """VM-hours per tenant and plan, reported to Stripe as billing meter events that cannot double-bill.
 
+The report job that feeds it from the queue's recorded changes is :mod:`billing.adapter.usage_report`.
+
 Each report covers one whole clock hour. Its identity — ``(tenant, plan, hour window)`` — yields both
 the meter event ``identifier`` (Stripe drops a second event with the same identifier) and the request's
 ``Idempotency-Key`` (Stripe replays the first response for a retried request), so re-sending a report,
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import stripe
 
@@ -37,12 +39,6 @@ class UsageReport:
             raise ValueError(f"vm_hours must be >= 0, got {self.vm_hours}")
         if not self.customer:
             raise ValueError("customer (the Stripe customer id) is required")
-
-
-def vm_hours(intervals: Iterable[tuple[int, Optional[int]]], window_start: int) -> int:
-    """How many of the VMs' running intervals ``[start, end)`` (end None = still running) touch the hour."""
-    window_end = window_start + HOUR
-    return sum(1 for start, end in intervals if start < window_end and (end is None or end > window_start))
 
 
 def vm_hours_by_plan(changes: Sequence[tuple[float, str, int]], window_start: int) -> dict[str, int]:

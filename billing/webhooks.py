@@ -1,25 +1,22 @@
-"""Stripe webhook intake: verify the signature, normalise, refresh the subscription, decide exactly once.
+"""Stripe webhook intake: verify the signature, normalise the event, refresh its subscription.
 
-Forged or stale-signed bodies are rejected before anything is read from them. When a
-:class:`~billing.stripe_api.SubscriptionSource` is given, the subscription an event is about is
-fetched from Stripe and decisions use that current truth (``fresh``), so delivery order does not matter.
+Forged or stale-signed bodies are rejected before anything is read from them. With a
+:class:`~billing.stripe_api.SubscriptionSource`, the subscription an event is about is fetched from
+Stripe and decisions use that current truth (``fresh``), so delivery order does not matter. Recording
+each event exactly once and deciding on it is :class:`billing.adapter.webhooks.WebhookHandler`'s job.
 """
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import replace
 from typing import Any, Optional
 
 import stripe
 
+from billing.model import HANDLED, BillingEvent, parse_event
+from billing.stripe_api import SubscriptionSource
 from pydantic import SecretStr
 
-from billing.model import HANDLED, parse_event
-from billing.adapter.store import BillingStore, ProcessResult
-from billing.stripe_api import SubscriptionSource
-
-log = logging.getLogger(__name__)
 TOLERANCE_SECONDS = 300
 
 
@@ -39,23 +36,19 @@ def verify(payload: bytes, sig_header: Optional[str], secret: SecretStr, toleran
     return event
 
 
-class WebhookHandler:
-    """Verifies and processes webhook deliveries into a :class:`BillingStore`."""
+def read_event(payload: bytes, sig_header: Optional[str], secret: SecretStr,
+               tolerance: int = TOLERANCE_SECONDS) -> BillingEvent:
+    """The verified delivery as a :class:`~billing.model.BillingEvent` (raises :class:`WebhookRejected`)."""
+    return parse_event(verify(payload, sig_header, secret, tolerance))
 
-    def __init__(self, store: BillingStore, secret: SecretStr, source: Optional[SubscriptionSource] = None,
-                 tolerance: int = TOLERANCE_SECONDS) -> None:
-        self.store, self._secret, self.source, self.tolerance = store, secret, source, tolerance
 
-    def handle(self, payload: bytes, sig_header: Optional[str]) -> ProcessResult:
-        """Process one delivery; raises :class:`WebhookRejected` or ``StripeUnavailable`` (then Stripe redelivers)."""
-        raw = verify(payload, sig_header, self._secret, self.tolerance)
-        event = parse_event(raw)
-        if event.type not in HANDLED:
-            return ProcessResult(False, note=f"ignored: event type {event.type} is not handled")
-        if self.store.seen(event.id):
-            return ProcessResult(True, note="duplicate event")
-        if self.source is not None and event.subscription_id:
-            event = replace(event, subscription=self.source.current(event.subscription_id), fresh=True)
-        result = self.store.process(event)
-        log.info("stripe event %s (%s): %s", event.id, event.type, result.note)
-        return result
+def handled(event: BillingEvent) -> bool:
+    """Whether decisions act on events of this type (others are acknowledged and ignored)."""
+    return event.type in HANDLED
+
+
+def with_current_subscription(event: BillingEvent, source: Optional[SubscriptionSource]) -> BillingEvent:
+    """``event`` with its subscription as Stripe has it now (``fresh``), when a source is given."""
+    if source is None or not event.subscription_id:
+        return event
+    return replace(event, subscription=source.current(event.subscription_id), fresh=True)

@@ -2,7 +2,9 @@
 
 Both kinds of tenant become stack ``<env>.<slug>`` and DNS names under the same zone, so a signup is
 refused when its slug is declared in git, or when a host name it would get is already held by another
-tenant (see :mod:`components.spec.hostnames`). Same-slug service signups are the queue's to judge.
+tenant (see :mod:`components.spec.hostnames`). Same-slug service signups are the queue's to judge, and
+so is one live tenant per Dokploy organization (``JobQueue.submit_signup``); one tenant per Stripe
+customer is the billing store's binding (:mod:`billing.adapter.store`).
 """
 from __future__ import annotations
 
@@ -12,9 +14,14 @@ from pathlib import Path
 import yaml
 
 from components.environment import Environment
-from components.spec import SpecErrors, TenantSpec, dump_tenant, load_tenant, parse_tenant
+from components.spec import (
+    SpecErrors,
+    TenantSpec,
+    dump_tenant,
+    load_tenant,
+    parse_tenant,
+)
 from components.spec.hostnames import clashes
-from billing.adapter.declarations import store_declaration
 from service.queue import Conflict, JobQueue
 
 SUFFIXES = (".yaml", ".yml")
@@ -89,6 +96,6 @@ def pin_existing_hostnames(queue: JobQueue, environment: Environment) -> list[st
         except SpecErrors:
             continue
         pinned_spec = replace(spec, hostname_scheme="numbered")
-        store_declaration(queue, tenant.slug, pinned_spec, dump_tenant(pinned_spec))
+        queue.update_declaration(tenant.slug, pinned_spec.plan, dump_tenant(pinned_spec))
         pinned.append(tenant.slug)
     return pinned

@@ -2,7 +2,8 @@
 
 The caller (an operator, or the signup sender with its HMAC signature) names only the price and the
 quantity; the tenant, its Dokploy organization, its bound customer and the metadata that will identify
-the tenant in Stripe's events are set here. The session id is recorded, so only its completion can
+the tenant in Stripe's events are set here. What the price buys is checked like any declaration change
+(:func:`service.declare.redeclare`) before Stripe is asked for anything. The session id is recorded, so only its completion can
 bind the tenant to a Stripe customer (see :mod:`billing.adapter.store`).
 """
 from __future__ import annotations
@@ -11,16 +12,17 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from billing.checkout import CheckoutRequest, CheckoutSession
-from billing.states import TenantState
+from billing.adapter.runtime import BillingRuntime
 from billing.adapter.store import billed_to_organization
+from billing.checkout import CheckoutRequest, CheckoutSession, PriceRefused, purchase
+from billing.states import TenantState
 from components.spec import SpecErrors
-from policies.request import check_in_environment
-from billing.adapter.declarations import current_spec
-from billing.adapter.service import BillingRuntime
+from service.declare import DeclarationRefused, redeclare, stored_spec
 from service.queue import NotFound
 
 _CLOSED_PHASES = ("decommissioned", "cancelled")
+# Declaration field -> the checkout request's field that decides it.
+_REQUEST_FIELD = {"servers": "quantity", "plan": "price"}
 
 
 class CheckoutBody(BaseModel):
@@ -54,7 +56,7 @@ def checkout_request(billing: BillingRuntime, slug: str, body: CheckoutBody) -> 
     queue, environment = billing.sink.queue, billing.sink.environment
     try:
         tenant = queue.get_tenant(slug)
-        spec = current_spec(queue, environment, slug)
+        spec = stored_spec(queue, environment, slug)
     except NotFound:
         raise CheckoutRefused(404, f"no tenant {slug!r}: sign it up first") from None
     except SpecErrors as exc:
@@ -66,23 +68,19 @@ def checkout_request(billing: BillingRuntime, slug: str, body: CheckoutBody) -> 
     if others:
         raise CheckoutRefused(409, f"Dokploy organization {tenant.organization_id} already has tenant {others[0]!r}; "
                                    "one tenant per organization")
-    rule = billing.store.config.prices.get(body.price)
-    if rule is None:
-        raise CheckoutRefused(422, [{"field": "price", "message": "not a price of SERVICE_BILLING_CONFIG"}])
-    if rule.servers is not None and body.quantity not in (None, 1):
-        raise CheckoutRefused(422, [{"field": "quantity", "message": f"price {body.price} always buys "
-                                                                     f"{rule.servers} servers; omit quantity"}])
-    servers = rule.servers if rule.servers is not None else body.quantity or 1
-    violations = check_in_environment(environment, tenant=slug, plan_name=rule.plan, servers=servers,
-                                      region=spec.region, host_label=spec.host_label)
-    if violations:
-        raise CheckoutRefused(422, [{"field": "quantity", "message": v.message, "policy": v.policy} for v in violations])
+    try:
+        bought = purchase(billing.store.config, body.price, body.quantity)
+        redeclare(environment, spec, plan=bought.plan, servers=bought.servers)
+    except PriceRefused as exc:
+        raise CheckoutRefused(422, [{"field": exc.field, "message": exc.message}]) from None
+    except DeclarationRefused as exc:
+        raise CheckoutRefused(422, [p.public() for p in exc.renamed(_REQUEST_FIELD).problems]) from None
     billed = billing.store.state(slug)
     ours = billed_to_organization(billed, tenant.organization_id)
     if billed.customer is not None and not ours and billed.lifecycle not in (None, TenantState.DECOMMISSIONED):
         raise CheckoutRefused(409, f"tenant {slug!r} is still billed to another organization's Stripe customer; "
                                    "its subscription must end first")
-    return CheckoutRequest(slug, tenant.organization_id, body.price, 1 if rule.servers is not None else servers,
+    return CheckoutRequest(slug, tenant.organization_id, body.price, bought.quantity,
                            customer=billed.customer if ours else None, email=spec.owner)
 
 

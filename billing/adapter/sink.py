@@ -1,5 +1,8 @@
 """Billing actions as service jobs: :class:`QueueActionSink` implements ``billing.adapter.store.ActionSink``.
 
+Every declaration change goes through :func:`service.declare.redeclare` (the signups' own checks) and is
+stored only through the queue's interface (``update_declaration``, ``release_held``).
+
 * Provision / Resize: the tenant's declaration gets the paid plan and server count (state active);
   an apply (``reapply`` job) is queued. A signup held for payment (``awaiting-payment``) is released
   instead: its own job is queued with the paid plan and servers (the paid plan wins over the signup's).
@@ -24,12 +27,7 @@ from billing.adapter.store import SuspensionTimers
 from billing.decide import Decommission, Provision, Resize, Resume, Suspend
 from components.environment import Environment
 from components.spec import SpecErrors
-from billing.adapter.declarations import (
-    DeclarationRefused,
-    changed_declaration,
-    current_spec,
-    store_declaration,
-)
+from service.declare import DeclarationRefused, redeclare, stored_spec
 from service.queue import AWAITING_PAYMENT, Conflict, JobQueue, NotFound
 
 log = logging.getLogger(__name__)
@@ -55,16 +53,16 @@ class QueueActionSink:
     def _release(self, action: Provision) -> bool:
         """Queue the held signup with the paid plan and servers; False if it was no longer held."""
         try:
-            spec = current_spec(self.queue, self.environment, action.tenant)
-            new, text = changed_declaration(self.environment, spec, plan=action.plan, servers=action.servers,
-                                            state="active")
+            paid = redeclare(self.environment, stored_spec(self.queue, self.environment, action.tenant),
+                             plan=action.plan, servers=action.servers, state="active")
         except (DeclarationRefused, SpecErrors) as exc:
             log.error("billing: paid tenant %s stays awaiting payment, its paid declaration is refused: %s",
                       action.tenant, exc)
             return True
-        job = self.queue.release_held(action.tenant, new.plan, text)
+        job = self.queue.release_held(action.tenant, paid.spec.plan, paid.text)
         if job is not None:
-            log.info("billing: payment released %s (%s x%d) as job %s", action.tenant, new.plan, new.servers, job.id)
+            log.info("billing: payment released %s (%s x%d) as job %s", action.tenant, paid.spec.plan,
+                     paid.spec.servers, job.id)
         return job is not None
 
     def resize(self, action: Resize) -> None:
@@ -98,17 +96,17 @@ class QueueActionSink:
     def _declare(self, slug: str, *, plan: Optional[str] = None, servers: Optional[int] = None,
                  state: Optional[str] = None) -> None:
         try:
-            spec = current_spec(self.queue, self.environment, slug)
-            new, text = changed_declaration(self.environment, spec, plan=plan, servers=servers, state=state)
+            spec = stored_spec(self.queue, self.environment, slug)
+            new = redeclare(self.environment, spec, plan=plan, servers=servers, state=state)
         except NotFound:
             log.error("billing: no signed-up tenant %r; action dropped (sign the tenant up first)", slug)
             return
         except (DeclarationRefused, SpecErrors) as exc:
             log.error("billing: tenant %s cannot be changed: %s", slug, exc)
             return
-        if new == spec and self.queue.get_tenant(slug).phase not in ("failed",):
+        if new.spec == spec and self.queue.get_tenant(slug).phase not in ("failed",):
             return  # already declared so: nothing to apply again
-        store_declaration(self.queue, slug, new, text)
+        self.queue.update_declaration(slug, new.spec.plan, new.text)
         try:
             self.queue.submit(slug, "reapply", self.max_attempts)
         except Conflict as exc:  # decommissioned or cancelled meanwhile

@@ -12,7 +12,7 @@ from starlette.routing import BaseRoute
 from provisioning.toolchain import pulumi_command
 from service.api import health, operator, signups, stripe
 from service.api.context import ServiceContext
-from billing.adapter.service import billing_runtime
+from billing.adapter.runtime import billing_runtime
 from service.settings import SettingsError
 from billing.adapter.usage_report import usage_job
 

@@ -12,7 +12,7 @@ from service.queue import JobQueue
 from service.settings import Settings
 
 if TYPE_CHECKING:
-    from billing.adapter.service import BillingRuntime
+    from billing.adapter.runtime import BillingRuntime
     from billing.adapter.usage_report import UsageJob
 
 

@@ -13,12 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from components.spec import TenantSpec
-from service.api.context import context
-from service.api.context import ServiceContext
-from service.queue import HELD, QueueError, Submitted
+from service.api.context import ServiceContext, context
+from service.declare import DeclarationRefused
 from service.namespace import check_signup_namespace
+from service.queue import HELD, QueueError, Submitted
 from service.signing import HEADER, SignatureError, verify_signature
-from service.signups import SignupRejected, declaration, parse_signup
+from service.signups import declaration, parse_signup
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -46,7 +46,7 @@ async def create_signup(request: Request) -> JSONResponse:
     try:
         signup = parse_signup(body)
         spec, text = declaration(signup, ctx.environment, ctx.settings.default_region)
-    except SignupRejected as exc:
+    except DeclarationRefused as exc:
         raise HTTPException(422, [p.public() for p in exc.problems]) from None
     try:
         submitted = await run_in_threadpool(_record, ctx, signup.event_id, spec, text)

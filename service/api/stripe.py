@@ -14,13 +14,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from billing.adapter.checkout import CheckoutRefused, open_checkout, parse_body
+from billing.adapter.runtime import result_body
 from billing.stripe_api import StripeUnavailable
 from billing.webhooks import WebhookRejected
 from service.api.context import context
 from service.api.operator import require_operator
 from service.api.signups import read_limited
-from billing.adapter.checkout import CheckoutRefused, open_checkout, parse_body
-from billing.adapter.service import result_body
 from service.signing import HEADER, SignatureError, verify_signature
 
 SIGNATURE_HEADER = "stripe-signature"

@@ -6,7 +6,15 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.decide import BillingState, Decommission, Provision, Resize, Resume, Suspend, decide
+from billing.decide import (
+    BillingState,
+    Decommission,
+    Provision,
+    Resize,
+    Resume,
+    Suspend,
+    decide,
+)
 from billing.model import parse_event
 from billing.states import TenantState
 from tests.billing.conftest import CONFIG, checkout, event, invoice, subscription
@@ -68,6 +76,15 @@ def test_cancellation_decommissions_once() -> None:
     state, actions = run([created, deleted, replace_id(deleted, "e3")])
     assert actions[1:] == [Decommission("acme", "subscription canceled")]
     assert state.lifecycle is TenantState.DECOMMISSIONED
+
+
+def test_a_decommissioned_tenant_is_never_suspended_or_resumed() -> None:
+    created = event("e1", "customer.subscription.created", subscription(), 100)
+    deleted = event("e2", "customer.subscription.deleted", subscription(status="canceled"), 200)
+    state, _ = run([created, deleted])
+    later, actions = run([event("e3", "invoice.payment_failed", invoice(), 300),
+                          event("e4", "invoice.payment_succeeded", invoice(), 400)], state)
+    assert actions == [] and later.lifecycle is TenantState.DECOMMISSIONED
 
 
 def replace_id(raw: dict, new_id: str) -> dict:

@@ -12,7 +12,12 @@ from pydantic import SecretStr
 
 from billing.config import StripeSettings
 from billing.usage import (
-    HOUR, UsageReport, UsageReporter, idempotency_key, meter_event_params, vm_hours, vm_hours_by_plan,
+    HOUR,
+    UsageReport,
+    UsageReporter,
+    idempotency_key,
+    meter_event_params,
+    vm_hours_by_plan,
 )
 from tests.billing.conftest import API_KEY, RecordingHttpClient
 
@@ -25,12 +30,6 @@ def test_keys_are_deterministic_and_distinct_per_tenant_plan_hour(t1, p1, h1, t2
     assert k1 == idempotency_key(t1, p1, h1 * HOUR)
     assert (k1 == k2) == ((t1, p1, h1) == (t2, p2, h2))
     assert len(k1) <= 255  # Stripe's Idempotency-Key limit
-
-
-def test_vm_hours_counts_vms_touching_the_window() -> None:
-    start = 100 * HOUR
-    intervals = [(start - 10, start + 5), (start + 3000, None), (start - 500, start), (start + HOUR, None)]
-    assert vm_hours(intervals, start) == 2
 
 
 @pytest.mark.parametrize("kwargs,field", [({"window_start": 5}, "window_start"), ({"vm_hours": -1}, "vm_hours"),
@@ -86,6 +85,8 @@ H = 100 * HOUR
     ([(H - 50, "business", 3), (H + 60, "business", 2)], H, {"business": 3}),         # scaled down
     ([(H - 50, "business", 3), (H, "business", 2)], H, {"business": 2}),               # change on the boundary
     ([(H - 50, "business", 2), (H + HOUR, "business", 3)], H, {"business": 2}),        # next hour's change
+    ([(H - 10, "starter", 1), (H + 5, "starter", 0)], H, {"starter": 1}),              # ran 5 s of the hour
+    ([(H - 500, "starter", 1), (H, "starter", 0)], H, {}),                             # stopped on the boundary
 ])
 def test_vm_hours_by_plan_from_recorded_changes(changes: list[tuple[float, str, int]], window: int,
                                                 expected: dict[str, int]) -> None:

@@ -7,12 +7,21 @@ import pytest
 
 from pydantic import SecretStr
 
-from billing.decide import Decommission, Provision, Resize, Resume, Suspend
 from billing.adapter.store import BillingStore
+from billing.adapter.webhooks import WebhookHandler
+from billing.decide import Decommission, Provision, Resize, Resume, Suspend
 from billing.stripe_api import StripeSubscriptions, stripe_client
-from billing.webhooks import WebhookHandler, WebhookRejected
+from billing.webhooks import WebhookRejected
 from tests.billing.conftest import (
-    MOCK_PRICE, WEBHOOK_SECRET, FakeStripe, RecordingSink, checkout, event, invoice, sign, subscription,
+    MOCK_PRICE,
+    WEBHOOK_SECRET,
+    FakeStripe,
+    RecordingSink,
+    checkout,
+    event,
+    invoice,
+    sign,
+    subscription,
 )
 
 NOW = int(time.time())

@@ -14,7 +14,7 @@ from components.environment import load_environment
 from provisioning.toolchain import PROJECT_DIR
 from service.api.app import create_app
 from service.api.context import ServiceContext
-from billing.adapter.service import BillingRuntime, billing_runtime
+from billing.adapter.runtime import BillingRuntime, billing_runtime
 from service.metrics import Metrics
 from service.queue import open_queue
 from service.settings import load_settings

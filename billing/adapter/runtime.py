@@ -1,4 +1,4 @@
-"""The service's billing: Stripe webhook intake, the action outbox and the suspension timer, wired together.
+"""Billing in the service process: webhook intake, the action outbox and the suspension timers, wired together.
 
 ``BillingRuntime.receive`` verifies and records a delivery (exactly once per event id) and then
 executes what it decided; ``tick`` executes queued actions and due suspensions, and ``start`` runs
@@ -9,22 +9,21 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
 
+from billing.adapter.sink import QueueActionSink
+from billing.adapter.store import BillingStore, ProcessResult, SuspensionTimers
+from billing.adapter.webhooks import WebhookHandler
 from billing.checkout import CheckoutSessions
 from billing.config import BillingConfig, StripeSettings, config_from_mapping
 from billing.decide import Provision
 from billing.states import TenantState
-from billing.adapter.store import BillingStore, ProcessResult
 from billing.stripe_api import StripeSubscriptions, SubscriptionSource, stripe_client
-from billing.webhooks import WebhookHandler
 from components.environment import Environment
-from billing.adapter.sink import QueueActionSink, SuspensionTimers
 from service.queue import JobQueue
 from service.settings import Settings, SettingsError
 
