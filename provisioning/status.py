@@ -8,7 +8,8 @@ from typing import Iterable
 
 from pulumi import automation as auto
 
-from provisioning.runner import TenantStacks
+from components.spec import TenantSpec
+from provisioning.stacks import TenantStacks
 from provisioning.toolchain import PROJECT_DIR, pulumi_command
 
 
@@ -39,13 +40,13 @@ class TenantStatus:
         return f"{int(seconds)}s"
 
 
-def tenant_status(stacks: TenantStacks, slug: str) -> TenantStatus:
+def tenant_status(stacks: TenantStacks, spec: TenantSpec) -> TenantStatus:
     """Status of one tenant from its stack (never deployed: empty outputs, result ``not deployed``)."""
-    spec = stacks.spec(slug)
+    slug = spec.slug
     opts = auto.LocalWorkspaceOptions(work_dir=str(PROJECT_DIR), env_vars=stacks.env_vars(spec),
                                       pulumi_command=pulumi_command())
     try:
-        stack = auto.select_stack(stack_name=f"{stacks.env_name}.{slug}", work_dir=str(PROJECT_DIR), opts=opts)
+        stack = auto.select_stack(stack_name=stacks.stack_name(slug), work_dir=str(PROJECT_DIR), opts=opts)
     except auto.StackNotFoundError:
         return TenantStatus(slug, spec.plan, spec.region, [], [], [], [], [], "not deployed", None)
     outputs = {k: v.value for k, v in stack.outputs().items() if not v.secret}
@@ -60,7 +61,7 @@ def tenant_status(stacks: TenantStacks, slug: str) -> TenantStatus:
     )
 
 
-def fleet_status(stacks: TenantStacks, slugs: Iterable[str], parallel: int = 4) -> list[TenantStatus]:
+def fleet_status(stacks: TenantStacks, tenants: Iterable[TenantSpec], parallel: int = 4) -> list[TenantStatus]:
     """Status of every tenant, read in parallel, in the order given."""
     with futures.ThreadPoolExecutor(max_workers=parallel) as pool:
-        return list(pool.map(lambda slug: tenant_status(stacks, slug), slugs))
+        return list(pool.map(lambda spec: tenant_status(stacks, spec), tenants))
