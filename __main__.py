@@ -29,10 +29,10 @@ import pulumi_proxmoxve as proxmoxve
 import requests
 from proxmoxer.core import ResourceException
 
+from clients.proxmox import ProxmoxSettingsError, client_from_env
 from components.environment import Region, load_environment, split_stack_name
 from components.spec import SpecErrors
 from components.tenant import TenantEnvironment, TenantEnvironmentArgs
-from clients.proxmox import ProxmoxSettingsError, client_from_env
 from provisioning.declarations import TenantFiles, program_tenant
 from provisioning.proxmox_access import ProxmoxAccessError, require_pool_visible
 

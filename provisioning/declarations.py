@@ -18,11 +18,17 @@ only when started without the variable, i.e. by an operator's bare ``pulumi`` co
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from components.environment import Environment
-from components.spec import TenantSpec, dump_tenant, load_tenant, load_tenants, parse_tenant
+from components.spec import (
+    TenantSpec,
+    dump_tenant,
+    load_tenant,
+    load_tenants,
+    parse_tenant,
+)
 
 DECLARATION_VARIABLE = "DOKPLOY_CLOUD_TENANT_DECLARATION"
 """The engine environment variable holding the tenant's declaration (YAML) for the program."""

@@ -1,10 +1,10 @@
 """Running one operation over many tenant stacks with bounded parallelism and live phase tracking."""
 from __future__ import annotations
 
-import concurrent.futures as futures
 import time
+from collections.abc import Callable, Iterable
+from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from components.spec import TenantSpec
 from provisioning.phases import PhaseTracker

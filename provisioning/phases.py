@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from pulumi.automation import EngineEvent
 
@@ -54,7 +54,7 @@ class PhaseTracker:
     busy_seconds: float = 0.0
     """Time during which at least one resource operation was in flight (the rest is engine overhead)."""
     _busy_since: float | None = None
-    on_change: Callable[["PhaseTracker"], None] | None = None
+    on_change: Callable[[PhaseTracker], None] | None = None
     on_phase: Callable[[str], None] | None = None
     _last_ended: str | None = None
     _reported: str = NO_PHASE

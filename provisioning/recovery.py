@@ -38,19 +38,20 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import psutil
 from proxmoxer import ProxmoxAPI
 from proxmoxer.tools import Tasks
 from pulumi import automation as auto
 
-from components.tenant_vm import TIMEOUTS
-from providers.dokploy_server import DEFAULTS as DOKPLOY_SERVER_DEFAULTS
 from clients.proxmox import cluster_vms
 from clients.retry import RetryPolicy
+from components.tenant_vm import TIMEOUTS
+from providers.dokploy_server import DEFAULTS as DOKPLOY_SERVER_DEFAULTS
 from provisioning import state_backend
 
 log = logging.getLogger(__name__)

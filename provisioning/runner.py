@@ -14,12 +14,12 @@ import requests
 from proxmoxer import ResourceException
 from pulumi import automation as auto
 
-import provisioning.recovery as recovery
 from clients.proxmox import client_from_env
 from components.environment import Environment
 from components.spec import TenantSpec
 from components.tenant_vm import tenant_tags
 from ipam.store import open_store
+from provisioning import recovery
 from provisioning.failures import is_retryable
 from provisioning.runlock import StackBusy, stack_run_lock
 from provisioning.runs import EventHandler, Operation, RunResult

@@ -8,8 +8,9 @@ recovery's refresh) talks to a :class:`Runner`. Two classes satisfy it: the plai
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pulumi import automation as auto
 

@@ -13,8 +13,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pulumi import automation as auto
 
@@ -24,7 +25,13 @@ from components.spec import TenantSpec
 from policies.runtime import policy_args
 from provisioning.cancel import RunCancelled
 from provisioning.declarations import engine_variables
-from provisioning.dokploy_keys import RunKeyError, SweepReport, organization_key, platform_client, sweep
+from provisioning.dokploy_keys import (
+    RunKeyError,
+    SweepReport,
+    organization_key,
+    platform_client,
+    sweep,
+)
 from provisioning.key_ledger import KeyLedger
 from provisioning.runlock import StackBusy, stack_run_lock
 from provisioning.runs import EventHandler, Operation, RunResult

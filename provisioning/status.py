@@ -1,10 +1,10 @@
 """Fleet status: what each tenant stack holds and how its last update went."""
 from __future__ import annotations
 
-import concurrent.futures as futures
 import datetime as dt
+from collections.abc import Iterable
+from concurrent import futures
 from dataclasses import dataclass
-from typing import Iterable
 
 from pulumi import automation as auto
 
@@ -33,7 +33,7 @@ class TenantStatus:
         """Time since the last update, as ``3m`` / ``2h`` / ``4d``."""
         if self.last_update is None:
             return "-"
-        seconds = (dt.datetime.now(dt.timezone.utc) - self.last_update).total_seconds()
+        seconds = (dt.datetime.now(dt.UTC) - self.last_update).total_seconds()
         for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
             if seconds >= size:
                 return f"{int(seconds // size)}{unit}"
@@ -57,7 +57,7 @@ def tenant_status(stacks: TenantStacks, spec: TenantSpec) -> TenantStatus:
         list(outputs.get("addresses") or []), list(outputs.get("hostnames") or []),
         list(outputs.get("dokployServerIds") or []),
         f"{last.kind} {last.result}" if last else "never updated",
-        dt.datetime.fromisoformat(str(last.end_time)).astimezone(dt.timezone.utc) if last and last.end_time else None,
+        dt.datetime.fromisoformat(str(last.end_time)).astimezone(dt.UTC) if last and last.end_time else None,
     )
 
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from rich.console import Console
 from rich.live import Live
@@ -35,8 +35,16 @@ from rich.table import Table
 
 from components.spec import SpecErrors, TenantSpec
 from ipam.store import open_store
-from provisioning.allocations import (BackendStackStates, Judged, PoolCapacity, SweepRefused, capacity,
-                                      env_allocations, free_orphans, judge)
+from provisioning.allocations import (
+    BackendStackStates,
+    Judged,
+    PoolCapacity,
+    SweepRefused,
+    capacity,
+    env_allocations,
+    free_orphans,
+    judge,
+)
 from provisioning.declarations import TenantFiles
 from provisioning.fleet import TenantProgress, run_fleet
 from provisioning.phases import PHASE_ORDER
