@@ -1,8 +1,10 @@
 """The Pulumi program CI, the operator CLI and the provisioning service all run.
 
-Stack names say what to build: ``<env>.<slug>`` is one tenant of environment ``<env>`` (declared in
-``tenants/<slug>.yaml``); ``<env>`` alone is the environment stack, which validates the environment's
-settings and the whole declared fleet and creates nothing. Environment-wide settings are read from
+Stack names say what to build: ``<env>.<slug>`` is one tenant of environment ``<env>``; ``<env>`` alone is
+the environment stack, which validates the environment's settings and the whole fleet declared in
+``tenants/`` and creates nothing. A tenant's declaration arrives from the runner in the engine's
+environment (``DOKPLOY_CLOUD_TENANT_DECLARATION``, see provisioning/declarations.py); only a bare
+``pulumi`` command reads ``tenants/<slug>.yaml`` itself. Environment-wide settings are read from
 ``Pulumi.<env>.yaml`` (see components/environment.py); credentials come from the environment.
 
 This file is also how ``--policy-pack policies`` starts: the 3.260 engine asks the language host's
@@ -27,10 +29,11 @@ import pulumi_proxmoxve as proxmoxve
 import requests
 from proxmoxer.core import ResourceException
 
-from components.environment import Region, load_environment, split_stack_name
-from components.spec import SpecErrors, load_tenant, load_tenants
-from components.tenant import TenantEnvironment, TenantEnvironmentArgs
 from clients.proxmox import ProxmoxSettingsError, client_from_env
+from components.environment import Region, load_environment, split_stack_name
+from components.spec import SpecErrors
+from components.tenant import TenantEnvironment, TenantEnvironmentArgs
+from provisioning.declarations import TenantFiles, program_tenant
 from provisioning.proxmox_access import ProxmoxAccessError, require_pool_visible
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -41,11 +44,11 @@ def main() -> None:
     env_name, slug = split_stack_name(pulumi.get_stack())
     environment = load_environment(PROJECT_DIR, env_name)
     if slug is None:
-        fleet = load_tenants(TENANTS_DIR, environment.plans, regions=environment.regions)
+        fleet = TenantFiles(TENANTS_DIR, environment).load_all()
         pulumi.export("tenants", sorted(fleet))
         pulumi.export("regions", sorted(environment.regions))
         return
-    spec = load_tenant(TENANTS_DIR / f"{slug}.yaml", environment.plans, regions=environment.regions)
+    spec = program_tenant(slug, environment, TENANTS_DIR)
     region = environment.regions[spec.region]
     if not pulumi.runtime.is_dry_run():
         _require_access(region)

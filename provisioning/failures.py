@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 
+from provisioning.runs import RunResult
+
 RETRYABLE = re.compile(
     r"locked by another update|another update is currently in progress|concurrent ?update|"
     r"timed? ?out|timeout|connection (refused|reset)|temporar(il)?y unavailable|"
@@ -24,3 +26,16 @@ def is_retryable(error: str | None) -> bool:
 def backoff(attempt: int, base: float) -> float:
     """Seconds to wait before run ``attempt + 1``: ``base * 2**(attempt-1)``, capped."""
     return float(min(base * 2.0 ** max(0, attempt - 1), MAX_DELAY_SECONDS))
+
+
+def worth_retrying(result: RunResult) -> bool:
+    """Whether a failed run may succeed later: known transient, interrupted (a lost lease: the new owner or
+    anyone runs it again), or an engine error known to pass."""
+    return result.error_kind in ("transient", "cancelled") or is_retryable(result.error)
+
+
+def retry_in(result: RunResult, attempts: int, max_attempts: int, base: float) -> float | None:
+    """Seconds until a failed run is tried again after ``attempts`` of ``max_attempts``; None: it fails for good."""
+    if result.ok or not worth_retrying(result) or attempts >= max_attempts:
+        return None
+    return backoff(attempts, base)

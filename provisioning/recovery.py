@@ -33,21 +33,25 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import psutil
-from proxmoxer import ProxmoxAPI  # type: ignore[import-untyped]
+from proxmoxer import ProxmoxAPI
+from proxmoxer.tools import Tasks
 from pulumi import automation as auto
 
+from clients.proxmox import cluster_vms
+from clients.retry import RetryPolicy
 from components.tenant_vm import TIMEOUTS
 from providers.dokploy_server import DEFAULTS as DOKPLOY_SERVER_DEFAULTS
-from clients.proxmox import cluster_vms
 from provisioning import state_backend
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,10 @@ FOREIGN_LOCK_GRACE_SECONDS = LONGEST_RUN_SECONDS + 600.0
 VM_TYPE_SUFFIX = "vmLegacy:VmLegacy"
 TASK_WAIT_SECONDS = 600.0
 """Longest wait for a Proxmox task a dead run started (a full clone of a big disk)."""
+LOCK_POLL_SECONDS = 0.5
+"""How often a VM held by a dead run's task is looked at again."""
+TASK_POLL_SECONDS = 0.2
+"""How often recovery's own stop and delete tasks are polled."""
 
 
 class RecoveryInterrupted(RuntimeError):
@@ -296,45 +304,46 @@ def _describe(op: dict[str, Any]) -> str:
     return f"{op.get('type')} {str((op.get('resource') or {}).get('urn', '')).rsplit('::', 1)[-1]}"
 
 
+class _StillLocked(TimeoutError):
+    """A dead run's task still holds the VM (raised once more when the wait gives up)."""
+
+
 def _wait_unlocked(api: ProxmoxAPI, node: str, vmid: int, report: RecoveryReport, timeout: float,
                    cancel: threading.Event | None = None) -> bool:
     """Wait until no task holds VM ``vmid``; False when it is gone meanwhile."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def unlocked() -> bool:
+        if cancel is not None and cancel.is_set():
+            raise RecoveryInterrupted(f"recovery of {report.stack} cancelled while waiting for VM {vmid}")
         try:
             lock = api.nodes(node).qemu(vmid).config.get().get("lock")
         except Exception as exc:  # proxmoxer's ResourceException: 500 "does not exist" once destroyed
             if "does not exist" in str(exc):
                 return False
             raise
-        if not lock:
-            return True
-        report.waited_for_tasks.setdefault(vmid, str(lock))
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"VM {vmid} is still locked ({lock}) after {timeout:.0f} s; check its task on {node}")
-        if cancel is not None and cancel.is_set():
-            raise RecoveryInterrupted(f"recovery of {report.stack} cancelled while waiting for VM {vmid}")
-        time.sleep(0.5)
+        if lock:
+            report.waited_for_tasks.setdefault(vmid, str(lock))
+            raise _StillLocked(f"VM {vmid} is still locked ({lock}) after {timeout:.0f} s; check its task on {node}")
+        return True
+
+    polls = RetryPolicy(attempts=max(1, math.ceil(timeout / LOCK_POLL_SECONDS)) + 1, initial=LOCK_POLL_SECONDS,
+                        maximum=LOCK_POLL_SECONDS)
+    return polls.call(unlocked, lambda exc: isinstance(exc, _StillLocked), cancel)
 
 
 def _delete_vm(api: ProxmoxAPI, node: str, vmid: int, timeout: float) -> None:
     vm = api.nodes(node).qemu(vmid)
     if vm.status.current.get().get("status") == "running":
-        _wait_task(api, node, vm.status.stop.post(), timeout)
-    _wait_task(api, node, vm.delete(purge=1, **{"destroy-unreferenced-disks": 1}), timeout)
+        _wait_task(api, vm.status.stop.post(), timeout)
+    _wait_task(api, vm.delete(purge=1, **{"destroy-unreferenced-disks": 1}), timeout)
 
 
-def _wait_task(api: ProxmoxAPI, node: str, upid: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = api.nodes(node).tasks(upid).status.get()
-        if status.get("status") == "stopped":
-            if status.get("exitstatus") != "OK":
-                raise RuntimeError(f"Proxmox task {upid} failed: {status.get('exitstatus')}")
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"Proxmox task {upid} did not finish within {timeout:.0f} s")
-
+def _wait_task(api: ProxmoxAPI, upid: str, timeout: float) -> None:
+    """Wait for Proxmox task ``upid`` to end (proxmoxer's own poll); raise unless it ended OK."""
+    status = Tasks.blocking_status(api, upid, timeout=timeout, polling_interval=TASK_POLL_SECONDS)
+    if status is None:
+        raise TimeoutError(f"Proxmox task {upid} did not finish within {timeout:.0f} s")
+    if status.get("exitstatus") != "OK":
+        raise RuntimeError(f"Proxmox task {upid} failed: {status.get('exitstatus')}")
 
 
 def _timestamp(value: Any) -> float | None:

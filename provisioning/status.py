@@ -1,14 +1,15 @@
 """Fleet status: what each tenant stack holds and how its last update went."""
 from __future__ import annotations
 
-import concurrent.futures as futures
 import datetime as dt
+from collections.abc import Iterable
+from concurrent import futures
 from dataclasses import dataclass
-from typing import Iterable
 
 from pulumi import automation as auto
 
-from provisioning.runner import TenantStacks
+from components.spec import TenantSpec
+from provisioning.stacks import TenantStacks
 from provisioning.toolchain import PROJECT_DIR, pulumi_command
 
 
@@ -32,20 +33,20 @@ class TenantStatus:
         """Time since the last update, as ``3m`` / ``2h`` / ``4d``."""
         if self.last_update is None:
             return "-"
-        seconds = (dt.datetime.now(dt.timezone.utc) - self.last_update).total_seconds()
+        seconds = (dt.datetime.now(dt.UTC) - self.last_update).total_seconds()
         for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
             if seconds >= size:
                 return f"{int(seconds // size)}{unit}"
         return f"{int(seconds)}s"
 
 
-def tenant_status(stacks: TenantStacks, slug: str) -> TenantStatus:
+def tenant_status(stacks: TenantStacks, spec: TenantSpec) -> TenantStatus:
     """Status of one tenant from its stack (never deployed: empty outputs, result ``not deployed``)."""
-    spec = stacks.spec(slug)
+    slug = spec.slug
     opts = auto.LocalWorkspaceOptions(work_dir=str(PROJECT_DIR), env_vars=stacks.env_vars(spec),
                                       pulumi_command=pulumi_command())
     try:
-        stack = auto.select_stack(stack_name=f"{stacks.env_name}.{slug}", work_dir=str(PROJECT_DIR), opts=opts)
+        stack = auto.select_stack(stack_name=stacks.stack_name(slug), work_dir=str(PROJECT_DIR), opts=opts)
     except auto.StackNotFoundError:
         return TenantStatus(slug, spec.plan, spec.region, [], [], [], [], [], "not deployed", None)
     outputs = {k: v.value for k, v in stack.outputs().items() if not v.secret}
@@ -56,11 +57,11 @@ def tenant_status(stacks: TenantStacks, slug: str) -> TenantStatus:
         list(outputs.get("addresses") or []), list(outputs.get("hostnames") or []),
         list(outputs.get("dokployServerIds") or []),
         f"{last.kind} {last.result}" if last else "never updated",
-        dt.datetime.fromisoformat(str(last.end_time)).astimezone(dt.timezone.utc) if last and last.end_time else None,
+        dt.datetime.fromisoformat(str(last.end_time)).astimezone(dt.UTC) if last and last.end_time else None,
     )
 
 
-def fleet_status(stacks: TenantStacks, slugs: Iterable[str], parallel: int = 4) -> list[TenantStatus]:
+def fleet_status(stacks: TenantStacks, tenants: Iterable[TenantSpec], parallel: int = 4) -> list[TenantStatus]:
     """Status of every tenant, read in parallel, in the order given."""
     with futures.ThreadPoolExecutor(max_workers=parallel) as pool:
-        return list(pool.map(lambda slug: tenant_status(stacks, slug), slugs))
+        return list(pool.map(lambda spec: tenant_status(stacks, spec), tenants))

@@ -23,10 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from provisioning.phases import PHASE_ORDER
 from provisioning.toolchain import STATE_DIR
 from tests.service_e2e.harness import EngineService, new_signup, start_cloud
 
-PHASES = ("queued", "allocate", "keys", "vm", "dns", "dokploy", "other", "total")
+PHASES = ("queued", *PHASE_ORDER, "other", "total")
 """``other``: engine and program start-up, recovery checks, org key, state writes (total - queued - phases)."""
 
 

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from components.spec import load_tenants
 from provisioning.fleet import run_fleet
-from provisioning.runner import TenantStacks
+from provisioning.stacks import TenantStacks
 from scripts.localenv.cloud import LocalCloud
 from tests.e2e.conftest import write_environment
 
@@ -50,14 +50,14 @@ def run_size(n: int, parallel: int) -> dict[str, float]:
                        "PULUMI_BACKEND_URL": f"file://{root / 'backend'}", "PULUMI_CONFIG_PASSPHRASE": "bench",
                        "ALLOCATIONS_DB": str(root / "allocations.sqlite")})
     (root / "backend").mkdir()
-    stacks = TenantStacks("local", tenants_dir=root / "tenants")
+    stacks = TenantStacks("local")
     specs = load_tenants(root / "tenants", stacks.environment.plans, regions=stacks.environment.regions)
     with LocalCloud(stacks.environment, CREDENTIALS, specs, node_mem_gib=1024):
-        slugs = sorted(specs)
+        tenants = [spec for _, spec in sorted(specs.items())]
         started = time.monotonic()
-        rows = run_fleet(stacks, slugs[:n], "up", parallel)
+        rows = run_fleet(stacks, tenants[:n], "up", parallel)
         fleet_seconds = time.monotonic() - started
-        extra = [run_fleet(stacks, [slug], "up", 1)[0] for slug in slugs[n:]]
+        extra = [run_fleet(stacks, [tenant], "up", 1)[0] for tenant in tenants[n:]]
     failed = [r for r in rows + extra if r.state != "ok"]
     if failed:
         raise SystemExit(f"N={n}: {len(failed)} tenants failed, first: {failed[0].slug}: "

@@ -14,34 +14,49 @@
     scripts/cloudctl [--env ENV] allocations free-orphans [--dry-run]
                                                                   free allocations whose tenant stack no longer
                                                                   records them (--dry-run: only print them)
-    scripts/cloudctl validate [DIR]                               check tenant files, change nothing
+    scripts/cloudctl [--env ENV] validate [DIR]                   check tenant files against the environment's plans,
+                                                                  quotas and regions; change nothing
+
+Every tenant file this command reads is parsed once; the runs get the parsed declaration
+(:mod:`provisioning.declarations`).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from components.spec import SpecErrors, load_tenants
+from components.spec import SpecErrors, TenantSpec
 from ipam.store import open_store
-from provisioning.allocations import (BackendStackStates, Judged, PoolCapacity, SweepRefused, capacity,
-                                      env_allocations, free_orphans, judge)
+from provisioning.allocations import (
+    BackendStackStates,
+    Judged,
+    PoolCapacity,
+    SweepRefused,
+    capacity,
+    env_allocations,
+    free_orphans,
+    judge,
+)
+from provisioning.declarations import TenantFiles
 from provisioning.fleet import TenantProgress, run_fleet
 from provisioning.phases import PHASE_ORDER
 from provisioning.runlock import StackBusy
-from provisioning.runner import TenantStacks
+from provisioning.runner import CrashSafeRunner
+from provisioning.stacks import TenantStacks
 from provisioning.status import TenantStatus, fleet_status
+from provisioning.toolchain import PROJECT_DIR
 from scripts.localenv import handoff
 from scripts.localenv.handoff import adopt_running_demo
 from service.namespace import git_conflicts, service_tenants
 from service.queue import open_queue
-from provisioning.recovering_runner import EngineRunner
 
 # Tables are the point of this tool: keep them readable when output goes to a file or CI log.
 console = Console(width=None if Console().is_terminal else 160)
@@ -73,7 +88,8 @@ def status_table(rows: list[TenantStatus], title: str) -> Table:
     for row in rows:
         servers = max(1, len(row.hostnames))
         for i in range(servers):
-            pick = lambda values: str(values[i]) if i < len(values) else "-"  # noqa: E731
+            def pick(values: Sequence[object], i: int = i) -> str:
+                return str(values[i]) if i < len(values) else "-"
             table.add_row(row.slug if i == 0 else "", row.plan if i == 0 else "", row.region if i == 0 else "",
                           pick(row.nodes), pick(row.vm_ids), pick(row.addresses), pick(row.hostnames),
                           pick(row.dokploy_servers), row.last_result if i == 0 else "", row.age if i == 0 else "")
@@ -119,12 +135,28 @@ def _changes(changes: dict[str, int]) -> str:
     return ", ".join(f"{n} {op}" for op, n in sorted(changes.items()) if op != "same") or "no changes"
 
 
-def _slugs(stacks: TenantStacks, given: Sequence[str]) -> list[str]:
-    return list(given) or sorted(load_tenants(stacks.tenants_dir, stacks.environment.plans,
-                                              regions=stacks.environment.regions))
+@dataclass
+class Declared:
+    """The git tenants this invocation works on, each file parsed once."""
+
+    files: TenantFiles
+    _all: dict[str, TenantSpec] | None = field(default=None, init=False)
+
+    def all(self) -> dict[str, TenantSpec]:
+        """Every declared tenant, checked together (read on first use)."""
+        if self._all is None:
+            self._all = self.files.load_all()
+        return self._all
+
+    def pick(self, slugs: Sequence[str]) -> list[TenantSpec]:
+        """The tenants named (default: every declared tenant, by slug)."""
+        if not slugs:
+            return [spec for _, spec in sorted(self.all().items())]
+        loaded = self._all or {}
+        return [loaded[slug] if slug in loaded else self.files.load(slug) for slug in slugs]
 
 
-def service_namespace_problems(stacks: TenantStacks) -> list[str]:
+def service_namespace_problems(stacks: TenantStacks, tenants: Declared) -> list[str]:
     """Git tenants that clash with the provisioning service's, when its database is configured for this env."""
     url = os.environ.get("SERVICE_DATABASE_URL")
     if not url or os.environ.get("SERVICE_ENV", "local") != stacks.env_name:
@@ -134,15 +166,14 @@ def service_namespace_problems(stacks: TenantStacks) -> list[str]:
     except Exception as exc:  # refuse rather than risk applying over a service tenant's stack
         return [f"cannot read the service's tenants from SERVICE_DATABASE_URL ({type(exc).__name__}); "
                 "make it reachable, or unset it to skip this check"]
-    specs = load_tenants(stacks.tenants_dir, stacks.environment.plans, regions=stacks.environment.regions)
-    return git_conflicts(list(specs.values()), service_specs)
+    return git_conflicts(list(tenants.all().values()), service_specs)
 
 
-def cmd_run(args: argparse.Namespace, stacks: TenantStacks) -> int:
-    slugs = _slugs(stacks, args.slugs)
-    title = f"{args.command} {stacks.env_name}: {len(slugs)} tenant(s), {args.parallel} at a time"
+def cmd_run(args: argparse.Namespace, stacks: TenantStacks, tenants: Declared) -> int:
+    chosen = tenants.pick(args.slugs)
+    title = f"{args.command} {stacks.env_name}: {len(chosen)} tenant(s), {args.parallel} at a time"
     with Live(console=console, refresh_per_second=4, transient=not console.is_terminal) as live:
-        rows = run_fleet(EngineRunner(stacks), slugs, args.command, args.parallel,
+        rows = run_fleet(CrashSafeRunner(stacks), chosen, args.command, args.parallel,
                          on_update=lambda r: live.update(progress_table(r, title)))
         live.update(progress_table(rows, title))
     if not console.is_terminal:
@@ -151,24 +182,24 @@ def cmd_run(args: argparse.Namespace, stacks: TenantStacks) -> int:
     return 0 if all(r.state == "ok" for r in rows) else 1
 
 
-def cmd_destroy(args: argparse.Namespace, stacks: TenantStacks) -> int:
+def cmd_destroy(args: argparse.Namespace, stacks: TenantStacks, tenants: Declared) -> int:
     if not args.yes:
         console.print(f"refusing to destroy {args.slug} without --yes (this deletes its VMs, DNS and Dokploy servers)")
         return 2
-    rows = run_fleet(EngineRunner(stacks), [args.slug], "destroy", 1)
+    rows = run_fleet(CrashSafeRunner(stacks), tenants.pick([args.slug]), "destroy", 1)
     console.print(progress_table(rows, f"destroy {stacks.env_name}.{args.slug}"))
     print_failures(rows)
     return 0 if rows[0].state == "ok" else 1
 
 
-def cmd_recover(args: argparse.Namespace, stacks: TenantStacks) -> int:
+def cmd_recover(args: argparse.Namespace, stacks: TenantStacks, tenants: Declared) -> int:
     """The service's own recovery, on demand (up and destroy also do it before they start).
 
     Exit status 1 when something needs an operator: a live run holds the stack, or VMs recovery
     could not prove to be the tenant's were left alone.
     """
     try:
-        report = EngineRunner(stacks).recover(args.slug, dry_run=args.dry_run)
+        report = CrashSafeRunner(stacks).recover(tenants.pick([args.slug])[0], dry_run=args.dry_run)
     except StackBusy as busy:
         console.print(f"[red]{busy}[/]", highlight=False)
         return 1
@@ -189,7 +220,7 @@ def cmd_recover(args: argparse.Namespace, stacks: TenantStacks) -> int:
     return 1 if report.live_lock or report.unproven_vms else 0
 
 
-def cmd_revoke_keys(_args: argparse.Namespace, stacks: TenantStacks) -> int:
+def cmd_revoke_keys(_args: argparse.Namespace, stacks: TenantStacks, _tenants: Declared) -> int:
     """Revoke per-run Dokploy keys whose revocation failed or whose run was killed (the service does it on a schedule)."""
     report = stacks.sweep_keys()
     table = Table(title=f"per-run Dokploy keys of {stacks.env_name}", title_justify="left")
@@ -200,14 +231,14 @@ def cmd_revoke_keys(_args: argparse.Namespace, stacks: TenantStacks) -> int:
     return 1 if report.failed else 0
 
 
-def cmd_status(args: argparse.Namespace, stacks: TenantStacks) -> int:
-    console.print(status_table(fleet_status(stacks, _slugs(stacks, args.slugs)), f"fleet {stacks.env_name}"))
+def cmd_status(args: argparse.Namespace, stacks: TenantStacks, tenants: Declared) -> int:
+    console.print(status_table(fleet_status(stacks, tenants.pick(args.slugs)), f"fleet {stacks.env_name}"))
     held = env_allocations(open_store(stacks.allocations_location()), stacks.env_name)
     console.print(capacity_table(capacity(stacks.environment, held), f"capacity {stacks.env_name}"))
     return 0
 
 
-def cmd_allocations(args: argparse.Namespace, stacks: TenantStacks) -> int:
+def cmd_allocations(args: argparse.Namespace, stacks: TenantStacks, _tenants: Declared) -> int:
     """List allocations with their owners' status, or free the orphans (see provisioning.allocations)."""
     store, states = open_store(stacks.allocations_location()), BackendStackStates(stacks.workspace())
     if args.action == "list":
@@ -228,15 +259,29 @@ def cmd_allocations(args: argparse.Namespace, stacks: TenantStacks) -> int:
     return 0
 
 
-def cmd_list(_args: argparse.Namespace, stacks: TenantStacks) -> int:
-    specs = load_tenants(stacks.tenants_dir, stacks.environment.plans, regions=stacks.environment.regions)
-    table = Table(title=f"declared tenants ({stacks.tenants_dir})", title_justify="left")
+def cmd_list(_args: argparse.Namespace, _stacks: TenantStacks, tenants: Declared) -> int:
+    specs = tenants.all()
+    table = Table(title=f"declared tenants ({tenants.files.directory})", title_justify="left")
     for column in ("tenant", "name", "plan", "region", "servers", "organization", "owner"):
         table.add_column(column)
     for spec in specs.values():
         table.add_row(spec.slug, spec.display_name, spec.plan, spec.region, str(spec.servers),
                       spec.dokploy_organization, spec.owner)
     console.print(table)
+    return 0
+
+
+def cmd_validate(_args: argparse.Namespace, _stacks: TenantStacks, tenants: Declared) -> int:
+    """What ``python -m components.spec`` does: every file checked against the environment; exit 1 on a problem."""
+    try:
+        specs = tenants.all()
+    except SpecErrors as exc:
+        for error in exc.errors:
+            console.print(str(error), highlight=False, markup=False)
+        return 1
+    for spec in specs.values():
+        console.print(f"ok {spec.source}: {spec.slug} plan={spec.plan} region={spec.region} servers={spec.servers}",
+                      highlight=False, markup=False)
     return 0
 
 
@@ -263,6 +308,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("allocations", help="VM ids and addresses held, and freeing those no tenant stack records")
     p.add_argument("action", choices=("list", "free-orphans"))
     p.add_argument("--dry-run", action="store_true", help="free-orphans: print what would be freed, change nothing")
+    p = sub.add_parser("validate", help="check tenant files against the environment; change nothing")
+    p.add_argument("directory", nargs="?", type=Path, help="tenant files (default: --tenants-dir, else tenants/)")
     return ap
 
 
@@ -274,17 +321,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(f"using the running demo's state: {', '.join(sorted(adopted))} from {handoff.HANDOFF_FILE}",
                           highlight=False)
     try:
-        stacks = TenantStacks(args.env, tenants_dir=args.tenants_dir)
+        stacks = TenantStacks(args.env)
+        directory = getattr(args, "directory", None) or args.tenants_dir or PROJECT_DIR / "tenants"
+        tenants = Declared(TenantFiles(directory, stacks.environment))
         if args.command in ("up", "preview", "refresh", "destroy", "recover"):
-            problems = service_namespace_problems(stacks)
+            problems = service_namespace_problems(stacks, tenants)
             if problems:
                 for line in problems:
                     console.print(f"[red]{line}[/]", highlight=False)
                 return 2
         handler = {"up": cmd_run, "preview": cmd_run, "refresh": cmd_run, "destroy": cmd_destroy,
                    "recover": cmd_recover, "status": cmd_status, "list": cmd_list,
-                   "revoke-keys": cmd_revoke_keys, "allocations": cmd_allocations}[args.command]
-        return handler(args, stacks)
+                   "revoke-keys": cmd_revoke_keys, "allocations": cmd_allocations,
+                   "validate": cmd_validate}[args.command]
+        return handler(args, stacks, tenants)
     except SpecErrors as errors:
         console.print(f"[red]{errors}[/]", highlight=False)
         return 2

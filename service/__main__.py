@@ -15,7 +15,8 @@ import uvicorn
 
 from components.environment import load_environment
 from components.spec import SpecErrors
-from provisioning.runner import TenantStacks
+from provisioning.runner import CrashSafeRunner
+from provisioning.stacks import TenantStacks
 from provisioning.toolchain import PROJECT_DIR, backend_url
 from service.api.app import create_app
 from service.api.context import ServiceContext
@@ -23,7 +24,6 @@ from service.key_sweeper import start_key_sweeper
 from service.metrics import Metrics
 from service.namespace import pin_existing_hostnames
 from service.queue import open_queue
-from provisioning.recovering_runner import EngineRunner
 from service.settings import Settings, SettingsError, load_settings
 from service.worker import Worker, WorkerOptions
 
@@ -33,9 +33,8 @@ log = logging.getLogger("service")
 def start_workers(settings: Settings, metrics: Metrics, stop: threading.Event) -> list[threading.Thread]:
     """Start ``settings.concurrency`` worker threads applying stacks with the real engine, and the key sweeper."""
     allocations = {"ALLOCATIONS_DB": settings.allocations_db} if settings.allocations_db else {}
-    runner = EngineRunner(TenantStacks(settings.env_name, tenants_dir=settings.tenants_dir, extra_env=allocations))
-    options = WorkerOptions(settings.tenants_dir, settings.lease_seconds, settings.retry_base_seconds,
-                            settings.poll_seconds)
+    runner = CrashSafeRunner(TenantStacks(settings.env_name, extra_env=allocations))
+    options = WorkerOptions(settings.lease_seconds, settings.retry_base_seconds, settings.poll_seconds)
     queue = open_queue(settings.database_url)
     threads = []
     for _ in range(settings.concurrency):

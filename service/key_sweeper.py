@@ -1,4 +1,4 @@
-"""The workers' schedule for :meth:`provisioning.runner.TenantStacks.sweep_keys`: at start, then every interval.
+"""The workers' schedule for :meth:`provisioning.stacks.TenantStacks.sweep_keys`: at start, then every interval.
 
 Revokes the per-run Dokploy keys whose revocation failed (Dokploy was down at the end of a run) and
 the keys of runs that were killed. A sweep that fails (Dokploy still down) is logged and tried again

@@ -1,10 +1,13 @@
-"""Workers: lease a job, materialise the tenant's declaration, run the engine, report progress, settle.
+"""Workers: lease a job, run it through the provisioning runner, report its phases, settle it.
 
 A worker heartbeats its lease while the engine runs; if it dies (SIGKILL, lost machine) the lease
 lapses and another worker takes the job over. Engine runs converge, so a re-run has the effect of one.
 A worker that loses its lease (taken over, or heartbeats failing for longer than the lease) cancels
 its engine run at once; the job's new owner runs it again. On one host the stack's run lock keeps the
 new owner waiting until the cancelled run has ended; across hosts the engine's own lock does.
+
+Everything about the run itself (the declaration's way to the program, phases, recovery, which failures
+are worth retrying) lives in :mod:`provisioning`.
 """
 from __future__ import annotations
 
@@ -14,19 +17,16 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import cast
 
-from pulumi import automation as auto
-
-from provisioning.runner import EventHandler, RunResult
-from service.declarations import remove_declaration, write_declaration
-from provisioning.failures import backoff, is_retryable
-from service.metrics import Metrics
-from service.phases import PHASES, phase_of_type
-from service.queue import Job, JobQueue, Outcome
-from provisioning.recovering_runner import Runner
 from billing.adapter.usage_report import running_after
+from components.spec import SpecErrors
+from provisioning.declarations import stored_tenant
+from provisioning.failures import retry_in
+from provisioning.phases import PhaseTracker
+from provisioning.runs import Operation, Runner, RunResult
+from service.metrics import Metrics
+from service.queue import Job, JobQueue, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 class WorkerOptions:
     """How a worker leases and retries."""
 
-    tenants_dir: Path
     lease_seconds: float = 30.0
     retry_base_seconds: float = 5.0
     poll_seconds: float = 1.0
@@ -105,58 +104,33 @@ class Worker:
             last_ok = time.monotonic()
 
     def _execute(self, job: Job, cancel: threading.Event) -> tuple[RunResult, str]:
-        """The run's result and the declaration it applied."""
-        tenant = self.queue.get_tenant(job.slug)
-        write_declaration(self.options.tenants_dir, job.slug, tenant.declaration)
+        """The run's result and the declaration it applied (as stored)."""
+        declaration = self.queue.get_tenant(job.slug).declaration
+        operation = cast(Operation, job.operation)
         try:
-            return (self.runner.run(job.slug, job.operation, on_event=self._on_event(job),  # type: ignore[arg-type]
-                                    cancel=cancel), tenant.declaration)
+            tenant = stored_tenant(job.slug, declaration, self.runner.environment)
+        except SpecErrors as errors:  # nothing ran; running it again cannot help
+            return RunResult(job.slug, operation, False, 0.0, error=str(errors)), declaration
+        phases = PhaseTracker(on_phase=lambda phase: self._record_phase(job, phase))
+        try:
+            return self.runner.run(tenant, operation, on_event=phases, cancel=cancel), declaration
         except Exception as exc:  # a bug or an unexpected engine failure: the job fails, the worker lives
             log.exception("worker %s: runner raised on %s", self.id, job.slug)
-            return RunResult(job.slug, job.operation, False, 0.0,  # type: ignore[arg-type]
-                             error=f"runner failed unexpectedly ({type(exc).__name__}); see the service log"), tenant.declaration
+            return RunResult(job.slug, operation, False, 0.0,
+                             error=f"runner failed unexpectedly ({type(exc).__name__}); see the service log"), declaration
 
-    def _on_event(self, job: Job) -> EventHandler:
-        """Record the job's phase: the latest (in :data:`PHASES` order) of the steps in flight.
-
-        Steps run in parallel (DNS beside the VM, firewall beside Dokploy), so switching on every event
-        would credit a long Dokploy setup to the firewall's "vm" phase once the firewall step ends.
-        """
-        in_flight: dict[str, str] = {}
-        current: list[str | None] = [None]
-
-        def handle(event: auto.EngineEvent) -> None:
-            step: Any = event.resource_pre_event or event.res_outputs_event or event.res_op_failed_event
-            phase = phase_of_type(step.metadata.type) if step is not None and step.metadata is not None else None
-            if phase is None:
-                return
-            if event.resource_pre_event is not None:
-                in_flight[step.metadata.urn] = phase
-            else:
-                in_flight.pop(step.metadata.urn, None)
-            latest = max(in_flight.values(), key=PHASES.index, default=None)
-            if latest is None or latest == current[0]:
-                return
-            current[0] = latest
-            try:
-                self.queue.record_phase(job.id, self.id, latest)
-            except Exception as exc:  # progress is best effort; the run must go on
-                log.warning("worker %s: progress not recorded (%s)", self.id, type(exc).__name__)
-
-        return handle
+    def _record_phase(self, job: Job, phase: str) -> None:
+        """Record the job's current phase (:attr:`provisioning.phases.PhaseTracker.current`); best effort."""
+        try:
+            self.queue.record_phase(job.id, self.id, phase)
+        except Exception as exc:  # progress is best effort; the run must go on
+            log.warning("worker %s: progress not recorded (%s)", self.id, type(exc).__name__)
 
     def _settle(self, job: Job, result: RunResult, running: tuple[str, int] | None = None) -> None:
-        retry_in = None
-        if not result.ok:
-            # A cancelled run (lease lost) is retried: by the new owner, or by anyone if nobody took it over.
-            transient = result.error_kind in ("transient", "cancelled") or is_retryable(result.error)
-            retryable = transient and job.attempts < job.max_attempts
-            retry_in = backoff(job.attempts, self.options.retry_base_seconds) if retryable else None
-            if self.metrics:
-                self.metrics.engine_errors.labels(job.operation, str(retryable).lower()).inc()
-        elif job.operation == "destroy":
-            remove_declaration(self.options.tenants_dir, job.slug)
-        done = self.queue.finish(job.id, self.id, Outcome(result.ok, dict(result.outputs), result.error, retry_in,
+        retry = retry_in(result, job.attempts, job.max_attempts, self.options.retry_base_seconds)
+        if not result.ok and self.metrics:
+            self.metrics.engine_errors.labels(job.operation, str(retry is not None).lower()).inc()
+        done = self.queue.finish(job.id, self.id, Outcome(result.ok, dict(result.outputs), result.error, retry,
                                                           running if result.ok else None))
         if done is None:
             log.error("worker %s: job %s was taken over before it finished", self.id, job.id)

@@ -19,11 +19,12 @@ import time
 from rich.live import Live
 from rich.table import Table
 
-from components.spec import load_tenants
+from provisioning.declarations import TenantFiles
 from provisioning.fleet import run_fleet
 from storage.private_files import private_dir
-from provisioning.runner import TenantStacks
+from provisioning.stacks import TenantStacks
 from provisioning.status import fleet_status
+from provisioning.toolchain import PROJECT_DIR
 from scripts.cloudctl import console, print_failures, progress_table, status_table
 from scripts.localenv.cloud import LocalCloud, PortInUse, check_ports
 from scripts.localenv.handoff import (DEMO_STATE, LOCAL_PASSPHRASE, demo_settings, remove_handoff, shell_commands,
@@ -84,18 +85,19 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]{exc}[/]", highlight=False)
         return 2
     fresh_state()
-    specs = load_tenants(stacks.tenants_dir, stacks.environment.plans, regions=stacks.environment.regions)
+    specs = TenantFiles(PROJECT_DIR / "tenants", stacks.environment).load_all()
+    tenants = [spec for _, spec in sorted(specs.items())]
     console.print(f"starting the local cloud: {len(stacks.environment.regions)} Proxmox clusters, Dokploy, PowerDNS")
     with LocalCloud(stacks.environment, stacks.secrets(), specs, speed=args.speed,
                     setup_seconds=args.setup_seconds) as cloud:
         started = time.monotonic()
         title = f"up local: {len(specs)} tenants, {args.parallel} at a time"
         with Live(console=console, refresh_per_second=4) as live:
-            rows = run_fleet(stacks, sorted(specs), "up", args.parallel,
+            rows = run_fleet(stacks, tenants, "up", args.parallel,
                              on_update=lambda r: live.update(progress_table(r, title)))
             live.update(progress_table(rows, title))
         print_failures(rows)
-        statuses = fleet_status(stacks, sorted(specs))
+        statuses = fleet_status(stacks, tenants)
         console.print(status_table(statuses, "fleet local"))
         console.print(summary_table(rows, statuses))
         console.print(f"{len(specs)} tenants in {time.monotonic() - started:.1f}s; DNS answers on "

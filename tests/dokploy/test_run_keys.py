@@ -17,7 +17,8 @@ from provisioning import dokploy_keys
 from provisioning.dokploy_keys import (RUN_KEY_MAX_AGE, RunKeyError, key_name, organization_key, parse_key_name,
                                        platform_client, sweep)
 from provisioning.key_ledger import KeyLedger
-from provisioning.runner import TenantStacks
+from provisioning.declarations import TenantFiles
+from provisioning.stacks import TenantStacks
 from scripts import cloudctl
 from service.key_sweeper import start_key_sweeper
 from sim.dokploy.server import ThreadedServer
@@ -154,13 +155,13 @@ def stacks(sim: ThreadedServer, account: dict[str, Any], tmp_path: Path,
                         "PULUMI_BACKEND_URL": f"file://{tmp_path / 'backend'}"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(dokploy_keys, "KEY_RETRY", FAST)
-    return TenantStacks("local", tenants_dir=tenants)
+    return TenantStacks("local")
 
 
 def test_runner_reports_a_dokploy_outage_as_transient(stacks: TenantStacks, admin: Admin,
-                                                      sim: ThreadedServer) -> None:
+                                                      sim: ThreadedServer, tmp_path: Path) -> None:
     outage(admin, r"user\.createApiKey")
-    result = stacks.run("acme", "up")
+    result = stacks.run(TenantFiles(tmp_path / "tenants", stacks.environment).load("acme"), "up")
     assert not result.ok and result.error_kind == "transient"
     assert "Dokploy did not answer" in (result.error or "") and run_keys(sim) == {}
 
@@ -187,7 +188,7 @@ def test_service_sweeps_queued_keys_on_its_schedule(stacks: TenantStacks, accoun
 
 
 def test_cloudctl_revoke_keys(stacks: TenantStacks, account: dict[str, Any], admin: Admin, sim: ThreadedServer,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+                              capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     platform = platform_client(sim.url, account["apiKey"], retry=FAST)
     outage(admin, r"user\.deleteApiKey")
     with organization_key(platform, account["organizationId"], env="local", stack="local.acme",
@@ -195,5 +196,5 @@ def test_cloudctl_revoke_keys(stacks: TenantStacks, account: dict[str, Any], adm
         pass
     [row] = stacks.key_ledger().all()
     admin("faults", {"paths": []})
-    assert cloudctl.main(["--env", "local", "--tenants-dir", str(stacks.tenants_dir), "revoke-keys"]) == 0
+    assert cloudctl.main(["--env", "local", "--tenants-dir", str(tmp_path / "tenants"), "revoke-keys"]) == 0
     assert row.name in capsys.readouterr().out and run_keys(sim) == {}

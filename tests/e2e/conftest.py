@@ -13,8 +13,9 @@ from typing import Iterator
 import pytest
 import yaml
 
-from components.spec import load_tenants
-from provisioning.runner import TenantStacks
+from components.spec import TenantSpec
+from provisioning.declarations import TenantFiles
+from provisioning.stacks import TenantStacks
 from provisioning.toolchain import PROJECT_DIR
 from scripts.localenv.cloud import LocalCloud
 
@@ -47,6 +48,10 @@ class CloudUnderTest:
     stacks: TenantStacks
     tenants_dir: Path
 
+    def tenant(self, slug: str) -> TenantSpec:
+        """``slug``'s declaration as its file reads now (tests edit the files between runs)."""
+        return TenantFiles(self.tenants_dir, self.stacks.environment).load(slug)
+
 
 @pytest.fixture(scope="module")
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudUnderTest]:
@@ -65,8 +70,8 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudUnder
                         "ALLOCATIONS_DB": str(root / "allocations.sqlite")}.items():
         patch.setenv(name, value)
     (root / "backend").mkdir()
-    stacks = TenantStacks("local", tenants_dir=tenants_dir)
-    specs = load_tenants(tenants_dir, stacks.environment.plans, regions=stacks.environment.regions)
+    stacks = TenantStacks("local")
+    specs = TenantFiles(tenants_dir, stacks.environment).load_all()
     cloud = LocalCloud(stacks.environment, credentials, specs).start()
     try:
         yield CloudUnderTest(cloud, stacks, tenants_dir)

@@ -30,19 +30,19 @@ def _cloudctl(capsys: pytest.CaptureFixture[str], cloud: CloudUnderTest, *args: 
 
 
 def test_step1_two_servers_hold_two_allocations(local_cloud: CloudUnderTest) -> None:
-    result = local_cloud.stacks.run("bravo", "up")
+    result = local_cloud.stacks.run(local_cloud.tenant("bravo"), "up")
     assert result.ok, result.error
     assert _rows("bravo") == {f"bravo/{i}": (result.outputs["vmIds"][i], result.outputs["addresses"][i])
                               for i in range(2)}
 
 
 def test_step2_refresh_keeps_allocations_in_state(local_cloud: CloudUnderTest) -> None:
-    refresh = local_cloud.stacks.run("bravo", "refresh")
+    refresh = local_cloud.stacks.run(local_cloud.tenant("bravo"), "refresh")
     assert refresh.ok, refresh.error
     assert "delete" not in refresh.changes, refresh.changes
-    deployment = local_cloud.stacks.stack("bravo").export_stack().deployment
+    deployment = local_cloud.stacks.stack(local_cloud.tenant("bravo")).export_stack().deployment
     assert recorded_allocations(deployment) == {(POOL, "bravo/0"), (POOL, "bravo/1")}
-    preview = local_cloud.stacks.run("bravo", "preview")
+    preview = local_cloud.stacks.run(local_cloud.tenant("bravo"), "preview")
     assert preview.ok, preview.error
     assert set(preview.changes) <= {"same"}, preview.changes
 
@@ -76,14 +76,14 @@ def test_step4_scale_down_frees_the_removed_server(local_cloud: CloudUnderTest) 
     kept = _rows("bravo")["bravo/0"]
     spec = local_cloud.tenants_dir / "bravo.yaml"
     spec.write_text(spec.read_text().replace("servers: 2", "servers: 1"))
-    result = local_cloud.stacks.run("bravo", "up")
+    result = local_cloud.stacks.run(local_cloud.tenant("bravo"), "up")
     assert result.ok, result.error
     assert result.outputs["vmIds"] == [kept[0]]
     assert _rows("bravo") == {"bravo/0": kept}
 
 
 def test_step5_destroy_frees_everything(local_cloud: CloudUnderTest, capsys: pytest.CaptureFixture[str]) -> None:
-    result = local_cloud.stacks.run("bravo", "destroy")
+    result = local_cloud.stacks.run(local_cloud.tenant("bravo"), "destroy")
     assert result.ok, result.error
     assert _rows("bravo") == {}
     code, out = _cloudctl(capsys, local_cloud, "allocations", "list")

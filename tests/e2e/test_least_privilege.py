@@ -48,19 +48,19 @@ def test_step1_a_tenant_lives_and_dies_under_the_documented_token(local_cloud: C
         {(g.path, g.role) for g in grants(region)}, "the token holds the documented grants and nothing else"
     backend.access.journal = []
 
-    created = local_cloud.stacks.run(SLUG, "up")
+    created = local_cloud.stacks.run(local_cloud.tenant(SLUG), "up")
     assert created.ok, created.error
     vmid = created.outputs["vmIds"][0]
     assert backend.vms[vmid].pool == region.pool
     spec = local_cloud.tenants_dir / f"{SLUG}.yaml"
     spec.write_text(spec.read_text().replace("plan: starter", "plan: business"))
-    resized = local_cloud.stacks.run(SLUG, "up")
+    resized = local_cloud.stacks.run(local_cloud.tenant(SLUG), "up")
     assert resized.ok, resized.error
     config = backend.vms[vmid].config
     assert (int(config["cores"]), int(config["memory"])) == (4, 8192) and backend.vms[vmid].status == "running"
-    refreshed = local_cloud.stacks.run(SLUG, "refresh")
+    refreshed = local_cloud.stacks.run(local_cloud.tenant(SLUG), "refresh")
     assert refreshed.ok, refreshed.error
-    destroyed = local_cloud.stacks.run(SLUG, "destroy")
+    destroyed = local_cloud.stacks.run(local_cloud.tenant(SLUG), "destroy")
     assert destroyed.ok, destroyed.error
     assert vmid not in backend.vms
 
@@ -99,13 +99,13 @@ def test_step3_a_real_run_without_a_privilege_fails_as_the_replay_says(local_clo
     spec.write_text(spec.read_text().replace("plan: business", "plan: starter"))
     backend.access.roles[role].discard(privilege)
     try:
-        result = local_cloud.stacks.run(SLUG, "up")
+        result = local_cloud.stacks.run(local_cloud.tenant(SLUG), "up")
     finally:
         backend.access.roles[role].add(privilege)
     assert not result.ok
     vmid = next(v for v in backend.vms if backend.vms[v].pool is not None)
     assert denied[1].replace(f"/vms/{_run['vmid']}", f"/vms/{vmid}") in (result.error or ""), result.error
-    cleaned = local_cloud.stacks.run(SLUG, "destroy")
+    cleaned = local_cloud.stacks.run(local_cloud.tenant(SLUG), "destroy")
     assert cleaned.ok, cleaned.error
 
 
@@ -115,7 +115,7 @@ def test_step4_without_pool_audit_an_update_is_refused_up_front_naming_it(local_
     before = set(backend.vms)
     backend.access.roles["DokployCloudVM"].discard("Pool.Audit")
     try:
-        result = local_cloud.stacks.run(SLUG, "up")
+        result = local_cloud.stacks.run(local_cloud.tenant(SLUG), "up")
     finally:
         backend.access.roles["DokployCloudVM"].add("Pool.Audit")
     assert not result.ok

@@ -28,7 +28,7 @@ def _set_state(cloud: CloudUnderTest, state: str | None) -> None:
 
 
 def _up(cloud: CloudUnderTest) -> dict[str, Any]:
-    result = cloud.stacks.run(SLUG, "up")
+    result = cloud.stacks.run(cloud.tenant(SLUG), "up")
     assert result.ok, result.error
     return result.outputs
 

@@ -41,7 +41,7 @@ def _dokploy_servers(cloud: CloudUnderTest, org: str) -> list[Any]:
 
 
 def test_step0_preview_of_a_new_tenant_lists_what_it_will_create(local_cloud: CloudUnderTest) -> None:
-    result = local_cloud.stacks.run("alpha", "preview")
+    result = local_cloud.stacks.run(local_cloud.tenant("alpha"), "preview")
     assert result.ok, result.error
     assert result.changes.get("create", 0) >= 10, result.changes
     assert local_cloud.cloud.proxmox["pve-eu1"][0].backend.world_guests() == []
@@ -49,7 +49,7 @@ def test_step0_preview_of_a_new_tenant_lists_what_it_will_create(local_cloud: Cl
 
 def test_step1_three_tenants_come_up(local_cloud: CloudUnderTest) -> None:
     for slug in TENANTS:
-        result = local_cloud.stacks.run(slug, "up")
+        result = local_cloud.stacks.run(local_cloud.tenant(slug), "up")
         assert result.ok, result.error
         _outputs[slug] = result.outputs
     assert [len(_outputs[s]["vmIds"]) for s in TENANTS] == [1, 2, 1]
@@ -90,7 +90,7 @@ def test_step3_hostnames_resolve_and_dokploy_servers_are_set_up(local_cloud: Clo
 
 
 def test_step4_second_up_changes_nothing(local_cloud: CloudUnderTest) -> None:
-    result = local_cloud.stacks.run("alpha", "preview")
+    result = local_cloud.stacks.run(local_cloud.tenant("alpha"), "preview")
     assert result.ok, result.error
     assert set(result.changes) <= {"same"}, result.changes
 
@@ -98,7 +98,7 @@ def test_step4_second_up_changes_nothing(local_cloud: CloudUnderTest) -> None:
 def test_step5_plan_change_updates_vm_in_place(local_cloud: CloudUnderTest) -> None:
     spec = local_cloud.tenants_dir / "alpha.yaml"
     spec.write_text(spec.read_text().replace("plan: starter", "plan: business"))
-    result = local_cloud.stacks.run("alpha", "up")
+    result = local_cloud.stacks.run(local_cloud.tenant("alpha"), "up")
     assert result.ok, result.error
     assert "replace" not in result.changes and result.changes.get("update", 0) >= 1, result.changes
     assert result.outputs["vmIds"] == _outputs["alpha"]["vmIds"]
@@ -111,7 +111,7 @@ def test_step5b_new_authorized_key_changes_cloud_init_in_place(local_cloud: Clou
     new_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOOzvIGr8BmAE28vBLQRDGzRQUzKynR6bcwkWqVXSOTV oncall@alpha.example"
     spec = local_cloud.tenants_dir / "alpha.yaml"
     spec.write_text(spec.read_text() + f"  - {new_key}\n")
-    result = local_cloud.stacks.run("alpha", "up")
+    result = local_cloud.stacks.run(local_cloud.tenant("alpha"), "up")
     assert result.ok, result.error
     assert "replace" not in result.changes and result.outputs["vmIds"] == _outputs["alpha"]["vmIds"]
     vm = _vm(local_cloud, "pve-eu1", result.outputs["vmIds"][0])
@@ -132,11 +132,11 @@ def test_step6_refresh_detects_drift_and_up_repairs_it(local_cloud: CloudUnderTe
         del backend.servers[server.server_id]
     assert _resolve(local_cloud, hostname) == []
 
-    refresh = local_cloud.stacks.run("charlie", "refresh")
+    refresh = local_cloud.stacks.run(local_cloud.tenant("charlie"), "refresh")
     assert refresh.ok, refresh.error
     assert refresh.changes.get("update", 0) + refresh.changes.get("delete", 0) >= 2, refresh.changes
 
-    repaired = local_cloud.stacks.run("charlie", "up")
+    repaired = local_cloud.stacks.run(local_cloud.tenant("charlie"), "up")
     assert repaired.ok, repaired.error
     assert _resolve(local_cloud, hostname) == _outputs["charlie"]["addresses"]
     assert prox.vms[vmid].status == "running"
@@ -145,7 +145,7 @@ def test_step6_refresh_detects_drift_and_up_repairs_it(local_cloud: CloudUnderTe
 
 def test_step7_destroy_removes_one_tenant_only(local_cloud: CloudUnderTest) -> None:
     bravo_ids, bravo_hosts = _outputs["bravo"]["vmIds"], _outputs["bravo"]["hostnames"]
-    result = local_cloud.stacks.run("bravo", "destroy")
+    result = local_cloud.stacks.run(local_cloud.tenant("bravo"), "destroy")
     assert result.ok, result.error
     for vmid in bravo_ids:
         assert _vm(local_cloud, "pve-eu1", vmid) is None

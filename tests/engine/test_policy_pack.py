@@ -24,7 +24,7 @@ from pulumi import automation as auto
 from policies import quotas as q
 from policies.request import check_in_environment
 from policies.runtime import policy_args
-from provisioning.runner import TenantStacks
+from provisioning.stacks import TenantStacks
 from tests.e2e.conftest import CloudUnderTest, local_cloud  # noqa: F401  (module-scoped fixture)
 
 pytestmark = pytest.mark.engine
@@ -38,7 +38,7 @@ def _vm_cores(cloud: CloudUnderTest, vmid: int) -> int:
 @pytest.fixture(scope="module")
 def applied(local_cloud: CloudUnderTest) -> dict:  # noqa: F811
     """Outputs of alpha applied within its plan (the stack the previews below start from)."""
-    result = local_cloud.stacks.run(SLUG, "up")
+    result = local_cloud.stacks.run(local_cloud.tenant(SLUG), "up")
     assert result.ok, result.error
     return result.outputs
 
@@ -46,10 +46,10 @@ def applied(local_cloud: CloudUnderTest) -> dict:  # noqa: F811
 def test_tenant_within_its_plan_passes_the_pack(local_cloud: CloudUnderTest, applied: dict,  # noqa: F811
                                                 tmp_path: Path) -> None:
     stacks = local_cloud.stacks
-    spec = stacks.spec(SLUG)
+    spec = local_cloud.tenant(SLUG)
     assert check_in_environment(stacks.environment, tenant=SLUG, plan_name=spec.plan, servers=spec.servers,
                                 region=spec.region, host_label=spec.host_label) == []  # the service's door agrees
-    stack = stacks.stack(SLUG)
+    stack = stacks.stack(spec)
     preview = stack.preview(color="never", **policy_args("local", stacks.environment, tmp_path))
     assert "dokploy-cloud-quotas" in preview.stdout and "mandatory" not in preview.stdout, preview.stdout
 
@@ -61,10 +61,9 @@ def test_vm_over_plan_fails_preview_with_the_policy_name_and_message(local_cloud
     tampered = yaml.safe_load(env_file.read_text())
     tampered["config"]["dokploy-cloud:plans"]["starter"]["cores"] = 8
     (tmp_path / "tampered.yaml").write_text(yaml.safe_dump(tampered, sort_keys=False))
-    stacks = TenantStacks("local", tenants_dir=local_cloud.tenants_dir,
-                          extra_env={"DOKPLOY_CLOUD_ENV_FILE": str(tmp_path / "tampered.yaml")})
+    stacks = TenantStacks("local", extra_env={"DOKPLOY_CLOUD_ENV_FILE": str(tmp_path / "tampered.yaml")})
     with pytest.raises(auto.CommandError) as failed:
-        stacks.stack(SLUG).preview(color="never", **policy_args("local", genuine, tmp_path))
+        stacks.stack(local_cloud.tenant(SLUG)).preview(color="never", **policy_args("local", genuine, tmp_path))
     text = str(failed.value)
     assert f"{q.VM_WITHIN_PLAN}" in text and "mandatory" in text, text
     assert f"VM {SLUG}-s0-vm: cpu.cores = 8 exceeds plan 'starter' limit of 2" in text, text
@@ -74,7 +73,7 @@ def test_vm_over_plan_fails_preview_with_the_policy_name_and_message(local_cloud
 def test_servers_over_the_plan_fail_a_new_stack_preview_with_the_door_checks_message(
         local_cloud: CloudUnderTest, tmp_path: Path) -> None:  # noqa: F811
     stacks = local_cloud.stacks
-    spec = stacks.spec("bravo")
+    spec = local_cloud.tenant("bravo")
     genuine = stacks.environment
     assert (spec.plan, spec.servers, genuine.plans["business"].max_servers) == ("business", 2, 3)
     lowered = replace(genuine, plans={**genuine.plans, "business": replace(genuine.plans["business"], max_servers=1)})
@@ -83,7 +82,7 @@ def test_servers_over_the_plan_fail_a_new_stack_preview_with_the_door_checks_mes
     message = "tenant bravo: 2 servers exceed plan 'business' limit of 1 (max_servers)"
     assert [(v.policy, v.message) for v in door] == [(q.TENANT_SERVER_QUOTA, message)]
     with pytest.raises(auto.CommandError) as failed:
-        stacks.stack("bravo").preview(color="never", **policy_args("local", lowered, tmp_path))
+        stacks.stack(spec).preview(color="never", **policy_args("local", lowered, tmp_path))
     text = str(failed.value)
     assert q.TENANT_SERVER_QUOTA in text and "mandatory" in text and message in text, text
     assert q.VM_WITHIN_PLAN not in text, text  # sizing is within the plan: only the count is refused

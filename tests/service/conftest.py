@@ -49,8 +49,8 @@ def queue(settings: Settings) -> JobQueue:
 
 @pytest.fixture
 def engine(tmp_path: Path, settings: Settings) -> FakeEngine:
-    """The fake engine, sharing the service's tenants directory."""
-    return FakeEngine(tmp_path / "engine", settings.tenants_dir)
+    """The fake engine (of the settings' environment)."""
+    return FakeEngine(tmp_path / "engine", env_name=settings.env_name)
 
 
 @pytest.fixture

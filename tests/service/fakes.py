@@ -1,6 +1,7 @@
 """A fake engine honest about what it does: per-tenant state files, converging creates, real event shapes.
 
-It stands in for ``TenantStacks.run``: ``up`` reads the declaration the worker wrote, walks the same
+It stands in for the provisioning runner (:class:`provisioning.runs.Runner`): ``up`` applies the declaration
+it is handed (and keeps it in the tenant's state, as the real stack keeps its inputs), walks the same
 resource types the real program creates (emitting resource pre/outputs events as the engine does),
 creates each resource only if the tenant's state lacks it (an engine converges), saves state after
 every resource (so a process killed mid-run leaves partial state behind) and appends every real
@@ -16,10 +17,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pulumi import automation as auto
 
-from provisioning.runner import EventHandler, Operation, RunResult
+from components.environment import Environment, load_environment
+from components.spec import TenantSpec, dump_tenant
+from provisioning.runs import EventHandler, Operation, RunResult
+from provisioning.toolchain import PROJECT_DIR
 
 RESOURCES = (  # (name suffix, type token as the engine reports it)
     ("alloc", "pulumi-python:dynamic/ipam:Allocation"),
@@ -31,10 +34,11 @@ RESOURCES = (  # (name suffix, type token as the engine reports it)
 
 
 class FakeEngine:
-    """``run(slug, operation, on_event) -> RunResult`` over files in ``state_dir``."""
+    """``run(tenant, operation, on_event, cancel) -> RunResult`` over files in ``state_dir``."""
 
-    def __init__(self, state_dir: Path, tenants_dir: Path, step_seconds: float = 0.0, label: str = "") -> None:
-        self.state_dir, self.tenants_dir, self.step_seconds = Path(state_dir), Path(tenants_dir), step_seconds
+    def __init__(self, state_dir: Path, step_seconds: float = 0.0, label: str = "", env_name: str = "local") -> None:
+        self.state_dir, self.step_seconds = Path(state_dir), step_seconds
+        self.environment: Environment = load_environment(PROJECT_DIR, env_name)
         self.label = label
         """Appended to this instance's effect lines (`` by <label>``), to tell engines sharing a state apart."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -44,6 +48,11 @@ class FakeEngine:
         """The tenant's saved stack state, or None when it has no stack."""
         path = self.state_dir / f"{slug}.json"
         return json.loads(path.read_text()) if path.exists() else None
+
+    def declaration(self, slug: str) -> str | None:
+        """The declaration (YAML) the tenant's last ``up`` applied, or None."""
+        state = self.state(slug)
+        return None if state is None else state.get("declaration")
 
     def effects(self) -> list[str]:
         """Every create/delete performed, in order."""
@@ -57,18 +66,15 @@ class FakeEngine:
         (self.state_dir / "faults.json").write_text(json.dumps(faults))
 
     # -- the runner ----------------------------------------------------------------------------------------------
-    def run(self, slug: str, operation: Operation, on_event: EventHandler | None = None,
+    def run(self, tenant: TenantSpec, operation: Operation, on_event: EventHandler | None = None,
             cancel: threading.Event | None = None) -> RunResult:
-        """Apply or destroy the fake stack of ``slug``; a set ``cancel`` stops it before the next resource."""
-        started = time.monotonic()
+        """Apply or destroy the fake stack of ``tenant``; a set ``cancel`` stops it before the next resource."""
+        started, slug = time.monotonic(), tenant.slug
         fault = self._take_fault(slug)
         if operation == "destroy":
             return self._destroy(slug, started)
-        declaration = self.tenants_dir / f"{slug}.yaml"
-        if not declaration.exists():
-            return RunResult(slug, operation, False, 0.0, error=f"error: no declaration {declaration}")
-        spec = yaml.safe_load(declaration.read_text())
         state = self.state(slug) or {"resources": {}}
+        state["declaration"] = dump_tenant(tenant)
         created = 0
         for name, type_ in RESOURCES:
             urn = f"urn:pulumi:local.{slug}::dokploy-cloud::{type_}::{slug}-{name}"
@@ -82,12 +88,12 @@ class FakeEngine:
             if fault is not None and fault["at"] == name:
                 return RunResult(slug, operation, False, time.monotonic() - started, error=fault["error"])
             if urn not in state["resources"]:
-                state["resources"][urn] = {"type": type_, "servers": spec.get("servers", 1)}
+                state["resources"][urn] = {"type": type_, "servers": tenant.servers}
                 self._save(slug, state)
                 self._effect(f"create {slug} {name}")
                 created += 1
             self._emit(on_event, "resOutputsEvent", urn, type_)
-        outputs = {"tenant": slug, "plan": spec["plan"], "hostname": f"{slug}.cloud.test"}
+        outputs = {"tenant": slug, "plan": tenant.plan, "hostname": f"{slug}.cloud.test"}
         return RunResult(slug, operation, True, time.monotonic() - started,
                          {"create": created, "same": len(RESOURCES) - created}, outputs)
 

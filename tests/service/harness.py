@@ -40,8 +40,7 @@ class RunningService:
 
     def worker_options(self) -> WorkerOptions:
         """Fast leases and retries for tests."""
-        return WorkerOptions(self.settings.tenants_dir, self.settings.lease_seconds,
-                             self.settings.retry_base_seconds, self.settings.poll_seconds)
+        return WorkerOptions(self.settings.lease_seconds, self.settings.retry_base_seconds, self.settings.poll_seconds)
 
     def start_workers(self, count: int, prefix: str = "w") -> None:
         """Start ``count`` worker threads running the fake engine."""
@@ -134,6 +133,7 @@ def signup_body(name: str, event_id: str | None = None, **overrides: Any) -> dic
     return body
 
 
-def declaration_dir(service: RunningService) -> Path:
-    """Where the service writes tenant declarations."""
-    return service.settings.tenants_dir
+def declaration_files(root: Path) -> list[Path]:
+    """Tenant YAML anywhere under ``root`` (a test's ``tmp_path``): a declaration travels from the queue to the
+    engine in its environment, so the service writes none (git tenants a test wrote itself excepted)."""
+    return sorted(p for p in root.rglob("*.y*ml") if "git-tenants" not in p.relative_to(root).parts)

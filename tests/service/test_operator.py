@@ -1,9 +1,11 @@
 """Operator endpoints over HTTP: bearer auth, tenant and job views, decommission, reapply, cancel."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from tests.service.harness import RunningService, signup_body
+from tests.service.harness import RunningService, declaration_files, signup_body
 
 
 def test_tenant_data_needs_the_token(service: RunningService) -> None:
@@ -22,7 +24,7 @@ def test_operator_mutations_need_the_token(service: RunningService) -> None:
     assert service.queue.get_job(job_id).state == "queued"
 
 
-def test_decommission_destroys_the_stack_and_removes_the_declaration(service: RunningService) -> None:
+def test_decommission_destroys_the_stack_and_leaves_no_declaration(service: RunningService, tmp_path: Path) -> None:
     service.start_workers(1)
     service.wait_job(service.signup(signup_body("acme")).json()["job_id"])
     response = service.op("POST", "/v1/tenants/acme/decommission")
@@ -30,7 +32,7 @@ def test_decommission_destroys_the_stack_and_removes_the_declaration(service: Ru
     assert service.wait_job(response.json()["job_id"])["state"] == "succeeded"
     assert service.op("GET", "/v1/tenants/acme").json()["phase"] == "decommissioned"
     assert service.engine.state("acme") is None
-    assert not (service.settings.tenants_dir / "acme.yaml").exists()
+    assert declaration_files(tmp_path) == []
     assert sorted(e.split()[0] for e in service.engine.effects()) == ["create"] * 5 + ["delete"] * 5
 
 
@@ -77,7 +79,7 @@ def test_tenant_view_shows_phase_timings_outputs_and_last_error(service: Running
     assert failed["state"] == "failed" and failed["attempts"] == 1
     tenant = service.op("GET", "/v1/tenants/acme").json()
     assert tenant["phase"] == "failed" and "zone cloud.test not found" in tenant["last_error"]
-    assert set(tenant["phase_timings"]) == {"allocate", "keys", "vm", "dns"}
+    assert set(tenant["phase_timings"]) == {"allocate", "sshkey", "vm", "dns"}
     fixed = service.wait_job(service.op("POST", "/v1/tenants/acme/reapply").json()["job_id"])
     assert fixed["state"] == "succeeded"
     tenant = service.op("GET", "/v1/tenants/acme").json()

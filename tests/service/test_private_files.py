@@ -1,4 +1,6 @@
-"""SQLite files and state directories that hold secrets or customer data are owner-only, whatever the umask."""
+"""SQLite files and state directories that hold secrets or customer data are owner-only, whatever the umask.
+
+Tenant declarations are never written to disk (tests/service/test_declarations.py)."""
 from __future__ import annotations
 
 import os
@@ -14,7 +16,6 @@ from ipam.store import SqliteAllocationStore
 from storage.private_files import private_sqlite
 from provisioning.toolchain import backend_url
 from billing.adapter.sink import SuspensionTimers
-from service.declarations import write_declaration
 from service.queue.sqlite import SqliteQueue
 
 
@@ -54,11 +55,6 @@ def test_an_existing_world_readable_store_is_tightened(tmp_path: Path) -> None:
     os.chmod(wal, 0o644)
     private_sqlite(db)
     assert mode(db) == 0o600 and mode(wal) == 0o600
-
-
-def test_tenant_declarations_directory_is_owner_only(tmp_path: Path) -> None:
-    written = write_declaration(tmp_path / "tenants", "acme", "slug: acme\nowner: ops@acme.example\n")
-    assert mode(written.parent) == 0o700 and mode(written) == 0o600
 
 
 def test_file_state_backend_is_owner_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,10 +9,11 @@ import pytest
 from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 
-from provisioning.runner import TenantStacks, engine_error
-from provisioning.toolchain import TOOLS_DIR
+from provisioning.declarations import TenantFiles
 from provisioning.failures import is_retryable
-from provisioning.recovering_runner import EngineRunner
+from provisioning.runner import CrashSafeRunner
+from provisioning.stacks import TenantStacks, engine_error
+from provisioning.toolchain import PROJECT_DIR, TOOLS_DIR
 
 pytestmark = pytest.mark.engine
 
@@ -44,7 +45,8 @@ def test_recovery_that_cannot_open_the_state_backend_is_transient(monkeypatch: p
     monkeypatch.setenv("PULUMI_BACKEND_URL", f"postgres://nobody@127.0.0.1:{_closed_port()}/state?sslmode=disable")
     for var in ("PROXMOX_VE_API_TOKEN", "DOKPLOY_API_KEY", "PDNS_API_KEY"):
         monkeypatch.setenv(var, "unused-here")
-    result = EngineRunner(TenantStacks("local")).run("acme", "up")
+    stacks = TenantStacks("local")
+    result = CrashSafeRunner(stacks).run(TenantFiles(PROJECT_DIR / "tenants", stacks.environment).load("acme"), "up")
     assert not result.ok
     assert result.error_kind == "transient", result.error
     assert "unable to open state database" in (result.error or "")

@@ -13,16 +13,16 @@ import pytest
 
 from service.queue import Conflict
 from service.queue.sqlite import SqliteQueue
-from tests.service.harness import RunningService, signup_body
+from tests.service.harness import RunningService, declaration_files, signup_body
 
 
 def nothing_created(service: RunningService) -> bool:
-    """No tenant, no job, no declaration file, no engine effect."""
+    """No tenant, no job, no engine effect."""
     return (service.queue.list_tenants() == [] and service.queue.list_jobs() == []
-            and not any(service.settings.tenants_dir.glob("*.yaml")) and service.engine.effects() == [])
+            and service.engine.effects() == [])
 
 
-def test_signup_answers_202_and_the_job_runs_to_ready(service: RunningService) -> None:
+def test_signup_answers_202_and_the_job_runs_to_ready(service: RunningService, tmp_path: Path) -> None:
     service.start_workers(1)
     response = service.signup(signup_body("acme"))
     assert response.status_code == 202
@@ -31,9 +31,11 @@ def test_signup_answers_202_and_the_job_runs_to_ready(service: RunningService) -
     tenant = service.op("GET", "/v1/tenants/acme").json()
     assert tenant["phase"] == "ready"
     assert tenant["outputs"]["hostname"] == "acme.cloud.test"
-    assert set(tenant["phase_timings"]) == {"allocate", "keys", "vm", "dns", "dokploy"}
-    declared = (service.settings.tenants_dir / "acme.yaml").read_text()
+    assert set(tenant["phase_timings"]) == {"allocate", "sshkey", "vm", "dns", "dokploy"}
+    declared = service.engine.declaration("acme") or ""
     assert "plan: starter" in declared and "region: pve-eu1" in declared
+    assert declared == service.queue.get_tenant("acme").declaration
+    assert declaration_files(tmp_path) == [], "the declaration was written to disk"
 
 
 def test_signup_answers_at_once_without_waiting_for_the_engine(service: RunningService) -> None:
@@ -157,7 +159,7 @@ def test_second_tenant_for_the_same_dokploy_organization_is_refused(service: Run
     assert [t.slug for t in service.queue.list_tenants()] == ["acme"]
     assert {j.slug for j in service.queue.list_jobs()} == {"acme"}
     assert service.wait_job(first.json()["job_id"])["state"] == "succeeded"
-    assert not (service.settings.tenants_dir / "acme-two.yaml").exists()
+    assert service.engine.state("acme-two") is None
     # Once acme is decommissioned, the organization may have a tenant again.
     gone = service.op("POST", "/v1/tenants/acme/decommission").json()["job_id"]
     assert service.wait_job(gone)["state"] == "succeeded"

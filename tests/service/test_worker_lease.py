@@ -14,6 +14,8 @@ from tests.service.harness import wait_for
 
 STEP = 0.5  # the first worker's engine takes 5 x STEP for a whole run
 LEASE = 0.6
+ACME = ("slug: acme\ndisplay_name: Acme Inc.\nplan: starter\nregion: pve-eu1\ndokploy_organization: org_acme\n"
+        "owner: ops@acme.example\n")
 
 
 class _Heartbeats:
@@ -36,10 +38,10 @@ class _Heartbeats:
 
 def _race(queue: JobQueue, settings: Settings, tmp_path: Path, mode: str) -> tuple[str, float, FakeEngine]:
     """Worker ``a`` (heartbeats broken per ``mode``) claims a signup; worker ``b`` takes it over."""
-    job_id = queue.submit_signup("evt-acme", "acme", "starter", "org_acme", "slug: acme\nplan: starter\n", 3).job.id
-    options = WorkerOptions(settings.tenants_dir, lease_seconds=LEASE, retry_base_seconds=0.05, poll_seconds=0.05)
-    engine_a = FakeEngine(tmp_path / "engine", settings.tenants_dir, step_seconds=STEP, label="a")
-    engine_b = FakeEngine(tmp_path / "engine", settings.tenants_dir, label="b")
+    job_id = queue.submit_signup("evt-acme", "acme", "starter", "org_acme", ACME, 3).job.id
+    options = WorkerOptions(lease_seconds=LEASE, retry_base_seconds=0.05, poll_seconds=0.05)
+    engine_a = FakeEngine(tmp_path / "engine", step_seconds=STEP, label="a")
+    engine_b = FakeEngine(tmp_path / "engine", label="b")
     first = Worker(_Heartbeats(queue, mode), engine_a, options, worker_id="a")  # type: ignore[arg-type]
     second = Worker(queue, engine_b, options, worker_id="b")
     started = time.monotonic()

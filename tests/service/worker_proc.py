@@ -18,9 +18,8 @@ def main(argv: list[str]) -> None:
     """Run one worker until killed."""
     worker_id, engine_dir, step = argv[0], Path(argv[1]), float(argv[2])
     settings = load_settings()
-    options = WorkerOptions(settings.tenants_dir, settings.lease_seconds, settings.retry_base_seconds,
-                            settings.poll_seconds)
-    engine = FakeEngine(engine_dir, settings.tenants_dir, step_seconds=step)
+    options = WorkerOptions(settings.lease_seconds, settings.retry_base_seconds, settings.poll_seconds)
+    engine = FakeEngine(engine_dir, step_seconds=step, env_name=settings.env_name)
     Worker(open_queue(settings.database_url), engine, options, worker_id=worker_id).run_forever(threading.Event())
 
 

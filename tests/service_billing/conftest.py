@@ -66,7 +66,7 @@ def start_billed(tmp_path: Path, source: SubscriptionSource | None, extra: dict[
     billing = billing_runtime(settings, queue, environment, source)
     metrics = Metrics(queue)
     server = ServerThread(create_app(ServiceContext(settings, queue, environment, metrics, billing=billing)))
-    running = BilledService(settings, queue, FakeEngine(tmp_path / "engine", settings.tenants_dir), server.start(), metrics)
+    running = BilledService(settings, queue, FakeEngine(tmp_path / "engine", env_name=settings.env_name), server.start(), metrics)
     assert billing is not None
     billing.store.record_session(session_id("acme"), "acme")
     running.billing = billing

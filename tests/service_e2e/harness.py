@@ -19,14 +19,16 @@ import pytest
 import requests
 
 from components.environment import Environment, load_environment
-from provisioning.runner import TenantStacks
+from components.spec import TenantSpec
+from provisioning.declarations import stored_tenant
+from provisioning.runner import CrashSafeRunner
+from provisioning.stacks import TenantStacks
 from provisioning.toolchain import PROJECT_DIR
 from scripts.localenv.cloud import LocalCloud
 from service.api.app import create_app
 from service.api.context import ServiceContext
 from service.metrics import Metrics
 from service.queue import JobQueue, open_queue
-from provisioning.recovering_runner import EngineRunner
 from service.settings import Settings, load_settings
 from service.signing import sign
 from service.signups import declaration, parse_signup
@@ -196,6 +198,8 @@ class EngineService:
     queue: JobQueue
     server: ServerThread
     base_url: str
+    root: Path
+    """The service's own directory (queue file, worker logs)."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _procs: list[WorkerProcess] = field(default_factory=list)
@@ -207,16 +211,20 @@ class EngineService:
         queue = open_queue(settings.database_url)
         app = create_app(ServiceContext(settings, queue, cloud.environment, Metrics(queue)))
         server = ServerThread(app)
-        return cls(cloud, settings, env, queue, server, server.start())
+        return cls(cloud, settings, env, queue, server, server.start(), tmp_path)
 
-    def runner(self) -> EngineRunner:
-        return EngineRunner(TenantStacks(self.settings.env_name, tenants_dir=self.settings.tenants_dir))
+    def runner(self) -> CrashSafeRunner:
+        return CrashSafeRunner(TenantStacks(self.settings.env_name))
+
+    def declared(self, slug: str) -> TenantSpec:
+        """The tenant's declaration as the service stores it, parsed as a worker does."""
+        return stored_tenant(slug, self.queue.get_tenant(slug).declaration, self.cloud.environment)
 
     def start_worker_threads(self, count: int) -> None:
         """``count`` workers in this process, sharing one engine runner (as ``python -m service`` does)."""
         runner = self.runner()
-        options = WorkerOptions(self.settings.tenants_dir, self.settings.lease_seconds,
-                                self.settings.retry_base_seconds, self.settings.poll_seconds)
+        options = WorkerOptions(self.settings.lease_seconds, self.settings.retry_base_seconds,
+                                self.settings.poll_seconds)
         for n in range(count):
             worker = Worker(self.queue, runner, options, worker_id=f"thread{n}")
             thread = threading.Thread(target=worker.run_forever, args=(self._stop,), daemon=True)
@@ -224,8 +232,8 @@ class EngineService:
             self._threads.append(thread)
 
     def start_worker_process(self, name: str, concurrency: int = 1) -> WorkerProcess:
-        """A real ``python -m service --workers-only`` process; its log goes to ``<tenants>/../<name>.log``."""
-        log = self.settings.tenants_dir.parent / f"{name}.log"
+        """A real ``python -m service --workers-only`` process; its log goes to ``<root>/<name>.log``."""
+        log = self.root / f"{name}.log"
         env = {**os.environ, **self.cloud.env, **self.env, "SERVICE_CONCURRENCY": str(concurrency),
                "PYTHONPATH": str(PROJECT_DIR), "PYTHONUNBUFFERED": "1"}
         with open(log, "ab") as out:

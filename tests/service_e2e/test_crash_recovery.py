@@ -13,10 +13,11 @@ from typing import Any, Iterator
 
 import pytest
 
-from provisioning.runner import RunResult
+from components.environment import Environment
+from provisioning.runner import CrashSafeRunner
+from provisioning.runs import RunResult
 from provisioning.toolchain import PROJECT_DIR
 from service.queue import JobQueue
-from provisioning.recovering_runner import EngineRunner
 from service.worker import Worker, WorkerOptions
 from tests.service.harness import wait_for
 from tests.service_e2e.harness import EngineCloud, EngineService, WorkerProcess, new_signup, session_members
@@ -52,8 +53,8 @@ def _normal_speed(cloud: EngineCloud) -> None:
 
 
 def _options(service: EngineService) -> WorkerOptions:
-    return WorkerOptions(service.settings.tenants_dir, service.settings.lease_seconds,
-                         service.settings.retry_base_seconds, service.settings.poll_seconds)
+    return WorkerOptions(service.settings.lease_seconds, service.settings.retry_base_seconds,
+                         service.settings.poll_seconds)
 
 
 def _kill_at(service: EngineService, cloud: EngineCloud, tenant: Tenant, point: KillPoint) -> WorkerProcess:
@@ -129,9 +130,13 @@ class _FailingHeartbeats:
 class _Recording:
     """The engine runner, keeping every result it returned."""
 
-    def __init__(self, runner: EngineRunner) -> None:
+    def __init__(self, runner: CrashSafeRunner) -> None:
         self.runner = runner
         self.results: list[RunResult] = []
+
+    @property
+    def environment(self) -> Environment:
+        return self.runner.environment
 
     def run(self, *args: Any, **kwargs: Any) -> RunResult:
         result = self.runner.run(*args, **kwargs)

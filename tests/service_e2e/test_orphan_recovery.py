@@ -23,7 +23,8 @@ import time
 from components.tenant_vm import tenant_tags
 from ipam.store import PoolSpec, open_store
 from clients.proxmox import client_from_env, cluster_vms
-from provisioning.recovering_runner import EngineRunner
+from components.spec import TenantSpec
+from provisioning.runner import CrashSafeRunner
 from tests.service_e2e.harness import EngineCloud, EngineService, new_signup
 
 pytestmark = pytest.mark.engine
@@ -46,9 +47,9 @@ def tenant(engine_cloud: EngineCloud, tmp_path_factory: pytest.TempPathFactory) 
 class Extra:
     """VMs cloned at further ids allocated to the tenant, outside its stack."""
 
-    def __init__(self, runner: EngineRunner, slug: str) -> None:
-        self.runner, self.slug = runner, slug
-        self.spec = runner.stacks.spec(slug)
+    def __init__(self, runner: CrashSafeRunner, spec: TenantSpec) -> None:
+        self.runner, self.slug = runner, spec.slug
+        self.spec = spec
         self.env = runner.stacks.env_vars(self.spec)
         self.api = client_from_env(env=self.env)
         self.region = runner.stacks.environment.regions[self.spec.region]
@@ -99,18 +100,18 @@ def _vmids(report: Any) -> list[int]:
 def test_without_crash_evidence_nothing_is_deleted_and_preview_refresh_stay_read_only(
         tenant: tuple[EngineService, str]) -> None:
     service, slug = tenant
-    runner = service.runner()
-    extra = Extra(runner, slug)
+    runner, spec = service.runner(), service.declared(slug)
+    extra = Extra(runner, spec)
     live = extra.clone(1, tenant_tags(extra.spec))  # the tenant's own tags and pool: it looks like a live server
     try:
         for operation in ("preview", "refresh"):
-            result = runner.run(slug, operation)  # type: ignore[arg-type]
+            result = runner.run(spec, operation)  # type: ignore[arg-type]
             assert result.ok, result.error
             assert extra.exists(live), f"{operation} deleted a VM"
-        report = runner.recover(slug)
+        report = runner.recover(spec)
         assert extra.exists(live) and report.orphan_vms_deleted == [] and report.crash_evidence == []
         assert _vmids(report) == [live] and "no crash evidence" in report.unproven_vms[0]["reason"]
-        applied = runner.run(slug, "up")
+        applied = runner.run(spec, "up")
         assert applied.ok, applied.error
         assert extra.exists(live)
     finally:
@@ -133,25 +134,25 @@ def _clone_outside_the_pool(engine_cloud: EngineCloud, extra: Extra, index: int)
 def test_after_a_crash_only_the_provable_orphan_is_deleted(tenant: tuple[EngineService, str],
                                                           engine_cloud: EngineCloud) -> None:
     service, slug = tenant
-    runner = service.runner()
-    extra = Extra(runner, slug)
+    runner, spec = service.runner(), service.declared(slug)
+    extra = Extra(runner, spec)
     orphan = extra.clone(2, tenant_tags(extra.spec))
     not_tagged = extra.clone(3, ["dokploy-cloud", "tenant-someone-else"])
     elsewhere = _clone_outside_the_pool(engine_cloud, extra, 4)
     backend = engine_cloud.proxmox(extra.region.name)
     lock = _dead_process_lock(engine_cloud, runner.stacks.stack_name(slug))
     try:
-        dry = runner.recover(slug, dry_run=True)
+        dry = runner.recover(spec, dry_run=True)
         assert lock.exists() and all(extra.exists(v) for v in (orphan, not_tagged)) and elsewhere in backend.vms
         assert dry.crash_evidence and sorted(_vmids(dry)) == sorted([orphan, not_tagged])
 
-        report = runner.recover(slug)
+        report = runner.recover(spec)
         assert report.lock_cleared and not lock.exists()
         assert report.orphan_vms_deleted == [orphan] and not extra.exists(orphan)
         assert extra.exists(not_tagged) and elsewhere in backend.vms, "recovery deleted a VM it cannot prove is ours"
         reasons = {u["vmid"]: u["reason"] for u in report.unproven_vms}
         assert "tenant-" in reasons[not_tagged]
-        applied = runner.run(slug, "up")
+        applied = runner.run(spec, "up")
         assert applied.ok, applied.error
         assert applied.changes.get("create", 0) == 0, "the tenant's own resources were harmed"
     finally:

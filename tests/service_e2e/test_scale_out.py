@@ -6,6 +6,7 @@ store, not one per host), and every stack's state can be read from either host's
 """
 from __future__ import annotations
 
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,7 +38,7 @@ def test_two_hosts_share_queue_allocations_and_state(engine_cloud: EngineCloud, 
         return {**service.env, **credentials, "SERVICE_DATABASE_URL": queue_url, "PULUMI_BACKEND_URL": state_url,
                 "PULUMI_CONFIG_PASSPHRASE": engine_cloud.env["PULUMI_CONFIG_PASSPHRASE"],
                 "DOKPLOY_CLOUD_ENV_FILE": str(host.root / environment_file.name),
-                "SERVICE_TENANTS_DIR": str(host.root / "tenants"), "SERVICE_CONCURRENCY": str(CONCURRENCY)}
+                "SERVICE_CONCURRENCY": str(CONCURRENCY)}
 
     try:
         workers = [host.start_workers(settings(host)) for host in hosts]
@@ -57,7 +58,8 @@ def test_two_hosts_share_queue_allocations_and_state(engine_cloud: EngineCloud, 
             worker.stop()
 
     slugs = [b["slug"] for b in bodies]
-    ran_on = {host.name: {p.stem for p in (host.root / "tenants").glob("*.yaml")} for host in hosts}
+    ran_on = {host.name: set(re.findall(r"worker \S+: up (\S+) \(attempt", (host.root / "worker.log").read_text()))
+              for host in hosts}
     assert all(ran_on.values()), f"each host should have taken jobs: {ran_on}"
 
     rows = [a for a in open_store(queue_url).everything() if a.owner.split("/")[0] in slugs]

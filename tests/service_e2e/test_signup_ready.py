@@ -15,6 +15,7 @@ import pytest
 
 from provisioning.dokploy_keys import NAME_PREFIX
 from tests.service_e2e.conftest import queue_url
+from tests.service.harness import declaration_files
 from tests.service_e2e.harness import EngineCloud, EngineService, new_signup
 from tests.service_e2e.observe import allocated_vmids, footprint, stack_files, unowned_vms
 
@@ -107,5 +108,5 @@ def test_step2_decommission_removes_everything(shared: EngineService, engine_clo
     run_keys = [k for k in engine_cloud.dokploy.api_keys.values()
                 if k.organization_id == org and k.name.startswith(f"{NAME_PREFIX}:")]
     assert run_keys == [], "a per-run Dokploy key of the tenant's organization was left unrevoked"
-    assert not (shared.settings.tenants_dir / f"{slug}.yaml").exists()
+    assert declaration_files(shared.root) == [], "a declaration was written to disk"
     assert unowned_vms(engine_cloud) == []

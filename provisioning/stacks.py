@@ -1,0 +1,213 @@
+"""The plain Automation API runner: apply, preview, refresh and destroy tenant stacks (``<env>.<slug>``).
+
+The program is the project's own ``__main__.py`` (a local workspace on the project directory), so a
+run here is exactly what ``pulumi up -s <env>.<slug>`` does. Credentials are decrypted once from the
+environment stack's secret config (or taken from the process environment, which wins) and handed to
+each run as environment variables, next to the tenant's declaration (:mod:`provisioning.declarations`).
+:class:`TenantStacks` satisfies :class:`provisioning.runs.Runner`; :class:`provisioning.runner.CrashSafeRunner`
+adds recovery from killed runs on top of it.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from clients.retry import RetryPolicy
+from components.environment import SECRET_KEYS, Environment, load_environment
+from components.spec import TenantSpec
+from policies.runtime import policy_args
+from provisioning.cancel import RunCancelled
+from provisioning.declarations import engine_variables
+from provisioning.dokploy_keys import (
+    RunKeyError,
+    SweepReport,
+    organization_key,
+    platform_client,
+    sweep,
+)
+from provisioning.key_ledger import KeyLedger
+from provisioning.runlock import StackBusy, stack_run_lock
+from provisioning.runs import EventHandler, Operation, RunResult
+from provisioning.secrets import environment_secrets
+from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_command
+
+STACK_LOCK_RETRY = RetryPolicy(attempts=5, initial=1.0, maximum=10.0)
+"""While another update holds the engine's lock: 5 tries, 1, 2, 4 and 8 s apart."""
+URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*):[^@\s/]*@")
+
+
+class _CancelledBeforeStart(Exception):
+    """The run's ``cancel`` was set before an attempt started."""
+
+
+class TenantStacks:
+    """The tenant stacks of one environment."""
+
+    def __init__(self, env_name: str, *, extra_env: dict[str, str] | None = None,
+                 enforce_policies: bool = True) -> None:
+        self.env_name = env_name
+        self.environment: Environment = load_environment(PROJECT_DIR, env_name)
+        self._extra_env = dict(extra_env or {})
+        self._secrets: dict[str, str] | None = None
+        self.enforce_policies = enforce_policies
+
+    def secrets(self) -> dict[str, str]:
+        """The environment's credentials as environment variables (decrypted once)."""
+        if self._secrets is None:
+            self._secrets = environment_secrets(self.env_name, engine_env(self._extra_env), SECRET_KEYS)
+        return self._secrets
+
+    def allocations_location(self) -> str:
+        """``ALLOCATIONS_DB``: a SQLite path or a ``postgresql://`` URL (default: a file in ``.state/``)."""
+        return (self._extra_env.get("ALLOCATIONS_DB") or os.environ.get("ALLOCATIONS_DB")
+                or str(STATE_DIR / f"allocations-{self.env_name}.sqlite"))
+
+    def workspace(self) -> auto.LocalWorkspace:
+        """A workspace on the project and backend, for reading stacks (no credentials in it)."""
+        return auto.LocalWorkspace(work_dir=str(PROJECT_DIR), env_vars=engine_env(self._extra_env),
+                                   pulumi_command=pulumi_command())
+
+    def env_vars(self, tenant: TenantSpec, dokploy_key: str | None = None) -> dict[str, str]:
+        """Environment for a run of ``tenant``'s stack: engine settings, credentials, region endpoint, declaration."""
+        region = self.environment.regions[tenant.region]
+        return engine_env({
+            "DOKPLOY_URL": self.environment.dokploy_url,
+            "PDNS_API_URL": self.environment.dns_api_url,
+            "ALLOCATIONS_DB": self.allocations_location(),
+            "PROXMOX_VE_ENDPOINT": region.endpoint,
+            "PROXMOX_VE_INSECURE": "true" if region.insecure else "false",
+            **engine_variables(tenant),
+            **self.secrets(),
+            **({"DOKPLOY_API_KEY": dokploy_key} if dokploy_key else {}),
+            **self._extra_env,
+        })
+
+    def key_ledger(self) -> KeyLedger:
+        """The per-run Dokploy keys not yet known revoked: ``DOKPLOY_KEY_LEDGER``, else next to the allocations."""
+        allocations = self.allocations_location()
+        beside = STATE_DIR if "://" in allocations else Path(allocations).parent
+        path = os.environ.get("DOKPLOY_KEY_LEDGER") or beside / f"dokploy-keys-{self.env_name}.sqlite"
+        return KeyLedger(path)
+
+    def sweep_keys(self) -> SweepReport:
+        """Revoke per-run keys whose revocation failed or whose run died (see :func:`provisioning.dokploy_keys.sweep`)."""
+        platform = platform_client(self.environment.dokploy_url, self.secrets()["DOKPLOY_API_KEY"])
+        return sweep(platform, self.env_name, self.key_ledger())
+
+    def _policies(self) -> dict[str, Any]:
+        """The mandatory quota pack, attached to every preview and up (as CI's `pulumi up` does)."""
+        return policy_args(self.env_name, self.environment) if self.enforce_policies else {}
+
+    def stack_name(self, slug: str) -> str:
+        """``<env>.<slug>``."""
+        return f"{self.env_name}.{slug}"
+
+    def stack(self, tenant: TenantSpec, dokploy_key: str | None = None,
+              cancel: threading.Event | None = None) -> auto.Stack:
+        """Create or select ``tenant``'s stack on the project's program; its CLI runs stop once ``cancel`` is set."""
+        opts = auto.LocalWorkspaceOptions(work_dir=str(PROJECT_DIR), env_vars=self.env_vars(tenant, dokploy_key),
+                                          pulumi_command=pulumi_command(cancel))
+        return auto.create_or_select_stack(stack_name=self.stack_name(tenant.slug), work_dir=str(PROJECT_DIR),
+                                           opts=opts)
+
+    def run(self, tenant: TenantSpec, operation: Operation, on_event: EventHandler | None = None,
+            cancel: threading.Event | None = None) -> RunResult:
+        """Run ``operation`` on the tenant's stack, holding its run lock (:mod:`provisioning.runlock`).
+
+        Retries while another update holds the engine's lock. Setting ``cancel`` interrupts the run
+        (:mod:`provisioning.cancel`); it then ends with ``error_kind="cancelled"``. A destroy also removes
+        the stack.
+        """
+        started = time.monotonic()
+        try:
+            with stack_run_lock(self.stack_name(tenant.slug), cancel=cancel):
+                return self._run_locked(tenant, operation, on_event, cancel, started)
+        except StackBusy as exc:
+            return RunResult(tenant.slug, operation, False, time.monotonic() - started, error=str(exc),
+                             error_kind="cancelled" if cancel is not None and cancel.is_set() else "transient")
+
+    def _run_locked(self, tenant: TenantSpec, operation: Operation, on_event: EventHandler | None,
+                    cancel: threading.Event | None, started: float) -> RunResult:
+        slug, stack_name = tenant.slug, self.stack_name(tenant.slug)
+
+        def attempt() -> RunResult:
+            if cancel is not None and cancel.is_set():
+                raise _CancelledBeforeStart
+            return self._run_once(tenant, operation, on_event, cancel)
+
+        def failed(error: str, kind: str | None = None) -> RunResult:
+            return RunResult(slug, operation, False, time.monotonic() - started, error=error, error_kind=kind)
+
+        try:
+            result = STACK_LOCK_RETRY.call(attempt, lambda exc: isinstance(exc, auto.ConcurrentUpdateError), cancel)
+        except _CancelledBeforeStart:
+            return failed(f"{operation} of {stack_name} cancelled before it started", "cancelled")
+        except RunCancelled:
+            return failed(f"{operation} of {stack_name} was interrupted by its owner; running it again converges",
+                          "cancelled")
+        except auto.ConcurrentUpdateError:
+            return failed(f"stack {stack_name} is locked by another update; "
+                          "if no run is active, `scripts/cloudctl recover <slug>` clears a stale lock", "transient")
+        except auto.CommandError as exc:
+            return failed(engine_error(exc))
+        except RunKeyError as exc:  # nothing ran: Dokploy's outage is the job's to wait out, not the tenant's
+            return failed(str(exc), "transient" if exc.transient else None)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _run_once(self, tenant: TenantSpec, operation: Operation, on_event: EventHandler | None,
+                  cancel: threading.Event | None = None) -> RunResult:
+        platform = platform_client(self.environment.dokploy_url, self.secrets()["DOKPLOY_API_KEY"])
+        with organization_key(platform, tenant.dokploy_organization, env=self.env_name,
+                              stack=self.stack_name(tenant.slug), ledger=self.key_ledger()) as key:
+            return self._operate(self.stack(tenant, key, cancel), tenant.slug, operation, on_event)
+
+    def _operate(self, stack: auto.Stack, slug: str, operation: Operation,
+                 on_event: EventHandler | None) -> RunResult:
+        if operation == "up":
+            up = stack.up(on_event=on_event, color="never", suppress_progress=True, **self._policies())
+            return RunResult(slug, operation, True, 0.0, _counts(up.summary.resource_changes),
+                             {k: v.value for k, v in up.outputs.items() if not v.secret})
+        if operation == "preview":
+            preview = stack.preview(on_event=on_event, color="never", suppress_progress=True, **self._policies())
+            return RunResult(slug, operation, True, 0.0, _counts(preview.change_summary))
+        if operation == "refresh":
+            refresh = stack.refresh(on_event=on_event, color="never", suppress_progress=True)
+            return RunResult(slug, operation, True, 0.0, _counts(refresh.summary.resource_changes))
+        destroy = stack.destroy(on_event=on_event, color="never", suppress_progress=True)
+        stack.workspace.remove_stack(stack.name)
+        return RunResult(slug, operation, True, 0.0, _counts(destroy.summary.resource_changes))
+
+
+def _counts(changes: Mapping[Any, int] | None) -> dict[str, int]:
+    """Resource changes by operation name (``create``, ``same``...)."""
+    return {str(getattr(op, "value", op)): count for op, count in (changes or {}).items()}
+
+
+def engine_error(exc: auto.CommandError) -> str:
+    """The engine's diagnostics, with Python tracebacks reduced to their final exception line and any
+    password in a URL (a state backend DSN the CLI echoes) masked."""
+    text = URL_PASSWORD.sub(r"\1:***@", str(exc))
+    section = text.split("Diagnostics:", 1)[1] if "Diagnostics:" in text else text
+    section = re.split(r"\n(?:Resources|Outputs|Duration):", section, maxsplit=1)[0]
+    kept: list[str] = []
+    in_traceback = False
+    for line in section.splitlines():
+        stripped = line.strip()
+        if "Traceback (most recent call last)" in stripped:
+            in_traceback = True
+            continue
+        if in_traceback:
+            if line.startswith("      ") or not stripped or stripped.startswith(("File ", "^", "~")):
+                continue
+            in_traceback = False
+        if stripped and stripped not in ("error: update failed", "error: preview failed"):
+            kept.append(stripped)
+    return "\n".join(dict.fromkeys(kept)) or "pulumi failed; run with the CLI for the full log"
