@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import urllib.parse
 from typing import Any, Mapping, Optional, TypedDict
 
 from pulumi import Input, Output, ResourceOptions
@@ -26,6 +25,7 @@ from pulumi.dynamic import (CheckFailure, CheckResult, CreateResult, DiffResult,
 from ipam.store import AllocationStore, PoolSpec, open_store
 from ipam.placement import choose_node, node_loads, with_pending
 from clients.proxmox import client_from_env, cluster_nodes, cluster_vms, vmid_taken
+from components.naming import allocation_id, parse_allocation_id
 from providers.wire import whole_numbers
 
 REPLACE_KEYS = ("pool", "owner", "network", "gateway")
@@ -83,29 +83,6 @@ def diff_inputs(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], 
     """(changed keys, replacing keys): moving pool, owner or network needs a new allocation."""
     changed = [k for k in (*REPLACE_KEYS, *UPDATE_KEYS) if olds.get(k) != news.get(k)]
     return changed, [k for k in changed if k in REPLACE_KEYS]
-
-
-def allocation_id(pool: str, owner: str) -> str:
-    """The resource id of ``owner``'s allocation in ``pool``: both parts percent-encoded, joined by ``/``."""
-    return f"{urllib.parse.quote(pool, safe='')}/{urllib.parse.quote(owner, safe='')}"
-
-
-def parse_allocation_id(id_: str, props: Mapping[str, Any] | None = None) -> tuple[str, str]:
-    """(pool, owner) of an id made by :func:`allocation_id`.
-
-    Ids written before the encoding were ``<pool>/<owner>`` unencoded; for those the state's own
-    ``pool`` and ``owner`` outputs decide, else the only shape the program made: ``<env>/<region>/<slug>/<i>``.
-    """
-    parts = id_.split("/")
-    if len(parts) == 2 and all(parts):
-        return urllib.parse.unquote(parts[0]), urllib.parse.unquote(parts[1])
-    props = props or {}
-    pool, owner = props.get("pool"), props.get("owner")
-    if isinstance(pool, str) and isinstance(owner, str) and id_ == f"{pool}/{owner}":
-        return pool, owner
-    if len(parts) == 4 and all(parts):
-        return "/".join(parts[:2]), "/".join(parts[2:])
-    raise ValueError(f"allocation id {id_!r} is not <pool>/<owner> with percent-encoded parts")
 
 
 def _store() -> AllocationStore:

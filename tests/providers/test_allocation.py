@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from providers.allocation import AllocationProvider, allocation_id, check_inputs, diff_inputs, parse_allocation_id
+from components.naming import allocation_id, parse_allocation_id
+from providers.allocation import AllocationProvider, check_inputs, diff_inputs
 from ipam.store import AllocationError, PoolSpec, SqliteAllocationStore
 from ipam.placement import NodeLoad, PlacementError, choose_node, node_loads
 
