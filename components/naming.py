@@ -5,7 +5,8 @@ Pure functions and constants only, no I/O.
 from __future__ import annotations
 
 import urllib.parse
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["allocation_id", "parse_allocation_id"]
 
