@@ -31,16 +31,10 @@ from pulumi.dynamic import (
 )
 
 from clients.proxmox import client_from_env, cluster_nodes, cluster_vms, vmid_taken
+from components.naming import allocation_id, parse_allocation_id
 from ipam.placement import choose_node, node_loads, with_pending
 from ipam.store import AllocationStore, open_store
-from providers.allocation_rules import (
-    allocation_id,
-    allocation_outputs,
-    check_inputs,
-    diff_inputs,
-    parse_allocation_id,
-    pool_spec,
-)
+from providers.allocation_rules import allocation_outputs, check_inputs, diff_inputs, pool_spec
 
 DEFAULT_DB = ".state/allocations.sqlite"
 

@@ -5,8 +5,6 @@ No I/O here; :mod:`providers.allocation` opens the store and asks Proxmox, as th
 from __future__ import annotations
 
 import ipaddress
-import urllib.parse
-from collections.abc import Mapping
 from typing import Any
 
 from ipam.store import PoolSpec
@@ -46,29 +44,6 @@ def diff_inputs(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], 
     """(changed keys, replacing keys): moving pool, owner or network needs a new allocation."""
     changed = [k for k in (*REPLACE_KEYS, *UPDATE_KEYS) if olds.get(k) != news.get(k)]
     return changed, [k for k in changed if k in REPLACE_KEYS]
-
-
-def allocation_id(pool: str, owner: str) -> str:
-    """The resource id of ``owner``'s allocation in ``pool``: both parts percent-encoded, joined by ``/``."""
-    return f"{urllib.parse.quote(pool, safe='')}/{urllib.parse.quote(owner, safe='')}"
-
-
-def parse_allocation_id(id_: str, props: Mapping[str, Any] | None = None) -> tuple[str, str]:
-    """(pool, owner) of an id made by :func:`allocation_id`.
-
-    Ids written before the encoding were ``<pool>/<owner>`` unencoded; for those the state's own
-    ``pool`` and ``owner`` outputs decide, else the only shape the program made: ``<env>/<region>/<slug>/<i>``.
-    """
-    parts = id_.split("/")
-    if len(parts) == 2 and all(parts):
-        return urllib.parse.unquote(parts[0]), urllib.parse.unquote(parts[1])
-    props = props or {}
-    pool, owner = props.get("pool"), props.get("owner")
-    if isinstance(pool, str) and isinstance(owner, str) and id_ == f"{pool}/{owner}":
-        return pool, owner
-    if len(parts) == 4 and all(parts):
-        return "/".join(parts[:2]), "/".join(parts[2:])
-    raise ValueError(f"allocation id {id_!r} is not <pool>/<owner> with percent-encoded parts")
 
 
 def pool_spec(props: dict[str, Any]) -> PoolSpec:
