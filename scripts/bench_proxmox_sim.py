@@ -14,10 +14,10 @@ import requests
 import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from sim.proxmox.app import Simulator  # noqa: E402
-from sim.proxmox.models import Backend  # noqa: E402
-from sim.proxmox.seed import credentials  # noqa: E402
-from sim.proxmox.server import ThreadedServer  # noqa: E402
+from sim.proxmox.app import Simulator
+from sim.proxmox.models import Backend
+from sim.proxmox.seed import credentials
+from sim.proxmox.server import ThreadedServer
 
 
 def http_bench(path: str, total: int, threads: int, tls: bool) -> dict[str, float]:

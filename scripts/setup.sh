@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time (and idempotent) set-up of everything the project needs on a fresh machine:
 #   1. Debian packages (PowerDNS for the real DNS server)
-#   2. the Python virtualenv with pinned dependencies
+#   2. the Python virtualenv with pinned dependencies (including ruff and mypy, run by scripts/test.sh)
 #   3. the Pulumi toolchain built from the Go module proxy (CLI, language host, shims, plugins)
 # A second run with everything in place takes seconds.
 set -euo pipefail
@@ -17,12 +17,22 @@ bash "$PROJECT_ROOT/scripts/install_queue_backend.sh"
 step "python virtualenv ($VENV_DIR)"
 want=$(cat "$PROJECT_ROOT/requirements.txt" "$PROJECT_ROOT/constraints.txt" 2>/dev/null | sha256sum | cut -c1-16)
 have=$(cat "$VENV_DIR/.requirements-hash" 2>/dev/null || true)
-if [ "$want" != "$have" ]; then
+# The lint and type checks scripts/test.sh runs: present at their pinned versions, or the venv is reinstalled.
+checkers_pinned() {
+  local tool pin
+  for tool in ruff mypy; do
+    pin=$(sed -n "s/^$tool==\([^ ]*\).*/\1/p" "$PROJECT_ROOT/requirements.txt")
+    [ -n "$pin" ] || die "requirements.txt pins no $tool version (scripts/test.sh needs it)"
+    "$VENV_DIR/bin/$tool" --version 2>/dev/null | grep -Eq "^$tool $pin( |\$)" || return 1
+  done
+}
+if [ "$want" != "$have" ] || ! checkers_pinned; then
   t0=$SECONDS
   [ -x "$VENV_DIR/bin/python" ] || python3 -m venv "$VENV_DIR" || die "could not create a virtualenv: install python3-venv (apt-get install -y python3-venv)"
   "$VENV_DIR/bin/pip" install --quiet --disable-pip-version-check \
     -r "$PROJECT_ROOT/requirements.txt" -c "$PROJECT_ROOT/constraints.txt" \
     || die "pip install failed: check the pins in requirements.txt/constraints.txt are served by PyPI"
+  checkers_pinned || die "ruff or mypy is missing from $VENV_DIR after the install, or not at its pinned version"
   echo "$want" > "$VENV_DIR/.requirements-hash"
   log "virtualenv ready in $((SECONDS - t0))s"
 else

@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# Set everything up (idempotent) and run the test suite. Extra arguments go to pytest.
+# Set everything up (idempotent), check lint and types, and run the test suite. Extra arguments go to pytest.
+# ruff and mypy read their configuration from pyproject.toml (what they check, and how strictly); either one
+# finding anything fails the run before a test starts.
 # Exit status is pytest's; "no tests collected" (5) counts as a failure.
 set -euo pipefail
 . "$(dirname "$0")/lib/env.sh"
 bash "$PROJECT_ROOT/scripts/setup.sh"
 cd "$PROJECT_ROOT"
+
+log "lint: ruff check (rules in pyproject.toml [tool.ruff])"
+"$VENV_DIR/bin/ruff" check --quiet --output-format concise . \
+  || die "ruff found the problems listed above; fix them ('.venv/bin/ruff check --fix <path>' fixes the ones marked [*])"
+
+log "types: mypy (paths and strictness in pyproject.toml [tool.mypy])"
+"$VENV_DIR/bin/mypy" \
+  || die "mypy found the problems listed above; fix them (a '# type: ignore[code]' needs a reason next to it)"
+
 export HYPOTHESIS_PROFILE="${HYPOTHESIS_PROFILE:-$([ "${CI:-}" = true ] && echo ci || echo default)}"
 log "running tests (hypothesis profile: $HYPOTHESIS_PROFILE)"
 set +e

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 from urllib.parse import urlparse
 
 from components.environment import Environment, Region
@@ -86,7 +86,7 @@ class LocalCloud:
     dokploy: tuple[DokployBackend, DokployServer] | None = None
     pdns: PowerDNSInstance | None = None
 
-    def start(self) -> "LocalCloud":
+    def start(self) -> LocalCloud:
         """Start everything; on failure stop what was started and re-raise (:class:`PortInUse` first)."""
         check_ports(self.environment)
         try:
@@ -112,7 +112,7 @@ class LocalCloud:
             server.stop()
         self.proxmox.clear()
 
-    def __enter__(self) -> "LocalCloud":
+    def __enter__(self) -> LocalCloud:
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:

@@ -20,15 +20,21 @@ from rich.live import Live
 from rich.table import Table
 
 from provisioning.declarations import TenantFiles
-from provisioning.fleet import run_fleet
-from storage.private_files import private_dir
+from provisioning.fleet import TenantProgress, run_fleet
 from provisioning.stacks import TenantStacks
-from provisioning.status import fleet_status
+from provisioning.status import TenantStatus, fleet_status
 from provisioning.toolchain import PROJECT_DIR
+from storage.private_files import private_dir
 from scripts.cloudctl import console, print_failures, progress_table, status_table
 from scripts.localenv.cloud import LocalCloud, PortInUse, check_ports
-from scripts.localenv.handoff import (DEMO_STATE, LOCAL_PASSPHRASE, demo_settings, remove_handoff, shell_commands,
-                                      write_handoff)
+from scripts.localenv.handoff import (
+    DEMO_STATE,
+    LOCAL_PASSPHRASE,
+    demo_settings,
+    remove_handoff,
+    shell_commands,
+    write_handoff,
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -49,12 +55,12 @@ def fresh_state() -> None:
     os.environ["ALLOCATIONS_DB"] = str(DEMO_STATE / "allocations.sqlite")
 
 
-def summary_table(rows: list, statuses: list) -> Table:  # type: ignore[type-arg]
+def summary_table(rows: list[TenantProgress], statuses: list[TenantStatus]) -> Table:
     """Signup-to-ready per tenant next to where it landed."""
     table = Table(title="signup to ready", title_justify="left")
     for column in ("tenant", "servers", "result", "signup→ready (s)"):
         table.add_column(column)
-    for row, status in zip(rows, statuses):
+    for row, status in zip(rows, statuses, strict=True):
         table.add_row(row.slug, str(len(status.hostnames)), row.state, f"{row.elapsed:.1f}")
     return table
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import MutableMapping
 from pathlib import Path
-from typing import MutableMapping
 
 import psutil
 

@@ -42,7 +42,7 @@ def sdk_dir(package: str) -> pathlib.Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         sys.exit(f"check_sdk_tokens: Python package {package!r} is not installed in this interpreter")
-    return pathlib.Path(list(spec.submodule_search_locations)[0])
+    return pathlib.Path(next(iter(spec.submodule_search_locations)))
 
 
 def class_getters(source: str) -> dict[str, set[str]]:
@@ -85,6 +85,8 @@ def main() -> int:
     schema = load_schema(args)
     root = sdk_dir(args.sdk)
     pkg = schema.get("name")
+    if not isinstance(pkg, str):
+        sys.exit("the schema names no package ('name')")
     resources = schema.get("resources", {})
     functions = schema.get("functions", {})
     config_vars = set(schema.get("config", {}).get("variables", {}) or {})

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -36,11 +37,16 @@ def seed(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
     return {"userId": user_id, "organizationId": org_id, "apiKeyId": key.id, "apiKey": key.key}
 
 
+def _configure_faults(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
+    backend.faults.configure(body)
+    return backend.faults.to_json()
+
+
 def _actions(backend: Backend) -> dict[str, Callable[[dict[str, Any]], Any]]:
     return {
         "reset": lambda b: backend.reset(int(b.get("seed", 0))),
         "seed": lambda b: seed(backend, b),
-        "faults": lambda b: backend.faults.configure(b) or backend.faults.to_json(),
+        "faults": lambda b: _configure_faults(backend, b),
         "speed": lambda b: setattr(backend, "setup_seconds", float(b["setupSeconds"])),
         "billing": lambda b: backend.set_billing(b["userId"], int(b["serversQuantity"])),
         "services": lambda b: backend.set_services(b["serverId"], int(b["count"])),

@@ -14,8 +14,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .backend import Backend
-from .exceptions import (BARE_UNAUTHORIZED, AuthRejected, BadRequest, InternalServerError, NotFound,
-                         ServiceUnavailable, TRPCError, UnsupportedMediaType)
+from .exceptions import (
+    BARE_UNAUTHORIZED,
+    AuthRejected,
+    BadRequest,
+    InternalServerError,
+    NotFound,
+    ServiceUnavailable,
+    TRPCError,
+    UnsupportedMediaType,
+)
 from .openapi_validation import load_procedures, validate_input, zod_error
 from .responses import call
 
@@ -91,4 +99,5 @@ async def _run(request: Request, backend: Backend, name: str, api_key: str | Non
         raise InternalServerError(str(exc)) from exc
     if result is None and name in ("sshKey.create", "server.setup"):
         return Response(b"", status_code=200, media_type="application/json")
-    return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")), status_code=200, media_type="application/json")
+    return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")), status_code=200,
+                    media_type="application/json")

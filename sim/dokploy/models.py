@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 NANOID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
@@ -21,7 +21,7 @@ DEFAULT_METRICS_CONFIG: dict[str, Any] = {
 
 def iso(ts: float) -> str:
     """Timestamp as Dokploy's ISO-8601 string (JavaScript ``toISOString``)."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
 
 
 def nanoid(rng: random.Random, size: int = 21) -> str:

@@ -134,11 +134,11 @@ def _check_object(schema: dict[str, Any], value: Any, path: list[Any], issues: l
         if name not in value:
             if name in required:
                 expected = "nonoptional" if _nullable_inner(sub) is not None else sub.get("type", "string")
-                issues.append(_type_issue(expected, _MISSING, path + [name]))
+                issues.append(_type_issue(expected, _MISSING, [*path, name]))
             elif "default" in sub:
                 parsed[name] = sub["default"]
             continue
-        parsed[name] = _check(sub, value[name], path + [name], issues)
+        parsed[name] = _check(sub, value[name], [*path, name], issues)
     return parsed  # unknown keys are stripped, as zod does
 
 

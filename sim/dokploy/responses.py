@@ -4,7 +4,8 @@ Each handler is ``(backend, caller, input) -> value``; ``None`` renders as Dokpl
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .backend import Backend, Caller
 

@@ -7,8 +7,9 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 VM_PRIVS = ["VM.Allocate", "VM.Audit", "VM.Backup", "VM.Clone", "VM.Config.CDROM", "VM.Config.CPU",
             "VM.Config.Cloudinit", "VM.Config.Disk", "VM.Config.HWType", "VM.Config.Memory",
@@ -73,9 +74,9 @@ class Decision:
     authid: str
     kind: str
     test: Test
-    pools: Mapping[str, "str | None"]
+    pools: Mapping[str, str | None]
     passed: bool
-    detail: "str | None"
+    detail: str | None
     about: str = ""
 
 

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from .app import Simulator
 
 
-def admin(sim: "Simulator", method: str, path: str, body: bytes) -> tuple[int, Any]:
+def admin(sim: Simulator, method: str, path: str, body: bytes) -> tuple[int, Any]:
     """(status, JSON payload) for an admin request."""
     try:
         data = json.loads(body) if body else {}
@@ -26,11 +26,11 @@ def admin(sim: "Simulator", method: str, path: str, body: bytes) -> tuple[int, A
         return 400, {"error": str(exc)}
 
 
-def _guests(sim: "Simulator", data: dict[str, Any]) -> Any:
+def _guests(sim: Simulator, data: dict[str, Any]) -> Any:
     return {"guests": sim.backend.world_guests()}
 
 
-def _reset(sim: "Simulator", data: dict[str, Any]) -> Any:
+def _reset(sim: Simulator, data: dict[str, Any]) -> Any:
     b = sim.backend
     b.reset(int(data.get("seed", 0)))
     nodes = int(data.get("nodes", 3))
@@ -41,7 +41,7 @@ def _reset(sim: "Simulator", data: dict[str, Any]) -> Any:
     return {"nodes": sorted(b.nodes)}
 
 
-def _speed(sim: "Simulator", data: dict[str, Any]) -> Any:
+def _speed(sim: Simulator, data: dict[str, Any]) -> Any:
     d = sim.backend.settings.durations
     d.set_speed(data["speed"])
     for key, value in data.get("durations", {}).items():
@@ -51,7 +51,7 @@ def _speed(sim: "Simulator", data: dict[str, Any]) -> Any:
     return d.describe()
 
 
-def _settings(sim: "Simulator", data: dict[str, Any]) -> Any:
+def _settings(sim: Simulator, data: dict[str, Any]) -> Any:
     s = sim.backend.settings
     for key in ("clone", "default"):
         if key in data.get("lock_wait", {}):
@@ -61,7 +61,7 @@ def _settings(sim: "Simulator", data: dict[str, Any]) -> Any:
     return {"lock_wait": s.lock_wait, "auth_fail_delay": s.auth_fail_delay}
 
 
-def _faults(sim: "Simulator", data: dict[str, Any]) -> Any:
+def _faults(sim: Simulator, data: dict[str, Any]) -> Any:
     """rules, failing_tasks {type: message}, offline_nodes [..], stuck_locks [{vmid, lock?}]."""
     b = sim.backend
     sim.faults.set_rules(list(data.get("rules", [])))
@@ -84,14 +84,14 @@ def _faults(sim: "Simulator", data: dict[str, Any]) -> Any:
     return _faults_get(sim, {})
 
 
-def _faults_get(sim: "Simulator", data: dict[str, Any]) -> Any:
+def _faults_get(sim: Simulator, data: dict[str, Any]) -> Any:
     b = sim.backend
     return {"rules": [r.to_json() for r in sim.faults.rules], "failing_tasks": b.faults_failing_tasks,
             "offline_nodes": sorted(n.name for n in b.nodes.values() if not n.online),
             "file_locks": sorted(v for v, t in b.file_locks.items() if t == math.inf)}
 
 
-def _faults_clear(sim: "Simulator", data: dict[str, Any]) -> Any:
+def _faults_clear(sim: Simulator, data: dict[str, Any]) -> Any:
     b = sim.backend
     sim.faults.set_rules([])
     with b.lock:
@@ -102,7 +102,7 @@ def _faults_clear(sim: "Simulator", data: dict[str, Any]) -> Any:
     return _faults_get(sim, {})
 
 
-def _seed(sim: "Simulator", data: dict[str, Any]) -> Any:
+def _seed(sim: Simulator, data: dict[str, Any]) -> Any:
     """Add users, tokens, roles and ACLs: {"users": [...], "tokens": [...], "roles": {...}, "acl": [...]}."""
     acc = sim.backend.access
     with sim.backend.lock:
@@ -118,7 +118,7 @@ def _seed(sim: "Simulator", data: dict[str, Any]) -> Any:
     return {"users": sorted(acc.users), "tokens": sorted(acc.tokens)}
 
 
-def _state(sim: "Simulator", data: dict[str, Any]) -> Any:
+def _state(sim: Simulator, data: dict[str, Any]) -> Any:
     state = sim.backend.to_json()
     state.pop("access", None)  # secrets and hashes stay out of dumps
     return state

@@ -9,8 +9,9 @@ import json
 import logging
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from . import exceptions as E
 from .admin import admin
@@ -86,9 +87,8 @@ class Simulator:
         info = self.schema.method(hit[0], method) if hit else None
         world = bool(info and info.get("permissions", {}).get("user") == "world")
         authid, ticket = ("", False) if world else self._authenticate(method, headers)
-        if info is None or ((method, hit[0]) not in ROUTES and hit[0] != "/access/ticket"):
+        if hit is None or info is None or ((method, hit[0]) not in ROUTES and hit[0] != "/access/ticket"):
             raise E.NotImplementedPath(f"Method '{method} {rel}' not implemented")
-        assert hit is not None
         template, path_params = hit
         params = _merge(path_params, query, body, headers.get("content-type", ""))
         if template == "/access/ticket" and method == "POST":

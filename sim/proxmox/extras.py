@@ -3,17 +3,27 @@ from __future__ import annotations
 
 import time
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import exceptions as E
 from . import propstr as P
+from .core import BackendCore
 from .entities import GiB, MiB, Pool, Vm
 
 VERSION = {"version": "9.0.3", "release": "9.0", "repoid": "025a7e7a8e1c5a2f"}
 
 
-class ExtrasMixin:
+class ExtrasMixin(BackendCore):
     """Everything around the VMs."""
+
+    if TYPE_CHECKING:
+        # Provided by PowerMixin, Backend's sibling mixin; declared here for the type checker only, so the
+        # method resolution order of Backend stays what it was.
+        def status_current(self, node: str, vmid: int) -> dict[str, Any]: ...
+
+        def agent_ready(self, vm: Vm) -> bool: ...
+
+        def guest_ipv4(self, vm: Vm) -> tuple[str, int] | None: ...
 
     # --- cluster ---------------------------------------------------------------------------------
     def vm_resource(self, vm: Vm) -> dict[str, Any]:
@@ -160,12 +170,6 @@ class ExtrasMixin:
                     pool.storage = [s for s in pool.storage if s != sid]
                 elif sid not in pool.storage:
                     pool.storage.append(sid)
-
-    def _pool_add(self, poolid: str, vmid: int) -> None:
-        pool = self.pools[poolid]
-        if vmid not in pool.vms:
-            pool.vms.append(vmid)
-        self.vms[vmid].pool = poolid
 
     def pool_delete(self, poolid: str) -> None:
         with self.lock:

@@ -7,10 +7,11 @@ from typing import Any
 
 from . import exceptions as E
 from . import propstr as P
+from .core import BackendCore
 from .entities import GiB, Vm
 
 
-class LifecycleMixin:
+class LifecycleMixin(BackendCore):
     """Whole-VM operations that run as tasks."""
 
     def clone(self, node: str, vmid: int, newid: int, user: str, name: str | None = None,
@@ -101,19 +102,6 @@ class LifecycleMixin:
         self.alloc_volume(dest_sid, new.node, volid, size if full else 0, new.vmid)
         drive["file"] = volid
         return P.dump(drive, "file")
-
-    def _drop_vm(self, vm: Vm) -> None:
-        """Remove a VM with its volumes, pool membership and ACLs."""
-        for (n, volid), vol in list(self.volumes.items()):
-            if vol.vmid == vm.vmid and vol.content == "images":
-                del self.volumes[(n, volid)]
-        self.usage.clear()
-        for pool in self.pools.values():
-            if vm.vmid in pool.vms:
-                pool.vms.remove(vm.vmid)
-        self.access.acl = [a for a in self.access.acl if a.path != f"/vms/{vm.vmid}"]
-        self.vms.pop(vm.vmid, None)
-        self.file_locks.pop(vm.vmid, None)
 
     def destroy(self, node: str, vmid: int, user: str, purge: bool = False) -> str:
         with self.lock:

@@ -1,209 +1,24 @@
 """The state backend of the Proxmox simulator: no web imports, typed errors only.
 
-Time is simulated lazily: every public call first completes the tasks whose end time has
-passed (``tick``), so ``fast`` mode (duration 0) finishes tasks before the UPID is returned.
+``Backend`` is ``BackendCore`` (state, building blocks, tasks) plus one mixin per area of the API.
 """
 from __future__ import annotations
 
-import ipaddress
 import json
-import random
-import threading
-import time
-from typing import Any, Callable
+from typing import Any
 
-from . import exceptions as E
-from .access import Access
-from .entities import GiB, Node, Pool, Storage, Vm, Volume
-from .qemu import QemuMixin
+from .core import Settings
+from .entities import Node, Pool, Storage, Vm, Volume
+from .extras import ExtrasMixin
 from .lifecycle import LifecycleMixin
 from .power import PowerMixin
-from .extras import ExtrasMixin
-from .seed import seed_cluster
-from .tasks import Durations, Task, make_upid
+from .qemu import QemuMixin
 
-
-class Settings:
-    """Run-time knobs; changeable through the admin API."""
-
-    def __init__(self, speed: str | float = "fast", lease_cidr: str = "10.77.0.0/16") -> None:
-        self.durations = Durations(speed)
-        self.lease_net = ipaddress.ip_network(lease_cidr)
-        self.lock_wait = {"clone": 1.0, "default": 10.0}
-        self.nextid_range = (100, 1_000_000)
-        self.auth_fail_delay = 0.0
+__all__ = ["Backend", "Settings"]
 
 
 class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin):
     """The whole simulated cluster. All public methods are thread-safe."""
-
-    def __init__(self, clock: Callable[[], float] = time.time, seed: int = 0,
-                 speed: str | float = "fast", lease_cidr: str = "10.77.0.0/16", nodes: int = 0) -> None:
-        self.clock = clock
-        self.lock = threading.RLock()
-        self.settings = Settings(speed, lease_cidr)
-        self._seed = seed
-        self.reset(seed, nodes)
-
-    # --- lifecycle -------------------------------------------------------------------------------
-    def reset(self, seed: int | None = None, nodes: int = 0) -> None:
-        """Forget everything (state, tasks, users); re-seed the RNG."""
-        with self.lock:
-            self._seed = self._seed if seed is None else seed
-            self.rng = random.Random(self._seed)
-            self.nodes: dict[str, Node] = {}
-            self.storages: dict[str, Storage] = {}
-            self.volumes: dict[tuple[str, str], Volume] = {}
-            self.vms: dict[int, Vm] = {}
-            self.pools: dict[str, Pool] = {}
-            self.tasks: dict[str, Task] = {}
-            self.running: dict[str, Task] = {}  # subset of tasks, so tick stays cheap
-            self.usage: dict[tuple[str, str], int] = {}  # cache of storage_used; clear on direct edits
-            self.file_locks: dict[int, float] = {}  # vmid -> held until (sim time)
-            self.leases: dict[str, str] = {}  # MAC -> IPv4
-            self.access = Access(pool_of=self.pool_of_path, clock=self.clock)
-            self.faults_failing_tasks: dict[str, str] = {}  # task type -> error text
-            self._pid = 0x10000
-            if nodes:
-                seed_cluster(self, nodes)
-
-    def tick(self) -> None:
-        """Complete every task whose end time has passed, oldest first."""
-        now = self.clock()
-        due = sorted((t for t in self.running.values() if t.end_at <= now), key=lambda t: t.end_at)
-        for task in due:
-            self.running.pop(task.upid, None)
-            if task.status == "running":
-                task.complete(now)
-
-    # --- building blocks -------------------------------------------------------------------------
-    def node(self, name: str) -> Node:
-        node = self.nodes.get(name)
-        if node is None:
-            raise E.HandlerError(f"hostname lookup '{name}' failed - failed to get address info for: "
-                                 f"{name}: Name or service not known")
-        return node
-
-    def vm(self, node: str, vmid: int) -> Vm:
-        """The VM on ``node``, or PVE's "does not exist" error."""
-        self.node(node)
-        vm = self.vms.get(int(vmid))
-        if vm is None or vm.node != node:
-            raise E.no_config(node, vmid)
-        return vm
-
-    def storage(self, sid: str, node: str | None = None) -> Storage:
-        st = self.storages.get(sid)
-        if st is None or (node and not st.on(node)):
-            raise E.HandlerError(f"storage '{sid}' does not exist")
-        return st
-
-    def vol_key(self, volid: str, node: str) -> tuple[str, str]:
-        st = self.storages.get(volid.split(":", 1)[0])
-        return ("" if st is not None and st.shared else node, volid)
-
-    def storage_used(self, sid: str, node: str) -> int:
-        key = (sid, "" if self.storages[sid].shared else node)
-        if key not in self.usage:
-            self.usage[key] = sum(v.size for (n, _), v in self.volumes.items() if n == key[1] and v.storage == sid)
-        return self.usage[key]
-
-    def alloc_volume(self, sid: str, node: str, volid: str, size: int, vmid: int | None,
-                     content: str = "images", fmt: str = "raw") -> Volume:
-        """Create a volume, or fail when the storage is full or lacks the content type."""
-        st = self.storage(sid, node)
-        if content not in st.content:
-            raise E.HandlerError(f"storage '{sid}' does not support content-type '{content}'")
-        free = st.total - self.storage_used(sid, node)
-        if size > free:
-            raise E.HandlerError(f"storage '{sid}' on node '{node}' is full: cannot allocate "
-                                 f"{size // GiB} GiB ({free // GiB} GiB free)")
-        vol = Volume(volid, "" if st.shared else node, size, fmt, content, vmid, int(self.clock()))
-        self.volumes[self.vol_key(volid, node)] = vol
-        self.usage[(sid, vol.node)] = self.usage.get((sid, vol.node), 0) + size
-        return vol
-
-    def free_volume(self, volid: str, node: str) -> None:
-        vol = self.volumes.pop(self.vol_key(volid, node), None)
-        if vol is not None:
-            self.usage.clear()
-
-    def next_disk_name(self, sid: str, node: str, vmid: int, prefix: str = "vm") -> str:
-        n = 0
-        while self.vol_key(f"{sid}:{prefix}-{vmid}-disk-{n}", node) in self.volumes:
-            n += 1
-        return f"{sid}:{prefix}-{vmid}-disk-{n}"
-
-    def random_mac(self) -> str:
-        return "BC:24:11:" + ":".join(f"{self.rng.randrange(256):02X}" for _ in range(3))
-
-    def lease_for(self, mac: str) -> str:
-        """A stable DHCP-like lease from the configured pool."""
-        if mac not in self.leases:
-            taken = set(self.leases.values())
-            net = self.settings.lease_net
-            for offset in range(10, net.num_addresses - 1):
-                addr = str(net.network_address + offset)
-                if addr not in taken:
-                    self.leases[mac] = addr
-                    break
-            else:
-                raise E.HandlerError(f"DHCP pool {net} exhausted")
-        return self.leases[mac]
-
-    def pool_of_path(self, path: str) -> str | None:
-        parts = [p for p in path.split("/") if p]
-        if len(parts) == 2 and parts[0] == "vms" and parts[1].isdigit():
-            vm = self.vms.get(int(parts[1]))
-            return vm.pool if vm else None
-        if len(parts) == 2 and parts[0] == "storage":
-            return next((p.poolid for p in self.pools.values() if parts[1] in p.storage), None)
-        return None
-
-    # --- tasks -----------------------------------------------------------------------------------
-    def start_task(self, node: str, ttype: str, tid: str, user: str, duration: float,
-                   finish: Callable[[], list[str] | None] | None, log: list[str] | None = None,
-                   delay: float = 0.0) -> str:
-        """Register a worker task; ``finish`` runs when it ends. Returns the UPID."""
-        now = self.clock()
-        self._pid += self.rng.randrange(1, 64)
-        upid = make_upid(node, self._pid, int(self.clock() * 100) & 0xFFFFFFF, int(now), ttype, tid, user)
-        fault = self.faults_failing_tasks.get(ttype)
-        if fault is not None:
-            finish = self._failing(fault)
-        task = Task(upid, node, ttype, tid, user, int(now), now + delay + duration, finish,
-                    log=list(log or []))
-        self.tasks[upid] = task
-        self.running[upid] = task
-        self.tick()
-        return upid
-
-    @staticmethod
-    def _failing(message: str) -> Callable[[], None]:
-        def fail() -> None:
-            raise E.HandlerError(message)
-        return fail
-
-    def failed_task(self, node: str, ttype: str, tid: str, user: str, message: str) -> str:
-        """A task that fails at once (errors detected inside the worker)."""
-        upid = self.start_task(node, ttype, tid, user, 0.0, self._failing(message))
-        return upid
-
-    def acquire_file_lock(self, vmid: int, hold_until: float, wait: float) -> float:
-        """Take the per-VM file lock; returns the delay until it is ours, or raises timeout."""
-        now = self.clock()
-        held = self.file_locks.get(vmid, 0.0)
-        delay = max(0.0, held - now)
-        if delay > wait:
-            raise E.lock_timeout(vmid)
-        self.file_locks[vmid] = max(held, now) + (hold_until - now)
-        return delay
-
-    def task(self, node: str, upid: str) -> Task:
-        task = self.tasks.get(upid)
-        if task is None or task.node != node:
-            raise E.param_error("upid", "no such task")
-        return task
 
     # --- persistence -----------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

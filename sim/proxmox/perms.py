@@ -31,7 +31,7 @@ def evaluate(check: list[Any], authid: str, params: dict[str, Any], access: Acce
     op = check[0]
     if op == "perm":
         path, privs, opts = check[1], list(check[2]), check[3:]
-        optd = dict(zip(opts[::2], opts[1::2]))
+        optd = dict(zip(opts[::2], opts[1::2], strict=False))  # key/value pairs
         if "require_param" in optd and optd["require_param"] not in params:
             return False, None
         full = _fill(path, params)

@@ -5,7 +5,8 @@ from typing import Any
 
 from . import exceptions as E
 from . import propstr as P
-from .entities import GiB, MiB, Vm
+from .core import BackendCore
+from .entities import MiB, Vm
 
 CI_KEYS = ("ciuser", "sshkeys", "ipconfig0", "nameserver", "searchdomain", "name")
 
@@ -15,7 +16,7 @@ def agent_enabled(vm: Vm) -> bool:
     return P.parse(text, "enabled").get("enabled", "0") in ("1", "true")
 
 
-class PowerMixin:
+class PowerMixin(BackendCore):
     """start/stop/shutdown/reboot/suspend/resume as tasks; status and agent reads."""
 
     def status_current(self, node: str, vmid: int) -> dict[str, Any]:
@@ -185,8 +186,8 @@ class PowerMixin:
             return {"result": {}}
 
     def _interfaces(self, vm: Vm) -> list[dict[str, Any]]:
-        stats = {k: 0 for k in ("rx-bytes", "rx-dropped", "rx-errs", "rx-packets", "tx-bytes", "tx-dropped",
-                                "tx-errs", "tx-packets")}
+        stats = dict.fromkeys(("rx-bytes", "rx-dropped", "rx-errs", "rx-packets", "tx-bytes", "tx-dropped", "tx-errs",
+                               "tx-packets"), 0)
         out = [{"name": "lo", "hardware-address": "00:00:00:00:00:00", "statistics": dict(stats),
                 "ip-addresses": [{"ip-address": "127.0.0.1", "ip-address-type": "ipv4", "prefix": 8},
                                  {"ip-address": "::1", "ip-address-type": "ipv6", "prefix": 128}]}]

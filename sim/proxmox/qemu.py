@@ -6,6 +6,7 @@ from typing import Any
 
 from . import exceptions as E
 from . import propstr as P
+from .core import BackendCore
 from .entities import GiB, Vm
 
 # Keys applied at once even on a running VM (PVE's fast-plug options, default hotplug, cloud-init).
@@ -25,7 +26,7 @@ def wire_value(value: Any) -> Any:
     return value
 
 
-class QemuMixin:
+class QemuMixin(BackendCore):
     """Config and disk operations; expects the Backend's helpers."""
 
     # --- reads -----------------------------------------------------------------------------------
@@ -166,7 +167,7 @@ class QemuMixin:
                     raise E.HandlerError(f"{key} - cloud-init drive is already attached at '{other}'")
             drive["file"] = f"{sid}:vm-{vm.vmid}-cloudinit"
             drive["media"] = "cdrom"
-            if not self.vol_key(drive["file"], vm.node) in self.volumes:
+            if self.vol_key(drive["file"], vm.node) not in self.volumes:
                 self.alloc_volume(sid, vm.node, drive["file"], 4 * 1024**2, vm.vmid)
             return P.dump(drive, "file")
         m = NEW_VOL_RE.match(volid)
@@ -184,19 +185,6 @@ class QemuMixin:
             drive["size"] = P.format_size(vol.size)
         return P.dump(drive, "file")
 
-    # --- disks -----------------------------------------------------------------------------------
-    def disks(self, vm: Vm) -> dict[str, dict[str, str]]:
-        """Data disks (no CD-ROM, no cloud-init) by key."""
-        return {k: P.parse_drive(str(v)) for k, v in vm.config.items()
-                if P.is_disk_key(k) and not P.is_cdrom(str(v)) and not P.is_cloudinit(str(v))}
-
-    def uses_local_storage(self, vm: Vm) -> bool:
-        for key, value in vm.config.items():
-            if P.is_disk_key(key) and not (P.is_cdrom(str(value)) and not P.is_cloudinit(str(value))):
-                sid = P.volume_storage(P.parse_drive(str(value)).get("file", ""))
-                if sid and sid in self.storages and not self.storages[sid].shared:
-                    return True
-        return False
 
     def resize(self, node: str, vmid: int, disk: str, size: str, user: str) -> str:
         with self.lock:

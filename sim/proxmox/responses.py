@@ -157,7 +157,7 @@ def pools_delete(ctx: Ctx) -> Any:
 # --- tasks -------------------------------------------------------------------------------------
 def _task_visible(ctx: Ctx, user: str) -> bool:
     me = ctx.authid.split("!")[0]
-    return user == ctx.authid or user.split("!")[0] == me and "!" not in ctx.authid or \
+    return user == ctx.authid or (user.split("!")[0] == me and "!" not in ctx.authid) or \
         ctx.can(f"/nodes/{ctx.node}", ["Sys.Audit"])
 
 

@@ -94,7 +94,7 @@ def clone(ctx: Ctx) -> Any:
     src = b.vms.get(ctx.vmid)
     if src is not None and src.node == ctx.node and ctx.authid != "root@pam":
         targets = {p["storage"]} if p.get("storage") else {
-            P.volume_storage(d["file"]) for d in b.disks(src).values()} - {None}
+            sid for d in b.disks(src).values() if (sid := P.volume_storage(d["file"])) is not None}
         for sid in sorted(targets):
             perms.require(b.access, ctx.authid, f"/storage/{sid}", ["Datastore.AllocateSpace"])
         for key, value in src.config.items():
@@ -146,7 +146,8 @@ def migrate_get(ctx: Ctx) -> Any:
     vm = b.vm(ctx.node, ctx.vmid)
     local = b.uses_local_storage(vm)
     return {"running": int(vm.status == "running"), "allowed_nodes": [n for n in b.nodes if n != ctx.node],
-            "not_allowed_nodes": {}, "local_disks": [{"volid": d["file"]} for d in b.disks(vm).values()] if local else [],
+            "not_allowed_nodes": {},
+            "local_disks": [{"volid": d["file"]} for d in b.disks(vm).values()] if local else [],
             "local_resources": []}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import urllib.parse
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,22 +16,26 @@ NUM_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 INDEXED_RE = re.compile(r"^([a-z]+)(\d+)$")
 RANGES = {"net": 32, "ipconfig": 32, "scsi": 31, "virtio": 16, "sata": 6, "ide": 4, "serial": 4, "parallel": 3,
           "usb": 14, "hostpci": 16, "numa": 8, "virtiofs": 10, "unused": 256, "mp": 256}
-DNS_RE = re.compile(r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?)\.)*(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)$")
+DNS_RE = re.compile(r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?)\.)*"
+                    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)$")
 FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "pve-vmid": (re.compile(r"^[1-9][0-9]{2,8}$"), "value does not look like a valid VM ID"),
-    "pve-node": (re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$"), "value does not look like a valid node name"),
+    "pve-node": (re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$"),
+                 "value does not look like a valid node name"),
     "dns-name": (DNS_RE, "value does not look like a valid DNS name"),
     "pve-storage-id": (re.compile(r"^[a-z][a-z0-9\-_.]*[a-z0-9]$"), "storage ID '{v}' contains illegal characters"),
     "pve-poolid": (re.compile(r"^[A-Za-z0-9_\-]+$"), "pool ID '{v}' contains illegal characters"),
     "urlencoded": (re.compile(r"^[-%a-zA-Z0-9_.!~*'()]*$"), "invalid urlencoded string: {v}"),
-    "mac-addr": (re.compile(r"^[a-fA-F0-9]{2}(:[a-fA-F0-9]{2}){5}$"), "value does not look like a valid MAC address"),
+    "mac-addr": (re.compile(r"^[a-fA-F0-9]{2}(:[a-fA-F0-9]{2}){5}$"),
+                 "value does not look like a valid MAC address"),
     "disk-size": (re.compile(r"^\d+(\.\d+)?[KMGT]?$"), "unable to parse size '{v}'"),
     "pve-configid": (re.compile(r"^[a-z][a-z0-9_\-]+$"), "invalid configuration ID '{v}'"),
     "pve-tokenid": (re.compile(r"^[A-Za-z][A-Za-z0-9.\-_]+$"), "invalid token ID '{v}'"),
-    "pve-userid": (re.compile(r"^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+$"), "value '{v}' does not look like a valid user name"),
+    "pve-userid": (re.compile(r"^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+$"),
+                   "value '{v}' does not look like a valid user name"),
 }
-LIST_FORMATS = {"pve-configid-list": "pve-configid", "pve-vmid-list": "pve-vmid", "pve-storage-id-list": "pve-storage-id",
-                "pve-node-list": "pve-node"}
+LIST_FORMATS = {"pve-configid-list": "pve-configid", "pve-vmid-list": "pve-vmid",
+                "pve-storage-id-list": "pve-storage-id", "pve-node-list": "pve-node"}
 TAG_RE = re.compile(r"^[a-z0-9_][a-z0-9_\-+.]*$", re.I)
 
 
@@ -216,9 +219,7 @@ def _check_propstring(fmt: dict[str, Any], value: str) -> None:
         spec = fmt.get(key)
         if spec is None:
             raise ValueError(f"invalid format - invalid key in comma-separated list property: {key}\n")
-        if "keyAlias" in spec:
-            spec = fmt.get(spec["alias"], {})
-        elif "alias" in spec:
+        if "keyAlias" in spec or "alias" in spec:
             spec = fmt.get(spec["alias"], {})
         try:
             check_value(spec, val)

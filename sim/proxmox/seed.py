@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .entities import GiB, Node, Pool, Storage, Vm
 
 if TYPE_CHECKING:
-    from .models import Backend
+    from .core import BackendCore
 
 TEMPLATE_VMID = 9000
 PROVISIONER_PRIVS = ["VM.Allocate", "VM.Audit", "VM.Config.CPU", "VM.Config.Memory", "VM.Config.Disk",
@@ -17,11 +17,11 @@ PROVISIONER_PRIVS = ["VM.Allocate", "VM.Audit", "VM.Config.CPU", "VM.Config.Memo
                      "Pool.Audit", "Pool.Allocate"]
 
 
-def _uuid(backend: "Backend") -> str:
+def _uuid(backend: BackendCore) -> str:
     return str(uuid.UUID(int=backend.rng.getrandbits(128), version=4))
 
 
-def seed_cluster(backend: "Backend", nodes: int = 3, node_mem_gib: int = 64, node_cpus: int = 16,
+def seed_cluster(backend: BackendCore, nodes: int = 3, node_mem_gib: int = 64, node_cpus: int = 16,
                  password: str = "simpass", template_per_node: bool = False) -> dict[str, Any]:
     """Populate an empty backend; returns the credentials created.
 
@@ -44,7 +44,7 @@ def seed_cluster(backend: "Backend", nodes: int = 3, node_mem_gib: int = 64, nod
     return _seed_access(backend, password)
 
 
-def _template(backend: "Backend", node: str, vmid: int = TEMPLATE_VMID) -> None:
+def _template(backend: BackendCore, node: str, vmid: int = TEMPLATE_VMID) -> None:
     disk = f"local-lvm:base-{vmid}-disk-0"
     backend.alloc_volume("local-lvm", node, disk, 8 * GiB, vmid)
     backend.alloc_volume("local-lvm", node, f"local-lvm:vm-{vmid}-cloudinit", 4 * 1024**2, vmid)
@@ -59,7 +59,7 @@ def _template(backend: "Backend", node: str, vmid: int = TEMPLATE_VMID) -> None:
     backend.vms[vmid] = Vm(vmid, node, config)
 
 
-def _seed_access(backend: "Backend", password: str) -> dict[str, Any]:
+def _seed_access(backend: BackendCore, password: str) -> dict[str, Any]:
     acc = backend.access
     acc.users["root@pam"].pw_hash = ""
     acc.add_user("root@pam", password)
@@ -83,7 +83,7 @@ def _seed_access(backend: "Backend", password: str) -> dict[str, Any]:
             "password": password}
 
 
-def credentials(backend: "Backend") -> dict[str, Any]:
+def credentials(backend: BackendCore) -> dict[str, Any]:
     """Seeded tokens as they are now (for printing at start-up)."""
     out = {}
     for key, full in (("provisioner", "svc@pve!prov"), ("admin", "root@pam!admin")):

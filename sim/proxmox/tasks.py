@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 UPID_RE = re.compile(
     r"^UPID:([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?):([0-9A-F]{8}):([0-9A-F]{8,9}):([0-9A-F]{8}):"
@@ -89,7 +90,7 @@ class Task:
         try:
             if self.finish is not None:
                 warnings = self.finish() or []
-        except Exception as exc:  # noqa: BLE001 - any failure becomes the task's exit status
+        except Exception as exc:  # any failure becomes the task's exit status
             msg = getattr(exc, "message", str(exc)).replace("\n", " ")
             self.fail(msg, now)
             return

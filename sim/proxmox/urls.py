@@ -1,11 +1,12 @@
 """Routes: (HTTP method, schema path template) -> handler. Paths are pve-apidoc.json templates."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import responses as R
-from . import responses_vm as V
 from . import responses_access as A
+from . import responses_vm as V
 
 Q = "/nodes/{node}/qemu/{vmid}"
 FW = Q + "/firewall"
