@@ -9,7 +9,7 @@ creates a second binding. The checkout flow that uses both is :mod:`billing.adap
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import stripe
 
@@ -34,7 +34,7 @@ class Purchase:
     quantity: int
 
 
-def purchase(config: BillingConfig, price: str, quantity: Optional[int]) -> Purchase:
+def purchase(config: BillingConfig, price: str, quantity: int | None) -> Purchase:
     """What ``quantity`` (None: 1) of ``price`` buys; raises :class:`PriceRefused` naming the field.
 
     A fixed-count price (``servers`` set) is one line item and takes no quantity; otherwise the
@@ -59,9 +59,9 @@ class CheckoutRequest:
     organization_id: str
     price: str
     quantity: int
-    customer: Optional[str] = None
+    customer: str | None = None
     """The tenant's bound Stripe customer, if it has one."""
-    email: Optional[str] = None
+    email: str | None = None
     """Prefilled for a tenant without a customer yet (the tenant's owner)."""
 
 

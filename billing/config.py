@@ -6,8 +6,9 @@ whose ``repr``/``str`` are masked, so they never reach logs, errors or reprs.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError
 
@@ -23,7 +24,7 @@ class PriceRule:
     """
 
     plan: str
-    servers: Optional[int] = None
+    servers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,12 @@ class BillingConfig:
     """Subscription statuses that entitle the tenant to run servers."""
     ended_statuses: frozenset[str] = field(default_factory=lambda: frozenset({"canceled", "incomplete_expired"}))
     """Subscription statuses after which the tenant is decommissioned."""
-    success_url: Optional[str] = None
+    success_url: str | None = None
     """Where Stripe Checkout sends the customer after paying (needed to create checkout sessions)."""
-    cancel_url: Optional[str] = None
+    cancel_url: str | None = None
     """Where Stripe Checkout sends the customer who gives up."""
 
-    def rule_for(self, price_id: Optional[str], lookup_key: Optional[str]) -> Optional[PriceRule]:
+    def rule_for(self, price_id: str | None, lookup_key: str | None) -> PriceRule | None:
         """The rule for a price, by id first, then by lookup key."""
         for key in (price_id, lookup_key):
             if key and key in self.prices:
@@ -70,7 +71,7 @@ def config_from_mapping(data: Mapping[str, Any]) -> BillingConfig:
     checkout = data.get("checkout") or {}
     if not isinstance(checkout, Mapping):
         raise ValueError("billing config: checkout must be a mapping {success_url, cancel_url}")
-    urls: dict[str, Optional[str]] = {}
+    urls: dict[str, str | None] = {}
     for key in ("success_url", "cancel_url"):
         url = checkout.get(key)
         if url is not None and (not isinstance(url, str) or not url.startswith(("https://", "http://"))):
@@ -84,13 +85,13 @@ class StripeSettings(EnvironmentSettings):
 
     api_key: SecretStr = Field(validation_alias="STRIPE_API_KEY")
     webhook_secret: SecretStr = Field(validation_alias="STRIPE_WEBHOOK_SECRET")
-    api_base: Optional[str] = Field(default=None, validation_alias="STRIPE_API_BASE")
+    api_base: str | None = Field(default=None, validation_alias="STRIPE_API_BASE")
     """``STRIPE_API_BASE``, e.g. stripe-mock's ``http://127.0.0.1:<port>``; unset means api.stripe.com."""
     timeout_seconds: float = Field(default=10.0, gt=0, validation_alias="STRIPE_TIMEOUT")
     max_retries: int = Field(default=2, ge=0, validation_alias="STRIPE_MAX_RETRIES")
 
     @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "StripeSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StripeSettings:
         """Read ``STRIPE_API_KEY``, ``STRIPE_WEBHOOK_SECRET``, ``STRIPE_API_BASE``, ``STRIPE_TIMEOUT``, ``STRIPE_MAX_RETRIES``."""
         try:
             return cls.from_environ(env)

@@ -9,7 +9,6 @@ store's job (:mod:`billing.adapter.store`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional, Union
 
 from billing.config import BillingConfig
 from billing.model import (
@@ -41,7 +40,7 @@ class Resize:
     tenant: str
     plan: str
     servers: int
-    previous_plan: Optional[str]
+    previous_plan: str | None
     previous_servers: int
 
 
@@ -72,7 +71,7 @@ class Decommission:
     reason: str
 
 
-Action = Union[Provision, Resize, Suspend, Resume, Decommission]
+Action = Provision | Resize | Suspend | Resume | Decommission
 
 
 @dataclass(frozen=True)
@@ -80,20 +79,20 @@ class BillingState:
     """What billing last decided for one tenant."""
 
     tenant: str
-    lifecycle: Optional[TenantState] = None
+    lifecycle: TenantState | None = None
     """None until the first provisioning."""
-    customer: Optional[str] = None
+    customer: str | None = None
     """The Stripe customer the tenant is bound to (see :mod:`billing.adapter.store`)."""
-    organization: Optional[str] = None
+    organization: str | None = None
     """The Dokploy organization the tenant had when the binding was made (a re-used slug binds anew)."""
-    subscription_id: Optional[str] = None
+    subscription_id: str | None = None
     subscription_created: int = 0
-    plan: Optional[str] = None
+    plan: str | None = None
     servers: int = 0
     seen_at: int = 0
     """``created`` of the newest event whose facts were applied."""
-    suspend_reason: Optional[str] = None
-    suspend_at: Optional[int] = None
+    suspend_reason: str | None = None
+    suspend_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +184,7 @@ def _suspend(state: BillingState, not_before: int, reason: str) -> Decision:
     return Decision(new, (Suspend(state.tenant, not_before, reason),), "suspend after grace")
 
 
-def _resume_if_suspended(state: BillingState, reason: Optional[str], note: str) -> Decision:
+def _resume_if_suspended(state: BillingState, reason: str | None, note: str) -> Decision:
     if state.lifecycle is not TenantState.SUSPENDED:
         return Decision(state, note="not suspended")
     new = replace(state, lifecycle=TenantState.ACTIVE, suspend_at=None, suspend_reason=None)

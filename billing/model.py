@@ -9,8 +9,9 @@ service created and the tenant <-> customer binding.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from billing.config import BillingConfig
 
@@ -29,8 +30,8 @@ class BillingDataError(ValueError):
 class Item:
     """One subscription item: which price and how many."""
 
-    price_id: Optional[str]
-    lookup_key: Optional[str]
+    price_id: str | None
+    lookup_key: str | None
     quantity: int
 
 
@@ -41,8 +42,8 @@ class Subscription:
     id: str
     status: str
     created: int
-    customer: Optional[str] = None
-    tenant: Optional[str] = None
+    customer: str | None = None
+    tenant: str | None = None
     items: tuple[Item, ...] = ()
 
 
@@ -50,7 +51,7 @@ class Subscription:
 class Entitlement:
     """What an active subscription pays for."""
 
-    plan: Optional[str]
+    plan: str | None
     servers: int
 
 
@@ -61,25 +62,25 @@ class BillingEvent:
     id: str
     type: str
     created: int
-    tenant: Optional[str] = None
-    customer: Optional[str] = None
-    subscription_id: Optional[str] = None
-    subscription: Optional[Subscription] = None
+    tenant: str | None = None
+    customer: str | None = None
+    subscription_id: str | None = None
+    subscription: Subscription | None = None
     fresh: bool = False
     """True when ``subscription`` was fetched from Stripe just now (current truth, not the event's snapshot)."""
     paid: bool = True
     """For checkout sessions: ``payment_status`` is ``paid`` or ``no_payment_required``."""
-    session_id: Optional[str] = None
+    session_id: str | None = None
     """For checkout sessions: the session's id (``cs_...``)."""
 
 
-def _id(value: Any) -> Optional[str]:
+def _id(value: Any) -> str | None:
     if isinstance(value, Mapping):
         value = value.get("id")
     return value if isinstance(value, str) and value else None
 
 
-def _meta_tenant(obj: Mapping[str, Any]) -> Optional[str]:
+def _meta_tenant(obj: Mapping[str, Any]) -> str | None:
     meta = obj.get("metadata")
     tenant = meta.get("tenant") if isinstance(meta, Mapping) else None
     return tenant if isinstance(tenant, str) and tenant else None
@@ -112,7 +113,7 @@ def entitlement(sub: Subscription, config: BillingConfig) -> Entitlement:
     return Entitlement(plan=plans[0] if plans else None, servers=servers)
 
 
-def _invoice_subscription(inv: Mapping[str, Any]) -> tuple[Optional[str], Optional[str]]:
+def _invoice_subscription(inv: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """(subscription id, tenant) of an invoice, old (``subscription``) or new (``parent.subscription_details``) shape."""
     details = ((inv.get("parent") or {}).get("subscription_details") or inv.get("subscription_details") or {})
     sub_id = _id(inv.get("subscription")) or _id(details.get("subscription"))

@@ -11,8 +11,9 @@ one VM-hour for it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import stripe
 
@@ -50,7 +51,7 @@ def vm_hours_by_plan(changes: Sequence[tuple[float, str, int]], window_start: in
     """
     window_end = window_start + HOUR
     hours: dict[str, int] = {}
-    current: Optional[tuple[str, int]] = None
+    current: tuple[str, int] | None = None
     for at, plan, vms in changes:
         if at >= window_end:
             break

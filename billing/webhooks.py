@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any
 
 import stripe
+from pydantic import SecretStr
 
 from billing.model import HANDLED, BillingEvent, parse_event
 from billing.stripe_api import SubscriptionSource
-from pydantic import SecretStr
 
 TOLERANCE_SECONDS = 300
 
@@ -24,7 +24,7 @@ class WebhookRejected(ValueError):
     """The request is not a genuine Stripe event (answer 400); the message reveals nothing secret."""
 
 
-def verify(payload: bytes, sig_header: Optional[str], secret: SecretStr, tolerance: int = TOLERANCE_SECONDS) -> dict[str, Any]:
+def verify(payload: bytes, sig_header: str | None, secret: SecretStr, tolerance: int = TOLERANCE_SECONDS) -> dict[str, Any]:
     """The event dict if ``sig_header`` is a valid Stripe signature of ``payload`` under ``secret``."""
     try:
         stripe.Webhook.construct_event(payload.decode("utf-8"), sig_header, secret.get_secret_value(), tolerance)
@@ -36,7 +36,7 @@ def verify(payload: bytes, sig_header: Optional[str], secret: SecretStr, toleran
     return event
 
 
-def read_event(payload: bytes, sig_header: Optional[str], secret: SecretStr,
+def read_event(payload: bytes, sig_header: str | None, secret: SecretStr,
                tolerance: int = TOLERANCE_SECONDS) -> BillingEvent:
     """The verified delivery as a :class:`~billing.model.BillingEvent` (raises :class:`WebhookRejected`)."""
     return parse_event(verify(payload, sig_header, secret, tolerance))
@@ -47,7 +47,7 @@ def handled(event: BillingEvent) -> bool:
     return event.type in HANDLED
 
 
-def with_current_subscription(event: BillingEvent, source: Optional[SubscriptionSource]) -> BillingEvent:
+def with_current_subscription(event: BillingEvent, source: SubscriptionSource | None) -> BillingEvent:
     """``event`` with its subscription as Stripe has it now (``fresh``), when a source is given."""
     if source is None or not event.subscription_id:
         return event

@@ -8,9 +8,10 @@ the environment stack and handed to tenant runs as environment variables, never 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from components.spec.errors import SpecErrors
 from components.spec.marked_yaml import MarkedDocument, load_marked

@@ -14,8 +14,8 @@ unusable because its host is off, and no Dokploy input changes, which also keeps
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import pulumi_proxmoxve as proxmoxve
 import pulumi_random as random
@@ -68,7 +68,7 @@ class TenantEnvironment(ComponentResource):
     servers: list[TenantServer]
     hostnames: list[str]
 
-    def __init__(self, name: str, args: TenantEnvironmentArgs, opts: Optional[ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: TenantEnvironmentArgs, opts: ResourceOptions | None = None) -> None:
         super().__init__("dokploy-cloud:tenant:TenantEnvironment", name, None, opts)
         spec, env = args.spec, args.environment
         if spec.region not in env.regions:

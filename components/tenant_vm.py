@@ -8,7 +8,7 @@ started on node boot) but kept with its disk, id and address; resuming starts it
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pulumi_proxmoxve as proxmoxve
 from pulumi import Input, Output, ResourceOptions

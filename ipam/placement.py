@@ -1,8 +1,9 @@
 """Choosing the node a new tenant VM lands on: pure, so its rules can be stated as properties."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 
 class PlacementError(RuntimeError):
@@ -48,8 +49,9 @@ def node_loads(nodes: Iterable[dict[str, Any]], vms: Iterable[dict[str, Any]]) -
 
 def with_pending(loads: Iterable[NodeLoad], pending_mb: Mapping[str, int]) -> list[NodeLoad]:
     """Loads with memory promised to allocations whose VMs do not exist yet added to each node."""
-    return [NodeLoad(l.name, l.online, l.max_memory_mb, l.committed_memory_mb + pending_mb.get(l.name, 0))
-            for l in loads]
+    return [NodeLoad(load.name, load.online, load.max_memory_mb,
+                     load.committed_memory_mb + pending_mb.get(load.name, 0))
+            for load in loads]
 
 
 def choose_node(loads: Iterable[NodeLoad], candidates: Iterable[str], memory_mb: int,

@@ -5,8 +5,8 @@ skips that one check instead of the whole policy being aborted by ``UnknownValue
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from policies.views import StackResource
 

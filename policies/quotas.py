@@ -8,11 +8,19 @@ only known values: ``None`` in a view means unknown during preview and is skippe
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional, Protocol, Sequence
+from typing import Any, Protocol
 
 from policies.views import (
-    FIREWALL_OPTIONS_TYPE, MANAGED_TAG, VM_TYPE, StackResource, VmView, as_int, dig, vm_view,
+    FIREWALL_OPTIONS_TYPE,
+    MANAGED_TAG,
+    VM_TYPE,
+    StackResource,
+    VmView,
+    as_int,
+    dig,
+    vm_view,
 )
 
 VM_WITHIN_PLAN = "vm-within-plan-limits"
@@ -56,7 +64,7 @@ class Violation:
 
     policy: str
     message: str
-    urn: Optional[str] = None
+    urn: str | None = None
 
 
 def plans_from_config(data: Mapping[str, Any]) -> dict[str, PlanLimits]:
@@ -72,7 +80,7 @@ def plans_from_config(data: Mapping[str, Any]) -> dict[str, PlanLimits]:
     return plans
 
 
-def vm_within_plan(vm: VmView, plans: Mapping[str, PlanLike], urn: Optional[str] = None) -> list[Violation]:
+def vm_within_plan(vm: VmView, plans: Mapping[str, PlanLike], urn: str | None = None) -> list[Violation]:
     """A VM may not get more cores, memory or disk than its plan (from its ``plan-<name>`` tag)."""
     if vm.plan is None:
         return []  # a missing plan tag is vm-tenant-tags' finding
@@ -91,7 +99,7 @@ def vm_within_plan(vm: VmView, plans: Mapping[str, PlanLike], urn: Optional[str]
 
 
 def server_quota(tenant: str, plan_name: str, count: int, plans: Mapping[str, PlanLike],
-                 urn: Optional[str] = None) -> list[Violation]:
+                 urn: str | None = None) -> list[Violation]:
     """A tenant may not have more servers than its plan's ``max_servers``."""
     plan = plans.get(plan_name)
     if plan is None:
@@ -103,7 +111,7 @@ def server_quota(tenant: str, plan_name: str, count: int, plans: Mapping[str, Pl
     return []
 
 
-def template_allowed(vm: VmView, allowed: Iterable[int], urn: Optional[str] = None) -> list[Violation]:
+def template_allowed(vm: VmView, allowed: Iterable[int], urn: str | None = None) -> list[Violation]:
     """A VM must be cloned from one of the allowed templates (``clone.vmId``)."""
     allowed_set = set(allowed)
     if vm.template is None or vm.template in allowed_set:
@@ -112,7 +120,7 @@ def template_allowed(vm: VmView, allowed: Iterable[int], urn: Optional[str] = No
                                            f"(allowed: {sorted(allowed_set)})", urn)]
 
 
-def tenant_tags(vm: VmView, urn: Optional[str] = None) -> list[Violation]:
+def tenant_tags(vm: VmView, urn: str | None = None) -> list[Violation]:
     """A tenant VM carries ``dokploy-cloud``, exactly one ``tenant-<slug>`` and one ``plan-<name>`` tag."""
     if vm.tags is None:
         return []
@@ -124,7 +132,7 @@ def tenant_tags(vm: VmView, urn: Optional[str] = None) -> list[Violation]:
                                       f"{', '.join(missing)} (has {list(vm.tags)})", urn)]
 
 
-def tenant_pool(vm: VmView, pools: Iterable[str], urn: Optional[str] = None) -> list[Violation]:
+def tenant_pool(vm: VmView, pools: Iterable[str], urn: str | None = None) -> list[Violation]:
     """A tenant VM lives in one of the environment's provisioning pools (``regions.<r>.pool``).
 
     Only there does the provisioning token hold its VM privileges; its ``tenant-<slug>`` tag says whose it is."""
@@ -140,7 +148,7 @@ def tenant_pool(vm: VmView, pools: Iterable[str], urn: Optional[str] = None) -> 
     return []
 
 
-def hostname_in_zone(name: Any, record_zone: Any, zone: str, urn: Optional[str] = None,
+def hostname_in_zone(name: Any, record_zone: Any, zone: str, urn: str | None = None,
                      resource: str = "DNS record") -> list[Violation]:
     """A DNS record's zone is the environment's zone and its FQDN lies inside it."""
     want = zone.rstrip(".").lower()
@@ -154,14 +162,14 @@ def hostname_in_zone(name: Any, record_zone: Any, zone: str, urn: Optional[str] 
     return out
 
 
-def memory_whole_gib(vm: VmView, urn: Optional[str] = None) -> list[Violation]:
+def memory_whole_gib(vm: VmView, urn: str | None = None) -> list[Violation]:
     """Advisory: memory.dedicated should be a multiple of 1024 MB."""
     if vm.memory_mb is None or vm.memory_mb % 1024 == 0:
         return []
     return [Violation(VM_WHOLE_GIB, f"VM {vm.name}: memory.dedicated = {vm.memory_mb} MB is not a multiple of 1024", urn)]
 
 
-def disk_not_below(vm: VmView, min_disk_gb: int, urn: Optional[str] = None) -> list[Violation]:
+def disk_not_below(vm: VmView, min_disk_gb: int, urn: str | None = None) -> list[Violation]:
     """Advisory: Proxmox cannot shrink a cloned disk, so disks[0].size must be at least the template's."""
     if vm.disk_gb is None or vm.disk_gb >= min_disk_gb:
         return []
@@ -169,7 +177,7 @@ def disk_not_below(vm: VmView, min_disk_gb: int, urn: Optional[str] = None) -> l
                                    f"{min_disk_gb} GB; a cloned disk cannot shrink", urn)]
 
 
-def below_plan(vm: VmView, plans: Mapping[str, PlanLike], urn: Optional[str] = None) -> list[Violation]:
+def below_plan(vm: VmView, plans: Mapping[str, PlanLike], urn: str | None = None) -> list[Violation]:
     """Advisory: a VM smaller than its plan gives the tenant less than they pay for."""
     plan = plans.get(vm.plan) if vm.plan else None
     if plan is None:
@@ -183,7 +191,7 @@ def below_plan(vm: VmView, plans: Mapping[str, PlanLike], urn: Optional[str] = N
 
 def stack_server_quota(resources: Sequence[StackResource], plans: Mapping[str, PlanLike]) -> list[Violation]:
     """Count tenant VMs per parent component and compare with the plan named by their tags."""
-    groups: dict[Optional[str], list[VmView]] = defaultdict(list)
+    groups: dict[str | None, list[VmView]] = defaultdict(list)
     for res in resources:
         if res.type == VM_TYPE:
             groups[res.parent].append(vm_view(res.name, res.props))
@@ -218,7 +226,7 @@ def stack_firewalls(resources: Sequence[StackResource]) -> list[Violation]:
     return out
 
 
-def dns_record(props: Mapping[str, Any], zone: str, urn: Optional[str] = None, name: str = "") -> list[Violation]:
+def dns_record(props: Mapping[str, Any], zone: str, urn: str | None = None, name: str = "") -> list[Violation]:
     """:func:`hostname_in_zone` over a DNS record's inputs."""
     return hostname_in_zone(dig(props, "name"), dig(props, "zone"), zone, urn, f"DNS record {name}".strip())
 

@@ -5,22 +5,27 @@ program would build from the plan, so the refusal carries the pack's policy name
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
 
 from components.environment import Environment
 from components.spec.hostnames import DEFAULT_SCHEME, server_labels
 from policies.config import policy_config
-
 from policies.quotas import (
-    VM_TEMPLATE_ALLOWED, PlanLike, Violation, hostname_in_zone, server_quota, template_allowed, vm_within_plan,
+    VM_TEMPLATE_ALLOWED,
+    PlanLike,
+    Violation,
+    hostname_in_zone,
+    server_quota,
+    template_allowed,
+    vm_within_plan,
 )
 from policies.views import MANAGED_TAG, PLAN_TAG_PREFIX, TENANT_TAG_PREFIX, VmView
 
 
 def check_request(plan_name: str, servers: int, plans: Mapping[str, PlanLike], *, tenant: str = "(request)",
-                  cores: Optional[int] = None, memory_mb: Optional[int] = None, disk_gb: Optional[int] = None,
-                  templates: Iterable[int] = (), allowed_templates: Optional[Iterable[int]] = None,
-                  hostnames: Iterable[str] = (), zone: Optional[str] = None) -> list[Violation]:
+                  cores: int | None = None, memory_mb: int | None = None, disk_gb: int | None = None,
+                  templates: Iterable[int] = (), allowed_templates: Iterable[int] | None = None,
+                  hostnames: Iterable[str] = (), zone: str | None = None) -> list[Violation]:
     """Violations a request for ``servers`` servers on ``plan_name`` would cause; empty means allowed.
 
     Sizing defaults to the plan's own (what ``TenantEnvironment`` builds); pass ``cores``/``memory_mb``/
@@ -48,7 +53,7 @@ def check_request(plan_name: str, servers: int, plans: Mapping[str, PlanLike], *
 
 
 def check_in_environment(env: Environment, *, tenant: str, plan_name: str, servers: int,
-                         region: Optional[str] = None, host_label: Optional[str] = None,
+                         region: str | None = None, host_label: str | None = None,
                          hostname_scheme: str = DEFAULT_SCHEME) -> list[Violation]:
     """:func:`check_request` with the limits the pack gets for ``env`` (:func:`policies.config.policy_config`).
 

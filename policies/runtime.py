@@ -17,7 +17,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from components.environment import Environment, load_environment
 from policies.config import policy_config
@@ -26,7 +26,7 @@ from provisioning.toolchain import PROJECT_DIR, STATE_DIR
 PACK_DIR = PROJECT_DIR / "policies"
 
 
-def write_policy_config(env: Environment, directory: Optional[Path] = None) -> Path:
+def write_policy_config(env: Environment, directory: Path | None = None) -> Path:
     """Write ``env``'s policy config as JSON (content-addressed, so concurrent writers agree); its path."""
     text = json.dumps(policy_config(env), indent=2, sort_keys=True) + "\n"
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -41,14 +41,14 @@ def write_policy_config(env: Environment, directory: Optional[Path] = None) -> P
     return target
 
 
-def policy_args(env_name: str, environment: Optional[Environment] = None,
-                directory: Optional[Path] = None) -> dict[str, Any]:
+def policy_args(env_name: str, environment: Environment | None = None,
+                directory: Path | None = None) -> dict[str, Any]:
     """``dict(policy_packs=[...], policy_pack_configs=[...])`` for ``Stack.preview``/``Stack.up``."""
     env = environment or load_environment(PROJECT_DIR, env_name)
     return {"policy_packs": [str(PACK_DIR)], "policy_pack_configs": [str(write_policy_config(env, directory))]}
 
 
-def cli_args(env_name: str, environment: Optional[Environment] = None, directory: Optional[Path] = None) -> list[str]:
+def cli_args(env_name: str, environment: Environment | None = None, directory: Path | None = None) -> list[str]:
     """The same as command-line flags: ``--policy-pack <dir> --policy-pack-config <file>``."""
     args = policy_args(env_name, environment, directory)
     return ["--policy-pack", args["policy_packs"][0], "--policy-pack-config", args["policy_pack_configs"][0]]

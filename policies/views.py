@@ -6,8 +6,9 @@ encodes them as sentinel strings; :func:`known` turns those into ``None`` so eve
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
 VM_TYPE = "proxmoxve:index/vmLegacy:VmLegacy"
 FIREWALL_OPTIONS_TYPE = "proxmoxve:firewall/optionsLegacy:OptionsLegacy"
@@ -52,7 +53,7 @@ def dig(props: Mapping[str, Any], *path: str | int) -> Any:
     return known(current)
 
 
-def as_int(value: Any) -> Optional[int]:
+def as_int(value: Any) -> int | None:
     """An integer from a known number (or numeric string); ``None`` otherwise."""
     value = known(value)
     if isinstance(value, bool) or value is None:
@@ -69,26 +70,26 @@ class VmView:
     """What the rules need from a tenant VM; ``None`` means unknown or not set."""
 
     name: str
-    tags: Optional[tuple[str, ...]] = None
-    cores: Optional[int] = None
-    memory_mb: Optional[int] = None
-    disk_gb: Optional[int] = None
-    template: Optional[int] = None
-    pool_id: Optional[str] = None
-    vm_id: Optional[int] = None
+    tags: tuple[str, ...] | None = None
+    cores: int | None = None
+    memory_mb: int | None = None
+    disk_gb: int | None = None
+    template: int | None = None
+    pool_id: str | None = None
+    vm_id: int | None = None
 
     @property
-    def tenant(self) -> Optional[str]:
+    def tenant(self) -> str | None:
         """The slug from the ``tenant-<slug>`` tag, if exactly one is present."""
         return _single_suffix(self.tags, TENANT_TAG_PREFIX)
 
     @property
-    def plan(self) -> Optional[str]:
+    def plan(self) -> str | None:
         """The plan from the ``plan-<name>`` tag, if exactly one is present."""
         return _single_suffix(self.tags, PLAN_TAG_PREFIX)
 
 
-def _single_suffix(tags: Optional[tuple[str, ...]], prefix: str) -> Optional[str]:
+def _single_suffix(tags: tuple[str, ...] | None, prefix: str) -> str | None:
     found = [t[len(prefix):] for t in tags or () if t.startswith(prefix) and len(t) > len(prefix)]
     return found[0] if len(found) == 1 else None
 
@@ -116,7 +117,7 @@ class StackResource:
     urn: str
     name: str
     props: Mapping[str, Any]
-    parent: Optional[str] = None
+    parent: str | None = None
     """URN of the parent resource (the TenantEnvironment for tenant VMs)."""
     dependencies: frozenset[str] = field(default_factory=frozenset)
     """URNs this resource depends on (explicit ``depends_on`` and property dependencies)."""

@@ -252,7 +252,6 @@ class DokployServer(Resource, module="dokploy", name="Server"):
         props["private_key"] = Output.secret(args.private_key)  # inputs live in state too: never in plain
         if props["marker"] is None:
             props["marker"] = f"{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
-        props.update({k: None for k in ("server_id", "ssh_key_id", "app_name", "server_status", "ready",
-                                        "private_key_sha256")})
+        props.update(dict.fromkeys(("server_id", "ssh_key_id", "app_name", "server_status", "ready", "private_key_sha256")))
         opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["private_key"]))
         super().__init__(DokployServerProvider(), resource_name, props, opts)

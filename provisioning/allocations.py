@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Protocol
 
 from components.environment import Environment
 from ipam.store import Allocation, AllocationStore
@@ -38,7 +39,7 @@ class StackStates(Protocol):
     def names(self) -> set[str]:
         """Names (``<env>.<slug>``) of every stack of the project."""
 
-    def recorded(self, stack: str) -> "Recorded":
+    def recorded(self, stack: str) -> Recorded:
         """What ``stack``'s state records."""
 
     def locked(self, stack: str) -> bool | None:
@@ -152,7 +153,7 @@ def free_orphans(store: AllocationStore, env_name: str, states: StackStates, *, 
     if dry_run:
         return orphans
     freed: list[Judged] = []
-    for stack, rows in groupby(sorted(orphans, key=lambda j: _stack(env_name, j.allocation) or ""),
+    for _stack_name, rows in groupby(sorted(orphans, key=lambda j: _stack(env_name, j.allocation) or ""),
                                key=lambda j: _stack(env_name, j.allocation)):
         again = judge(env_name, [j.allocation for j in rows], states)  # fresh lock and state
         freed.extend(j for j in again if j.verdict == ORPHAN and store.release_exactly(j.allocation))

@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import threading
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import psutil
 from pulumi import automation as auto
@@ -40,7 +40,7 @@ class CancellableCommand(auto.PulumiCommand):
         self.cancel, self.grace = cancel, grace
 
     def run(self, args: list[str], cwd: str, additional_env: Mapping[str, str],
-            on_output: Optional[OnOutput] = None, on_error: Optional[OnOutput] = None) -> CommandResult:
+            on_output: OnOutput | None = None, on_error: OnOutput | None = None) -> CommandResult:
         """Run the CLI like ``PulumiCommand.run``; raise :class:`RunCancelled` if it was interrupted."""
         name = " ".join(a for a in args[:2] if not a.startswith("-"))
         if self.cancel.is_set():
@@ -103,7 +103,7 @@ def kill_tree(pid: int) -> None:
             pass
 
 
-def _consume(stream: object, callback: Optional[OnOutput], lines: list[str]) -> None:
+def _consume(stream: object, callback: OnOutput | None, lines: list[str]) -> None:
     for line in iter(stream.readline, ""):  # type: ignore[attr-defined]
         stripped = line.rstrip()
         if callback:

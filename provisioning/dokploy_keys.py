@@ -23,8 +23,9 @@ import hashlib
 import logging
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from clients.dokploy import DokployClient, DokployError, RetryPolicy
 from provisioning.key_ledger import KeyLedger

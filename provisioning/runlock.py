@@ -12,9 +12,9 @@ from __future__ import annotations
 import fcntl
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from provisioning.toolchain import STATE_DIR, backend_url
 

@@ -9,8 +9,9 @@ problems name the declaration field and, for a quota refusal, the policy. Caller
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import yaml
 
@@ -31,7 +32,7 @@ class FieldProblem:
 
     field: str
     message: str
-    policy: Optional[str] = None
+    policy: str | None = None
     """The quota policy (same name as in the CrossGuard pack) when a policy refused it."""
 
     def public(self) -> dict[str, str]:
@@ -55,7 +56,7 @@ class DeclarationRefused(ValueError):
         """The refused fields, in order."""
         return [p.field for p in self.problems]
 
-    def renamed(self, names: Mapping[str, str]) -> "DeclarationRefused":
+    def renamed(self, names: Mapping[str, str]) -> DeclarationRefused:
         """The same refusal with fields renamed (declaration field -> the caller's request field)."""
         return DeclarationRefused([FieldProblem(names.get(p.field, p.field), p.message, p.policy)
                                    for p in self.problems])
@@ -89,8 +90,8 @@ def declare(environment: Environment, fields: Mapping[str, Any], *, source: str)
     return Declaration(spec, dump_tenant(spec))
 
 
-def redeclare(environment: Environment, spec: TenantSpec, *, plan: Optional[str] = None,
-              servers: Optional[int] = None, state: Optional[str] = None) -> Declaration:
+def redeclare(environment: Environment, spec: TenantSpec, *, plan: str | None = None,
+              servers: int | None = None, state: str | None = None) -> Declaration:
     """``spec`` with the given fields changed, through :func:`declare` (raises :class:`DeclarationRefused`)."""
     fields: dict[str, Any] = yaml.safe_load(dump_tenant(spec))
     changes = {"plan": plan, "servers": servers, "state": state}

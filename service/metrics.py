@@ -1,7 +1,7 @@
 """Prometheus metrics: job counts (read from the queue at scrape time), durations, engine errors."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric

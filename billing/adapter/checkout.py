@@ -8,7 +8,7 @@ bind the tenant to a Stripe customer (see :mod:`billing.adapter.store`).
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,7 +31,7 @@ class CheckoutBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     price: str = Field(min_length=1, max_length=255, description="Price id or lookup key from SERVICE_BILLING_CONFIG")
-    quantity: Optional[int] = Field(default=None, ge=1, le=1000, description="Servers, for per-server prices")
+    quantity: int | None = Field(default=None, ge=1, le=1000, description="Servers, for per-server prices")
 
 
 class CheckoutRefused(Exception):

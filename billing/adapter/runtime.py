@@ -11,7 +11,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -38,10 +38,10 @@ class BillingRuntime:
     store: BillingStore
     sink: QueueActionSink
     poll_seconds: float = 5.0
-    sessions: Optional[CheckoutSessions] = None
+    sessions: CheckoutSessions | None = None
     """Creates Stripe Checkout Sessions; None without STRIPE_API_KEY and the config's checkout URLs."""
 
-    def receive(self, payload: bytes, signature: Optional[str]) -> ProcessResult:
+    def receive(self, payload: bytes, signature: str | None) -> ProcessResult:
         """Verify and record one delivery, then run what is due (raises WebhookRejected / StripeUnavailable)."""
         result = self.handler.handle(payload, signature)
         self.tick()
@@ -55,7 +55,7 @@ class BillingRuntime:
         self.sink.provision(Provision(slug, state.plan, state.servers))
         return True
 
-    def tick(self, now: Optional[float] = None) -> int:
+    def tick(self, now: float | None = None) -> int:
         """Execute queued billing actions, then suspensions whose grace period has passed; how many ran."""
         ran = self.store.drain(self.sink)
         return ran + len(self.sink.run_due(now))
@@ -86,7 +86,7 @@ def load_billing_config(path: Path) -> BillingConfig:
 
 
 def billing_runtime(settings: Settings, queue: JobQueue, environment: Environment,
-                    source: Optional[SubscriptionSource] = None) -> Optional[BillingRuntime]:
+                    source: SubscriptionSource | None = None) -> BillingRuntime | None:
     """The runtime when ``STRIPE_WEBHOOK_SECRET`` and ``SERVICE_BILLING_CONFIG`` are set, else None (billing off)."""
     if settings.stripe_webhook_secret is None:
         return None

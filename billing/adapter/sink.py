@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Optional
 
 from billing.adapter.store import SuspensionTimers
 from billing.decide import Decommission, Provision, Resize, Resume, Suspend
@@ -86,15 +85,15 @@ class QueueActionSink:
         except (NotFound, Conflict) as exc:
             log.warning("billing: decommission of %s skipped: %s", action.tenant, exc)
 
-    def run_due(self, now: Optional[float] = None) -> list[str]:
+    def run_due(self, now: float | None = None) -> list[str]:
         """Suspend every tenant whose grace period has passed; the tenants suspended now."""
         due = self.timers.take_due(time.time() if now is None else now)
         for tenant in due:
             self._declare(tenant, state="suspended")
         return due
 
-    def _declare(self, slug: str, *, plan: Optional[str] = None, servers: Optional[int] = None,
-                 state: Optional[str] = None) -> None:
+    def _declare(self, slug: str, *, plan: str | None = None, servers: int | None = None,
+                 state: str | None = None) -> None:
         try:
             spec = stored_spec(self.queue, self.environment, slug)
             new = redeclare(self.environment, spec, plan=plan, servers=servers, state=state)

@@ -16,7 +16,8 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Callable, Optional, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import yaml
 
@@ -32,7 +33,7 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def running_after(declaration: str, operation: str) -> Optional[tuple[str, int]]:
+def running_after(declaration: str, operation: str) -> tuple[str, int] | None:
     """(plan, VMs running) once a successful run applied ``declaration``; None if it cannot be read."""
     try:
         data: Any = yaml.safe_load(declaration)
@@ -51,12 +52,12 @@ class Reporter(Protocol):
 class UsageJob:
     """Reports VM-hours of every closed hour after the watermark, oldest first."""
 
-    def __init__(self, queue: SqlQueue, reporter: Reporter, customer_of: Callable[[str], Optional[str]],
-                 metrics: Optional[Metrics] = None, poll_seconds: float = 300.0) -> None:
+    def __init__(self, queue: SqlQueue, reporter: Reporter, customer_of: Callable[[str], str | None],
+                 metrics: Metrics | None = None, poll_seconds: float = 300.0) -> None:
         self.queue, self.reporter, self.customer_of = queue, reporter, customer_of
         self.metrics, self.poll_seconds = metrics, poll_seconds
 
-    def run(self, now: Optional[float] = None) -> int:
+    def run(self, now: float | None = None) -> int:
         """Report every closed hour not yet reported; how many reports were sent (raises on a Stripe failure).
 
         ``now`` defaults to the database's clock, the one the workers stamp changes with.
@@ -122,8 +123,8 @@ class UsageJob:
         return thread
 
 
-def usage_job(settings: Settings, queue: JobQueue, customer_of: Callable[[str], Optional[str]],
-              metrics: Optional[Metrics] = None) -> Optional[UsageJob]:
+def usage_job(settings: Settings, queue: JobQueue, customer_of: Callable[[str], str | None],
+              metrics: Metrics | None = None) -> UsageJob | None:
     """The report job when billing can reach Stripe (STRIPE_API_KEY set), else None."""
     if settings.stripe_api_key is None or settings.stripe_webhook_secret is None or not isinstance(queue, SqlQueue):
         return None

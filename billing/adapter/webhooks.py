@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Optional
+
+from pydantic import SecretStr
 
 from billing.adapter.store import BillingStore, ProcessResult
 from billing.stripe_api import SubscriptionSource
@@ -12,7 +13,6 @@ from billing.webhooks import (
     read_event,
     with_current_subscription,
 )
-from pydantic import SecretStr
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +20,11 @@ log = logging.getLogger(__name__)
 class WebhookHandler:
     """Verifies and processes webhook deliveries into a :class:`BillingStore`."""
 
-    def __init__(self, store: BillingStore, secret: SecretStr, source: Optional[SubscriptionSource] = None,
+    def __init__(self, store: BillingStore, secret: SecretStr, source: SubscriptionSource | None = None,
                  tolerance: int = TOLERANCE_SECONDS) -> None:
         self.store, self._secret, self.source, self.tolerance = store, secret, source, tolerance
 
-    def handle(self, payload: bytes, sig_header: Optional[str]) -> ProcessResult:
+    def handle(self, payload: bytes, sig_header: str | None) -> ProcessResult:
         """Process one delivery; raises ``WebhookRejected`` or ``StripeUnavailable`` (then Stripe redelivers)."""
         event = read_event(payload, sig_header, self._secret, self.tolerance)
         if not handled(event):

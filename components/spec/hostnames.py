@@ -12,7 +12,8 @@ Two schemes:
 """
 from __future__ import annotations
 
-from typing import Iterable, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 
 SCHEMES = ("subdomain", "numbered")
 DEFAULT_SCHEME = "subdomain"

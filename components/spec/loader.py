@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -124,7 +125,7 @@ def _parse(text: str, source: str, plans: Mapping[str, Plan], expected_slug: str
     if doc is None:
         return None, errors, None
     if doc.data is None:
-        return None, errors + [doc.error((), "the file is empty; expected a mapping of tenant fields")], doc
+        return None, [*errors, doc.error((), "the file is empty; expected a mapping of tenant fields")], doc
     errors += schema_errors(doc, TENANT_SCHEMA)
     if not isinstance(doc.data, dict):
         return None, errors, doc

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path as FsPath
-from typing import Any, Mapping
+from typing import Any
 
 from components.spec.errors import SpecError, SpecErrors
 from components.spec.marked_yaml import MarkedDocument, load_marked

@@ -24,7 +24,6 @@ from provisioning.fleet import TenantProgress, run_fleet
 from provisioning.stacks import TenantStacks
 from provisioning.status import TenantStatus, fleet_status
 from provisioning.toolchain import PROJECT_DIR
-from storage.private_files import private_dir
 from scripts.cloudctl import console, print_failures, progress_table, status_table
 from scripts.localenv.cloud import LocalCloud, PortInUse, check_ports
 from scripts.localenv.handoff import (
@@ -35,6 +34,7 @@ from scripts.localenv.handoff import (
     shell_commands,
     write_handoff,
 )
+from storage.private_files import private_dir
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import psutil
 
-from storage.private_files import FILE_MODE
 from provisioning.toolchain import DEFAULT_BACKEND, STATE_DIR
+from storage.private_files import FILE_MODE
 
 DEMO_STATE = STATE_DIR / "local-demo"
 HANDOFF_FILE = DEMO_STATE / "cloud.env"

@@ -2,19 +2,19 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
+from billing.adapter.runtime import billing_runtime
+from billing.adapter.usage_report import usage_job
 from provisioning.toolchain import pulumi_command
 from service.api import health, operator, signups, stripe
 from service.api.context import ServiceContext
-from billing.adapter.runtime import billing_runtime
 from service.settings import SettingsError
-from billing.adapter.usage_report import usage_job
 
 ROUTES: list[BaseRoute] = [
     APIRoute("/v1/signups", signups.create_signup, methods=["POST"], status_code=202, tags=["signups"],
@@ -37,10 +37,15 @@ ROUTES: list[BaseRoute] = [
 ]
 
 
+def _toolchain_built() -> None:
+    """Raises (the check fails) when the Pulumi CLI has not been built."""
+    pulumi_command()
+
+
 def default_ready_checks(ctx: ServiceContext) -> None:
     """Queue reachable, Pulumi toolchain built."""
     ctx.ready_checks.setdefault("queue", ctx.queue.ping)
-    ctx.ready_checks.setdefault("toolchain", lambda: None if pulumi_command() else None)
+    ctx.ready_checks.setdefault("toolchain", _toolchain_built)
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:

@@ -1,8 +1,9 @@
 """What every request handler reaches through ``request.app.state.service``."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
@@ -26,9 +27,9 @@ class ServiceContext:
     metrics: Metrics
     ready_checks: dict[str, Callable[[], None]] = field(default_factory=dict)
     """Name -> check raising when not ready (queue reachable, toolchain present)."""
-    billing: "BillingRuntime | None" = None
+    billing: BillingRuntime | None = None
     """Stripe billing (webhook, outbox, suspension timer); None when billing is not configured."""
-    usage: "UsageJob | None" = None
+    usage: UsageJob | None = None
     """The VM-hours report job (runs while the app serves); None without billing and STRIPE_API_KEY."""
 
 

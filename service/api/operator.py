@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import hmac
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import Depends, HTTPException
 from starlette.requests import Request

@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import pytest
 import stripe
-
 from pydantic import SecretStr
 
+from billing.adapter.store import BillingStore
 from billing.config import BillingConfig, PriceRule, StripeSettings
 from billing.model import Subscription, parse_subscription
-from billing.adapter.store import BillingStore
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
@@ -40,7 +39,7 @@ def store(tmp_path: Path) -> BillingStore:
     return created
 
 
-def sign(event: dict[str, Any], secret: str = WEBHOOK_SECRET, timestamp: Optional[int] = None) -> tuple[bytes, str]:
+def sign(event: dict[str, Any], secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> tuple[bytes, str]:
     """(body, Stripe-Signature header) exactly as Stripe would send them, via the stripe library's own scheme."""
     body = json.dumps(event)
     return body.encode(), stripe.WebhookSignature.generate_signature_header(body, secret, timestamp)

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from billing.adapter.store import BillingStore
 from billing.decide import Decommission, Provision
 from billing.model import CHECKOUT_COMPLETED, BillingEvent, parse_subscription
 from billing.states import TenantState
-from billing.adapter.store import BillingStore
 from tests.billing.conftest import CONFIG, subscription
 
 

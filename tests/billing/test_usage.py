@@ -7,7 +7,6 @@ import pytest
 import stripe
 from hypothesis import given
 from hypothesis import strategies as st
-
 from pydantic import SecretStr
 
 from billing.config import StripeSettings

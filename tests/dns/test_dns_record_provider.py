@@ -7,9 +7,9 @@ import itertools
 import dns.resolver
 import pytest
 
+from clients.powerdns import PowerDNSApiError, PowerDNSClient
 from providers.dns_record import DnsRecordProvider
 from providers.dns_record_rules import UnmanagedRecordError, check_record
-from clients.powerdns import PowerDNSApiError, PowerDNSClient
 
 _counter = itertools.count()
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import stat
 import socket
+import stat
 import subprocess
 
 import pytest
@@ -45,5 +45,5 @@ def test_start_failure_is_reported_with_log(tmp_path):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
         busy.bind(("127.0.0.1", 0))
         instance = PowerDNSInstance(dns_port=busy.getsockname()[1], workdir=tmp_path)
-        with pytest.raises(PowerDNSError, match="exited|not ready"):
+        with pytest.raises(PowerDNSError, match=r"exited|not ready"):
             instance.start(timeout=5)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
 
 import pytest
 
@@ -22,7 +22,7 @@ class FlakyHandler(BaseHTTPRequestHandler):
     failures = 0
     seen: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server naming)
+    def do_GET(self) -> None:
         FlakyHandler.seen.append(self.headers.get("X-API-Key", ""))
         if FlakyHandler.failures > 0:
             FlakyHandler.failures -= 1
@@ -70,7 +70,7 @@ def test_gives_up_after_bounded_attempts(flaky):
 
 def test_unreachable_server_is_named_without_key():
     client = PowerDNSClient(f"http://127.0.0.1:{free_port()}", SECRET, retry=RetryPolicy(attempts=2, initial=0.01), timeout=1)
-    with pytest.raises(PowerDNSApiError, match="cannot reach .*check PDNS_API_URL") as exc:
+    with pytest.raises(PowerDNSApiError, match=r"cannot reach .*check PDNS_API_URL") as exc:
         client.delete_rrset("cloud.test.", "a.cloud.test.", "A")
     assert exc.value.status is None and SECRET not in str(exc.value)
 

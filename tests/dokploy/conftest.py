@@ -1,7 +1,8 @@
 """Fixtures: one Dokploy simulator server per session, reset and re-seeded for every test."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests

@@ -10,7 +10,7 @@ from clients.retry import RetryPolicy as SharedRetryPolicy
 from sim.dokploy.server import ThreadedServer
 from sim.dokploy.testing import MutableGuestWorld, guest
 
-SERVER = dict(name="web", description=None, ip_address="10.1.0.2", port=22, username="root", ssh_key_id=None)
+SERVER = {"name": "web", "description": None, "ip_address": "10.1.0.2", "port": 22, "username": "root", "ssh_key_id": None}
 
 
 def test_register_ssh_key_finds_the_id_create_does_not_return(client: DokployClient, keys: list) -> None:

@@ -57,7 +57,7 @@ def test_create_with_wrong_org_fails_before_touching_dokploy(env: None, props: d
 def test_failed_setup_leaves_nothing_registered(env: None, world: MutableGuestWorld, props: dict,
                                                 client: DokployClient) -> None:
     world.put(guest(101, ADDRESS, [], ciuser="ubuntu"))  # key not authorized: SSH auth fails
-    with pytest.raises(RuntimeError, match="did not complete: Authentication failed.*last setup deployment: error"):
+    with pytest.raises(RuntimeError, match=r"did not complete: Authentication failed.*last setup deployment: error"):
         DokployServerProvider().create(props)
     assert client.server_all() == [] and client.ssh_key_all() == []
 
@@ -65,7 +65,7 @@ def test_failed_setup_leaves_nothing_registered(env: None, world: MutableGuestWo
 def test_setup_reporting_success_while_failing_is_caught(env: None, vm: Any, admin: Any, props: dict,
                                                          client: DokployClient) -> None:
     admin("faults", {"setup_failure": "script"})
-    with pytest.raises(RuntimeError, match="not installed.*last setup deployment: done"):
+    with pytest.raises(RuntimeError, match=r"not installed.*last setup deployment: done"):
         DokployServerProvider().create(props)
     assert client.server_all() == []
 

@@ -6,18 +6,26 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
 
 from clients.dokploy import DokployClient, RetryPolicy
 from provisioning import dokploy_keys
-from provisioning.dokploy_keys import (RUN_KEY_MAX_AGE, RunKeyError, key_name, organization_key, parse_key_name,
-                                       platform_client, sweep)
-from provisioning.key_ledger import KeyLedger
 from provisioning.declarations import TenantFiles
+from provisioning.dokploy_keys import (
+    RUN_KEY_MAX_AGE,
+    RunKeyError,
+    key_name,
+    organization_key,
+    parse_key_name,
+    platform_client,
+    sweep,
+)
+from provisioning.key_ledger import KeyLedger
 from provisioning.stacks import TenantStacks
 from scripts import cloudctl
 from service.key_sweeper import start_key_sweeper

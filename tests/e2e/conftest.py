@@ -6,9 +6,9 @@ import shutil
 import socket
 import string
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml

@@ -62,7 +62,7 @@ def test_step2_vms_have_plan_resources_keys_and_tags(local_cloud: CloudUnderTest
     plans = local_cloud.stacks.environment.plans
     for slug, region, plan in (("alpha", "pve-eu1", "starter"), ("bravo", "pve-eu1", "business"),
                                ("charlie", "pve-us1", "starter")):
-        for vmid, address in zip(_outputs[slug]["vmIds"], _outputs[slug]["addresses"]):
+        for vmid, address in zip(_outputs[slug]["vmIds"], _outputs[slug]["addresses"], strict=True):
             vm = _vm(local_cloud, region, vmid)
             assert vm is not None and vm.status == "running"
             config = vm.config
@@ -80,7 +80,7 @@ def test_step2_vms_have_plan_resources_keys_and_tags(local_cloud: CloudUnderTest
 
 def test_step3_hostnames_resolve_and_dokploy_servers_are_set_up(local_cloud: CloudUnderTest) -> None:
     for slug, org in (("alpha", "org_alpha"), ("bravo", "org_bravo"), ("charlie", "org_charlie")):
-        for hostname, address in zip(_outputs[slug]["hostnames"], _outputs[slug]["addresses"]):
+        for hostname, address in zip(_outputs[slug]["hostnames"], _outputs[slug]["addresses"], strict=True):
             assert _resolve(local_cloud, hostname) == [address]
         servers = _dokploy_servers(local_cloud, org)
         assert sorted(s.ip_address for s in servers) == sorted(_outputs[slug]["addresses"])

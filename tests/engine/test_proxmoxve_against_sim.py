@@ -6,8 +6,8 @@ memory changed in place, refresh without drift, destroy.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -3,7 +3,7 @@ commands; here they run inside the test process, so each test gets its environme
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

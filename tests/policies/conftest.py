@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from pulumi_policy import PolicyResource, PolicyResourceOptions, ResourceValidationArgs, StackValidationArgs
@@ -40,13 +41,13 @@ def _policy(name: str) -> Any:
     return next(p for p in POLICIES if p.name == name)
 
 
-Violations = list[tuple[str, str, Optional[str]]]
+Violations = list[tuple[str, str, str | None]]
 
 
 @pytest.fixture
 def run_resource_policy() -> Callable[..., Violations]:
     """(policy, type, props, config=CONFIG, name) → [(policy, message, urn)] reported."""
-    def run(policy: str, rtype: str, props: dict[str, Any], config: Optional[dict[str, Any]] = None,
+    def run(policy: str, rtype: str, props: dict[str, Any], config: dict[str, Any] | None = None,
             name: str = "acme-s0-vm") -> Violations:
         found: Violations = []
         args = ResourceValidationArgs(rtype, unknown_checking_proxy(copy.deepcopy(props)), f"urn:pulumi:local.acme::dokploy-cloud::{rtype}::{name}",
@@ -56,7 +57,7 @@ def run_resource_policy() -> Callable[..., Violations]:
     return run
 
 
-def stack_resource(rtype: str, name: str, props: dict[str, Any], parent: Optional[PolicyResource] = None,
+def stack_resource(rtype: str, name: str, props: dict[str, Any], parent: PolicyResource | None = None,
                    deps: tuple[PolicyResource, ...] = ()) -> PolicyResource:
     """A PolicyResource as the engine hands it to stack validation."""
     return PolicyResource(rtype, unknown_checking_proxy(copy.deepcopy(props)), f"urn:{rtype}::{name}", name, _opts(),
@@ -77,7 +78,7 @@ def firewall(name: str, vm: PolicyResource, **overrides: Any) -> PolicyResource:
 @pytest.fixture
 def run_stack_policy() -> Callable[..., Violations]:
     """(policy, resources, config=CONFIG) → [(policy, message, urn)] reported."""
-    def run(policy: str, resources: list[PolicyResource], config: Optional[dict[str, Any]] = None) -> Violations:
+    def run(policy: str, resources: list[PolicyResource], config: dict[str, Any] | None = None) -> Violations:
         found: Violations = []
         _policy(policy).validate(StackValidationArgs(resources, CONFIG if config is None else config),
                                  lambda msg, urn=None: found.append((policy, msg, urn)))

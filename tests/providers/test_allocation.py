@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from components.naming import allocation_id
+from ipam.placement import NodeLoad, PlacementError, choose_node, node_loads
+from ipam.store import AllocationError, PoolSpec, SqliteAllocationStore
 from providers.allocation import AllocationProvider
 from providers.allocation_rules import check_inputs, diff_inputs
-from ipam.store import AllocationError, PoolSpec, SqliteAllocationStore
-from ipam.placement import NodeLoad, PlacementError, choose_node, node_loads
 
 SPEC = PoolSpec(vmid_start=1000, vmid_end=1999, network="10.77.0.0/24", gateway="10.77.0.1", reserved=10)
 POOL = "local/pve-eu1"  # pools are <env>/<region>, owners <slug>/<index>: both hold a slash
@@ -90,7 +90,7 @@ def test_node_loads_take_the_nodes_use_plus_stopped_vms_but_not_templates() -> N
 
 
 def test_node_loads_without_node_figures_name_the_missing_privilege() -> None:
-    with pytest.raises(PlacementError, match="Sys.Audit on /nodes"):
+    with pytest.raises(PlacementError, match=r"Sys.Audit on /nodes"):
         node_loads([{"node": "pve1", "status": "online"}], [])
     assert node_loads([{"node": "pve2", "status": "offline"}], []) == [NodeLoad("pve2", False, 0, 0)]
 
@@ -104,12 +104,12 @@ def test_chosen_node_is_online_candidate_with_room(loads: list[NodeLoad], memory
     try:
         chosen = choose_node(loads, ["a", "b", "c"], memory)
     except PlacementError:
-        assert all(not l.online or l.free_memory_mb < memory or l.name == "d" for l in loads)
+        assert all(not n.online or n.free_memory_mb < memory or n.name == "d" for n in loads)
         return
-    load = next(l for l in loads if l.name == chosen)
+    load = next(n for n in loads if n.name == chosen)
     assert load.online and chosen != "d" and load.free_memory_mb >= memory
-    assert all(l.free_memory_mb <= load.free_memory_mb for l in loads
-               if l.online and l.name != "d" and l.free_memory_mb >= memory)
+    assert all(n.free_memory_mb <= load.free_memory_mb for n in loads
+               if n.online and n.name != "d" and n.free_memory_mb >= memory)
 
 
 def test_check_accepts_valid_and_names_bad_fields() -> None:

@@ -7,8 +7,19 @@ import pytest
 
 from components.environment import load_environment
 from ipam.store import PoolSpec, SqliteAllocationStore
-from provisioning.allocations import (HELD, LOCKED, ORPHAN, UNKNOWN, Recorded, SweepRefused, capacity,
-                                      env_allocations, free_orphans, judge, recorded)
+from provisioning.allocations import (
+    HELD,
+    LOCKED,
+    ORPHAN,
+    UNKNOWN,
+    Recorded,
+    SweepRefused,
+    capacity,
+    env_allocations,
+    free_orphans,
+    judge,
+    recorded,
+)
 from provisioning.toolchain import PROJECT_DIR
 
 SPEC = PoolSpec(vmid_start=1000, vmid_end=1999, network="10.77.0.0/24", gateway="10.77.0.1", reserved=10)

@@ -2,18 +2,17 @@
 yet their ids are never handed out and their memory counts in placement."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from components.environment import Region
-from providers.allocation import AllocationProvider
 from ipam.placement import PlacementError
+from providers.allocation import AllocationProvider
 from provisioning.proxmox_access import ROLES
 from scripts.localenv.proxmox_admin import RootTokenRefused, grant_provisioner
 from sim.proxmox.app import Simulator
-from sim.proxmox.entities import GiB
 from sim.proxmox.faults import Faults
 from sim.proxmox.models import Backend
 from sim.proxmox.seed import seed_cluster

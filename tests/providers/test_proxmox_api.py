@@ -1,7 +1,7 @@
 """The proxmoxer client the allocation provider builds from PROXMOX_VE_* variables."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

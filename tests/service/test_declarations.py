@@ -8,8 +8,7 @@ import pytest
 
 from components.environment import Environment, load_environment
 from components.spec import SpecErrors, dump_tenant
-from provisioning.declarations import (DECLARATION_VARIABLE, TenantFiles, engine_variables, program_tenant,
-                                       stored_tenant)
+from provisioning.declarations import DECLARATION_VARIABLE, TenantFiles, engine_variables, program_tenant, stored_tenant
 from provisioning.stacks import TenantStacks
 from provisioning.toolchain import PROJECT_DIR
 from service.queue import JobQueue

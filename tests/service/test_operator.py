@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.service.harness import RunningService, declaration_files, signup_body
 
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from billing.config import BillingConfig
-from billing.adapter.store import BillingStore
-from ipam.store import SqliteAllocationStore
-from storage.private_files import private_sqlite
-from provisioning.toolchain import backend_url
 from billing.adapter.sink import SuspensionTimers
+from billing.adapter.store import BillingStore
+from billing.config import BillingConfig
+from ipam.store import SqliteAllocationStore
+from provisioning.toolchain import backend_url
 from service.queue.sqlite import SqliteQueue
+from storage.private_files import private_sqlite
 
 
 @pytest.fixture(autouse=True)

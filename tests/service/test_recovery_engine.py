@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pulumi import automation as auto
 
+import provisioning.recovery as recovery
 from provisioning import state_backend
 from provisioning.toolchain import TOOLS_DIR, engine_env, pulumi_command
-import provisioning.recovery as recovery
 
 pytestmark = pytest.mark.engine
 

@@ -33,7 +33,7 @@ def api(live: tuple[ThreadedServer, Backend]) -> ProxmoxAPI:
     server, backend = live
     backend.reset(0, 3)
     backend.settings.durations.set_speed(1.0)
-    backend.settings.durations.table = {kind: 0.0 for kind in REALISTIC}
+    backend.settings.durations.table = dict.fromkeys(REALISTIC, 0.0)
     c = credentials(backend)["admin"]
     prox = ProxmoxAPI("127.0.0.1", port=server.port, user=c["user"], token_name=c["token_name"],
                       token_value=c["token_value"], verify_ssl=False, timeout=5)

@@ -13,7 +13,7 @@ UPID = "UPID:pve1:0000ABCD:00001234:65000000:qmdestroy:10000:dokploy-cloud@pve!p
 
 
 class _Node:
-    def __init__(self, api: "FakeApi") -> None:
+    def __init__(self, api: FakeApi) -> None:
         self.api = api
 
     def qemu(self, vmid: int) -> Any:

@@ -44,7 +44,7 @@ def test_the_lock_lives_beside_a_file_backends_state(backend: Path) -> None:
 def test_another_process_holding_the_stack_keeps_us_out_until_it_dies() -> None:
     holder = _holder("local.acme")
     try:
-        with pytest.raises(StackBusy, match="local.acme is being run or recovered by another process"):
+        with pytest.raises(StackBusy, match=r"local.acme is being run or recovered by another process"):
             with stack_run_lock("local.acme", wait=0.3):
                 pass
         with stack_run_lock("local.other", wait=0.3):  # other stacks are not affected

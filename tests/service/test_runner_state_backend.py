@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-
 from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 

@@ -40,7 +40,7 @@ def test_every_bad_variable_is_named_and_no_value_is_shown() -> None:
 
 
 def test_missing_secrets_are_named() -> None:
-    with pytest.raises(SettingsError, match="SERVICE_HMAC_SECRET must be set to at least 16 characters.*"
+    with pytest.raises(SettingsError, match=r"SERVICE_HMAC_SECRET must be set to at least 16 characters.*"
                                             "SERVICE_OPERATOR_TOKEN must be set"):
         load_settings({})
 

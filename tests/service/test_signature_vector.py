@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from pydantic import SecretStr
 
 from service.signing import SignatureError, sign, verify_signature

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from pulumi import automation as auto
 
+import provisioning.recovery as recovery
 from provisioning import state_backend
 from provisioning.toolchain import TOOLS_DIR, engine_env, pulumi_command
-import provisioning.recovery as recovery
 from tests.service.pg import Cluster
 from tests.service_e2e.harness import kill_session
 

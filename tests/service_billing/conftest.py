@@ -3,23 +3,24 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
 import yaml
 
+from billing.adapter.runtime import BillingRuntime, billing_runtime
+from billing.stripe_api import SubscriptionSource
 from components.environment import load_environment
 from provisioning.toolchain import PROJECT_DIR
 from service.api.app import create_app
 from service.api.context import ServiceContext
-from billing.adapter.runtime import BillingRuntime, billing_runtime
 from service.metrics import Metrics
 from service.queue import open_queue
 from service.settings import load_settings
-from billing.stripe_api import SubscriptionSource
-from tests.billing.conftest import MOCK_PRICE, WEBHOOK_SECRET, FakeStripe, event, session_id, sign  # noqa: F401
+from tests.billing.conftest import MOCK_PRICE, WEBHOOK_SECRET, FakeStripe, event, session_id, sign
 from tests.service.conftest import service_env
 from tests.service.fakes import FakeEngine
 from tests.service.harness import RunningService, ServerThread

@@ -5,8 +5,9 @@ Whatever identifies the tenant in Stripe's later events is set by the service, n
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest

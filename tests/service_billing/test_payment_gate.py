@@ -5,8 +5,9 @@ Every test runs a worker, so "no engine effect" means a worker was there to run 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from service.queue import open_queue
 from service.settings import SettingsError, load_settings
 from tests.billing.conftest import FakeStripe, checkout, invoice, subscription
 from tests.service.conftest import service_env
-from tests.service.harness import signup_body, wait_for
+from tests.service.harness import signup_body
 from tests.service_billing.conftest import BilledService, now, start_billed, stripe_event
 
 BUSINESS_X3 = (("price_business", 3),)

@@ -11,9 +11,9 @@ from pathlib import Path
 import requests
 import yaml
 
+from billing.adapter.store import BillingStore
 from billing.config import config_from_mapping
 from billing.model import CHECKOUT_COMPLETED, BillingEvent
-from billing.adapter.store import BillingStore
 from billing.usage import HOUR
 from service.queue import open_queue
 from service.queue import usage as ledger

@@ -12,7 +12,6 @@ import pytest
 import requests
 
 from billing.stripe_api import StripeUnavailable
-
 from tests.billing.conftest import FakeStripe, checkout, invoice, subscription
 from tests.service.harness import signup_body, wait_for
 from tests.service_billing.conftest import GRACE, BilledService, now, stripe_event

@@ -8,8 +8,8 @@ other's tenants. Helpers come from ``tests/e2e`` (environment on free ports) and
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -205,7 +205,7 @@ class EngineService:
     _procs: list[WorkerProcess] = field(default_factory=list)
 
     @classmethod
-    def start(cls, cloud: EngineCloud, tmp_path: Path, database_url: str, **overrides: str) -> "EngineService":
+    def start(cls, cloud: EngineCloud, tmp_path: Path, database_url: str, **overrides: str) -> EngineService:
         env = {**service_env(tmp_path, database_url), **SERVICE_ENV, **overrides}
         settings = load_settings(env)
         queue = open_queue(settings.database_url)

@@ -11,9 +11,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from pulumi import automation as auto
 
@@ -42,7 +42,7 @@ class Host:
         return self.project / ".tools" / "pulumi-home"
 
     @classmethod
-    def create(cls, name: str, root: Path, environment_file: Path) -> "Host":
+    def create(cls, name: str, root: Path, environment_file: Path) -> Host:
         """Copy the project under ``root``; link the toolchain and virtualenv; copy the environment file."""
         host = cls(name, root)
         shutil.copytree(PROJECT_DIR, host.project, ignore=LOCAL_ONLY, symlinks=True)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tests.service_e2e.harness import EngineCloud
 from tests.service_e2e.observe import allocated_vmids, dokploy_servers, resolve, state_vmids, tenant_vms

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -21,8 +22,16 @@ from service.queue import JobQueue
 from service.worker import Worker, WorkerOptions
 from tests.service.harness import wait_for
 from tests.service_e2e.harness import EngineCloud, EngineService, WorkerProcess, new_signup, session_members
-from tests.service_e2e.killpoints import (SUMMARY, KILL_POINTS, KillPoint, KillRecord, Tenant, snapshot, wait_for_point,
-                                          write_report)
+from tests.service_e2e.killpoints import (
+    KILL_POINTS,
+    SUMMARY,
+    KillPoint,
+    KillRecord,
+    Tenant,
+    snapshot,
+    wait_for_point,
+    write_report,
+)
 from tests.service_e2e.observe import footprint, unowned_vms
 
 pytestmark = pytest.mark.engine

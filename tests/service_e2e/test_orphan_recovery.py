@@ -11,19 +11,19 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from proxmoxer.tools import Tasks
 
-import time
-
-from components.tenant_vm import tenant_tags
-from ipam.store import PoolSpec, open_store
 from clients.proxmox import client_from_env, cluster_vms
 from components.spec import TenantSpec
+from components.tenant_vm import tenant_tags
+from ipam.store import PoolSpec, open_store
 from provisioning.runner import CrashSafeRunner
 from tests.service_e2e.harness import EngineCloud, EngineService, new_signup
 

@@ -66,13 +66,15 @@ def test_two_hosts_share_queue_allocations_and_state(engine_cloud: EngineCloud, 
     assert sorted(a.owner for a in rows) == sorted(f"{slug}/0" for slug in slugs)
     assert len({(a.pool, a.vmid) for a in rows}) == SIGNUPS and len({(a.pool, a.address) for a in rows}) == SIGNUPS
     seen = {b["slug"]: footprint(engine_cloud, b["slug"], b["organization_id"]) for b in bodies}
-    assert {s: f.counts() for s, f in seen.items()} == {s: (1, 1, 1) for s in slugs}
+    assert {s: f.counts() for s, f in seen.items()} == dict.fromkeys(slugs, (1, 1, 1))
     assert {s: f.vms[0].vmid for s, f in seen.items()} == {a.owner.split("/")[0]: a.vmid for a in rows}
     assert {s: f.addresses[0] for s, f in seen.items()} == {a.owner.split("/")[0]: a.address for a in rows}
 
     for host in hosts:
         workspace = host.workspace(settings(host))
+        def exported(slug: str, workspace=workspace) -> dict:
+            return workspace.export_stack(f"local.{slug}").deployment
         with ThreadPoolExecutor(4) as pool:
-            states = dict(zip(slugs, pool.map(lambda s: workspace.export_stack(f"local.{s}").deployment, slugs)))
+            states = dict(zip(slugs, pool.map(exported, slugs), strict=True))
         assert {s: recorded_allocations(d) for s, d in states.items()} == \
                {a.owner.split("/")[0]: {(a.pool, a.owner)} for a in rows}, f"state as {host.name} reads it"

@@ -7,15 +7,14 @@ waits are visible in the phase timings).
 """
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from provisioning.dokploy_keys import NAME_PREFIX
-from tests.service_e2e.conftest import queue_url
 from tests.service.harness import declaration_files
+from tests.service_e2e.conftest import queue_url
 from tests.service_e2e.harness import EngineCloud, EngineService, new_signup
 from tests.service_e2e.observe import allocated_vmids, footprint, stack_files, unowned_vms
 

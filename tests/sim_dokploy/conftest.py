@@ -1,7 +1,8 @@
 """Fixtures for the Dokploy simulator tests: backend, in-process HTTP client, seeded identities."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient

@@ -112,11 +112,11 @@ def test_storage_full_fails_full_clone(backend: Backend) -> None:
 def test_agent_errors_before_and_after_boot(slow_backend: Backend, clock) -> None:
     clone(slow_backend, 101)
     clock.advance(5)
-    with pytest.raises(E.HandlerError, match="^VM 101 is not running$"):
+    with pytest.raises(E.HandlerError, match=r"^VM 101 is not running$"):
         slow_backend.agent("pve1", 101, "ping")
     slow_backend.start("pve1", 101, USER)
     clock.advance(2)
-    with pytest.raises(E.HandlerError, match="^QEMU guest agent is not running$"):
+    with pytest.raises(E.HandlerError, match=r"^QEMU guest agent is not running$"):
         slow_backend.agent("pve1", 101, "network-get-interfaces")
     clock.advance(30)
     eth0 = slow_backend.agent("pve1", 101, "network-get-interfaces")["result"][1]
@@ -127,7 +127,7 @@ def test_no_agent_configured(backend: Backend) -> None:
     clone(backend, 101)
     backend.update_config("pve1", 101, {}, delete=["agent"])
     backend.start("pve1", 101, USER)
-    with pytest.raises(E.HandlerError, match="^No QEMU guest agent configured$"):
+    with pytest.raises(E.HandlerError, match=r"^No QEMU guest agent configured$"):
         backend.agent("pve1", 101, "ping")
 
 

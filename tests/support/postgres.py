@@ -1,7 +1,7 @@
 """One throwaway PostgreSQL cluster for the whole test session; each test or module makes its own database."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -1,7 +1,7 @@
 """A live TLS Proxmox simulator per test module, for every folder that drives it with real clients."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_random as random
-
 from marker import MarkerFile
 
 config = pulumi.Config()
