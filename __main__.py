@@ -13,6 +13,7 @@ reads the old ``Program`` field, which is empty, so it runs ``python '' <engine-
 project directory, i.e. this file with ``sys.argv[0] == ""`` (the exec shim that runs the program
 always passes the program path). In that case the pack in ``policies/`` is served instead.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,9 @@ def main() -> None:
     region = environment.regions[spec.region]
     if not pulumi.runtime.is_dry_run():
         _require_access(region)
-    proxmox = proxmoxve.Provider(f"proxmox-{region.name}", endpoint=region.endpoint, insecure=region.insecure,
-                                 min_tls="1.3")
+    proxmox = proxmoxve.Provider(
+        f"proxmox-{region.name}", endpoint=region.endpoint, insecure=region.insecure, min_tls="1.3"
+    )
     tenant = TenantEnvironment(slug, TenantEnvironmentArgs(spec=spec, environment=environment, proxmox=proxmox))
     first = tenant.servers[0]
     pulumi.export("tenant", spec.slug)

@@ -6,6 +6,7 @@ servers a price and quantity buy. The session the service creates carries the te
 from the caller. A tenant already bound to a customer pays as that customer, so a returning tenant never
 creates a second binding. The checkout flow that uses both is :mod:`billing.adapter.checkout`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -77,9 +78,12 @@ def session_params(request: CheckoutRequest, success_url: str, cancel_url: str) 
     """The ``POST /v1/checkout/sessions`` parameters (a pure function of the request)."""
     metadata = {"tenant": request.tenant, "organization_id": request.organization_id}
     params: dict[str, Any] = {
-        "mode": "subscription", "success_url": success_url, "cancel_url": cancel_url,
+        "mode": "subscription",
+        "success_url": success_url,
+        "cancel_url": cancel_url,
         "line_items": [{"price": request.price, "quantity": request.quantity}],
-        "client_reference_id": request.tenant, "metadata": metadata,
+        "client_reference_id": request.tenant,
+        "metadata": metadata,
         "subscription_data": {"metadata": dict(metadata)},
     }
     if request.customer:
@@ -99,8 +103,11 @@ class CheckoutSessions:
         """Create the session; raises :class:`StripeUnavailable` (no secrets in the message)."""
         try:
             session = self._client.v1.checkout.sessions.create(
-                session_params(request, self.success_url, self.cancel_url))  # type: ignore[arg-type]
+                session_params(request, self.success_url, self.cancel_url)  # type: ignore[arg-type]  # plain dict
+            )
         except stripe.StripeError as exc:
-            raise StripeUnavailable(f"creating a checkout session for tenant {request.tenant} failed: "
-                                    f"{type(exc).__name__} (HTTP {exc.http_status})") from None
+            raise StripeUnavailable(
+                f"creating a checkout session for tenant {request.tenant} failed: "
+                f"{type(exc).__name__} (HTTP {exc.http_status})"
+            ) from None
         return CheckoutSession(session.id, session.url or "")

@@ -4,6 +4,7 @@ Secrets (``STRIPE_API_KEY``, ``STRIPE_WEBHOOK_SECRET``) are read from the enviro
 one settings reader (:class:`provisioning.secrets.EnvironmentSettings`), and held as ``SecretStr``,
 whose ``repr``/``str`` are masked, so they never reach logs, errors or reprs.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -56,7 +57,9 @@ def config_from_mapping(data: Mapping[str, Any]) -> BillingConfig:
     checkout?: {success_url, cancel_url}}``."""
     prices = data.get("prices")
     if not isinstance(prices, Mapping) or not prices:
-        raise ValueError("billing config: 'prices' must be a non-empty mapping of price id/lookup key to {plan, servers?}")
+        raise ValueError(
+            "billing config: 'prices' must be a non-empty mapping of price id/lookup key to {plan, servers?}"
+        )
     rules = {}
     for key, rule in prices.items():
         if not isinstance(rule, Mapping) or not isinstance(rule.get("plan"), str):
@@ -77,7 +80,9 @@ def config_from_mapping(data: Mapping[str, Any]) -> BillingConfig:
         if url is not None and (not isinstance(url, str) or not url.startswith(("https://", "http://"))):
             raise ValueError(f"billing config: checkout.{key} must be an http(s) URL")
         urls[key] = url
-    return BillingConfig(prices=rules, grace_seconds=grace, success_url=urls["success_url"], cancel_url=urls["cancel_url"])
+    return BillingConfig(
+        prices=rules, grace_seconds=grace, success_url=urls["success_url"], cancel_url=urls["cancel_url"]
+    )
 
 
 class StripeSettings(EnvironmentSettings):
@@ -92,7 +97,8 @@ class StripeSettings(EnvironmentSettings):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StripeSettings:
-        """Read ``STRIPE_API_KEY``, ``STRIPE_WEBHOOK_SECRET``, ``STRIPE_API_BASE``, ``STRIPE_TIMEOUT``, ``STRIPE_MAX_RETRIES``."""
+        """Read ``STRIPE_API_KEY``, ``STRIPE_WEBHOOK_SECRET``, ``STRIPE_API_BASE``, ``STRIPE_TIMEOUT`` and
+        ``STRIPE_MAX_RETRIES``."""
         try:
             return cls.from_environ(env)
         except ValidationError as exc:

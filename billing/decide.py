@@ -6,6 +6,7 @@ subscription are ignored; every action is emitted only when the desired outcome 
 recorded one, so a replay of the same facts yields no action. Deduplication by event id is the
 store's job (:mod:`billing.adapter.store`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -133,12 +134,20 @@ def _concerns_current(event: BillingEvent, state: BillingState) -> bool:
 def _remember_ids(event: BillingEvent, state: BillingState) -> BillingState:
     sub = event.subscription
     new_sub = event.subscription_id and event.subscription_id != state.subscription_id
-    if new_sub and state.lifecycle is TenantState.DECOMMISSIONED and (sub is None or sub.status not in ("active", "trialing")):
+    if (
+        new_sub
+        and state.lifecycle is TenantState.DECOMMISSIONED
+        and (sub is None or sub.status not in ("active", "trialing"))
+    ):
         return state  # a dead subscription must not overwrite the record of the one that ended
     if new_sub:
-        state = replace(state, subscription_id=event.subscription_id, subscription_created=sub.created if sub else 0,
-                        lifecycle=None if state.lifecycle is TenantState.DECOMMISSIONED else state.lifecycle,
-                        seen_at=0 if state.lifecycle is TenantState.DECOMMISSIONED else state.seen_at)
+        state = replace(
+            state,
+            subscription_id=event.subscription_id,
+            subscription_created=sub.created if sub else 0,
+            lifecycle=None if state.lifecycle is TenantState.DECOMMISSIONED else state.lifecycle,
+            seen_at=0 if state.lifecycle is TenantState.DECOMMISSIONED else state.seen_at,
+        )
     elif sub is not None and not state.subscription_created:
         state = replace(state, subscription_created=sub.created)
     return replace(state, customer=event.customer or state.customer)
@@ -147,10 +156,15 @@ def _remember_ids(event: BillingEvent, state: BillingState) -> BillingState:
 def _apply_subscription(sub: Subscription, event: BillingEvent, state: BillingState, config: BillingConfig) -> Decision:
     if sub.status in config.ended_statuses or event.type == "customer.subscription.deleted":
         if state.lifecycle in (None, TenantState.DECOMMISSIONED):
-            return Decision(replace(state, lifecycle=TenantState.DECOMMISSIONED) if state.lifecycle else state,
-                            note="nothing to decommission")
-        return Decision(replace(state, lifecycle=TenantState.DECOMMISSIONED, suspend_at=None, suspend_reason=None),
-                        (Decommission(state.tenant, f"subscription {sub.status or 'deleted'}"),), "decommission")
+            return Decision(
+                replace(state, lifecycle=TenantState.DECOMMISSIONED) if state.lifecycle else state,
+                note="nothing to decommission",
+            )
+        return Decision(
+            replace(state, lifecycle=TenantState.DECOMMISSIONED, suspend_at=None, suspend_reason=None),
+            (Decommission(state.tenant, f"subscription {sub.status or 'deleted'}"),),
+            "decommission",
+        )
     ent = entitlement(sub, config)
     active = sub.status in config.active_statuses
     if ent.plan is None or (state.lifecycle is None and not active):
@@ -165,7 +179,9 @@ def _apply_subscription(sub: Subscription, event: BillingEvent, state: BillingSt
         suspended = _suspend(new, event.created + config.grace_seconds, f"subscription_{sub.status or 'unknown'}")
         return Decision(suspended.state, (*actions, *suspended.actions), suspended.note)
     # A payment suspension lifts only on a paid invoice; a status suspension when the status is active again.
-    if new.lifecycle is TenantState.SUSPENDED and (new.suspend_reason != PAYMENT_REASON or event.type == PAYMENT_SUCCEEDED):
+    if new.lifecycle is TenantState.SUSPENDED and (
+        new.suspend_reason != PAYMENT_REASON or event.type == PAYMENT_SUCCEEDED
+    ):
         resumed = _resume_if_suspended(new, new.suspend_reason, "subscription active again")
         return Decision(resumed.state, (*actions, *resumed.actions), resumed.note)
     return Decision(new, tuple(actions), "entitlement applied" if actions else "no change")

@@ -7,6 +7,7 @@ API), so decisions stay pure and testable without Stripe. ``tenant`` is only wha
 an event really concerns is decided by :class:`billing.adapter.store.BillingStore` from the checkout sessions the
 service created and the tenant <-> customer binding.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -16,7 +17,11 @@ from typing import Any
 from billing.config import BillingConfig
 
 CHECKOUT_COMPLETED = "checkout.session.completed"
-SUBSCRIPTION_EVENTS = ("customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted")
+SUBSCRIPTION_EVENTS = (
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+)
 PAYMENT_SUCCEEDED = "invoice.payment_succeeded"
 PAYMENT_FAILED = "invoice.payment_failed"
 HANDLED = (CHECKOUT_COMPLETED, *SUBSCRIPTION_EVENTS, PAYMENT_SUCCEEDED, PAYMENT_FAILED)
@@ -91,10 +96,21 @@ def parse_subscription(obj: Mapping[str, Any]) -> Subscription:
     items = []
     for raw in (obj.get("items") or {}).get("data") or ():
         price = raw.get("price") or raw.get("plan") or {}
-        items.append(Item(price_id=_id(price), lookup_key=price.get("lookup_key") if isinstance(price, Mapping) else None,
-                          quantity=int(raw.get("quantity") or 0)))
-    return Subscription(id=str(obj["id"]), status=str(obj.get("status") or ""), created=int(obj.get("created") or 0),
-                        customer=_id(obj.get("customer")), tenant=_meta_tenant(obj), items=tuple(items))
+        items.append(
+            Item(
+                price_id=_id(price),
+                lookup_key=price.get("lookup_key") if isinstance(price, Mapping) else None,
+                quantity=int(raw.get("quantity") or 0),
+            )
+        )
+    return Subscription(
+        id=str(obj["id"]),
+        status=str(obj.get("status") or ""),
+        created=int(obj.get("created") or 0),
+        customer=_id(obj.get("customer")),
+        tenant=_meta_tenant(obj),
+        items=tuple(items),
+    )
 
 
 def entitlement(sub: Subscription, config: BillingConfig) -> Entitlement:
@@ -114,8 +130,11 @@ def entitlement(sub: Subscription, config: BillingConfig) -> Entitlement:
 
 
 def _invoice_subscription(inv: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(subscription id, tenant) of an invoice, old (``subscription``) or new (``parent.subscription_details``) shape."""
-    details = ((inv.get("parent") or {}).get("subscription_details") or inv.get("subscription_details") or {})
+    """(subscription id, tenant) of an invoice.
+
+    Both shapes: old (``subscription``) and new (``parent.subscription_details``).
+    """
+    details = (inv.get("parent") or {}).get("subscription_details") or inv.get("subscription_details") or {}
     sub_id = _id(inv.get("subscription")) or _id(details.get("subscription"))
     return sub_id, _meta_tenant(details) or _meta_tenant(inv)
 
@@ -127,10 +146,15 @@ def parse_event(event: Mapping[str, Any]) -> BillingEvent:
     etype = base.type
     if etype == CHECKOUT_COMPLETED:
         raw_sub = obj.get("subscription")
-        return replace(base, tenant=_meta_tenant(obj), session_id=_id(obj.get("id")),
-                            customer=_id(obj.get("customer")), subscription_id=_id(raw_sub),
-                            subscription=parse_subscription(raw_sub) if isinstance(raw_sub, Mapping) else None,
-                            paid=obj.get("payment_status") in ("paid", "no_payment_required"))
+        return replace(
+            base,
+            tenant=_meta_tenant(obj),
+            session_id=_id(obj.get("id")),
+            customer=_id(obj.get("customer")),
+            subscription_id=_id(raw_sub),
+            subscription=parse_subscription(raw_sub) if isinstance(raw_sub, Mapping) else None,
+            paid=obj.get("payment_status") in ("paid", "no_payment_required"),
+        )
     if etype in SUBSCRIPTION_EVENTS:
         sub = parse_subscription(obj)
         return replace(base, tenant=sub.tenant, customer=sub.customer, subscription_id=sub.id, subscription=sub)

@@ -4,6 +4,7 @@
 registration, but their VMs are stopped (the sink declares ``state: suspended``); ``decommissioned``
 tenants are destroyed and removed. Billing moves between them in :func:`billing.decide.decide`.
 """
+
 from __future__ import annotations
 
 from enum import Enum

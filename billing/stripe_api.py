@@ -4,6 +4,7 @@ Timeouts and bounded retries come from the stripe library (``max_network_retries
 backoff 0.5 s → 5 s with jitter, an automatic Idempotency-Key on retried POSTs). The API key is taken
 from its ``SecretStr`` only when the client is built and never logged.
 """
+
 from __future__ import annotations
 
 from typing import Protocol
@@ -45,6 +46,7 @@ class StripeSubscriptions:
         try:
             obj = self._client.v1.subscriptions.retrieve(subscription_id)
         except stripe.StripeError as exc:
-            raise StripeUnavailable(f"retrieving subscription {subscription_id} failed: "
-                                    f"{type(exc).__name__} (HTTP {exc.http_status})") from None
+            raise StripeUnavailable(
+                f"retrieving subscription {subscription_id} failed: {type(exc).__name__} (HTTP {exc.http_status})"
+            ) from None
         return parse_subscription(obj.to_dict())

@@ -8,6 +8,7 @@ the meter event ``identifier`` (Stripe drops a second event with the same identi
 by our retry or the stripe library's, bills once. A VM that ran during any part of the hour counts as
 one VM-hour for it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,7 +36,9 @@ class UsageReport:
 
     def __post_init__(self) -> None:
         if self.window_start % HOUR:
-            raise ValueError(f"window_start must be on a whole hour (epoch seconds divisible by 3600), got {self.window_start}")
+            raise ValueError(
+                f"window_start must be on a whole hour (epoch seconds divisible by 3600), got {self.window_start}"
+            )
         if self.vm_hours < 0:
             raise ValueError(f"vm_hours must be >= 0, got {self.vm_hours}")
         if not self.customer:
@@ -75,8 +78,12 @@ def meter_event_params(report: UsageReport, event_name: str = DEFAULT_EVENT_NAME
         "event_name": event_name,
         "identifier": idempotency_key(report.tenant, report.plan, report.window_start),
         "timestamp": report.window_start + HOUR - 1,
-        "payload": {"stripe_customer_id": report.customer, "value": str(report.vm_hours),
-                    "tenant": report.tenant, "plan": report.plan},
+        "payload": {
+            "stripe_customer_id": report.customer,
+            "value": str(report.vm_hours),
+            "tenant": report.tenant,
+            "plan": report.plan,
+        },
     }
 
 
@@ -91,7 +98,11 @@ class UsageReporter:
         params = meter_event_params(report, self.event_name)
         try:
             return self._client.v1.billing.meter_events.create(
-                params, {"idempotency_key": idempotency_key(report.tenant, report.plan, report.window_start)})  # type: ignore[arg-type]
+                params,  # type: ignore[arg-type]  # a plain dict of the documented fields, not stripe's TypedDict
+                {"idempotency_key": idempotency_key(report.tenant, report.plan, report.window_start)},
+            )
         except stripe.StripeError as exc:
-            raise StripeUnavailable(f"reporting usage for tenant {report.tenant} at {report.window_start} failed: "
-                                    f"{type(exc).__name__} (HTTP {exc.http_status})") from None
+            raise StripeUnavailable(
+                f"reporting usage for tenant {report.tenant} at {report.window_start} failed: "
+                f"{type(exc).__name__} (HTTP {exc.http_status})"
+            ) from None

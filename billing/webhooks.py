@@ -5,6 +5,7 @@ Forged or stale-signed bodies are rejected before anything is read from them. Wi
 Stripe and decisions use that current truth (``fresh``), so delivery order does not matter. Recording
 each event exactly once and deciding on it is :class:`billing.adapter.webhooks.WebhookHandler`'s job.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,9 @@ class WebhookRejected(ValueError):
     """The request is not a genuine Stripe event (answer 400); the message reveals nothing secret."""
 
 
-def verify(payload: bytes, sig_header: str | None, secret: SecretStr, tolerance: int = TOLERANCE_SECONDS) -> dict[str, Any]:
+def verify(
+    payload: bytes, sig_header: str | None, secret: SecretStr, tolerance: int = TOLERANCE_SECONDS
+) -> dict[str, Any]:
     """The event dict if ``sig_header`` is a valid Stripe signature of ``payload`` under ``secret``."""
     try:
         stripe.Webhook.construct_event(payload.decode("utf-8"), sig_header, secret.get_secret_value(), tolerance)
@@ -36,8 +39,9 @@ def verify(payload: bytes, sig_header: str | None, secret: SecretStr, tolerance:
     return event
 
 
-def read_event(payload: bytes, sig_header: str | None, secret: SecretStr,
-               tolerance: int = TOLERANCE_SECONDS) -> BillingEvent:
+def read_event(
+    payload: bytes, sig_header: str | None, secret: SecretStr, tolerance: int = TOLERANCE_SECONDS
+) -> BillingEvent:
     """The verified delivery as a :class:`~billing.model.BillingEvent` (raises :class:`WebhookRejected`)."""
     return parse_event(verify(payload, sig_header, secret, tolerance))
 

@@ -37,7 +37,10 @@ class PowerDNSApiKeyAuth(AuthBase):
 
 
 class PowerDNSApiError(Exception):
-    """A failed PowerDNS API call or client configuration: what it was about, HTTP status (None: no response) and a readable message."""
+    """A failed PowerDNS API call or client configuration.
+
+    Carries what it was about, the HTTP status (None: no response) and a readable message.
+    """
 
     def __init__(self, subject: str, status: int | None, message: str) -> None:
         super().__init__(message)
@@ -63,8 +66,15 @@ class RRSet:
 class PowerDNSClient:
     """Talks to ``/api/v1/servers/localhost`` with a timeout and bounded retries with backoff."""
 
-    def __init__(self, url: str, api_key: str, *, timeout: float = 10.0, retry: RetryPolicy = DEFAULT_RETRY,
-                 server_id: str = "localhost") -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        timeout: float = 10.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        server_id: str = "localhost",
+    ) -> None:
         if not timeout > 0:
             raise PowerDNSApiError("configuration", None, "timeout must be a positive number of seconds")
         self.base = f"{url.rstrip('/')}/api/v1/servers/{server_id}"
@@ -77,7 +87,9 @@ class PowerDNSClient:
         """Build a client from ``PDNS_API_URL`` and ``PDNS_API_KEY`` (read now, never stored elsewhere)."""
         url = os.environ.get("PDNS_API_URL", "").strip()
         if not url:
-            raise PowerDNSApiError("configuration", None, "PDNS_API_URL is not set; set it to e.g. http://127.0.0.1:8081")
+            raise PowerDNSApiError(
+                "configuration", None, "PDNS_API_URL is not set; set it to e.g. http://127.0.0.1:8081"
+            )
         return cls(url, os.environ.get("PDNS_API_KEY", ""))
 
     def __repr__(self) -> str:
@@ -86,8 +98,7 @@ class PowerDNSClient:
     def get_rrset(self, zone: str, name: str, rtype: str) -> RRSet | None:
         """The RRset ``name``/``rtype`` in ``zone``, or ``None`` when it does not exist."""
         subject = f"record {name} {rtype} in zone {zone}"
-        data = self._request("GET", f"/zones/{quote(zone)}", subject,
-                             params={"rrset_name": name, "rrset_type": rtype})
+        data = self._request("GET", f"/zones/{quote(zone)}", subject, params={"rrset_name": name, "rrset_type": rtype})
         for rrset in data.get("rrsets", []):
             if rrset.get("name", "").lower() == name.lower() and rrset.get("type") == rtype:
                 records = [r["content"] for r in rrset.get("records", []) if not r.get("disabled")]
@@ -97,16 +108,23 @@ class PowerDNSClient:
 
     def replace_rrset(self, zone: str, name: str, rtype: str, ttl: int, contents: list[str]) -> None:
         """Create or overwrite the RRset (PATCH changetype REPLACE; idempotent, so retried)."""
-        rrset = {"name": name, "type": rtype, "ttl": ttl, "changetype": "REPLACE",
-                 "records": [{"content": c, "disabled": False} for c in contents]}
-        self._request("PATCH", f"/zones/{quote(zone)}", f"record {name} {rtype} in zone {zone}",
-                      json={"rrsets": [rrset]})
+        rrset = {
+            "name": name,
+            "type": rtype,
+            "ttl": ttl,
+            "changetype": "REPLACE",
+            "records": [{"content": c, "disabled": False} for c in contents],
+        }
+        self._request(
+            "PATCH", f"/zones/{quote(zone)}", f"record {name} {rtype} in zone {zone}", json={"rrsets": [rrset]}
+        )
 
     def delete_rrset(self, zone: str, name: str, rtype: str) -> None:
         """Delete the RRset; deleting one that does not exist succeeds."""
         rrset = {"name": name, "type": rtype, "changetype": "DELETE"}
-        self._request("PATCH", f"/zones/{quote(zone)}", f"record {name} {rtype} in zone {zone}",
-                      json={"rrsets": [rrset]})
+        self._request(
+            "PATCH", f"/zones/{quote(zone)}", f"record {name} {rtype} in zone {zone}", json={"rrsets": [rrset]}
+        )
 
     def _request(self, method: str, path: str, subject: str, **kwargs: Any) -> Any:
         """The one choke point: timeout, retries on connection errors and 5xx, error mapping."""
@@ -116,8 +134,11 @@ class PowerDNSClient:
         try:
             resp = requests.request(method, self.base + path, auth=self._auth, timeout=self.timeout, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise PowerDNSApiError(subject, None, f"cannot reach {self.base} ({type(exc).__name__}); "
-                                   "check PDNS_API_URL and that PowerDNS is running") from None
+            raise PowerDNSApiError(
+                subject,
+                None,
+                f"cannot reach {self.base} ({type(exc).__name__}); check PDNS_API_URL and that PowerDNS is running",
+            ) from None
         log.debug("PowerDNS %s %s -> %s", method, path, resp.status_code)
         if resp.status_code >= 400:
             raise PowerDNSApiError(subject, resp.status_code, _explain(resp, subject))

@@ -3,6 +3,7 @@
 ``PROXMOX_VE_ENDPOINT`` (``https://host:8006/``), ``PROXMOX_VE_API_TOKEN`` (``user@realm!id=secret``)
 and ``PROXMOX_VE_INSECURE``. Built inside each provider call, never captured by a pickled provider.
 """
+
 from __future__ import annotations
 
 import os
@@ -75,8 +76,17 @@ def client_from_env(timeout: int = DEFAULT_TIMEOUT, env: Mapping[str, str] | Non
     if not (sep and sep2 and user and token_name and secret):
         raise ProxmoxSettingsError("PROXMOX_VE_API_TOKEN must be set as user@realm!tokenid=secret")
     insecure = env.get("PROXMOX_VE_INSECURE", "false").lower() in ("1", "true", "yes")
-    api = ProxmoxAPI(url.hostname, port=url.port or 8006, service="PVE", backend="https", user=user,
-                     token_name=token_name, token_value=secret, verify_ssl=not insecure, timeout=timeout)
+    api = ProxmoxAPI(
+        url.hostname,
+        port=url.port or 8006,
+        service="PVE",
+        backend="https",
+        user=user,
+        token_name=token_name,
+        token_value=secret,
+        verify_ssl=not insecure,
+        timeout=timeout,
+    )
     # proxmoxer keeps its requests session in _store (its documented extension point has none for retries).
     api._store["session"].mount("https://", RetryingReads())
     return api

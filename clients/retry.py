@@ -3,6 +3,7 @@
 Every loop that retries a remote call (HTTP APIs, the database, the engine's stack lock) goes through
 :class:`RetryPolicy`, so attempts, backoff and what counts as retryable are stated once per call site.
 """
+
 from __future__ import annotations
 
 import threading
@@ -30,15 +31,17 @@ class RetryPolicy:
     jitter: float = 0.0
     """Seconds of random extra wait (0 keeps waits deterministic)."""
 
-    def retrying(self, retryable: Callable[[BaseException], bool],
-                 cancel: threading.Event | None = None) -> Retrying:
+    def retrying(self, retryable: Callable[[BaseException], bool], cancel: threading.Event | None = None) -> Retrying:
         """A tenacity ``Retrying`` that re-raises the last error once attempts run out.
 
         A set ``cancel`` event cuts the current wait short (the next attempt then runs at once).
         """
-        retrying = Retrying(stop=stop_after_attempt(self.attempts), reraise=True,
-                            wait=wait_exponential_jitter(multiplier=self.initial, max=self.maximum, jitter=self.jitter),
-                            retry=retry_if_exception(retryable))
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            reraise=True,
+            wait=wait_exponential_jitter(multiplier=self.initial, max=self.maximum, jitter=self.jitter),
+            retry=retry_if_exception(retryable),
+        )
         if cancel is None:
             return retrying
         event = cancel
@@ -48,7 +51,8 @@ class RetryPolicy:
 
         return retrying.copy(sleep=sleep)
 
-    def call(self, fn: Callable[[], T], retryable: Callable[[BaseException], bool],
-             cancel: threading.Event | None = None) -> T:
+    def call(
+        self, fn: Callable[[], T], retryable: Callable[[BaseException], bool], cancel: threading.Event | None = None
+    ) -> T:
         """``fn()``, retried while it raises what ``retryable`` accepts."""
         return self.retrying(retryable, cancel)(fn)

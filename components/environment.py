@@ -5,6 +5,7 @@ the environment's stack file (``config:`` → ``dokploy-cloud:environment`` and 
 Secrets in that file (Proxmox token, Dokploy API key, PowerDNS key) are decrypted by the runner from
 the environment stack and handed to tenant runs as environment variables, never as resource inputs.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,13 +29,18 @@ SECRET_KEYS = {  # stack config key -> environment variable the providers read
 }
 _NAME = {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"}
 _REGION = {
-    "type": "object", "additionalProperties": False,
+    "type": "object",
+    "additionalProperties": False,
     "required": ["endpoint", "nodes", "templates", "datastore", "network", "gateway", "vmid_start", "vmid_end"],
     "properties": {
         "endpoint": {"type": "string", "pattern": "^https?://"},
         "insecure": {"type": "boolean"},
         "nodes": {"type": "array", "minItems": 1, "items": _NAME, "uniqueItems": True},
-        "templates": {"type": "object", "minProperties": 1, "additionalProperties": {"type": "integer", "minimum": 100}},
+        "templates": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {"type": "integer", "minimum": 100},
+        },
         "datastore": {"type": "string", "minLength": 1},
         "pool": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"},
         "bridge": {"type": "string", "minLength": 1},
@@ -48,7 +54,8 @@ _REGION = {
     },
 }
 ENVIRONMENT_SCHEMA: dict[str, Any] = {
-    "type": "object", "additionalProperties": False,
+    "type": "object",
+    "additionalProperties": False,
     "required": ["zone", "dns_api_url", "dokploy_url", "regions"],
     "properties": {
         "zone": {"type": "string", "pattern": r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"},
@@ -113,7 +120,9 @@ def load_environment(project_dir: Path, env: str) -> Environment:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise SpecErrors([MarkedDocument(str(path), None).error((), f"cannot read environment file: {exc.strerror}")]) from None
+        raise SpecErrors(
+            [MarkedDocument(str(path), None).error((), f"cannot read environment file: {exc.strerror}")]
+        ) from None
     doc, errors = load_marked(text, str(path))
     if doc is None or errors:
         raise SpecErrors(errors)
@@ -129,18 +138,36 @@ def load_environment(project_dir: Path, env: str) -> Environment:
 
 def _environment(name: str, data: Mapping[str, Any], plans: Mapping[str, Plan]) -> Environment:
     regions = {
-        key: Region(name=key, endpoint=r["endpoint"], nodes=tuple(r["nodes"]), templates=dict(r["templates"]),
-                    datastore=r["datastore"], network=r["network"], gateway=r["gateway"],
-                    vmid_start=r["vmid_start"], vmid_end=r["vmid_end"], insecure=r.get("insecure", False),
-                    bridge=r.get("bridge", "vmbr0"), full_clone=r.get("full_clone", False),
-                    nameservers=tuple(r.get("nameservers", ())), reserved=r.get("reserved", 10),
-                    pool=r.get("pool", "dokploy-cloud"))
+        key: Region(
+            name=key,
+            endpoint=r["endpoint"],
+            nodes=tuple(r["nodes"]),
+            templates=dict(r["templates"]),
+            datastore=r["datastore"],
+            network=r["network"],
+            gateway=r["gateway"],
+            vmid_start=r["vmid_start"],
+            vmid_end=r["vmid_end"],
+            insecure=r.get("insecure", False),
+            bridge=r.get("bridge", "vmbr0"),
+            full_clone=r.get("full_clone", False),
+            nameservers=tuple(r.get("nameservers", ())),
+            reserved=r.get("reserved", 10),
+            pool=r.get("pool", "dokploy-cloud"),
+        )
         for key, r in data["regions"].items()
     }
-    return Environment(name=name, zone=data["zone"], dns_api_url=data["dns_api_url"],
-                       dokploy_url=data["dokploy_url"], regions=regions, plans=dict(plans),
-                       vm_user=data.get("vm_user", "dokploy"), dns_ttl=data.get("dns_ttl", 300),
-                       allowed_templates=tuple(data.get("allowed_templates", ())))
+    return Environment(
+        name=name,
+        zone=data["zone"],
+        dns_api_url=data["dns_api_url"],
+        dokploy_url=data["dokploy_url"],
+        regions=regions,
+        plans=dict(plans),
+        vm_user=data.get("vm_user", "dokploy"),
+        dns_ttl=data.get("dns_ttl", 300),
+        allowed_templates=tuple(data.get("allowed_templates", ())),
+    )
 
 
 def split_stack_name(stack: str) -> tuple[str, str | None]:

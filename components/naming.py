@@ -2,6 +2,7 @@
 
 Pure functions and constants only, no I/O.
 """
+
 from __future__ import annotations
 
 import urllib.parse

@@ -12,6 +12,7 @@ the server hosts services and would drop its deployment history (§5.4); so the 
 unusable because its host is off, and no Dokploy input changes, which also keeps ``server.update``
 (404 ``Server is inactive`` once Dokploy Cloud has deactivated it) out of the suspend and resume runs.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -80,41 +81,75 @@ class TenantEnvironment(ComponentResource):
         self.suffix = random.RandomString(f"{name}-suffix", length=6, special=False, upper=False, opts=child)
         self.servers = [self._server(name, index, args) for index in range(spec.servers)]
         self.hostnames = [s.hostname for s in self.servers]
-        self.register_outputs({
-            "vmIds": Output.all(*[s.vm_id for s in self.servers]),
-            "nodes": Output.all(*[s.node for s in self.servers]),
-            "addresses": Output.all(*[s.address for s in self.servers]),
-            "hostnames": self.hostnames,
-            "dokployServerIds": Output.all(*[s.dokploy_server_id for s in self.servers]),
-            "state": spec.state,
-        })
+        self.register_outputs(
+            {
+                "vmIds": Output.all(*[s.vm_id for s in self.servers]),
+                "nodes": Output.all(*[s.node for s in self.servers]),
+                "addresses": Output.all(*[s.address for s in self.servers]),
+                "hostnames": self.hostnames,
+                "dokployServerIds": Output.all(*[s.dokploy_server_id for s in self.servers]),
+                "state": spec.state,
+            }
+        )
 
     def _server(self, name: str, index: int, args: TenantEnvironmentArgs) -> TenantServer:
         spec, env, region, plan = args.spec, args.environment, args.region, args.plan
         child = ResourceOptions(parent=self)
         prefix = f"{name}-s{index}"
         hostname = f"{server_labels(spec.host_label, spec.servers, spec.hostname_scheme)[index]}.{env.zone}"
-        allocation = AllocationResource(f"{prefix}-alloc", {
-            "pool": f"{env.name}/{region.name}", "owner": f"{spec.slug}/{index}", "vmid_start": region.vmid_start,
-            "vmid_end": region.vmid_end, "network": region.network, "gateway": region.gateway,
-            "reserved": region.reserved, "nodes": list(region.nodes), "memory_mb": plan.memory_mb,
-        }, child)
-        vm = tenant_vm(f"{prefix}-vm", spec=spec, env=env, region=region, plan=plan, allocation=allocation,
-                       public_keys=self._authorized_keys(spec), suffix=self.suffix.result, index=index,
-                       opts=ResourceOptions(parent=self, provider=args.proxmox))
-        DnsRecord(f"{prefix}-dns", DnsRecordArgs(zone=env.zone, name=f"{hostname}.", type="A",
-                                                  content=[allocation.address], ttl=env.dns_ttl), child)
-        dokploy = DokployServer(f"{prefix}-dokploy", DokployServerArgs(
-            name=f"{spec.slug}-{index + 1}", organization_id=spec.dokploy_organization,
-            ip_address=allocation.address, public_key=self.ssh_key.public_key,
-            private_key=self.ssh_key.private_key, username=env.vm_user,
-            description=f"{spec.display_name} server {index + 1} ({hostname})",
-            marker=Output.concat(f"{env.name}/{spec.slug}/{index}/", self.suffix.result),
-        ), ResourceOptions(parent=self, depends_on=[vm]))
-        return TenantServer(vm_id=allocation.vmid, node=allocation.node, address=allocation.address,
-                            hostname=hostname, dokploy_server_id=dokploy.server_id)
+        allocation = AllocationResource(
+            f"{prefix}-alloc",
+            {
+                "pool": f"{env.name}/{region.name}",
+                "owner": f"{spec.slug}/{index}",
+                "vmid_start": region.vmid_start,
+                "vmid_end": region.vmid_end,
+                "network": region.network,
+                "gateway": region.gateway,
+                "reserved": region.reserved,
+                "nodes": list(region.nodes),
+                "memory_mb": plan.memory_mb,
+            },
+            child,
+        )
+        vm = tenant_vm(
+            f"{prefix}-vm",
+            spec=spec,
+            env=env,
+            region=region,
+            plan=plan,
+            allocation=allocation,
+            public_keys=self._authorized_keys(spec),
+            suffix=self.suffix.result,
+            index=index,
+            opts=ResourceOptions(parent=self, provider=args.proxmox),
+        )
+        DnsRecord(
+            f"{prefix}-dns",
+            DnsRecordArgs(zone=env.zone, name=f"{hostname}.", type="A", content=[allocation.address], ttl=env.dns_ttl),
+            child,
+        )
+        dokploy = DokployServer(
+            f"{prefix}-dokploy",
+            DokployServerArgs(
+                name=f"{spec.slug}-{index + 1}",
+                organization_id=spec.dokploy_organization,
+                ip_address=allocation.address,
+                public_key=self.ssh_key.public_key,
+                private_key=self.ssh_key.private_key,
+                username=env.vm_user,
+                description=f"{spec.display_name} server {index + 1} ({hostname})",
+                marker=Output.concat(f"{env.name}/{spec.slug}/{index}/", self.suffix.result),
+            ),
+            ResourceOptions(parent=self, depends_on=[vm]),
+        )
+        return TenantServer(
+            vm_id=allocation.vmid,
+            node=allocation.node,
+            address=allocation.address,
+            hostname=hostname,
+            dokploy_server_id=dokploy.server_id,
+        )
 
     def _authorized_keys(self, spec: TenantSpec) -> Output[Sequence[str]]:
         return self.ssh_key.public_key.apply(lambda key: [key, *spec.extra_ssh_keys])
-
-

@@ -6,6 +6,7 @@ Cloud-init, CPU and memory changes apply in place (bpg reboots the VM when neede
 clone source or VM id replaces it. A suspended tenant's VM is stopped (``started=False``, and not
 started on node boot) but kept with its disk, id and address; resuming starts it again in place.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from providers.allocation import AllocationResource
 INBOUND_ALLOWED = (("22", "SSH"), ("80", "HTTP"), ("443", "HTTPS"))
 # Seconds bpg waits for each step; generous on real hardware, irrelevant on the simulator.
 TIMEOUTS = {"timeout_clone": 1800, "timeout_create": 1800, "timeout_start_vm": 900, "timeout_reboot": 900}
+"""Seconds bpg waits for each step; recovery's longest-run bound adds them up."""
 
 
 def tenant_tags(spec: TenantSpec) -> list[str]:
@@ -27,9 +29,19 @@ def tenant_tags(spec: TenantSpec) -> list[str]:
     return sorted({"dokploy-cloud", f"tenant-{spec.slug}", f"plan-{spec.plan}"})
 
 
-def tenant_vm(name: str, *, spec: TenantSpec, env: Environment, region: Region, plan: Plan,
-              allocation: AllocationResource, public_keys: Input[Sequence[str]], suffix: Output[str], index: int,
-              opts: ResourceOptions) -> proxmoxve.VmLegacy:
+def tenant_vm(
+    name: str,
+    *,
+    spec: TenantSpec,
+    env: Environment,
+    region: Region,
+    plan: Plan,
+    allocation: AllocationResource,
+    public_keys: Input[Sequence[str]],
+    suffix: Output[str],
+    index: int,
+    opts: ResourceOptions,
+) -> proxmoxve.VmLegacy:
     """Create the VM and its firewall options and rules; return the VM."""
     template = allocation.node.apply(lambda node: _template_for(region, node))
     vm = proxmoxve.VmLegacy(
@@ -42,8 +54,13 @@ def tenant_vm(name: str, *, spec: TenantSpec, env: Environment, region: Region, 
         pool_id=region.pool,
         tags=tenant_tags(spec),
         # PVE refuses a target storage for linked clones: they live next to the template's disk.
-        clone=proxmoxve.VmLegacyCloneArgs(vm_id=template, node_name=allocation.node, full=region.full_clone,
-                                          datastore_id=region.datastore if region.full_clone else None, retries=3),
+        clone=proxmoxve.VmLegacyCloneArgs(
+            vm_id=template,
+            node_name=allocation.node,
+            full=region.full_clone,
+            datastore_id=region.datastore if region.full_clone else None,
+            retries=3,
+        ),
         cpu=proxmoxve.VmLegacyCpuArgs(cores=plan.cores),
         memory=proxmoxve.VmLegacyMemoryArgs(dedicated=plan.memory_mb),
         disks=[proxmoxve.VmLegacyDiskArgs(interface="scsi0", datastore_id=region.datastore, size=plan.disk_gb)],
@@ -52,16 +69,25 @@ def tenant_vm(name: str, *, spec: TenantSpec, env: Environment, region: Region, 
         initialization=proxmoxve.VmLegacyInitializationArgs(
             datastore_id=region.datastore,
             user_account=proxmoxve.VmLegacyInitializationUserAccountArgs(username=env.vm_user, keys=public_keys),
-            ip_configs=[proxmoxve.VmLegacyInitializationIpConfigArgs(
-                ipv4=proxmoxve.VmLegacyInitializationIpConfigIpv4Args(address=allocation.cidr, gateway=region.gateway),
-            )],
-            dns=proxmoxve.VmLegacyInitializationDnsArgs(servers=list(region.nameservers)) if region.nameservers else None,
+            ip_configs=[
+                proxmoxve.VmLegacyInitializationIpConfigArgs(
+                    ipv4=proxmoxve.VmLegacyInitializationIpConfigIpv4Args(
+                        address=allocation.cidr, gateway=region.gateway
+                    ),
+                )
+            ],
+            dns=proxmoxve.VmLegacyInitializationDnsArgs(servers=list(region.nameservers))
+            if region.nameservers
+            else None,
         ),
         started=not spec.suspended,
         on_boot=not spec.suspended,
         stop_on_destroy=True,
         purge_on_destroy=True,
-        **TIMEOUTS,
+        timeout_clone=TIMEOUTS["timeout_clone"],
+        timeout_create=TIMEOUTS["timeout_create"],
+        timeout_start_vm=TIMEOUTS["timeout_start_vm"],
+        timeout_reboot=TIMEOUTS["timeout_reboot"],
         # The bridge fills an all-zero disk speed block into inputs that bpg's read never reports back,
         # which would show as a change on every preview.
         opts=ResourceOptions.merge(opts, ResourceOptions(ignore_changes=["disks[0].speed"])),
@@ -72,19 +98,36 @@ def tenant_vm(name: str, *, spec: TenantSpec, env: Environment, region: Region, 
 
 def _template_for(region: Region, node: str) -> int:
     if node not in region.templates:
-        raise ValueError(f"region {region.name}: no template configured for node '{node}' "
-                         f"(templates: {dict(region.templates)}); add one under regions.{region.name}.templates")
+        raise ValueError(
+            f"region {region.name}: no template configured for node '{node}' "
+            f"(templates: {dict(region.templates)}); add one under regions.{region.name}.templates"
+        )
     return region.templates[node]
 
 
 def _firewall(name: str, vm: proxmoxve.VmLegacy, allocation: AllocationResource, opts: ResourceOptions) -> None:
     child = ResourceOptions.merge(opts, ResourceOptions(depends_on=[vm]))
     proxmoxve.firewall.OptionsLegacy(
-        f"{name}-firewall", node_name=allocation.node, vm_id=vm.vm_id, enabled=True,
-        input_policy="DROP", output_policy="ACCEPT", dhcp=False, ipfilter=True, macfilter=True, opts=child)
+        f"{name}-firewall",
+        node_name=allocation.node,
+        vm_id=vm.vm_id,
+        enabled=True,
+        input_policy="DROP",
+        output_policy="ACCEPT",
+        dhcp=False,
+        ipfilter=True,
+        macfilter=True,
+        opts=child,
+    )
     proxmoxve.firewall.RulesLegacy(
-        f"{name}-firewall-rules", node_name=allocation.node, vm_id=vm.vm_id,
-        rules=[proxmoxve.firewall.RulesLegacyRuleArgs(type="in", action="ACCEPT", proto="tcp", dport=port,
-                                                      comment=f"allow {label}", enabled=True)
-               for port, label in INBOUND_ALLOWED],
-        opts=child)
+        f"{name}-firewall-rules",
+        node_name=allocation.node,
+        vm_id=vm.vm_id,
+        rules=[
+            proxmoxve.firewall.RulesLegacyRuleArgs(
+                type="in", action="ACCEPT", proto="tcp", dport=port, comment=f"allow {label}", enabled=True
+            )
+            for port, label in INBOUND_ALLOWED
+        ],
+        opts=child,
+    )

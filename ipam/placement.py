@@ -1,4 +1,5 @@
 """Choosing the node a new tenant VM lands on: pure, so its rules can be stated as properties."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -40,22 +41,30 @@ def node_loads(nodes: Iterable[dict[str, Any]], vms: Iterable[dict[str, Any]]) -
     for n in nodes:
         online = n.get("status") == "online"
         if online and not ("maxmem" in n and "mem" in n):
-            raise PlacementError(f"node {n['node']}: Proxmox reports no memory figures for it; the API token needs "
-                                 f"Sys.Audit on /nodes (see docs/proxmox-privileges.md)")
-        loads.append(NodeLoad(n["node"], online, int(n.get("maxmem", 0)) // 2**20,
-                              int(n.get("mem", 0)) // 2**20 + stopped.get(n["node"], 0)))
+            raise PlacementError(
+                f"node {n['node']}: Proxmox reports no memory figures for it; the API token needs "
+                f"Sys.Audit on /nodes (see docs/proxmox-privileges.md)"
+            )
+        loads.append(
+            NodeLoad(
+                n["node"],
+                online,
+                int(n.get("maxmem", 0)) // 2**20,
+                int(n.get("mem", 0)) // 2**20 + stopped.get(n["node"], 0),
+            )
+        )
     return loads
 
 
 def with_pending(loads: Iterable[NodeLoad], pending_mb: Mapping[str, int]) -> list[NodeLoad]:
     """Loads with memory promised to allocations whose VMs do not exist yet added to each node."""
-    return [NodeLoad(load.name, load.online, load.max_memory_mb,
-                     load.committed_memory_mb + pending_mb.get(load.name, 0))
-            for load in loads]
+    return [
+        NodeLoad(load.name, load.online, load.max_memory_mb, load.committed_memory_mb + pending_mb.get(load.name, 0))
+        for load in loads
+    ]
 
 
-def choose_node(loads: Iterable[NodeLoad], candidates: Iterable[str], memory_mb: int,
-                overcommit: float = 1.0) -> str:
+def choose_node(loads: Iterable[NodeLoad], candidates: Iterable[str], memory_mb: int, overcommit: float = 1.0) -> str:
     """The online candidate with the most free memory after placement (ties by name)."""
     refused: list[str] = []
     fits: list[tuple[int, str]] = []

@@ -5,6 +5,7 @@ serialised by a table lock in ``SHARE ROW EXCLUSIVE`` mode (it conflicts with it
 insert or delete, not with readers), and the UNIQUE constraints stay the safety net. Server-side
 timeouts bound every statement and lock wait, so a stuck peer fails a run instead of hanging it.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -21,10 +22,16 @@ class PostgresAllocationStore(AllocationStore):
     """Allocations in a PostgreSQL database (``postgresql://user@host:port/db``), migrated when opened."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(open_database(
-            url, "ipam", timeouts=TIMEOUTS, pooled=False,  # providers open a store per call: keep nothing idle
-            unreachable="cannot connect to the allocation database (ALLOCATIONS_DB): "
-                        "check that PostgreSQL is up and the URL's host, port and user"))
+        super().__init__(
+            open_database(
+                url,
+                "ipam",
+                timeouts=TIMEOUTS,
+                pooled=False,  # providers open a store per call: keep nothing idle
+                unreachable="cannot connect to the allocation database (ALLOCATIONS_DB): "
+                "check that PostgreSQL is up and the URL's host, port and user",
+            )
+        )
 
     def __repr__(self) -> str:
         return "PostgresAllocationStore(<url hidden>)"

@@ -12,6 +12,7 @@ vmid is known) and the next run converge.
 
 :func:`open_store` picks the implementation from one location string (``ALLOCATIONS_DB``).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -107,9 +108,16 @@ class AllocationStore:
                 self.lock_allocators(tx)
             yield tx
 
-    def allocate(self, pool: str, owner: str, spec: PoolSpec, place: Placer,
-                 foreign_vmids: Iterable[int] = (), memory_mb: int = 0,
-                 vmid_in_use: Callable[[int], bool] = lambda _: False) -> Allocation:
+    def allocate(
+        self,
+        pool: str,
+        owner: str,
+        spec: PoolSpec,
+        place: Placer,
+        foreign_vmids: Iterable[int] = (),
+        memory_mb: int = 0,
+        vmid_in_use: Callable[[int], bool] = lambda _: False,
+    ) -> Allocation:
         """Return ``owner``'s allocation, creating it if absent.
 
         ``foreign_vmids`` are the ids in use in the cluster that the caller can see; ``vmid_in_use``
@@ -122,17 +130,34 @@ class AllocationStore:
             found = tx.execute(sa.select(*_COLUMNS).where(_of(pool, owner))).first()
             if found is not None:
                 return _row(found)
-            rows = tx.execute(sa.select(allocation.c.vmid, allocation.c.address, allocation.c.node,
-                                        allocation.c.memory_mb).where(allocation.c.pool == pool)).all()
+            rows = tx.execute(
+                sa.select(allocation.c.vmid, allocation.c.address, allocation.c.node, allocation.c.memory_mb).where(
+                    allocation.c.pool == pool
+                )
+            ).all()
             pending: dict[str, int] = {}
             for vmid, _, held_node, held_mb in rows:
                 if vmid not in in_cluster:
                     pending[held_node] = pending.get(held_node, 0) + held_mb
             node = place if isinstance(place, str) else place(pending)
-            made = Allocation(pool, owner, first_free_vmid(spec, [*(r.vmid for r in rows), *in_cluster], vmid_in_use),
-                              first_free_address(spec, [r.address for r in rows]), node)
-            tx.execute(sa.insert(allocation).values(pool=pool, owner=owner, vmid=made.vmid, address=made.address,
-                                                    node=made.node, created_at=time.time(), memory_mb=memory_mb))
+            made = Allocation(
+                pool,
+                owner,
+                first_free_vmid(spec, [*(r.vmid for r in rows), *in_cluster], vmid_in_use),
+                first_free_address(spec, [r.address for r in rows]),
+                node,
+            )
+            tx.execute(
+                sa.insert(allocation).values(
+                    pool=pool,
+                    owner=owner,
+                    vmid=made.vmid,
+                    address=made.address,
+                    node=made.node,
+                    created_at=time.time(),
+                    memory_mb=memory_mb,
+                )
+            )
         return made
 
     def get(self, pool: str, owner: str) -> Allocation | None:
@@ -149,9 +174,14 @@ class AllocationStore:
     def release_exactly(self, made: Allocation) -> bool:
         """Forget ``made`` only if the row still holds the same id and address; True if it did."""
         with self.transaction(write=True) as tx:
-            return tx.execute(sa.delete(allocation).where(
-                _of(made.pool, made.owner), allocation.c.vmid == made.vmid,
-                allocation.c.address == made.address)).rowcount > 0
+            return (
+                tx.execute(
+                    sa.delete(allocation).where(
+                        _of(made.pool, made.owner), allocation.c.vmid == made.vmid, allocation.c.address == made.address
+                    )
+                ).rowcount
+                > 0
+            )
 
     def all(self, pool: str) -> list[Allocation]:
         """Every allocation in ``pool``, by vmid."""

@@ -3,6 +3,7 @@
 Run with ``pulumi preview --policy-pack policies --policy-pack-config <file>``; make the config file from the
 environment stack file with ``python -m policies.config Pulumi.<env>.yaml > policy-config.json``.
 """
+
 import sys
 from pathlib import Path
 

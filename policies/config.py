@@ -3,6 +3,7 @@
 ``python -m policies.config Pulumi.local.yaml > policy-config.json`` writes the JSON the CLI takes
 with ``--policy-pack-config``: plans, allowed templates and zone, each under the policies that use them.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,14 +18,18 @@ from policies import quotas as q
 
 def policy_config(env: Environment, min_disk_gb: int = 8) -> dict[str, Any]:
     """The ``--policy-pack-config`` document for ``env``."""
-    plans = {name: {"cores": p.cores, "memory_mb": p.memory_mb, "disk_gb": p.disk_gb, "max_servers": p.max_servers}
-             for name, p in env.plans.items()}
+    plans = {
+        name: {"cores": p.cores, "memory_mb": p.memory_mb, "disk_gb": p.disk_gb, "max_servers": p.max_servers}
+        for name, p in env.plans.items()
+    }
     return {
         q.VM_WITHIN_PLAN: {"plans": plans},
         q.TENANT_SERVER_QUOTA: {"plans": plans},
         q.VM_BELOW_PLAN: {"plans": plans},
-        q.VM_TEMPLATE_ALLOWED: {"allowed_templates": sorted(set(env.allowed_templates))
-                                or sorted({t for r in env.regions.values() for t in r.templates.values()})},
+        q.VM_TEMPLATE_ALLOWED: {
+            "allowed_templates": sorted(set(env.allowed_templates))
+            or sorted({t for r in env.regions.values() for t in r.templates.values()})
+        },
         q.VM_TENANT_POOL: {"pools": sorted({r.pool for r in env.regions.values()})},
         q.DNS_IN_ZONE: {"zone": env.zone},
         q.VM_DISK_MIN: {"min_disk_gb": min_disk_gb},
@@ -37,7 +42,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m policies.config Pulumi.<env>.yaml", file=sys.stderr)
         return 2
     path = Path(argv[0])
-    env_name = path.name[len("Pulumi."):].rsplit(".", 1)[0]
+    env_name = path.name[len("Pulumi.") :].rsplit(".", 1)[0]
     try:
         env = load_environment(path.resolve().parent, env_name)
     except SpecErrors as exc:

@@ -3,6 +3,7 @@
 Each wrapper unwraps the engine's proxies, calls one rule and reports its violations. Limits come
 from policy config (``PolicyConfigSchema``); ``policies/__main__.py`` serves :data:`POLICIES` as one pack.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -23,15 +24,28 @@ from policies import quotas as q
 from policies.plain import plain, stack_resources
 from policies.views import DNS_RECORD_TYPE, VM_TYPE, VmView, vm_view
 
-PLANS_SCHEMA = PolicyConfigSchema(properties={"plans": {
-    "type": "object", "minProperties": 1, "additionalProperties": {
-        "type": "object", "required": ["cores", "memory_mb", "disk_gb", "max_servers"],
-        "properties": {k: {"type": "integer", "minimum": 1} for k in ("cores", "memory_mb", "disk_gb", "max_servers")},
-    }}}, required=["plans"])
+PLANS_SCHEMA = PolicyConfigSchema(
+    properties={
+        "plans": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {
+                "type": "object",
+                "required": ["cores", "memory_mb", "disk_gb", "max_servers"],
+                "properties": {
+                    k: {"type": "integer", "minimum": 1} for k in ("cores", "memory_mb", "disk_gb", "max_servers")
+                },
+            },
+        }
+    },
+    required=["plans"],
+)
 TEMPLATES_SCHEMA = PolicyConfigSchema(
-    properties={"allowed_templates": {"type": "array", "items": {"type": "integer"}}}, required=["allowed_templates"])
+    properties={"allowed_templates": {"type": "array", "items": {"type": "integer"}}}, required=["allowed_templates"]
+)
 POOLS_SCHEMA = PolicyConfigSchema(
-    properties={"pools": {"type": "array", "minItems": 1, "items": {"type": "string"}}}, required=["pools"])
+    properties={"pools": {"type": "array", "minItems": 1, "items": {"type": "string"}}}, required=["pools"]
+)
 ZONE_SCHEMA = PolicyConfigSchema(properties={"zone": {"type": "string", "minLength": 1}}, required=["zone"])
 MIN_DISK_SCHEMA = PolicyConfigSchema(properties={"min_disk_gb": {"type": "integer", "minimum": 1, "default": 8}})
 
@@ -41,13 +55,20 @@ def _report(violations: Iterable[q.Violation], report: ReportViolation, with_urn
         report(v.message, v.urn if with_urn else None)
 
 
-def _vm_policy(name: str, description: str, rule: Callable[[VmView, dict[str, Any]], list[q.Violation]],
-               level: EnforcementLevel, schema: PolicyConfigSchema | None = None) -> ResourceValidationPolicy:
+def _vm_policy(
+    name: str,
+    description: str,
+    rule: Callable[[VmView, dict[str, Any]], list[q.Violation]],
+    level: EnforcementLevel,
+    schema: PolicyConfigSchema | None = None,
+) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         if args.resource_type == VM_TYPE:
             _report(rule(vm_view(args.name, plain(args.props)), dict(args.get_config())), report)
-    return ResourceValidationPolicy(name=name, description=description, validate=validate,
-                                    enforcement_level=level, config_schema=schema)
+
+    return ResourceValidationPolicy(
+        name=name, description=description, validate=validate, enforcement_level=level, config_schema=schema
+    )
 
 
 def _dns_in_zone(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -68,24 +89,71 @@ MANDATORY, ADVISORY = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
 
 PACK_NAME = "dokploy-cloud-quotas"
 POLICIES: list[Policy] = [
-    _vm_policy(q.VM_WITHIN_PLAN, "A tenant VM may not get more cores, memory or disk than the plan named by its plan tag.",
-               lambda vm, c: q.vm_within_plan(vm, q.plans_from_config(c["plans"])), MANDATORY, PLANS_SCHEMA),
-    StackValidationPolicy(name=q.TENANT_SERVER_QUOTA, description="A tenant may not have more servers than its plan's max_servers.",
-                          validate=_server_quota, enforcement_level=MANDATORY, config_schema=PLANS_SCHEMA),
-    _vm_policy(q.VM_TEMPLATE_ALLOWED, "A tenant VM must be cloned from a template on the allowed list.",
-               lambda vm, c: q.template_allowed(vm, c["allowed_templates"]), MANDATORY, TEMPLATES_SCHEMA),
-    _vm_policy(q.VM_TENANT_TAGS, "A tenant VM must carry the dokploy-cloud, tenant-<slug> and plan-<name> tags.",
-               lambda vm, c: q.tenant_tags(vm), MANDATORY),
-    _vm_policy(q.VM_TENANT_POOL, "A tenant VM must be in its region's provisioning pool (where the token's VM privileges are).",
-               lambda vm, c: q.tenant_pool(vm, c["pools"]), MANDATORY, POOLS_SCHEMA),
-    StackValidationPolicy(name=q.VM_FIREWALL, description="Every tenant VM must have an enabled firewall that drops inbound traffic by default.",
-                          validate=_firewalls, enforcement_level=MANDATORY),
-    ResourceValidationPolicy(name=q.DNS_IN_ZONE, description="A DNS record must lie inside the environment's zone.",
-                             validate=_dns_in_zone, enforcement_level=MANDATORY, config_schema=ZONE_SCHEMA),
-    _vm_policy(q.VM_WHOLE_GIB, "A tenant VM's memory should be a whole number of GiB.",
-               lambda vm, c: q.memory_whole_gib(vm), ADVISORY),
-    _vm_policy(q.VM_DISK_MIN, "A tenant VM's disk should not be smaller than the template's, since a cloned disk cannot shrink.",
-               lambda vm, c: q.disk_not_below(vm, int(c.get("min_disk_gb", 8))), ADVISORY, MIN_DISK_SCHEMA),
-    _vm_policy(q.VM_BELOW_PLAN, "A tenant VM should not be smaller than the plan the tenant pays for.",
-               lambda vm, c: q.below_plan(vm, q.plans_from_config(c["plans"])), ADVISORY, PLANS_SCHEMA),
+    _vm_policy(
+        q.VM_WITHIN_PLAN,
+        "A tenant VM may not get more cores, memory or disk than the plan named by its plan tag.",
+        lambda vm, c: q.vm_within_plan(vm, q.plans_from_config(c["plans"])),
+        MANDATORY,
+        PLANS_SCHEMA,
+    ),
+    StackValidationPolicy(
+        name=q.TENANT_SERVER_QUOTA,
+        description="A tenant may not have more servers than its plan's max_servers.",
+        validate=_server_quota,
+        enforcement_level=MANDATORY,
+        config_schema=PLANS_SCHEMA,
+    ),
+    _vm_policy(
+        q.VM_TEMPLATE_ALLOWED,
+        "A tenant VM must be cloned from a template on the allowed list.",
+        lambda vm, c: q.template_allowed(vm, c["allowed_templates"]),
+        MANDATORY,
+        TEMPLATES_SCHEMA,
+    ),
+    _vm_policy(
+        q.VM_TENANT_TAGS,
+        "A tenant VM must carry the dokploy-cloud, tenant-<slug> and plan-<name> tags.",
+        lambda vm, c: q.tenant_tags(vm),
+        MANDATORY,
+    ),
+    _vm_policy(
+        q.VM_TENANT_POOL,
+        "A tenant VM must be in its region's provisioning pool (where the token's VM privileges are).",
+        lambda vm, c: q.tenant_pool(vm, c["pools"]),
+        MANDATORY,
+        POOLS_SCHEMA,
+    ),
+    StackValidationPolicy(
+        name=q.VM_FIREWALL,
+        description="Every tenant VM must have an enabled firewall that drops inbound traffic by default.",
+        validate=_firewalls,
+        enforcement_level=MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        name=q.DNS_IN_ZONE,
+        description="A DNS record must lie inside the environment's zone.",
+        validate=_dns_in_zone,
+        enforcement_level=MANDATORY,
+        config_schema=ZONE_SCHEMA,
+    ),
+    _vm_policy(
+        q.VM_WHOLE_GIB,
+        "A tenant VM's memory should be a whole number of GiB.",
+        lambda vm, c: q.memory_whole_gib(vm),
+        ADVISORY,
+    ),
+    _vm_policy(
+        q.VM_DISK_MIN,
+        "A tenant VM's disk should not be smaller than the template's, since a cloned disk cannot shrink.",
+        lambda vm, c: q.disk_not_below(vm, int(c.get("min_disk_gb", 8))),
+        ADVISORY,
+        MIN_DISK_SCHEMA,
+    ),
+    _vm_policy(
+        q.VM_BELOW_PLAN,
+        "A tenant VM should not be smaller than the plan the tenant pays for.",
+        lambda vm, c: q.below_plan(vm, q.plans_from_config(c["plans"])),
+        ADVISORY,
+        PLANS_SCHEMA,
+    ),
 ]

@@ -3,6 +3,7 @@
 The pack's wrappers do this before calling the pure rules, so a rule that meets an unknown value
 skips that one check instead of the whole policy being aborted by ``UnknownValueError``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +34,14 @@ def stack_resources(resources: Iterable[Any]) -> list[StackResource]:
         deps = {d.urn for d in r.dependencies or ()}
         for prop_deps in (r.property_dependencies or {}).values():
             deps.update(d.urn for d in prop_deps)
-        out.append(StackResource(type=r.resource_type, urn=r.urn, name=r.name, props=plain(r.props),
-                                 parent=r.parent.urn if r.parent is not None else None, dependencies=frozenset(deps)))
+        out.append(
+            StackResource(
+                type=r.resource_type,
+                urn=r.urn,
+                name=r.name,
+                props=plain(r.props),
+                parent=r.parent.urn if r.parent is not None else None,
+                dependencies=frozenset(deps),
+            )
+        )
     return out

@@ -5,6 +5,7 @@ service calls the same functions through :func:`policies.request.check_request` 
 so a request over quota is refused with the very message the pack would print. Every rule checks
 only known values: ``None`` in a view means unknown during preview and is skipped.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -71,8 +72,10 @@ def plans_from_config(data: Mapping[str, Any]) -> dict[str, PlanLimits]:
     """Policy config ``plans`` (the ``dokploy-cloud:plans`` mapping) → limits; extra fields are ignored."""
     plans: dict[str, PlanLimits] = {}
     for name, fields in data.items():
-        values = {key: as_int(fields.get(key)) if isinstance(fields, Mapping) else None
-                  for key in ("cores", "memory_mb", "disk_gb", "max_servers")}
+        values = {
+            key: as_int(fields.get(key)) if isinstance(fields, Mapping) else None
+            for key in ("cores", "memory_mb", "disk_gb", "max_servers")
+        }
         missing = sorted(key for key, value in values.items() if value is None)
         if missing:
             raise ValueError(f"policy config plans.{name}: missing or non-integer field(s) {', '.join(missing)}")
@@ -86,28 +89,51 @@ def vm_within_plan(vm: VmView, plans: Mapping[str, PlanLike], urn: str | None = 
         return []  # a missing plan tag is vm-tenant-tags' finding
     plan = plans.get(vm.plan)
     if plan is None:
-        return [Violation(VM_WITHIN_PLAN, f"VM {vm.name}: tag plan-{vm.plan} names an unknown plan "
-                                          f"(known: {', '.join(sorted(plans)) or 'none'})", urn)]
+        return [
+            Violation(
+                VM_WITHIN_PLAN,
+                f"VM {vm.name}: tag plan-{vm.plan} names an unknown plan (known: {', '.join(sorted(plans)) or 'none'})",
+                urn,
+            )
+        ]
     out = []
-    for field, value, limit, unit in (("cpu.cores", vm.cores, plan.cores, ""),
-                                      ("memory.dedicated", vm.memory_mb, plan.memory_mb, " MB"),
-                                      ("disks[0].size", vm.disk_gb, plan.disk_gb, " GB")):
+    for field, value, limit, unit in (
+        ("cpu.cores", vm.cores, plan.cores, ""),
+        ("memory.dedicated", vm.memory_mb, plan.memory_mb, " MB"),
+        ("disks[0].size", vm.disk_gb, plan.disk_gb, " GB"),
+    ):
         if value is not None and value > limit:
-            out.append(Violation(VM_WITHIN_PLAN, f"VM {vm.name}: {field} = {value}{unit} exceeds plan "
-                                                 f"'{vm.plan}' limit of {limit}{unit}", urn))
+            out.append(
+                Violation(
+                    VM_WITHIN_PLAN,
+                    f"VM {vm.name}: {field} = {value}{unit} exceeds plan '{vm.plan}' limit of {limit}{unit}",
+                    urn,
+                )
+            )
     return out
 
 
-def server_quota(tenant: str, plan_name: str, count: int, plans: Mapping[str, PlanLike],
-                 urn: str | None = None) -> list[Violation]:
+def server_quota(
+    tenant: str, plan_name: str, count: int, plans: Mapping[str, PlanLike], urn: str | None = None
+) -> list[Violation]:
     """A tenant may not have more servers than its plan's ``max_servers``."""
     plan = plans.get(plan_name)
     if plan is None:
-        return [Violation(TENANT_SERVER_QUOTA, f"tenant {tenant}: plan '{plan_name}' is unknown "
-                                               f"(known: {', '.join(sorted(plans)) or 'none'})", urn)]
+        return [
+            Violation(
+                TENANT_SERVER_QUOTA,
+                f"tenant {tenant}: plan '{plan_name}' is unknown (known: {', '.join(sorted(plans)) or 'none'})",
+                urn,
+            )
+        ]
     if count > plan.max_servers:
-        return [Violation(TENANT_SERVER_QUOTA, f"tenant {tenant}: {count} servers exceed plan '{plan_name}' "
-                                               f"limit of {plan.max_servers} (max_servers)", urn)]
+        return [
+            Violation(
+                TENANT_SERVER_QUOTA,
+                f"tenant {tenant}: {count} servers exceed plan '{plan_name}' limit of {plan.max_servers} (max_servers)",
+                urn,
+            )
+        ]
     return []
 
 
@@ -116,20 +142,33 @@ def template_allowed(vm: VmView, allowed: Iterable[int], urn: str | None = None)
     allowed_set = set(allowed)
     if vm.template is None or vm.template in allowed_set:
         return []
-    return [Violation(VM_TEMPLATE_ALLOWED, f"VM {vm.name}: clone.vmId = {vm.template} is not an allowed template "
-                                           f"(allowed: {sorted(allowed_set)})", urn)]
+    return [
+        Violation(
+            VM_TEMPLATE_ALLOWED,
+            f"VM {vm.name}: clone.vmId = {vm.template} is not an allowed template (allowed: {sorted(allowed_set)})",
+            urn,
+        )
+    ]
 
 
 def tenant_tags(vm: VmView, urn: str | None = None) -> list[Violation]:
     """A tenant VM carries ``dokploy-cloud``, exactly one ``tenant-<slug>`` and one ``plan-<name>`` tag."""
     if vm.tags is None:
         return []
-    missing = [label for label, ok in ((MANAGED_TAG, MANAGED_TAG in vm.tags), ("tenant-<slug>", vm.tenant),
-                                       ("plan-<name>", vm.plan)) if not ok]
+    missing = [
+        label
+        for label, ok in ((MANAGED_TAG, MANAGED_TAG in vm.tags), ("tenant-<slug>", vm.tenant), ("plan-<name>", vm.plan))
+        if not ok
+    ]
     if not missing:
         return []
-    return [Violation(VM_TENANT_TAGS, f"VM {vm.name}: tags must include exactly one of each of "
-                                      f"{', '.join(missing)} (has {list(vm.tags)})", urn)]
+    return [
+        Violation(
+            VM_TENANT_TAGS,
+            f"VM {vm.name}: tags must include exactly one of each of {', '.join(missing)} (has {list(vm.tags)})",
+            urn,
+        )
+    ]
 
 
 def tenant_pool(vm: VmView, pools: Iterable[str], urn: str | None = None) -> list[Violation]:
@@ -140,21 +179,36 @@ def tenant_pool(vm: VmView, pools: Iterable[str], urn: str | None = None) -> lis
     if vm.pool_id is None and vm.tags is None:
         return []
     if vm.pool_id is None:
-        return [Violation(VM_TENANT_POOL, f"VM {vm.name}: pool_id is not set; tenant VMs belong to the region's "
-                                          f"provisioning pool ({', '.join(allowed)})", urn)]
+        return [
+            Violation(
+                VM_TENANT_POOL,
+                f"VM {vm.name}: pool_id is not set; tenant VMs belong to the region's "
+                f"provisioning pool ({', '.join(allowed)})",
+                urn,
+            )
+        ]
     if vm.pool_id not in allowed:
-        return [Violation(VM_TENANT_POOL, f"VM {vm.name}: pool_id '{vm.pool_id}' is not a provisioning pool "
-                                          f"of this environment (allowed: {allowed})", urn)]
+        return [
+            Violation(
+                VM_TENANT_POOL,
+                f"VM {vm.name}: pool_id '{vm.pool_id}' is not a provisioning pool "
+                f"of this environment (allowed: {allowed})",
+                urn,
+            )
+        ]
     return []
 
 
-def hostname_in_zone(name: Any, record_zone: Any, zone: str, urn: str | None = None,
-                     resource: str = "DNS record") -> list[Violation]:
+def hostname_in_zone(
+    name: Any, record_zone: Any, zone: str, urn: str | None = None, resource: str = "DNS record"
+) -> list[Violation]:
     """A DNS record's zone is the environment's zone and its FQDN lies inside it."""
     want = zone.rstrip(".").lower()
     out = []
     if isinstance(record_zone, str) and record_zone.rstrip(".").lower() != want:
-        out.append(Violation(DNS_IN_ZONE, f"{resource}: zone '{record_zone}' is not the environment's zone '{want}'", urn))
+        out.append(
+            Violation(DNS_IN_ZONE, f"{resource}: zone '{record_zone}' is not the environment's zone '{want}'", urn)
+        )
     if isinstance(name, str) and name.endswith("."):
         fqdn = name.rstrip(".").lower()
         if fqdn != want and not fqdn.endswith("." + want):
@@ -166,15 +220,23 @@ def memory_whole_gib(vm: VmView, urn: str | None = None) -> list[Violation]:
     """Advisory: memory.dedicated should be a multiple of 1024 MB."""
     if vm.memory_mb is None or vm.memory_mb % 1024 == 0:
         return []
-    return [Violation(VM_WHOLE_GIB, f"VM {vm.name}: memory.dedicated = {vm.memory_mb} MB is not a multiple of 1024", urn)]
+    return [
+        Violation(VM_WHOLE_GIB, f"VM {vm.name}: memory.dedicated = {vm.memory_mb} MB is not a multiple of 1024", urn)
+    ]
 
 
 def disk_not_below(vm: VmView, min_disk_gb: int, urn: str | None = None) -> list[Violation]:
     """Advisory: Proxmox cannot shrink a cloned disk, so disks[0].size must be at least the template's."""
     if vm.disk_gb is None or vm.disk_gb >= min_disk_gb:
         return []
-    return [Violation(VM_DISK_MIN, f"VM {vm.name}: disks[0].size = {vm.disk_gb} GB is below the template's "
-                                   f"{min_disk_gb} GB; a cloned disk cannot shrink", urn)]
+    return [
+        Violation(
+            VM_DISK_MIN,
+            f"VM {vm.name}: disks[0].size = {vm.disk_gb} GB is below the template's "
+            f"{min_disk_gb} GB; a cloned disk cannot shrink",
+            urn,
+        )
+    ]
 
 
 def below_plan(vm: VmView, plans: Mapping[str, PlanLike], urn: str | None = None) -> list[Violation]:
@@ -182,11 +244,20 @@ def below_plan(vm: VmView, plans: Mapping[str, PlanLike], urn: str | None = None
     plan = plans.get(vm.plan) if vm.plan else None
     if plan is None:
         return []
-    short = [f"{f} = {v} < {lim}" for f, v, lim in (("cpu.cores", vm.cores, plan.cores),
-                                                     ("memory.dedicated", vm.memory_mb, plan.memory_mb),
-                                                     ("disks[0].size", vm.disk_gb, plan.disk_gb))
-             if v is not None and v < lim]
-    return [Violation(VM_BELOW_PLAN, f"VM {vm.name}: smaller than plan '{vm.plan}' ({'; '.join(short)})", urn)] if short else []
+    short = [
+        f"{f} = {v} < {lim}"
+        for f, v, lim in (
+            ("cpu.cores", vm.cores, plan.cores),
+            ("memory.dedicated", vm.memory_mb, plan.memory_mb),
+            ("disks[0].size", vm.disk_gb, plan.disk_gb),
+        )
+        if v is not None and v < lim
+    ]
+    return (
+        [Violation(VM_BELOW_PLAN, f"VM {vm.name}: smaller than plan '{vm.plan}' ({'; '.join(short)})", urn)]
+        if short
+        else []
+    )
 
 
 def stack_server_quota(resources: Sequence[StackResource], plans: Mapping[str, PlanLike]) -> list[Violation]:
@@ -210,17 +281,30 @@ def stack_firewalls(resources: Sequence[StackResource]) -> list[Violation]:
     out = []
     for vm in (r for r in resources if r.type == VM_TYPE):
         vm_id = as_int(dig(vm.props, "vmId"))
-        mine = [f for f in firewalls if vm.urn in f.dependencies
-                or (vm_id is not None and as_int(dig(f.props, "vmId")) == vm_id)]
+        mine = [
+            f
+            for f in firewalls
+            if vm.urn in f.dependencies or (vm_id is not None and as_int(dig(f.props, "vmId")) == vm_id)
+        ]
         if not mine:
-            out.append(Violation(VM_FIREWALL, f"VM {vm.name}: no firewall OptionsLegacy for this vm "
-                                              "(expected one with input_policy DROP)", vm.urn))
+            out.append(
+                Violation(
+                    VM_FIREWALL,
+                    f"VM {vm.name}: no firewall OptionsLegacy for this vm (expected one with input_policy DROP)",
+                    vm.urn,
+                )
+            )
             continue
         for fw in mine:
             policy, enabled = dig(fw.props, "inputPolicy"), dig(fw.props, "enabled")
             if policy is not None and policy != "DROP":
-                out.append(Violation(VM_FIREWALL, f"VM {vm.name}: firewall {fw.name} input_policy = '{policy}', "
-                                                  "expected 'DROP'", fw.urn))
+                out.append(
+                    Violation(
+                        VM_FIREWALL,
+                        f"VM {vm.name}: firewall {fw.name} input_policy = '{policy}', expected 'DROP'",
+                        fw.urn,
+                    )
+                )
             if enabled is False:
                 out.append(Violation(VM_FIREWALL, f"VM {vm.name}: firewall {fw.name} enabled = false", fw.urn))
     return out
@@ -229,4 +313,3 @@ def stack_firewalls(resources: Sequence[StackResource]) -> list[Violation]:
 def dns_record(props: Mapping[str, Any], zone: str, urn: str | None = None, name: str = "") -> list[Violation]:
     """:func:`hostname_in_zone` over a DNS record's inputs."""
     return hostname_in_zone(dig(props, "name"), dig(props, "zone"), zone, urn, f"DNS record {name}".strip())
-

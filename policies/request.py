@@ -3,6 +3,7 @@
 It runs the same rule functions as the policy pack (:mod:`policies.quotas`) on the VM the tenant
 program would build from the plan, so the refusal carries the pack's policy name and message.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -22,10 +23,20 @@ from policies.quotas import (
 from policies.views import MANAGED_TAG, PLAN_TAG_PREFIX, TENANT_TAG_PREFIX, VmView
 
 
-def check_request(plan_name: str, servers: int, plans: Mapping[str, PlanLike], *, tenant: str = "(request)",
-                  cores: int | None = None, memory_mb: int | None = None, disk_gb: int | None = None,
-                  templates: Iterable[int] = (), allowed_templates: Iterable[int] | None = None,
-                  hostnames: Iterable[str] = (), zone: str | None = None) -> list[Violation]:
+def check_request(
+    plan_name: str,
+    servers: int,
+    plans: Mapping[str, PlanLike],
+    *,
+    tenant: str = "(request)",
+    cores: int | None = None,
+    memory_mb: int | None = None,
+    disk_gb: int | None = None,
+    templates: Iterable[int] = (),
+    allowed_templates: Iterable[int] | None = None,
+    hostnames: Iterable[str] = (),
+    zone: str | None = None,
+) -> list[Violation]:
     """Violations a request for ``servers`` servers on ``plan_name`` would cause; empty means allowed.
 
     Sizing defaults to the plan's own (what ``TenantEnvironment`` builds); pass ``cores``/``memory_mb``/
@@ -37,10 +48,13 @@ def check_request(plan_name: str, servers: int, plans: Mapping[str, PlanLike], *
     out = server_quota(tenant, plan_name, servers, plans)
     plan = plans.get(plan_name)
     if plan is not None:
-        vm = VmView(name=f"{tenant}-s0-vm", tags=(MANAGED_TAG, f"{TENANT_TAG_PREFIX}{tenant}", f"{PLAN_TAG_PREFIX}{plan_name}"),
-                    cores=plan.cores if cores is None else cores,
-                    memory_mb=plan.memory_mb if memory_mb is None else memory_mb,
-                    disk_gb=plan.disk_gb if disk_gb is None else disk_gb)
+        vm = VmView(
+            name=f"{tenant}-s0-vm",
+            tags=(MANAGED_TAG, f"{TENANT_TAG_PREFIX}{tenant}", f"{PLAN_TAG_PREFIX}{plan_name}"),
+            cores=plan.cores if cores is None else cores,
+            memory_mb=plan.memory_mb if memory_mb is None else memory_mb,
+            disk_gb=plan.disk_gb if disk_gb is None else disk_gb,
+        )
         out += vm_within_plan(vm, plans)
     if allowed_templates is not None:
         allowed = list(allowed_templates)
@@ -52,9 +66,16 @@ def check_request(plan_name: str, servers: int, plans: Mapping[str, PlanLike], *
     return out
 
 
-def check_in_environment(env: Environment, *, tenant: str, plan_name: str, servers: int,
-                         region: str | None = None, host_label: str | None = None,
-                         hostname_scheme: str = DEFAULT_SCHEME) -> list[Violation]:
+def check_in_environment(
+    env: Environment,
+    *,
+    tenant: str,
+    plan_name: str,
+    servers: int,
+    region: str | None = None,
+    host_label: str | None = None,
+    hostname_scheme: str = DEFAULT_SCHEME,
+) -> list[Violation]:
     """:func:`check_request` with the limits the pack gets for ``env`` (:func:`policies.config.policy_config`).
 
     Checks the server count and plan sizing, the region's templates (when ``region`` is known) and the
@@ -65,7 +86,13 @@ def check_in_environment(env: Environment, *, tenant: str, plan_name: str, serve
     reg = env.regions.get(region) if region else None
     label = host_label or tenant
     hostnames = [f"{name}.{env.zone}" for name in server_labels(label, servers, hostname_scheme)]
-    return check_request(plan_name, servers, env.plans, tenant=tenant,
-                         templates=sorted(set(reg.templates.values())) if reg else (),
-                         allowed_templates=config[VM_TEMPLATE_ALLOWED]["allowed_templates"],
-                         hostnames=hostnames, zone=env.zone)
+    return check_request(
+        plan_name,
+        servers,
+        env.plans,
+        tenant=tenant,
+        templates=sorted(set(reg.templates.values())) if reg else (),
+        allowed_templates=config[VM_TEMPLATE_ALLOWED]["allowed_templates"],
+        hostnames=hostnames,
+        zone=env.zone,
+    )

@@ -10,6 +10,7 @@ asks the host's ``RunPlugin`` to run ``python policies <engine-address>`` with t
 in ``policies/PulumiPolicy.yaml``; ``policies/__main__.py`` puts the project root on ``sys.path``.
 Only without a language host does it fall back to the boot script ``pulumi-analyzer-policy-python``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,8 +42,7 @@ def write_policy_config(env: Environment, directory: Path | None = None) -> Path
     return target
 
 
-def policy_args(env_name: str, environment: Environment | None = None,
-                directory: Path | None = None) -> dict[str, Any]:
+def policy_args(env_name: str, environment: Environment | None = None, directory: Path | None = None) -> dict[str, Any]:
     """``dict(policy_packs=[...], policy_pack_configs=[...])`` for ``Stack.preview``/``Stack.up``."""
     env = environment or load_environment(PROJECT_DIR, env_name)
     return {"policy_packs": [str(PACK_DIR)], "policy_pack_configs": [str(write_policy_config(env, directory))]}

@@ -4,6 +4,7 @@ During ``pulumi preview`` some inputs are unknown (e.g. a VM id chosen by our al
 encodes them as sentinel strings; :func:`known` turns those into ``None`` so every rule can treat
 "unknown" and "absent" alike and check only what is known. Nothing here imports Pulumi.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -19,12 +20,17 @@ TENANT_TAG_PREFIX = "tenant-"
 PLAN_TAG_PREFIX = "plan-"
 
 # The sentinels pulumi_policy.proxy uses for values unknown during preview (same strings as the engine's).
-UNKNOWN_SENTINELS = frozenset({
-    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7", "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
-    "04da6b54-80e4-46f7-96ec-b56ff0331ba9", "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
-    "030794c1-ac77-496b-92df-f27374a8bd58", "e48ece36-62e2-4504-bad9-02848725956a",
-    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
-})
+UNKNOWN_SENTINELS = frozenset(
+    {
+        "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
+        "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+        "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+        "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+        "030794c1-ac77-496b-92df-f27374a8bd58",
+        "e48ece36-62e2-4504-bad9-02848725956a",
+        "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
+    }
+)
 
 
 def is_unknown(value: Any) -> bool:
@@ -90,7 +96,7 @@ class VmView:
 
 
 def _single_suffix(tags: tuple[str, ...] | None, prefix: str) -> str | None:
-    found = [t[len(prefix):] for t in tags or () if t.startswith(prefix) and len(t) > len(prefix)]
+    found = [t[len(prefix) :] for t in tags or () if t.startswith(prefix) and len(t) > len(prefix)]
     return found[0] if len(found) == 1 else None
 
 
@@ -102,9 +108,13 @@ def vm_view(name: str, props: Mapping[str, Any]) -> VmView:
         tags = tuple(str(t) for t in raw_tags if not is_unknown(t))
     pool = dig(props, "poolId")
     return VmView(
-        name=name, tags=tags, cores=as_int(dig(props, "cpu", "cores")),
-        memory_mb=as_int(dig(props, "memory", "dedicated")), disk_gb=as_int(dig(props, "disks", 0, "size")),
-        template=as_int(dig(props, "clone", "vmId")), pool_id=pool if isinstance(pool, str) else None,
+        name=name,
+        tags=tags,
+        cores=as_int(dig(props, "cpu", "cores")),
+        memory_mb=as_int(dig(props, "memory", "dedicated")),
+        disk_gb=as_int(dig(props, "disks", 0, "size")),
+        template=as_int(dig(props, "clone", "vmId")),
+        pool_id=pool if isinstance(pool, str) else None,
         vm_id=as_int(dig(props, "vmId")),
     )
 

@@ -12,6 +12,7 @@ The resource id is ``<pool>/<owner>`` with each part percent-encoded (:func:`all
 splits back unambiguously although pools (``<env>/<region>``) and owners (``<slug>/<index>``) hold
 slashes themselves.
 """
+
 from __future__ import annotations
 
 import os
@@ -86,11 +87,19 @@ class AllocationProvider(ResourceProvider):
             def place(pending: Mapping[str, int]) -> str:
                 return choose_node(with_pending(loads, pending), props["nodes"], memory)
 
-            existing = store.allocate(props["pool"], props["owner"], pool_spec(props), place,
-                                      foreign_vmids=[int(vm["vmid"]) for vm in vms], memory_mb=memory,
-                                      vmid_in_use=lambda vmid: vmid_taken(api, vmid))
-        return CreateResult(id_=allocation_id(props["pool"], props["owner"]),
-                            outs=allocation_outputs(props, existing.vmid, existing.address, existing.node))
+            existing = store.allocate(
+                props["pool"],
+                props["owner"],
+                pool_spec(props),
+                place,
+                foreign_vmids=[int(vm["vmid"]) for vm in vms],
+                memory_mb=memory,
+                vmid_in_use=lambda vmid: vmid_taken(api, vmid),
+            )
+        return CreateResult(
+            id_=allocation_id(props["pool"], props["owner"]),
+            outs=allocation_outputs(props, existing.vmid, existing.address, existing.node),
+        )
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         pool, owner = parse_allocation_id(id_, props)
@@ -119,5 +128,6 @@ class AllocationResource(Resource, module="ipam", name="Allocation"):
     node: Output[str]
 
     def __init__(self, name: str, args: AllocationArgs, opts: ResourceOptions | None = None) -> None:
-        super().__init__(AllocationProvider(), name,
-                         {**args, "vmid": None, "address": None, "cidr": None, "node": None}, opts)
+        super().__init__(
+            AllocationProvider(), name, {**args, "vmid": None, "address": None, "cidr": None, "node": None}, opts
+        )

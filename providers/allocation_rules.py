@@ -2,6 +2,7 @@
 
 No I/O here; :mod:`providers.allocation` opens the store and asks Proxmox, as these rules need.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -48,8 +49,9 @@ def diff_inputs(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], 
 
 def pool_spec(props: dict[str, Any]) -> PoolSpec:
     """The pool's ranges as the store takes them."""
-    return PoolSpec(int(props["vmid_start"]), int(props["vmid_end"]), props["network"], props["gateway"],
-                    int(props["reserved"]))
+    return PoolSpec(
+        int(props["vmid_start"]), int(props["vmid_end"]), props["network"], props["gateway"], int(props["reserved"])
+    )
 
 
 def allocation_outputs(props: dict[str, Any], vmid: int, address: str, node: str) -> dict[str, Any]:

@@ -43,16 +43,35 @@ from providers.dns_record_rules import (
 from providers.wire import is_unknown
 
 __all__ = [
-    "INPUT_KEYS", "RECORD_TYPES", "REPLACE_KEYS", "TTL_DEFAULT", "TTL_MAX", "TTL_MIN", "DnsRecord", "DnsRecordArgs",
-    "DnsRecordProvider", "UnmanagedRecordError", "check_record", "diff_record", "is_unknown", "parse_record_id", "record_id",
+    "INPUT_KEYS",
+    "RECORD_TYPES",
+    "REPLACE_KEYS",
+    "TTL_DEFAULT",
+    "TTL_MAX",
+    "TTL_MIN",
+    "DnsRecord",
+    "DnsRecordArgs",
+    "DnsRecordProvider",
+    "UnmanagedRecordError",
+    "check_record",
+    "diff_record",
+    "is_unknown",
+    "parse_record_id",
+    "record_id",
 ]
 
 
 class DnsRecordArgs:
     """Inputs of a :class:`DnsRecord`."""
 
-    def __init__(self, zone: pulumi.Input[str], name: pulumi.Input[str], type: pulumi.Input[str],
-                 content: pulumi.Input[str] | pulumi.Input[list[str]], ttl: pulumi.Input[int] = TTL_DEFAULT) -> None:
+    def __init__(
+        self,
+        zone: pulumi.Input[str],
+        name: pulumi.Input[str],
+        type: pulumi.Input[str],
+        content: pulumi.Input[str] | pulumi.Input[list[pulumi.Input[str]]],
+        ttl: pulumi.Input[int] = TTL_DEFAULT,
+    ) -> None:
         self.zone = zone
         """Zone the record lives in, e.g. ``cloud.test.`` (trailing dot optional)."""
         self.name = name
@@ -104,14 +123,20 @@ class DnsRecordProvider(ResourceProvider):
         current = PowerDNSClient.from_env().get_rrset(zone, fqdn, rtype)
         if current is None:
             return ReadResult("", {})
-        inputs: _RecordInputs = {"zone": zone, "name": fqdn[: -len(zone) - 1], "type": rtype,
-                                 "content": sorted(current.contents), "ttl": current.ttl}
+        inputs: _RecordInputs = {
+            "zone": zone,
+            "name": fqdn[: -len(zone) - 1],
+            "type": rtype,
+            "content": sorted(current.contents),
+            "ttl": current.ttl,
+        }
         return ReadResult(id_, _outs(inputs))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         inputs: _RecordInputs = news  # type: ignore[assignment]
-        PowerDNSClient.from_env().replace_rrset(inputs["zone"], fqdn_of(news), inputs["type"],
-                                                inputs["ttl"], inputs["content"])
+        PowerDNSClient.from_env().replace_rrset(
+            inputs["zone"], fqdn_of(news), inputs["type"], inputs["ttl"], inputs["content"]
+        )
         return UpdateResult(_outs(inputs))
 
     def delete(self, id_: str, _props: dict[str, Any]) -> None:
@@ -133,8 +158,13 @@ class DnsRecord(Resource, module="dns", name="Record"):
     ttl: pulumi.Output[int]
     fqdn: pulumi.Output[str]
 
-    def __init__(self, resource_name: str, args: DnsRecordArgs,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
-        props = {"zone": args.zone, "name": args.name, "type": args.type, "content": args.content,
-                 "ttl": args.ttl, "fqdn": None}
+    def __init__(self, resource_name: str, args: DnsRecordArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        props = {
+            "zone": args.zone,
+            "name": args.name,
+            "type": args.type,
+            "content": args.content,
+            "ttl": args.ttl,
+            "fqdn": None,
+        }
         super().__init__(DnsRecordProvider(), resource_name, props, opts)

@@ -18,7 +18,6 @@ REPLACE_KEYS = ("zone", "name", "type")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
-
 def _hostname(value: str) -> str | None:
     """Lower-case FQDN with trailing dot, or None if not a valid host name."""
     name = value.strip().lower().rstrip(".")
@@ -148,9 +147,11 @@ def adoption_conflict(inputs: dict[str, Any], existing: list[str] | tuple[str, .
     """
     if existing is None or sorted(existing) == sorted(inputs["content"]):
         return None
-    return (f"record {fqdn_of(inputs)} {inputs['type']} in zone {inputs['zone']} already exists with "
-            f"{list(existing)} and is not managed by this stack; delete it or import it (pulumi import) "
-            "before creating it here")
+    return (
+        f"record {fqdn_of(inputs)} {inputs['type']} in zone {inputs['zone']} already exists with "
+        f"{list(existing)} and is not managed by this stack; delete it or import it (pulumi import) "
+        "before creating it here"
+    )
 
 
 def fqdn_of(inputs: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ Decisions:
 * Dokploy refuses to remove a server that still has services. ``on_services="fail"`` (default)
   makes delete fail saying so; ``"detach"`` drops it from the stack and leaves it in Dokploy.
 """
+
 from __future__ import annotations
 
 import os
@@ -109,8 +110,11 @@ class DokployServerProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         result = diff_props(olds, news)
-        return DiffResult(changes=bool(result["changed"]), replaces=result["replaces"],
-                          delete_before_replace=result["delete_before_replace"])
+        return DiffResult(
+            changes=bool(result["changed"]),
+            replaces=result["replaces"],
+            delete_before_replace=result["delete_before_replace"],
+        )
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         client = _client()
@@ -195,8 +199,10 @@ class DokployServerProvider(ResourceProvider):
         except DokployError as err:
             outcome = remove_outcome(err.status, err.message, props.get("on_services"))
             if outcome is RemoveOutcome.DETACH:
-                pulumi.log.warn(f"Dokploy server {id_} still has services; detached from the stack, "
-                                "left in Dokploy with its SSH key")
+                pulumi.log.warn(
+                    f"Dokploy server {id_} still has services; detached from the stack, "
+                    "left in Dokploy with its SSH key"
+                )
                 return
             if outcome is RemoveOutcome.REFUSE:
                 raise RuntimeError(services_left_message(id_)) from None
@@ -214,12 +220,24 @@ class DokployServerProvider(ResourceProvider):
 class DokployServerArgs:
     """Inputs of :class:`DokployServer`. Credentials are not inputs: set DOKPLOY_URL / DOKPLOY_API_KEY."""
 
-    def __init__(self, *, name: Input[str], organization_id: Input[str], ip_address: Input[str],
-                 public_key: Input[str], private_key: Input[str], port: Input[int] = 22,
-                 username: Input[str] = "root", server_type: Input[str] = "deploy",
-                 description: Input[str] | None = None, enable_docker_cleanup: Input[bool] = True,
-                 on_services: Input[str] = "fail", setup: Input[bool] = True,
-                 ready_timeout: Input[float] = 600.0, marker: Input[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        name: Input[str],
+        organization_id: Input[str],
+        ip_address: Input[str],
+        public_key: Input[str],
+        private_key: Input[str],
+        port: Input[int] = 22,
+        username: Input[str] = "root",
+        server_type: Input[str] = "deploy",
+        description: Input[str] | None = None,
+        enable_docker_cleanup: Input[bool] = True,
+        on_services: Input[str] = "fail",
+        setup: Input[bool] = True,
+        ready_timeout: Input[float] = 600.0,
+        marker: Input[str] | None = None,
+    ) -> None:
         self.name = name  #: server name shown in Dokploy (not unique there)
         self.organization_id = organization_id  #: the tenant org the API key must be bound to; change replaces
         self.ip_address = ip_address  #: address Dokploy SSHes to; change updates and re-runs setup
@@ -252,6 +270,8 @@ class DokployServer(Resource, module="dokploy", name="Server"):
         props["private_key"] = Output.secret(args.private_key)  # inputs live in state too: never in plain
         if props["marker"] is None:
             props["marker"] = f"{pulumi.get_project()}/{pulumi.get_stack()}/{resource_name}"
-        props.update(dict.fromkeys(("server_id", "ssh_key_id", "app_name", "server_status", "ready", "private_key_sha256")))
+        props.update(
+            dict.fromkeys(("server_id", "ssh_key_id", "app_name", "server_status", "ready", "private_key_sha256"))
+        )
         opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["private_key"]))
         super().__init__(DokployServerProvider(), resource_name, props, opts)

@@ -3,6 +3,7 @@
 No I/O here (no client, no environment), so the laws in tests/dokploy/test_dokploy_server_rules.py
 can be checked with Hypothesis. :mod:`providers.dokploy_server` does the calls these rules decide on.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,21 +16,41 @@ from typing import Any
 from providers.wire import is_unknown, whole_numbers
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN (preview placeholder)
-DEFAULTS: dict[str, Any] = {"port": 22, "username": "root", "server_type": "deploy", "description": None,
-                            "enable_docker_cleanup": True, "on_services": "fail", "setup": True,
-                            "ready_timeout": 600.0}
+DEFAULTS: dict[str, Any] = {
+    "port": 22,
+    "username": "root",
+    "server_type": "deploy",
+    "description": None,
+    "enable_docker_cleanup": True,
+    "on_services": "fail",
+    "setup": True,
+    "ready_timeout": 600.0,
+}
 REPLACE_KEYS = ("organization_id", "public_key", "private_key_sha256", "server_type", "marker")
-UPDATE_KEYS = ("name", "description", "ip_address", "port", "username", "enable_docker_cleanup",
-               "on_services", "setup", "ready_timeout")
+UPDATE_KEYS = (
+    "name",
+    "description",
+    "ip_address",
+    "port",
+    "username",
+    "enable_docker_cleanup",
+    "on_services",
+    "setup",
+    "ready_timeout",
+)
 RESETUP_KEYS = ("ip_address", "port", "username")
 """Changing how Dokploy reaches the VM re-runs setup."""
 SETUP_CONFIRM_SECONDS = 10.0
 """After setup returned, validate should agree almost at once."""
 
 _PUBLIC_KEY = re.compile(r"^(ssh-rsa|ssh-ed25519) [A-Za-z0-9+/]+={0,3}( [^\r\n]*)?$")
-_PRIVATE_KEY = re.compile(r"^-----BEGIN (OPENSSH|RSA) PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END \1 PRIVATE KEY-----\n$")
+_PRIVATE_KEY = re.compile(
+    r"^-----BEGIN (OPENSSH|RSA) PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END \1 PRIVATE KEY-----\n$"
+)
 _USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 
 
 # -- check -----------------------------------------------------------------------------------
@@ -65,14 +86,21 @@ FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "ip_address": (_is_host, "must be an IPv4/IPv6 address or a hostname"),
     "port": (lambda v: _whole(v, 1, 65535), "must be an integer from 1 to 65535"),
     "username": (_matches(_USERNAME), "must be a POSIX user name, e.g. root"),
-    "public_key": (_matches(_PUBLIC_KEY),
-                   "must be an OpenSSH 'ssh-ed25519 ...' or 'ssh-rsa ...' line (Dokploy accepts no other type)"),
-    "private_key": (_matches(_PRIVATE_KEY), "must be an unencrypted OpenSSH or RSA PEM private key with LF line endings"),
+    "public_key": (
+        _matches(_PUBLIC_KEY),
+        "must be an OpenSSH 'ssh-ed25519 ...' or 'ssh-rsa ...' line (Dokploy accepts no other type)",
+    ),
+    "private_key": (
+        _matches(_PRIVATE_KEY),
+        "must be an unencrypted OpenSSH or RSA PEM private key with LF line endings",
+    ),
     "server_type": (lambda v: v in ("deploy", "build"), "must be 'deploy' or 'build'"),
     "description": (lambda v: v is None or isinstance(v, str), "must be a string or null"),
     "enable_docker_cleanup": (lambda v: isinstance(v, bool), "must be true or false"),
-    "on_services": (lambda v: v in ("fail", "detach"),
-                    "must be 'fail' (refuse to delete) or 'detach' (leave it in Dokploy)"),
+    "on_services": (
+        lambda v: v in ("fail", "detach"),
+        "must be 'fail' (refuse to delete) or 'detach' (leave it in Dokploy)",
+    ),
     "setup": (lambda v: isinstance(v, bool), "must be true or false"),
     "ready_timeout": (_seconds, "must be a number of seconds between 0 and 7200"),
     "marker": (_short_text, "must be a non-empty string of at most 200 characters"),
@@ -160,10 +188,18 @@ def untagged_description(description: str | None, marker: str) -> str | None:
 def outputs(inputs: dict[str, Any], row: dict[str, Any], ssh_key_id: str | None, ready: bool) -> dict[str, Any]:
     """State outputs: inputs minus the private key, plus what Dokploy assigned."""
     outs = {k: v for k, v in inputs.items() if k != "private_key" and not k.startswith("__")}
-    outs.update({"private_key_sha256": key_fingerprint(inputs["private_key"]) if "private_key" in inputs
-                 else inputs.get("private_key_sha256"),
-                 "server_id": row["serverId"], "ssh_key_id": ssh_key_id, "app_name": row.get("appName"),
-                 "server_status": row.get("serverStatus"), "ready": ready})
+    outs.update(
+        {
+            "private_key_sha256": key_fingerprint(inputs["private_key"])
+            if "private_key" in inputs
+            else inputs.get("private_key_sha256"),
+            "server_id": row["serverId"],
+            "ssh_key_id": ssh_key_id,
+            "app_name": row.get("appName"),
+            "server_status": row.get("serverStatus"),
+            "ready": ready,
+        }
+    )
     return outs
 
 
@@ -173,11 +209,20 @@ def read_outputs(props: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     A key that is gone or swapped clears ``public_key``, so the next up replaces the registration.
     """
     outs = dict(props)
-    outs.update({"name": row["name"], "description": untagged_description(row.get("description"), props.get("marker", "")),
-                 "ip_address": row["ipAddress"], "port": row["port"], "username": row["username"],
-                 "server_type": row["serverType"], "enable_docker_cleanup": row["enableDockerCleanup"],
-                 "ssh_key_id": row.get("sshKeyId"), "server_status": row.get("serverStatus"),
-                 "app_name": row.get("appName")})
+    outs.update(
+        {
+            "name": row["name"],
+            "description": untagged_description(row.get("description"), props.get("marker", "")),
+            "ip_address": row["ipAddress"],
+            "port": row["port"],
+            "username": row["username"],
+            "server_type": row["serverType"],
+            "enable_docker_cleanup": row["enableDockerCleanup"],
+            "ssh_key_id": row.get("sshKeyId"),
+            "server_status": row.get("serverStatus"),
+            "app_name": row.get("appName"),
+        }
+    )
     if row.get("sshKeyId") != props.get("ssh_key_id") or not row.get("sshKeyId"):
         outs["public_key"] = None
     return outs
@@ -186,14 +231,26 @@ def read_outputs(props: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
 # -- what create and update do -----------------------------------------------------------------
 def server_fields(props: Mapping[str, Any], ssh_key_id: str | None) -> dict[str, Any]:
     """The keyword arguments of ``server.create``/``server.update`` for these inputs."""
-    return {"name": props["name"], "description": tagged_description(props.get("description"), props["marker"]),
-            "ip_address": props["ip_address"], "port": props["port"], "username": props["username"],
-            "ssh_key_id": ssh_key_id, "server_type": props["server_type"],
-            "enable_docker_cleanup": props["enable_docker_cleanup"]}
+    return {
+        "name": props["name"],
+        "description": tagged_description(props.get("description"), props["marker"]),
+        "ip_address": props["ip_address"],
+        "port": props["port"],
+        "username": props["username"],
+        "ssh_key_id": ssh_key_id,
+        "server_type": props["server_type"],
+        "enable_docker_cleanup": props["enable_docker_cleanup"],
+    }
 
 
-_ROW_FIELDS = (("ipAddress", "ip_address"), ("port", "port"), ("username", "username"), ("sshKeyId", "ssh_key_id"),
-               ("name", "name"), ("description", "description"))
+_ROW_FIELDS = (
+    ("ipAddress", "ip_address"),
+    ("port", "port"),
+    ("username", "username"),
+    ("sshKeyId", "ssh_key_id"),
+    ("name", "name"),
+    ("description", "description"),
+)
 
 
 def adopted_row_differs(row: Mapping[str, Any], fields: Mapping[str, Any]) -> bool:
@@ -240,8 +297,10 @@ def setup_failure_message(server_id: str, row: Mapping[str, Any], error: str) ->
     if last.get("errorMessage"):
         detail += f" ({last['errorMessage']})"
     target = f"{row.get('username')}@{row.get('ipAddress')}:{row.get('port')}"
-    return (f"Dokploy setup of server {server_id} ({target}) did not complete: {error}{detail}. "
-            "Check that the VM is running, answers SSH on that address and has this key authorized for that user.")
+    return (
+        f"Dokploy setup of server {server_id} ({target}) did not complete: {error}{detail}. "
+        "Check that the VM is running, answers SSH on that address and has this key authorized for that user."
+    )
 
 
 def organization_mismatch(active: Mapping[str, Any] | None, organization_id: str) -> str | None:
@@ -249,8 +308,10 @@ def organization_mismatch(active: Mapping[str, Any] | None, organization_id: str
     if active and active.get("id") == organization_id:
         return None
     bound = active.get("id") if active else "no organization"
-    return (f"organization_id: DOKPLOY_API_KEY is bound to {bound}, not {organization_id}; "
-            "use a key created for the tenant organization")
+    return (
+        f"organization_id: DOKPLOY_API_KEY is bound to {bound}, not {organization_id}; "
+        "use a key created for the tenant organization"
+    )
 
 
 # -- what delete does ---------------------------------------------------------------------------
@@ -278,19 +339,25 @@ def remove_outcome(status: int | None, message: str, on_services: Any) -> Remove
 
 def services_left_message(server_id: str) -> str:
     """Why delete refuses a server that still has services, and the two ways out."""
-    return (f"Dokploy refuses to remove server {server_id}: it still has applications, compose "
-            "stacks or databases. Delete them in Dokploy, or set on_services='detach' "
-            "to drop it from the stack and leave it registered")
+    return (
+        f"Dokploy refuses to remove server {server_id}: it still has applications, compose "
+        "stacks or databases. Delete them in Dokploy, or set on_services='detach' "
+        "to drop it from the stack and leave it registered"
+    )
 
 
 def inactive_server_message(server_id: str) -> str:
     """Why an update of a server Dokploy Cloud deactivated fails."""
-    return (f"Dokploy server {server_id} is inactive (Cloud billing: more servers than the "
-            "subscription pays for); it cannot be updated until reactivated")
+    return (
+        f"Dokploy server {server_id} is inactive (Cloud billing: more servers than the "
+        "subscription pays for); it cannot be updated until reactivated"
+    )
 
 
-QUOTA_MESSAGE = ("Dokploy refused: the organization owner's server quota is used up "
-                 "(stripe.canCreateMoreServers is false); raise the plan's server count")
+QUOTA_MESSAGE = (
+    "Dokploy refused: the organization owner's server quota is used up "
+    "(stripe.canCreateMoreServers is false); raise the plan's server count"
+)
 """Why create fails before ``server.create`` when the Cloud quota is used up."""
 
 

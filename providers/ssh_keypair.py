@@ -4,6 +4,7 @@ The private key is generated inside ``create`` and returned as an output that th
 secret, so it is encrypted in the checkpoint and never printed. Changing the comment rewrites the
 public key's comment in place; nothing but a replacement makes a new key.
 """
+
 from __future__ import annotations
 
 from typing import Any, TypedDict
@@ -35,8 +36,9 @@ class SshKeyPairArgs(TypedDict, total=False):
 def generate_key_pair(comment: str) -> dict[str, str]:
     """A fresh ed25519 key pair in OpenSSH formats, with its SHA256 fingerprint."""
     key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption()).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode()
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
     return {"private_key": private, **public_key_fields(public, comment)}
 
@@ -78,10 +80,13 @@ class SshKeyPair(Resource, module="ssh", name="KeyPair"):
     fingerprint: Output[str]
     comment: Output[str]
 
-    def __init__(self, name: str, args: SshKeyPairArgs | None = None,
-                 opts: ResourceOptions | None = None) -> None:
-        props: dict[str, Any] = {"comment": (args or {}).get("comment", ""),
-                                 "public_key": None, "private_key": None, "fingerprint": None}
+    def __init__(self, name: str, args: SshKeyPairArgs | None = None, opts: ResourceOptions | None = None) -> None:
+        props: dict[str, Any] = {
+            "comment": (args or {}).get("comment", ""),
+            "public_key": None,
+            "private_key": None,
+            "fingerprint": None,
+        }
         opts = ResourceOptions.merge(opts, ResourceOptions(additional_secret_outputs=["private_key"]))
         super().__init__(SshKeyPairProvider(), name, props, opts)
 

@@ -1,4 +1,5 @@
 """Pure rules of the SSH key pair provider: input checks, diff and the public key's comment and fingerprint."""
+
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
 """What the engine does to values on their way into a Python dynamic provider."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -5,11 +5,13 @@ tenant stack ``<env>.<slug>``. It is *held* while that stack's state (its resour
 operations) records an Allocation with that pool and owner, or a VM at its id. It is an *orphan*
 when the stack does not exist, or exists, is not locked by an update, and records neither: nothing
 can use it any more (a destroy or scale-down that leaked it). The VM check keeps the rows of live
-VMs whose Allocation a refresh dropped from state before allocation ids were encoded. Everything else is left alone: a locked stack
+VMs whose Allocation a refresh dropped from state before allocation ids were encoded. Everything else
+is left alone: a locked stack
 (an update may be allocating right now), an owner not of the form ``<slug>/<index>``, or a backend
 whose locks cannot be read. The sweep re-reads a stack's lock and state right before freeing its
 rows, and frees a row only if it still holds the id and address it was judged with.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -96,8 +98,10 @@ def recorded(deployment: Mapping[str, Any]) -> Recorded:
 
 
 def _resources(deployment: Mapping[str, Any], type_suffix: str) -> list[Mapping[str, Any]]:
-    resources = [*(deployment.get("resources") or []),
-                 *((op.get("resource") or {}) for op in deployment.get("pending_operations") or [])]
+    resources = [
+        *(deployment.get("resources") or []),
+        *((op.get("resource") or {}) for op in deployment.get("pending_operations") or []),
+    ]
     return [r for r in resources if str(r.get("type", "")).endswith(type_suffix)]
 
 
@@ -111,8 +115,9 @@ def judge(env_name: str, allocations: Iterable[Allocation], states: StackStates)
     allocations = list(allocations)
     names = states.names() if allocations else set()
     judged: list[Judged] = []
-    for stack, rows in groupby(sorted(allocations, key=lambda a: _stack(env_name, a) or ""),
-                               key=lambda a: _stack(env_name, a)):
+    for stack, rows in groupby(
+        sorted(allocations, key=lambda a: _stack(env_name, a) or ""), key=lambda a: _stack(env_name, a)
+    ):
         judged.extend(_judge_stack(stack, list(rows), names, states))
     return sorted(judged, key=lambda j: (j.allocation.pool, j.allocation.vmid))
 
@@ -133,9 +138,12 @@ def _judge_stack(stack: str | None, rows: list[Allocation], names: set[str], sta
     if locked:
         return [Judged(a, LOCKED, f"an update of {stack} is running") for a in rows]
     record = states.recorded(stack)
-    return [Judged(a, HELD, f"recorded in {stack}") if record.holds(a)
-            else Judged(a, ORPHAN, f"{stack} records no server {a.owner.rsplit('/', 1)[1]} in {a.pool}")
-            for a in rows]
+    return [
+        Judged(a, HELD, f"recorded in {stack}")
+        if record.holds(a)
+        else Judged(a, ORPHAN, f"{stack} records no server {a.owner.rsplit('/', 1)[1]} in {a.pool}")
+        for a in rows
+    ]
 
 
 def free_orphans(store: AllocationStore, env_name: str, states: StackStates, *, dry_run: bool) -> list[Judged]:
@@ -147,14 +155,18 @@ def free_orphans(store: AllocationStore, env_name: str, states: StackStates, *, 
     allocations = env_allocations(store, env_name)
     names = states.names() if allocations else set()
     if allocations and not any(n.startswith(f"{env_name}.") for n in names):
-        raise SweepRefused(f"the state backend holds no stack of environment {env_name!r} but {len(allocations)} "
-                           "allocations exist: check PULUMI_BACKEND_URL and ALLOCATIONS_DB point at the same cloud")
+        raise SweepRefused(
+            f"the state backend holds no stack of environment {env_name!r} but {len(allocations)} "
+            "allocations exist: check PULUMI_BACKEND_URL and ALLOCATIONS_DB point at the same cloud"
+        )
     orphans = [j for j in judge(env_name, allocations, states) if j.verdict == ORPHAN]
     if dry_run:
         return orphans
     freed: list[Judged] = []
-    for _stack_name, rows in groupby(sorted(orphans, key=lambda j: _stack(env_name, j.allocation) or ""),
-                               key=lambda j: _stack(env_name, j.allocation)):
+    for _stack_name, rows in groupby(
+        sorted(orphans, key=lambda j: _stack(env_name, j.allocation) or ""),
+        key=lambda j: _stack(env_name, j.allocation),
+    ):
         again = judge(env_name, [j.allocation for j in rows], states)  # fresh lock and state
         freed.extend(j for j in again if j.verdict == ORPHAN and store.release_exactly(j.allocation))
     return freed
@@ -170,8 +182,14 @@ def capacity(environment: Environment, allocations: Iterable[Allocation]) -> lis
         hosts = ipaddress.ip_network(region.network).num_addresses - 2
         usable = max(hosts - region.reserved, 0)
         gateway_usable = _host_index(region.network, region.gateway) >= region.reserved
-        result.append(PoolCapacity(pool, len(held), region.vmid_end - region.vmid_start + 1 - len(held),
-                                   usable - int(gateway_usable) - len(held)))
+        result.append(
+            PoolCapacity(
+                pool,
+                len(held),
+                region.vmid_end - region.vmid_start + 1 - len(held),
+                usable - int(gateway_usable) - len(held),
+            )
+        )
     return result
 
 

@@ -8,6 +8,7 @@ the ones in flight, writes its checkpoint and releases the lock), and SIGKILLs t
 process it started if that has not ended within ``grace`` seconds (the next run's crash recovery
 then deals with the stale lock and pending operations).
 """
+
 from __future__ import annotations
 
 import os
@@ -39,22 +40,32 @@ class CancellableCommand(auto.PulumiCommand):
         super().__init__(root=root)
         self.cancel, self.grace = cancel, grace
 
-    def run(self, args: list[str], cwd: str, additional_env: Mapping[str, str],
-            on_output: OnOutput | None = None, on_error: OnOutput | None = None) -> CommandResult:
+    def run(
+        self,
+        args: list[str],
+        cwd: str,
+        additional_env: Mapping[str, str],
+        on_output: OnOutput | None = None,
+        on_error: OnOutput | None = None,
+    ) -> CommandResult:
         """Run the CLI like ``PulumiCommand.run``; raise :class:`RunCancelled` if it was interrupted."""
         name = " ".join(a for a in args[:2] if not a.startswith("-"))
         if self.cancel.is_set():
             raise RunCancelled(name)
         if "--non-interactive" not in args:
             args.insert(0, "--non-interactive")
-        env = _fixup_path({**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"},
-                          os.path.dirname(self.command))
+        env = _fixup_path(
+            {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}, os.path.dirname(self.command)
+        )
         out: list[str] = []
         err: list[str] = []
-        with subprocess.Popen([self.command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
-                              env=env, encoding="utf-8") as process:
-            readers = [threading.Thread(target=_consume, args=(process.stdout, on_output, out), daemon=True),
-                       threading.Thread(target=_consume, args=(process.stderr, on_error, err), daemon=True)]
+        with subprocess.Popen(
+            [self.command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env, encoding="utf-8"
+        ) as process:
+            readers = [
+                threading.Thread(target=_consume, args=(process.stdout, on_output, out), daemon=True),
+                threading.Thread(target=_consume, args=(process.stderr, on_error, err), daemon=True),
+            ]
             for reader in readers:
                 reader.start()
             done, interrupted = threading.Event(), threading.Event()

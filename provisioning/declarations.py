@@ -15,6 +15,7 @@ declaration lives only in the queue and in the environment of the run's own proc
 their owner only, like the credentials next to it). The program reads ``tenants/<slug>.yaml`` itself
 only when started without the variable, i.e. by an operator's bare ``pulumi`` command.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,7 @@ class TenantFiles:
 
     def load(self, slug: str) -> TenantSpec:
         """The validated declaration of ``slug``; raise :class:`~components.spec.SpecErrors`."""
-        return load_tenant(self.directory / f"{slug}.yaml", self.environment.plans,
-                           regions=self.environment.regions)
+        return load_tenant(self.directory / f"{slug}.yaml", self.environment.plans, regions=self.environment.regions)
 
     def load_all(self) -> dict[str, TenantSpec]:
         """Every declared tenant by slug, checked together (no two share a slug or host name)."""
@@ -53,8 +53,7 @@ class TenantFiles:
 
 def stored_tenant(slug: str, text: str, environment: Environment) -> TenantSpec:
     """A declaration the service stored for ``slug``, validated; raise :class:`~components.spec.SpecErrors`."""
-    return parse_tenant(text, f"service:{slug}", environment.plans, expected_slug=slug,
-                        regions=environment.regions)
+    return parse_tenant(text, f"service:{slug}", environment.plans, expected_slug=slug, regions=environment.regions)
 
 
 def engine_variables(tenant: TenantSpec) -> dict[str, str]:
@@ -62,11 +61,13 @@ def engine_variables(tenant: TenantSpec) -> dict[str, str]:
     return {DECLARATION_VARIABLE: dump_tenant(tenant)}
 
 
-def program_tenant(slug: str, environment: Environment, tenants_dir: Path,
-                   variables: Mapping[str, str] = os.environ) -> TenantSpec:
+def program_tenant(
+    slug: str, environment: Environment, tenants_dir: Path, variables: Mapping[str, str] = os.environ
+) -> TenantSpec:
     """The declaration the program applies: the runner's (:data:`DECLARATION_VARIABLE`), else the git file."""
     text = variables.get(DECLARATION_VARIABLE)
     if text is None:
         return TenantFiles(tenants_dir, environment).load(slug)
-    return parse_tenant(text, f"{DECLARATION_VARIABLE} of {slug}", environment.plans, expected_slug=slug,
-                        regions=environment.regions)
+    return parse_tenant(
+        text, f"{DECLARATION_VARIABLE} of {slug}", environment.plans, expected_slug=slug, regions=environment.regions
+    )

@@ -16,6 +16,7 @@ Dokploy being briefly down must not fail a tenant for good:
   run can be (:data:`RUN_KEY_MAX_AGE`). The service sweeps on a schedule, operators with
   ``scripts/cloudctl revoke-keys``. Every key also expires on its own after :data:`EXPIRES_IN`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,6 +27,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from tenacity import RetryCallState
 
 from clients.dokploy import DokployClient, DokployError, RetryPolicy
 from provisioning.key_ledger import KeyLedger
@@ -52,7 +55,11 @@ class RunKeyError(RuntimeError):
 
 def env_tag(env: str) -> str:
     """The environment as it appears in key names (hashed when too long to fit Dokploy's 32 characters)."""
-    return env if len(env) <= 15 and re.fullmatch(r"[A-Za-z0-9_.-]+", env) else hashlib.sha256(env.encode()).hexdigest()[:12]
+    return (
+        env
+        if len(env) <= 15 and re.fullmatch(r"[A-Za-z0-9_.-]+", env)
+        else hashlib.sha256(env.encode()).hexdigest()[:12]
+    )
 
 
 def key_name(env: str, minted_at: float) -> str:
@@ -79,24 +86,36 @@ def mint(platform: DokployClient, env: str, organization_id: str) -> dict[str, A
     A retried mint may leave a key Dokploy created but never answered for: it carries our name, so
     :func:`sweep` revokes it.
     """
-    attempts = platform.retry.attempts
-    for attempt in range(attempts):
-        try:
-            return platform.create_api_key(key_name(env, time.time()), organization_id,
-                                           rate_limit_enabled=False, expires_in=EXPIRES_IN)
-        except DokployError as exc:
-            if not exc.retryable:
-                raise RunKeyError(f"cannot mint the run's Dokploy key for organization {organization_id}: {exc}; "
-                                  "check DOKPLOY_API_KEY and that the platform user is an admin of that organization",
-                                  transient=False) from None
-            if attempt + 1 >= attempts:
-                raise RunKeyError(f"Dokploy did not answer while minting the run's key for organization "
-                                  f"{organization_id} ({exc}); nothing was changed, the run is retried later",
-                                  transient=True) from None
-            delay = platform.retry.delay(attempt)
-            log.warning("minting a run key: %s; retry %d/%d in %.1fs", exc.code, attempt + 1, attempts - 1, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+
+    def once() -> dict[str, Any]:
+        return platform.create_api_key(
+            key_name(env, time.time()), organization_id, rate_limit_enabled=False, expires_in=EXPIRES_IN
+        )
+
+    try:
+        return platform.retry.retrying(_retryable).copy(before_sleep=_log_mint_retry)(once)
+    except DokployError as exc:
+        if not exc.retryable:
+            raise RunKeyError(
+                f"cannot mint the run's Dokploy key for organization {organization_id}: {exc}; "
+                "check DOKPLOY_API_KEY and that the platform user is an admin of that organization",
+                transient=False,
+            ) from None
+        raise RunKeyError(
+            f"Dokploy did not answer while minting the run's key for organization "
+            f"{organization_id} ({exc}); nothing was changed, the run is retried later",
+            transient=True,
+        ) from None
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, DokployError) and exc.retryable
+
+
+def _log_mint_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.warning("minting a run key: %s; retry %d in %.1fs", getattr(exc, "code", exc), state.attempt_number, wait)
 
 
 def revoke(platform: DokployClient, ledger: KeyLedger, key_id: str, name: str) -> bool:
@@ -105,16 +124,22 @@ def revoke(platform: DokployClient, ledger: KeyLedger, key_id: str, name: str) -
         platform.delete_api_key(key_id)
     except DokployError as exc:
         ledger.revoke_failed(key_id, str(exc))
-        log.warning("run key %s (%s) not revoked: %s; queued for later revocation "
-                    "(the service sweeps on a schedule; `scripts/cloudctl revoke-keys` does it now)", name, key_id, exc)
+        log.warning(
+            "run key %s (%s) not revoked: %s; queued for later revocation "
+            "(the service sweeps on a schedule; `scripts/cloudctl revoke-keys` does it now)",
+            name,
+            key_id,
+            exc,
+        )
         return False
     ledger.revoked(key_id)
     return True
 
 
 @contextlib.contextmanager
-def organization_key(platform: DokployClient, organization_id: str, *, env: str, stack: str,
-                     ledger: KeyLedger) -> Iterator[str]:
+def organization_key(
+    platform: DokployClient, organization_id: str, *, env: str, stack: str, ledger: KeyLedger
+) -> Iterator[str]:
     """Yield a fresh key bound to ``organization_id``, recorded in ``ledger``; revoke (or queue) it on exit."""
     created = mint(platform, env, organization_id)
     key_id, name = str(created["id"]), str(created["name"])
@@ -137,8 +162,9 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
 
 
-def sweep(platform: DokployClient, env: str, ledger: KeyLedger, *, now: float | None = None,
-          max_age: float = RUN_KEY_MAX_AGE) -> SweepReport:
+def sweep(
+    platform: DokployClient, env: str, ledger: KeyLedger, *, now: float | None = None, max_age: float = RUN_KEY_MAX_AGE
+) -> SweepReport:
     """Revoke queued keys and keys of dead runs of ``env``; keys of other environments and runs are left alone."""
     now = time.time() if now is None else now
     report = SweepReport()
@@ -157,5 +183,7 @@ def sweep(platform: DokployClient, env: str, ledger: KeyLedger, *, now: float | 
         key_id = str(key.get("id") or "")
         if parsed is None or parsed[0] != tag or parsed[1] >= now - max_age or key_id in handled:
             continue
-        (report.revoked if revoke(platform, ledger, key_id, str(key["name"])) else report.failed).append(str(key["name"]))
+        (report.revoked if revoke(platform, ledger, key_id, str(key["name"])) else report.failed).append(
+            str(key["name"])
+        )
     return report

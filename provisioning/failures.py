@@ -1,4 +1,5 @@
 """Which engine failures are worth retrying (locks, transient provider errors) and how long to wait."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Running one operation over many tenant stacks with bounded parallelism and live phase tracking."""
+
 from __future__ import annotations
 
 import time
@@ -36,8 +37,13 @@ class TenantProgress:
         return end - self.started_at
 
 
-def run_fleet(runner: Runner, tenants: Iterable[TenantSpec], operation: Operation, parallel: int = 4,
-              on_update: Callable[[list[TenantProgress]], None] | None = None) -> list[TenantProgress]:
+def run_fleet(
+    runner: Runner,
+    tenants: Iterable[TenantSpec],
+    operation: Operation,
+    parallel: int = 4,
+    on_update: Callable[[list[TenantProgress]], None] | None = None,
+) -> list[TenantProgress]:
     """Run ``operation`` on every tenant, ``parallel`` at a time; one tenant's failure never stops the others."""
     progress = [TenantProgress(tenant) for tenant in tenants]
 
@@ -52,8 +58,9 @@ def run_fleet(runner: Runner, tenants: Iterable[TenantSpec], operation: Operatio
         try:
             item.result = runner.run(item.tenant, operation, on_event=item.tracker)
         except Exception as exc:  # a bug or an unreachable service must not take the fleet down
-            item.result = RunResult(item.slug, operation, False, time.monotonic() - item.started_at,
-                                    error=f"{type(exc).__name__}: {exc}")
+            item.result = RunResult(
+                item.slug, operation, False, time.monotonic() - item.started_at, error=f"{type(exc).__name__}: {exc}"
+            )
         item.state = "ok" if item.result.ok else "failed"
         notify()
 

@@ -5,6 +5,7 @@ A row is written right after a key is minted and removed once it is revoked. A r
 ``active`` long after any run could last belongs to a killed run. One SQLite file per environment,
 owner-only, through :mod:`storage` (database ``keys``).
 """
+
 from __future__ import annotations
 
 import time
@@ -17,8 +18,15 @@ from storage import open_database
 from storage.schema.keys import run_key
 from storage.statements import upsert
 
-_COLUMNS = (run_key.c.key_id, run_key.c.name, run_key.c.stack, run_key.c.minted_at, run_key.c.state,
-            run_key.c.attempts, run_key.c.last_error)
+_COLUMNS = (
+    run_key.c.key_id,
+    run_key.c.name,
+    run_key.c.stack,
+    run_key.c.minted_at,
+    run_key.c.state,
+    run_key.c.attempts,
+    run_key.c.last_error,
+)
 
 
 @dataclass(frozen=True)
@@ -47,9 +55,20 @@ class KeyLedger:
     def minted(self, key_id: str, name: str, stack: str, minted_at: float | None = None) -> None:
         """Record a key the moment it exists."""
         with self._db.transaction(write=True) as db:
-            upsert(db, run_key, {"key_id": key_id, "name": name, "stack": stack, "state": "active", "attempts": 0,
-                                 "minted_at": time.time() if minted_at is None else minted_at, "last_error": None},
-                   key=["key_id"])
+            upsert(
+                db,
+                run_key,
+                {
+                    "key_id": key_id,
+                    "name": name,
+                    "stack": stack,
+                    "state": "active",
+                    "attempts": 0,
+                    "minted_at": time.time() if minted_at is None else minted_at,
+                    "last_error": None,
+                },
+                key=["key_id"],
+            )
 
     def revoked(self, key_id: str) -> None:
         """The key is gone from Dokploy: forget it."""
@@ -59,8 +78,11 @@ class KeyLedger:
     def revoke_failed(self, key_id: str, error: str) -> None:
         """Queue the key for a later revocation, with the reason (no secrets: Dokploy errors carry none)."""
         with self._db.transaction(write=True) as db:
-            db.execute(sa.update(run_key).where(run_key.c.key_id == key_id)
-                       .values(state="revoke", attempts=run_key.c.attempts + 1, last_error=error[:500]))
+            db.execute(
+                sa.update(run_key)
+                .where(run_key.c.key_id == key_id)
+                .values(state="revoke", attempts=run_key.c.attempts + 1, last_error=error[:500])
+            )
 
     def due(self, max_age: float, now: float | None = None) -> list[LedgerRow]:
         """Keys to revoke now: failed revocations, and keys of runs older than ``max_age`` (killed runs)."""

@@ -5,6 +5,7 @@ steps run in parallel where the program allows (DNS beside the VM, the firewall 
 cloudctl's progress table, the fleet runner and the service's recorded job phases all read the same
 :class:`PhaseTracker`.
 """
+
 from __future__ import annotations
 
 import threading

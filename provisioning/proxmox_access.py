@@ -9,6 +9,7 @@ without any one privilege of it the product is refused with that privilege named
 ``python -m provisioning.proxmox_access <env> [user@realm!tokenid]`` prints the ``pveum`` commands that
 set the layout up on each region's cluster.
 """
+
 from __future__ import annotations
 
 import sys
@@ -20,9 +21,21 @@ from components.spec.errors import SpecErrors
 
 ROLES: dict[str, tuple[str, ...]] = {
     # On /pool/<pool>: PVE applies a pool's roles to its member VMs (/vms/<id>).
-    "DokployCloudVM": ("VM.Allocate", "VM.Audit", "VM.Config.CDROM", "VM.Config.CPU", "VM.Config.Cloudinit",
-                       "VM.Config.Disk", "VM.Config.HWType", "VM.Config.Memory", "VM.Config.Network",
-                       "VM.Config.Options", "VM.GuestAgent.Audit", "VM.PowerMgmt", "Pool.Audit"),
+    "DokployCloudVM": (
+        "VM.Allocate",
+        "VM.Audit",
+        "VM.Config.CDROM",
+        "VM.Config.CPU",
+        "VM.Config.Cloudinit",
+        "VM.Config.Disk",
+        "VM.Config.HWType",
+        "VM.Config.Memory",
+        "VM.Config.Network",
+        "VM.Config.Options",
+        "VM.GuestAgent.Audit",
+        "VM.PowerMgmt",
+        "Pool.Audit",
+    ),
     "DokployCloudTemplate": ("VM.Clone",),
     "DokployCloudStorage": ("Datastore.AllocateSpace", "Datastore.Audit"),
     "DokployCloudNetwork": ("SDN.Use",),
@@ -67,16 +80,19 @@ def require_pool_visible(api: Any, region: Region) -> None:
     if region.pool not in {p.get("poolid") for p in api.pools.get()}:
         raise ProxmoxAccessError(
             f"region {region.name}: the Proxmox token does not see the pool '{region.pool}': create it and grant "
-            f"Pool.Audit on /pool/{region.pool} (role DokployCloudVM; see docs/proxmox-privileges.md)")
+            f"Pool.Audit on /pool/{region.pool} (role DokployCloudVM; see docs/proxmox-privileges.md)"
+        )
 
 
 def pveum_commands(region: Region, token: str = DEFAULT_TOKEN) -> list[str]:
     """What a cluster administrator runs once on ``region``'s cluster (as root) to set the layout up."""
     user, _, token_id = token.partition("!")
     out = [f"pveum role add {name} --privs {','.join(privs)}" for name, privs in ROLES.items()]
-    out += [f"pveum pool add {region.pool} --comment 'Dokploy Cloud tenant VMs'",
-            f"pveum user add {user} --comment 'Dokploy Cloud provisioning'",
-            f"pveum user token add {user} {token_id} --privsep 1"]
+    out += [
+        f"pveum pool add {region.pool} --comment 'Dokploy Cloud tenant VMs'",
+        f"pveum user add {user} --comment 'Dokploy Cloud provisioning'",
+        f"pveum user token add {user} {token_id} --privsep 1",
+    ]
     for grant in grants(region):
         out.append(f"pveum acl modify {grant.path} --roles {grant.role} --users {user}")
         out.append(f"pveum acl modify {grant.path} --roles {grant.role} --tokens '{token}'")
@@ -86,6 +102,7 @@ def pveum_commands(region: Region, token: str = DEFAULT_TOKEN) -> list[str]:
 def main(argv: list[str]) -> int:
     """CLI: print the set-up commands for every region of an environment."""
     from provisioning.toolchain import PROJECT_DIR  # the automation API, not needed inside the program
+
     if len(argv) not in (1, 2):
         print("usage: python -m provisioning.proxmox_access <env> [user@realm!tokenid]", file=sys.stderr)
         return 2

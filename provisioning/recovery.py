@@ -29,6 +29,7 @@ stack, and deletes a VM only when its tags and pool name this tenant of this env
 else it finds is reported (``RecoveryReport.unproven_vms``) for an operator. Callers hold the stack's
 run lock (:mod:`provisioning.runlock`) throughout, so no run of ours changes the state meanwhile.
 """
+
 from __future__ import annotations
 
 import json
@@ -98,8 +99,16 @@ class RecoveryReport:
     @property
     def acted(self) -> bool:
         """Whether anything was found to recover or to report."""
-        return bool(self.lock_cleared or self.torn_files_removed or self.pending_dropped or self.waited_for_tasks or self.orphan_vms_deleted
-                    or self.unproven_vms or self.live_lock or self.crash_evidence)
+        return bool(
+            self.lock_cleared
+            or self.torn_files_removed
+            or self.pending_dropped
+            or self.waited_for_tasks
+            or self.orphan_vms_deleted
+            or self.unproven_vms
+            or self.live_lock
+            or self.crash_evidence
+        )
 
     def to_json(self) -> str:
         """One line of JSON for the log."""
@@ -190,7 +199,9 @@ def clear_pending_operations(stack: auto.Stack) -> list[dict[str, Any]]:
     if not pending:
         return []
     for op in pending:
-        log.warning("dropping pending %s of %s on %s", op.get("type"), (op.get("resource") or {}).get("urn"), stack.name)
+        log.warning(
+            "dropping pending %s of %s on %s", op.get("type"), (op.get("resource") or {}).get("urn"), stack.name
+        )
     deployment.pop("pending_operations", None)
     stack.import_stack(auto.Deployment(version=exported.version, deployment=deployment))
     return pending
@@ -199,8 +210,11 @@ def clear_pending_operations(stack: auto.Stack) -> list[dict[str, Any]]:
 def state_vmids(stack: auto.Stack) -> set[int]:
     """VM ids of the proxmoxve VMs the stack's checkpoint holds (pending operations excluded)."""
     deployment = stack.export_stack().deployment or {}
-    return {int(r["id"]) for r in deployment.get("resources") or []
-            if str(r.get("type", "")).endswith(VM_TYPE_SUFFIX) and str(r.get("id", "")).isdigit()}
+    return {
+        int(r["id"])
+        for r in deployment.get("resources") or []
+        if str(r.get("type", "")).endswith(VM_TYPE_SUFFIX) and str(r.get("id", "")).isdigit()
+    }
 
 
 def remove_torn_checkpoint_files(project: str, stack: str, *, dry_run: bool = False) -> list[str]:
@@ -219,9 +233,16 @@ def remove_torn_checkpoint_files(project: str, stack: str, *, dry_run: bool = Fa
     return [path.name for path in torn]
 
 
-def recover_stack(state: StackState, api: ProxmoxAPI, allocated: set[int], marks: TenantMarks,
-                  report: RecoveryReport, *, timeout: float = TASK_WAIT_SECONDS,
-                  cancel: threading.Event | None = None) -> None:
+def recover_stack(
+    state: StackState,
+    api: ProxmoxAPI,
+    allocated: set[int],
+    marks: TenantMarks,
+    report: RecoveryReport,
+    *,
+    timeout: float = TASK_WAIT_SECONDS,
+    cancel: threading.Event | None = None,
+) -> None:
     """Clear what a dead run left on ``state`` and delete the VMs it provably cloned; report the rest.
 
     The caller holds the stack's run lock. Nothing changes while a live process holds the engine's lock,
@@ -248,9 +269,17 @@ def recover_stack(state: StackState, api: ProxmoxAPI, allocated: set[int], marks
     recover_orphan_vms(api, allocated, marks, state.vmids, report, act=act, timeout=timeout, cancel=cancel)
 
 
-def recover_orphan_vms(api: ProxmoxAPI, allocated: set[int], marks: TenantMarks, owned: Callable[[], set[int]],
-                       report: RecoveryReport, *, act: bool, timeout: float = TASK_WAIT_SECONDS,
-                       cancel: threading.Event | None = None) -> None:
+def recover_orphan_vms(
+    api: ProxmoxAPI,
+    allocated: set[int],
+    marks: TenantMarks,
+    owned: Callable[[], set[int]],
+    report: RecoveryReport,
+    *,
+    act: bool,
+    timeout: float = TASK_WAIT_SECONDS,
+    cancel: threading.Event | None = None,
+) -> None:
     """Wait out dead runs' tasks on the tenant's allocated VMs, then delete those no state owns.
 
     A VM at an id allocated to the tenant that ``owned()`` (the state's VMs, re-read after every wait)
@@ -279,16 +308,25 @@ def recover_orphan_vms(api: ProxmoxAPI, allocated: set[int], marks: TenantMarks,
             continue
         gaps = marks.gaps(*_tags_and_pool(api, vmid))
         if gaps:
-            _unproven(report, vmid, node, "not in the stack's state, but not provably this tenant's: " + "; ".join(gaps))
+            _unproven(
+                report, vmid, node, "not in the stack's state, but not provably this tenant's: " + "; ".join(gaps)
+            )
             continue
-        log.warning("deleting VM %s on %s: cloned for %s by a run that died before recording it", vmid, node, marks.slug)
+        log.warning(
+            "deleting VM %s on %s: cloned for %s by a run that died before recording it", vmid, node, marks.slug
+        )
         _delete_vm(api, node, vmid, timeout)
         report.orphan_vms_deleted.append(vmid)
 
 
 def _unproven(report: RecoveryReport, vmid: int, node: str, reason: str) -> None:
-    log.warning("recovery of %s: VM %s on %s %s; left for an operator (unless the next up records it)",
-                report.stack, vmid, node, reason)
+    log.warning(
+        "recovery of %s: VM %s on %s %s; left for an operator (unless the next up records it)",
+        report.stack,
+        vmid,
+        node,
+        reason,
+    )
     report.unproven_vms.append({"vmid": vmid, "node": node, "reason": reason})
 
 
@@ -308,9 +346,11 @@ class _StillLocked(TimeoutError):
     """A dead run's task still holds the VM (raised once more when the wait gives up)."""
 
 
-def _wait_unlocked(api: ProxmoxAPI, node: str, vmid: int, report: RecoveryReport, timeout: float,
-                   cancel: threading.Event | None = None) -> bool:
+def _wait_unlocked(
+    api: ProxmoxAPI, node: str, vmid: int, report: RecoveryReport, timeout: float, cancel: threading.Event | None = None
+) -> bool:
     """Wait until no task holds VM ``vmid``; False when it is gone meanwhile."""
+
     def unlocked() -> bool:
         if cancel is not None and cancel.is_set():
             raise RecoveryInterrupted(f"recovery of {report.stack} cancelled while waiting for VM {vmid}")
@@ -325,8 +365,11 @@ def _wait_unlocked(api: ProxmoxAPI, node: str, vmid: int, report: RecoveryReport
             raise _StillLocked(f"VM {vmid} is still locked ({lock}) after {timeout:.0f} s; check its task on {node}")
         return True
 
-    polls = RetryPolicy(attempts=max(1, math.ceil(timeout / LOCK_POLL_SECONDS)) + 1, initial=LOCK_POLL_SECONDS,
-                        maximum=LOCK_POLL_SECONDS)
+    polls = RetryPolicy(
+        attempts=max(1, math.ceil(timeout / LOCK_POLL_SECONDS)) + 1,
+        initial=LOCK_POLL_SECONDS,
+        maximum=LOCK_POLL_SECONDS,
+    )
     return polls.call(unlocked, lambda exc: isinstance(exc, _StillLocked), cancel)
 
 

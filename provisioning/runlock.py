@@ -7,6 +7,7 @@ state (a file backend's directory, else ``.state/``). The kernel drops it when i
 killed worker never leaves it behind. Service workers on other hosts are kept apart by the queue's
 per-tenant lease as well.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -30,13 +31,14 @@ class StackBusy(RuntimeError):
 def lock_path(stack_name: str) -> Path:
     """The lock file of ``stack_name``."""
     url = backend_url()
-    root = Path(url[len("file://"):]) if url.startswith("file://") else STATE_DIR
+    root = Path(url[len("file://") :]) if url.startswith("file://") else STATE_DIR
     return root / ".dokploy-cloud-run-locks" / f"{stack_name}.lock"
 
 
 @contextmanager
-def stack_run_lock(stack_name: str, wait: float = LOCK_WAIT_SECONDS,
-                   cancel: threading.Event | None = None) -> Iterator[None]:
+def stack_run_lock(
+    stack_name: str, wait: float = LOCK_WAIT_SECONDS, cancel: threading.Event | None = None
+) -> Iterator[None]:
     """Hold the stack's run lock (re-entrant within a thread); raise :class:`StackBusy` after ``wait``."""
     held: set[str] = getattr(_held, "names", set())
     _held.names = held
@@ -53,8 +55,10 @@ def stack_run_lock(stack_name: str, wait: float = LOCK_WAIT_SECONDS,
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline or (cancel is not None and cancel.is_set()):
-                    raise StackBusy(f"stack {stack_name} is being run or recovered by another process "
-                                    f"(cloudctl or a service worker; lock {path}); try again when it ends") from None
+                    raise StackBusy(
+                        f"stack {stack_name} is being run or recovered by another process "
+                        f"(cloudctl or a service worker; lock {path}); try again when it ends"
+                    ) from None
                 time.sleep(0.2)
         held.add(stack_name)
         try:

@@ -4,6 +4,7 @@
 and satisfies the same :class:`provisioning.runs.Runner` protocol. cloudctl and the service's workers run
 every stack through it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,8 +48,13 @@ class CrashSafeRunner:
         """The environment of the stacks this runner applies."""
         return self.stacks.environment
 
-    def run(self, tenant: TenantSpec, operation: Operation, on_event: EventHandler | None = None,
-            cancel: threading.Event | None = None) -> RunResult:
+    def run(
+        self,
+        tenant: TenantSpec,
+        operation: Operation,
+        on_event: EventHandler | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
         """Recover from a dead run, then run; a destroy also removes the stack. Preview and refresh skip recovery.
 
         Recovery that cannot reach Proxmox or waits too long on a dead run's task fails the attempt as
@@ -71,15 +77,19 @@ class CrashSafeRunner:
             return failed(str(exc), "cancelled")
         except TRANSIENT as exc:
             log.warning("recovery of %s could not finish (%s); retrying later", slug, type(exc).__name__)
-            return failed(f"recovery from an interrupted run could not finish ({type(exc).__name__}); "
-                          "the job is retried", "transient")
+            return failed(
+                f"recovery from an interrupted run could not finish ({type(exc).__name__}); the job is retried",
+                "transient",
+            )
         except auto.CommandError as exc:  # recovery could not select or read the stack (the state backend)
             detail = engine_error(exc)
-            return failed(f"recovery could not read the stack's state: {detail}",
-                          "transient" if is_retryable(detail) else None)
+            return failed(
+                f"recovery could not read the stack's state: {detail}", "transient" if is_retryable(detail) else None
+            )
 
-    def recover(self, tenant: TenantSpec, *, dry_run: bool = False,
-                cancel: threading.Event | None = None) -> recovery.RecoveryReport:
+    def recover(
+        self, tenant: TenantSpec, *, dry_run: bool = False, cancel: threading.Event | None = None
+    ) -> recovery.RecoveryReport:
         """Under the stack's run lock: clear a dead run's stale lock and pending operations, delete the VMs it
         provably cloned but never recorded, refresh if state was cut; report what it cannot prove.
 
@@ -88,18 +98,24 @@ class CrashSafeRunner:
         """
         slug, stack_name = tenant.slug, self.stacks.stack_name(tenant.slug)
         with stack_run_lock(stack_name, cancel=cancel):
-            torn = recovery.remove_torn_checkpoint_files(self.stacks.workspace().project_settings().name,
-                                                         stack_name, dry_run=dry_run)
+            torn = recovery.remove_torn_checkpoint_files(
+                self.stacks.workspace().project_settings().name, stack_name, dry_run=dry_run
+            )
             stack = self.stacks.stack(tenant)
             report = recovery.RecoveryReport(stack.name, dry_run=dry_run, torn_files_removed=torn)
             env = self.stacks.env_vars(tenant)
             pool = f"{self.stacks.environment.name}/{tenant.region}"
-            allocated = {a.vmid for a in open_store(env["ALLOCATIONS_DB"]).all(pool)
-                         if a.owner.split("/", 1)[0] == slug}
-            marks = recovery.TenantMarks(slug, frozenset(t for t in tenant_tags(tenant) if not t.startswith("plan-")),
-                                         self.stacks.environment.regions[tenant.region].pool)
-            recovery.recover_stack(recovery.EngineStackState(stack), client_from_env(env=env), allocated, marks,
-                                   report, cancel=cancel)
+            allocated = {
+                a.vmid for a in open_store(env["ALLOCATIONS_DB"]).all(pool) if a.owner.split("/", 1)[0] == slug
+            }
+            marks = recovery.TenantMarks(
+                slug,
+                frozenset(t for t in tenant_tags(tenant) if not t.startswith("plan-")),
+                self.stacks.environment.regions[tenant.region].pool,
+            )
+            recovery.recover_stack(
+                recovery.EngineStackState(stack), client_from_env(env=env), allocated, marks, report, cancel=cancel
+            )
             if report.pending_dropped:  # state learns what the dead run left (with the org's own Dokploy key)
                 refreshed = self.stacks.run(tenant, "refresh", cancel=cancel)
                 report.refreshed = refreshed.ok

@@ -5,6 +5,7 @@ recovery's refresh) talks to a :class:`Runner`. Two classes satisfy it: the plai
 (:class:`provisioning.stacks.TenantStacks`) and the crash-safe runner wrapping it
 (:class:`provisioning.runner.CrashSafeRunner`); tests inject fakes with the same shape.
 """
+
 from __future__ import annotations
 
 import threading
@@ -44,8 +45,13 @@ class Runner(Protocol):
     def environment(self) -> Environment:
         """The environment whose plans and regions declarations are validated against."""
 
-    def run(self, tenant: TenantSpec, operation: Operation, on_event: EventHandler | None = None,
-            cancel: threading.Event | None = None) -> RunResult:
+    def run(
+        self,
+        tenant: TenantSpec,
+        operation: Operation,
+        on_event: EventHandler | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
         """Apply/destroy/... ``tenant``'s stack; failures come back as ``RunResult(ok=False, error=...)``.
 
         ``tenant`` is the declaration, parsed once by the caller; the run hands it to the program as is.

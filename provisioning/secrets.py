@@ -8,6 +8,7 @@ in ``str``, ``repr`` and errors; ``get_secret_value()`` is called only where the
 :func:`environment_secrets` gives tenant runs their credentials: the process environment first, else
 the environment stack's secret config.
 """
+
 from __future__ import annotations
 
 import os
@@ -48,15 +49,24 @@ class EnvironmentSettings(BaseSettings):
     Empty variables count as unset; names are case-sensitive; instances are frozen.
     """
 
-    model_config = SettingsConfigDict(case_sensitive=True, env_ignore_empty=True, frozen=True, extra="ignore",
-                                      validate_by_name=True, validate_by_alias=True)
+    model_config = SettingsConfigDict(
+        case_sensitive=True,
+        env_ignore_empty=True,
+        frozen=True,
+        extra="ignore",
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         environ = _ENVIRON.get()
         return init_settings, _MappingEnvSource(settings_cls, os.environ if environ is None else environ)
 
@@ -72,8 +82,11 @@ class EnvironmentSettings(BaseSettings):
 
 def settings_problems(error: ValidationError, settings_cls: type[BaseSettings]) -> str:
     """What is wrong: every bad variable, named with what it must be (never its value), joined by "; "."""
-    variables = {name: field.validation_alias for name, field in settings_cls.model_fields.items()
-                 if isinstance(field.validation_alias, str)}
+    variables = {
+        name: field.validation_alias
+        for name, field in settings_cls.model_fields.items()
+        if isinstance(field.validation_alias, str)
+    }
     lines = []
     for item in error.errors(include_url=False, include_input=False, include_context=True):
         # A default that fails validation is reported under its field name: name the variable instead.
@@ -102,13 +115,16 @@ def environment_secrets(env_name: str, engine_env: Mapping[str, str], keys: Mapp
     missing = {key: var for key, var in keys.items() if var not in found}
     if not missing:
         return found
-    opts = auto.LocalWorkspaceOptions(work_dir=str(PROJECT_DIR), env_vars=dict(engine_env),
-                                      pulumi_command=pulumi_command())
+    opts = auto.LocalWorkspaceOptions(
+        work_dir=str(PROJECT_DIR), env_vars=dict(engine_env), pulumi_command=pulumi_command()
+    )
     stack = auto.create_or_select_stack(stack_name=env_name, work_dir=str(PROJECT_DIR), opts=opts)
     config = stack.get_all_config()
     for key, var in missing.items():
         if key not in config:
-            raise MissingSecret(f"{var} is not set and Pulumi.{env_name}.yaml has no '{key}': set it with "
-                                f"`pulumi config set --secret -s {env_name} {key}` or export {var}")
+            raise MissingSecret(
+                f"{var} is not set and Pulumi.{env_name}.yaml has no '{key}': set it with "
+                f"`pulumi config set --secret -s {env_name} {key}` or export {var}"
+            )
         found[var] = config[key].value
     return found

@@ -7,6 +7,7 @@ each run as environment variables, next to the tenant's declaration (:mod:`provi
 :class:`TenantStacks` satisfies :class:`provisioning.runs.Runner`; :class:`provisioning.runner.CrashSafeRunner`
 adds recovery from killed runs on top of it.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,9 @@ class _CancelledBeforeStart(Exception):
 class TenantStacks:
     """The tenant stacks of one environment."""
 
-    def __init__(self, env_name: str, *, extra_env: dict[str, str] | None = None,
-                 enforce_policies: bool = True) -> None:
+    def __init__(
+        self, env_name: str, *, extra_env: dict[str, str] | None = None, enforce_policies: bool = True
+    ) -> None:
         self.env_name = env_name
         self.environment: Environment = load_environment(PROJECT_DIR, env_name)
         self._extra_env = dict(extra_env or {})
@@ -66,28 +68,34 @@ class TenantStacks:
 
     def allocations_location(self) -> str:
         """``ALLOCATIONS_DB``: a SQLite path or a ``postgresql://`` URL (default: a file in ``.state/``)."""
-        return (self._extra_env.get("ALLOCATIONS_DB") or os.environ.get("ALLOCATIONS_DB")
-                or str(STATE_DIR / f"allocations-{self.env_name}.sqlite"))
+        return (
+            self._extra_env.get("ALLOCATIONS_DB")
+            or os.environ.get("ALLOCATIONS_DB")
+            or str(STATE_DIR / f"allocations-{self.env_name}.sqlite")
+        )
 
     def workspace(self) -> auto.LocalWorkspace:
         """A workspace on the project and backend, for reading stacks (no credentials in it)."""
-        return auto.LocalWorkspace(work_dir=str(PROJECT_DIR), env_vars=engine_env(self._extra_env),
-                                   pulumi_command=pulumi_command())
+        return auto.LocalWorkspace(
+            work_dir=str(PROJECT_DIR), env_vars=engine_env(self._extra_env), pulumi_command=pulumi_command()
+        )
 
     def env_vars(self, tenant: TenantSpec, dokploy_key: str | None = None) -> dict[str, str]:
         """Environment for a run of ``tenant``'s stack: engine settings, credentials, region endpoint, declaration."""
         region = self.environment.regions[tenant.region]
-        return engine_env({
-            "DOKPLOY_URL": self.environment.dokploy_url,
-            "PDNS_API_URL": self.environment.dns_api_url,
-            "ALLOCATIONS_DB": self.allocations_location(),
-            "PROXMOX_VE_ENDPOINT": region.endpoint,
-            "PROXMOX_VE_INSECURE": "true" if region.insecure else "false",
-            **engine_variables(tenant),
-            **self.secrets(),
-            **({"DOKPLOY_API_KEY": dokploy_key} if dokploy_key else {}),
-            **self._extra_env,
-        })
+        return engine_env(
+            {
+                "DOKPLOY_URL": self.environment.dokploy_url,
+                "PDNS_API_URL": self.environment.dns_api_url,
+                "ALLOCATIONS_DB": self.allocations_location(),
+                "PROXMOX_VE_ENDPOINT": region.endpoint,
+                "PROXMOX_VE_INSECURE": "true" if region.insecure else "false",
+                **engine_variables(tenant),
+                **self.secrets(),
+                **({"DOKPLOY_API_KEY": dokploy_key} if dokploy_key else {}),
+                **self._extra_env,
+            }
+        )
 
     def key_ledger(self) -> KeyLedger:
         """The per-run Dokploy keys not yet known revoked: ``DOKPLOY_KEY_LEDGER``, else next to the allocations."""
@@ -97,7 +105,7 @@ class TenantStacks:
         return KeyLedger(path)
 
     def sweep_keys(self) -> SweepReport:
-        """Revoke per-run keys whose revocation failed or whose run died (see :func:`provisioning.dokploy_keys.sweep`)."""
+        """Revoke per-run keys whose revocation failed or whose run died (:func:`provisioning.dokploy_keys.sweep`)."""
         platform = platform_client(self.environment.dokploy_url, self.secrets()["DOKPLOY_API_KEY"])
         return sweep(platform, self.env_name, self.key_ledger())
 
@@ -109,16 +117,26 @@ class TenantStacks:
         """``<env>.<slug>``."""
         return f"{self.env_name}.{slug}"
 
-    def stack(self, tenant: TenantSpec, dokploy_key: str | None = None,
-              cancel: threading.Event | None = None) -> auto.Stack:
+    def stack(
+        self, tenant: TenantSpec, dokploy_key: str | None = None, cancel: threading.Event | None = None
+    ) -> auto.Stack:
         """Create or select ``tenant``'s stack on the project's program; its CLI runs stop once ``cancel`` is set."""
-        opts = auto.LocalWorkspaceOptions(work_dir=str(PROJECT_DIR), env_vars=self.env_vars(tenant, dokploy_key),
-                                          pulumi_command=pulumi_command(cancel))
-        return auto.create_or_select_stack(stack_name=self.stack_name(tenant.slug), work_dir=str(PROJECT_DIR),
-                                           opts=opts)
+        opts = auto.LocalWorkspaceOptions(
+            work_dir=str(PROJECT_DIR),
+            env_vars=self.env_vars(tenant, dokploy_key),
+            pulumi_command=pulumi_command(cancel),
+        )
+        return auto.create_or_select_stack(
+            stack_name=self.stack_name(tenant.slug), work_dir=str(PROJECT_DIR), opts=opts
+        )
 
-    def run(self, tenant: TenantSpec, operation: Operation, on_event: EventHandler | None = None,
-            cancel: threading.Event | None = None) -> RunResult:
+    def run(
+        self,
+        tenant: TenantSpec,
+        operation: Operation,
+        on_event: EventHandler | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
         """Run ``operation`` on the tenant's stack, holding its run lock (:mod:`provisioning.runlock`).
 
         Retries while another update holds the engine's lock. Setting ``cancel`` interrupts the run
@@ -130,11 +148,23 @@ class TenantStacks:
             with stack_run_lock(self.stack_name(tenant.slug), cancel=cancel):
                 return self._run_locked(tenant, operation, on_event, cancel, started)
         except StackBusy as exc:
-            return RunResult(tenant.slug, operation, False, time.monotonic() - started, error=str(exc),
-                             error_kind="cancelled" if cancel is not None and cancel.is_set() else "transient")
+            return RunResult(
+                tenant.slug,
+                operation,
+                False,
+                time.monotonic() - started,
+                error=str(exc),
+                error_kind="cancelled" if cancel is not None and cancel.is_set() else "transient",
+            )
 
-    def _run_locked(self, tenant: TenantSpec, operation: Operation, on_event: EventHandler | None,
-                    cancel: threading.Event | None, started: float) -> RunResult:
+    def _run_locked(
+        self,
+        tenant: TenantSpec,
+        operation: Operation,
+        on_event: EventHandler | None,
+        cancel: threading.Event | None,
+        started: float,
+    ) -> RunResult:
         slug, stack_name = tenant.slug, self.stack_name(tenant.slug)
 
         def attempt() -> RunResult:
@@ -150,11 +180,15 @@ class TenantStacks:
         except _CancelledBeforeStart:
             return failed(f"{operation} of {stack_name} cancelled before it started", "cancelled")
         except RunCancelled:
-            return failed(f"{operation} of {stack_name} was interrupted by its owner; running it again converges",
-                          "cancelled")
+            return failed(
+                f"{operation} of {stack_name} was interrupted by its owner; running it again converges", "cancelled"
+            )
         except auto.ConcurrentUpdateError:
-            return failed(f"stack {stack_name} is locked by another update; "
-                          "if no run is active, `scripts/cloudctl recover <slug>` clears a stale lock", "transient")
+            return failed(
+                f"stack {stack_name} is locked by another update; "
+                "if no run is active, `scripts/cloudctl recover <slug>` clears a stale lock",
+                "transient",
+            )
         except auto.CommandError as exc:
             return failed(engine_error(exc))
         except RunKeyError as exc:  # nothing ran: Dokploy's outage is the job's to wait out, not the tenant's
@@ -162,19 +196,34 @@ class TenantStacks:
         result.seconds = time.monotonic() - started
         return result
 
-    def _run_once(self, tenant: TenantSpec, operation: Operation, on_event: EventHandler | None,
-                  cancel: threading.Event | None = None) -> RunResult:
+    def _run_once(
+        self,
+        tenant: TenantSpec,
+        operation: Operation,
+        on_event: EventHandler | None,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
         platform = platform_client(self.environment.dokploy_url, self.secrets()["DOKPLOY_API_KEY"])
-        with organization_key(platform, tenant.dokploy_organization, env=self.env_name,
-                              stack=self.stack_name(tenant.slug), ledger=self.key_ledger()) as key:
+        with organization_key(
+            platform,
+            tenant.dokploy_organization,
+            env=self.env_name,
+            stack=self.stack_name(tenant.slug),
+            ledger=self.key_ledger(),
+        ) as key:
             return self._operate(self.stack(tenant, key, cancel), tenant.slug, operation, on_event)
 
-    def _operate(self, stack: auto.Stack, slug: str, operation: Operation,
-                 on_event: EventHandler | None) -> RunResult:
+    def _operate(self, stack: auto.Stack, slug: str, operation: Operation, on_event: EventHandler | None) -> RunResult:
         if operation == "up":
             up = stack.up(on_event=on_event, color="never", suppress_progress=True, **self._policies())
-            return RunResult(slug, operation, True, 0.0, _counts(up.summary.resource_changes),
-                             {k: v.value for k, v in up.outputs.items() if not v.secret})
+            return RunResult(
+                slug,
+                operation,
+                True,
+                0.0,
+                _counts(up.summary.resource_changes),
+                {k: v.value for k, v in up.outputs.items() if not v.secret},
+            )
         if operation == "preview":
             preview = stack.preview(on_event=on_event, color="never", suppress_progress=True, **self._policies())
             return RunResult(slug, operation, True, 0.0, _counts(preview.change_summary))

@@ -12,6 +12,7 @@ allocation sweep read them here, per backend:
 Any other backend (S3, Pulumi Cloud) yields no records (its locks are not visible to us), which callers must treat as
 "cannot tell", never as "unlocked", when that matters.
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,7 +37,7 @@ def lock_records(project: str, stack: str, url: str | None = None) -> list[dict[
     """The lock records (``pid``, ``hostname``, ``timestamp``...) held on ``stack`` of ``project``."""
     url = url or backend_url()
     if url.startswith("file://"):
-        return [_read_json(p) for p in _lock_files(Path(url[len("file://"):]), project, stack)]
+        return [_read_json(p) for p in _lock_files(Path(url[len("file://") :]), project, stack)]
     if url.startswith(POSTGRES):
         return _postgres_locks(url, f"{LOCKS}/{project}/{stack.split('/')[-1]}/")
     return []
@@ -51,17 +52,26 @@ def _postgres_locks(url: str, prefix: str) -> list[dict[str, Any]]:
     prefix = f"{root}/{prefix}" if root else prefix
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     table = next((v for k, v in query if k == "table"), "pulumi_state")
-    dsn = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode([(k, v) for k, v in query if k != "table"])))
+    dsn = urllib.parse.urlunsplit(
+        parts._replace(query=urllib.parse.urlencode([(k, v) for k, v in query if k != "table"]))
+    )
     try:
-        with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True,
-                             options="-c statement_timeout=15000") as conn:
-            rows = conn.execute(sql.SQL("SELECT data->>'data' FROM {} WHERE starts_with(key, %s) ORDER BY key")
-                                .format(sql.Identifier(table)), (prefix,)).fetchall()
+        with psycopg.connect(
+            dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True, options="-c statement_timeout=15000"
+        ) as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT data->>'data' FROM {} WHERE starts_with(key, %s) ORDER BY key").format(
+                    sql.Identifier(table)
+                ),
+                (prefix,),
+            ).fetchall()
     except psycopg.errors.UndefinedTable:
         return []  # the CLI creates the table on first use: no stack, no lock
     except psycopg.OperationalError:
-        raise ConnectionError("cannot read stack locks from the state database (PULUMI_BACKEND_URL): "
-                              "check that PostgreSQL is up and the URL's host, port and user") from None
+        raise ConnectionError(
+            "cannot read stack locks from the state database (PULUMI_BACKEND_URL): "
+            "check that PostgreSQL is up and the URL's host, port and user"
+        ) from None
     return [_decode(row[0]) for row in rows]
 
 
@@ -97,7 +107,7 @@ def torn_attributes(project: str, stack: str, url: str | None = None) -> list[Pa
     url = url or backend_url()
     if not url.startswith("file://"):
         return []
-    directory = Path(url[len("file://"):]) / ".pulumi" / "stacks" / project
+    directory = Path(url[len("file://") :]) / ".pulumi" / "stacks" / project
     name = stack.split("/")[-1]
     torn = []
     for path in sorted(directory.glob(f"{name}.json*.attrs")) if directory.is_dir() else []:

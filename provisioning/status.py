@@ -1,4 +1,5 @@
 """Fleet status: what each tenant stack holds and how its last update went."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,8 +44,9 @@ class TenantStatus:
 def tenant_status(stacks: TenantStacks, spec: TenantSpec) -> TenantStatus:
     """Status of one tenant from its stack (never deployed: empty outputs, result ``not deployed``)."""
     slug = spec.slug
-    opts = auto.LocalWorkspaceOptions(work_dir=str(PROJECT_DIR), env_vars=stacks.env_vars(spec),
-                                      pulumi_command=pulumi_command())
+    opts = auto.LocalWorkspaceOptions(
+        work_dir=str(PROJECT_DIR), env_vars=stacks.env_vars(spec), pulumi_command=pulumi_command()
+    )
     try:
         stack = auto.select_stack(stack_name=stacks.stack_name(slug), work_dir=str(PROJECT_DIR), opts=opts)
     except auto.StackNotFoundError:
@@ -53,8 +55,13 @@ def tenant_status(stacks: TenantStacks, spec: TenantSpec) -> TenantStatus:
     history = stack.history(page_size=1)
     last = history[0] if history else None
     return TenantStatus(
-        slug, spec.plan, spec.region, list(outputs.get("nodes") or []), list(outputs.get("vmIds") or []),
-        list(outputs.get("addresses") or []), list(outputs.get("hostnames") or []),
+        slug,
+        spec.plan,
+        spec.region,
+        list(outputs.get("nodes") or []),
+        list(outputs.get("vmIds") or []),
+        list(outputs.get("addresses") or []),
+        list(outputs.get("hostnames") or []),
         list(outputs.get("dokployServerIds") or []),
         f"{last.kind} {last.result}" if last else "never updated",
         dt.datetime.fromisoformat(str(last.end_time)).astimezone(dt.UTC) if last and last.end_time else None,

@@ -1,4 +1,5 @@
 """Where the project's Pulumi toolchain, state and program live, and the environment a run gets."""
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,9 @@ class ToolchainMissing(RuntimeError):
 def pulumi_command(cancel: threading.Event | None = None) -> auto.PulumiCommand:
     """The CLI built into .tools/bin by scripts/toolchain/build.sh; interrupted once ``cancel`` is set."""
     if not (TOOLS_DIR / "bin" / "pulumi").exists():
-        raise ToolchainMissing(f"{TOOLS_DIR / 'bin' / 'pulumi'} is missing: run scripts/setup.sh to build the toolchain")
+        raise ToolchainMissing(
+            f"{TOOLS_DIR / 'bin' / 'pulumi'} is missing: run scripts/setup.sh to build the toolchain"
+        )
     if cancel is not None:
         from provisioning.cancel import CancellableCommand
 
@@ -42,7 +45,7 @@ def backend_url() -> str:
     """PULUMI_BACKEND_URL if set (s3://…, https://api.pulumi.com), else the local file backend."""
     url = os.environ.get("PULUMI_BACKEND_URL") or DEFAULT_BACKEND
     if url.startswith("file://"):
-        private_dir(url[len("file://"):])  # stack state: encrypted secrets and customer data
+        private_dir(url[len("file://") :])  # stack state: encrypted secrets and customer data
     return url
 
 

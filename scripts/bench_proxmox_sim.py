@@ -1,5 +1,6 @@
 """Benchmark the Proxmox simulator: loopback GET throughput and latency, and backend memory with
 1k and 10k VMs. Usage: python scripts/bench_proxmox_sim.py [--requests 2000] [--threads 4] [--tls]"""
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,11 @@ def http_bench(path: str, total: int, threads: int, tls: bool) -> dict[str, floa
     wall = time.perf_counter() - start
     server.stop()
     latencies.sort()
-    return {"rps": len(latencies) / wall, "p50_ms": statistics.median(latencies) * 1000,
-            "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000}
+    return {
+        "rps": len(latencies) / wall,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
+    }
 
 
 def memory_bench(count: int) -> dict[str, float]:

@@ -12,6 +12,7 @@ one ``python -m service --workers-only`` process, then measures:
 
 The machine is shared: numbers are indicative, and CPU-bound (each ``pulumi up`` costs seconds of CPU).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,31 +77,44 @@ def summarize(label: str, jobs: list[dict[str, Any]], wall: float, concurrency: 
                 accounted += per_phase[phase][-1]
         per_phase["other"].append(max(0.0, total - accounted))
     ok = sum(1 for j in jobs if j["state"] == "succeeded")
-    return {"label": label, "signups": len(jobs), "succeeded": ok, "concurrency": concurrency,
-            "wall_seconds": round(wall, 1), "tenants_per_minute": round(60 * ok / wall, 2) if wall else 0.0,
-            "phases": {p: {"p50": round(percentile(v, 0.5), 2), "p95": round(percentile(v, 0.95), 2)}
-                       for p, v in per_phase.items() if v}}
+    return {
+        "label": label,
+        "signups": len(jobs),
+        "succeeded": ok,
+        "concurrency": concurrency,
+        "wall_seconds": round(wall, 1),
+        "tenants_per_minute": round(60 * ok / wall, 2) if wall else 0.0,
+        "phases": {
+            p: {"p50": round(percentile(v, 0.5), 2), "p95": round(percentile(v, 0.95), 2)}
+            for p, v in per_phase.items()
+            if v
+        },
+    }
 
 
 def print_latency(results: list[dict[str, Any]]) -> None:
     print(f"\n{'scenario':<34} {'ok':>6} " + " ".join(f"{p:>13}" for p in PHASES))
     print(f"{'':<34} {'':>6} " + " ".join(f"{'p50/p95 s':>13}" for _ in PHASES))
     for r in results:
-        cells = [f"{r['phases'][p]['p50']:.1f}/{r['phases'][p]['p95']:.1f}" if p in r["phases"] else "-"
-                 for p in PHASES]
+        cells = [
+            f"{r['phases'][p]['p50']:.1f}/{r['phases'][p]['p95']:.1f}" if p in r["phases"] else "-" for p in PHASES
+        ]
         print(f"{r['label']:<34} {r['succeeded']:>3}/{r['signups']:<2} " + " ".join(f"{c:>13}" for c in cells))
 
 
 def print_throughput(results: list[dict[str, Any]]) -> None:
     print(f"\n{'SERVICE_CONCURRENCY':>19} {'signups':>8} {'wall s':>8} {'tenants/min':>12} {'p50 total s':>12}")
     for r in results:
-        print(f"{r['concurrency']:>19} {r['signups']:>8} {r['wall_seconds']:>8.1f} {r['tenants_per_minute']:>12.2f} "
-              f"{r['phases']['total']['p50']:>12.1f}")
+        print(
+            f"{r['concurrency']:>19} {r['signups']:>8} {r['wall_seconds']:>8.1f} {r['tenants_per_minute']:>12.2f} "
+            f"{r['phases']['total']['p50']:>12.1f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench_service", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="bench_service", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--many", type=int, default=20, help="concurrent signups of the batch runs")
     parser.add_argument("--workers", type=int, default=8, help="SERVICE_CONCURRENCY of the batch runs")
     parser.add_argument("--scale", type=float, default=0.25, help="multiplier of the realistic Proxmox durations")

@@ -7,6 +7,7 @@ then one more tenant added while N are live (the marginal cost of a signup). Per
 wall time of ``up`` and the engine's own overhead (wall time not spent inside a resource operation),
 and the fleet's throughput in tenants per minute. Figures depend on the machine and its load.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,11 @@ from tests.e2e.conftest import write_environment
 
 console = Console(width=140)
 EXTRA = 3  # tenants added one at a time once N are live: the marginal cost of a signup
-CREDENTIALS = {"PROXMOX_VE_API_TOKEN": "dokploy-cloud@pve!bench=6f1d1c1e-0000-4000-8000-000000000001",
-               "DOKPLOY_API_KEY": "B" * 64, "PDNS_API_KEY": "bench-pdns-key"}
+CREDENTIALS = {
+    "PROXMOX_VE_API_TOKEN": "dokploy-cloud@pve!bench=6f1d1c1e-0000-4000-8000-000000000001",
+    "DOKPLOY_API_KEY": "B" * 64,
+    "PDNS_API_KEY": "bench-pdns-key",
+}
 
 
 def write_tenants(directory: Path, count: int, start: int = 0) -> None:
@@ -38,7 +42,8 @@ def write_tenants(directory: Path, count: int, start: int = 0) -> None:
         slug = f"bench{i:04d}"
         (directory / f"{slug}.yaml").write_text(
             f"slug: {slug}\ndisplay_name: Bench {i}\nplan: starter\nregion: {'pve-eu1' if i % 2 else 'pve-us1'}\n"
-            f"dokploy_organization: org_{slug}\nowner: ops@{slug}.example\n")
+            f"dokploy_organization: org_{slug}\nowner: ops@{slug}.example\n"
+        )
 
 
 def run_size(n: int, parallel: int) -> dict[str, float]:
@@ -46,9 +51,15 @@ def run_size(n: int, parallel: int) -> dict[str, float]:
     root = Path(tempfile.mkdtemp(prefix=f"bench{n}-"))
     write_environment(root / "env.yaml")
     write_tenants(root / "tenants", n + EXTRA)
-    os.environ.update({**CREDENTIALS, "DOKPLOY_CLOUD_ENV_FILE": str(root / "env.yaml"),
-                       "PULUMI_BACKEND_URL": f"file://{root / 'backend'}", "PULUMI_CONFIG_PASSPHRASE": "bench",
-                       "ALLOCATIONS_DB": str(root / "allocations.sqlite")})
+    os.environ.update(
+        {
+            **CREDENTIALS,
+            "DOKPLOY_CLOUD_ENV_FILE": str(root / "env.yaml"),
+            "PULUMI_BACKEND_URL": f"file://{root / 'backend'}",
+            "PULUMI_CONFIG_PASSPHRASE": "bench",
+            "ALLOCATIONS_DB": str(root / "allocations.sqlite"),
+        }
+    )
     (root / "backend").mkdir()
     stacks = TenantStacks("local")
     specs = load_tenants(root / "tenants", stacks.environment.plans, regions=stacks.environment.regions)
@@ -60,16 +71,23 @@ def run_size(n: int, parallel: int) -> dict[str, float]:
         extra = [run_fleet(stacks, [tenant], "up", 1)[0] for tenant in tenants[n:]]
     failed = [r for r in rows + extra if r.state != "ok"]
     if failed:
-        raise SystemExit(f"N={n}: {len(failed)} tenants failed, first: {failed[0].slug}: "
-                         f"{failed[0].result.error if failed[0].result else '?'}")
+        raise SystemExit(
+            f"N={n}: {len(failed)} tenants failed, first: {failed[0].slug}: "
+            f"{failed[0].result.error if failed[0].result else '?'}"
+        )
     walls = [r.result.seconds for r in rows if r.result]
     overheads = [r.result.seconds - r.tracker.busy_seconds for r in rows if r.result]
-    return {"n": n, "wall_p50": statistics.median(walls), "wall_p95": _p95(walls),
-            "overhead_p50": statistics.median(overheads), "fleet_s": fleet_seconds,
-            "per_minute": 60 * n / fleet_seconds,
-            "next_wall": statistics.median(r.result.seconds for r in extra if r.result),
-            "next_overhead": statistics.median(r.result.seconds - r.tracker.busy_seconds for r in extra if r.result),
-            "load": os.getloadavg()[0]}
+    return {
+        "n": n,
+        "wall_p50": statistics.median(walls),
+        "wall_p95": _p95(walls),
+        "overhead_p50": statistics.median(overheads),
+        "fleet_s": fleet_seconds,
+        "per_minute": 60 * n / fleet_seconds,
+        "next_wall": statistics.median(r.result.seconds for r in extra if r.result),
+        "next_overhead": statistics.median(r.result.seconds - r.tracker.busy_seconds for r in extra if r.result),
+        "load": os.getloadavg()[0],
+    }
 
 
 def _p95(values: list[float]) -> float:
@@ -82,18 +100,37 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 50])
     ap.add_argument("--parallel", type=int, default=4)
     args = ap.parse_args()
-    table = Table(title=f"tenant provisioning on the simulators (task durations 0, {args.parallel} stacks at a time, "
-                        f"{os.cpu_count()} cores)", title_justify="left")
-    for column in ("N", "up wall p50 (s)", "up wall p95 (s)", "engine overhead p50 (s)", "fleet (s)",
-                   "tenants/min", f"next tenant wall (s, median of {EXTRA})", "next tenant overhead (s)",
-                   "load avg"):
+    table = Table(
+        title=f"tenant provisioning on the simulators (task durations 0, {args.parallel} stacks at a time, "
+        f"{os.cpu_count()} cores)",
+        title_justify="left",
+    )
+    for column in (
+        "N",
+        "up wall p50 (s)",
+        "up wall p95 (s)",
+        "engine overhead p50 (s)",
+        "fleet (s)",
+        "tenants/min",
+        f"next tenant wall (s, median of {EXTRA})",
+        "next tenant overhead (s)",
+        "load avg",
+    ):
         table.add_column(column, justify="right")
     for n in args.sizes:
         console.print(f"N={n} ...")
         r = run_size(n, args.parallel)
-        table.add_row(str(n), f"{r['wall_p50']:.1f}", f"{r['wall_p95']:.1f}", f"{r['overhead_p50']:.1f}",
-                      f"{r['fleet_s']:.0f}", f"{r['per_minute']:.1f}", f"{r['next_wall']:.1f}",
-                      f"{r['next_overhead']:.1f}", f"{r['load']:.1f}")
+        table.add_row(
+            str(n),
+            f"{r['wall_p50']:.1f}",
+            f"{r['wall_p95']:.1f}",
+            f"{r['overhead_p50']:.1f}",
+            f"{r['fleet_s']:.0f}",
+            f"{r['per_minute']:.1f}",
+            f"{r['next_wall']:.1f}",
+            f"{r['next_overhead']:.1f}",
+            f"{r['load']:.1f}",
+        )
     console.print(table)
 
 

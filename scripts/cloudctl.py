@@ -10,7 +10,8 @@
     scripts/cloudctl [--env ENV] list                             declared tenants
     scripts/cloudctl [--env ENV] revoke-keys                      revoke per-run Dokploy keys left by failed
                                                                   revokes or killed runs
-    scripts/cloudctl [--env ENV] allocations list                 VM ids and addresses held, who holds them, free capacity
+    scripts/cloudctl [--env ENV] allocations list                 VM ids and addresses held, who holds them,
+                                                                  free capacity
     scripts/cloudctl [--env ENV] allocations free-orphans [--dry-run]
                                                                   free allocations whose tenant stack no longer
                                                                   records them (--dry-run: only print them)
@@ -20,6 +21,7 @@
 Every tenant file this command reads is parsed once; the runs get the parsed declaration
 (:mod:`provisioning.declarations`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,25 +76,52 @@ def progress_table(rows: list[TenantProgress], title: str) -> Table:
         if row.result is not None:
             outcome = _changes(row.result.changes) if row.result.ok else first_error_line(row.result.error)
         style = {"ok": "green", "failed": "red", "running": "yellow"}.get(row.state, "")
-        table.add_row(row.slug, f"[{style}]{row.state}[/]" if style else row.state, row.tracker.current,
-                      f"{row.elapsed:.1f}s", phases, outcome)
+        table.add_row(
+            row.slug,
+            f"[{style}]{row.state}[/]" if style else row.state,
+            row.tracker.current,
+            f"{row.elapsed:.1f}s",
+            phases,
+            outcome,
+        )
     return table
 
 
 def status_table(rows: list[TenantStatus], title: str) -> Table:
     """The fleet table: tenant, plan, node, VM id, address, hostname, Dokploy server, last result, age."""
     table = Table(title=title, title_justify="left")
-    for column in ("tenant", "plan", "region", "node", "vm id", "address", "hostname", "dokploy server",
-                   "last result", "age"):
+    for column in (
+        "tenant",
+        "plan",
+        "region",
+        "node",
+        "vm id",
+        "address",
+        "hostname",
+        "dokploy server",
+        "last result",
+        "age",
+    ):
         table.add_column(column)
     for row in rows:
         servers = max(1, len(row.hostnames))
         for i in range(servers):
+
             def pick(values: Sequence[object], i: int = i) -> str:
                 return str(values[i]) if i < len(values) else "-"
-            table.add_row(row.slug if i == 0 else "", row.plan if i == 0 else "", row.region if i == 0 else "",
-                          pick(row.nodes), pick(row.vm_ids), pick(row.addresses), pick(row.hostnames),
-                          pick(row.dokploy_servers), row.last_result if i == 0 else "", row.age if i == 0 else "")
+
+            table.add_row(
+                row.slug if i == 0 else "",
+                row.plan if i == 0 else "",
+                row.region if i == 0 else "",
+                pick(row.nodes),
+                pick(row.vm_ids),
+                pick(row.addresses),
+                pick(row.hostnames),
+                pick(row.dokploy_servers),
+                row.last_result if i == 0 else "",
+                row.age if i == 0 else "",
+            )
     return table
 
 
@@ -164,8 +193,10 @@ def service_namespace_problems(stacks: TenantStacks, tenants: Declared) -> list[
     try:
         service_specs = service_tenants(open_queue(url), stacks.environment)
     except Exception as exc:  # refuse rather than risk applying over a service tenant's stack
-        return [f"cannot read the service's tenants from SERVICE_DATABASE_URL ({type(exc).__name__}); "
-                "make it reachable, or unset it to skip this check"]
+        return [
+            f"cannot read the service's tenants from SERVICE_DATABASE_URL ({type(exc).__name__}); "
+            "make it reachable, or unset it to skip this check"
+        ]
     return git_conflicts(list(tenants.all().values()), service_specs)
 
 
@@ -173,8 +204,13 @@ def cmd_run(args: argparse.Namespace, stacks: TenantStacks, tenants: Declared) -
     chosen = tenants.pick(args.slugs)
     title = f"{args.command} {stacks.env_name}: {len(chosen)} tenant(s), {args.parallel} at a time"
     with Live(console=console, refresh_per_second=4, transient=not console.is_terminal) as live:
-        rows = run_fleet(CrashSafeRunner(stacks), chosen, args.command, args.parallel,
-                         on_update=lambda r: live.update(progress_table(r, title)))
+        rows = run_fleet(
+            CrashSafeRunner(stacks),
+            chosen,
+            args.command,
+            args.parallel,
+            on_update=lambda r: live.update(progress_table(r, title)),
+        )
         live.update(progress_table(rows, title))
     if not console.is_terminal:
         console.print(progress_table(rows, title))
@@ -211,7 +247,9 @@ def cmd_recover(args: argparse.Namespace, stacks: TenantStacks, tenants: Declare
     table.add_row("crash evidence", "; ".join(report.crash_evidence) or "none")
     table.add_row("stale lock cleared", "yes" if report.lock_cleared else "no")
     table.add_row("pending operations dropped", ", ".join(report.pending_dropped) or "-")
-    table.add_row("waited for dead run's tasks", ", ".join(f"{k}:{v}" for k, v in report.waited_for_tasks.items()) or "-")
+    table.add_row(
+        "waited for dead run's tasks", ", ".join(f"{k}:{v}" for k, v in report.waited_for_tasks.items()) or "-"
+    )
     table.add_row("unrecorded VMs deleted", ", ".join(map(str, report.orphan_vms_deleted)) or "-")
     table.add_row("refreshed", "yes" if report.refreshed else "no")
     console.print(table)
@@ -221,7 +259,7 @@ def cmd_recover(args: argparse.Namespace, stacks: TenantStacks, tenants: Declare
 
 
 def cmd_revoke_keys(_args: argparse.Namespace, stacks: TenantStacks, _tenants: Declared) -> int:
-    """Revoke per-run Dokploy keys whose revocation failed or whose run was killed (the service does it on a schedule)."""
+    """Revoke per-run Dokploy keys whose revocation failed or whose run was killed (the service does it too)."""
     report = stacks.sweep_keys()
     table = Table(title=f"per-run Dokploy keys of {stacks.env_name}", title_justify="left")
     table.add_column("revoked")
@@ -265,8 +303,15 @@ def cmd_list(_args: argparse.Namespace, _stacks: TenantStacks, tenants: Declared
     for column in ("tenant", "name", "plan", "region", "servers", "organization", "owner"):
         table.add_column(column)
     for spec in specs.values():
-        table.add_row(spec.slug, spec.display_name, spec.plan, spec.region, str(spec.servers),
-                      spec.dokploy_organization, spec.owner)
+        table.add_row(
+            spec.slug,
+            spec.display_name,
+            spec.plan,
+            spec.region,
+            str(spec.servers),
+            spec.dokploy_organization,
+            spec.owner,
+        )
     console.print(table)
     return 0
 
@@ -280,18 +325,26 @@ def cmd_validate(_args: argparse.Namespace, _stacks: TenantStacks, tenants: Decl
             console.print(str(error), highlight=False, markup=False)
         return 1
     for spec in specs.values():
-        console.print(f"ok {spec.source}: {spec.slug} plan={spec.plan} region={spec.region} servers={spec.servers}",
-                      highlight=False, markup=False)
+        console.print(
+            f"ok {spec.source}: {spec.slug} plan={spec.plan} region={spec.region} servers={spec.servers}",
+            highlight=False,
+            markup=False,
+        )
     return 0
 
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="cloudctl", description="Operate tenant stacks of a Dokploy Cloud environment.")
-    ap.add_argument("--env", default=os.environ.get("DOKPLOY_CLOUD_ENV", "local"), help="environment (stack file Pulumi.<env>.yaml)")
+    ap.add_argument(
+        "--env", default=os.environ.get("DOKPLOY_CLOUD_ENV", "local"), help="environment (stack file Pulumi.<env>.yaml)"
+    )
     ap.add_argument("--tenants-dir", type=Path, help="tenant files (default: tenants/)")
     sub = ap.add_subparsers(dest="command", required=True)
-    for name, text in (("up", "apply tenants"), ("preview", "show what up would change"),
-                       ("refresh", "read actual state and record drift")):
+    for name, text in (
+        ("up", "apply tenants"),
+        ("preview", "show what up would change"),
+        ("refresh", "read actual state and record drift"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("slugs", nargs="*", help="tenants (default: every declared tenant)")
         p.add_argument("--parallel", type=int, default=4, help="stacks applied at once (default 4)")
@@ -318,8 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.env == "local":
         adopted = adopt_running_demo(os.environ)
         if adopted:
-            console.print(f"using the running demo's state: {', '.join(sorted(adopted))} from {handoff.HANDOFF_FILE}",
-                          highlight=False)
+            console.print(
+                f"using the running demo's state: {', '.join(sorted(adopted))} from {handoff.HANDOFF_FILE}",
+                highlight=False,
+            )
     try:
         stacks = TenantStacks(args.env)
         directory = getattr(args, "directory", None) or args.tenants_dir or PROJECT_DIR / "tenants"
@@ -330,10 +385,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for line in problems:
                     console.print(f"[red]{line}[/]", highlight=False)
                 return 2
-        handler = {"up": cmd_run, "preview": cmd_run, "refresh": cmd_run, "destroy": cmd_destroy,
-                   "recover": cmd_recover, "status": cmd_status, "list": cmd_list,
-                   "revoke-keys": cmd_revoke_keys, "allocations": cmd_allocations,
-                   "validate": cmd_validate}[args.command]
+        handler = {
+            "up": cmd_run,
+            "preview": cmd_run,
+            "refresh": cmd_run,
+            "destroy": cmd_destroy,
+            "recover": cmd_recover,
+            "status": cmd_status,
+            "list": cmd_list,
+            "revoke-keys": cmd_revoke_keys,
+            "allocations": cmd_allocations,
+            "validate": cmd_validate,
+        }[args.command]
         return handler(args, stacks, tenants)
     except SpecErrors as errors:
         console.print(f"[red]{errors}[/]", highlight=False)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set everything up (idempotent), check lint and types, and run the test suite. Extra arguments go to pytest.
-# ruff and mypy read their configuration from pyproject.toml (what they check, and how strictly); either one
-# finding anything fails the run before a test starts.
+# ruff (lint and format) and mypy read their configuration from pyproject.toml (what they check, and how
+# strictly); any finding fails the run before a test starts.
 # Exit status is pytest's; "no tests collected" (5) counts as a failure.
 set -euo pipefail
 . "$(dirname "$0")/lib/env.sh"
@@ -11,6 +11,10 @@ cd "$PROJECT_ROOT"
 log "lint: ruff check (rules in pyproject.toml [tool.ruff])"
 "$VENV_DIR/bin/ruff" check --quiet --output-format concise . \
   || die "ruff found the problems listed above; fix them ('.venv/bin/ruff check --fix <path>' fixes the ones marked [*])"
+
+log "format: ruff format --check (the one code layout; 'ruff format .' applies it)"
+"$VENV_DIR/bin/ruff" format --check --quiet . \
+  || die "files above are not in ruff format's layout; run '.venv/bin/ruff format .'"
 
 log "types: mypy (paths and strictness in pyproject.toml [tool.mypy])"
 "$VENV_DIR/bin/mypy" \

@@ -4,6 +4,7 @@ Settings come from the environment (see service/settings.py). With PostgreSQL, r
 machine and ``--workers-only`` on others, with allocations and Pulumi state in PostgreSQL too
 (docs/scale-out.md); with SQLite keep every process on one machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,7 @@ def start_workers(settings: Settings, metrics: Metrics, stop: threading.Event) -
     queue = open_queue(settings.database_url)
     threads = []
     for _ in range(settings.concurrency):
-        thread = threading.Thread(target=Worker(queue, runner, options, metrics).run_forever, args=(stop,),
-                                  daemon=True)
+        thread = threading.Thread(target=Worker(queue, runner, options, metrics).run_forever, args=(stop,), daemon=True)
         thread.start()
         threads.append(thread)
     threads.append(start_key_sweeper(runner.stacks, settings.key_sweep_seconds, stop))
@@ -67,8 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m service: {exc}", file=sys.stderr)
         return 2
     if settings.database_url.startswith(("postgresql://", "postgres://")) and backend_url().startswith("file://"):
-        log.warning("the queue is PostgreSQL but the Pulumi state is a file:// backend: workers on other hosts "
-                    "cannot see this host's stacks; use a shared backend (docs/scale-out.md)")
+        log.warning(
+            "the queue is PostgreSQL but the Pulumi state is a file:// backend: workers on other hosts "
+            "cannot see this host's stacks; use a shared backend (docs/scale-out.md)"
+        )
     stop = threading.Event()
     threads = [] if args.api_only else start_workers(settings, metrics, stop)
     log.info("service starting: %r", settings)

@@ -7,6 +7,7 @@ spec loader (:func:`components.spec.parse_tenant`), which is then checked by the
 problems name the declaration field and, for a quota refusal, the policy. Callers map it to their answer
 (a 422, a logged billing refusal) and store accepted declarations only through the queue's interface.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -48,8 +49,9 @@ class DeclarationRefused(ValueError):
 
     def __init__(self, problems: list[FieldProblem]) -> None:
         self.problems = problems
-        super().__init__("; ".join(f"{p.field}: {p.message}" + (f" [{p.policy}]" if p.policy else "")
-                                   for p in problems))
+        super().__init__(
+            "; ".join(f"{p.field}: {p.message}" + (f" [{p.policy}]" if p.policy else "") for p in problems)
+        )
 
     @property
     def fields(self) -> list[str]:
@@ -58,8 +60,9 @@ class DeclarationRefused(ValueError):
 
     def renamed(self, names: Mapping[str, str]) -> DeclarationRefused:
         """The same refusal with fields renamed (declaration field -> the caller's request field)."""
-        return DeclarationRefused([FieldProblem(names.get(p.field, p.field), p.message, p.policy)
-                                   for p in self.problems])
+        return DeclarationRefused(
+            [FieldProblem(names.get(p.field, p.field), p.message, p.policy) for p in self.problems]
+        )
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,13 @@ def declare(environment: Environment, fields: Mapping[str, Any], *, source: str)
     slug = fields.get("slug")
     refused = _policy_problems(environment, fields)
     try:
-        spec = parse_tenant(yaml.safe_dump(dict(fields), sort_keys=False), source, environment.plans,
-                            expected_slug=slug if isinstance(slug, str) else None, regions=environment.regions)
+        spec = parse_tenant(
+            yaml.safe_dump(dict(fields), sort_keys=False),
+            source,
+            environment.plans,
+            expected_slug=slug if isinstance(slug, str) else None,
+            regions=environment.regions,
+        )
     except SpecErrors as errors:
         taken = {p.field for p in refused}
         found = [FieldProblem(e.field, e.message) for e in errors.errors]
@@ -90,8 +98,14 @@ def declare(environment: Environment, fields: Mapping[str, Any], *, source: str)
     return Declaration(spec, dump_tenant(spec))
 
 
-def redeclare(environment: Environment, spec: TenantSpec, *, plan: str | None = None,
-              servers: int | None = None, state: str | None = None) -> Declaration:
+def redeclare(
+    environment: Environment,
+    spec: TenantSpec,
+    *,
+    plan: str | None = None,
+    servers: int | None = None,
+    state: str | None = None,
+) -> Declaration:
     """``spec`` with the given fields changed, through :func:`declare` (raises :class:`DeclarationRefused`)."""
     fields: dict[str, Any] = yaml.safe_load(dump_tenant(spec))
     changes = {"plan": plan, "servers": servers, "state": state}
@@ -113,13 +127,32 @@ def _policy_problems(environment: Environment, fields: Mapping[str, Any]) -> lis
     slug, plan, region = fields.get("slug"), fields.get("plan"), fields.get("region")
     servers, hostname = fields.get("servers", 1), fields.get("hostname")
     scheme = fields.get("hostname_scheme", DEFAULT_SCHEME)
-    if (not isinstance(slug, str) or not slug or not isinstance(plan, str) or plan not in environment.plans
-            or type(servers) is not int or servers < 1 or scheme not in SCHEMES
-            or (hostname is not None and not isinstance(hostname, str))):
+    if (
+        not isinstance(slug, str)
+        or not slug
+        or not isinstance(plan, str)
+        or plan not in environment.plans
+        or type(servers) is not int
+        or servers < 1
+        or scheme not in SCHEMES
+        or (hostname is not None and not isinstance(hostname, str))
+    ):
         return []
     label_field = "hostname" if hostname else "slug"
-    violations = check_in_environment(environment, tenant=slug, plan_name=plan, servers=servers,
-                                      region=region if isinstance(region, str) else None,
-                                      host_label=hostname or slug, hostname_scheme=scheme)
-    return [FieldProblem(_POLICY_FIELD.get(v.policy, label_field if v.policy == q.DNS_IN_ZONE else "(declaration)"),
-                         v.message, v.policy) for v in violations]
+    violations = check_in_environment(
+        environment,
+        tenant=slug,
+        plan_name=plan,
+        servers=servers,
+        region=region if isinstance(region, str) else None,
+        host_label=hostname or slug,
+        hostname_scheme=scheme,
+    )
+    return [
+        FieldProblem(
+            _POLICY_FIELD.get(v.policy, label_field if v.policy == q.DNS_IN_ZONE else "(declaration)"),
+            v.message,
+            v.policy,
+        )
+        for v in violations
+    ]

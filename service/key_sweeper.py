@@ -4,6 +4,7 @@ Revokes the per-run Dokploy keys whose revocation failed (Dokploy was down at th
 the keys of runs that were killed. A sweep that fails (Dokploy still down) is logged and tried again
 at the next interval; the thread never dies.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,6 +39,7 @@ def sweep_once(stacks: Sweeps) -> SweepReport | None:
 
 def start_key_sweeper(stacks: Sweeps, interval: float, stop: threading.Event) -> threading.Thread:
     """Sweep now and every ``interval`` seconds until ``stop`` is set."""
+
     def loop() -> None:
         while True:
             sweep_once(stacks)

@@ -1,4 +1,5 @@
 """Prometheus metrics: job counts (read from the queue at scrape time), durations, engine errors."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -37,8 +38,10 @@ class _UsageCollector(Collector):
         self._queue = queue
 
     def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily("service_usage_last_success_timestamp_seconds",
-                                   "Unix time when every closed hour's VM-hours had been reported to Stripe")
+        family = GaugeMetricFamily(
+            "service_usage_last_success_timestamp_seconds",
+            "Unix time when every closed hour's VM-hours had been reported to Stripe",
+        )
         try:
             with self._queue.transaction() as tx:  # type: ignore[attr-defined]
                 mark = usage_ledger.watermark(tx)
@@ -57,14 +60,27 @@ class Metrics:
         self.registry.register(_QueueCollector(queue))
         self.registry.register(_UsageCollector(queue))
         self.signup_to_ready = Histogram(
-            "service_signup_to_ready_seconds", "Time from signup to a ready tenant, per provisioning phase "
-            "(phase=total for the whole wait)", ["phase"], buckets=DURATION_BUCKETS, registry=self.registry)
+            "service_signup_to_ready_seconds",
+            "Time from signup to a ready tenant, per provisioning phase (phase=total for the whole wait)",
+            ["phase"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
         self.engine_errors = Counter(
-            "service_automation_api_errors", "Failed engine runs, by operation and whether they will be retried",
-            ["operation", "retryable"], registry=self.registry)
-        self.job_runs = Counter("service_job_runs", "Engine runs by operation and result", ["operation", "result"],
-                                registry=self.registry)
-        self.usage_reports = Counter("service_usage_reports", "VM-hours reports by result (sent, unbilled: the "
-                                     "tenant has no Stripe customer, failed)", ["result"], registry=self.registry)
-        self.usage_vm_hours = Counter("service_usage_vm_hours", "VM-hours reported to Stripe, by plan", ["plan"],
-                                      registry=self.registry)
+            "service_automation_api_errors",
+            "Failed engine runs, by operation and whether they will be retried",
+            ["operation", "retryable"],
+            registry=self.registry,
+        )
+        self.job_runs = Counter(
+            "service_job_runs", "Engine runs by operation and result", ["operation", "result"], registry=self.registry
+        )
+        self.usage_reports = Counter(
+            "service_usage_reports",
+            "VM-hours reports by result (sent, unbilled: the tenant has no Stripe customer, failed)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.usage_vm_hours = Counter(
+            "service_usage_vm_hours", "VM-hours reported to Stripe, by plan", ["plan"], registry=self.registry
+        )

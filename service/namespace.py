@@ -6,6 +6,7 @@ tenant (see :mod:`components.spec.hostnames`). Same-slug service signups are the
 so is one live tenant per Dokploy organization (``JobQueue.submit_signup``); one tenant per Stripe
 customer is the billing store's binding (:mod:`billing.adapter.store`).
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -47,8 +48,9 @@ def service_tenants(queue: JobQueue, environment: Environment) -> list[TenantSpe
     specs = []
     for tenant in queue.list_tenants():
         try:
-            specs.append(parse_tenant(tenant.declaration, f"service:{tenant.slug}", environment.plans,
-                                      expected_slug=tenant.slug))
+            specs.append(
+                parse_tenant(tenant.declaration, f"service:{tenant.slug}", environment.plans, expected_slug=tenant.slug)
+            )
         except SpecErrors:
             continue
     return specs
@@ -58,8 +60,10 @@ def check_signup_namespace(spec: TenantSpec, git_dir: Path, queue: JobQueue, env
     """Raise :class:`Conflict` (409) naming the clash when ``spec`` cannot take its slug or host names."""
     git_slugs, git_specs = git_tenants(git_dir, environment)
     if spec.slug in git_slugs:
-        raise Conflict(f"slug {spec.slug!r} is taken by a tenant declared in {git_dir.name}/ (managed from git); "
-                       "choose another slug")
+        raise Conflict(
+            f"slug {spec.slug!r} is taken by a tenant declared in {git_dir.name}/ (managed from git); "
+            "choose another slug"
+        )
     found = clashes(spec, [*git_specs, *service_tenants(queue, environment)])
     if found:
         name, other = found[0]
@@ -72,8 +76,10 @@ def git_conflicts(git_specs: list[TenantSpec], service_specs: list[TenantSpec]) 
     problems = []
     for spec in git_specs:
         if spec.slug in owned:
-            problems.append(f"{spec.source}: slug {spec.slug!r} belongs to a tenant of the provisioning service; "
-                            "both would be stack <env>.<slug>: rename this tenant")
+            problems.append(
+                f"{spec.source}: slug {spec.slug!r} belongs to a tenant of the provisioning service; "
+                "both would be stack <env>.<slug>: rename this tenant"
+            )
         for name, other in clashes(spec, service_specs)[:1]:
             problems.append(f"{spec.source}: host name {name!r} is already used by the service's tenant {other.slug!r}")
     return problems
@@ -91,8 +97,9 @@ def pin_existing_hostnames(queue: JobQueue, environment: Environment) -> list[st
         if not isinstance(data, dict) or "hostname_scheme" in data or int(data.get("servers") or 1) <= 1:
             continue
         try:
-            spec = parse_tenant(tenant.declaration, f"service:{tenant.slug}", environment.plans,
-                                expected_slug=tenant.slug)
+            spec = parse_tenant(
+                tenant.declaration, f"service:{tenant.slug}", environment.plans, expected_slug=tenant.slug
+            )
         except SpecErrors:
             continue
         pinned_spec = replace(spec, hostname_scheme="numbered")

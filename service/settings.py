@@ -4,6 +4,7 @@ Every value has a type and a default except the two secrets, which are ``SecretS
 a log line or an error message never shows them. A bad value raises :class:`SettingsError` naming the
 variable and what it must be, never the value.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -40,6 +41,7 @@ def _whole_number(minimum: int) -> Callable[[Any], int]:
         if value < minimum:
             raise ValueError(f"must be at least {minimum}")
         return value
+
     return parse
 
 
@@ -99,7 +101,8 @@ class Settings(EnvironmentSettings):
     operator_token: ServiceSecret = Field("", validate_default=True, validation_alias="SERVICE_OPERATOR_TOKEN")
     """SERVICE_OPERATOR_TOKEN: bearer token of the operator endpoints."""
     database_url: Annotated[str, AfterValidator(_queue_url)] = Field(
-        f"sqlite:///{PROJECT_DIR / '.state' / 'service.sqlite'}", repr=False, validation_alias="SERVICE_DATABASE_URL")
+        f"sqlite:///{PROJECT_DIR / '.state' / 'service.sqlite'}", repr=False, validation_alias="SERVICE_DATABASE_URL"
+    )
     """SERVICE_DATABASE_URL: ``sqlite:///path`` (embedded) or ``postgresql://...`` (scale-out)."""
     allocations_db_setting: str | None = Field(None, repr=False, validation_alias="ALLOCATIONS_DB")
     """ALLOCATIONS_DB as given; :attr:`allocations_db` is the store engine runs use."""
@@ -116,7 +119,8 @@ class Settings(EnvironmentSettings):
     signature_window: Count = Field(300, validation_alias="SERVICE_SIGNATURE_WINDOW")
     """SERVICE_SIGNATURE_WINDOW: seconds a signed timestamp stays acceptable."""
     max_body_bytes: Annotated[int, BeforeValidator(_whole_number(256))] = Field(
-        16384, validation_alias="SERVICE_MAX_BODY_BYTES")
+        16384, validation_alias="SERVICE_MAX_BODY_BYTES"
+    )
     """SERVICE_MAX_BODY_BYTES: largest signup body accepted."""
     lease_seconds: Seconds = Field(30.0, validation_alias="SERVICE_LEASE_SECONDS")
     """SERVICE_LEASE_SECONDS: a job's lease; a worker silent for this long is presumed dead."""
@@ -127,7 +131,7 @@ class Settings(EnvironmentSettings):
     poll_seconds: Seconds = Field(1.0, validation_alias="SERVICE_POLL_SECONDS")
     """SERVICE_POLL_SECONDS: how often an idle worker looks for work."""
     key_sweep_seconds: Seconds = Field(300.0, validation_alias="SERVICE_KEY_SWEEP_SECONDS")
-    """SERVICE_KEY_SWEEP_SECONDS: how often workers revoke per-run Dokploy keys left by failed revokes or killed runs."""
+    """SERVICE_KEY_SWEEP_SECONDS: how often workers revoke per-run keys left by failed revokes or killed runs."""
     host: str = Field("127.0.0.1", validation_alias="SERVICE_HOST")
     """SERVICE_HOST: address the API binds."""
     port: Annotated[int, BeforeValidator(_whole_number(0))] = Field(8080, validation_alias="SERVICE_PORT")
@@ -157,8 +161,10 @@ class Settings(EnvironmentSettings):
     def _one_shared_allocation_store(self) -> Settings:
         given = self.allocations_db_setting
         if self.database_url.startswith(_POSTGRES) and given is not None and not given.startswith(_POSTGRES):
-            raise ValueError("ALLOCATIONS_DB must be a postgresql:// URL (or unset: the queue's database) when "
-                             "SERVICE_DATABASE_URL is PostgreSQL: workers on other hosts cannot share a SQLite file")
+            raise ValueError(
+                "ALLOCATIONS_DB must be a postgresql:// URL (or unset: the queue's database) when "
+                "SERVICE_DATABASE_URL is PostgreSQL: workers on other hosts cannot share a SQLite file"
+            )
         return self
 
     @property

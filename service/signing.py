@@ -1,4 +1,5 @@
 """HMAC-SHA256 signatures of signup webhooks: ``X-Signature: t=<unix>,v1=<hex>`` over ``t + "." + body``."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """A signup event's body, and the tenant declaration it becomes (through :func:`service.declare.declare`)."""
+
 from __future__ import annotations
 
 import re
@@ -53,9 +54,12 @@ def declaration(signup: Signup, environment: Environment, default_region: str | 
     if not slug:
         raise DeclarationRefused([FieldProblem("slug", "give a slug or an organization name to derive it from")])
     fields: dict[str, Any] = {
-        "slug": slug, "display_name": signup.display_name or signup.organization or slug,
-        "plan": signup.plan, "region": signup.region or default_region or next(iter(environment.regions)),
-        "dokploy_organization": signup.organization_id, "owner": signup.contact_email,
+        "slug": slug,
+        "display_name": signup.display_name or signup.organization or slug,
+        "plan": signup.plan,
+        "region": signup.region or default_region or next(iter(environment.regions)),
+        "dokploy_organization": signup.organization_id,
+        "owner": signup.contact_email,
     }
     if signup.servers is not None:
         fields["servers"] = signup.servers

@@ -9,6 +9,7 @@ new owner waiting until the cancelled run has ended; across hosts the engine's o
 Everything about the run itself (the declaration's way to the program, phases, recovery, which failures
 are worth retrying) lives in :mod:`provisioning`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,8 +44,14 @@ class WorkerOptions:
 class Worker:
     """One job at a time from ``queue``, run with ``runner``."""
 
-    def __init__(self, queue: JobQueue, runner: Runner, options: WorkerOptions, metrics: Metrics | None = None,
-                 worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        queue: JobQueue,
+        runner: Runner,
+        options: WorkerOptions,
+        metrics: Metrics | None = None,
+        worker_id: str | None = None,
+    ) -> None:
         self.queue, self.runner, self.options, self.metrics = queue, runner, options, metrics
         self.id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
 
@@ -93,8 +100,13 @@ class Worker:
                 log.warning("worker %s: heartbeat failed (%s), none for %.1f s", self.id, type(exc).__name__, silent)
                 if silent < self.options.lease_seconds:
                     continue
-                log.error("worker %s: no heartbeat for longer than the lease (%.1f s): job %s may have a new owner; "
-                          "cancelling its run", self.id, self.options.lease_seconds, job.id)
+                log.error(
+                    "worker %s: no heartbeat for longer than the lease (%.1f s): job %s may have a new owner; "
+                    "cancelling its run",
+                    self.id,
+                    self.options.lease_seconds,
+                    job.id,
+                )
                 lost.set()
                 return
             if not held:
@@ -116,8 +128,13 @@ class Worker:
             return self.runner.run(tenant, operation, on_event=phases, cancel=cancel), declaration
         except Exception as exc:  # a bug or an unexpected engine failure: the job fails, the worker lives
             log.exception("worker %s: runner raised on %s", self.id, job.slug)
-            return RunResult(job.slug, operation, False, 0.0,
-                             error=f"runner failed unexpectedly ({type(exc).__name__}); see the service log"), declaration
+            return RunResult(
+                job.slug,
+                operation,
+                False,
+                0.0,
+                error=f"runner failed unexpectedly ({type(exc).__name__}); see the service log",
+            ), declaration
 
     def _record_phase(self, job: Job, phase: str) -> None:
         """Record the job's current phase (:attr:`provisioning.phases.PhaseTracker.current`); best effort."""
@@ -130,8 +147,11 @@ class Worker:
         retry = retry_in(result, job.attempts, job.max_attempts, self.options.retry_base_seconds)
         if not result.ok and self.metrics:
             self.metrics.engine_errors.labels(job.operation, str(retry is not None).lower()).inc()
-        done = self.queue.finish(job.id, self.id, Outcome(result.ok, dict(result.outputs), result.error, retry,
-                                                          running if result.ok else None))
+        done = self.queue.finish(
+            job.id,
+            self.id,
+            Outcome(result.ok, dict(result.outputs), result.error, retry, running if result.ok else None),
+        )
         if done is None:
             log.error("worker %s: job %s was taken over before it finished", self.id, job.id)
             return

@@ -10,6 +10,7 @@ Each guest is a dict::
      "addresses": [str], "ciuser": str, "ssh_keys": [str], "tags": [str],
      "agent_ready": bool}
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -20,6 +20,7 @@ To add a column: add it to the table in ``storage/schema/<database>.py``, then r
 (``op.add_column(...)``) and ``downgrade``; every store migrates itself the next time it opens.
 ``tests/storage/test_migrations.py`` checks that the migrations produce exactly the tables defined here.
 """
+
 from __future__ import annotations
 
 from storage.database import Database, open_database
@@ -27,5 +28,13 @@ from storage.engine import PostgresTimeouts, create_engine, is_postgres_location
 from storage.errors import describe, is_unique_violation
 from storage.transaction import transaction
 
-__all__ = ["Database", "PostgresTimeouts", "create_engine", "describe", "is_postgres_location", "is_unique_violation",
-           "open_database", "transaction"]
+__all__ = [
+    "Database",
+    "PostgresTimeouts",
+    "create_engine",
+    "describe",
+    "is_postgres_location",
+    "is_unique_violation",
+    "open_database",
+    "transaction",
+]

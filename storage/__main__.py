@@ -1,4 +1,5 @@
 """``python -m storage new <database> "<message>"``: start a migration (see :mod:`storage.migrate`)."""
+
 from storage.migrate import main
 
 main()

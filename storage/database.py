@@ -1,4 +1,5 @@
 """An opened database: its engine, migrated to the newest revision, and transactions on it."""
+
 from __future__ import annotations
 
 import time
@@ -41,9 +42,15 @@ class Database:
         return float(conn.execute(sa.select(epoch)).scalar_one())
 
 
-def open_database(location: str | Path, name: str, *, busy_timeout: float = 30.0,
-                  timeouts: PostgresTimeouts = PostgresTimeouts(),
-                  unreachable: str = "cannot connect to the database", pooled: bool = True) -> Database:
+def open_database(
+    location: str | Path,
+    name: str,
+    *,
+    busy_timeout: float = 30.0,
+    timeouts: PostgresTimeouts = PostgresTimeouts(),
+    unreachable: str = "cannot connect to the database",
+    pooled: bool = True,
+) -> Database:
     """Open database ``name`` (``queue``, ``ipam``, ``billing`` or ``keys``) at ``location`` and migrate it.
 
     ``busy_timeout``, ``timeouts`` and ``pooled``: see :func:`storage.engine.create_engine`.

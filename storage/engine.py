@@ -6,6 +6,7 @@ write transaction can take the write lock up front (``BEGIN IMMEDIATE``, see :mo
 PostgreSQL: psycopg 3 with a connect timeout and server-side statement/lock timeouts, pooled with a
 liveness check so a connection broken by a restart is replaced rather than failing the next call.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,8 +35,10 @@ class PostgresTimeouts:
 
     def options(self) -> str:
         """The libpq ``options`` string setting them for the session."""
-        return (f"-c statement_timeout={self.statement_ms} -c lock_timeout={self.lock_ms} "
-                f"-c idle_in_transaction_session_timeout={self.idle_in_transaction_ms}")
+        return (
+            f"-c statement_timeout={self.statement_ms} -c lock_timeout={self.lock_ms} "
+            f"-c idle_in_transaction_session_timeout={self.idle_in_transaction_ms}"
+        )
 
 
 def is_postgres_location(location: str) -> bool:
@@ -58,8 +61,14 @@ def postgres_url(location: str) -> URL:
     return make_url(location).set(drivername="postgresql+psycopg")
 
 
-def create_engine(location: str | Path, *, busy_timeout: float = 30.0, timeouts: PostgresTimeouts = PostgresTimeouts(),
-                  read_only: bool = False, pooled: bool = True) -> Engine:
+def create_engine(
+    location: str | Path,
+    *,
+    busy_timeout: float = 30.0,
+    timeouts: PostgresTimeouts = PostgresTimeouts(),
+    read_only: bool = False,
+    pooled: bool = True,
+) -> Engine:
     """An engine for ``location`` (a SQLite file path / ``sqlite:///`` URL, or a ``postgresql://`` URL).
 
     ``busy_timeout``: seconds a SQLite caller waits for another process's write lock. ``read_only``: SQLite
@@ -77,8 +86,14 @@ def _postgres_engine(location: str, timeouts: PostgresTimeouts, read_only: bool,
     connect_args = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, "options": options}
     if not pooled:
         return sa.create_engine(postgres_url(location), poolclass=NullPool, connect_args=connect_args)
-    return sa.create_engine(postgres_url(location), pool_pre_ping=True, pool_size=5, max_overflow=45, pool_timeout=30,
-                            connect_args=connect_args)
+    return sa.create_engine(
+        postgres_url(location),
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=45,
+        pool_timeout=30,
+        connect_args=connect_args,
+    )
 
 
 def _sqlite_engine(path: Path, busy_timeout: float, read_only: bool) -> Engine:
@@ -89,8 +104,9 @@ def _sqlite_engine(path: Path, busy_timeout: float, read_only: bool) -> Engine:
     else:
         private_sqlite(path)
         url = f"sqlite:///{path}"
-    engine = sa.create_engine(url, poolclass=NullPool,
-                              connect_args={"timeout": busy_timeout, "check_same_thread": False})
+    engine = sa.create_engine(
+        url, poolclass=NullPool, connect_args={"timeout": busy_timeout, "check_same_thread": False}
+    )
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

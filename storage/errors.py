@@ -1,4 +1,5 @@
 """What a database error means, the same way on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import sqlite3

@@ -11,6 +11,7 @@ stamped at its baseline and upgraded from there; the revisions of that era add o
 
 ``python -m storage new <database> "<message>"`` writes a new revision file on that branch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,12 +55,15 @@ class Schema:
         return f"{self.name}_0001"
 
 
-SCHEMAS = {s.name: s for s in (
-    Schema("queue", queue.metadata, "jobs", 7245001),
-    Schema("ipam", ipam.metadata, "allocation", 7245002),
-    Schema("billing", billing.metadata, "billing_events", 7245003),
-    Schema("keys", keys.metadata, "run_key", 7245004),
-)}
+SCHEMAS = {
+    s.name: s
+    for s in (
+        Schema("queue", queue.metadata, "jobs", 7245001),
+        Schema("ipam", ipam.metadata, "allocation", 7245002),
+        Schema("billing", billing.metadata, "billing_events", 7245003),
+        Schema("keys", keys.metadata, "run_key", 7245004),
+    )
+}
 
 
 def alembic_config(schema: Schema, connection: Connection | None = None) -> Config:
@@ -109,8 +113,13 @@ def upgrade(engine: Engine, name: str, unreachable: str = "cannot connect to the
 def new_revision(name: str, message: str) -> None:
     """Write an empty revision file on database ``name``'s branch, after its current head."""
     schema = SCHEMAS[name]
-    command.revision(alembic_config(schema), message=message, head=f"{name}@head",
-                     version_path=str(MIGRATIONS / "versions" / name), rev_id=_next_id(name))
+    command.revision(
+        alembic_config(schema),
+        message=message,
+        head=f"{name}@head",
+        version_path=str(MIGRATIONS / "versions" / name),
+        rev_id=_next_id(name),
+    )
 
 
 def _next_id(name: str) -> str:

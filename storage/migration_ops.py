@@ -1,6 +1,7 @@
 """Helpers for the migrations that cover the years before Alembic (the hand-written ``CREATE TABLE IF NOT
 EXISTS`` era): a database of that era may already have a later table or column, so those revisions add
 only what is missing. Revisions written after the move to Alembic use plain ``op`` calls."""
+
 from __future__ import annotations
 
 from typing import Any

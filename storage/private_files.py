@@ -1,4 +1,5 @@
 """Directories and SQLite files that hold secrets or customer data: owner-only (0700 / 0600) whatever the umask."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Portable upserts: SQLite and PostgreSQL share ``INSERT ... ON CONFLICT`` through their dialects' ``insert``."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

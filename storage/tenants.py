@@ -1,4 +1,5 @@
 """The provisioning service's declared tenants, read without the service (for ``scripts/cloudctl``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,11 @@ def declared_tenants(database_url: str) -> list[DeclaredTenant]:
         with transaction(engine, unreachable="cannot connect to the service database (SERVICE_DATABASE_URL)") as conn:
             if not sa.inspect(conn).has_table(tenants.name):
                 return []
-            rows = conn.execute(sa.select(tenants.c.slug, tenants.c.plan, tenants.c.declaration, tenants.c.phase)
-                                .order_by(tenants.c.slug)).all()
+            rows = conn.execute(
+                sa.select(tenants.c.slug, tenants.c.plan, tenants.c.declaration, tenants.c.phase).order_by(
+                    tenants.c.slug
+                )
+            ).all()
     finally:
         engine.dispose()
     return [DeclaredTenant(row.slug, row.plan, row.declaration, row.phase) for row in rows]

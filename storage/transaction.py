@@ -1,4 +1,5 @@
 """The one transaction helper: every read and write of every database goes through :func:`transaction`."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -15,8 +16,9 @@ CONNECT_RETRY = RetryPolicy(attempts=3, initial=0.2, maximum=0.8)
 
 
 @contextmanager
-def transaction(engine: Engine, write: bool = False, unreachable: str = "cannot connect to the database"
-                ) -> Iterator[Connection]:
+def transaction(
+    engine: Engine, write: bool = False, unreachable: str = "cannot connect to the database"
+) -> Iterator[Connection]:
     """A connection inside one transaction: committed when the block ends, rolled back on any exception.
 
     ``write`` marks a transaction that changes rows: on SQLite it takes the write lock at ``BEGIN``

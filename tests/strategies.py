@@ -22,11 +22,15 @@ dns_labels = st.builds(
 
 plan_names = st.from_regex(r"[a-z][a-z0-9_-]{0,15}", fullmatch=True)
 org_ids = st.from_regex(r"[A-Za-z0-9_-]{1,24}", fullmatch=True)
-emails = st.builds(lambda user, host, tld: f"{user}@{host}.{tld}",
-                   st.from_regex(r"[a-z0-9][a-z0-9.+_-]{0,15}", fullmatch=True), dns_labels,
-                   st.sampled_from(["example", "test", "com", "io"]))
-display_names = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x2FFF, exclude_categories=("Cs", "Cc")),
-                        min_size=1, max_size=60).filter(lambda s: s.strip() == s and s != "")
+emails = st.builds(
+    lambda user, host, tld: f"{user}@{host}.{tld}",
+    st.from_regex(r"[a-z0-9][a-z0-9.+_-]{0,15}", fullmatch=True),
+    dns_labels,
+    st.sampled_from(["example", "test", "com", "io"]),
+)
+display_names = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0x2FFF, exclude_categories=("Cs", "Cc")), min_size=1, max_size=60
+).filter(lambda s: s.strip() == s and s != "")
 
 
 @functools.cache
@@ -36,8 +40,11 @@ def _key_pool() -> tuple[str, ...]:
     return tuple(k.public_key().public_bytes(*fmt).decode() for k in keys)
 
 
-ssh_keys = st.builds(lambda i, comment: (_key_pool()[i] + (f" {comment}" if comment else "")),
-                     st.integers(0, 3), st.one_of(st.just(""), st.from_regex(r"[a-z]{1,8}@[a-z]{1,8}", fullmatch=True)))
+ssh_keys = st.builds(
+    lambda i, comment: _key_pool()[i] + (f" {comment}" if comment else ""),
+    st.integers(0, 3),
+    st.one_of(st.just(""), st.from_regex(r"[a-z]{1,8}@[a-z]{1,8}", fullmatch=True)),
+)
 
 
 @st.composite
@@ -51,8 +58,10 @@ def plans_config(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
 def plan_fields(draw: st.DrawFn) -> dict[str, Any]:
     """Valid fields of one plan (optional ones sometimes omitted)."""
     fields: dict[str, Any] = {
-        "cores": draw(st.integers(1, 64)), "memory_mb": draw(st.integers(512, 262144)),
-        "disk_gb": draw(st.integers(8, 4096)), "max_servers": draw(st.integers(1, 100)),
+        "cores": draw(st.integers(1, 64)),
+        "memory_mb": draw(st.integers(512, 262144)),
+        "disk_gb": draw(st.integers(8, 4096)),
+        "max_servers": draw(st.integers(1, 100)),
     }
     if draw(st.booleans()):
         fields["backups"] = draw(st.booleans())
@@ -64,8 +73,12 @@ def tenant_documents(draw: st.DrawFn, plans: dict[str, dict[str, Any]]) -> dict[
     """A valid tenant document (plain dict) whose plan is one of ``plans``."""
     plan = draw(st.sampled_from(sorted(plans)))
     doc: dict[str, Any] = {
-        "slug": draw(dns_labels), "display_name": draw(display_names), "plan": plan,
-        "region": draw(dns_labels), "dokploy_organization": draw(org_ids), "owner": draw(emails),
+        "slug": draw(dns_labels),
+        "display_name": draw(display_names),
+        "plan": plan,
+        "region": draw(dns_labels),
+        "dokploy_organization": draw(org_ids),
+        "owner": draw(emails),
     }
     keys = draw(st.lists(ssh_keys, max_size=3, unique=True))
     if keys:
@@ -78,8 +91,12 @@ def tenant_documents(draw: st.DrawFn, plans: dict[str, dict[str, Any]]) -> dict[
 
 
 junk_values = st.one_of(
-    st.none(), st.booleans(), st.integers(-5, 500), st.text(max_size=12),
-    st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 500),
+    st.text(max_size=12),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
 )
 
 
@@ -116,8 +133,12 @@ def dns_record_inputs(draw: st.DrawFn) -> dict[str, Any]:
     else:
         values = [draw(zones)]
     content: Any = values[0] if len(values) == 1 and draw(st.booleans()) else values
-    inputs: dict[str, Any] = {"zone": zone.rstrip(".") if draw(st.booleans()) else zone,
-                              "name": name, "type": rtype, "content": content}
+    inputs: dict[str, Any] = {
+        "zone": zone.rstrip(".") if draw(st.booleans()) else zone,
+        "name": name,
+        "type": rtype,
+        "content": content,
+    }
     if draw(st.booleans()):
         inputs["ttl"] = draw(st.integers(60, 86400))
     return inputs

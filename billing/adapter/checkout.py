@@ -3,9 +3,10 @@
 The caller (an operator, or the signup sender with its HMAC signature) names only the price and the
 quantity; the tenant, its Dokploy organization, its bound customer and the metadata that will identify
 the tenant in Stripe's events are set here. What the price buys is checked like any declaration change
-(:func:`service.declare.redeclare`) before Stripe is asked for anything. The session id is recorded, so only its completion can
-bind the tenant to a Stripe customer (see :mod:`billing.adapter.store`).
+(:func:`service.declare.redeclare`) before Stripe is asked for anything. The session id is recorded, so
+only its completion can bind the tenant to a Stripe customer (see :mod:`billing.adapter.store`).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -47,8 +48,9 @@ def parse_body(body: bytes) -> CheckoutBody:
     try:
         return CheckoutBody.model_validate_json(body or b"{}")
     except ValidationError as exc:
-        raise CheckoutRefused(422, [{"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]}
-                                    for e in exc.errors()]) from None
+        raise CheckoutRefused(
+            422, [{"field": ".".join(str(p) for p in e["loc"]) or "(body)", "message": e["msg"]} for e in exc.errors()]
+        ) from None
 
 
 def checkout_request(billing: BillingRuntime, slug: str, body: CheckoutBody) -> CheckoutRequest:
@@ -63,11 +65,17 @@ def checkout_request(billing: BillingRuntime, slug: str, body: CheckoutBody) -> 
         raise CheckoutRefused(409, f"tenant {slug}'s declaration is invalid: {exc}") from None
     if tenant.phase in _CLOSED_PHASES:
         raise CheckoutRefused(409, f"tenant {slug!r} is {tenant.phase}; sign it up again first")
-    others = [t.slug for t in queue.list_tenants() if t.organization_id == tenant.organization_id
-              and t.slug != slug and t.phase not in _CLOSED_PHASES]
+    others = [
+        t.slug
+        for t in queue.list_tenants()
+        if t.organization_id == tenant.organization_id and t.slug != slug and t.phase not in _CLOSED_PHASES
+    ]
     if others:
-        raise CheckoutRefused(409, f"Dokploy organization {tenant.organization_id} already has tenant {others[0]!r}; "
-                                   "one tenant per organization")
+        raise CheckoutRefused(
+            409,
+            f"Dokploy organization {tenant.organization_id} already has tenant {others[0]!r}; "
+            "one tenant per organization",
+        )
     try:
         bought = purchase(billing.store.config, body.price, body.quantity)
         redeclare(environment, spec, plan=bought.plan, servers=bought.servers)
@@ -78,17 +86,29 @@ def checkout_request(billing: BillingRuntime, slug: str, body: CheckoutBody) -> 
     billed = billing.store.state(slug)
     ours = billed_to_organization(billed, tenant.organization_id)
     if billed.customer is not None and not ours and billed.lifecycle not in (None, TenantState.DECOMMISSIONED):
-        raise CheckoutRefused(409, f"tenant {slug!r} is still billed to another organization's Stripe customer; "
-                                   "its subscription must end first")
-    return CheckoutRequest(slug, tenant.organization_id, body.price, bought.quantity,
-                           customer=billed.customer if ours else None, email=spec.owner)
+        raise CheckoutRefused(
+            409,
+            f"tenant {slug!r} is still billed to another organization's Stripe customer; "
+            "its subscription must end first",
+        )
+    return CheckoutRequest(
+        slug,
+        tenant.organization_id,
+        body.price,
+        bought.quantity,
+        customer=billed.customer if ours else None,
+        email=spec.owner,
+    )
 
 
 def open_checkout(billing: BillingRuntime, slug: str, body: CheckoutBody) -> CheckoutSession:
     """Create and record the session (raises :class:`CheckoutRefused` or ``StripeUnavailable``)."""
     if billing.sessions is None:
-        raise CheckoutRefused(503, "checkout is not configured: set STRIPE_API_KEY and checkout.success_url / "
-                                   "checkout.cancel_url in SERVICE_BILLING_CONFIG")
+        raise CheckoutRefused(
+            503,
+            "checkout is not configured: set STRIPE_API_KEY and checkout.success_url / "
+            "checkout.cancel_url in SERVICE_BILLING_CONFIG",
+        )
     request = checkout_request(billing, slug, body)
     session = billing.sessions.create(request)
     billing.store.record_session(session.id, slug, request.organization_id)

@@ -5,6 +5,7 @@ executes what it decided; ``tick`` executes queued actions and due suspensions, 
 ``tick`` every ``billing_poll_seconds`` in a thread (the API process starts it with the app).
 Secrets come only from :class:`service.settings.Settings` (environment) and are never logged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -62,12 +63,14 @@ class BillingRuntime:
 
     def start(self, stop: threading.Event) -> threading.Thread:
         """Run :meth:`tick` every ``poll_seconds`` until ``stop`` is set."""
+
         def loop() -> None:
             while not stop.wait(self.poll_seconds):
                 try:
                     self.tick()
                 except Exception as exc:  # queue or store blinked: the outbox keeps the action for the next tick
                     log.error("billing tick failed (%s)", type(exc).__name__)
+
         thread = threading.Thread(target=loop, name="billing-timer", daemon=True)
         thread.start()
         return thread
@@ -85,8 +88,9 @@ def load_billing_config(path: Path) -> BillingConfig:
         raise SettingsError(f"SERVICE_BILLING_CONFIG {path}: {exc}") from None
 
 
-def billing_runtime(settings: Settings, queue: JobQueue, environment: Environment,
-                    source: SubscriptionSource | None = None) -> BillingRuntime | None:
+def billing_runtime(
+    settings: Settings, queue: JobQueue, environment: Environment, source: SubscriptionSource | None = None
+) -> BillingRuntime | None:
     """The runtime when ``STRIPE_WEBHOOK_SECRET`` and ``SERVICE_BILLING_CONFIG`` are set, else None (billing off)."""
     if settings.stripe_webhook_secret is None:
         return None
@@ -98,9 +102,13 @@ def billing_runtime(settings: Settings, queue: JobQueue, environment: Environmen
         raise SettingsError(f"SERVICE_BILLING_CONFIG: prices name unknown plan(s) {', '.join(unknown)}")
     sessions = None
     if settings.stripe_api_key is not None:
-        client = stripe_client(StripeSettings(api_key=settings.stripe_api_key,
-                                              webhook_secret=settings.stripe_webhook_secret,
-                                              api_base=settings.stripe_api_base))
+        client = stripe_client(
+            StripeSettings(
+                api_key=settings.stripe_api_key,
+                webhook_secret=settings.stripe_webhook_secret,
+                api_base=settings.stripe_api_base,
+            )
+        )
         source = source or StripeSubscriptions(client)
         if config.success_url and config.cancel_url:
             sessions = CheckoutSessions(client, config.success_url, config.cancel_url)

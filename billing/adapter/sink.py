@@ -17,6 +17,7 @@ Every method is idempotent: an unchanged declaration queues nothing, a repeated 
 Refusals that retrying cannot fix (over quota, unknown tenant) are logged and the action is dropped,
 so one bad tenant never blocks the outbox; queue outages raise, and the outbox retries the action.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,16 +53,29 @@ class QueueActionSink:
     def _release(self, action: Provision) -> bool:
         """Queue the held signup with the paid plan and servers; False if it was no longer held."""
         try:
-            paid = redeclare(self.environment, stored_spec(self.queue, self.environment, action.tenant),
-                             plan=action.plan, servers=action.servers, state="active")
+            paid = redeclare(
+                self.environment,
+                stored_spec(self.queue, self.environment, action.tenant),
+                plan=action.plan,
+                servers=action.servers,
+                state="active",
+            )
         except (DeclarationRefused, SpecErrors) as exc:
-            log.error("billing: paid tenant %s stays awaiting payment, its paid declaration is refused: %s",
-                      action.tenant, exc)
+            log.error(
+                "billing: paid tenant %s stays awaiting payment, its paid declaration is refused: %s",
+                action.tenant,
+                exc,
+            )
             return True
         job = self.queue.release_held(action.tenant, paid.spec.plan, paid.text)
         if job is not None:
-            log.info("billing: payment released %s (%s x%d) as job %s", action.tenant, paid.spec.plan,
-                     paid.spec.servers, job.id)
+            log.info(
+                "billing: payment released %s (%s x%d) as job %s",
+                action.tenant,
+                paid.spec.plan,
+                paid.spec.servers,
+                job.id,
+            )
         return job is not None
 
     def resize(self, action: Resize) -> None:
@@ -92,8 +106,9 @@ class QueueActionSink:
             self._declare(tenant, state="suspended")
         return due
 
-    def _declare(self, slug: str, *, plan: str | None = None, servers: int | None = None,
-                 state: str | None = None) -> None:
+    def _declare(
+        self, slug: str, *, plan: str | None = None, servers: int | None = None, state: str | None = None
+    ) -> None:
         try:
             spec = stored_spec(self.queue, self.environment, slug)
             new = redeclare(self.environment, spec, plan=plan, servers=servers, state=state)

@@ -11,6 +11,7 @@ customer, once, when that customer completes a checkout session the service crea
 that customer; an event from another customer naming the tenant, or from a customer bound to another
 tenant, is refused, logged and recorded (so a redelivery is a duplicate), and changes nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -139,8 +140,11 @@ class BillingStore:
                 upsert(db, customers, {"customer": event.customer, "tenant": tenant}, key=["customer"])
                 log.info("billing: tenant %s is now bound to Stripe customer %s", tenant, event.customer)
             for action in decision.actions:
-                db.execute(sa.insert(actions).values(tenant=tenant, event_id=event.id, kind=type(action).__name__,
-                                                     payload=json.dumps(asdict(action))))
+                db.execute(
+                    sa.insert(actions).values(
+                        tenant=tenant, event_id=event.id, kind=type(action).__name__, payload=json.dumps(asdict(action))
+                    )
+                )
             return self._record(db, event, tenant, ProcessResult(False, decision, decision.note))
 
     def resolve(self, db: Connection, event: BillingEvent) -> Resolution:
@@ -154,8 +158,9 @@ class BillingStore:
         claimed = ours or event.tenant or (event.subscription.tenant if event.subscription else None)
         if bound is not None:
             if claimed is not None and claimed != bound:
-                return Resolution(claimed,
-                                  f"customer {customer} is bound to tenant {bound}, the event names tenant {claimed}")
+                return Resolution(
+                    claimed, f"customer {customer} is bound to tenant {bound}, the event names tenant {claimed}"
+                )
             current = self._load(db, bound)
             if current.customer is not None and current.customer != customer:  # recorded before bindings were enforced
                 return Resolution(bound, f"tenant {bound} is bound to customer {current.customer}, not {customer}")
@@ -167,11 +172,15 @@ class BillingStore:
         current = self._load(db, claimed)
         owner = current.customer
         if owner is not None and not (ours and customer and _slug_reused(current, organization)):
-            return Resolution(claimed, f"tenant {claimed} is bound to customer {owner}; "
-                                       f"event from customer {customer or '(none)'} refused")
+            return Resolution(
+                claimed,
+                f"tenant {claimed} is bound to customer {owner}; event from customer {customer or '(none)'} refused",
+            )
         if ours is None:
-            why = (f"tenant {claimed} has no Stripe customer yet: only a checkout session the service created for it "
-                   "binds one (POST /v1/tenants/{slug}/checkout-session)")
+            why = (
+                f"tenant {claimed} has no Stripe customer yet: only a checkout session the service created for it "
+                "binds one (POST /v1/tenants/{slug}/checkout-session)"
+            )
             # A paid checkout we did not create needs an operator (someone paid); other events simply come
             # before the binding checkout and are superseded by it (its subscription is fetched fresh).
             return Resolution(claimed, why) if event.type == CHECKOUT_COMPLETED else Resolution(ignored=why)
@@ -180,8 +189,11 @@ class BillingStore:
         return Resolution(claimed, bind=True, organization=organization, anew=owner is not None)
 
     def _record(self, db: Connection, event: BillingEvent, tenant: str | None, result: ProcessResult) -> ProcessResult:
-        db.execute(sa.insert(events).values(id=event.id, type=event.type, tenant=tenant, received_at=time.time(),
-                                            note=result.note))
+        db.execute(
+            sa.insert(events).values(
+                id=event.id, type=event.type, tenant=tenant, received_at=time.time(), note=result.note
+            )
+        )
         return result
 
     @staticmethod
@@ -192,16 +204,31 @@ class BillingStore:
 
     @staticmethod
     def _session(db: Connection, session_id: str | None) -> tuple[str | None, str | None]:
-        row = db.execute(sa.select(checkout_sessions.c.tenant, checkout_sessions.c.organization_id)
-                         .where(checkout_sessions.c.session_id == session_id)).first() if session_id else None
+        row = (
+            db.execute(
+                sa.select(checkout_sessions.c.tenant, checkout_sessions.c.organization_id).where(
+                    checkout_sessions.c.session_id == session_id
+                )
+            ).first()
+            if session_id
+            else None
+        )
         return (row.tenant, row.organization_id) if row else (None, None)
 
     def record_session(self, session_id: str, tenant: str, organization_id: str | None = None) -> None:
         """Remember that the service created checkout session ``session_id`` for ``tenant`` (of that organization)."""
         with self._tx(write=True) as db:
-            upsert(db, checkout_sessions, {"session_id": session_id, "tenant": tenant,
-                                           "organization_id": organization_id, "created_at": time.time()},
-                   key=["session_id"])
+            upsert(
+                db,
+                checkout_sessions,
+                {
+                    "session_id": session_id,
+                    "tenant": tenant,
+                    "organization_id": organization_id,
+                    "created_at": time.time(),
+                },
+                key=["session_id"],
+            )
 
     def session_tenant(self, session_id: str) -> str | None:
         """The tenant the service created checkout session ``session_id`` for, if it did."""
@@ -226,10 +253,15 @@ class BillingStore:
     def pending(self) -> list[QueuedAction]:
         """Actions not yet executed, oldest first."""
         with self._tx() as db:
-            rows = db.execute(sa.select(actions.c.seq, actions.c.event_id, actions.c.kind, actions.c.payload)
-                              .where(actions.c.done_at.is_(None)).order_by(actions.c.seq)).all()
-        return [QueuedAction(seq, event_id, _ACTION_TYPES[kind](**json.loads(payload)))
-                for seq, event_id, kind, payload in rows]
+            rows = db.execute(
+                sa.select(actions.c.seq, actions.c.event_id, actions.c.kind, actions.c.payload)
+                .where(actions.c.done_at.is_(None))
+                .order_by(actions.c.seq)
+            ).all()
+        return [
+            QueuedAction(seq, event_id, _ACTION_TYPES[kind](**json.loads(payload)))
+            for seq, event_id, kind, payload in rows
+        ]
 
     def drain(self, sink: ActionSink) -> int:
         """Execute pending actions in order; stop at the first sink error (it propagates). Returns how many ran."""
@@ -255,8 +287,12 @@ class SuspensionTimers:
     def arm(self, tenant: str, not_before: int, reason: str) -> None:
         """Suspend ``tenant`` at ``not_before`` (an already armed or executed suspension is kept)."""
         with self._db.transaction(write=True) as db:
-            insert_unless_present(db, suspensions, {"tenant": tenant, "not_before": not_before, "reason": reason,
-                                                    "executed_at": None}, key=["tenant"])
+            insert_unless_present(
+                db,
+                suspensions,
+                {"tenant": tenant, "not_before": not_before, "reason": reason, "executed_at": None},
+                key=["tenant"],
+            )
 
     def disarm(self, tenant: str) -> bool | None:
         """Forget ``tenant``'s suspension; whether it had already been executed (None: there was none)."""
@@ -268,9 +304,13 @@ class SuspensionTimers:
     def take_due(self, now: float) -> list[str]:
         """Mark every due, unexecuted suspension executed; the tenants (each returned once, by one caller)."""
         with self._db.transaction(write=True) as db:
-            due = list(db.execute(sa.select(suspensions.c.tenant)
-                                  .where(suspensions.c.executed_at.is_(None), suspensions.c.not_before <= now)
-                                  .order_by(suspensions.c.not_before)).scalars())
+            due = list(
+                db.execute(
+                    sa.select(suspensions.c.tenant)
+                    .where(suspensions.c.executed_at.is_(None), suspensions.c.not_before <= now)
+                    .order_by(suspensions.c.not_before)
+                ).scalars()
+            )
             if due:
                 db.execute(sa.update(suspensions).where(suspensions.c.tenant.in_(due)).values(executed_at=now))
         return due
@@ -278,8 +318,9 @@ class SuspensionTimers:
     def pending(self) -> dict[str, int]:
         """Tenant -> ``not_before`` of the suspensions still waiting."""
         with self._db.transaction() as db:
-            rows = db.execute(sa.select(suspensions.c.tenant, suspensions.c.not_before)
-                              .where(suspensions.c.executed_at.is_(None))).all()
+            rows = db.execute(
+                sa.select(suspensions.c.tenant, suspensions.c.not_before).where(suspensions.c.executed_at.is_(None))
+            ).all()
         return {row.tenant: int(row.not_before) for row in rows}
 
 
@@ -294,8 +335,11 @@ def billed_to_organization(state: BillingState, organization: str | None) -> boo
 
 def _slug_reused(state: BillingState, organization: str | None) -> bool:
     """A bound slug whose billing ended, now signed up (and checked out) by another organization."""
-    return (organization is not None and state.organization != organization
-            and state.lifecycle in (None, TenantState.DECOMMISSIONED))
+    return (
+        organization is not None
+        and state.organization != organization
+        and state.lifecycle in (None, TenantState.DECOMMISSIONED)
+    )
 
 
 def _dump_state(state: BillingState) -> str:

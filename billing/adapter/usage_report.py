@@ -10,6 +10,7 @@ started with the API by ``python -m service``, reports every closed hour after t
 * the watermark moves past an hour only when all of its reports are recorded, so a Stripe outage or a
   restart leaves no gap; a tenant without a Stripe customer is recorded as unbilled.
 """
+
 from __future__ import annotations
 
 import logging
@@ -52,8 +53,14 @@ class Reporter(Protocol):
 class UsageJob:
     """Reports VM-hours of every closed hour after the watermark, oldest first."""
 
-    def __init__(self, queue: SqlQueue, reporter: Reporter, customer_of: Callable[[str], str | None],
-                 metrics: Metrics | None = None, poll_seconds: float = 300.0) -> None:
+    def __init__(
+        self,
+        queue: SqlQueue,
+        reporter: Reporter,
+        customer_of: Callable[[str], str | None],
+        metrics: Metrics | None = None,
+        poll_seconds: float = 300.0,
+    ) -> None:
         self.queue, self.reporter, self.customer_of = queue, reporter, customer_of
         self.metrics, self.poll_seconds = metrics, poll_seconds
 
@@ -109,6 +116,7 @@ class UsageJob:
 
     def start(self, stop: threading.Event) -> threading.Thread:
         """Run :meth:`run` now and then every ``poll_seconds`` until ``stop`` is set."""
+
         def loop() -> None:
             while True:
                 try:
@@ -118,18 +126,25 @@ class UsageJob:
                     log.error("usage report failed (%s); retrying in %.0f s", detail, self.poll_seconds)
                 if stop.wait(self.poll_seconds):
                     return
+
         thread = threading.Thread(target=loop, name="usage-report", daemon=True)
         thread.start()
         return thread
 
 
-def usage_job(settings: Settings, queue: JobQueue, customer_of: Callable[[str], str | None],
-              metrics: Metrics | None = None) -> UsageJob | None:
+def usage_job(
+    settings: Settings, queue: JobQueue, customer_of: Callable[[str], str | None], metrics: Metrics | None = None
+) -> UsageJob | None:
     """The report job when billing can reach Stripe (STRIPE_API_KEY set), else None."""
     if settings.stripe_api_key is None or settings.stripe_webhook_secret is None or not isinstance(queue, SqlQueue):
         return None
-    client = stripe_client(StripeSettings(api_key=settings.stripe_api_key,
-                                          webhook_secret=settings.stripe_webhook_secret,
-                                          api_base=settings.stripe_api_base))
-    return UsageJob(queue, UsageReporter(client, settings.meter_event), customer_of, metrics,
-                    settings.usage_poll_seconds)
+    client = stripe_client(
+        StripeSettings(
+            api_key=settings.stripe_api_key,
+            webhook_secret=settings.stripe_webhook_secret,
+            api_base=settings.stripe_api_base,
+        )
+    )
+    return UsageJob(
+        queue, UsageReporter(client, settings.meter_event), customer_of, metrics, settings.usage_poll_seconds
+    )

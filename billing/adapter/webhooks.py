@@ -1,4 +1,5 @@
-"""Webhook deliveries into the billing store: verified and normalised by :mod:`billing.webhooks`, decided once per id."""
+"""Webhook deliveries into the billing store: verified and normalised by :mod:`billing.webhooks`, decided once each."""
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,13 @@ log = logging.getLogger(__name__)
 class WebhookHandler:
     """Verifies and processes webhook deliveries into a :class:`BillingStore`."""
 
-    def __init__(self, store: BillingStore, secret: SecretStr, source: SubscriptionSource | None = None,
-                 tolerance: int = TOLERANCE_SECONDS) -> None:
+    def __init__(
+        self,
+        store: BillingStore,
+        secret: SecretStr,
+        source: SubscriptionSource | None = None,
+        tolerance: int = TOLERANCE_SECONDS,
+    ) -> None:
         self.store, self._secret, self.source, self.tolerance = store, secret, source, tolerance
 
     def handle(self, payload: bytes, sig_header: str | None) -> ProcessResult:

@@ -1,4 +1,5 @@
 """API-key authentication for requests: the key lives only here and is added per request."""
+
 from __future__ import annotations
 
 import requests

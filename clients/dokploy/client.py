@@ -1,4 +1,5 @@
 """Explicit, typed Dokploy procedures on top of :class:`Transport` (CONTRACT §4, §5, §7, §10)."""
+
 from __future__ import annotations
 
 import time
@@ -29,13 +30,20 @@ class DokployClient(Transport):
     """One organization's view of Dokploy (an API key is bound to exactly one organization)."""
 
     # -- SSH keys --------------------------------------------------------------------------
-    def ssh_key_create(self, name: str, public_key: str, private_key: str,
-                       description: str | None = None) -> None:
+    def ssh_key_create(self, name: str, public_key: str, private_key: str, description: str | None = None) -> None:
         """Register a key pair; Dokploy answers with an empty body (no id). Not retried."""
-        self._request("POST", "sshKey.create", {
-            "name": name, "publicKey": public_key, "privateKey": private_key, "description": description,
-            "organizationId": "",  # required by the schema, ignored: the key's organization is used
-        }, idempotent=False)
+        self._request(
+            "POST",
+            "sshKey.create",
+            {
+                "name": name,
+                "publicKey": public_key,
+                "privateKey": private_key,
+                "description": description,
+                "organizationId": "",  # required by the schema, ignored: the key's organization is used
+            },
+            idempotent=False,
+        )
 
     def ssh_key_all(self) -> list[dict[str, Any]]:
         """All keys of the organization, newest first. Rows contain private keys: never log them."""
@@ -61,20 +69,46 @@ class DokployClient(Transport):
         self.ssh_key_create(name, public_key, private_key, description)
         row = self.ssh_key_find(public_key, description)
         if row is None:
-            raise DokployError("sshKey.create", 200, "NOT_FOUND_AFTER_CREATE",
-                               f"SSH key {name!r} was accepted but is not in sshKey.all")
+            raise DokployError(
+                "sshKey.create",
+                200,
+                "NOT_FOUND_AFTER_CREATE",
+                f"SSH key {name!r} was accepted but is not in sshKey.all",
+            )
         return row
 
     # -- servers ---------------------------------------------------------------------------
-    def server_create(self, *, name: str, description: str | None, ip_address: str, port: int,
-                      username: str, ssh_key_id: str | None, server_type: str = "deploy",
-                      enable_docker_cleanup: bool = True) -> dict[str, Any]:
+    def server_create(
+        self,
+        *,
+        name: str,
+        description: str | None,
+        ip_address: str,
+        port: int,
+        username: str,
+        ssh_key_id: str | None,
+        server_type: str = "deploy",
+        enable_docker_cleanup: bool = True,
+    ) -> dict[str, Any]:
         """Insert a server. Never retried: Dokploy has no idempotency and a retry may duplicate it."""
-        return dict(self._request("POST", "server.create", {
-            "name": name, "description": description, "ipAddress": ip_address, "port": port,
-            "username": username, "sshKeyId": ssh_key_id, "serverType": server_type,
-            "enableDockerCleanup": enable_docker_cleanup,
-        }, idempotent=False, keep_null=("description", "sshKeyId")))
+        return dict(
+            self._request(
+                "POST",
+                "server.create",
+                {
+                    "name": name,
+                    "description": description,
+                    "ipAddress": ip_address,
+                    "port": port,
+                    "username": username,
+                    "sshKeyId": ssh_key_id,
+                    "serverType": server_type,
+                    "enableDockerCleanup": enable_docker_cleanup,
+                },
+                idempotent=False,
+                keep_null=("description", "sshKeyId"),
+            )
+        )
 
     def server_one(self, server_id: str) -> dict[str, Any]:
         return dict(self._request("GET", "server.one", {"serverId": server_id}))
@@ -86,15 +120,41 @@ class DokployClient(Transport):
         """Servers whose description carries ``marker``, newest first."""
         return [row for row in self.server_all() if marker in (row.get("description") or "")]
 
-    def server_update(self, server_id: str, *, name: str, description: str | None, ip_address: str,
-                      port: int, username: str, ssh_key_id: str | None, server_type: str = "deploy",
-                      enable_docker_cleanup: bool = True, command: str | None = None) -> dict[str, Any]:
+    def server_update(
+        self,
+        server_id: str,
+        *,
+        name: str,
+        description: str | None,
+        ip_address: str,
+        port: int,
+        username: str,
+        ssh_key_id: str | None,
+        server_type: str = "deploy",
+        enable_docker_cleanup: bool = True,
+        command: str | None = None,
+    ) -> dict[str, Any]:
         """Full replacement of the server's fields (not a patch), so every field is sent."""
-        return dict(self._request("POST", "server.update", {
-            "serverId": server_id, "name": name, "description": description, "ipAddress": ip_address,
-            "port": port, "username": username, "sshKeyId": ssh_key_id, "serverType": server_type,
-            "enableDockerCleanup": enable_docker_cleanup, "command": command,
-        }, idempotent=True, keep_null=("description", "sshKeyId")))
+        return dict(
+            self._request(
+                "POST",
+                "server.update",
+                {
+                    "serverId": server_id,
+                    "name": name,
+                    "description": description,
+                    "ipAddress": ip_address,
+                    "port": port,
+                    "username": username,
+                    "sshKeyId": ssh_key_id,
+                    "serverType": server_type,
+                    "enableDockerCleanup": enable_docker_cleanup,
+                    "command": command,
+                },
+                idempotent=True,
+                keep_null=("description", "sshKeyId"),
+            )
+        )
 
     def server_setup(self, server_id: str, timeout: float = SETUP_TIMEOUT) -> None:
         """Run Dokploy's setup. A 200 means nothing: check :meth:`wait_ready` afterwards."""
@@ -107,14 +167,21 @@ class DokployClient(Transport):
         return dict(self._request("POST", "server.remove", {"serverId": server_id}, idempotent=True))
 
     def wait_ready(self, server_id: str, timeout: float = 60.0, interval: float = 2.0) -> dict[str, Any]:
-        """Poll ``server.validate`` every ``interval`` s until the server is ready; raise the last failure at the deadline."""
+        """Poll ``server.validate`` every ``interval`` s until the server is ready.
+
+        Raises the last failure at the deadline.
+        """
         deadline = time.monotonic() + timeout
 
         def validated() -> dict[str, Any]:
             result = self.server_validate(server_id)
             if not is_ready(result):
-                raise DokployError("server.validate", 200, "NOT_READY",
-                                   "setup reported success but Docker/Swarm/network are not installed")
+                raise DokployError(
+                    "server.validate",
+                    200,
+                    "NOT_READY",
+                    "setup reported success but Docker/Swarm/network are not installed",
+                )
             return result
 
         def worth_polling(exc: BaseException) -> bool:
@@ -122,8 +189,9 @@ class DokployClient(Transport):
             settling = isinstance(exc, DokployError) and (exc.status in (400, 200, None) or exc.retryable)
             return settling and time.monotonic() + interval <= deadline
 
-        polls = SharedRetryPolicy(attempts=int(timeout / interval) + 2 if interval > 0 else 1,
-                                  initial=interval, maximum=interval)
+        polls = SharedRetryPolicy(
+            attempts=int(timeout / interval) + 2 if interval > 0 else 1, initial=interval, maximum=interval
+        )
         return polls.call(validated, worth_polling)
 
     # -- organization, keys, billing -------------------------------------------------------
@@ -139,13 +207,23 @@ class DokployClient(Transport):
         """Cloud quota pre-check (server.create's own error hides the reason)."""
         return bool(self._request("GET", "stripe.canCreateMoreServers"))
 
-    def create_api_key(self, name: str, organization_id: str, *, rate_limit_enabled: bool = False,
-                       expires_in: int | None = None) -> dict[str, Any]:
+    def create_api_key(
+        self, name: str, organization_id: str, *, rate_limit_enabled: bool = False, expires_in: int | None = None
+    ) -> dict[str, Any]:
         """A key bound to ``organization_id``; the rate limit is off explicitly (default locks out after 5 calls)."""
-        return dict(self._request("POST", "user.createApiKey", {
-            "name": name, "metadata": {"organizationId": organization_id},
-            "rateLimitEnabled": rate_limit_enabled, "expiresIn": expires_in,
-        }, idempotent=False))
+        return dict(
+            self._request(
+                "POST",
+                "user.createApiKey",
+                {
+                    "name": name,
+                    "metadata": {"organizationId": organization_id},
+                    "rateLimitEnabled": rate_limit_enabled,
+                    "expiresIn": expires_in,
+                },
+                idempotent=False,
+            )
+        )
 
     def api_keys(self) -> list[dict[str, Any]]:
         """The caller's keys in every organization: ``id, name, prefix, enabled, expiresAt, createdAt`` (no secrets)."""

@@ -1,4 +1,5 @@
 """The one exception type of the Dokploy client."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,8 +13,9 @@ class DokployError(Exception):
     ``details`` holds zod ``issues`` for validation errors. Nothing here ever carries the API key.
     """
 
-    def __init__(self, procedure: str, status: int | None, code: str, message: str,
-                 details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, procedure: str, status: int | None, code: str, message: str, details: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(message)
         self.procedure = procedure
         self.status = status

@@ -1,4 +1,5 @@
 """The single choke point for Dokploy HTTP calls: timeout, None-stripping, retries, logging, error mapping."""
+
 from __future__ import annotations
 
 import logging
@@ -24,15 +25,23 @@ class RetryPolicy(SharedRetryPolicy):
     offers :meth:`delay` to loops that pace themselves (provisioning/dokploy_keys.py's mint).
     """
 
-    def __init__(self, attempts: int = 4, initial: float | None = None, maximum: float | None = None,
-                 jitter: float = 0.25, *, backoff: float | None = None, max_backoff: float | None = None) -> None:
+    def __init__(
+        self,
+        attempts: int = 4,
+        initial: float | None = None,
+        maximum: float | None = None,
+        jitter: float = 0.25,
+        *,
+        backoff: float | None = None,
+        max_backoff: float | None = None,
+    ) -> None:
         first = initial if initial is not None else backoff if backoff is not None else 0.5
         cap = maximum if maximum is not None else max_backoff if max_backoff is not None else 8.0
         super().__init__(attempts, first, cap, min(jitter, first))  # jitter never outgrows the first wait
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt ``attempt`` (0-based), as :meth:`call` waits."""
-        return min(self.maximum, self.initial * 2.0 ** attempt + random.uniform(0, self.jitter))
+        return min(self.maximum, self.initial * 2.0**attempt + random.uniform(0, self.jitter))
 
 
 def _transient(exc: BaseException) -> bool:
@@ -50,9 +59,15 @@ def _log_retry(state: RetryCallState) -> None:
 class Transport:
     """Sends ``/api/<procedure>`` requests; every call goes through :meth:`_request`."""
 
-    def __init__(self, base_url: str, api_key: str, timeout: float = 30.0,
-                 retry: SharedRetryPolicy | None = None, session: requests.Session | None = None,
-                 verify: bool | str = True) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        timeout: float = 30.0,
+        retry: SharedRetryPolicy | None = None,
+        session: requests.Session | None = None,
+        verify: bool | str = True,
+    ) -> None:
         if not base_url or not base_url.startswith(("http://", "https://")):
             raise ValueError("base_url: must be an http(s) URL of the Dokploy instance (DOKPLOY_URL)")
         if not timeout > 0:
@@ -68,9 +83,16 @@ class Transport:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
-    def _request(self, method: str, procedure: str, data: dict[str, Any] | None = None, *,
-                 idempotent: bool | None = None, timeout: float | None = None,
-                 keep_null: tuple[str, ...] = ()) -> Any:
+    def _request(
+        self,
+        method: str,
+        procedure: str,
+        data: dict[str, Any] | None = None,
+        *,
+        idempotent: bool | None = None,
+        timeout: float | None = None,
+        keep_null: tuple[str, ...] = (),
+    ) -> Any:
         """Call one procedure; return the parsed JSON (None for Dokploy's empty 200 bodies).
 
         Queries are always retried on transient failures; mutations only when ``idempotent``.
@@ -96,12 +118,21 @@ class Transport:
             else:
                 resp = self._session.post(url, json=payload, auth=self._auth, timeout=timeout, verify=self._verify)
         except requests.Timeout:
-            raise DokployError(procedure, None, "TIMEOUT", f"no response within {timeout:g}s; Dokploy is slow "
-                               "or overloaded: retry later or raise DOKPLOY_TIMEOUT") from None
+            raise DokployError(
+                procedure,
+                None,
+                "TIMEOUT",
+                f"no response within {timeout:g}s; Dokploy is slow or overloaded: retry later or raise DOKPLOY_TIMEOUT",
+            ) from None
         except requests.ConnectionError as exc:
-            raise DokployError(procedure, None, "CONNECTION_ERROR",
-                               self._auth.redact(f"cannot reach {self.base_url}: {type(exc).__name__}; "
-                                                 "check DOKPLOY_URL and that Dokploy is running")) from None
+            raise DokployError(
+                procedure,
+                None,
+                "CONNECTION_ERROR",
+                self._auth.redact(
+                    f"cannot reach {self.base_url}: {type(exc).__name__}; check DOKPLOY_URL and that Dokploy is running"
+                ),
+            ) from None
         # Bodies are never logged: SSH-key listings contain private keys.
         log.debug("dokploy %s %s -> %d in %.2fs", method, procedure, resp.status_code, time.monotonic() - started)
         if resp.status_code >= 400:
@@ -125,4 +156,3 @@ class Transport:
         message = self._auth.redact(str(body.get("message", "")))
         issues = body.get("issues") if isinstance(body.get("issues"), list) else None
         return DokployError(procedure, resp.status_code, code, message, issues)
-

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from components.spec.errors import SpecErrors
 from components.spec.loader import load_tenants
-from components.spec.plans import load_plans
+from components.spec.plans import Plan, load_plans
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plans", help="YAML file with a top-level 'plans' key (instead of the environment's)")
     parser.add_argument("--region", action="append", dest="regions", help="allowed region (repeatable)")
     args = parser.parse_args(argv)
+    plans: Mapping[str, Plan]
     try:
         if args.plans:
             plans, regions = load_plans(args.plans), args.regions

@@ -10,10 +10,11 @@ Two schemes:
 
 ``<label>`` is the tenant's ``hostname`` if set, else its slug.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 SCHEMES = ("subdomain", "numbered")
 DEFAULT_SCHEME = "subdomain"
@@ -22,10 +23,17 @@ DEFAULT_SCHEME = "subdomain"
 class Named(Protocol):
     """What a tenant needs for its host names (``TenantSpec`` has it)."""
 
-    slug: str
-    host_label: str
-    servers: int
-    hostname_scheme: str
+    @property
+    def slug(self) -> str: ...
+    @property
+    def host_label(self) -> str: ...
+    @property
+    def servers(self) -> int: ...
+    @property
+    def hostname_scheme(self) -> str: ...
+
+
+N = TypeVar("N", bound=Named)
 
 
 def server_labels(label: str, servers: int, scheme: str = DEFAULT_SCHEME) -> list[str]:
@@ -41,9 +49,9 @@ def claimed(tenant: Named) -> list[str]:
     return server_labels(tenant.host_label, tenant.servers, tenant.hostname_scheme)
 
 
-def clashes(tenant: Named, others: Iterable[Named]) -> list[tuple[str, Named]]:
+def clashes(tenant: Named, others: Iterable[N]) -> list[tuple[str, N]]:
     """(name, other tenant) for each name ``tenant`` would hold that another tenant already holds."""
-    taken: dict[str, Named] = {}
+    taken: dict[str, N] = {}
     for other in others:
         if other.slug != tenant.slug:
             for name in claimed(other):

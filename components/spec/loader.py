@@ -50,8 +50,14 @@ class TenantSpec:
         return self.state == "suspended"
 
 
-def parse_tenant(text: str, source: str, plans: Mapping[str, Plan], *,
-                 expected_slug: str | None = None, regions: Iterable[str] | None = None) -> TenantSpec:
+def parse_tenant(
+    text: str,
+    source: str,
+    plans: Mapping[str, Plan],
+    *,
+    expected_slug: str | None = None,
+    regions: Iterable[str] | None = None,
+) -> TenantSpec:
     """Parse one tenant document; raise :class:`SpecErrors` listing every problem."""
     spec, errors, _ = _parse(text, source, plans, expected_slug, regions)
     if errors or spec is None:
@@ -59,23 +65,24 @@ def parse_tenant(text: str, source: str, plans: Mapping[str, Plan], *,
     return spec
 
 
-def load_tenant(path: str | FsPath, plans: Mapping[str, Plan], *,
-                regions: Iterable[str] | None = None) -> TenantSpec:
+def load_tenant(path: str | FsPath, plans: Mapping[str, Plan], *, regions: Iterable[str] | None = None) -> TenantSpec:
     """Load one tenant file; its slug must equal the file name without suffix."""
     path = FsPath(path)
     return parse_tenant(_read(path), str(path), plans, expected_slug=path.stem, regions=regions)
 
 
-def load_tenants(directory: str | FsPath, plans: Mapping[str, Plan], *,
-                 regions: Iterable[str] | None = None) -> dict[str, TenantSpec]:
+def load_tenants(
+    directory: str | FsPath, plans: Mapping[str, Plan], *, regions: Iterable[str] | None = None
+) -> dict[str, TenantSpec]:
     """Load every tenant file in ``directory``; all errors of all files are raised together."""
     if not FsPath(directory).is_dir():
         raise SpecErrors([SpecError(str(directory), None, "(document)", "not a directory of tenant files")])
     errors: list[SpecError] = []
     specs: list[TenantSpec] = []
     docs: dict[str, MarkedDocument] = {}
-    for path in sorted(p for p in FsPath(directory).iterdir()
-                       if p.suffix in TENANT_SUFFIXES and not p.name.startswith(".")):
+    for path in sorted(
+        p for p in FsPath(directory).iterdir() if p.suffix in TENANT_SUFFIXES and not p.name.startswith(".")
+    ):
         try:
             text = _read(path)
         except SpecErrors as exc:
@@ -119,8 +126,9 @@ def _read(path: FsPath) -> str:
         raise SpecErrors([SpecError(str(path), None, "(document)", f"cannot read file: {reason}")]) from None
 
 
-def _parse(text: str, source: str, plans: Mapping[str, Plan], expected_slug: str | None,
-           regions: Iterable[str] | None) -> tuple[TenantSpec | None, list[SpecError], MarkedDocument | None]:
+def _parse(
+    text: str, source: str, plans: Mapping[str, Plan], expected_slug: str | None, regions: Iterable[str] | None
+) -> tuple[TenantSpec | None, list[SpecError], MarkedDocument | None]:
     doc, errors = load_marked(text, source)
     if doc is None:
         return None, errors, None
@@ -134,17 +142,29 @@ def _parse(text: str, source: str, plans: Mapping[str, Plan], expected_slug: str
     if errors:
         return None, errors, doc
     d = doc.data
-    return TenantSpec(
-        slug=d["slug"], display_name=d["display_name"], plan=d["plan"], region=d["region"],
-        dokploy_organization=d["dokploy_organization"], owner=d["owner"],
-        extra_ssh_keys=tuple(d.get("extra_ssh_keys", ())), hostname=d.get("hostname"),
-        hostname_scheme=d.get("hostname_scheme", DEFAULT_SCHEME),
-        servers=int(d.get("servers", 1)), state=d.get("state", "active"), source=source,
-    ), [], doc
+    return (
+        TenantSpec(
+            slug=d["slug"],
+            display_name=d["display_name"],
+            plan=d["plan"],
+            region=d["region"],
+            dokploy_organization=d["dokploy_organization"],
+            owner=d["owner"],
+            extra_ssh_keys=tuple(d.get("extra_ssh_keys", ())),
+            hostname=d.get("hostname"),
+            hostname_scheme=d.get("hostname_scheme", DEFAULT_SCHEME),
+            servers=int(d.get("servers", 1)),
+            state=d.get("state", "active"),
+            source=source,
+        ),
+        [],
+        doc,
+    )
 
 
-def _semantic_errors(doc: MarkedDocument, plans: Mapping[str, Plan], expected_slug: str | None,
-                     regions: Iterable[str] | None) -> list[SpecError]:
+def _semantic_errors(
+    doc: MarkedDocument, plans: Mapping[str, Plan], expected_slug: str | None, regions: Iterable[str] | None
+) -> list[SpecError]:
     """Rules that need more than the schema (type-guarded: the schema reports wrong types)."""
     d: dict[str, Any] = doc.data
     errors: list[SpecError] = []
@@ -196,4 +216,3 @@ def name_clash_message(name: str, other: TenantSpec) -> str:
     """Why a host name is refused: which tenant holds it."""
     where = other.source or f"tenant {other.slug!r}"
     return f"host name {name!r} already used by {where}; allowed: a hostname no other tenant uses"
-

@@ -45,7 +45,7 @@ def load_marked(text: str, source: str) -> tuple[MarkedDocument | None, list[Spe
         node = loader.get_single_node()
         if node is None:
             return MarkedDocument(source, None, {(): 1}), []
-        doc = MarkedDocument(source, loader.construct_document(node))  # type: ignore[no-untyped-call]
+        doc = MarkedDocument(source, loader.construct_document(node))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -54,7 +54,7 @@ def load_marked(text: str, source: str) -> tuple[MarkedDocument | None, list[Spe
     except yaml.YAMLError as exc:
         return None, [SpecError(source, 1, "(document)", f"malformed YAML: {exc}")]
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
     errors: list[SpecError] = []
     _record(node, (), doc, errors)
     return doc, errors
@@ -68,8 +68,14 @@ def _record(node: yaml.Node, path: Path, doc: MarkedDocument, errors: list[SpecE
             key = str(key_node.value)
             child = (*path, key)
             if key in seen:
-                errors.append(SpecError(doc.source, key_node.start_mark.line + 1, field_path(child),
-                                        "duplicate key; each field may appear only once"))
+                errors.append(
+                    SpecError(
+                        doc.source,
+                        key_node.start_mark.line + 1,
+                        field_path(child),
+                        "duplicate key; each field may appear only once",
+                    )
+                )
                 continue
             seen.add(key)
             doc.lines[child] = key_node.start_mark.line + 1

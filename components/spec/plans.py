@@ -1,4 +1,4 @@
-"""Hosting plans, declared once per environment in configuration (``Pulumi.<env>.yaml``, key ``dokploy-cloud:plans``)."""
+"""Hosting plans, declared once per environment (``Pulumi.<env>.yaml``, key ``dokploy-cloud:plans``)."""
 
 from __future__ import annotations
 

@@ -16,8 +16,17 @@ PLAN_NAME_ALLOWED = "a plan name: 1-32 lowercase letters, digits, '_' or '-', st
 MAX_SERVERS_LIMIT = 100
 
 TENANT_FIELDS_ORDER = (
-    "slug", "display_name", "plan", "region", "dokploy_organization", "owner",
-    "extra_ssh_keys", "hostname", "hostname_scheme", "servers", "state",
+    "slug",
+    "display_name",
+    "plan",
+    "region",
+    "dokploy_organization",
+    "owner",
+    "extra_ssh_keys",
+    "hostname",
+    "hostname_scheme",
+    "servers",
+    "state",
 )
 TENANT_STATES = ("active", "suspended")
 """Lifecycle states a tenant file may declare; ``active`` is the default and is omitted when dumping."""
@@ -29,31 +38,62 @@ TENANT_SCHEMA: dict[str, Any] = {
     "required": ["slug", "display_name", "plan", "region", "dokploy_organization", "owner"],
     "additionalProperties": False,
     "properties": {
-        "slug": {"type": "string", "pattern": DNS_LABEL,
-                 "x-allowed": DNS_LABEL_ALLOWED + ", equal to the file name"},
-        "display_name": {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"^[^\x00-\x1f\x7f]+$",
-                         "x-allowed": "1-100 printable characters on one line"},
+        "slug": {"type": "string", "pattern": DNS_LABEL, "x-allowed": DNS_LABEL_ALLOWED + ", equal to the file name"},
+        "display_name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100,
+            "pattern": r"^[^\x00-\x1f\x7f]+$",
+            "x-allowed": "1-100 printable characters on one line",
+        },
         "plan": {"type": "string", "pattern": PLAN_NAME, "x-allowed": "the name of a plan from the plans config"},
-        "region": {"type": "string", "pattern": DNS_LABEL, "x-allowed": "a region (cluster) name, " + DNS_LABEL_ALLOWED},
-        "dokploy_organization": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$",
-                                 "x-allowed": "a Dokploy organization id: 1-64 letters, digits, '_' or '-'"},
-        "owner": {"type": "string", "maxLength": 254,
-                  "pattern": r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$",
-                  "x-allowed": "a contact e-mail address such as ops@example.com"},
+        "region": {
+            "type": "string",
+            "pattern": DNS_LABEL,
+            "x-allowed": "a region (cluster) name, " + DNS_LABEL_ALLOWED,
+        },
+        "dokploy_organization": {
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9_-]{1,64}$",
+            "x-allowed": "a Dokploy organization id: 1-64 letters, digits, '_' or '-'",
+        },
+        "owner": {
+            "type": "string",
+            "maxLength": 254,
+            "pattern": r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
+            r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$",
+            "x-allowed": "a contact e-mail address such as ops@example.com",
+        },
         "extra_ssh_keys": {
-            "type": "array", "maxItems": 20, "uniqueItems": True,
+            "type": "array",
+            "maxItems": 20,
+            "uniqueItems": True,
             "x-allowed": "a list of at most 20 distinct OpenSSH public keys",
-            "items": {"type": "string", "minLength": 1, "maxLength": 16384,
-                      "x-allowed": "one OpenSSH public key line: '<type> <base64> [comment]'"},
+            "items": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 16384,
+                "x-allowed": "one OpenSSH public key line: '<type> <base64> [comment]'",
+            },
         },
         "hostname": {"type": "string", "pattern": DNS_LABEL, "x-allowed": DNS_LABEL_ALLOWED},
-        "hostname_scheme": {"type": "string", "enum": ["subdomain", "numbered"],
-                            "x-allowed": "'subdomain' (server n is <n>.<label>, the default) or 'numbered' "
-                                         "(server n is <label>-<n>: kept for tenants created before)"},
-        "servers": {"type": "integer", "minimum": 1, "maximum": MAX_SERVERS_LIMIT,
-                    "x-allowed": f"a whole number from 1 to the plan's max_servers (at most {MAX_SERVERS_LIMIT})"},
-        "state": {"type": "string", "enum": list(TENANT_STATES),
-                  "x-allowed": "'active' (VMs running, the default) or 'suspended' (VMs stopped, nothing deleted)"},
+        "hostname_scheme": {
+            "type": "string",
+            "enum": ["subdomain", "numbered"],
+            "x-allowed": "'subdomain' (server n is <n>.<label>, the default) or 'numbered' "
+            "(server n is <label>-<n>: kept for tenants created before)",
+        },
+        "servers": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_SERVERS_LIMIT,
+            "x-allowed": f"a whole number from 1 to the plan's max_servers (at most {MAX_SERVERS_LIMIT})",
+        },
+        "state": {
+            "type": "string",
+            "enum": list(TENANT_STATES),
+            "x-allowed": "'active' (VMs running, the default) or 'suspended' (VMs stopped, nothing deleted)",
+        },
     },
 }
 
@@ -66,12 +106,24 @@ PLAN_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "cores": {"type": "integer", "minimum": 1, "maximum": 64, "x-allowed": "a whole number of vCPUs from 1 to 64"},
-        "memory_mb": {"type": "integer", "minimum": 512, "maximum": 262144,
-                      "x-allowed": "a whole number of MiB from 512 to 262144"},
-        "disk_gb": {"type": "integer", "minimum": 8, "maximum": 4096,
-                    "x-allowed": "a whole number of GiB from 8 to 4096"},
-        "max_servers": {"type": "integer", "minimum": 1, "maximum": MAX_SERVERS_LIMIT,
-                        "x-allowed": f"a whole number from 1 to {MAX_SERVERS_LIMIT}"},
+        "memory_mb": {
+            "type": "integer",
+            "minimum": 512,
+            "maximum": 262144,
+            "x-allowed": "a whole number of MiB from 512 to 262144",
+        },
+        "disk_gb": {
+            "type": "integer",
+            "minimum": 8,
+            "maximum": 4096,
+            "x-allowed": "a whole number of GiB from 8 to 4096",
+        },
+        "max_servers": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_SERVERS_LIMIT,
+            "x-allowed": f"a whole number from 1 to {MAX_SERVERS_LIMIT}",
+        },
         "backups": {"type": "boolean", "x-allowed": "true or false (default false)"},
         "description": {"type": "string", "maxLength": 200, "x-allowed": "a short text of at most 200 characters"},
     },

@@ -9,8 +9,14 @@ import jsonschema
 from components.spec.errors import SpecError
 from components.spec.marked_yaml import MarkedDocument, Path
 
-_TYPE_NAMES = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "a whole number",
-               "boolean": "true or false", "number": "a number"}
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "number": "a number",
+}
 
 
 def schema_errors(doc: MarkedDocument, schema: dict[str, Any], base: Path = ()) -> list[SpecError]:
@@ -35,8 +41,10 @@ def _convert(doc: MarkedDocument, path: Path, err: jsonschema.ValidationError) -
     if kind == "required" and isinstance(instance, dict):
         props = schema.get("properties", {})
         missing = [k for k in err.validator_value if k not in instance]
-        return [doc.error((*path, k), "missing required field; expected " + props.get(k, {}).get("x-allowed", "a value"))
-                for k in missing]
+        return [
+            doc.error((*path, k), "missing required field; expected " + props.get(k, {}).get("x-allowed", "a value"))
+            for k in missing
+        ]
     if "propertyNames" in err.schema_path:
         return [doc.error((*path, str(instance)), f"invalid name {_short(instance)}; allowed: {schema['x-allowed']}")]
     allowed = schema.get("x-allowed", "see the schema")

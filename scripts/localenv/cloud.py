@@ -7,6 +7,7 @@ so the token in the secrets must not be root's. Dokploy is seeded the way Dokplo
 signups: each tenant organization (ids from ``tenants/*.yaml``) is owned by the tenant's user, and the
 platform user is an admin member of all of them, holding the platform key.
 """
+
 from __future__ import annotations
 
 import errno
@@ -65,7 +66,8 @@ def check_ports(environment: Environment) -> None:
             "cannot start the local cloud: port(s) already in use\n" + "\n".join(taken) + "\n"
             "Another demo may still be running (stop it with Ctrl-C; `ss -ltnp` shows who holds a port). "
             "To use other ports, set them in the environment file (Pulumi.local.yaml, under "
-            "dokploy-cloud:environment) or point DOKPLOY_CLOUD_ENV_FILE at a copy with free ports.")
+            "dokploy-cloud:environment) or point DOKPLOY_CLOUD_ENV_FILE at a copy with free ports."
+        )
 
 
 @dataclass
@@ -93,8 +95,12 @@ class LocalCloud:
             for region in self.environment.regions.values():
                 self.proxmox[region.name] = self._start_proxmox(region)
             self.dokploy = self._start_dokploy()
-            self.pdns = PowerDNSInstance(self.environment.zone, api_port=_port(self.environment.dns_api_url),
-                                         dns_port=self.dns_port, api_key=self.secrets["PDNS_API_KEY"]).start()
+            self.pdns = PowerDNSInstance(
+                self.environment.zone,
+                api_port=_port(self.environment.dns_api_url),
+                dns_port=self.dns_port,
+                api_key=self.secrets["PDNS_API_KEY"],
+            ).start()
         except BaseException:
             self.stop()
             raise
@@ -123,8 +129,10 @@ class LocalCloud:
         seed_cluster(backend, len(region.nodes), node_mem_gib=self.node_mem_gib, template_per_node=True)
         seeded = sorted(backend.nodes)
         if seeded != sorted(region.nodes):
-            raise ValueError(f"region {region.name}: the simulator names its nodes {seeded}; "
-                             f"use those names under regions.{region.name}.nodes")
+            raise ValueError(
+                f"region {region.name}: the simulator names its nodes {seeded}; "
+                f"use those names under regions.{region.name}.nodes"
+            )
         grant_provisioner(backend, region, self.secrets["PROXMOX_VE_API_TOKEN"])
         sim = Simulator(backend, faults=Faults(0))
         server = ProxmoxServer(sim, _port(region.endpoint), tls=region.endpoint.startswith("https")).start()
@@ -135,8 +143,9 @@ class LocalCloud:
         backend = DokployBackend(world=world, cloud=True, setup_seconds=self.setup_seconds)
         platform = backend.seed_user("platform@dokploy-cloud.test", "platform")
         backend.seed_org("Dokploy Cloud platform", platform.id, org_id=PLATFORM_ORG)
-        backend.issue_key(platform.id, PLATFORM_ORG, "platform", secret=self.secrets["DOKPLOY_API_KEY"],
-                          rate_limit_enabled=False)
+        backend.issue_key(
+            platform.id, PLATFORM_ORG, "platform", secret=self.secrets["DOKPLOY_API_KEY"], rate_limit_enabled=False
+        )
         for spec in self.tenants.values():
             self.add_tenant(backend, spec)
         return backend, DokployServer(backend, port=_port(self.environment.dokploy_url)).start()

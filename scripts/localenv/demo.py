@@ -6,6 +6,7 @@ Every run starts from an empty local cloud and an empty local state (``.state/lo
 repeatable. With ``--keep`` the services stay up (Ctrl-C stops them) and ``scripts/cloudctl --env local``
 in another shell finds them by itself (``.state/local-demo/cloud.env``, see :mod:`scripts.localenv.handoff`).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,20 +95,24 @@ def main(argv: list[str] | None = None) -> int:
     specs = TenantFiles(PROJECT_DIR / "tenants", stacks.environment).load_all()
     tenants = [spec for _, spec in sorted(specs.items())]
     console.print(f"starting the local cloud: {len(stacks.environment.regions)} Proxmox clusters, Dokploy, PowerDNS")
-    with LocalCloud(stacks.environment, stacks.secrets(), specs, speed=args.speed,
-                    setup_seconds=args.setup_seconds) as cloud:
+    with LocalCloud(
+        stacks.environment, stacks.secrets(), specs, speed=args.speed, setup_seconds=args.setup_seconds
+    ) as cloud:
         started = time.monotonic()
         title = f"up local: {len(specs)} tenants, {args.parallel} at a time"
         with Live(console=console, refresh_per_second=4) as live:
-            rows = run_fleet(stacks, tenants, "up", args.parallel,
-                             on_update=lambda r: live.update(progress_table(r, title)))
+            rows = run_fleet(
+                stacks, tenants, "up", args.parallel, on_update=lambda r: live.update(progress_table(r, title))
+            )
             live.update(progress_table(rows, title))
         print_failures(rows)
         statuses = fleet_status(stacks, tenants)
         console.print(status_table(statuses, "fleet local"))
         console.print(summary_table(rows, statuses))
-        console.print(f"{len(specs)} tenants in {time.monotonic() - started:.1f}s; DNS answers on "
-                      f"127.0.0.1:{cloud.pdns.dns_port if cloud.pdns else '-'}")
+        console.print(
+            f"{len(specs)} tenants in {time.monotonic() - started:.1f}s; DNS answers on "
+            f"127.0.0.1:{cloud.pdns.dns_port if cloud.pdns else '-'}"
+        )
         ok = all(r.state == "ok" for r in rows)
         if args.keep:
             keep_running()

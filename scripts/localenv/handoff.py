@@ -4,6 +4,7 @@ The demo writes the file (mode 0600) while its cloud runs and removes it when it
 file (``source`` works) and ``scripts/cloudctl --env local`` reads it by itself, so an operator never has
 to find the backend URL, passphrase or allocation store in the source.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,7 @@ def demo_settings(environ: MutableMapping[str, str]) -> dict[str, str]:
 
 def write_handoff(settings: dict[str, str], pid: int, path: Path | None = None) -> Path:
     """Write ``settings`` for the demo process ``pid`` as ``export`` lines, owner-only."""
-    lines = [f"# written by scripts/demo.sh --keep (pid {pid}); removed when it stops",
-             f"DOKPLOY_CLOUD_DEMO_PID={pid}"]
+    lines = [f"# written by scripts/demo.sh --keep (pid {pid}); removed when it stops", f"DOKPLOY_CLOUD_DEMO_PID={pid}"]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in settings.items()]
     path = path or HANDOFF_FILE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
@@ -68,7 +68,6 @@ def read_running(path: Path | None = None) -> dict[str, str] | None:
     return {key: value for key, value in values.items() if key in KEYS}
 
 
-
 def adopt_running_demo(environ: MutableMapping[str, str], path: Path | None = None) -> dict[str, str]:
     """Point ``environ`` at a running demo's state; return what was set.
 
@@ -88,9 +87,12 @@ def shell_commands(settings: dict[str, str], path: Path | None = None) -> list[s
     """The exact commands to type in another shell (the file's path, and the same by hand)."""
     path = path or HANDOFF_FILE
     exports = " ".join(f"{key}={shlex.quote(value)}" for key, value in settings.items())
-    lines = ["scripts/cloudctl --env local status          # finds this demo by itself (" + str(path) + ")",
-             "scripts/cloudctl --env local destroy SLUG --yes",
-             "or by hand:", f"export {exports}"]
+    lines = [
+        "scripts/cloudctl --env local status          # finds this demo by itself (" + str(path) + ")",
+        "scripts/cloudctl --env local destroy SLUG --yes",
+        "or by hand:",
+        f"export {exports}",
+    ]
     if "PULUMI_CONFIG_PASSPHRASE" not in settings:
         lines.append("export PULUMI_CONFIG_PASSPHRASE=...   # the passphrase you started the demo with")
     return lines

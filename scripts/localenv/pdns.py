@@ -56,8 +56,16 @@ class PowerDNSInstance:
     ``api_key`` defaults to ``$PDNS_API_KEY`` or a generated token; ports default to free ones.
     """
 
-    def __init__(self, zone: str = DEFAULT_ZONE, *, dns_port: int | None = None, api_port: int | None = None,
-                 api_key: str | None = None, workdir: str | Path | None = None, binary: str = "pdns_server") -> None:
+    def __init__(
+        self,
+        zone: str = DEFAULT_ZONE,
+        *,
+        dns_port: int | None = None,
+        api_port: int | None = None,
+        api_key: str | None = None,
+        workdir: str | Path | None = None,
+        binary: str = "pdns_server",
+    ) -> None:
         self.zone = zone if zone.endswith(".") else zone + "."
         self._auto_ports = dns_port is None and api_port is None
         self.dns_port = dns_port or free_port()
@@ -104,8 +112,13 @@ class PowerDNSInstance:
             self._write_config()
             with open(self.log_path, "ab") as log:
                 self._process = subprocess.Popen(
-                    [binary, f"--config-dir={self.workdir}"], stdout=log, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, cwd=self.workdir, start_new_session=True)
+                    [binary, f"--config-dir={self.workdir}"],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    cwd=self.workdir,
+                    start_new_session=True,
+                )
             try:
                 self._wait_for_api(timeout)
                 break
@@ -147,16 +160,28 @@ class PowerDNSInstance:
 
     def _write_config(self) -> None:
         settings = {
-            "launch": "gsqlite3", "gsqlite3-database": str(self.workdir / "pdns.sqlite3"),
-            "local-address": "127.0.0.1", "local-port": self.dns_port,
-            "api": "yes", "api-key": self._api_key,
-            "webserver": "yes", "webserver-address": "127.0.0.1", "webserver-port": self.api_port,
+            "launch": "gsqlite3",
+            "gsqlite3-database": str(self.workdir / "pdns.sqlite3"),
+            "local-address": "127.0.0.1",
+            "local-port": self.dns_port,
+            "api": "yes",
+            "api-key": self._api_key,
+            "webserver": "yes",
+            "webserver-address": "127.0.0.1",
+            "webserver-port": self.api_port,
             "webserver-allow-from": "127.0.0.1/32",
-            "socket-dir": str(self.workdir), "guardian": "no", "daemon": "no",
+            "socket-dir": str(self.workdir),
+            "guardian": "no",
+            "daemon": "no",
             "default-soa-content": "ns1.@ hostmaster.@ 0 10800 3600 604800 60",
-            "disable-syslog": "yes", "loglevel": "4", "security-poll-suffix": "",
+            "disable-syslog": "yes",
+            "loglevel": "4",
+            "security-poll-suffix": "",
             # No caching: a record changed through the API must be visible to the next query.
-            "cache-ttl": "0", "query-cache-ttl": "0", "negquery-cache-ttl": "0", "consistent-backends": "yes",
+            "cache-ttl": "0",
+            "query-cache-ttl": "0",
+            "negquery-cache-ttl": "0",
+            "consistent-backends": "yes",
         }
         path = self.workdir / "pdns.conf"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -175,8 +200,13 @@ class PowerDNSInstance:
             conn.executescript(schema.read_text(encoding="utf-8"))
 
     def _api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return requests.request(method, f"{self.url}/api/v1/servers/localhost{path}",
-                                headers={"X-API-Key": self._api_key}, timeout=_HTTP_TIMEOUT, **kwargs)
+        return requests.request(
+            method,
+            f"{self.url}/api/v1/servers/localhost{path}",
+            headers={"X-API-Key": self._api_key},
+            timeout=_HTTP_TIMEOUT,
+            **kwargs,
+        )
 
     def _check_alive(self) -> None:
         if self._process is not None and self._process.poll() is not None:
@@ -218,8 +248,11 @@ class PowerDNSInstance:
 def main() -> None:
     """Run an instance in the foreground until interrupted (``python -m scripts.localenv.pdns``)."""
     with PowerDNSInstance(workdir=os.environ.get("PDNS_WORKDIR")) as pdns:
-        print(f"PowerDNS ready: api={pdns.url} dns=127.0.0.1:{pdns.dns_port} zone={pdns.zone} "
-              f"(API key in {pdns.workdir / 'pdns.conf'})", flush=True)
+        print(
+            f"PowerDNS ready: api={pdns.url} dns=127.0.0.1:{pdns.dns_port} zone={pdns.zone} "
+            f"(API key in {pdns.workdir / 'pdns.conf'})",
+            flush=True,
+        )
         try:
             while True:
                 time.sleep(3600)

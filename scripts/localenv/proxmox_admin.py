@@ -4,6 +4,7 @@ The local cloud never hands the product a root token: it creates the provisionin
 privilege-separated token, the region's pool, the roles and the ACLs of
 :mod:`provisioning.proxmox_access` in the simulator, as ``pveum`` would on a real cluster.
 """
+
 from __future__ import annotations
 
 from components.environment import Region
@@ -25,15 +26,18 @@ def split_token(token: str) -> tuple[str, str, str]:
     return user, token_id, secret
 
 
-def grant_provisioner(backend: Backend, region: Region, token: str,
-                      roles: dict[str, tuple[str, ...]] | None = None) -> None:
+def grant_provisioner(
+    backend: Backend, region: Region, token: str, roles: dict[str, tuple[str, ...]] | None = None
+) -> None:
     """Create ``token`` (privsep) and its user, the region's pool, the roles and the ACLs.
 
     ``roles`` replaces :data:`ROLES` (tests take one privilege away)."""
     user, token_id, secret = split_token(token)
     if user == "root@pam":
-        raise RootTokenRefused(f"region {region.name}: the product runs with the least-privilege token of "
-                               f"docs/proxmox-privileges.md, not as root@pam; use e.g. dokploy-cloud@pve!{token_id}")
+        raise RootTokenRefused(
+            f"region {region.name}: the product runs with the least-privilege token of "
+            f"docs/proxmox-privileges.md, not as root@pam; use e.g. dokploy-cloud@pve!{token_id}"
+        )
     acc = backend.access
     with backend.lock:
         backend.pools.setdefault(region.pool, Pool(region.pool, "Dokploy Cloud tenant VMs"))

@@ -19,6 +19,7 @@ Usage:
 Exit status 0 when nothing the SDK needs is missing; 1 otherwise. Schema items the
 SDK does not know about are listed as "extra" and do not fail the check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -160,8 +161,10 @@ def main() -> int:
 
     extra_tokens = sorted(set(resources) - sdk_resources) + sorted(set(functions) - sdk_functions)
 
-    print(f"{args.sdk}: {len(sdk_resources)} resources and {len(sdk_functions)} functions in the SDK; "
-          f"{len(resources)} resources and {len(functions)} functions in our schema")
+    print(
+        f"{args.sdk}: {len(sdk_resources)} resources and {len(sdk_functions)} functions in the SDK; "
+        f"{len(resources)} resources and {len(functions)} functions in our schema"
+    )
     for line in missing:
         print("MISSING", line)
     for line in prop_missing:
@@ -174,11 +177,16 @@ def main() -> int:
         for line in prop_extra:
             print("EXTRA", line)
     else:
-        print(f"({len(extra_tokens)} extra tokens, {len(prop_extra)} extra properties and {len(known)} known "
-              "harmless differences; --show-extra lists them)")
+        print(
+            f"({len(extra_tokens)} extra tokens, {len(prop_extra)} extra properties and {len(known)} known "
+            "harmless differences; --show-extra lists them)"
+        )
     failed = bool(missing or prop_missing)
-    print("token check:", "FAILED" if failed else "OK",
-          f"({len(missing)} missing tokens/config keys, {len(prop_missing)} property mismatches)")
+    print(
+        "token check:",
+        "FAILED" if failed else "OK",
+        f"({len(missing)} missing tokens/config keys, {len(prop_missing)} property mismatches)",
+    )
     return 1 if failed else 0
 
 

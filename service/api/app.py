@@ -1,4 +1,5 @@
 """The ASGI application: routes declared as a list, state in one :class:`ServiceContext`."""
+
 from __future__ import annotations
 
 import threading
@@ -17,16 +18,34 @@ from service.api.context import ServiceContext
 from service.settings import SettingsError
 
 ROUTES: list[BaseRoute] = [
-    APIRoute("/v1/signups", signups.create_signup, methods=["POST"], status_code=202, tags=["signups"],
-             summary="Accept a signed signup event"),
-    APIRoute("/v1/stripe/webhook", stripe.stripe_webhook, methods=["POST"], tags=["billing"],
-             summary="Accept a Stripe-signed billing event"),
-    APIRoute("/v1/tenants/{slug}/checkout-session", stripe.create_checkout_session, methods=["POST"], status_code=201,
-             tags=["billing"], summary="Create a Stripe Checkout Session for a known tenant or held signup"),
+    APIRoute(
+        "/v1/signups",
+        signups.create_signup,
+        methods=["POST"],
+        status_code=202,
+        tags=["signups"],
+        summary="Accept a signed signup event",
+    ),
+    APIRoute(
+        "/v1/stripe/webhook",
+        stripe.stripe_webhook,
+        methods=["POST"],
+        tags=["billing"],
+        summary="Accept a Stripe-signed billing event",
+    ),
+    APIRoute(
+        "/v1/tenants/{slug}/checkout-session",
+        stripe.create_checkout_session,
+        methods=["POST"],
+        status_code=201,
+        tags=["billing"],
+        summary="Create a Stripe Checkout Session for a known tenant or held signup",
+    ),
     APIRoute("/v1/tenants", operator.list_tenants, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/tenants/{slug}", operator.get_tenant, methods=["GET"], tags=["operator"]),
-    APIRoute("/v1/tenants/{slug}/decommission", operator.decommission, methods=["POST"], status_code=202,
-             tags=["operator"]),
+    APIRoute(
+        "/v1/tenants/{slug}/decommission", operator.decommission, methods=["POST"], status_code=202, tags=["operator"]
+    ),
     APIRoute("/v1/tenants/{slug}/reapply", operator.reapply, methods=["POST"], status_code=202, tags=["operator"]),
     APIRoute("/v1/jobs", operator.list_jobs, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/jobs/{job_id}", operator.get_job, methods=["GET"], tags=["operator"]),
@@ -54,7 +73,9 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     if ctx.billing is None:
         ctx.billing = billing_runtime(ctx.settings, ctx.queue, ctx.environment)
     if ctx.settings.require_payment and ctx.billing is None:
-        raise SettingsError("SERVICE_REQUIRE_PAYMENT needs billing: set STRIPE_WEBHOOK_SECRET and SERVICE_BILLING_CONFIG")
+        raise SettingsError(
+            "SERVICE_REQUIRE_PAYMENT needs billing: set STRIPE_WEBHOOK_SECRET and SERVICE_BILLING_CONFIG"
+        )
     if ctx.usage is None and ctx.billing is not None:
         store = ctx.billing.store
         ctx.usage = usage_job(ctx.settings, ctx.queue, lambda slug: store.state(slug).customer, ctx.metrics)

@@ -1,4 +1,5 @@
 """What every request handler reaches through ``request.app.state.service``."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

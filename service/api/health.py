@@ -1,4 +1,5 @@
 """``/healthz`` (process up), ``/readyz`` (queue reachable, toolchain present) and ``/metrics``."""
+
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

@@ -1,4 +1,5 @@
 """Operator endpoints (bearer token): tenants, jobs, decommission, reapply, cancel."""
+
 from __future__ import annotations
 
 import hmac
@@ -40,8 +41,12 @@ def _tenant_view(ctx: ServiceContext, slug: str) -> dict[str, Any]:
 
 def list_tenants(ctx: ServiceContext = Operator) -> dict[str, Any]:
     """Every tenant the service knows, with its phase."""
-    return {"tenants": [{"slug": t.slug, "plan": t.plan, "phase": t.phase, "last_error": t.last_error}
-                        for t in ctx.queue.list_tenants()]}
+    return {
+        "tenants": [
+            {"slug": t.slug, "plan": t.plan, "phase": t.phase, "last_error": t.last_error}
+            for t in ctx.queue.list_tenants()
+        ]
+    }
 
 
 def get_tenant(slug: str, ctx: ServiceContext = Operator) -> dict[str, Any]:
@@ -49,8 +54,9 @@ def get_tenant(slug: str, ctx: ServiceContext = Operator) -> dict[str, Any]:
     return _guard(lambda: _tenant_view(ctx, slug))
 
 
-def list_jobs(state: str | None = None, slug: str | None = None, limit: int = 100,
-              ctx: ServiceContext = Operator) -> dict[str, Any]:
+def list_jobs(
+    state: str | None = None, slug: str | None = None, limit: int = 100, ctx: ServiceContext = Operator
+) -> dict[str, Any]:
     """Jobs, newest first, filtered by ``state`` and/or ``slug``."""
     return {"jobs": [j.public() for j in ctx.queue.list_jobs(state, slug, max(1, min(limit, 1000)))]}
 
@@ -68,8 +74,10 @@ def decommission(slug: str, ctx: ServiceContext = Operator) -> JSONResponse:
     submitted = _guard(lambda: ctx.queue.submit(slug, "decommission", ctx.settings.max_attempts))
     job = submitted.job
     if job.kind != "decommission":
-        return JSONResponse({"job_id": job.id, "duplicate": False, "state": job.state,
-                             "phase": ctx.queue.get_tenant(slug).phase}, status_code=200)
+        return JSONResponse(
+            {"job_id": job.id, "duplicate": False, "state": job.state, "phase": ctx.queue.get_tenant(slug).phase},
+            status_code=200,
+        )
     return JSONResponse({"job_id": job.id, "duplicate": not submitted.created, "state": job.state}, status_code=202)
 
 

@@ -3,6 +3,7 @@
 With ``SERVICE_REQUIRE_PAYMENT`` the signup is recorded held (job ``held``, tenant ``awaiting-payment``)
 and billing's Provision releases it; a tenant whose payment already arrived is released at once.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -53,9 +54,14 @@ async def create_signup(request: Request) -> JSONResponse:
     except QueueError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     job = submitted.job
-    content: dict[str, Any] = {"job_id": job.id, "slug": job.slug, "state": job.state,
-                               "duplicate": not submitted.created, "job": f"/v1/jobs/{job.id}",
-                               "tenant": f"/v1/tenants/{job.slug}"}
+    content: dict[str, Any] = {
+        "job_id": job.id,
+        "slug": job.slug,
+        "state": job.state,
+        "duplicate": not submitted.created,
+        "job": f"/v1/jobs/{job.id}",
+        "tenant": f"/v1/tenants/{job.slug}",
+    }
     if job.state == HELD:
         content["phase"] = ctx.queue.get_tenant(job.slug).phase
     return JSONResponse(content, status_code=202)
@@ -65,8 +71,9 @@ def _record(ctx: ServiceContext, event_id: str, spec: TenantSpec, text: str) -> 
     """Submit the signup, held for payment when the service requires it (released if already paid)."""
     slug, hold = spec.slug, ctx.settings.require_payment
     check_signup_namespace(spec, ctx.settings.git_tenants_dir, ctx.queue, ctx.environment)
-    submitted = ctx.queue.submit_signup(event_id, slug, spec.plan, spec.dokploy_organization, text,
-                                        ctx.settings.max_attempts, hold=hold)
+    submitted = ctx.queue.submit_signup(
+        event_id, slug, spec.plan, spec.dokploy_organization, text, ctx.settings.max_attempts, hold=hold
+    )
     # Checked after the held signup is committed: a Provision processed meanwhile either found it held
     # and released it, or recorded the payment this check sees.
     if hold and submitted.job.state == HELD and ctx.billing is not None and ctx.billing.release_if_paid(slug):

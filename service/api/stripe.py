@@ -7,6 +7,7 @@ not configured → 404.
 ``POST /v1/tenants/{slug}/checkout-session``: the operator's bearer token, or the signup sender's
 ``X-Signature`` over the body; answers the session's id and URL.
 """
+
 from __future__ import annotations
 
 from fastapi import HTTPException

@@ -1,4 +1,5 @@
 """What the service keeps: jobs, tenants and seen events, behind one :class:`JobQueue` interface."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -67,12 +68,25 @@ class Job:
 
     def public(self) -> dict[str, Any]:
         """The operator view (no lease internals beyond who holds it)."""
-        return {"id": self.id, "slug": self.slug, "kind": self.kind, "operation": self.operation,
-                "state": self.state, "attempts": self.attempts, "max_attempts": self.max_attempts,
-                "created_at": self.created_at, "started_at": self.started_at, "finished_at": self.finished_at,
-                "run_after": self.run_after, "worker": self.lease_owner, "error": self.error,
-                "current_phase": self.current_phase, "phases": self.phases, "outputs": self.outputs,
-                "event_id": self.event_id}
+        return {
+            "id": self.id,
+            "slug": self.slug,
+            "kind": self.kind,
+            "operation": self.operation,
+            "state": self.state,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "run_after": self.run_after,
+            "worker": self.lease_owner,
+            "error": self.error,
+            "current_phase": self.current_phase,
+            "phases": self.phases,
+            "outputs": self.outputs,
+            "event_id": self.event_id,
+        }
 
 
 @dataclass
@@ -93,12 +107,20 @@ class Tenant:
 
     def public(self, last_job: Job | None) -> dict[str, Any]:
         """The operator view, with the last job's per-phase timings."""
-        return {"slug": self.slug, "plan": self.plan, "organization_id": self.organization_id,
-                "phase": self.phase, "created_at": self.created_at, "updated_at": self.updated_at,
-                "ready_at": self.ready_at, "outputs": self.outputs, "last_error": self.last_error,
-                "last_job": last_job.id if last_job else None,
-                "step": last_job.current_phase if last_job else None,
-                "phase_timings": last_job.phases if last_job else {}}
+        return {
+            "slug": self.slug,
+            "plan": self.plan,
+            "organization_id": self.organization_id,
+            "phase": self.phase,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "ready_at": self.ready_at,
+            "outputs": self.outputs,
+            "last_error": self.last_error,
+            "last_job": last_job.id if last_job else None,
+            "step": last_job.current_phase if last_job else None,
+            "phase_timings": last_job.phases if last_job else {},
+        }
 
 
 @dataclass(frozen=True)
@@ -146,8 +168,16 @@ class JobQueue(Protocol):
     def ping(self) -> None:
         """Raise if the database is unreachable."""
 
-    def submit_signup(self, event_id: str, slug: str, plan: str, organization_id: str, declaration: str,
-                      max_attempts: int, hold: bool = False) -> Submitted:
+    def submit_signup(
+        self,
+        event_id: str,
+        slug: str,
+        plan: str,
+        organization_id: str,
+        declaration: str,
+        max_attempts: int,
+        hold: bool = False,
+    ) -> Submitted:
         """Record a signup once: a repeated event or an identical tenant returns the existing job.
 
         ``hold``: the job is ``held`` and the tenant ``awaiting-payment`` until :meth:`release_held`.

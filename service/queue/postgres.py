@@ -9,6 +9,7 @@ need not agree); workers heartbeat to extend it, and a job whose lease lapsed (w
 machine gone) is runnable again. A partial unique index keeps one running job per tenant even when
 two claimers race on different jobs of the same tenant.
 """
+
 from __future__ import annotations
 
 from service.queue.sql import SqlQueue
@@ -22,8 +23,9 @@ class PostgresQueue(SqlQueue):
     """The queue in a PostgreSQL database (``postgresql://user@host:port/db``), migrated when opened."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(open_database(url, "queue", timeouts=TIMEOUTS,
-                                       unreachable="cannot connect to the queue database"))
+        super().__init__(
+            open_database(url, "queue", timeouts=TIMEOUTS, unreachable="cannot connect to the queue database")
+        )
 
     def __repr__(self) -> str:
         return "PostgresQueue(<url hidden>)"

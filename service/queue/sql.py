@@ -9,6 +9,7 @@ Locking: every write is one transaction. On SQLite it takes the write lock at ``
 IMMEDIATE``), so the processes sharing the file serialise exactly where it matters; on PostgreSQL the
 claim locks the rows it reads (``FOR UPDATE OF j SKIP LOCKED``) so concurrent claimers skip each other.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,17 +68,21 @@ def _runnable_query(now: float) -> sa.Select[Any]:
     job of its tenant)."""
     j, older = jobs.alias("j"), jobs.alias("o")
     waits_for_older = sa.exists().where(older.c.slug == j.c.slug, older.c.state.in_(UNFINISHED), older.c.seq < j.c.seq)
-    due = sa.or_(sa.and_(j.c.state == JobState.QUEUED, j.c.run_after <= now),
-                 sa.and_(j.c.state == JobState.RUNNING, j.c.lease_expires < now))
-    return (sa.select(j).where(due, ~waits_for_older).order_by(j.c.seq).limit(1)
-            .with_for_update(of=j, skip_locked=True))
+    due = sa.or_(
+        sa.and_(j.c.state == JobState.QUEUED, j.c.run_after <= now),
+        sa.and_(j.c.state == JobState.RUNNING, j.c.lease_expires < now),
+    )
+    return sa.select(j).where(due, ~waits_for_older).order_by(j.c.seq).limit(1).with_for_update(of=j, skip_locked=True)
 
 
 def _exhausted_query(now: float) -> sa.Select[Any]:
     """Running jobs whose lease lapsed on their last allowed attempt, locked."""
     j = jobs.alias("j")
-    return (sa.select(j).where(j.c.state == JobState.RUNNING, j.c.lease_expires < now, j.c.attempts >= j.c.max_attempts)
-            .with_for_update(of=j, skip_locked=True))
+    return (
+        sa.select(j)
+        .where(j.c.state == JobState.RUNNING, j.c.lease_expires < now, j.c.attempts >= j.c.max_attempts)
+        .with_for_update(of=j, skip_locked=True)
+    )
 
 
 class SqlQueue:
@@ -105,13 +110,24 @@ class SqlQueue:
         Tenants created before the rule may share an organization; then the index waits (the signup check
         still refuses new sharers) and the log names them, so an operator decommissions one.
         """
-        shared = tx.execute(sa.select(tenants.c.organization_id, sa.func.min(tenants.c.slug).label("first"),
-                                      sa.func.max(tenants.c.slug).label("last"))
-                            .where(LIVE_TENANT).group_by(tenants.c.organization_id)
-                            .having(sa.func.count() > 1)).all()
+        shared = tx.execute(
+            sa.select(
+                tenants.c.organization_id,
+                sa.func.min(tenants.c.slug).label("first"),
+                sa.func.max(tenants.c.slug).label("last"),
+            )
+            .where(LIVE_TENANT)
+            .group_by(tenants.c.organization_id)
+            .having(sa.func.count() > 1)
+        ).all()
         for row in shared:
-            log.error("tenants %r and %r share Dokploy organization %r: one tenant per organization; "
-                      "decommission one of them", row.first, row.last, row.organization_id)
+            log.error(
+                "tenants %r and %r share Dokploy organization %r: one tenant per organization; "
+                "decommission one of them",
+                row.first,
+                row.last,
+                row.organization_id,
+            )
         if not shared:
             one_tenant_per_organization.create(tx, checkfirst=True)
 
@@ -125,18 +141,35 @@ class SqlQueue:
             tx.execute(sa.select(sa.literal(1)))
 
     # -- submissions ---------------------------------------------------------------------------------------------
-    def submit_signup(self, event_id: str, slug: str, plan: str, organization_id: str, declaration: str,
-                      max_attempts: int, hold: bool = False) -> Submitted:
+    def submit_signup(
+        self,
+        event_id: str,
+        slug: str,
+        plan: str,
+        organization_id: str,
+        declaration: str,
+        max_attempts: int,
+        hold: bool = False,
+    ) -> Submitted:
         """Record a signup once: a repeated event or an identical tenant returns the existing job.
 
         ``hold``: the job is ``held`` and the tenant ``awaiting-payment`` until :meth:`release_held`.
         """
         return SUBMIT_RETRY.call(
             lambda: self._submit_signup(event_id, slug, plan, organization_id, declaration, max_attempts, hold),
-            self.is_unique_violation)
+            self.is_unique_violation,
+        )
 
-    def _submit_signup(self, event_id: str, slug: str, plan: str, organization_id: str, declaration: str,
-                       max_attempts: int, hold: bool = False) -> Submitted:
+    def _submit_signup(
+        self,
+        event_id: str,
+        slug: str,
+        plan: str,
+        organization_id: str,
+        declaration: str,
+        max_attempts: int,
+        hold: bool = False,
+    ) -> Submitted:
         with self.transaction(write=True) as tx:
             now = self.now(tx)
             seen = tx.execute(sa.select(events.c.job_id).where(events.c.event_id == event_id)).scalar()
@@ -149,16 +182,31 @@ class SqlQueue:
                     raise Conflict(f"tenant {slug!r} already exists (phase {tenant['phase']}, plan {tenant['plan']})")
                 self._record_event(tx, event_id, tenant["last_job_id"], slug, now)
                 return Submitted(self._get_job(tx, tenant["last_job_id"]), created=False)
-            holder = tx.execute(sa.select(tenants.c.slug).where(
-                tenants.c.organization_id == organization_id, tenants.c.slug != slug, LIVE_TENANT)).scalar()
+            holder = tx.execute(
+                sa.select(tenants.c.slug).where(
+                    tenants.c.organization_id == organization_id, tenants.c.slug != slug, LIVE_TENANT
+                )
+            ).scalar()
             if holder is not None:
-                raise Conflict(f"Dokploy organization {organization_id!r} already has tenant {holder!r} "
-                               "(one tenant per organization)")
-            job = self._insert_job(tx, slug, "signup", max_attempts, now, event_id,
-                                   JobState.HELD if hold else JobState.QUEUED)
-            declared = {"plan": plan, "organization_id": organization_id, "declaration": declaration,
-                        "phase": AWAITING_PAYMENT if hold else TenantPhase.QUEUED, "created_at": now,
-                        "updated_at": now, "ready_at": None, "last_job_id": job.id, "last_error": None, "outputs": "{}"}
+                raise Conflict(
+                    f"Dokploy organization {organization_id!r} already has tenant {holder!r} "
+                    "(one tenant per organization)"
+                )
+            job = self._insert_job(
+                tx, slug, "signup", max_attempts, now, event_id, JobState.HELD if hold else JobState.QUEUED
+            )
+            declared = {
+                "plan": plan,
+                "organization_id": organization_id,
+                "declaration": declaration,
+                "phase": AWAITING_PAYMENT if hold else TenantPhase.QUEUED,
+                "created_at": now,
+                "updated_at": now,
+                "ready_at": None,
+                "last_job_id": job.id,
+                "last_error": None,
+                "outputs": "{}",
+            }
             if tenant is None:
                 tx.execute(sa.insert(tenants).values(slug=slug, **declared))
             else:
@@ -180,12 +228,18 @@ class SqlQueue:
         with self.transaction(write=True) as tx:
             now = self.now(tx)
             last_job_id = self._last_job_id(tx, slug)
-            released = tx.execute(sa.update(tenants).where(tenants.c.slug == slug, tenants.c.phase == AWAITING_PAYMENT)
-                                  .values(plan=plan, declaration=declaration, phase=TenantPhase.QUEUED, updated_at=now))
+            released = tx.execute(
+                sa.update(tenants)
+                .where(tenants.c.slug == slug, tenants.c.phase == AWAITING_PAYMENT)
+                .values(plan=plan, declaration=declaration, phase=TenantPhase.QUEUED, updated_at=now)
+            )
             if released.rowcount != 1:
                 return None
-            tx.execute(sa.update(jobs).where(jobs.c.slug == slug, jobs.c.state == HELD)
-                       .values(state=JobState.QUEUED, run_after=now, created_at=now))
+            tx.execute(
+                sa.update(jobs)
+                .where(jobs.c.slug == slug, jobs.c.state == HELD)
+                .values(state=JobState.QUEUED, run_after=now, created_at=now)
+            )
             return self._get_job(tx, last_job_id)
 
     def submit(self, slug: str, kind: JobKind, max_attempts: int) -> Submitted:
@@ -196,8 +250,7 @@ class SqlQueue:
         """
         with self.transaction(write=True) as tx:
             now = self.now(tx)
-            tenant = tx.execute(sa.select(tenants.c.phase, tenants.c.last_job_id)
-                                .where(tenants.c.slug == slug)).first()
+            tenant = tx.execute(sa.select(tenants.c.phase, tenants.c.last_job_id).where(tenants.c.slug == slug)).first()
             if tenant is None:
                 raise NotFound(f"no tenant {slug!r}")
             if tenant.phase in REUSABLE_PHASES:
@@ -205,15 +258,24 @@ class SqlQueue:
             if tenant.phase == AWAITING_PAYMENT:
                 return self._drop_held(tx, slug, kind, tenant.last_job_id, now)
             operation = OPERATION[kind]
-            pending = tx.execute(sa.select(jobs).where(jobs.c.slug == slug, jobs.c.operation == operation,
-                                                       jobs.c.state == JobState.QUEUED)
-                                 .order_by(jobs.c.seq.desc()).limit(1)).mappings().first()
+            pending = (
+                tx.execute(
+                    sa.select(jobs)
+                    .where(jobs.c.slug == slug, jobs.c.operation == operation, jobs.c.state == JobState.QUEUED)
+                    .order_by(jobs.c.seq.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
             if pending is not None:
                 return Submitted(_job(pending), created=False)
             if kind == "decommission":  # applies still waiting would only be undone
-                tx.execute(sa.update(jobs).where(jobs.c.slug == slug, jobs.c.state == JobState.QUEUED,
-                                                 jobs.c.operation == "up")
-                           .values(state=JobState.CANCELLED, finished_at=now, error="superseded by decommission"))
+                tx.execute(
+                    sa.update(jobs)
+                    .where(jobs.c.slug == slug, jobs.c.state == JobState.QUEUED, jobs.c.operation == "up")
+                    .values(state=JobState.CANCELLED, finished_at=now, error="superseded by decommission")
+                )
             job = self._insert_job(tx, slug, kind, max_attempts, now, None)
             tx.execute(sa.update(tenants).where(tenants.c.slug == slug).values(last_job_id=job.id, updated_at=now))
             return Submitted(job, created=True)
@@ -222,10 +284,14 @@ class SqlQueue:
         """Decommission of a tenant awaiting payment: its held signup is cancelled; nothing was ever applied."""
         if kind != "decommission":
             raise Conflict(f"tenant {slug!r} is {AWAITING_PAYMENT}; nothing is applied until its payment arrives")
-        tx.execute(sa.update(jobs).where(jobs.c.slug == slug, jobs.c.state == HELD)
-                   .values(state=JobState.CANCELLED, finished_at=now, error="decommissioned before payment"))
-        tx.execute(sa.update(tenants).where(tenants.c.slug == slug)
-                   .values(phase=TenantPhase.DECOMMISSIONED, updated_at=now))
+        tx.execute(
+            sa.update(jobs)
+            .where(jobs.c.slug == slug, jobs.c.state == HELD)
+            .values(state=JobState.CANCELLED, finished_at=now, error="decommissioned before payment")
+        )
+        tx.execute(
+            sa.update(tenants).where(tenants.c.slug == slug).values(phase=TenantPhase.DECOMMISSIONED, updated_at=now)
+        )
         return Submitted(self._get_job(tx, job_id), created=False)
 
     def cancel(self, job_id: str) -> Job:
@@ -234,29 +300,56 @@ class SqlQueue:
             now = self.now(tx)
             job = self._get_job(tx, job_id)
             if job.state not in (JobState.QUEUED, HELD):
-                raise Conflict(f"job {job_id} is {job.state}; "
-                               "only queued jobs (or signups held for payment) can be cancelled")
+                raise Conflict(
+                    f"job {job_id} is {job.state}; only queued jobs (or signups held for payment) can be cancelled"
+                )
             tx.execute(sa.update(jobs).where(jobs.c.id == job_id).values(state=JobState.CANCELLED, finished_at=now))
             its_tenant = sa.and_(tenants.c.slug == job.slug, tenants.c.last_job_id == job_id)
             if job.attempts == 0:  # never ran: nothing was applied, the slug is free again
-                tx.execute(sa.update(tenants)
-                           .where(its_tenant, tenants.c.phase.in_((TenantPhase.QUEUED, AWAITING_PAYMENT)))
-                           .values(phase=TenantPhase.CANCELLED, updated_at=now))
+                tx.execute(
+                    sa.update(tenants)
+                    .where(its_tenant, tenants.c.phase.in_((TenantPhase.QUEUED, AWAITING_PAYMENT)))
+                    .values(phase=TenantPhase.CANCELLED, updated_at=now)
+                )
             else:  # waiting for a retry: earlier attempts may have left resources, so say so and keep the tenant
-                error = (f"job {job_id} ({job.operation}) was cancelled after {job.attempts} attempt(s); earlier "
-                         "attempts may have left resources: reapply or decommission the tenant")
-                tx.execute(sa.update(tenants)
-                           .where(its_tenant, tenants.c.phase.in_((TenantPhase.PROVISIONING,
-                                                                   TenantPhase.DECOMMISSIONING)))
-                           .values(phase=TenantPhase.FAILED, last_error=error, updated_at=now))
+                error = (
+                    f"job {job_id} ({job.operation}) was cancelled after {job.attempts} attempt(s); earlier "
+                    "attempts may have left resources: reapply or decommission the tenant"
+                )
+                tx.execute(
+                    sa.update(tenants)
+                    .where(its_tenant, tenants.c.phase.in_((TenantPhase.PROVISIONING, TenantPhase.DECOMMISSIONING)))
+                    .values(phase=TenantPhase.FAILED, last_error=error, updated_at=now)
+                )
             return self._get_job(tx, job_id)
 
-    def _insert_job(self, tx: Connection, slug: str, kind: str, max_attempts: int, now: float, event_id: str | None,
-                    state: JobState = JobState.QUEUED) -> Job:
+    def _insert_job(
+        self,
+        tx: Connection,
+        slug: str,
+        kind: str,
+        max_attempts: int,
+        now: float,
+        event_id: str | None,
+        state: JobState = JobState.QUEUED,
+    ) -> Job:
         job_id = uuid.uuid4().hex
-        tx.execute(sa.insert(jobs).values(id=job_id, slug=slug, kind=kind, operation=OPERATION[kind], state=state,
-                                          attempts=0, max_attempts=max_attempts, run_after=now, created_at=now,
-                                          phases="{}", outputs="{}", event_id=event_id))
+        tx.execute(
+            sa.insert(jobs).values(
+                id=job_id,
+                slug=slug,
+                kind=kind,
+                operation=OPERATION[kind],
+                state=state,
+                attempts=0,
+                max_attempts=max_attempts,
+                run_after=now,
+                created_at=now,
+                phases="{}",
+                outputs="{}",
+                event_id=event_id,
+            )
+        )
         return self._get_job(tx, job_id)
 
     # -- workers -------------------------------------------------------------------------------------------------
@@ -270,10 +363,18 @@ class SqlQueue:
                 row = tx.execute(_runnable_query(now)).mappings().first()
                 if row is None:
                     return None
-                tx.execute(sa.update(jobs).where(jobs.c.id == row["id"]).values(
-                    state=JobState.RUNNING, attempts=jobs.c.attempts + 1, lease_owner=worker_id,
-                    lease_expires=now + lease_seconds, started_at=sa.func.coalesce(jobs.c.started_at, now),
-                    current_phase="starting"))
+                tx.execute(
+                    sa.update(jobs)
+                    .where(jobs.c.id == row["id"])
+                    .values(
+                        state=JobState.RUNNING,
+                        attempts=jobs.c.attempts + 1,
+                        lease_owner=worker_id,
+                        lease_expires=now + lease_seconds,
+                        started_at=sa.func.coalesce(jobs.c.started_at, now),
+                        current_phase="starting",
+                    )
+                )
                 phase = TenantPhase.DECOMMISSIONING if row["operation"] == "destroy" else TenantPhase.PROVISIONING
                 settles = [tenants.c.slug == row["slug"]]
                 if phase != TenantPhase.DECOMMISSIONING:  # a reapply of a ready tenant keeps it ready
@@ -287,19 +388,32 @@ class SqlQueue:
 
     def _give_up(self, tx: Connection, job: Job, now: float) -> None:
         """Fail a job whose last allowed attempt lost its worker: a job that kills its worker is not run forever."""
-        error = (f"the worker running attempt {job.attempts} of {job.max_attempts} stopped answering (lease "
-                 f"expired) and no attempts are left; check the service log for a crash, then reapply or decommission")
+        error = (
+            f"the worker running attempt {job.attempts} of {job.max_attempts} stopped answering (lease "
+            f"expired) and no attempts are left; check the service log for a crash, then reapply or decommission"
+        )
         phases = json.dumps(_close_phase(job.phases, job.current_phase, now))
-        tx.execute(sa.update(jobs).where(jobs.c.id == job.id).values(
-            state=JobState.FAILED, finished_at=now, error=error, phases=phases, current_phase=None, lease_expires=None))
+        tx.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == job.id)
+            .values(
+                state=JobState.FAILED,
+                finished_at=now,
+                error=error,
+                phases=phases,
+                current_phase=None,
+                lease_expires=None,
+            )
+        )
         self._settle_tenant(tx, job, Outcome(False, error=error), now)
 
     def heartbeat(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
         """Extend the lease; False when this worker no longer holds it."""
         with self.transaction(write=True) as tx:
             now = self.now(tx)
-            result = tx.execute(sa.update(jobs).where(_leased(job_id, worker_id))
-                                .values(lease_expires=now + lease_seconds))
+            result = tx.execute(
+                sa.update(jobs).where(_leased(job_id, worker_id)).values(lease_expires=now + lease_seconds)
+            )
             return result.rowcount == 1
 
     def record_phase(self, job_id: str, worker_id: str, phase: str) -> None:
@@ -311,8 +425,9 @@ class SqlQueue:
                 return
             phases = _close_phase(json.loads(row.phases or "{}"), row.current_phase, now)
             phases.setdefault(phase, {"started": now, "seconds": 0.0})["started"] = now
-            tx.execute(sa.update(jobs).where(jobs.c.id == job_id)
-                       .values(phases=json.dumps(phases), current_phase=phase))
+            tx.execute(
+                sa.update(jobs).where(jobs.c.id == job_id).values(phases=json.dumps(phases), current_phase=phase)
+            )
 
     def finish(self, job_id: str, worker_id: str, outcome: Outcome) -> Job | None:
         """End a run (success, retry later or failure); None when the lease was lost meanwhile."""
@@ -324,15 +439,37 @@ class SqlQueue:
             job = _job(row)
             phases = json.dumps(_close_phase(job.phases, job.current_phase, now))
             if outcome.retry_in is not None:
-                tx.execute(sa.update(jobs).where(jobs.c.id == job_id).values(
-                    state=JobState.QUEUED, run_after=now + outcome.retry_in, lease_owner=None, lease_expires=None,
-                    error=outcome.error, phases=phases))
-                tx.execute(sa.update(tenants).where(tenants.c.slug == job.slug)
-                           .values(last_error=outcome.error, updated_at=now))
+                tx.execute(
+                    sa.update(jobs)
+                    .where(jobs.c.id == job_id)
+                    .values(
+                        state=JobState.QUEUED,
+                        run_after=now + outcome.retry_in,
+                        lease_owner=None,
+                        lease_expires=None,
+                        error=outcome.error,
+                        phases=phases,
+                    )
+                )
+                tx.execute(
+                    sa.update(tenants)
+                    .where(tenants.c.slug == job.slug)
+                    .values(last_error=outcome.error, updated_at=now)
+                )
             else:
-                tx.execute(sa.update(jobs).where(jobs.c.id == job_id).values(
-                    state=JobState.SUCCEEDED if outcome.ok else JobState.FAILED, finished_at=now, error=outcome.error,
-                    outputs=json.dumps(outcome.outputs), phases=phases, current_phase=None, lease_expires=None))
+                tx.execute(
+                    sa.update(jobs)
+                    .where(jobs.c.id == job_id)
+                    .values(
+                        state=JobState.SUCCEEDED if outcome.ok else JobState.FAILED,
+                        finished_at=now,
+                        error=outcome.error,
+                        outputs=json.dumps(outcome.outputs),
+                        phases=phases,
+                        current_phase=None,
+                        lease_expires=None,
+                    )
+                )
                 self._settle_tenant(tx, job, outcome, now)
                 if outcome.ok and outcome.running is not None:
                     usage.record_change(tx, job.id, job.slug, now, *outcome.running)
@@ -345,8 +482,15 @@ class SqlQueue:
         elif job.operation == "destroy":
             tx.execute(tenant.values(phase=TenantPhase.DECOMMISSIONED, outputs="{}", last_error=None, updated_at=now))
         else:
-            tx.execute(tenant.values(phase=TenantPhase.READY, outputs=json.dumps(outcome.outputs), last_error=None,
-                                     updated_at=now, ready_at=sa.func.coalesce(tenants.c.ready_at, now)))
+            tx.execute(
+                tenant.values(
+                    phase=TenantPhase.READY,
+                    outputs=json.dumps(outcome.outputs),
+                    last_error=None,
+                    updated_at=now,
+                    ready_at=sa.func.coalesce(tenants.c.ready_at, now),
+                )
+            )
 
     # -- reads ---------------------------------------------------------------------------------------------------
     @staticmethod
@@ -390,8 +534,11 @@ class SqlQueue:
     def update_declaration(self, slug: str, plan: str, declaration: str) -> None:
         """Replace a known tenant's declaration and plan (the next run applies it); raise :class:`NotFound`."""
         with self.transaction(write=True) as tx:
-            updated = tx.execute(sa.update(tenants).where(tenants.c.slug == slug)
-                                 .values(declaration=declaration, plan=plan, updated_at=self.now(tx)))
+            updated = tx.execute(
+                sa.update(tenants)
+                .where(tenants.c.slug == slug)
+                .values(declaration=declaration, plan=plan, updated_at=self.now(tx))
+            )
             if not updated.rowcount:
                 raise NotFound(f"tenant {slug!r} not found")
 

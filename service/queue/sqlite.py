@@ -3,6 +3,7 @@
 Claims, submissions and finishes take SQLite's write lock up front (``BEGIN IMMEDIATE``), so the
 processes sharing the file on one machine serialise exactly where it matters; reads run concurrently.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -2,6 +2,7 @@
 
 Prints the base URL and a ready API key (owner of a seeded organization, rate limit off) on stdout.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--servers-quantity", type=int, default=3, help="seeded owner's Cloud server quota")
     parser.add_argument("--setup-seconds", type=float, default=0.0, help="how long server.setup blocks")
     parser.add_argument("--seed", type=int, default=0, help="RNG seed for ids")
-    parser.add_argument("--fault", action="append", default=[], metavar="REGEX:RATE[:LATENCY]",
-                        help="error rate (0..1) and latency (s) for procedures matching REGEX")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="REGEX:RATE[:LATENCY]",
+        help="error rate (0..1) and latency (s) for procedures matching REGEX",
+    )
     parser.add_argument("--setup-failure", choices=[f for f in SETUP_FAILURES if f], help="make setup fail")
     return parser.parse_args(argv)
 
@@ -38,8 +44,9 @@ def _path_faults(specs: list[str]) -> list[dict[str, object]]:
         parts = spec.rsplit(":", 2) if spec.count(":") >= 2 else spec.rsplit(":", 1)
         if len(parts) < 2:
             raise SystemExit(f"--fault: expected REGEX:RATE[:LATENCY], got {spec!r}")
-        out.append({"pattern": parts[0], "error_rate": float(parts[1]),
-                    "latency": float(parts[2]) if len(parts) > 2 else 0.0})
+        out.append(
+            {"pattern": parts[0], "error_rate": float(parts[1]), "latency": float(parts[2]) if len(parts) > 2 else 0.0}
+        )
     return out
 
 
@@ -50,8 +57,17 @@ def main(argv: list[str] | None = None) -> None:
     backend.faults.configure({"paths": _path_faults(args.fault), "setup_failure": args.setup_failure})
     info = seed(backend, {"serversQuantity": args.servers_quantity})
     server = ThreadedServer(backend, port=args.port).start()
-    print(json.dumps({"url": server.url, "apiKey": info["apiKey"], "organizationId": info["organizationId"],
-                      "userId": info["userId"]}), flush=True)
+    print(
+        json.dumps(
+            {
+                "url": server.url,
+                "apiKey": info["apiKey"],
+                "organizationId": info["organizationId"],
+                "userId": info["userId"],
+            }
+        ),
+        flush=True,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

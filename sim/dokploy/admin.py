@@ -1,4 +1,5 @@
 """Admin API of the Dokploy simulator under ``/_sim/`` (test hooks; not part of Dokploy)."""
+
 from __future__ import annotations
 
 import json
@@ -21,16 +22,24 @@ def seed(backend: Backend, body: dict[str, Any]) -> dict[str, Any]:
 
     Keys are seeded with the rate limit off unless ``rateLimitEnabled`` is given, as the dashboard does.
     """
-    user_id = body.get("userId") or backend.seed_user(body.get("email", "admin@example.test"),
-                                                      servers_quantity=int(body.get("serversQuantity", 0))).id
+    user_id = (
+        body.get("userId")
+        or backend.seed_user(
+            body.get("email", "admin@example.test"), servers_quantity=int(body.get("serversQuantity", 0))
+        ).id
+    )
     org_id = body.get("organizationId")
     if org_id is None:
         org_id = backend.seed_org(body.get("organizationName", "My Organization"), user_id).id
     elif body.get("role"):
         backend.add_member(org_id, user_id, body["role"], bool(body.get("canAccessToSSHKeys")))
     limits: dict[str, Any] = {"rate_limit_enabled": bool(body.get("rateLimitEnabled", False))}
-    for wire, attr in (("rateLimitMax", "rate_limit_max"), ("rateLimitTimeWindow", "rate_limit_time_window"),
-                       ("remaining", "remaining"), ("expiresIn", "expires_in")):
+    for wire, attr in (
+        ("rateLimitMax", "rate_limit_max"),
+        ("rateLimitTimeWindow", "rate_limit_time_window"),
+        ("remaining", "remaining"),
+        ("expiresIn", "expires_in"),
+    ):
         if wire in body:
             limits[attr] = body[wire]
     key = backend.issue_key(user_id, org_id, body.get("keyName", "sim"), **limits)

@@ -3,6 +3,7 @@
 auth (bare 401) → route by method and case-insensitive name (404) → injected faults → second auth
 → content type (415) → input validation from the OpenAPI schema (400) → procedure → raw JSON or empty body.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -99,5 +100,6 @@ async def _run(request: Request, backend: Backend, name: str, api_key: str | Non
         raise InternalServerError(str(exc)) from exc
     if result is None and name in ("sshKey.create", "server.setup"):
         return Response(b"", status_code=200, media_type="application/json")
-    return Response(json.dumps(result, ensure_ascii=False, separators=(",", ":")), status_code=200,
-                    media_type="application/json")
+    return Response(
+        json.dumps(result, ensure_ascii=False, separators=(",", ":")), status_code=200, media_type="application/json"
+    )

@@ -3,6 +3,7 @@
 Server and SSH-key procedures live in the mixins of ``ssh_keys.py``, ``servers.py`` and ``remote.py``;
 this module owns the state they share. It never imports the web framework.
 """
+
 from __future__ import annotations
 
 import random
@@ -38,8 +39,9 @@ class Caller:
 class Backend(SshKeyMixin, ServerMixin, RemoteMixin):
     """All simulated Dokploy state; every public method is one procedure or one admin hook."""
 
-    def __init__(self, world: GuestWorld | None = None, cloud: bool = False, seed: int = 0,
-                 setup_seconds: float = 0.0) -> None:
+    def __init__(
+        self, world: GuestWorld | None = None, cloud: bool = False, seed: int = 0, setup_seconds: float = 0.0
+    ) -> None:
         self.world: GuestWorld = world or StaticGuestWorld([])
         self.cloud = cloud
         self.setup_seconds = setup_seconds
@@ -90,8 +92,9 @@ class Backend(SshKeyMixin, ServerMixin, RemoteMixin):
         self.members.append(member)
         return member
 
-    def issue_key(self, user_id: str, org_id: str, name: str = "key", *, secret: str | None = None,
-                  **limits: Any) -> ApiKey:
+    def issue_key(
+        self, user_id: str, org_id: str, name: str = "key", *, secret: str | None = None, **limits: Any
+    ) -> ApiKey:
         """Create an API key (``limits``: rate_limit_enabled, rate_limit_max, ..., prefix, remaining).
 
         ``secret`` fixes the key's value (an environment whose credentials are configured elsewhere).
@@ -99,8 +102,7 @@ class Backend(SshKeyMixin, ServerMixin, RemoteMixin):
         prefix = limits.pop("prefix", None)
         expires_in = limits.pop("expires_in", None)
         body = secret or "".join(self.rng.choice(string.ascii_letters) for _ in range(64))
-        key = ApiKey(nanoid(self.rng, 32), name, (prefix or "") + body, prefix, user_id, org_id,
-                     self.now(), **limits)
+        key = ApiKey(nanoid(self.rng, 32), name, (prefix or "") + body, prefix, user_id, org_id, self.now(), **limits)
         if expires_in is not None:
             key.expires_at = self.now() + expires_in
         self.api_keys[key.id] = key
@@ -151,8 +153,13 @@ class Backend(SshKeyMixin, ServerMixin, RemoteMixin):
         org = self.orgs.get(key.organization_id)
         member = self._member(key.organization_id, key.user_id)
         owner = org.owner_id if org and member else key.user_id
-        return Caller(key.user_id, key.organization_id, member.role if member else None, owner,
-                      bool(member and member.can_access_ssh_keys))
+        return Caller(
+            key.user_id,
+            key.organization_id,
+            member.role if member else None,
+            owner,
+            bool(member and member.can_access_ssh_keys),
+        )
 
     def _member(self, org_id: str, user_id: str) -> Member | None:
         return next((m for m in self.members if m.organization_id == org_id and m.user_id == user_id), None)
@@ -196,10 +203,18 @@ class Backend(SshKeyMixin, ServerMixin, RemoteMixin):
         org_id = body["metadata"]["organizationId"]
         if org_id and self._member(org_id, caller.user_id) is None:
             raise Forbidden("You are not a member of this organization")
-        limits = {k: body[j] for j, k in (("rateLimitEnabled", "rate_limit_enabled"),
-                                          ("rateLimitTimeWindow", "rate_limit_time_window"),
-                                          ("rateLimitMax", "rate_limit_max"), ("remaining", "remaining"),
-                                          ("prefix", "prefix"), ("expiresIn", "expires_in")) if j in body}
+        limits = {
+            k: body[j]
+            for j, k in (
+                ("rateLimitEnabled", "rate_limit_enabled"),
+                ("rateLimitTimeWindow", "rate_limit_time_window"),
+                ("rateLimitMax", "rate_limit_max"),
+                ("remaining", "remaining"),
+                ("prefix", "prefix"),
+                ("expiresIn", "expires_in"),
+            )
+            if j in body
+        }
         return self.issue_key(caller.user_id, org_id, body["name"], **limits).to_json(with_key=True)
 
     def user_delete_api_key(self, caller: Caller, api_key_id: str) -> bool:
@@ -214,9 +229,18 @@ class Backend(SshKeyMixin, ServerMixin, RemoteMixin):
     def user_get(self, caller: Caller) -> dict[str, Any]:
         member = self._member(caller.org_id, caller.user_id)
         user = self.users[caller.user_id]
-        keys = [{"id": k.id, "name": k.name, "prefix": k.prefix, "enabled": k.enabled,
-                 "expiresAt": k.to_json()["expiresAt"], "createdAt": iso(k.created_at)}
-                for k in self.api_keys.values() if k.user_id == caller.user_id]
+        keys = [
+            {
+                "id": k.id,
+                "name": k.name,
+                "prefix": k.prefix,
+                "enabled": k.enabled,
+                "expiresAt": k.to_json()["expiresAt"],
+                "createdAt": iso(k.created_at),
+            }
+            for k in self.api_keys.values()
+            if k.user_id == caller.user_id
+        ]
         base = member.to_json() if member else {"organizationId": caller.org_id, "userId": caller.user_id}
         return {**base, "user": {**user.to_json(), "apiKeys": keys}}
 
@@ -225,9 +249,13 @@ class Backend(SshKeyMixin, ServerMixin, RemoteMixin):
 
     def state(self) -> dict[str, Any]:
         """Admin dump (no API key plaintexts, no private keys)."""
-        return {"cloud": self.cloud, "users": [u.to_json() for u in self.users.values()],
-                "organizations": [o.to_json() for o in self.orgs.values()],
-                "apiKeys": [{**k.to_json(), "organizationId": k.organization_id} for k in self.api_keys.values()],
-                "sshKeys": [k.to_json(redact=True) for k in self.ssh_keys.values()],
-                "servers": [{**s.to_json(), "services": s.services} for s in self.servers.values()],
-                "deployments": [d.to_json() for d in self.deployments], "faults": self.faults.to_json()}
+        return {
+            "cloud": self.cloud,
+            "users": [u.to_json() for u in self.users.values()],
+            "organizations": [o.to_json() for o in self.orgs.values()],
+            "apiKeys": [{**k.to_json(), "organizationId": k.organization_id} for k in self.api_keys.values()],
+            "sshKeys": [k.to_json(redact=True) for k in self.ssh_keys.values()],
+            "servers": [{**s.to_json(), "services": s.services} for s in self.servers.values()],
+            "deployments": [d.to_json() for d in self.deployments],
+            "faults": self.faults.to_json(),
+        }

@@ -1,4 +1,5 @@
 """Wire errors of the Dokploy API: one class per tRPC code, carrying status and exact message (CONTRACT §2)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,8 +11,9 @@ class TRPCError(Exception):
     code = "INTERNAL_SERVER_ERROR"
     status = 500
 
-    def __init__(self, message: str, issues: list[dict[str, Any]] | None = None,
-                 zod_error: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, issues: list[dict[str, Any]] | None = None, zod_error: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.issues = issues

@@ -1,4 +1,5 @@
 """Fault injection settings of the Dokploy simulator (set by CLI flags or ``/_sim/faults``)."""
+
 from __future__ import annotations
 
 import random
@@ -57,12 +58,14 @@ class Faults:
         for fault in self.paths:
             if re.search(fault.pattern, procedure):
                 latency += fault.latency
-                if status is None and fault.count != 0 and fault.error_rate \
-                        and self.rng.random() < fault.error_rate:
+                if status is None and fault.count != 0 and fault.error_rate and self.rng.random() < fault.error_rate:
                     status = fault.status
                     fault.count = None if fault.count is None else fault.count - 1
         return latency, status
 
     def to_json(self) -> dict[str, Any]:
-        return {"paths": [vars(p) for p in self.paths], "setup_failure": self.setup_failure,
-                "create_fail_after_insert": self.create_fail_after_insert}
+        return {
+            "paths": [vars(p) for p in self.paths],
+            "setup_failure": self.setup_failure,
+            "create_fail_after_insert": self.create_fail_after_insert,
+        }

@@ -1,4 +1,5 @@
 """Entities of the Dokploy simulator: plain records whose ``to_json`` is the exact row Dokploy returns."""
+
 from __future__ import annotations
 
 import copy
@@ -13,8 +14,16 @@ _ADJECTIVES = ("virtual", "solid-state", "mobile", "digital", "neural", "redunda
 _NOUNS = ("monitor", "pixel", "driver", "bus", "array", "circuit", "protocol", "bandwidth", "matrix")
 
 DEFAULT_METRICS_CONFIG: dict[str, Any] = {
-    "server": {"type": "Remote", "refreshRate": 60, "port": 4500, "token": "", "urlCallback": "",
-               "cronJob": "", "retentionDays": 2, "thresholds": {"cpu": 0, "memory": 0}},
+    "server": {
+        "type": "Remote",
+        "refreshRate": 60,
+        "port": 4500,
+        "token": "",
+        "urlCallback": "",
+        "cronJob": "",
+        "retentionDays": 2,
+        "thresholds": {"cpu": 0, "memory": 0},
+    },
     "containers": {"refreshRate": 60, "services": {"include": [], "exclude": []}},
 }
 
@@ -47,8 +56,15 @@ class Organization:
     logo: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "slug": self.slug, "logo": self.logo,
-                "createdAt": self.created_at, "metadata": None, "ownerId": self.owner_id}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "slug": self.slug,
+            "logo": self.logo,
+            "createdAt": self.created_at,
+            "metadata": None,
+            "ownerId": self.owner_id,
+        }
 
 
 @dataclass
@@ -62,9 +78,17 @@ class User:
     servers_quantity: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "email": self.email, "emailVerified": True,
-                "image": None, "createdAt": self.created_at, "updatedAt": self.created_at,
-                "serversQuantity": self.servers_quantity, "isEnterpriseCloud": False}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "emailVerified": True,
+            "image": None,
+            "createdAt": self.created_at,
+            "updatedAt": self.created_at,
+            "serversQuantity": self.servers_quantity,
+            "isEnterpriseCloud": False,
+        }
 
 
 @dataclass
@@ -79,9 +103,16 @@ class Member:
     can_access_ssh_keys: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "organizationId": self.organization_id, "userId": self.user_id,
-                "role": self.role, "createdAt": self.created_at, "isDefault": False,
-                "canAccessToSSHKeys": self.can_access_ssh_keys, "accessedServers": []}
+        return {
+            "id": self.id,
+            "organizationId": self.organization_id,
+            "userId": self.user_id,
+            "role": self.role,
+            "createdAt": self.created_at,
+            "isDefault": False,
+            "canAccessToSSHKeys": self.can_access_ssh_keys,
+            "accessedServers": [],
+        }
 
 
 @dataclass
@@ -105,15 +136,29 @@ class ApiKey:
     enabled: bool = True
 
     def to_json(self, with_key: bool = False) -> dict[str, Any]:
-        out = {"id": self.id, "configId": "default", "name": self.name, "start": self.key[:6],
-               "prefix": self.prefix, "referenceId": self.user_id, "enabled": self.enabled,
-               "rateLimitEnabled": self.rate_limit_enabled, "rateLimitTimeWindow": self.rate_limit_time_window,
-               "rateLimitMax": self.rate_limit_max, "requestCount": self.request_count,
-               "remaining": self.remaining, "refillAmount": None, "refillInterval": None,
-               "lastRefillAt": None, "lastRequest": iso(self.last_request) if self.last_request else None,
-               "expiresAt": iso(self.expires_at) if self.expires_at else None,
-               "createdAt": iso(self.created_at), "updatedAt": iso(self.created_at),
-               "permissions": None, "metadata": None}  # metadata null in the response: a Dokploy quirk
+        out = {
+            "id": self.id,
+            "configId": "default",
+            "name": self.name,
+            "start": self.key[:6],
+            "prefix": self.prefix,
+            "referenceId": self.user_id,
+            "enabled": self.enabled,
+            "rateLimitEnabled": self.rate_limit_enabled,
+            "rateLimitTimeWindow": self.rate_limit_time_window,
+            "rateLimitMax": self.rate_limit_max,
+            "requestCount": self.request_count,
+            "remaining": self.remaining,
+            "refillAmount": None,
+            "refillInterval": None,
+            "lastRefillAt": None,
+            "lastRequest": iso(self.last_request) if self.last_request else None,
+            "expiresAt": iso(self.expires_at) if self.expires_at else None,
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.created_at),
+            "permissions": None,
+            "metadata": None,
+        }  # metadata null in the response: a Dokploy quirk
         if with_key:
             out["key"] = self.key
         return out
@@ -136,10 +181,16 @@ class SshKey:
     last_used_at: str | None = None
 
     def to_json(self, redact: bool = False) -> dict[str, Any]:
-        return {"sshKeyId": self.ssh_key_id, "privateKey": "" if redact else self.private_key,
-                "publicKey": self.public_key, "name": self.name, "description": self.description,
-                "createdAt": self.created_at, "lastUsedAt": self.last_used_at,
-                "organizationId": self.organization_id}
+        return {
+            "sshKeyId": self.ssh_key_id,
+            "privateKey": "" if redact else self.private_key,
+            "publicKey": self.public_key,
+            "name": self.name,
+            "description": self.description,
+            "createdAt": self.created_at,
+            "lastUsedAt": self.last_used_at,
+            "organizationId": self.organization_id,
+        }
 
     def __repr__(self) -> str:
         return f"SshKey(ssh_key_id={self.ssh_key_id!r}, name={self.name!r})"
@@ -156,11 +207,19 @@ class Deployment:
     error_message: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"deploymentId": self.deployment_id, "title": "Setup Server", "description": None,
-                "status": self.status, "logPath": f"/etc/dokploy/logs/{self.server_id}/setup.log",
-                "serverId": self.server_id, "isPreviewDeployment": False, "createdAt": self.created_at,
-                "startedAt": self.created_at, "finishedAt": None if self.status == "running" else self.created_at,
-                "errorMessage": self.error_message}
+        return {
+            "deploymentId": self.deployment_id,
+            "title": "Setup Server",
+            "description": None,
+            "status": self.status,
+            "logPath": f"/etc/dokploy/logs/{self.server_id}/setup.log",
+            "serverId": self.server_id,
+            "isPreviewDeployment": False,
+            "createdAt": self.created_at,
+            "startedAt": self.created_at,
+            "finishedAt": None if self.status == "running" else self.created_at,
+            "errorMessage": self.error_message,
+        }
 
 
 @dataclass
@@ -186,13 +245,24 @@ class Server:
     services: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"serverId": self.server_id, "name": self.name, "description": self.description,
-                "ipAddress": self.ip_address, "port": self.port, "username": self.username,
-                "appName": self.app_name, "enableDockerCleanup": self.enable_docker_cleanup,
-                "buildsConcurrency": self.builds_concurrency, "createdAt": self.created_at,
-                "organizationId": self.organization_id, "serverStatus": self.server_status,
-                "serverType": self.server_type, "command": self.command, "sshKeyId": self.ssh_key_id,
-                "metricsConfig": copy.deepcopy(self.metrics_config)}
+        return {
+            "serverId": self.server_id,
+            "name": self.name,
+            "description": self.description,
+            "ipAddress": self.ip_address,
+            "port": self.port,
+            "username": self.username,
+            "appName": self.app_name,
+            "enableDockerCleanup": self.enable_docker_cleanup,
+            "buildsConcurrency": self.builds_concurrency,
+            "createdAt": self.created_at,
+            "organizationId": self.organization_id,
+            "serverStatus": self.server_status,
+            "serverType": self.server_type,
+            "command": self.command,
+            "sshKeyId": self.ssh_key_id,
+            "metricsConfig": copy.deepcopy(self.metrics_config),
+        }
 
 
 def newest_first(rows: list[Any]) -> list[Any]:

@@ -7,6 +7,7 @@ defaults. The few checks zod performs that the document cannot express (custom k
 refinements, custom messages, which schemas escape the adapter's top-level coercion) are
 data tables below, not per-endpoint code.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,8 +75,12 @@ _MISSING = object()
 
 def _type_issue(expected: str, value: Any, path: list[Any]) -> dict[str, Any]:
     received = "undefined" if value is _MISSING else js_type(value)
-    return {"expected": expected, "code": "invalid_type", "path": path,
-            "message": f"Invalid input: expected {expected}, received {received}"}
+    return {
+        "expected": expected,
+        "code": "invalid_type",
+        "path": path,
+        "message": f"Invalid input: expected {expected}, received {received}",
+    }
 
 
 def _nullable_inner(schema: dict[str, Any]) -> dict[str, Any] | None:
@@ -106,8 +111,14 @@ def _check(schema: dict[str, Any], value: Any, path: list[Any], issues: list[dic
         return value
     if "enum" in schema and value not in schema["enum"]:
         options = "|".join(json.dumps(v) for v in schema["enum"])
-        issues.append({"code": "invalid_value", "values": schema["enum"], "path": path,
-                       "message": f"Invalid option: expected one of {options}"})
+        issues.append(
+            {
+                "code": "invalid_value",
+                "values": schema["enum"],
+                "path": path,
+                "message": f"Invalid option: expected one of {options}",
+            }
+        )
     elif kind == "string":
         _check_length(schema, value, path, issues)
     return value
@@ -116,12 +127,28 @@ def _check(schema: dict[str, Any], value: Any, path: list[Any], issues: list[dic
 def _check_length(schema: dict[str, Any], value: str, path: list[Any], issues: list[dict[str, Any]]) -> None:
     if "minLength" in schema and len(value) < schema["minLength"]:
         n = schema["minLength"]
-        issues.append({"origin": "string", "code": "too_small", "minimum": n, "inclusive": True, "path": path,
-                       "message": f"Too small: expected string to have >={n} characters"})
+        issues.append(
+            {
+                "origin": "string",
+                "code": "too_small",
+                "minimum": n,
+                "inclusive": True,
+                "path": path,
+                "message": f"Too small: expected string to have >={n} characters",
+            }
+        )
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         n = schema["maxLength"]
-        issues.append({"origin": "string", "code": "too_big", "maximum": n, "inclusive": True, "path": path,
-                       "message": f"Too big: expected string to have <={n} characters"})
+        issues.append(
+            {
+                "origin": "string",
+                "code": "too_big",
+                "maximum": n,
+                "inclusive": True,
+                "path": path,
+                "message": f"Too big: expected string to have <={n} characters",
+            }
+        )
 
 
 def _check_object(schema: dict[str, Any], value: Any, path: list[Any], issues: list[dict[str, Any]]) -> Any:

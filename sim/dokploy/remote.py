@@ -4,6 +4,7 @@ The guest comes from the shared world (the Proxmox simulator). SSH "works" when 
 running, owns the server's address, listens on port 22, has ``username`` as its cloud-init user
 and has the public half of the registered private key among its cloud-init SSH keys.
 """
+
 from __future__ import annotations
 
 import threading
@@ -24,11 +25,12 @@ if TYPE_CHECKING:
     from .faults import Faults
 
 TIMEOUT = "SSH connection error: Timed out while waiting for handshake"
-AUTH_FAILED = ("Authentication failed: Invalid SSH private key. ❌ Error: All configured authentication "
-               "methods failed client-authentication")
+AUTH_FAILED = (
+    "Authentication failed: Invalid SSH private key. ❌ Error: All configured authentication "
+    "methods failed client-authentication"
+)
 NO_KEY = "No SSH Key found"
-VERSIONS = {"docker": "28.5.0", "rclone": "1.71.0", "nixpacks": "1.41.0", "buildpacks": "0.39.1",
-            "railpack": "0.15.4"}
+VERSIONS = {"docker": "28.5.0", "rclone": "1.71.0", "nixpacks": "1.41.0", "buildpacks": "0.39.1", "railpack": "0.15.4"}
 MAX_DEPLOYMENTS = 5
 
 
@@ -40,11 +42,11 @@ def _key_id(line: str) -> str:
 def public_half(private_key: str) -> str | None:
     """The OpenSSH public key of a private key, or None when ssh2 could not parse it."""
     try:
-        loader = serialization.load_ssh_private_key if "OPENSSH" in private_key \
-            else serialization.load_pem_private_key
+        loader = serialization.load_ssh_private_key if "OPENSSH" in private_key else serialization.load_pem_private_key
         key = loader(private_key.encode(), password=None)
-        return key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                             serialization.PublicFormat.OpenSSH).decode()
+        return (
+            key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        )
     except (ValueError, TypeError):
         return None
 
@@ -62,6 +64,7 @@ class RemoteMixin:
     lock: threading.RLock
 
     if TYPE_CHECKING:
+
         def require(self, caller: Caller, resource: str) -> None: ...
         def now(self) -> float: ...
         def _own_server(self, caller: Caller, server_id: str, verb: str) -> Server: ...
@@ -120,12 +123,18 @@ class RemoteMixin:
             raise BadRequest(err.message) from None
         guest = self.ssh_connect(server)
         ready = (guest["node"], guest["vmid"]) in self.installed
-        out: dict[str, Any] = {name: {"version": version if ready else "0.0.0", "enabled": ready}
-                               for name, version in VERSIONS.items()}
-        out.update({"isDokployNetworkInstalled": ready, "isSwarmInstalled": ready,
-                    "isMainDirectoryInstalled": ready,
-                    "privilegeMode": "root" if server.username == "root" else "sudo",
-                    "dockerGroupMember": ready and server.username != "root"})
+        out: dict[str, Any] = {
+            name: {"version": version if ready else "0.0.0", "enabled": ready} for name, version in VERSIONS.items()
+        }
+        out.update(
+            {
+                "isDokployNetworkInstalled": ready,
+                "isSwarmInstalled": ready,
+                "isMainDirectoryInstalled": ready,
+                "privilegeMode": "root" if server.username == "root" else "sudo",
+                "dockerGroupMember": ready and server.username != "root",
+            }
+        )
         return out
 
     def forget_installation(self, node: str, vmid: int) -> None:

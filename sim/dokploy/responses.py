@@ -2,6 +2,7 @@
 
 Each handler is ``(backend, caller, input) -> value``; ``None`` renders as Dokploy's empty 200 body.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """A uvicorn server on 127.0.0.1 in a background thread (port 0 = pick a free port)."""
+
 from __future__ import annotations
 
 import socket

@@ -1,4 +1,5 @@
 """``server`` CRUD procedures and Cloud billing of the simulator backend (CONTRACT §5, §8)."""
+
 from __future__ import annotations
 
 import random
@@ -11,9 +12,16 @@ if TYPE_CHECKING:
     from .backend import Caller
     from .faults import Faults
 
-SERVER_FIELDS = (("name", "name"), ("description", "description"), ("ipAddress", "ip_address"),
-                 ("port", "port"), ("username", "username"), ("sshKeyId", "ssh_key_id"),
-                 ("serverType", "server_type"), ("enableDockerCleanup", "enable_docker_cleanup"))
+SERVER_FIELDS = (
+    ("name", "name"),
+    ("description", "description"),
+    ("ipAddress", "ip_address"),
+    ("port", "port"),
+    ("username", "username"),
+    ("sshKeyId", "ssh_key_id"),
+    ("serverType", "server_type"),
+    ("enableDockerCleanup", "enable_docker_cleanup"),
+)
 
 
 class ServerMixin:
@@ -29,6 +37,7 @@ class ServerMixin:
     cloud: bool
 
     if TYPE_CHECKING:
+
         def require(self, caller: Caller, resource: str) -> None: ...
         def now(self) -> float: ...
 
@@ -55,9 +64,20 @@ class ServerMixin:
             raise BadRequest("Error creating the server")  # inner: "You cannot create more servers"
         if body["sshKeyId"] is not None and body["sshKeyId"] not in self.ssh_keys:
             raise BadRequest("Error creating the server")  # FK violation; the key's org is not checked
-        server = Server(nanoid(self.rng), body["name"], body["description"], body["ipAddress"],
-                        body["port"], body["username"], app_name(self.rng), caller.org_id,
-                        iso(self.now()), body["sshKeyId"], body["serverType"], body["enableDockerCleanup"])
+        server = Server(
+            nanoid(self.rng),
+            body["name"],
+            body["description"],
+            body["ipAddress"],
+            body["port"],
+            body["username"],
+            app_name(self.rng),
+            caller.org_id,
+            iso(self.now()),
+            body["sshKeyId"],
+            body["serverType"],
+            body["enableDockerCleanup"],
+        )
         self.servers[server.server_id] = server
         if self.faults.create_fail_after_insert > 0:
             self.faults.create_fail_after_insert -= 1
@@ -74,10 +94,10 @@ class ServerMixin:
 
     def _with_relations(self, server: Server) -> dict[str, Any]:
         key = self.ssh_keys.get(server.ssh_key_id or "")
-        deployments = [d.to_json() for d in newest_first([d for d in self.deployments
-                                                          if d.server_id == server.server_id])]
-        return {**server.to_json(), "deployments": deployments,
-                "sshKey": key.to_json(redact=True) if key else None}
+        deployments = [
+            d.to_json() for d in newest_first([d for d in self.deployments if d.server_id == server.server_id])
+        ]
+        return {**server.to_json(), "deployments": deployments, "sshKey": key.to_json(redact=True) if key else None}
 
     def server_one(self, caller: Caller, server_id: str) -> dict[str, Any]:
         self.require(caller, "server")
@@ -90,8 +110,14 @@ class ServerMixin:
 
     def server_with_ssh_key(self, caller: Caller) -> list[dict[str, Any]]:
         self.require(caller, "server")
-        rows = [s for s in self.servers.values() if s.organization_id == caller.org_id
-                and s.ssh_key_id and s.server_type == "deploy" and not (self.cloud and s.server_status != "active")]
+        rows = [
+            s
+            for s in self.servers.values()
+            if s.organization_id == caller.org_id
+            and s.ssh_key_id
+            and s.server_type == "deploy"
+            and not (self.cloud and s.server_status != "active")
+        ]
         return [s.to_json() for s in newest_first(rows)]
 
     def server_count(self, caller: Caller) -> int:

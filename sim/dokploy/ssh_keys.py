@@ -1,4 +1,5 @@
 """``sshKey`` procedures of the simulator backend (CONTRACT §4)."""
+
 from __future__ import annotations
 
 import random
@@ -22,14 +23,22 @@ class SshKeyMixin:
     rng: random.Random
 
     if TYPE_CHECKING:
+
         def require(self, caller: Caller, resource: str) -> None: ...
         def now(self) -> float: ...
 
     def ssh_key_create(self, caller: Caller, body: dict[str, Any]) -> None:
         """Insert a key in the caller's org (``organizationId`` is ignored); returns nothing."""
         self.require(caller, "sshKeys")
-        key = SshKey(nanoid(self.rng), body["name"], body["publicKey"], body["privateKey"],
-                     caller.org_id, iso(self.now()), body.get("description"))
+        key = SshKey(
+            nanoid(self.rng),
+            body["name"],
+            body["publicKey"],
+            body["privateKey"],
+            caller.org_id,
+            iso(self.now()),
+            body.get("description"),
+        )
         self.ssh_keys[key.ssh_key_id] = key
         return None
 
@@ -75,10 +84,17 @@ class SshKeyMixin:
     def ssh_key_generate(self, caller: Caller, kind: str | None) -> dict[str, str]:
         """A fresh OpenSSH key pair (comment ``dokploy``), not stored."""
         self.require(caller, "sshKeys")
-        private = ed25519.Ed25519PrivateKey.generate() if kind == "ed25519" else \
-            rsa.generate_private_key(public_exponent=65537, key_size=2048)  # 2048 instead of 4096: speed
-        pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                    serialization.NoEncryption()).decode()
-        public = private.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                                   serialization.PublicFormat.OpenSSH).decode()
+        private = (
+            ed25519.Ed25519PrivateKey.generate()
+            if kind == "ed25519"
+            else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        )  # 2048 instead of 4096: speed
+        pem = private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        ).decode()
+        public = (
+            private.public_key()
+            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+            .decode()
+        )
         return {"privateKey": pem, "publicKey": public + " dokploy"}

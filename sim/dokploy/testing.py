@@ -1,4 +1,5 @@
 """Helpers for tests and demos of the Dokploy simulator: key pairs and a mutable guest world."""
+
 from __future__ import annotations
 
 import threading
@@ -11,18 +12,30 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 def keypair(comment: str = "test") -> tuple[str, str]:
     """(OpenSSH private key, public key line) for a fresh ed25519 key."""
     private = ed25519.Ed25519PrivateKey.generate()
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption()).decode()
-    public = private.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                               serialization.PublicFormat.OpenSSH).decode()
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode()
+    public = (
+        private.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    )
     return pem, f"{public} {comment}"
 
 
-def guest(vmid: int, address: str, ssh_keys: list[str], ciuser: str = "root", status: str = "running",
-          node: str = "pve1") -> dict[str, Any]:
+def guest(
+    vmid: int, address: str, ssh_keys: list[str], ciuser: str = "root", status: str = "running", node: str = "pve1"
+) -> dict[str, Any]:
     """A guest dict shaped like ``sim.world`` describes."""
-    return {"vmid": vmid, "node": node, "name": f"vm{vmid}", "status": status, "addresses": [address],
-            "ciuser": ciuser, "ssh_keys": list(ssh_keys), "tags": [], "agent_ready": True}
+    return {
+        "vmid": vmid,
+        "node": node,
+        "name": f"vm{vmid}",
+        "status": status,
+        "addresses": [address],
+        "ciuser": ciuser,
+        "ssh_keys": list(ssh_keys),
+        "tags": [],
+        "agent_ready": True,
+    }
 
 
 class MutableGuestWorld:

@@ -1,4 +1,5 @@
 """Routes of the Dokploy simulator, declared as a list, and the app factory."""
+
 from __future__ import annotations
 
 from starlette.applications import Starlette

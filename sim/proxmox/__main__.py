@@ -1,4 +1,5 @@
 """``python -m sim.proxmox --port 8006 --nodes 3 [--plain-http] [--persist state.json] [--speed fast]``"""
+
 from __future__ import annotations
 
 import argparse
@@ -48,6 +49,7 @@ def build(args: argparse.Namespace) -> Simulator:
     sim = Simulator(backend, faults=Faults(args.seed), on_write=on_write)
     if args.faults:
         from .admin import admin
+
         with open(args.faults, "rb") as fh:
             status, data = admin(sim, "POST", "/_sim/faults", fh.read())
         if status != 200:
@@ -61,9 +63,19 @@ def main(argv: list[str] | None = None) -> None:
     sim = build(args)
     server = ThreadedServer(sim, args.port, tls=not args.plain_http).start()
     creds = credentials(sim.backend)
-    print(json.dumps({"url": server.url, "api": server.url + "/api2/json",
-                      "tokens": {k: f"PVEAPIToken={v['user']}!{v['token_name']}={v['token_value']}"
-                                 for k, v in creds.items()}}, indent=2), flush=True)
+    print(
+        json.dumps(
+            {
+                "url": server.url,
+                "api": server.url + "/api2/json",
+                "tokens": {
+                    k: f"PVEAPIToken={v['user']}!{v['token_name']}={v['token_value']}" for k, v in creds.items()
+                },
+            },
+            indent=2,
+        ),
+        flush=True,
+    )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: done.set())
     try:

@@ -1,4 +1,5 @@
 """Users, tokens, roles and ACLs, and PVE's privilege evaluation (§2.4, §2.2)."""
+
 from __future__ import annotations
 
 import base64
@@ -11,25 +12,70 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-VM_PRIVS = ["VM.Allocate", "VM.Audit", "VM.Backup", "VM.Clone", "VM.Config.CDROM", "VM.Config.CPU",
-            "VM.Config.Cloudinit", "VM.Config.Disk", "VM.Config.HWType", "VM.Config.Memory",
-            "VM.Config.Network", "VM.Config.Options", "VM.Console", "VM.Migrate", "VM.PowerMgmt",
-            "VM.Snapshot", "VM.Snapshot.Rollback", "VM.GuestAgent.Audit", "VM.GuestAgent.FileRead",
-            "VM.GuestAgent.FileWrite", "VM.GuestAgent.FileSystemMgmt", "VM.GuestAgent.Unrestricted"]
+VM_PRIVS = [
+    "VM.Allocate",
+    "VM.Audit",
+    "VM.Backup",
+    "VM.Clone",
+    "VM.Config.CDROM",
+    "VM.Config.CPU",
+    "VM.Config.Cloudinit",
+    "VM.Config.Disk",
+    "VM.Config.HWType",
+    "VM.Config.Memory",
+    "VM.Config.Network",
+    "VM.Config.Options",
+    "VM.Console",
+    "VM.Migrate",
+    "VM.PowerMgmt",
+    "VM.Snapshot",
+    "VM.Snapshot.Rollback",
+    "VM.GuestAgent.Audit",
+    "VM.GuestAgent.FileRead",
+    "VM.GuestAgent.FileWrite",
+    "VM.GuestAgent.FileSystemMgmt",
+    "VM.GuestAgent.Unrestricted",
+]
 DS_PRIVS = ["Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.AllocateTemplate", "Datastore.Audit"]
-SYS_PRIVS = ["Sys.AccessNetwork", "Sys.Audit", "Sys.Console", "Sys.Incoming", "Sys.Modify", "Sys.PowerMgmt",
-             "Sys.Syslog"]
-OTHER_PRIVS = ["SDN.Allocate", "SDN.Audit", "SDN.Use", "Pool.Allocate", "Pool.Audit", "User.Modify",
-               "Group.Allocate", "Realm.Allocate", "Realm.AllocateUser", "Permissions.Modify",
-               "Mapping.Audit", "Mapping.Modify", "Mapping.Use"]
+SYS_PRIVS = [
+    "Sys.AccessNetwork",
+    "Sys.Audit",
+    "Sys.Console",
+    "Sys.Incoming",
+    "Sys.Modify",
+    "Sys.PowerMgmt",
+    "Sys.Syslog",
+]
+OTHER_PRIVS = [
+    "SDN.Allocate",
+    "SDN.Audit",
+    "SDN.Use",
+    "Pool.Allocate",
+    "Pool.Audit",
+    "User.Modify",
+    "Group.Allocate",
+    "Realm.Allocate",
+    "Realm.AllocateUser",
+    "Permissions.Modify",
+    "Mapping.Audit",
+    "Mapping.Modify",
+    "Mapping.Use",
+]
 ALL_PRIVS = VM_PRIVS + DS_PRIVS + SYS_PRIVS + OTHER_PRIVS
 
 BUILTIN_ROLES: dict[str, list[str]] = {
     "Administrator": ALL_PRIVS,
     "NoAccess": [],
     "PVEVMAdmin": VM_PRIVS,
-    "PVEVMUser": ["VM.Audit", "VM.Backup", "VM.Config.CDROM", "VM.Config.Cloudinit", "VM.Console",
-                  "VM.PowerMgmt", "VM.GuestAgent.Audit"],
+    "PVEVMUser": [
+        "VM.Audit",
+        "VM.Backup",
+        "VM.Config.CDROM",
+        "VM.Config.Cloudinit",
+        "VM.Console",
+        "VM.PowerMgmt",
+        "VM.GuestAgent.Audit",
+    ],
     "PVEDatastoreUser": ["Datastore.AllocateSpace", "Datastore.Audit"],
     "PVEDatastoreAdmin": DS_PRIVS,
     "PVESDNUser": ["SDN.Audit", "SDN.Use"],
@@ -121,8 +167,9 @@ def check_password(pw_hash: str, password: str) -> bool:
 class Access:
     """The access-control state and the privilege calculus."""
 
-    def __init__(self, pool_of: Callable[[str], str | None] = lambda p: None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, pool_of: Callable[[str], str | None] = lambda p: None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.pool_of = pool_of
         self.clock = clock
         self.key = secrets.token_bytes(32)
@@ -150,15 +197,25 @@ class Access:
         self.tokens[f"{userid}!{tokenid}"] = token
         return token
 
-    def add_acl(self, path: str, role: str, user: str | None = None, group: str | None = None,
-                token: str | None = None, propagate: bool = True) -> None:
+    def add_acl(
+        self,
+        path: str,
+        role: str,
+        user: str | None = None,
+        group: str | None = None,
+        token: str | None = None,
+        propagate: bool = True,
+    ) -> None:
         if role not in self.roles:
             raise ValueError(f"roles: role '{role}' does not exist")
         kind, subject = ("token", token) if token else ("group", group) if group else ("user", user)
         if not subject:
             raise ValueError("acl: one of user, group or token is required")
-        self.acl = [a for a in self.acl if not (a.path == normalize_path(path) and a.kind == kind
-                                                and a.subject == subject and a.role == role)]
+        self.acl = [
+            a
+            for a in self.acl
+            if not (a.path == normalize_path(path) and a.kind == kind and a.subject == subject and a.role == role)
+        ]
         self.acl.append(AclEntry(normalize_path(path), kind, subject, role, propagate))
 
     # --- authentication ------------------------------------------------------------------------
@@ -230,8 +287,9 @@ class Access:
 
     def _roles_for(self, kind: str, subjects: list[str], path: str) -> set[str]:
         """PVE's walk: deeper ACLs replace inherited ones; pool roles slot in above /vms/ID."""
-        levels = ["/"] + ["/" + "/".join(path.strip("/").split("/")[: i + 1])
-                          for i in range(len([p for p in path.split("/") if p]))]
+        levels = ["/"] + [
+            "/" + "/".join(path.strip("/").split("/")[: i + 1]) for i in range(len([p for p in path.split("/") if p]))
+        ]
         pool = self._pool(path)
         roles: set[str] = set()
         for i, level in enumerate(levels):
@@ -297,17 +355,25 @@ class Access:
 
     def to_json(self) -> dict[str, Any]:
         """Persistable state (token secrets included: this is the sim's own state file)."""
-        return {"users": {u.userid: {"pw_hash": u.pw_hash, "enable": u.enable, "groups": u.groups}
-                          for u in self.users.values()},
-                "tokens": [{"userid": t.userid, "tokenid": t.tokenid, "secret": t.secret,
-                            "privsep": t.privsep} for t in self.tokens.values()],
-                "roles": {k: sorted(v) for k, v in self.roles.items()},
-                "acl": [a.__dict__ for a in self.acl], "key": self.key.hex()}
+        return {
+            "users": {
+                u.userid: {"pw_hash": u.pw_hash, "enable": u.enable, "groups": u.groups} for u in self.users.values()
+            },
+            "tokens": [
+                {"userid": t.userid, "tokenid": t.tokenid, "secret": t.secret, "privsep": t.privsep}
+                for t in self.tokens.values()
+            ],
+            "roles": {k: sorted(v) for k, v in self.roles.items()},
+            "acl": [a.__dict__ for a in self.acl],
+            "key": self.key.hex(),
+        }
 
     def load_json(self, data: dict[str, Any]) -> None:
         self.users = {k: User(k, v["pw_hash"], v["enable"], v["groups"]) for k, v in data["users"].items()}
-        self.tokens = {f"{t['userid']}!{t['tokenid']}": Token(t["userid"], t["tokenid"], t["secret"],
-                                                             t["privsep"]) for t in data["tokens"]}
+        self.tokens = {
+            f"{t['userid']}!{t['tokenid']}": Token(t["userid"], t["tokenid"], t["secret"], t["privsep"])
+            for t in data["tokens"]
+        }
         self.roles = {k: set(v) for k, v in data["roles"].items()}
         self.acl = [AclEntry(**a) for a in data["acl"]]
         self.key = bytes.fromhex(data["key"])

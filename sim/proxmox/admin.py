@@ -1,5 +1,6 @@
 """Admin API under the reserved prefix /_sim/ (not under /api2): reset, seed, faults, speed,
 state dump and the shared guest world. No secrets are ever returned here."""
+
 from __future__ import annotations
 
 import json
@@ -86,9 +87,12 @@ def _faults(sim: Simulator, data: dict[str, Any]) -> Any:
 
 def _faults_get(sim: Simulator, data: dict[str, Any]) -> Any:
     b = sim.backend
-    return {"rules": [r.to_json() for r in sim.faults.rules], "failing_tasks": b.faults_failing_tasks,
-            "offline_nodes": sorted(n.name for n in b.nodes.values() if not n.online),
-            "file_locks": sorted(v for v, t in b.file_locks.items() if t == math.inf)}
+    return {
+        "rules": [r.to_json() for r in sim.faults.rules],
+        "failing_tasks": b.faults_failing_tasks,
+        "offline_nodes": sorted(n.name for n in b.nodes.values() if not n.online),
+        "file_locks": sorted(v for v, t in b.file_locks.items() if t == math.inf),
+    }
 
 
 def _faults_clear(sim: Simulator, data: dict[str, Any]) -> Any:
@@ -113,8 +117,14 @@ def _seed(sim: Simulator, data: dict[str, Any]) -> Any:
         for t in data.get("tokens", []):
             acc.add_token(t["userid"], t["tokenid"], t["secret"], bool(t.get("privsep", True)))
         for a in data.get("acl", []):
-            acc.add_acl(a["path"], a["role"], user=a.get("user"), group=a.get("group"), token=a.get("token"),
-                        propagate=bool(a.get("propagate", True)))
+            acc.add_acl(
+                a["path"],
+                a["role"],
+                user=a.get("user"),
+                group=a.get("group"),
+                token=a.get("token"),
+                propagate=bool(a.get("propagate", True)),
+            )
     return {"users": sorted(acc.users), "tokens": sorted(acc.tokens)}
 
 

@@ -3,6 +3,7 @@
 Order as pveproxy (§2.6): method, auth, CSRF, route, duplicate params, allowtoken, permission
 check, node proxy, validation, handler. The reason phrase carries the error's first line.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,13 @@ class SimResponse:
 class Simulator:
     """Backend + schema + faults: everything a transport needs."""
 
-    def __init__(self, backend: Backend, schema: Schema | None = None, faults: Faults | None = None,
-                 on_write: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        schema: Schema | None = None,
+        faults: Faults | None = None,
+        on_write: Callable[[], None] | None = None,
+    ) -> None:
         self.backend = backend
         self.schema = schema or default_schema()
         self.faults = faults or Faults()
@@ -74,7 +80,7 @@ class Simulator:
             raise E.NotImplementedPath("request too large")
         if not (raw_path == PREFIX or raw_path.startswith(PREFIX + "/")):
             raise E.NotImplementedPath(f"Method '{method} {raw_path}' not implemented")
-        segments = [urllib.parse.unquote(s) for s in raw_path[len(PREFIX):].split("/") if s]
+        segments = [urllib.parse.unquote(s) for s in raw_path[len(PREFIX) :].split("/") if s]
         rel = "/" + "/".join(segments)
         decision = self.faults.decide(method, rel)
         if decision.latency:
@@ -111,7 +117,7 @@ class Simulator:
         access = self.backend.access
         auth = headers.get("authorization", "")
         if auth.startswith("PVEAPIToken"):
-            rest = urllib.parse.unquote(auth[len("PVEAPIToken"):].lstrip("= ").strip())
+            rest = urllib.parse.unquote(auth[len("PVEAPIToken") :].lstrip("= ").strip())
             full_id, sep, secret = rest.partition("=")
             with self.backend.lock:
                 authid = access.verify_token(full_id, secret) if sep and "!" in full_id else None
@@ -120,7 +126,7 @@ class Simulator:
             return authid, False
         ticket = ""
         if auth.startswith("PVEAuthCookie="):
-            ticket = auth[len("PVEAuthCookie="):]
+            ticket = auth[len("PVEAuthCookie=") :]
         for part in headers.get("cookie", "").split(";"):
             name, _, value = part.strip().partition("=")
             if name == "PVEAuthCookie":
@@ -144,8 +150,12 @@ class Simulator:
             if userid is None:
                 raise E.LoginFailed()
             ticket, csrf = self.backend.access.make_ticket(userid)
-            data: dict[str, Any] = {"username": userid, "ticket": ticket, "CSRFPreventionToken": csrf,
-                                    "cap": {"vms": {}, "storage": {}, "nodes": {}, "access": {}, "dc": {}}}
+            data: dict[str, Any] = {
+                "username": userid,
+                "ticket": ticket,
+                "CSRFPreventionToken": csrf,
+                "cap": {"vms": {}, "storage": {}, "nodes": {}, "access": {}, "dc": {}},
+            }
             if self.backend.access.has(userid, "/", ["Sys.Audit"]):
                 data["clustername"] = "simcluster"
         return _json(200, "OK", {"data": data})
@@ -192,8 +202,9 @@ def _add_pairs(params: dict[str, Any], pairs: list[tuple[str, str]], override: b
 
 
 def _json(status: int, reason: str, payload: Any) -> SimResponse:
-    return SimResponse(status, reason, json.dumps(payload).encode(),
-                       {**BASE_HEADERS, "Content-Type": "application/json;charset=UTF-8"})
+    return SimResponse(
+        status, reason, json.dumps(payload).encode(), {**BASE_HEADERS, "Content-Type": "application/json;charset=UTF-8"}
+    )
 
 
 def _error(exc: E.PveError) -> SimResponse:
@@ -218,8 +229,11 @@ def starlette_app(sim: Simulator) -> Any:
         headers = {k.lower(): v for k, v in request.headers.items()}
         raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
         resp = sim.dispatch(request.method, raw_path.split("?", 1)[0], request.url.query, headers, body)
-        return Response(resp.body, status_code=resp.status or 599,
-                        headers={**resp.headers, "X-Reason": resp.reason.encode("ascii", "replace").decode()})
+        return Response(
+            resp.body,
+            status_code=resp.status or 599,
+            headers={**resp.headers, "X-Reason": resp.reason.encode("ascii", "replace").decode()},
+        )
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
     return Starlette(routes=[Route("/{path:path}", endpoint, methods=methods)])

@@ -3,6 +3,7 @@
 Time is simulated lazily: every public call first completes the tasks whose end time has
 passed (``tick``), so ``fast`` mode (duration 0) finishes tasks before the UPID is returned.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -33,8 +34,14 @@ class Settings:
 class BackendCore:
     """The cluster's state and the building blocks every operation uses (mixed into ``models.Backend``)."""
 
-    def __init__(self, clock: Callable[[], float] = time.time, seed: int = 0,
-                 speed: str | float = "fast", lease_cidr: str = "10.77.0.0/16", nodes: int = 0) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        seed: int = 0,
+        speed: str | float = "fast",
+        lease_cidr: str = "10.77.0.0/16",
+        nodes: int = 0,
+    ) -> None:
         self.clock = clock
         self.lock = threading.RLock()
         self.settings = Settings(speed, lease_cidr)
@@ -76,8 +83,9 @@ class BackendCore:
     def node(self, name: str) -> Node:
         node = self.nodes.get(name)
         if node is None:
-            raise E.HandlerError(f"hostname lookup '{name}' failed - failed to get address info for: "
-                                 f"{name}: Name or service not known")
+            raise E.HandlerError(
+                f"hostname lookup '{name}' failed - failed to get address info for: {name}: Name or service not known"
+            )
         return node
 
     def vm(self, node: str, vmid: int) -> Vm:
@@ -104,16 +112,18 @@ class BackendCore:
             self.usage[key] = sum(v.size for (n, _), v in self.volumes.items() if n == key[1] and v.storage == sid)
         return self.usage[key]
 
-    def alloc_volume(self, sid: str, node: str, volid: str, size: int, vmid: int | None,
-                     content: str = "images", fmt: str = "raw") -> Volume:
+    def alloc_volume(
+        self, sid: str, node: str, volid: str, size: int, vmid: int | None, content: str = "images", fmt: str = "raw"
+    ) -> Volume:
         """Create a volume, or fail when the storage is full or lacks the content type."""
         st = self.storage(sid, node)
         if content not in st.content:
             raise E.HandlerError(f"storage '{sid}' does not support content-type '{content}'")
         free = st.total - self.storage_used(sid, node)
         if size > free:
-            raise E.HandlerError(f"storage '{sid}' on node '{node}' is full: cannot allocate "
-                                 f"{size // GiB} GiB ({free // GiB} GiB free)")
+            raise E.HandlerError(
+                f"storage '{sid}' on node '{node}' is full: cannot allocate {size // GiB} GiB ({free // GiB} GiB free)"
+            )
         vol = Volume(volid, "" if st.shared else node, size, fmt, content, vmid, int(self.clock()))
         self.volumes[self.vol_key(volid, node)] = vol
         self.usage[(sid, vol.node)] = self.usage.get((sid, vol.node), 0) + size
@@ -157,9 +167,17 @@ class BackendCore:
         return None
 
     # --- tasks -----------------------------------------------------------------------------------
-    def start_task(self, node: str, ttype: str, tid: str, user: str, duration: float,
-                   finish: Callable[[], list[str] | None] | None, log: list[str] | None = None,
-                   delay: float = 0.0) -> str:
+    def start_task(
+        self,
+        node: str,
+        ttype: str,
+        tid: str,
+        user: str,
+        duration: float,
+        finish: Callable[[], list[str] | None] | None,
+        log: list[str] | None = None,
+        delay: float = 0.0,
+    ) -> str:
         """Register a worker task; ``finish`` runs when it ends. Returns the UPID."""
         now = self.clock()
         self._pid += self.rng.randrange(1, 64)
@@ -167,8 +185,7 @@ class BackendCore:
         fault = self.faults_failing_tasks.get(ttype)
         if fault is not None:
             finish = self._failing(fault)
-        task = Task(upid, node, ttype, tid, user, int(now), now + delay + duration, finish,
-                    log=list(log or []))
+        task = Task(upid, node, ttype, tid, user, int(now), now + delay + duration, finish, log=list(log or []))
         self.tasks[upid] = task
         self.running[upid] = task
         self.tick()
@@ -178,6 +195,7 @@ class BackendCore:
     def _failing(message: str) -> Callable[[], None]:
         def fail() -> None:
             raise E.HandlerError(message)
+
         return fail
 
     def failed_task(self, node: str, ttype: str, tid: str, user: str, message: str) -> str:
@@ -204,8 +222,11 @@ class BackendCore:
     # --- VMs and their disks -----------------------------------------------------------------------
     def disks(self, vm: Vm) -> dict[str, dict[str, str]]:
         """Data disks (no CD-ROM, no cloud-init) by key."""
-        return {k: P.parse_drive(str(v)) for k, v in vm.config.items()
-                if P.is_disk_key(k) and not P.is_cdrom(str(v)) and not P.is_cloudinit(str(v))}
+        return {
+            k: P.parse_drive(str(v))
+            for k, v in vm.config.items()
+            if P.is_disk_key(k) and not P.is_cdrom(str(v)) and not P.is_cloudinit(str(v))
+        }
 
     def uses_local_storage(self, vm: Vm) -> bool:
         for key, value in vm.config.items():

@@ -1,4 +1,5 @@
 """Plain entity classes of the simulated cluster, each with ``to_json`` for persistence."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Wire errors of the PVE API: one class per kind, each carrying status and exact text."""
+
 from __future__ import annotations
 
 

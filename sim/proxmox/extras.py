@@ -1,4 +1,5 @@
 """Cluster and storage reads, pools, tasks, backups, firewall and the shared guest world."""
+
 from __future__ import annotations
 
 import time
@@ -29,11 +30,26 @@ class ExtrasMixin(BackendCore):
     def vm_resource(self, vm: Vm) -> dict[str, Any]:
         st = self.status_current(vm.node, vm.vmid)
         node_up = self.nodes[vm.node].online
-        out = {"id": f"qemu/{vm.vmid}", "type": "qemu", "vmid": vm.vmid, "node": vm.node,
-               "name": vm.config.get("name", ""), "status": vm.status if node_up else "unknown",
-               "template": 1 if vm.is_template else 0, "maxcpu": st["cpus"], "cpu": st["cpu"],
-               "maxmem": st["maxmem"], "mem": st["mem"], "maxdisk": st["maxdisk"], "disk": 0, "netin": 0,
-               "netout": 0, "diskread": 0, "diskwrite": 0, "uptime": st["uptime"]}
+        out = {
+            "id": f"qemu/{vm.vmid}",
+            "type": "qemu",
+            "vmid": vm.vmid,
+            "node": vm.node,
+            "name": vm.config.get("name", ""),
+            "status": vm.status if node_up else "unknown",
+            "template": 1 if vm.is_template else 0,
+            "maxcpu": st["cpus"],
+            "cpu": st["cpu"],
+            "maxmem": st["maxmem"],
+            "mem": st["mem"],
+            "maxdisk": st["maxdisk"],
+            "disk": 0,
+            "netin": 0,
+            "netout": 0,
+            "diskread": 0,
+            "diskwrite": 0,
+            "uptime": st["uptime"],
+        }
         for key in ("tags", "lock"):
             if vm.config.get(key):
                 out[key] = vm.config[key]
@@ -53,10 +69,20 @@ class ExtrasMixin(BackendCore):
                 for node in self.nodes:
                     for st in self.storages.values():
                         if st.on(node):
-                            out.append({"id": f"storage/{node}/{st.sid}", "type": "storage", "storage": st.sid,
-                                        "node": node, "plugintype": st.type, "status": "available",
-                                        "shared": int(st.shared), "content": ",".join(st.content),
-                                        "disk": self.storage_used(st.sid, node), "maxdisk": st.total})
+                            out.append(
+                                {
+                                    "id": f"storage/{node}/{st.sid}",
+                                    "type": "storage",
+                                    "storage": st.sid,
+                                    "node": node,
+                                    "plugintype": st.type,
+                                    "status": "available",
+                                    "shared": int(st.shared),
+                                    "content": ",".join(st.content),
+                                    "disk": self.storage_used(st.sid, node),
+                                    "maxdisk": st.total,
+                                }
+                            )
             if rtype in (None, "pool"):
                 out += [{"id": f"/pool/{p}", "type": "pool", "pool": p} for p in self.pools]
             return out
@@ -64,49 +90,92 @@ class ExtrasMixin(BackendCore):
     def node_entry(self, name: str) -> dict[str, Any]:
         node = self.nodes[name]
         mem = sum(v.memory_mib() * MiB for v in self.vms.values() if v.node == name and v.status == "running")
-        return {"node": name, "status": "online" if node.online else "offline", "type": "node",
-                "id": f"node/{name}", "cpu": 0.05, "maxcpu": node.maxcpu, "mem": mem, "maxmem": node.maxmem,
-                "disk": 4 * GiB, "maxdisk": 100 * GiB, "uptime": int(self.clock() - node.boot_time),
-                "level": "", "ssl_fingerprint": "AA:" * 31 + "AA"}
+        return {
+            "node": name,
+            "status": "online" if node.online else "offline",
+            "type": "node",
+            "id": f"node/{name}",
+            "cpu": 0.05,
+            "maxcpu": node.maxcpu,
+            "mem": mem,
+            "maxmem": node.maxmem,
+            "disk": 4 * GiB,
+            "maxdisk": 100 * GiB,
+            "uptime": int(self.clock() - node.boot_time),
+            "level": "",
+            "ssl_fingerprint": "AA:" * 31 + "AA",
+        }
 
     def node_status(self, name: str) -> dict[str, Any]:
         with self.lock:
             entry = self.node_entry(self.node(name).name)
-            return {"cpu": entry["cpu"], "uptime": entry["uptime"], "loadavg": ["0.10", "0.12", "0.09"],
-                    "cpuinfo": {"cores": entry["maxcpu"], "cpus": entry["maxcpu"], "sockets": 1,
-                                "model": "Simulated CPU"},
-                    "memory": {"total": entry["maxmem"], "used": entry["mem"],
-                               "free": entry["maxmem"] - entry["mem"], "available": entry["maxmem"] - entry["mem"]},
-                    "rootfs": {"total": entry["maxdisk"], "used": entry["disk"],
-                               "free": entry["maxdisk"] - entry["disk"], "avail": entry["maxdisk"] - entry["disk"]},
-                    "pveversion": f"pve-manager/{VERSION['version']}/{VERSION['repoid']}",
-                    "kversion": "Linux 6.14.8-2-pve", "current-kernel": {"release": "6.14.8-2-pve",
-                                                                          "sysname": "Linux", "machine": "x86_64"},
-                    "boot-info": {"mode": "efi"}}
+            return {
+                "cpu": entry["cpu"],
+                "uptime": entry["uptime"],
+                "loadavg": ["0.10", "0.12", "0.09"],
+                "cpuinfo": {"cores": entry["maxcpu"], "cpus": entry["maxcpu"], "sockets": 1, "model": "Simulated CPU"},
+                "memory": {
+                    "total": entry["maxmem"],
+                    "used": entry["mem"],
+                    "free": entry["maxmem"] - entry["mem"],
+                    "available": entry["maxmem"] - entry["mem"],
+                },
+                "rootfs": {
+                    "total": entry["maxdisk"],
+                    "used": entry["disk"],
+                    "free": entry["maxdisk"] - entry["disk"],
+                    "avail": entry["maxdisk"] - entry["disk"],
+                },
+                "pveversion": f"pve-manager/{VERSION['version']}/{VERSION['repoid']}",
+                "kversion": "Linux 6.14.8-2-pve",
+                "current-kernel": {"release": "6.14.8-2-pve", "sysname": "Linux", "machine": "x86_64"},
+                "boot-info": {"mode": "efi"},
+            }
 
     # --- storage ---------------------------------------------------------------------------------
     def storage_status(self, node: str, sid: str) -> dict[str, Any]:
         with self.lock:
             st = self.storage(sid, self.node(node).name)
             used = self.storage_used(sid, node)
-            return {"storage": sid, "type": st.type, "content": ",".join(st.content), "active": 1, "enabled": 1,
-                    "shared": int(st.shared), "total": st.total, "used": used, "avail": st.total - used,
-                    "used_fraction": used / st.total if st.total else 0}
+            return {
+                "storage": sid,
+                "type": st.type,
+                "content": ",".join(st.content),
+                "active": 1,
+                "enabled": 1,
+                "shared": int(st.shared),
+                "total": st.total,
+                "used": used,
+                "avail": st.total - used,
+                "used_fraction": used / st.total if st.total else 0,
+            }
 
-    def storage_content(self, node: str, sid: str, content: str | None = None,
-                        vmid: int | None = None) -> list[dict[str, Any]]:
+    def storage_content(
+        self, node: str, sid: str, content: str | None = None, vmid: int | None = None
+    ) -> list[dict[str, Any]]:
         with self.lock:
             self.tick()
             st = self.storage(sid, self.node(node).name)
             key_node = "" if st.shared else node
-            return [self._vol_json(v) for (n, _), v in sorted(self.volumes.items())
-                    if n == key_node and v.storage == sid and (content is None or v.content == content)
-                    and (vmid is None or v.vmid == vmid)]
+            return [
+                self._vol_json(v)
+                for (n, _), v in sorted(self.volumes.items())
+                if n == key_node
+                and v.storage == sid
+                and (content is None or v.content == content)
+                and (vmid is None or v.vmid == vmid)
+            ]
 
     @staticmethod
     def _vol_json(v: Any) -> dict[str, Any]:
-        out = {"volid": v.volid, "content": v.content, "format": v.format, "size": v.size, "used": v.size,
-               "ctime": v.ctime}
+        out = {
+            "volid": v.volid,
+            "content": v.content,
+            "format": v.format,
+            "size": v.size,
+            "used": v.size,
+            "ctime": v.ctime,
+        }
         if v.vmid is not None:
             out["vmid"] = v.vmid
         return out
@@ -119,8 +188,12 @@ class ExtrasMixin(BackendCore):
             if vol is None:
                 raise E.HandlerError(f"volume '{volid}' does not exist")
             name = volid.split(":", 1)[1]
-            return {"path": f"/dev/pve/{name}" if vol.content == "images" else f"/var/lib/vz/dump/{name}",
-                    "format": vol.format, "size": vol.size, "used": vol.size}
+            return {
+                "path": f"/dev/pve/{name}" if vol.content == "images" else f"/var/lib/vz/dump/{name}",
+                "format": vol.format,
+                "size": vol.size,
+                "used": vol.size,
+            }
 
     # --- pools -----------------------------------------------------------------------------------
     def pool_get(self, poolid: str) -> dict[str, Any]:
@@ -133,8 +206,7 @@ class ExtrasMixin(BackendCore):
             for node in self.nodes:
                 for sid in pool.storage:
                     if sid in self.storages and self.storages[sid].on(node):
-                        members.append({"id": f"storage/{node}/{sid}", "type": "storage", "storage": sid,
-                                        "node": node})
+                        members.append({"id": f"storage/{node}/{sid}", "type": "storage", "storage": sid, "node": node})
             return {"poolid": poolid, "comment": pool.comment, "members": members}
 
     def pool_create(self, poolid: str, comment: str = "") -> None:
@@ -143,8 +215,15 @@ class ExtrasMixin(BackendCore):
                 raise E.HandlerError(f"create pool failed: pool '{poolid}' already exists")
             self.pools[poolid] = Pool(poolid, comment)
 
-    def pool_update(self, poolid: str, vms: list[int], storage: list[str], delete: bool = False,
-                    allow_move: bool = False, comment: str | None = None) -> None:
+    def pool_update(
+        self,
+        poolid: str,
+        vms: list[int],
+        storage: list[str],
+        delete: bool = False,
+        allow_move: bool = False,
+        comment: str | None = None,
+    ) -> None:
         with self.lock:
             pool = self.pools.get(poolid)
             if pool is None:
@@ -181,21 +260,27 @@ class ExtrasMixin(BackendCore):
             del self.pools[poolid]
 
     # --- tasks -----------------------------------------------------------------------------------
-    def task_list(self, node: str, vmid: int | None = None, typefilter: str | None = None,
-                  source: str = "archive") -> list[dict[str, Any]]:
+    def task_list(
+        self, node: str, vmid: int | None = None, typefilter: str | None = None, source: str = "archive"
+    ) -> list[dict[str, Any]]:
         with self.lock:
             self.tick()
             self.node(node)
-            tasks = [t for t in self.tasks.values() if t.node == node
-                     and (vmid is None or t.tid == str(vmid)) and (typefilter is None or t.ttype == typefilter)
-                     and (source == "all" or (source == "active") == (t.status == "running"))]
+            tasks = [
+                t
+                for t in self.tasks.values()
+                if t.node == node
+                and (vmid is None or t.tid == str(vmid))
+                and (typefilter is None or t.ttype == typefilter)
+                and (source == "all" or (source == "active") == (t.status == "running"))
+            ]
             return [t.list_json() for t in sorted(tasks, key=lambda t: -t.starttime)]
 
     def task_log(self, node: str, upid: str, start: int = 0, limit: int = 50) -> tuple[list[dict[str, Any]], int]:
         with self.lock:
             self.tick()
             lines = self.task(node, upid).log
-            return [{"n": i + 1, "t": t} for i, t in enumerate(lines)][start:start + limit], len(lines)
+            return [{"n": i + 1, "t": t} for i, t in enumerate(lines)][start : start + limit], len(lines)
 
     # --- backup and restore ----------------------------------------------------------------------
     def vzdump(self, node: str, vmids: list[int], storage: str, user: str) -> str:
@@ -222,11 +307,27 @@ class ExtrasMixin(BackendCore):
                     vol.archive = {"config": dict(vm.config), "node": node}
 
             tid = str(local[0].vmid) if len(local) == 1 else ""
-            return self.start_task(node, "vzdump", tid, user, self.settings.durations.get("vzdump"), finish,
-                                   [f"INFO: starting new backup job: vzdump {' '.join(map(str, vmids))}"])
+            return self.start_task(
+                node,
+                "vzdump",
+                tid,
+                user,
+                self.settings.durations.get("vzdump"),
+                finish,
+                [f"INFO: starting new backup job: vzdump {' '.join(map(str, vmids))}"],
+            )
 
-    def restore(self, node: str, vmid: int, archive: str, user: str, storage: str | None = None,
-                force: bool = False, unique: bool = False, pool: str | None = None) -> str:
+    def restore(
+        self,
+        node: str,
+        vmid: int,
+        archive: str,
+        user: str,
+        storage: str | None = None,
+        force: bool = False,
+        unique: bool = False,
+        pool: str | None = None,
+    ) -> str:
         with self.lock:
             self.tick()
             self.node(node)
@@ -236,8 +337,9 @@ class ExtrasMixin(BackendCore):
             existing = self.vms.get(vmid)
             if existing is not None:
                 if not force:
-                    raise E.HandlerError(f"unable to restore VM {vmid} - VM {vmid} already exists on node "
-                                         f"'{existing.node}'")
+                    raise E.HandlerError(
+                        f"unable to restore VM {vmid} - VM {vmid} already exists on node '{existing.node}'"
+                    )
                 if existing.status == "running":
                     raise E.HandlerError(f"unable to restore VM {vmid} - vm is running")
                 self._drop_vm(existing)
@@ -270,8 +372,15 @@ class ExtrasMixin(BackendCore):
                 if pool:
                     self._pool_add(pool, vmid)
 
-            return self.start_task(node, "qmrestore", str(vmid), user, self.settings.durations.get("qmrestore"),
-                                   finish, [f"restore vma archive: {archive}"])
+            return self.start_task(
+                node,
+                "qmrestore",
+                str(vmid),
+                user,
+                self.settings.durations.get("qmrestore"),
+                finish,
+                [f"restore vma archive: {archive}"],
+            )
 
     # --- firewall --------------------------------------------------------------------------------
     def firewall(self, node: str, vmid: int) -> dict[str, Any]:
@@ -290,10 +399,17 @@ class ExtrasMixin(BackendCore):
                 ci = vm.booted if vm.status == "running" and vm.booted else vm.config
                 ip = self.guest_ipv4(vm)
                 keys = urllib.parse.unquote(str(ci.get("sshkeys", "")))
-                out.append({"vmid": vm.vmid, "node": vm.node, "name": str(vm.config.get("name", "")),
-                            "status": vm.status, "addresses": [ip[0]] if ip else [],
-                            "ciuser": str(ci.get("ciuser", "")),
-                            "ssh_keys": [k.strip() for k in keys.splitlines() if k.strip()],
-                            "tags": [t for t in str(vm.config.get("tags", "")).replace(",", ";").split(";") if t],
-                            "agent_ready": self.agent_ready(vm)})
+                out.append(
+                    {
+                        "vmid": vm.vmid,
+                        "node": vm.node,
+                        "name": str(vm.config.get("name", "")),
+                        "status": vm.status,
+                        "addresses": [ip[0]] if ip else [],
+                        "ciuser": str(ci.get("ciuser", "")),
+                        "ssh_keys": [k.strip() for k in keys.splitlines() if k.strip()],
+                        "tags": [t for t in str(vm.config.get("tags", "")).replace(",", ";").split(";") if t],
+                        "agent_ready": self.agent_ready(vm),
+                    }
+                )
             return out

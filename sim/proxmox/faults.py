@@ -1,4 +1,5 @@
 """Fault injection: error rate, latency and dropped connections per path regex."""
+
 from __future__ import annotations
 
 import random
@@ -37,8 +38,9 @@ class FaultRule:
         return (self.method is None or self.method.upper() == method) and bool(self.regex.search(path))
 
     def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("path", "method", "error_rate", "status", "message", "latency",
-                                              "drop_rate")}
+        return {
+            k: getattr(self, k) for k in ("path", "method", "error_rate", "status", "message", "latency", "drop_rate")
+        }
 
 
 @dataclass

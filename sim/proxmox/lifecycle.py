@@ -1,4 +1,5 @@
 """Clone, template conversion, destroy and migrate (mixed into the Backend)."""
+
 from __future__ import annotations
 
 import copy
@@ -14,9 +15,19 @@ from .entities import GiB, Vm
 class LifecycleMixin(BackendCore):
     """Whole-VM operations that run as tasks."""
 
-    def clone(self, node: str, vmid: int, newid: int, user: str, name: str | None = None,
-              full: bool | None = None, pool: str | None = None, storage: str | None = None,
-              target: str | None = None, description: str | None = None) -> str:
+    def clone(
+        self,
+        node: str,
+        vmid: int,
+        newid: int,
+        user: str,
+        name: str | None = None,
+        full: bool | None = None,
+        pool: str | None = None,
+        storage: str | None = None,
+        target: str | None = None,
+        description: str | None = None,
+    ) -> str:
         """POST …/clone: checks before the fork fail the call; the copy fails the task."""
         with self.lock:
             self.tick()
@@ -43,8 +54,9 @@ class LifecycleMixin(BackendCore):
             duration = self.settings.durations.get(kind, gib)
             tid, log = str(vmid), [f"create {'full' if full else 'linked'} clone of drive(s)"]
             if existing is not None:
-                return self.failed_task(node, "qmclone", tid, user,
-                                        f"unable to create VM {newid}: config file already exists")
+                return self.failed_task(
+                    node, "qmclone", tid, user, f"unable to create VM {newid}: config file already exists"
+                )
             # Local-storage templates: copies serialise on the source's file lock (see README §locks).
             wait = self.settings.lock_wait["clone"]
             try:
@@ -67,11 +79,15 @@ class LifecycleMixin(BackendCore):
 
             return self.start_task(node, "qmclone", tid, user, duration, finish, log, delay)
 
-    def _copy_config(self, src: Vm, new: Vm, name: str | None, full: bool, storage: str | None,
-                     description: str | None) -> dict[str, Any]:
+    def _copy_config(
+        self, src: Vm, new: Vm, name: str | None, full: bool, storage: str | None, description: str | None
+    ) -> dict[str, Any]:
         """The clone's config; allocates its volumes (may raise storage full)."""
-        cfg = {k: copy.deepcopy(v) for k, v in src.config.items()
-               if k not in ("template", "lock", "parent", "snapshots") and not k.startswith("unused")}
+        cfg = {
+            k: copy.deepcopy(v)
+            for k, v in src.config.items()
+            if k not in ("template", "lock", "parent", "snapshots") and not k.startswith("unused")
+        }
         cfg["name"] = name or f"Copy-of-VM-{src.config.get('name', src.vmid)}"
         if description is not None:
             cfg["description"] = description
@@ -114,8 +130,15 @@ class LifecycleMixin(BackendCore):
             if vm.status == "running":
                 raise E.HandlerError(f"VM {vmid} is running - destroy failed")
             vm.config["lock"] = "destroyed"
-            return self.start_task(node, "qmdestroy", str(vmid), user, self.settings.durations.get("qmdestroy"),
-                                   lambda: self._drop_vm(vm), [f"destroying VM {vmid}"])
+            return self.start_task(
+                node,
+                "qmdestroy",
+                str(vmid),
+                user,
+                self.settings.durations.get("qmdestroy"),
+                lambda: self._drop_vm(vm),
+                [f"destroying VM {vmid}"],
+            )
 
     def template(self, node: str, vmid: int, user: str) -> str:
         with self.lock:
@@ -139,11 +162,20 @@ class LifecycleMixin(BackendCore):
                     vm.config[key] = P.dump(drive, "file")
                 vm.config["template"] = 1
 
-            return self.start_task(node, "qmtemplate", str(vmid), user, self.settings.durations.get("qmtemplate"),
-                                   finish)
+            return self.start_task(
+                node, "qmtemplate", str(vmid), user, self.settings.durations.get("qmtemplate"), finish
+            )
 
-    def migrate(self, node: str, vmid: int, target: str, user: str, online: bool = False,
-                with_local_disks: bool = False, targetstorage: str | None = None) -> str:
+    def migrate(
+        self,
+        node: str,
+        vmid: int,
+        target: str,
+        user: str,
+        online: bool = False,
+        with_local_disks: bool = False,
+        targetstorage: str | None = None,
+    ) -> str:
         with self.lock:
             self.tick()
             vm = self.vm(node, vmid)
@@ -156,9 +188,13 @@ class LifecycleMixin(BackendCore):
                 raise E.HandlerError("can't migrate running VM without --online")
             local = self.uses_local_storage(vm)
             if local and not with_local_disks:
-                return self.failed_task(node, "qmigrate", str(vmid), user,
-                                        "can't migrate VM which uses local devices or storage without "
-                                        "--with-local-disks")
+                return self.failed_task(
+                    node,
+                    "qmigrate",
+                    str(vmid),
+                    user,
+                    "can't migrate VM which uses local devices or storage without --with-local-disks",
+                )
             vm.config["lock"] = "migrate"
 
             def finish() -> None:
@@ -171,5 +207,12 @@ class LifecycleMixin(BackendCore):
                 vm.node = target
                 self.usage.clear()
 
-            return self.start_task(node, "qmigrate", str(vmid), user, self.settings.durations.get("qmigrate"),
-                                   finish, [f"starting migration of VM {vmid} to node '{target}'"])
+            return self.start_task(
+                node,
+                "qmigrate",
+                str(vmid),
+                user,
+                self.settings.durations.get("qmigrate"),
+                finish,
+                [f"starting migration of VM {vmid} to node '{target}'"],
+            )

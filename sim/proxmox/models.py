@@ -2,6 +2,7 @@
 
 ``Backend`` is ``BackendCore`` (state, building blocks, tasks) plus one mixin per area of the API.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,12 +25,16 @@ class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin):
     def to_json(self) -> dict[str, Any]:
         with self.lock:
             self.tick()
-            return {"nodes": [n.to_json() for n in self.nodes.values()],
-                    "storages": [s.to_json() for s in self.storages.values()],
-                    "volumes": [v.to_json() for v in self.volumes.values()],
-                    "vms": [v.to_json() for v in self.vms.values()],
-                    "pools": [p.to_json() for p in self.pools.values()],
-                    "leases": self.leases, "access": self.access.to_json(), "pid": self._pid}
+            return {
+                "nodes": [n.to_json() for n in self.nodes.values()],
+                "storages": [s.to_json() for s in self.storages.values()],
+                "volumes": [v.to_json() for v in self.volumes.values()],
+                "vms": [v.to_json() for v in self.vms.values()],
+                "pools": [p.to_json() for p in self.pools.values()],
+                "leases": self.leases,
+                "access": self.access.to_json(),
+                "pid": self._pid,
+            }
 
     def load_json(self, data: dict[str, Any]) -> None:
         """Restore a state; running tasks are not persisted (their effects are)."""

@@ -1,5 +1,6 @@
 """Evaluation of a method's ``permissions`` from the schema (CONTRACT §2.5), plus the
 value-dependent checks the handlers do (§2.7)."""
+
 from __future__ import annotations
 
 import json
@@ -12,14 +13,59 @@ from .exceptions import PermissionDenied
 
 CPU_KEYS = {"cores", "sockets", "cpu", "cpulimit", "cpuunits", "vcpus", "numa", "affinity"}
 MEM_KEYS = {"memory", "balloon", "shares", "allow-ksm"}
-HW_KEYS = {"acpi", "hotplug", "kvm", "machine", "scsihw", "smbios1", "tablet", "vga", "watchdog", "audio0",
-           "rng0", "vmgenid", "keyboard", "localtime", "freeze", "tdf", "spice_enhancements"}
-OPT_KEYS = {"agent", "name", "description", "onboot", "ostype", "protection", "tags", "bios", "template",
-            "startdate", "autostart", "reboot", "migrate_speed", "migrate_downtime", "meta", "vmstatestorage"}
+HW_KEYS = {
+    "acpi",
+    "hotplug",
+    "kvm",
+    "machine",
+    "scsihw",
+    "smbios1",
+    "tablet",
+    "vga",
+    "watchdog",
+    "audio0",
+    "rng0",
+    "vmgenid",
+    "keyboard",
+    "localtime",
+    "freeze",
+    "tdf",
+    "spice_enhancements",
+}
+OPT_KEYS = {
+    "agent",
+    "name",
+    "description",
+    "onboot",
+    "ostype",
+    "protection",
+    "tags",
+    "bios",
+    "template",
+    "startdate",
+    "autostart",
+    "reboot",
+    "migrate_speed",
+    "migrate_downtime",
+    "meta",
+    "vmstatestorage",
+}
 CI_KEYS = {"ciuser", "cipassword", "sshkeys", "citype", "ciupgrade", "cicustom", "nameserver", "searchdomain"}
 DISK_KEYS = {"boot", "bootdisk", "efidisk0", "tpmstate0"}
-ROOT_ONLY = {"skiplock", "args", "arch", "affinity", "hugepages", "keephugepages", "hookscript", "ivshmem",
-             "lock", "stateuri", "amd-sev", "intel-tdx"}
+ROOT_ONLY = {
+    "skiplock",
+    "args",
+    "arch",
+    "affinity",
+    "hugepages",
+    "keephugepages",
+    "hookscript",
+    "ivshmem",
+    "lock",
+    "stateuri",
+    "amd-sev",
+    "intel-tdx",
+}
 
 
 def _fill(path: str, params: dict[str, Any]) -> str:
@@ -84,8 +130,7 @@ def check_method(info: dict[str, Any], authid: str, params: dict[str, Any], acce
     if check is None:
         return
     params = dict(params)
-    ok, detail = access.decide(authid, "schema", lambda acc: evaluate(check, authid, params, acc),
-                               json.dumps(check))
+    ok, detail = access.decide(authid, "schema", lambda acc: evaluate(check, authid, params, acc), json.dumps(check))
     if not ok:
         raise PermissionDenied(detail)
 
@@ -94,8 +139,9 @@ def require(access: Access, authid: str, path: str, privs: list[str], any_: bool
     """A handler-level check with PVE's message."""
     if authid == "root@pam":
         return
-    ok, detail = access.decide(authid, "handler", lambda acc: acc.held(authid, path, privs, any_),
-                               f"{path} {'|'.join(privs)}")
+    ok, detail = access.decide(
+        authid, "handler", lambda acc: acc.held(authid, path, privs, any_), f"{path} {'|'.join(privs)}"
+    )
     if not ok:
         raise PermissionDenied(detail)
 
@@ -125,8 +171,9 @@ def config_key_privs(key: str, value: Any) -> tuple[list[str], bool]:
     return [], False
 
 
-def check_config_keys(access: Access, authid: str, vmid: int, params: dict[str, Any],
-                      deletes: list[str], current: dict[str, Any]) -> None:
+def check_config_keys(
+    access: Access, authid: str, vmid: int, params: dict[str, Any], deletes: list[str], current: dict[str, Any]
+) -> None:
     """Per-key checks of config PUT/POST, SDN.Use on bridges and space on new volumes."""
     if authid == "root@pam":
         return
@@ -142,6 +189,7 @@ def check_config_keys(access: Access, authid: str, vmid: int, params: dict[str, 
         privs, any_ = config_key_privs(key, value)
         if not privs:
             from .exceptions import HandlerError
+
             raise HandlerError(f"only root can set '{key}' config")
         require(access, authid, path, privs, any_)
         if re.match(r"^net\d+$", key) and key in params:

@@ -1,4 +1,5 @@
 """Power state, status/current and the QEMU guest agent (mixed into the Backend)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -26,11 +27,22 @@ class PowerMixin(BackendCore):
             running = vm.status == "running"
             maxdisk = max([P.parse_size(d.get("size", "0"))[1] for d in self.disks(vm).values()] or [0])
             out: dict[str, Any] = {
-                "vmid": vm.vmid, "status": vm.status, "qmpstatus": vm.qmpstatus,
-                "name": vm.config.get("name", f"VM {vmid}"), "cpus": vm.cores(), "maxmem": vm.memory_mib() * MiB,
-                "maxdisk": maxdisk, "mem": vm.memory_mib() * MiB // 3 if running else 0, "cpu": 0.02 if running else 0,
-                "uptime": int(self.clock() - vm.started_at) if running else 0, "diskread": 0, "diskwrite": 0,
-                "netin": 0, "netout": 0, "ha": {"managed": 0}}
+                "vmid": vm.vmid,
+                "status": vm.status,
+                "qmpstatus": vm.qmpstatus,
+                "name": vm.config.get("name", f"VM {vmid}"),
+                "cpus": vm.cores(),
+                "maxmem": vm.memory_mib() * MiB,
+                "maxdisk": maxdisk,
+                "mem": vm.memory_mib() * MiB // 3 if running else 0,
+                "cpu": 0.02 if running else 0,
+                "uptime": int(self.clock() - vm.started_at) if running else 0,
+                "diskread": 0,
+                "diskwrite": 0,
+                "netin": 0,
+                "netout": 0,
+                "ha": {"managed": 0},
+            }
             if running:
                 out["pid"] = 10000 + vm.vmid
                 out["running-machine"] = "pc-i440fx-9.0+pve0"
@@ -45,14 +57,17 @@ class PowerMixin(BackendCore):
                 out["agent"] = 1
             return out
 
-    def _power_task(self, node: str, vmid: int, ttype: str, user: str, finish: Any,
-                    allow_locks: tuple[str, ...] = ()) -> str:
+    def _power_task(
+        self, node: str, vmid: int, ttype: str, user: str, finish: Any, allow_locks: tuple[str, ...] = ()
+    ) -> str:
         vm = self.vm(node, vmid)
         lock = vm.lock
         fn = finish
         if lock and lock not in allow_locks:
+
             def fn() -> None:
                 raise E.locked(lock)
+
         return self.start_task(node, ttype, str(vmid), user, self.settings.durations.get(ttype), fn)
 
     def start(self, node: str, vmid: int, user: str) -> str:
@@ -69,8 +84,10 @@ class PowerMixin(BackendCore):
         node = self.nodes[vm.node]
         used = sum(v.memory_mib() for v in self.vms.values() if v.node == vm.node and v.status == "running")
         if (used + vm.memory_mib()) * MiB > node.maxmem:
-            raise E.HandlerError(f"start failed: not enough memory on node '{vm.node}' for VM {vm.vmid} "
-                                 f"({vm.memory_mib()} MiB needed, {node.maxmem // MiB - used} MiB free)")
+            raise E.HandlerError(
+                f"start failed: not enough memory on node '{vm.node}' for VM {vm.vmid} "
+                f"({vm.memory_mib()} MiB needed, {node.maxmem // MiB - used} MiB free)"
+            )
         self._apply_pending(vm)
         vm.config.pop("lock", None) if vm.lock == "suspended" else None
         vm.status, vm.qmpstatus, vm.started_at = "running", "running", self.clock()
@@ -163,8 +180,13 @@ class PowerMixin(BackendCore):
         return None
 
     def agent_ready(self, vm: Vm) -> bool:
-        return (vm.status == "running" and vm.qmpstatus == "running" and agent_enabled(vm)
-                and vm.agent_ready_at is not None and self.clock() >= vm.agent_ready_at)
+        return (
+            vm.status == "running"
+            and vm.qmpstatus == "running"
+            and agent_enabled(vm)
+            and vm.agent_ready_at is not None
+            and self.clock() >= vm.agent_ready_at
+        )
 
     def agent(self, node: str, vmid: int, command: str) -> dict[str, Any]:
         """Agent calls; PVE's exact errors before boot or without an agent."""
@@ -186,11 +208,20 @@ class PowerMixin(BackendCore):
             return {"result": {}}
 
     def _interfaces(self, vm: Vm) -> list[dict[str, Any]]:
-        stats = dict.fromkeys(("rx-bytes", "rx-dropped", "rx-errs", "rx-packets", "tx-bytes", "tx-dropped", "tx-errs",
-                               "tx-packets"), 0)
-        out = [{"name": "lo", "hardware-address": "00:00:00:00:00:00", "statistics": dict(stats),
-                "ip-addresses": [{"ip-address": "127.0.0.1", "ip-address-type": "ipv4", "prefix": 8},
-                                 {"ip-address": "::1", "ip-address-type": "ipv6", "prefix": 128}]}]
+        stats = dict.fromkeys(
+            ("rx-bytes", "rx-dropped", "rx-errs", "rx-packets", "tx-bytes", "tx-dropped", "tx-errs", "tx-packets"), 0
+        )
+        out = [
+            {
+                "name": "lo",
+                "hardware-address": "00:00:00:00:00:00",
+                "statistics": dict(stats),
+                "ip-addresses": [
+                    {"ip-address": "127.0.0.1", "ip-address-type": "ipv4", "prefix": 8},
+                    {"ip-address": "::1", "ip-address-type": "ipv6", "prefix": 128},
+                ],
+            }
+        ]
         if "net0" in vm.config:
             mac = P.parse_net(str(vm.config["net0"])).get("macaddr", "").lower()
             addrs = []

@@ -1,4 +1,5 @@
 """VM config, clone, resize, template and destroy (mixed into the Backend)."""
+
 from __future__ import annotations
 
 import re
@@ -10,8 +11,24 @@ from .core import BackendCore
 from .entities import GiB, Vm
 
 # Keys applied at once even on a running VM (PVE's fast-plug options, default hotplug, cloud-init).
-HOT_KEYS = {"name", "description", "tags", "onboot", "protection", "startup", "agent", "ciuser", "cipassword",
-            "sshkeys", "nameserver", "searchdomain", "citype", "ciupgrade", "cicustom", "lock"}
+HOT_KEYS = {
+    "name",
+    "description",
+    "tags",
+    "onboot",
+    "protection",
+    "startup",
+    "agent",
+    "ciuser",
+    "cipassword",
+    "sshkeys",
+    "nameserver",
+    "searchdomain",
+    "citype",
+    "ciupgrade",
+    "cicustom",
+    "lock",
+}
 CLOUDINIT_KEYS = {"ciuser", "cipassword", "sshkeys", "citype", "ciupgrade", "cicustom", "nameserver", "searchdomain"}
 HOT_RE = re.compile(r"^(net\d+|ipconfig\d+|(scsi|virtio|sata|ide)\d+|unused\d+)$")
 NEW_VOL_RE = re.compile(r"^([a-zA-Z][\w\-.]*):(\d+(?:\.\d+)?)$")
@@ -74,8 +91,16 @@ class QemuMixin(BackendCore):
             raise E.HandlerError(f"unable to get any free VMID in range [{lower}, {upper}]")
 
     # --- config writes ---------------------------------------------------------------------------
-    def update_config(self, node: str, vmid: int, params: dict[str, Any], delete: list[str] | None = None,
-                      digest: str | None = None, revert: list[str] | None = None, skiplock: bool = False) -> None:
+    def update_config(
+        self,
+        node: str,
+        vmid: int,
+        params: dict[str, Any],
+        delete: list[str] | None = None,
+        digest: str | None = None,
+        revert: list[str] | None = None,
+        skiplock: bool = False,
+    ) -> None:
         """PUT …/config: validated, typed params; pending on a running VM for cold keys."""
         with self.lock:
             self.tick()
@@ -185,7 +210,6 @@ class QemuMixin(BackendCore):
             drive["size"] = P.format_size(vol.size)
         return P.dump(drive, "file")
 
-
     def resize(self, node: str, vmid: int, disk: str, size: str, user: str) -> str:
         with self.lock:
             self.tick()
@@ -213,5 +237,12 @@ class QemuMixin(BackendCore):
                 drive["size"] = P.format_size(new)
                 vm.config[disk] = P.dump(drive, "file")
 
-            return self.start_task(node, "resize", str(vmid), user, self.settings.durations.get("resize"), finish,
-                                   [f"resizing {disk} to {size}"])
+            return self.start_task(
+                node,
+                "resize",
+                str(vmid),
+                user,
+                self.settings.durations.get("resize"),
+                finish,
+                [f"resizing {disk} to {size}"],
+            )

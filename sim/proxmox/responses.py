@@ -1,4 +1,5 @@
 """Handlers: parse typed params, run handler-level permission checks, call the backend."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,8 +33,9 @@ class Ctx:
         if self.authid == "root@pam":
             return True
         authid = self.authid
-        return self.backend.access.decide(authid, "filter", lambda acc: acc.held(authid, path, privs, any_),
-                                          f"{path} {'|'.join(privs)}")[0]
+        return self.backend.access.decide(
+            authid, "filter", lambda acc: acc.held(authid, path, privs, any_), f"{path} {'|'.join(privs)}"
+        )[0]
 
 
 def _list(value: Any) -> list[str]:
@@ -81,10 +83,18 @@ def node_status(ctx: Ctx) -> Any:
 
 def storage_index(ctx: Ctx) -> Any:
     b = ctx.backend
-    return [{"storage": s.sid, "type": s.type, "content": ",".join(s.content), "shared": int(s.shared),
-             "digest": "0" * 40, **({"path": s.path} if s.path else {})}
-            for s in b.storages.values()
-            if ctx.can(f"/storage/{s.sid}", ["Datastore.Audit", "Datastore.AllocateSpace"], True)]
+    return [
+        {
+            "storage": s.sid,
+            "type": s.type,
+            "content": ",".join(s.content),
+            "shared": int(s.shared),
+            "digest": "0" * 40,
+            **({"path": s.path} if s.path else {}),
+        }
+        for s in b.storages.values()
+        if ctx.can(f"/storage/{s.sid}", ["Datastore.Audit", "Datastore.AllocateSpace"], True)
+    ]
 
 
 def node_storage(ctx: Ctx) -> Any:
@@ -104,10 +114,16 @@ def storage_status(ctx: Ctx) -> Any:
 
 
 def storage_content(ctx: Ctx) -> Any:
-    items = ctx.backend.storage_content(ctx.node, ctx.params["storage"], ctx.params.get("content"),
-                                        ctx.params.get("vmid"))
-    return [i for i in items if "vmid" not in i or ctx.can(f"/vms/{i['vmid']}", ["VM.Audit"])
-            or ctx.can(f"/storage/{ctx.params['storage']}", ["Datastore.Allocate"])]
+    items = ctx.backend.storage_content(
+        ctx.node, ctx.params["storage"], ctx.params.get("content"), ctx.params.get("vmid")
+    )
+    return [
+        i
+        for i in items
+        if "vmid" not in i
+        or ctx.can(f"/vms/{i['vmid']}", ["VM.Audit"])
+        or ctx.can(f"/storage/{ctx.params['storage']}", ["Datastore.Allocate"])
+    ]
 
 
 def volume_info(ctx: Ctx) -> Any:
@@ -119,8 +135,9 @@ def volume_info(ctx: Ctx) -> Any:
         if not ctx.can(f"/storage/{sid}", ["Datastore.Allocate"]):
             perms.require(ctx.backend.access, ctx.authid, f"/vms/{vol.vmid}", ["VM.Config.Disk"])
     else:
-        perms.require(ctx.backend.access, ctx.authid, f"/storage/{sid}",
-                      ["Datastore.Audit", "Datastore.AllocateSpace"], True)
+        perms.require(
+            ctx.backend.access, ctx.authid, f"/storage/{sid}", ["Datastore.Audit", "Datastore.AllocateSpace"], True
+        )
     return ctx.backend.volume_info(ctx.node, sid, volid)
 
 
@@ -129,8 +146,11 @@ def pools_get(ctx: Ctx) -> Any:
     b = ctx.backend
     if ctx.params.get("poolid"):
         return [b.pool_get(ctx.params["poolid"])]
-    return [{"poolid": p.poolid, "comment": p.comment} for p in b.pools.values()
-            if ctx.can(f"/pool/{p.poolid}", ["Pool.Audit"])]
+    return [
+        {"poolid": p.poolid, "comment": p.comment}
+        for p in b.pools.values()
+        if ctx.can(f"/pool/{p.poolid}", ["Pool.Audit"])
+    ]
 
 
 def pool_get_legacy(ctx: Ctx) -> Any:
@@ -146,8 +166,14 @@ def pools_update(ctx: Ctx) -> Any:
     p = ctx.params
     for vmid in _list(p.get("vms")):
         perms.require(ctx.backend.access, ctx.authid, f"/vms/{vmid}", ["VM.Allocate"])
-    ctx.backend.pool_update(p["poolid"], [int(v) for v in _list(p.get("vms"))], _list(p.get("storage")),
-                            bool(p.get("delete")), bool(p.get("allow-move")), p.get("comment"))
+    ctx.backend.pool_update(
+        p["poolid"],
+        [int(v) for v in _list(p.get("vms"))],
+        _list(p.get("storage")),
+        bool(p.get("delete")),
+        bool(p.get("allow-move")),
+        p.get("comment"),
+    )
 
 
 def pools_delete(ctx: Ctx) -> Any:
@@ -157,8 +183,11 @@ def pools_delete(ctx: Ctx) -> Any:
 # --- tasks -------------------------------------------------------------------------------------
 def _task_visible(ctx: Ctx, user: str) -> bool:
     me = ctx.authid.split("!")[0]
-    return user == ctx.authid or (user.split("!")[0] == me and "!" not in ctx.authid) or \
-        ctx.can(f"/nodes/{ctx.node}", ["Sys.Audit"])
+    return (
+        user == ctx.authid
+        or (user.split("!")[0] == me and "!" not in ctx.authid)
+        or ctx.can(f"/nodes/{ctx.node}", ["Sys.Audit"])
+    )
 
 
 def tasks_list(ctx: Ctx) -> Any:
@@ -166,11 +195,12 @@ def tasks_list(ctx: Ctx) -> Any:
     items = ctx.backend.task_list(ctx.node, p.get("vmid"), p.get("typefilter"), p.get("source", "archive"))
     items = [t for t in items if _task_visible(ctx, t["user"])]
     start, limit = int(p.get("start", 0)), int(p.get("limit", 50))
-    return items[start:start + limit]
+    return items[start : start + limit]
 
 
 def _task(ctx: Ctx) -> Any:
     from .tasks import parse_upid
+
     upid = ctx.params["upid"]
     if parse_upid(upid) is None:
         raise E.param_error("upid", "unable to parse worker upid")
@@ -188,8 +218,9 @@ def task_status(ctx: Ctx) -> Any:
 
 def task_log(ctx: Ctx) -> Any:
     _task(ctx)
-    lines, total = ctx.backend.task_log(ctx.node, ctx.params["upid"], int(ctx.params.get("start", 0)),
-                                        int(ctx.params.get("limit", 50)))
+    lines, total = ctx.backend.task_log(
+        ctx.node, ctx.params["upid"], int(ctx.params.get("start", 0)), int(ctx.params.get("limit", 50))
+    )
     return lines, total
 
 

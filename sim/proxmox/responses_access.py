@@ -1,4 +1,5 @@
 """Handlers of /access: users, API tokens and ACLs (enough to provision a least-privilege token)."""
+
 from __future__ import annotations
 
 import uuid
@@ -35,13 +36,18 @@ def token_create(ctx: Ctx) -> Any:
 
 def token_list(ctx: Ctx) -> Any:
     acc = ctx.backend.access
-    return [{"tokenid": t.tokenid, "privsep": int(t.privsep), "expire": t.expire, "comment": t.comment}
-            for t in acc.tokens.values() if t.userid == ctx.params["userid"]]
+    return [
+        {"tokenid": t.tokenid, "privsep": int(t.privsep), "expire": t.expire, "comment": t.comment}
+        for t in acc.tokens.values()
+        if t.userid == ctx.params["userid"]
+    ]
 
 
 def acl_get(ctx: Ctx) -> Any:
-    return [{"path": a.path, "type": a.kind, "ugid": a.subject, "roleid": a.role, "propagate": int(a.propagate)}
-            for a in ctx.backend.access.acl]
+    return [
+        {"path": a.path, "type": a.kind, "ugid": a.subject, "roleid": a.role, "propagate": int(a.propagate)}
+        for a in ctx.backend.access.acl
+    ]
 
 
 def acl_put(ctx: Ctx) -> Any:
@@ -50,12 +56,18 @@ def acl_put(ctx: Ctx) -> Any:
         for role in _list(p.get("roles")):
             if role not in acc.roles:
                 raise E.param_error("roles", f"role '{role}' does not exist")
-        subjects = [("user", u) for u in _list(p.get("users"))] + [("group", g) for g in _list(p.get("groups"))] + \
-            [("token", t) for t in _list(p.get("tokens"))]
+        subjects = (
+            [("user", u) for u in _list(p.get("users"))]
+            + [("group", g) for g in _list(p.get("groups"))]
+            + [("token", t) for t in _list(p.get("tokens"))]
+        )
         for kind, subject in subjects:
             for role in _list(p.get("roles")):
                 if p.get("delete"):
-                    acc.acl = [a for a in acc.acl if not (a.path == p["path"] and a.kind == kind
-                                                          and a.subject == subject and a.role == role)]
+                    acc.acl = [
+                        a
+                        for a in acc.acl
+                        if not (a.path == p["path"] and a.kind == kind and a.subject == subject and a.role == role)
+                    ]
                 else:
                     acc.add_acl(p["path"], role, propagate=bool(p.get("propagate", 1)), **{kind: subject})

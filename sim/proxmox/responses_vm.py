@@ -1,4 +1,5 @@
 """Handlers of /nodes/{node}/qemu/{vmid}/… and vzdump/restore."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,8 +15,11 @@ META = {"node", "vmid", "digest", "delete", "revert", "skiplock", "force", "back
 def vm_list(ctx: Ctx) -> Any:
     b = ctx.backend
     b.node(ctx.node)
-    return [{k: v for k, v in b.status_current(vm.node, vm.vmid).items() if k != "ha"}
-            for vm in b.vms.values() if vm.node == ctx.node and ctx.can(f"/vms/{vm.vmid}", ["VM.Audit"])]
+    return [
+        {k: v for k, v in b.status_current(vm.node, vm.vmid).items() if k != "ha"}
+        for vm in b.vms.values()
+        if vm.node == ctx.node and ctx.can(f"/vms/{vm.vmid}", ["VM.Audit"])
+    ]
 
 
 def vm_create(ctx: Ctx) -> Any:
@@ -33,8 +37,16 @@ def vm_create(ctx: Ctx) -> Any:
     sid = P.volume_storage(p["archive"])
     if sid:
         perms.require(b.access, ctx.authid, f"/storage/{sid}", ["Datastore.AllocateSpace"])
-    return b.restore(ctx.node, vmid, p["archive"], ctx.authid, p.get("storage"), bool(p.get("force")),
-                     bool(p.get("unique")), p.get("pool"))
+    return b.restore(
+        ctx.node,
+        vmid,
+        p["archive"],
+        ctx.authid,
+        p.get("storage"),
+        bool(p.get("force")),
+        bool(p.get("unique")),
+        p.get("pool"),
+    )
 
 
 def vm_index(ctx: Ctx) -> Any:
@@ -66,8 +78,9 @@ def _config_write(ctx: Ctx) -> None:
     deletes = _list(p.get("delete"))
     current = b.vm(ctx.node, ctx.vmid).config
     perms.check_config_keys(b.access, ctx.authid, ctx.vmid, values, deletes, current)
-    b.update_config(ctx.node, ctx.vmid, values, deletes, p.get("digest"), _list(p.get("revert")),
-                    bool(p.get("skiplock")))
+    b.update_config(
+        ctx.node, ctx.vmid, values, deletes, p.get("digest"), _list(p.get("revert")), bool(p.get("skiplock"))
+    )
 
 
 def config_put(ctx: Ctx) -> Any:
@@ -93,8 +106,11 @@ def clone(ctx: Ctx) -> Any:
     p, b = ctx.params, ctx.backend
     src = b.vms.get(ctx.vmid)
     if src is not None and src.node == ctx.node and ctx.authid != "root@pam":
-        targets = {p["storage"]} if p.get("storage") else {
-            sid for d in b.disks(src).values() if (sid := P.volume_storage(d["file"])) is not None}
+        targets = (
+            {p["storage"]}
+            if p.get("storage")
+            else {sid for d in b.disks(src).values() if (sid := P.volume_storage(d["file"])) is not None}
+        )
         for sid in sorted(targets):
             perms.require(b.access, ctx.authid, f"/storage/{sid}", ["Datastore.AllocateSpace"])
         for key, value in src.config.items():
@@ -103,9 +119,18 @@ def clone(ctx: Ctx) -> Any:
                 if bridge:
                     perms.require(b.access, ctx.authid, f"/sdn/zones/localnetwork/{bridge}", ["SDN.Use"])
     full = p.get("full")
-    return b.clone(ctx.node, ctx.vmid, int(p["newid"]), ctx.authid, p.get("name"),
-                   None if full is None else bool(full), p.get("pool"), p.get("storage"), p.get("target"),
-                   p.get("description"))
+    return b.clone(
+        ctx.node,
+        ctx.vmid,
+        int(p["newid"]),
+        ctx.authid,
+        p.get("name"),
+        None if full is None else bool(full),
+        p.get("pool"),
+        p.get("storage"),
+        p.get("target"),
+        p.get("description"),
+    )
 
 
 def status_index(ctx: Ctx) -> Any:
@@ -128,6 +153,7 @@ def _power(action: str) -> Any:
         if action == "suspend":
             return b.suspend(ctx.node, ctx.vmid, ctx.authid, bool(ctx.params.get("todisk")))
         return getattr(b, action)(ctx.node, ctx.vmid, ctx.authid)
+
     return handler
 
 
@@ -145,23 +171,34 @@ def migrate_get(ctx: Ctx) -> Any:
     b = ctx.backend
     vm = b.vm(ctx.node, ctx.vmid)
     local = b.uses_local_storage(vm)
-    return {"running": int(vm.status == "running"), "allowed_nodes": [n for n in b.nodes if n != ctx.node],
-            "not_allowed_nodes": {},
-            "local_disks": [{"volid": d["file"]} for d in b.disks(vm).values()] if local else [],
-            "local_resources": []}
+    return {
+        "running": int(vm.status == "running"),
+        "allowed_nodes": [n for n in b.nodes if n != ctx.node],
+        "not_allowed_nodes": {},
+        "local_disks": [{"volid": d["file"]} for d in b.disks(vm).values()] if local else [],
+        "local_resources": [],
+    }
 
 
 def migrate(ctx: Ctx) -> Any:
     p = ctx.params
     if p.get("targetstorage"):
         perms.require(ctx.backend.access, ctx.authid, f"/storage/{p['targetstorage']}", ["Datastore.AllocateSpace"])
-    return ctx.backend.migrate(ctx.node, ctx.vmid, p["target"], ctx.authid, bool(p.get("online")),
-                               bool(p.get("with-local-disks")), p.get("targetstorage"))
+    return ctx.backend.migrate(
+        ctx.node,
+        ctx.vmid,
+        p["target"],
+        ctx.authid,
+        bool(p.get("online")),
+        bool(p.get("with-local-disks")),
+        p.get("targetstorage"),
+    )
 
 
 def agent(command: str) -> Any:
     def handler(ctx: Ctx) -> Any:
         return ctx.backend.agent(ctx.node, ctx.vmid, command)
+
     return handler
 
 

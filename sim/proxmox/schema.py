@@ -1,4 +1,5 @@
 """pve-apidoc.json: route lookup and generic parameter validation (CONTRACT §3.1)."""
+
 from __future__ import annotations
 
 import json
@@ -14,28 +15,51 @@ from .exceptions import ParamError
 INT_RE = re.compile(r"^[+-]?\d+$")
 NUM_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 INDEXED_RE = re.compile(r"^([a-z]+)(\d+)$")
-RANGES = {"net": 32, "ipconfig": 32, "scsi": 31, "virtio": 16, "sata": 6, "ide": 4, "serial": 4, "parallel": 3,
-          "usb": 14, "hostpci": 16, "numa": 8, "virtiofs": 10, "unused": 256, "mp": 256}
-DNS_RE = re.compile(r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?)\.)*"
-                    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)$")
+RANGES = {
+    "net": 32,
+    "ipconfig": 32,
+    "scsi": 31,
+    "virtio": 16,
+    "sata": 6,
+    "ide": 4,
+    "serial": 4,
+    "parallel": 3,
+    "usb": 14,
+    "hostpci": 16,
+    "numa": 8,
+    "virtiofs": 10,
+    "unused": 256,
+    "mp": 256,
+}
+DNS_RE = re.compile(
+    r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?)\.)*"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)$"
+)
 FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "pve-vmid": (re.compile(r"^[1-9][0-9]{2,8}$"), "value does not look like a valid VM ID"),
-    "pve-node": (re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$"),
-                 "value does not look like a valid node name"),
+    "pve-node": (
+        re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?$"),
+        "value does not look like a valid node name",
+    ),
     "dns-name": (DNS_RE, "value does not look like a valid DNS name"),
     "pve-storage-id": (re.compile(r"^[a-z][a-z0-9\-_.]*[a-z0-9]$"), "storage ID '{v}' contains illegal characters"),
     "pve-poolid": (re.compile(r"^[A-Za-z0-9_\-]+$"), "pool ID '{v}' contains illegal characters"),
     "urlencoded": (re.compile(r"^[-%a-zA-Z0-9_.!~*'()]*$"), "invalid urlencoded string: {v}"),
-    "mac-addr": (re.compile(r"^[a-fA-F0-9]{2}(:[a-fA-F0-9]{2}){5}$"),
-                 "value does not look like a valid MAC address"),
+    "mac-addr": (re.compile(r"^[a-fA-F0-9]{2}(:[a-fA-F0-9]{2}){5}$"), "value does not look like a valid MAC address"),
     "disk-size": (re.compile(r"^\d+(\.\d+)?[KMGT]?$"), "unable to parse size '{v}'"),
     "pve-configid": (re.compile(r"^[a-z][a-z0-9_\-]+$"), "invalid configuration ID '{v}'"),
     "pve-tokenid": (re.compile(r"^[A-Za-z][A-Za-z0-9.\-_]+$"), "invalid token ID '{v}'"),
-    "pve-userid": (re.compile(r"^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+$"),
-                   "value '{v}' does not look like a valid user name"),
+    "pve-userid": (
+        re.compile(r"^[^\s:/]+@[A-Za-z][A-Za-z0-9.\-_]+$"),
+        "value '{v}' does not look like a valid user name",
+    ),
 }
-LIST_FORMATS = {"pve-configid-list": "pve-configid", "pve-vmid-list": "pve-vmid",
-                "pve-storage-id-list": "pve-storage-id", "pve-node-list": "pve-node"}
+LIST_FORMATS = {
+    "pve-configid-list": "pve-configid",
+    "pve-vmid-list": "pve-vmid",
+    "pve-storage-id-list": "pve-storage-id",
+    "pve-node-list": "pve-node",
+}
 TAG_RE = re.compile(r"^[a-z0-9_][a-z0-9_\-+.]*$", re.I)
 
 
@@ -68,6 +92,7 @@ class Schema:
 
     def lookup(self, segments: list[str]) -> tuple[str, dict[str, str]] | None:
         """Match path segments to a template; returns (template, path params)."""
+
         def walk(cur: dict[str, Any], i: int, params: dict[str, str]) -> tuple[str, dict[str, str]] | None:
             if i == len(segments):
                 return (cur["__path__"], params) if "__path__" in cur else None
@@ -82,6 +107,7 @@ class Schema:
                     if hit:
                         return hit
             return None
+
         return walk(self.trie, 0, {})
 
     def method(self, template: str, verb: str) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 """The default world: N nodes, local and shared storage, a cloud-init template, a tenant pool,
 and a least-privilege provisioning token (CONTRACT §2.8)."""
+
 from __future__ import annotations
 
 import uuid
@@ -11,18 +12,38 @@ if TYPE_CHECKING:
     from .core import BackendCore
 
 TEMPLATE_VMID = 9000
-PROVISIONER_PRIVS = ["VM.Allocate", "VM.Audit", "VM.Config.CPU", "VM.Config.Memory", "VM.Config.Disk",
-                     "VM.Config.CDROM", "VM.Config.Cloudinit", "VM.Config.Network", "VM.Config.Options",
-                     "VM.Config.HWType", "VM.PowerMgmt", "VM.GuestAgent.Audit", "VM.Backup", "VM.Migrate",
-                     "Pool.Audit", "Pool.Allocate"]
+PROVISIONER_PRIVS = [
+    "VM.Allocate",
+    "VM.Audit",
+    "VM.Config.CPU",
+    "VM.Config.Memory",
+    "VM.Config.Disk",
+    "VM.Config.CDROM",
+    "VM.Config.Cloudinit",
+    "VM.Config.Network",
+    "VM.Config.Options",
+    "VM.Config.HWType",
+    "VM.PowerMgmt",
+    "VM.GuestAgent.Audit",
+    "VM.Backup",
+    "VM.Migrate",
+    "Pool.Audit",
+    "Pool.Allocate",
+]
 
 
 def _uuid(backend: BackendCore) -> str:
     return str(uuid.UUID(int=backend.rng.getrandbits(128), version=4))
 
 
-def seed_cluster(backend: BackendCore, nodes: int = 3, node_mem_gib: int = 64, node_cpus: int = 16,
-                 password: str = "simpass", template_per_node: bool = False) -> dict[str, Any]:
+def seed_cluster(
+    backend: BackendCore,
+    nodes: int = 3,
+    node_mem_gib: int = 64,
+    node_cpus: int = 16,
+    password: str = "simpass",
+    template_per_node: bool = False,
+) -> dict[str, Any]:
     """Populate an empty backend; returns the credentials created.
 
     The cloud-init template lives on local storage of the first node (id 9000); with
@@ -32,12 +53,15 @@ def seed_cluster(backend: BackendCore, nodes: int = 3, node_mem_gib: int = 64, n
     names = [f"pve{i + 1}" for i in range(nodes)]
     for name in names:
         backend.nodes[name] = Node(name, node_cpus, node_mem_gib * GiB, True, backend.clock() - 86400)
-    backend.storages.update({
-        "local": Storage("local", "dir", ["iso", "vztmpl", "backup", "snippets", "import"], 100 * GiB,
-                         path="/var/lib/vz"),
-        "local-lvm": Storage("local-lvm", "lvmthin", ["images", "rootdir"], 500 * GiB),
-        "cephpool": Storage("cephpool", "rbd", ["images", "rootdir"], 2048 * GiB, shared=True),
-    })
+    backend.storages.update(
+        {
+            "local": Storage(
+                "local", "dir", ["iso", "vztmpl", "backup", "snippets", "import"], 100 * GiB, path="/var/lib/vz"
+            ),
+            "local-lvm": Storage("local-lvm", "lvmthin", ["images", "rootdir"], 500 * GiB),
+            "cephpool": Storage("cephpool", "rbd", ["images", "rootdir"], 2048 * GiB, shared=True),
+        }
+    )
     for offset, name in enumerate(names if template_per_node else names[:1]):
         _template(backend, name, TEMPLATE_VMID + offset)
     backend.pools["tenants"] = Pool("tenants", "tenant VMs")
@@ -49,12 +73,26 @@ def _template(backend: BackendCore, node: str, vmid: int = TEMPLATE_VMID) -> Non
     backend.alloc_volume("local-lvm", node, disk, 8 * GiB, vmid)
     backend.alloc_volume("local-lvm", node, f"local-lvm:vm-{vmid}-cloudinit", 4 * 1024**2, vmid)
     config: dict[str, Any] = {
-        "name": "ubuntu-2404-cloudinit", "memory": "2048", "cores": 2, "sockets": 1, "cpu": "x86-64-v2-AES",
-        "ostype": "l26", "scsihw": "virtio-scsi-single", "boot": "order=scsi0", "agent": "1",
-        "scsi0": f"{disk},iothread=1,size=8G", "ide2": f"local-lvm:vm-{vmid}-cloudinit,media=cdrom",
-        "net0": f"virtio={backend.random_mac()},bridge=vmbr0,firewall=0", "serial0": "socket",
-        "vga": "serial0", "ipconfig0": "ip=dhcp", "ciuser": "ubuntu", "template": 1,
-        "smbios1": f"uuid={_uuid(backend)}", "vmgenid": _uuid(backend), "meta": "creation-qemu=9.0.2,ctime=1700000000",
+        "name": "ubuntu-2404-cloudinit",
+        "memory": "2048",
+        "cores": 2,
+        "sockets": 1,
+        "cpu": "x86-64-v2-AES",
+        "ostype": "l26",
+        "scsihw": "virtio-scsi-single",
+        "boot": "order=scsi0",
+        "agent": "1",
+        "scsi0": f"{disk},iothread=1,size=8G",
+        "ide2": f"local-lvm:vm-{vmid}-cloudinit,media=cdrom",
+        "net0": f"virtio={backend.random_mac()},bridge=vmbr0,firewall=0",
+        "serial0": "socket",
+        "vga": "serial0",
+        "ipconfig0": "ip=dhcp",
+        "ciuser": "ubuntu",
+        "template": 1,
+        "smbios1": f"uuid={_uuid(backend)}",
+        "vmgenid": _uuid(backend),
+        "meta": "creation-qemu=9.0.2,ctime=1700000000",
     }
     backend.vms[vmid] = Vm(vmid, node, config)
 
@@ -71,16 +109,23 @@ def _seed_access(backend: BackendCore, password: str) -> dict[str, Any]:
     acc.add_token("svc@pve", "prov", prov_secret, privsep=True)
     acc.add_token("root@pam", "admin", admin_secret, privsep=False)
     templates = sorted(vmid for vmid, vm in backend.vms.items() if vm.config.get("template"))
-    grants = [*((f"/vms/{vmid}", "TemplateCloner") for vmid in templates), ("/pool/tenants", "TenantProvisioner"),
-              ("/storage/local-lvm", "PVEDatastoreUser"), ("/storage/cephpool", "PVEDatastoreUser"),
-              ("/storage/local", "PVEDatastoreUser"), ("/sdn/zones/localnetwork", "PVESDNUser"),
-              ("/nodes", "NodeAuditor")]
+    grants = [
+        *((f"/vms/{vmid}", "TemplateCloner") for vmid in templates),
+        ("/pool/tenants", "TenantProvisioner"),
+        ("/storage/local-lvm", "PVEDatastoreUser"),
+        ("/storage/cephpool", "PVEDatastoreUser"),
+        ("/storage/local", "PVEDatastoreUser"),
+        ("/sdn/zones/localnetwork", "PVESDNUser"),
+        ("/nodes", "NodeAuditor"),
+    ]
     for path, role in grants:
         acc.add_acl(path, role, user="svc@pve")
         acc.add_acl(path, role, token="svc@pve!prov")
-    return {"provisioner": {"user": "svc@pve", "token_name": "prov", "token_value": prov_secret},
-            "admin": {"user": "root@pam", "token_name": "admin", "token_value": admin_secret},
-            "password": password}
+    return {
+        "provisioner": {"user": "svc@pve", "token_name": "prov", "token_value": prov_secret},
+        "admin": {"user": "root@pam", "token_name": "admin", "token_value": admin_secret},
+        "password": password,
+    }
 
 
 def credentials(backend: BackendCore) -> dict[str, Any]:

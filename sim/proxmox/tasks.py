@@ -1,4 +1,5 @@
 """UPIDs, task records and task durations (speed profiles changeable at run time)."""
+
 from __future__ import annotations
 
 import re
@@ -13,10 +14,27 @@ UPID_RE = re.compile(
 
 # Seconds. Full clones add per-GiB time on top of their base.
 REALISTIC: dict[str, float] = {
-    "qmclone": 2.0, "qmclone_full": 5.0, "qmclone_per_gib": 0.5, "qmcreate": 2.0, "qmrestore": 8.0,
-    "qmstart": 1.5, "agent_boot": 20.0, "qmstop": 0.5, "qmshutdown": 4.0, "qmreboot": 6.0,
-    "qmpause": 0.3, "qmsuspend": 3.0, "qmresume": 0.3, "qmreset": 0.5, "resize": 1.0, "qmdestroy": 1.0,
-    "qmtemplate": 1.0, "qmigrate": 5.0, "qmmove": 5.0, "vzdump": 10.0, "qmconfig": 0.5,
+    "qmclone": 2.0,
+    "qmclone_full": 5.0,
+    "qmclone_per_gib": 0.5,
+    "qmcreate": 2.0,
+    "qmrestore": 8.0,
+    "qmstart": 1.5,
+    "agent_boot": 20.0,
+    "qmstop": 0.5,
+    "qmshutdown": 4.0,
+    "qmreboot": 6.0,
+    "qmpause": 0.3,
+    "qmsuspend": 3.0,
+    "qmresume": 0.3,
+    "qmreset": 0.5,
+    "resize": 1.0,
+    "qmdestroy": 1.0,
+    "qmtemplate": 1.0,
+    "qmigrate": 5.0,
+    "qmmove": 5.0,
+    "vzdump": 10.0,
+    "qmconfig": 0.5,
 }
 PROFILES = {"realistic": 1.0, "fast": 0.0}
 
@@ -63,8 +81,15 @@ def parse_upid(upid: str) -> dict[str, Any] | None:
     m = UPID_RE.match(upid)
     if not m:
         return None
-    return {"node": m.group(1), "pid": int(m.group(3), 16), "pstart": int(m.group(4), 16),
-            "starttime": int(m.group(5), 16), "type": m.group(6), "id": m.group(7), "user": m.group(8)}
+    return {
+        "node": m.group(1),
+        "pid": int(m.group(3), 16),
+        "pstart": int(m.group(4), 16),
+        "starttime": int(m.group(5), 16),
+        "type": m.group(6),
+        "id": m.group(7),
+        "user": m.group(8),
+    }
 
 
 @dataclass
@@ -113,9 +138,16 @@ class Task:
     def status_json(self) -> dict[str, Any]:
         """Body of GET /nodes/{n}/tasks/{upid}/status."""
         info = parse_upid(self.upid) or {}
-        out: dict[str, Any] = {"upid": self.upid, "node": self.node, "pid": info.get("pid", 0),
-                               "pstart": info.get("pstart", 0), "starttime": self.starttime,
-                               "type": self.ttype, "id": self.tid, "status": self.status}
+        out: dict[str, Any] = {
+            "upid": self.upid,
+            "node": self.node,
+            "pid": info.get("pid", 0),
+            "pstart": info.get("pstart", 0),
+            "starttime": self.starttime,
+            "type": self.ttype,
+            "id": self.tid,
+            "status": self.status,
+        }
         user, _, token = self.user.partition("!")
         out["user"] = user
         if token:

@@ -1,4 +1,5 @@
 """Routes: (HTTP method, schema path template) -> handler. Paths are pve-apidoc.json templates."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

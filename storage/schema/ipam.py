@@ -1,4 +1,5 @@
 """The allocation database: one row per tenant server, ``(pool, owner) -> (vmid, address, node)``."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -6,7 +7,8 @@ import sqlalchemy as sa
 metadata = sa.MetaData()
 
 allocation = sa.Table(
-    "allocation", metadata,
+    "allocation",
+    metadata,
     sa.Column("pool", sa.Text, primary_key=True),
     sa.Column("owner", sa.Text, primary_key=True),
     sa.Column("vmid", sa.Integer, nullable=False),

@@ -3,6 +3,7 @@
 ``tenants_one_per_organization`` is not created by a migration: the queue creates it when it opens, once
 no two live tenants share an organization (see ``SqlQueue.guard_organizations``).
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -12,7 +13,8 @@ _Seconds = sa.Double
 """Epoch seconds (``REAL`` on SQLite, ``DOUBLE PRECISION`` on PostgreSQL)."""
 
 jobs = sa.Table(
-    "jobs", metadata,
+    "jobs",
+    metadata,
     sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
     sa.Column("id", sa.Text, nullable=False, unique=True),
     sa.Column("slug", sa.Text, nullable=False),
@@ -35,13 +37,15 @@ jobs = sa.Table(
     sqlite_autoincrement=True,  # seq is never reused: it orders a tenant's jobs
 )
 RUNNING_ONLY = sa.text("state = 'running'")
-sa.Index("jobs_one_running_per_tenant", jobs.c.slug, unique=True, sqlite_where=RUNNING_ONLY,
-         postgresql_where=RUNNING_ONLY)
+sa.Index(
+    "jobs_one_running_per_tenant", jobs.c.slug, unique=True, sqlite_where=RUNNING_ONLY, postgresql_where=RUNNING_ONLY
+)
 sa.Index("jobs_by_state", jobs.c.state, jobs.c.run_after)
 sa.Index("jobs_by_slug", jobs.c.slug, jobs.c.state)
 
 tenants = sa.Table(
-    "tenants", metadata,
+    "tenants",
+    metadata,
     sa.Column("slug", sa.Text, primary_key=True),
     sa.Column("plan", sa.Text, nullable=False),
     sa.Column("organization_id", sa.Text, nullable=False),
@@ -57,11 +61,16 @@ tenants = sa.Table(
 LIVE_TENANT = sa.text("phase NOT IN ('decommissioned', 'cancelled')")
 """Tenants that hold their slug and their Dokploy organization."""
 one_tenant_per_organization = sa.Index(
-    "tenants_one_per_organization", tenants.c.organization_id, unique=True,
-    sqlite_where=LIVE_TENANT, postgresql_where=LIVE_TENANT)
+    "tenants_one_per_organization",
+    tenants.c.organization_id,
+    unique=True,
+    sqlite_where=LIVE_TENANT,
+    postgresql_where=LIVE_TENANT,
+)
 
 events = sa.Table(
-    "events", metadata,
+    "events",
+    metadata,
     sa.Column("event_id", sa.Text, primary_key=True),
     sa.Column("job_id", sa.Text, nullable=False),
     sa.Column("slug", sa.Text, nullable=False),
@@ -69,7 +78,8 @@ events = sa.Table(
 )
 
 usage_changes = sa.Table(
-    "usage_changes", metadata,
+    "usage_changes",
+    metadata,
     sa.Column("job_id", sa.Text, primary_key=True),
     sa.Column("slug", sa.Text, nullable=False),
     sa.Column("at", _Seconds, nullable=False),
@@ -79,7 +89,8 @@ usage_changes = sa.Table(
 sa.Index("usage_changes_by_time", usage_changes.c.at)
 
 usage_reports = sa.Table(
-    "usage_reports", metadata,
+    "usage_reports",
+    metadata,
     sa.Column("slug", sa.Text, primary_key=True),
     sa.Column("plan", sa.Text, primary_key=True),
     sa.Column("window_start", sa.BigInteger, primary_key=True),
@@ -89,7 +100,8 @@ usage_reports = sa.Table(
 )
 
 usage_watermark = sa.Table(
-    "usage_watermark", metadata,
+    "usage_watermark",
+    metadata,
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("next_window", sa.BigInteger, nullable=False),
     sa.Column("last_success", _Seconds),

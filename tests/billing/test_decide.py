@@ -1,4 +1,5 @@
 """Pure decisions: each billing event's effect on the tenant, and order independence."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -30,8 +31,9 @@ def run(events: list[dict], state: BillingState | None = None) -> tuple[BillingS
 
 
 def test_paid_checkout_with_subscription_provisions_the_plans_servers() -> None:
-    state, actions = run([event("evt_1", "checkout.session.completed",
-                                checkout(subscription(items=(("price_business", 2),))), 100)])
+    state, actions = run(
+        [event("evt_1", "checkout.session.completed", checkout(subscription(items=(("price_business", 2),))), 100)]
+    )
     assert actions == [Provision("acme", "business", 2)]
     assert state.lifecycle is TenantState.ACTIVE and state.customer == "cus_1"
 
@@ -50,8 +52,11 @@ def test_upgrade_resizes_and_downgrade_shrinks() -> None:
     up = event("e2", "customer.subscription.updated", subscription(items=(("price_business", 3),)), 200)
     down = event("e3", "customer.subscription.updated", subscription(items=(("price_business", 1),)), 300)
     _, actions = run([created, up, down])
-    assert actions == [Provision("acme", "starter", 1), Resize("acme", "business", 3, "starter", 1),
-                       Resize("acme", "business", 1, "business", 3)]
+    assert actions == [
+        Provision("acme", "starter", 1),
+        Resize("acme", "business", 3, "starter", 1),
+        Resize("acme", "business", 1, "business", 3),
+    ]
 
 
 def test_failed_payment_suspends_after_grace_and_recovery_resumes() -> None:
@@ -67,7 +72,10 @@ def test_past_due_subscription_suspends_and_active_again_resumes() -> None:
     created = event("e1", "customer.subscription.created", subscription(), 100)
     past_due = event("e2", "customer.subscription.updated", subscription(status="past_due"), 200)
     active = event("e3", "customer.subscription.updated", subscription(), 300)
-    assert run([created, past_due, active])[1][1:] == [Suspend("acme", 200 + 3600, "subscription_past_due"), Resume("acme")]
+    assert run([created, past_due, active])[1][1:] == [
+        Suspend("acme", 200 + 3600, "subscription_past_due"),
+        Resume("acme"),
+    ]
 
 
 def test_cancellation_decommissions_once() -> None:
@@ -82,8 +90,13 @@ def test_a_decommissioned_tenant_is_never_suspended_or_resumed() -> None:
     created = event("e1", "customer.subscription.created", subscription(), 100)
     deleted = event("e2", "customer.subscription.deleted", subscription(status="canceled"), 200)
     state, _ = run([created, deleted])
-    later, actions = run([event("e3", "invoice.payment_failed", invoice(), 300),
-                          event("e4", "invoice.payment_succeeded", invoice(), 400)], state)
+    later, actions = run(
+        [
+            event("e3", "invoice.payment_failed", invoice(), 300),
+            event("e4", "invoice.payment_succeeded", invoice(), 400),
+        ],
+        state,
+    )
     assert actions == [] and later.lifecycle is TenantState.DECOMMISSIONED
 
 
@@ -106,14 +119,22 @@ def test_events_for_a_superseded_subscription_are_ignored() -> None:
 
 
 def test_new_subscription_after_decommission_provisions_again() -> None:
-    state, _ = run([event("e1", "customer.subscription.created", subscription(), 100),
-                    event("e2", "customer.subscription.deleted", subscription(status="canceled"), 200)])
+    state, _ = run(
+        [
+            event("e1", "customer.subscription.created", subscription(), 100),
+            event("e2", "customer.subscription.deleted", subscription(status="canceled"), 200),
+        ]
+    )
     again = event("e3", "customer.subscription.created", subscription("sub_2", created=300), 300)
     assert decide(parse_event(again), state, CONFIG).actions == (Provision("acme", "starter", 1),)
 
 
-SNAPSHOTS = [subscription(items=(("price_starter", 1),)), subscription(items=(("price_business", 2),)),
-             subscription(items=(("price_business", 3),)), subscription(items=(("price_starter", 1),))]
+SNAPSHOTS = [
+    subscription(items=(("price_starter", 1),)),
+    subscription(items=(("price_business", 2),)),
+    subscription(items=(("price_business", 3),)),
+    subscription(items=(("price_starter", 1),)),
+]
 
 
 @given(st.permutations(list(range(len(SNAPSHOTS)))))

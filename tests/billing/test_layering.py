@@ -1,4 +1,5 @@
 """The Stripe domain (``billing/``) stands alone: only ``billing.adapter`` knows the service."""
+
 from __future__ import annotations
 
 import ast

@@ -1,4 +1,5 @@
 """Usage reporting: one (tenant, plan, hour) is billed once however often it is sent."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,18 +32,23 @@ def test_keys_are_deterministic_and_distinct_per_tenant_plan_hour(t1, p1, h1, t2
     assert len(k1) <= 255  # Stripe's Idempotency-Key limit
 
 
-@pytest.mark.parametrize("kwargs,field", [({"window_start": 5}, "window_start"), ({"vm_hours": -1}, "vm_hours"),
-                                          ({"customer": ""}, "customer")])
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [({"window_start": 5}, "window_start"), ({"vm_hours": -1}, "vm_hours"), ({"customer": ""}, "customer")],
+)
 def test_report_validation_names_the_field(kwargs: dict[str, Any], field: str) -> None:
     base = {"tenant": "acme", "plan": "starter", "customer": "cus_1", "window_start": 7200, "vm_hours": 1}
     with pytest.raises(ValueError, match=field):
         UsageReport(**{**base, **kwargs})
 
 
-def test_resending_a_report_to_stripe_mock_sends_the_identical_idempotent_request(stripe_settings: StripeSettings) -> None:
+def test_resending_a_report_to_stripe_mock_sends_the_identical_idempotent_request(
+    stripe_settings: StripeSettings,
+) -> None:
     http = RecordingHttpClient()
-    client = stripe.StripeClient(API_KEY, base_addresses={"api": stripe_settings.api_base}, http_client=http,
-                                 max_network_retries=1)
+    client = stripe.StripeClient(
+        API_KEY, base_addresses={"api": stripe_settings.api_base}, http_client=http, max_network_retries=1
+    )
     report = UsageReport("acme", "business", "cus_1", 500 * HOUR, 3)
     first = UsageReporter(client).report(report)
     second = UsageReporter(client).report(report)
@@ -73,20 +79,24 @@ def test_settings_mask_secrets() -> None:
 H = 100 * HOUR
 
 
-@pytest.mark.parametrize("changes, window, expected", [
-    ([(H - 50, "starter", 1)], H, {"starter": 1}),                                     # running all hour
-    ([(H + 600, "starter", 1)], H - HOUR, {}),                                         # not yet running
-    ([(H - 50, "starter", 1), (H + 1200, "starter", 0)], H, {"starter": 1}),           # suspended mid-hour
-    ([(H - 50, "starter", 1), (H + 1200, "starter", 0)], H + HOUR, {}),                # suspended all hour
-    ([(H - 50, "starter", 0), (H + 1800, "starter", 1)], H, {"starter": 1}),           # resumed mid-hour
-    ([(H - 50, "starter", 1), (H + 900, "business", 3)], H, {"starter": 1, "business": 3}),  # plan change
-    ([(H - 50, "starter", 1), (H + 900, "business", 3)], H + HOUR, {"business": 3}),
-    ([(H - 50, "business", 3), (H + 60, "business", 2)], H, {"business": 3}),         # scaled down
-    ([(H - 50, "business", 3), (H, "business", 2)], H, {"business": 2}),               # change on the boundary
-    ([(H - 50, "business", 2), (H + HOUR, "business", 3)], H, {"business": 2}),        # next hour's change
-    ([(H - 10, "starter", 1), (H + 5, "starter", 0)], H, {"starter": 1}),              # ran 5 s of the hour
-    ([(H - 500, "starter", 1), (H, "starter", 0)], H, {}),                             # stopped on the boundary
-])
-def test_vm_hours_by_plan_from_recorded_changes(changes: list[tuple[float, str, int]], window: int,
-                                                expected: dict[str, int]) -> None:
+@pytest.mark.parametrize(
+    "changes, window, expected",
+    [
+        ([(H - 50, "starter", 1)], H, {"starter": 1}),  # running all hour
+        ([(H + 600, "starter", 1)], H - HOUR, {}),  # not yet running
+        ([(H - 50, "starter", 1), (H + 1200, "starter", 0)], H, {"starter": 1}),  # suspended mid-hour
+        ([(H - 50, "starter", 1), (H + 1200, "starter", 0)], H + HOUR, {}),  # suspended all hour
+        ([(H - 50, "starter", 0), (H + 1800, "starter", 1)], H, {"starter": 1}),  # resumed mid-hour
+        ([(H - 50, "starter", 1), (H + 900, "business", 3)], H, {"starter": 1, "business": 3}),  # plan change
+        ([(H - 50, "starter", 1), (H + 900, "business", 3)], H + HOUR, {"business": 3}),
+        ([(H - 50, "business", 3), (H + 60, "business", 2)], H, {"business": 3}),  # scaled down
+        ([(H - 50, "business", 3), (H, "business", 2)], H, {"business": 2}),  # change on the boundary
+        ([(H - 50, "business", 2), (H + HOUR, "business", 3)], H, {"business": 2}),  # next hour's change
+        ([(H - 10, "starter", 1), (H + 5, "starter", 0)], H, {"starter": 1}),  # ran 5 s of the hour
+        ([(H - 500, "starter", 1), (H, "starter", 0)], H, {}),  # stopped on the boundary
+    ],
+)
+def test_vm_hours_by_plan_from_recorded_changes(
+    changes: list[tuple[float, str, int]], window: int, expected: dict[str, int]
+) -> None:
     assert vm_hours_by_plan(changes, window) == expected

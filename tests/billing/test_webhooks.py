@@ -1,4 +1,5 @@
 """Webhook intake: forged deliveries have no effect; replays and reordering have no double effect."""
+
 from __future__ import annotations
 
 import time
@@ -34,13 +35,16 @@ def checkout_event(eid: str = "evt_checkout") -> dict:
     return event(eid, "checkout.session.completed", checkout(subscription(items=(("price_business", 2),))), NOW)
 
 
-@pytest.mark.parametrize("forge", [
-    lambda body, header: (body, header.replace("v1=", "v1=00")),                       # bad signature
-    lambda body, header: sign(checkout_event(), secret="whsec_wrong"),                 # wrong secret
-    lambda body, header: (body.replace(b'"acme"', b'"evil"'), header),          # tampered body
-    lambda body, header: (body, None),                                                 # no header
-    lambda body, header: sign(checkout_event(), timestamp=NOW - 3600),                 # replay outside tolerance
-])
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda body, header: (body, header.replace("v1=", "v1=00")),  # bad signature
+        lambda body, header: sign(checkout_event(), secret="whsec_wrong"),  # wrong secret
+        lambda body, header: (body.replace(b'"acme"', b'"evil"'), header),  # tampered body
+        lambda body, header: (body, None),  # no header
+        lambda body, header: sign(checkout_event(), timestamp=NOW - 3600),  # replay outside tolerance
+    ],
+)
 def test_forged_deliveries_are_rejected_without_effect(store: BillingStore, forge) -> None:
     body, header = forge(*sign(checkout_event()))
     with pytest.raises(WebhookRejected) as info:
@@ -77,15 +81,21 @@ def test_state_survives_a_new_store_instance(store: BillingStore) -> None:
 def test_full_lifecycle_through_signed_deliveries(store: BillingStore) -> None:
     h = handler(store)
     sub = lambda **kw: subscription(**kw)  # noqa: E731
-    for raw in [checkout_event(),
-                event("e2", "customer.subscription.updated", sub(items=(("price_business", 3),)), NOW + 10),
-                event("e3", "invoice.payment_failed", invoice(), NOW + 20),
-                event("e4", "invoice.payment_succeeded", invoice(), NOW + 30),
-                event("e5", "customer.subscription.deleted", sub(status="canceled"), NOW + 40)]:
+    for raw in [
+        checkout_event(),
+        event("e2", "customer.subscription.updated", sub(items=(("price_business", 3),)), NOW + 10),
+        event("e3", "invoice.payment_failed", invoice(), NOW + 20),
+        event("e4", "invoice.payment_succeeded", invoice(), NOW + 30),
+        event("e5", "customer.subscription.deleted", sub(status="canceled"), NOW + 40),
+    ]:
         h.handle(*sign(raw))
     assert [q.action for q in store.pending()] == [
-        Provision("acme", "business", 2), Resize("acme", "business", 3, "business", 2),
-        Suspend("acme", NOW + 20 + 3600, "payment_failed"), Resume("acme"), Decommission("acme", "subscription canceled")]
+        Provision("acme", "business", 2),
+        Resize("acme", "business", 3, "business", 2),
+        Suspend("acme", NOW + 20 + 3600, "payment_failed"),
+        Resume("acme"),
+        Decommission("acme", "subscription canceled"),
+    ]
 
 
 def test_invoice_without_tenant_metadata_is_matched_by_customer(store: BillingStore) -> None:
@@ -95,7 +105,9 @@ def test_invoice_without_tenant_metadata_is_matched_by_customer(store: BillingSt
     assert isinstance(store.pending()[-1].action, Suspend)
 
 
-def test_reordered_deliveries_with_fresh_fetch_act_on_current_truth(store: BillingStore, fake_stripe: FakeStripe) -> None:
+def test_reordered_deliveries_with_fresh_fetch_act_on_current_truth(
+    store: BillingStore, fake_stripe: FakeStripe
+) -> None:
     """Stripe says business x3 now; old events arriving late (or first) still lead to business x3, once."""
     fake_stripe.subs["sub_1"] = subscription(items=(("price_business", 3),))
     h = handler(store, fake_stripe)

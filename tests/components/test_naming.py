@@ -1,4 +1,5 @@
 """The naming contract's build/parse pairs round-trip (components/naming.py)."""
+
 from __future__ import annotations
 
 import pytest

@@ -36,7 +36,12 @@ def test_record_registers_with_dns_token(mocks):
         (args,) = [a for a in mocks.registered if a.name == "acme-dns"]
         assert args.typ == "pulumi-python:dynamic/dns:Record"
         assert {k: args.inputs[k] for k in ("zone", "name", "type", "content", "ttl")} == {
-            "zone": "cloud.test.", "name": "acme", "type": "A", "content": "10.0.0.1", "ttl": 300}
+            "zone": "cloud.test.",
+            "name": "acme",
+            "type": "A",
+            "content": "10.0.0.1",
+            "ttl": 300,
+        }
         assert "never-in-inputs" not in repr(args.inputs)
 
     return record.urn.apply(verify)

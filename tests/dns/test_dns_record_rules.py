@@ -58,8 +58,15 @@ def test_rename_creates_before_delete():
 
 def test_equivalent_spellings_do_not_diff():
     a, _ = check_record({"zone": "Cloud.Test", "name": "ACME", "type": "a", "content": ["10.0.0.2", "10.0.0.1"]})
-    b, _ = check_record({"zone": "cloud.test.", "name": "acme.cloud.test.", "type": "A",
-                         "content": ["10.0.0.1", "10.0.0.2"], "ttl": 300.0})
+    b, _ = check_record(
+        {
+            "zone": "cloud.test.",
+            "name": "acme.cloud.test.",
+            "type": "A",
+            "content": ["10.0.0.1", "10.0.0.2"],
+            "ttl": 300.0,
+        }
+    )
     assert diff_record(a, b)[0] == []
 
 

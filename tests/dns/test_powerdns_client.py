@@ -69,7 +69,9 @@ def test_gives_up_after_bounded_attempts(flaky):
 
 
 def test_unreachable_server_is_named_without_key():
-    client = PowerDNSClient(f"http://127.0.0.1:{free_port()}", SECRET, retry=RetryPolicy(attempts=2, initial=0.01), timeout=1)
+    client = PowerDNSClient(
+        f"http://127.0.0.1:{free_port()}", SECRET, retry=RetryPolicy(attempts=2, initial=0.01), timeout=1
+    )
     with pytest.raises(PowerDNSApiError, match=r"cannot reach .*check PDNS_API_URL") as exc:
         client.delete_rrset("cloud.test.", "a.cloud.test.", "A")
     assert exc.value.status is None and SECRET not in str(exc.value)

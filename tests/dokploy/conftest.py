@@ -1,4 +1,5 @@
 """Fixtures: one Dokploy simulator server per session, reset and re-seeded for every test."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -51,10 +52,12 @@ def client(sim: ThreadedServer, account: dict[str, Any]) -> DokployClient:
 @pytest.fixture
 def admin(sim: ThreadedServer):  # type: ignore[no-untyped-def]
     """POST to the simulator's admin API."""
+
     def post(action: str, body: dict[str, Any]) -> Any:
         resp = requests.post(f"{sim.url}/_sim/{action}", json=body, timeout=5)
         assert resp.status_code == 200, resp.text
         return resp.json()
+
     return post
 
 

@@ -1,4 +1,5 @@
 """The Dokploy client against the running simulator (real HTTP)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,7 +11,14 @@ from clients.retry import RetryPolicy as SharedRetryPolicy
 from sim.dokploy.server import ThreadedServer
 from sim.dokploy.testing import MutableGuestWorld, guest
 
-SERVER = {"name": "web", "description": None, "ip_address": "10.1.0.2", "port": 22, "username": "root", "ssh_key_id": None}
+SERVER = {
+    "name": "web",
+    "description": None,
+    "ip_address": "10.1.0.2",
+    "port": 22,
+    "username": "root",
+    "ssh_key_id": None,
+}
 
 
 def test_register_ssh_key_finds_the_id_create_does_not_return(client: DokployClient, keys: list) -> None:
@@ -79,8 +87,9 @@ def test_connection_refused_is_a_retryable_error() -> None:
     assert info.value.code == "CONNECTION_ERROR" and info.value.retryable
 
 
-def test_wait_ready_distinguishes_real_setup_from_reported_success(client: DokployClient, world: MutableGuestWorld,
-                                                                   admin: Any, keys: list) -> None:
+def test_wait_ready_distinguishes_real_setup_from_reported_success(
+    client: DokployClient, world: MutableGuestWorld, admin: Any, keys: list
+) -> None:
     private, public = keys[0]
     key = client.register_ssh_key("k", public, private, "m")
     server = client.server_create(**{**SERVER, "ssh_key_id": key["sshKeyId"]})
@@ -95,8 +104,9 @@ def test_wait_ready_distinguishes_real_setup_from_reported_success(client: Dokpl
     assert client.wait_ready(server["serverId"], timeout=1)["isSwarmInstalled"] is True
 
 
-def test_api_keys_are_created_without_rate_limit_and_bound_to_one_org(client: DokployClient, sim: ThreadedServer,
-                                                                      account: dict) -> None:
+def test_api_keys_are_created_without_rate_limit_and_bound_to_one_org(
+    client: DokployClient, sim: ThreadedServer, account: dict
+) -> None:
     row = client.create_api_key("ci", account["organizationId"])
     assert row["rateLimitEnabled"] is False
     scoped = DokployClient(sim.url, row["key"])

@@ -1,4 +1,5 @@
 """Provider methods called directly against the running simulator (the engine is tested elsewhere)."""
+
 from __future__ import annotations
 
 import pickle
@@ -24,9 +25,17 @@ def env(monkeypatch: pytest.MonkeyPatch, sim: ThreadedServer, account: dict[str,
 @pytest.fixture
 def props(account: dict[str, Any], keys: list) -> dict[str, Any]:
     private, public = keys[0]
-    inputs, failures = check_inputs({"name": "tenant-a", "organization_id": account["organizationId"],
-                                     "ip_address": ADDRESS, "public_key": public, "private_key": private,
-                                     "marker": "proj/dev/tenant-a", "ready_timeout": 1.0})
+    inputs, failures = check_inputs(
+        {
+            "name": "tenant-a",
+            "organization_id": account["organizationId"],
+            "ip_address": ADDRESS,
+            "public_key": public,
+            "private_key": private,
+            "marker": "proj/dev/tenant-a",
+            "ready_timeout": 1.0,
+        }
+    )
     assert failures == []
     return inputs
 
@@ -37,8 +46,9 @@ def vm(world: MutableGuestWorld, keys: list) -> MutableGuestWorld:
     return world
 
 
-def test_create_registers_sets_up_and_verifies(env: None, vm: Any, props: dict, client: DokployClient,
-                                               keys: list) -> None:
+def test_create_registers_sets_up_and_verifies(
+    env: None, vm: Any, props: dict, client: DokployClient, keys: list
+) -> None:
     result = DokployServerProvider().create(props)
     row = client.server_one(result.id)
     assert result.outs["ready"] is True and result.outs["server_id"] == row["serverId"]
@@ -54,24 +64,27 @@ def test_create_with_wrong_org_fails_before_touching_dokploy(env: None, props: d
     assert client.server_all() == [] and client.ssh_key_all() == []
 
 
-def test_failed_setup_leaves_nothing_registered(env: None, world: MutableGuestWorld, props: dict,
-                                                client: DokployClient) -> None:
+def test_failed_setup_leaves_nothing_registered(
+    env: None, world: MutableGuestWorld, props: dict, client: DokployClient
+) -> None:
     world.put(guest(101, ADDRESS, [], ciuser="ubuntu"))  # key not authorized: SSH auth fails
     with pytest.raises(RuntimeError, match=r"did not complete: Authentication failed.*last setup deployment: error"):
         DokployServerProvider().create(props)
     assert client.server_all() == [] and client.ssh_key_all() == []
 
 
-def test_setup_reporting_success_while_failing_is_caught(env: None, vm: Any, admin: Any, props: dict,
-                                                         client: DokployClient) -> None:
+def test_setup_reporting_success_while_failing_is_caught(
+    env: None, vm: Any, admin: Any, props: dict, client: DokployClient
+) -> None:
     admin("faults", {"setup_failure": "script"})
     with pytest.raises(RuntimeError, match=r"not installed.*last setup deployment: done"):
         DokployServerProvider().create(props)
     assert client.server_all() == []
 
 
-def test_create_after_interrupted_create_adopts_instead_of_duplicating(env: None, vm: Any, admin: Any,
-                                                                       props: dict, client: DokployClient) -> None:
+def test_create_after_interrupted_create_adopts_instead_of_duplicating(
+    env: None, vm: Any, admin: Any, props: dict, client: DokployClient
+) -> None:
     admin("faults", {"create_fail_after_insert": 1})
     first = DokployServerProvider().create(props)  # the row was inserted despite the 400
     assert [s["serverId"] for s in client.server_all()] == [first.id]
@@ -87,13 +100,19 @@ def test_cloud_quota_is_reported_clearly(env: None, sim: ThreadedServer, vm: Any
         DokployServerProvider().create(props)
 
 
-def test_read_detects_out_of_band_changes_and_deletion(env: None, vm: Any, props: dict,
-                                                       client: DokployClient) -> None:
+def test_read_detects_out_of_band_changes_and_deletion(env: None, vm: Any, props: dict, client: DokployClient) -> None:
     provider = DokployServerProvider()
     created = provider.create(props)
     row = client.server_one(created.id)
-    client.server_update(created.id, name="renamed", description=row["description"], ip_address="10.30.0.99",
-                         port=22, username="root", ssh_key_id=row["sshKeyId"])
+    client.server_update(
+        created.id,
+        name="renamed",
+        description=row["description"],
+        ip_address="10.30.0.99",
+        port=22,
+        username="root",
+        ssh_key_id=row["sshKeyId"],
+    )
     refreshed = provider.read(created.id, created.outs)
     assert (refreshed.outs["name"], refreshed.outs["ip_address"]) == ("renamed", "10.30.0.99")
     assert refreshed.outs["description"] is None
@@ -111,8 +130,9 @@ def test_read_turns_a_deleted_key_into_a_replacement(env: None, vm: Any, props: 
     assert "public_key" in provider.diff(created.id, refreshed.outs, props).replaces
 
 
-def test_update_moves_the_address_and_re_verifies(env: None, world: MutableGuestWorld, vm: Any, keys: list,
-                                                  props: dict, client: DokployClient) -> None:
+def test_update_moves_the_address_and_re_verifies(
+    env: None, world: MutableGuestWorld, vm: Any, keys: list, props: dict, client: DokployClient
+) -> None:
     provider = DokployServerProvider()
     created = provider.create(props)
     world.put(guest(102, "10.30.0.5", [keys[0][1]]))
@@ -125,8 +145,9 @@ def test_update_moves_the_address_and_re_verifies(env: None, world: MutableGuest
         provider.update(created.id, updated.outs, {**news, "ip_address": "10.30.0.6"})  # no VM there
 
 
-def test_update_of_inactive_server_explains_billing(env: None, sim: ThreadedServer, vm: Any, props: dict,
-                                                    admin: Any, account: dict) -> None:
+def test_update_of_inactive_server_explains_billing(
+    env: None, sim: ThreadedServer, vm: Any, props: dict, admin: Any, account: dict
+) -> None:
     provider = DokployServerProvider()
     created = provider.create(props)
     with sim.backend.lock:
@@ -136,8 +157,9 @@ def test_update_of_inactive_server_explains_billing(env: None, sim: ThreadedServ
         provider.update(created.id, created.outs, {**props, "name": "x"})
 
 
-def test_delete_removes_server_and_key_and_tolerates_gone(env: None, vm: Any, props: dict,
-                                                          client: DokployClient) -> None:
+def test_delete_removes_server_and_key_and_tolerates_gone(
+    env: None, vm: Any, props: dict, client: DokployClient
+) -> None:
     provider = DokployServerProvider()
     created = provider.create(props)
     provider.delete(created.id, created.outs)
@@ -145,8 +167,9 @@ def test_delete_removes_server_and_key_and_tolerates_gone(env: None, vm: Any, pr
     provider.delete(created.id, created.outs)  # already gone: success
 
 
-def test_delete_with_services_fails_or_detaches_as_chosen(env: None, vm: Any, admin: Any, props: dict,
-                                                          client: DokployClient) -> None:
+def test_delete_with_services_fails_or_detaches_as_chosen(
+    env: None, vm: Any, admin: Any, props: dict, client: DokployClient
+) -> None:
     provider = DokployServerProvider()
     created = provider.create(props)
     admin("services", {"serverId": created.id, "count": 1})
@@ -168,8 +191,9 @@ def test_provider_pickles_without_credentials(env: None, account: dict) -> None:
     assert account["apiKey"].encode() not in blob
 
 
-def test_key_from_another_org_cannot_see_the_server(env: None, vm: Any, sim: ThreadedServer, props: dict,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_from_another_org_cannot_see_the_server(
+    env: None, vm: Any, sim: ThreadedServer, props: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
     created = DokployServerProvider().create(props)
     with sim.backend.lock:
         other = seed(sim.backend, {"email": "x@example.test"})

@@ -1,4 +1,5 @@
 """Laws of the Dokploy server provider's pure rules (no engine, no network)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,22 +34,26 @@ from sim.dokploy.testing import keypair
 
 PAIRS = [keypair(f"c{i}") for i in range(3)]
 
-valid_inputs = st.fixed_dictionaries({
-    "name": st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=20)
-        .filter(lambda s: s.strip() != ""),
-    "organization_id": st.sampled_from(["org-a", "org-b"]),
-    "ip_address": st.ip_addresses(v=4).map(str) | st.sampled_from(["vm1.tenant.example", "::1"]),
-    "port": st.integers(1, 65535),
-    "username": st.sampled_from(["root", "ubuntu", "deploy_1"]),
-    "pair": st.sampled_from(range(len(PAIRS))),
-    "crlf": st.booleans(),
-    "marker": st.sampled_from(["proj/dev/t1", "proj/dev/t2"]),
-}, optional={
-    "description": st.none() | st.text(max_size=10),
-    "server_type": st.sampled_from(["deploy", "build"]),
-    "enable_docker_cleanup": st.booleans(),
-    "on_services": st.sampled_from(["fail", "detach"]),
-}).map(lambda d: _materialise(d))
+valid_inputs = st.fixed_dictionaries(
+    {
+        "name": st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=20).filter(
+            lambda s: s.strip() != ""
+        ),
+        "organization_id": st.sampled_from(["org-a", "org-b"]),
+        "ip_address": st.ip_addresses(v=4).map(str) | st.sampled_from(["vm1.tenant.example", "::1"]),
+        "port": st.integers(1, 65535),
+        "username": st.sampled_from(["root", "ubuntu", "deploy_1"]),
+        "pair": st.sampled_from(range(len(PAIRS))),
+        "crlf": st.booleans(),
+        "marker": st.sampled_from(["proj/dev/t1", "proj/dev/t2"]),
+    },
+    optional={
+        "description": st.none() | st.text(max_size=10),
+        "server_type": st.sampled_from(["deploy", "build"]),
+        "enable_docker_cleanup": st.booleans(),
+        "on_services": st.sampled_from(["fail", "detach"]),
+    },
+).map(lambda d: _materialise(d))
 
 
 def _materialise(d: dict[str, Any]) -> dict[str, Any]:
@@ -88,8 +93,10 @@ BAD_VALUES: dict[str, list[Any]] = {
 
 
 @settings(max_examples=60)
-@given(valid_inputs, st.sampled_from(sorted(BAD_VALUES)).flatmap(
-    lambda k: st.tuples(st.just(k), st.sampled_from(BAD_VALUES[k]))))
+@given(
+    valid_inputs,
+    st.sampled_from(sorted(BAD_VALUES)).flatmap(lambda k: st.tuples(st.just(k), st.sampled_from(BAD_VALUES[k]))),
+)
 def test_check_names_the_bad_property(raw: dict[str, Any], bad: tuple[str, Any]) -> None:
     key, value = bad
     _, failures = check_inputs({**raw, key: value})
@@ -99,12 +106,28 @@ def test_check_names_the_bad_property(raw: dict[str, Any], bad: tuple[str, Any])
 def test_missing_required_inputs_are_reported() -> None:
     _, failures = check_inputs({})
     assert {p for p, r in failures if r == "is required"} == {
-        "name", "organization_id", "ip_address", "public_key", "private_key", "marker"}
+        "name",
+        "organization_id",
+        "ip_address",
+        "public_key",
+        "private_key",
+        "marker",
+    }
 
 
 def test_unknown_values_pass_check_during_preview() -> None:
-    raw = _materialise({"name": "a", "organization_id": "o", "ip_address": UNKNOWN, "port": 22,
-                        "username": "root", "pair": 0, "crlf": False, "marker": "m"})
+    raw = _materialise(
+        {
+            "name": "a",
+            "organization_id": "o",
+            "ip_address": UNKNOWN,
+            "port": 22,
+            "username": "root",
+            "pair": 0,
+            "crlf": False,
+            "marker": "m",
+        }
+    )
     assert check_inputs(raw)[1] == []
 
 
@@ -133,8 +156,20 @@ def test_replaces_is_a_subset_of_changes_and_follows_the_rules(a: dict[str, Any]
 
 
 def test_address_change_updates_in_place_and_org_change_replaces() -> None:
-    inputs = check_inputs(_materialise({"name": "a", "organization_id": "o", "ip_address": "10.0.0.1", "port": 22,
-                                        "username": "root", "pair": 0, "crlf": False, "marker": "m"}))[0]
+    inputs = check_inputs(
+        _materialise(
+            {
+                "name": "a",
+                "organization_id": "o",
+                "ip_address": "10.0.0.1",
+                "port": 22,
+                "username": "root",
+                "pair": 0,
+                "crlf": False,
+                "marker": "m",
+            }
+        )
+    )[0]
     provider = DokployServerProvider()
     moved = provider.diff("s1", _state(inputs), {**inputs, "ip_address": "10.0.0.2", "port": 2222})
     assert moved.changes and moved.replaces == []
@@ -144,8 +179,20 @@ def test_address_change_updates_in_place_and_org_change_replaces() -> None:
 
 
 def test_state_never_holds_the_private_key() -> None:
-    inputs = check_inputs(_materialise({"name": "a", "organization_id": "o", "ip_address": "10.0.0.1", "port": 22,
-                                        "username": "root", "pair": 0, "crlf": False, "marker": "m"}))[0]
+    inputs = check_inputs(
+        _materialise(
+            {
+                "name": "a",
+                "organization_id": "o",
+                "ip_address": "10.0.0.1",
+                "port": 22,
+                "username": "root",
+                "pair": 0,
+                "crlf": False,
+                "marker": "m",
+            }
+        )
+    )[0]
     state = _state(inputs)
     assert "private_key" not in state and inputs["private_key"] not in repr(state)
     assert state["private_key_sha256"].startswith("sha256:")
@@ -162,14 +209,17 @@ def test_every_bad_value_has_a_rule() -> None:
     assert set(BAD_VALUES) <= set(FIELD_RULES)
 
 
-@pytest.mark.parametrize("status,message,on_services,outcome", [
-    (400, "Server has active services", "fail", RemoveOutcome.REFUSE),
-    (400, "Server has active services", "detach", RemoveOutcome.DETACH),
-    (404, "Server not found", "fail", RemoveOutcome.GONE),
-    (400, "Input validation failed", "detach", RemoveOutcome.RAISE),
-    (None, "cannot reach", "fail", RemoveOutcome.RAISE),
-    (503, "busy", "detach", RemoveOutcome.RAISE),
-])
+@pytest.mark.parametrize(
+    "status,message,on_services,outcome",
+    [
+        (400, "Server has active services", "fail", RemoveOutcome.REFUSE),
+        (400, "Server has active services", "detach", RemoveOutcome.DETACH),
+        (404, "Server not found", "fail", RemoveOutcome.GONE),
+        (400, "Input validation failed", "detach", RemoveOutcome.RAISE),
+        (None, "cannot reach", "fail", RemoveOutcome.RAISE),
+        (503, "busy", "detach", RemoveOutcome.RAISE),
+    ],
+)
 def test_remove_outcome(status: int | None, message: str, on_services: str, outcome: RemoveOutcome) -> None:
     assert remove_outcome(status, message, on_services) is outcome
 
@@ -190,18 +240,35 @@ def test_setup_reruns_when_never_ready_or_when_the_way_in_changed(raw: dict[str,
 def test_an_adopted_row_built_from_the_inputs_needs_no_update(raw: dict[str, Any]) -> None:
     inputs = check_inputs(raw)[0]
     fields = server_fields(inputs, "k1")
-    row = {"serverId": "s1", "ipAddress": fields["ip_address"], "port": fields["port"], "username": fields["username"],
-           "sshKeyId": "k1", "name": fields["name"], "description": fields["description"]}
+    row = {
+        "serverId": "s1",
+        "ipAddress": fields["ip_address"],
+        "port": fields["port"],
+        "username": fields["username"],
+        "sshKeyId": "k1",
+        "name": fields["name"],
+        "description": fields["description"],
+    }
     assert not adopted_row_differs(row, fields)
     assert adopted_row_differs({**row, "sshKeyId": "other"}, fields)
 
 
 def test_read_outputs_follow_dokploy_and_flag_a_swapped_key() -> None:
     props = {"marker": "m", "ssh_key_id": "k1", "public_key": "ssh-ed25519 AAAA"}
-    row = {"name": "n", "description": "web [pulumi:m]", "ipAddress": "10.0.0.9", "port": 22, "username": "root",
-           "serverType": "deploy", "enableDockerCleanup": True, "sshKeyId": "k1"}
+    row = {
+        "name": "n",
+        "description": "web [pulumi:m]",
+        "ipAddress": "10.0.0.9",
+        "port": 22,
+        "username": "root",
+        "serverType": "deploy",
+        "enableDockerCleanup": True,
+        "sshKeyId": "k1",
+    }
     outs = read_outputs(props, row)
-    assert outs["description"] == "web" and outs["ip_address"] == "10.0.0.9" and outs["public_key"] == props["public_key"]
+    assert (
+        outs["description"] == "web" and outs["ip_address"] == "10.0.0.9" and outs["public_key"] == props["public_key"]
+    )
     assert read_outputs(props, {**row, "sshKeyId": "k2"})["public_key"] is None
 
 
@@ -214,7 +281,11 @@ def test_organization_mismatch_names_both_organizations() -> None:
 def test_setup_wait_and_failure_message() -> None:
     assert validate_wait(600.0, setup_answered=True) == 10.0 and validate_wait(3.0, setup_answered=True) == 3.0
     assert validate_wait(600.0, setup_answered=False) == 600.0
-    row = {"username": "root", "ipAddress": "10.0.0.4", "port": 22,
-           "deployments": [{"status": "error", "errorMessage": "ssh: handshake failed"}, {"status": "done"}]}
+    row = {
+        "username": "root",
+        "ipAddress": "10.0.0.4",
+        "port": 22,
+        "deployments": [{"status": "error", "errorMessage": "ssh: handshake failed"}, {"status": "done"}],
+    }
     text = setup_failure_message("s1", row, "Authentication failed")
     assert "root@10.0.0.4:22" in text and "last setup deployment: error (ssh: handshake failed)" in text

@@ -2,6 +2,7 @@
 
 Against the Dokploy simulator with its fault injection (``/_sim/faults``).
 """
+
 from __future__ import annotations
 
 import threading
@@ -63,8 +64,9 @@ def test_key_names_are_recognisable_and_fit_dokploy() -> None:
     assert parse_key_name("pulumi-run-1a2b3c4d") is None and parse_key_name("sim") is None
 
 
-def test_mint_is_retried_through_a_short_outage(sim: ThreadedServer, account: dict[str, Any], admin: Admin,
-                                                platform: DokployClient, ledger: KeyLedger) -> None:
+def test_mint_is_retried_through_a_short_outage(
+    sim: ThreadedServer, account: dict[str, Any], admin: Admin, platform: DokployClient, ledger: KeyLedger
+) -> None:
     outage(admin, r"user\.createApiKey", count=2)
     with organization_key(platform, account["organizationId"], env="local", stack="local.acme", ledger=ledger) as key:
         scoped = DokployClient(sim.url, key, timeout=5.0)
@@ -73,9 +75,9 @@ def test_mint_is_retried_through_a_short_outage(sim: ThreadedServer, account: di
     assert ledger.all() == [] and run_keys(sim) == {}
 
 
-def test_mint_during_a_long_outage_is_transient_and_changes_nothing(sim: ThreadedServer, account: dict[str, Any],
-                                                                    admin: Admin, platform: DokployClient,
-                                                                    ledger: KeyLedger) -> None:
+def test_mint_during_a_long_outage_is_transient_and_changes_nothing(
+    sim: ThreadedServer, account: dict[str, Any], admin: Admin, platform: DokployClient, ledger: KeyLedger
+) -> None:
     outage(admin, r"user\.createApiKey")
     with pytest.raises(RunKeyError) as caught:
         with organization_key(platform, account["organizationId"], env="local", stack="local.acme", ledger=ledger):
@@ -91,8 +93,9 @@ def test_mint_refused_by_dokploy_is_not_transient(platform: DokployClient, ledge
     assert not caught.value.transient and "org_nobody" in str(caught.value)
 
 
-def test_failed_revoke_is_queued_and_swept_later(sim: ThreadedServer, account: dict[str, Any], admin: Admin,
-                                                 platform: DokployClient, ledger: KeyLedger) -> None:
+def test_failed_revoke_is_queued_and_swept_later(
+    sim: ThreadedServer, account: dict[str, Any], admin: Admin, platform: DokployClient, ledger: KeyLedger
+) -> None:
     outage(admin, r"user\.deleteApiKey")
     with organization_key(platform, account["organizationId"], env="local", stack="local.acme", ledger=ledger):
         pass  # the run succeeded; the revoke fails: no exception may hide that
@@ -109,18 +112,19 @@ def test_failed_revoke_is_queued_and_swept_later(sim: ThreadedServer, account: d
     assert ledger.all() == [] and run_keys(sim) == {}
 
 
-def test_sweep_revokes_only_this_environments_keys_of_dead_runs(sim: ThreadedServer, account: dict[str, Any],
-                                                                platform: DokployClient, ledger: KeyLedger) -> None:
+def test_sweep_revokes_only_this_environments_keys_of_dead_runs(
+    sim: ThreadedServer, account: dict[str, Any], platform: DokployClient, ledger: KeyLedger
+) -> None:
     org, now = account["organizationId"], time.time()
     old = now - RUN_KEY_MAX_AGE - 60
 
     def make(name: str) -> str:
         return str(platform.create_api_key(name, org, rate_limit_enabled=False, expires_in=86_400)["id"])
 
-    killed_unrecorded = make(key_name("local", old))       # killed between mint and ledger
+    killed_unrecorded = make(key_name("local", old))  # killed between mint and ledger
     killed_recorded = make(key_name("local", old))
     ledger.minted(killed_recorded, key_name("local", old), "local.acme", minted_at=old)
-    live = make(key_name("local", now))                    # a run going on right now
+    live = make(key_name("local", now))  # a run going on right now
     other_env = make(key_name("prod", old))
     foreign = make("deploy-bot")
 
@@ -133,9 +137,9 @@ def test_sweep_revokes_only_this_environments_keys_of_dead_runs(sim: ThreadedSer
     assert ledger.all() == []
 
 
-def test_sweep_while_dokploy_is_down_reports_and_raises_nothing(sim: ThreadedServer, account: dict[str, Any],
-                                                                admin: Admin, platform: DokployClient,
-                                                                ledger: KeyLedger) -> None:
+def test_sweep_while_dokploy_is_down_reports_and_raises_nothing(
+    sim: ThreadedServer, account: dict[str, Any], admin: Admin, platform: DokployClient, ledger: KeyLedger
+) -> None:
     outage(admin, r"user\.")
     report = sweep(platform, "local", ledger)
     assert report.revoked == [] and any("listing" in f for f in report.failed)
@@ -143,9 +147,11 @@ def test_sweep_while_dokploy_is_down_reports_and_raises_nothing(sim: ThreadedSer
 
 # -- through the runner, the service's schedule and cloudctl ---------------------------------------------------
 
+
 @pytest.fixture
-def stacks(sim: ThreadedServer, account: dict[str, Any], tmp_path: Path,
-           monkeypatch: pytest.MonkeyPatch) -> TenantStacks:
+def stacks(
+    sim: ThreadedServer, account: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> TenantStacks:
     """Runs of tenant ``acme`` (in the account's organization) against the simulator; no engine is reached here."""
     env_file = tmp_path / "Pulumi.keys.yaml"
     write_environment(env_file)
@@ -154,32 +160,48 @@ def stacks(sim: ThreadedServer, account: dict[str, Any], tmp_path: Path,
     env_file.write_text(yaml.safe_dump(data, sort_keys=False))
     tenants = tmp_path / "tenants"
     tenants.mkdir()
-    (tenants / "acme.yaml").write_text(yaml.safe_dump({
-        "slug": "acme", "display_name": "Acme", "plan": "starter", "region": "pve-us1",
-        "dokploy_organization": account["organizationId"], "owner": "ops@acme.example"}))
-    for name, value in {"DOKPLOY_CLOUD_ENV_FILE": str(env_file), "DOKPLOY_API_KEY": account["apiKey"],
-                        "PROXMOX_VE_API_TOKEN": "dokploy-cloud@pve!provisioner=00000000-0000-0000-0000-000000000000",
-                        "PDNS_API_KEY": "unused", "ALLOCATIONS_DB": str(tmp_path / "allocations.sqlite"),
-                        "PULUMI_BACKEND_URL": f"file://{tmp_path / 'backend'}"}.items():
+    (tenants / "acme.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "slug": "acme",
+                "display_name": "Acme",
+                "plan": "starter",
+                "region": "pve-us1",
+                "dokploy_organization": account["organizationId"],
+                "owner": "ops@acme.example",
+            }
+        )
+    )
+    for name, value in {
+        "DOKPLOY_CLOUD_ENV_FILE": str(env_file),
+        "DOKPLOY_API_KEY": account["apiKey"],
+        "PROXMOX_VE_API_TOKEN": "dokploy-cloud@pve!provisioner=00000000-0000-0000-0000-000000000000",
+        "PDNS_API_KEY": "unused",
+        "ALLOCATIONS_DB": str(tmp_path / "allocations.sqlite"),
+        "PULUMI_BACKEND_URL": f"file://{tmp_path / 'backend'}",
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(dokploy_keys, "KEY_RETRY", FAST)
     return TenantStacks("local")
 
 
-def test_runner_reports_a_dokploy_outage_as_transient(stacks: TenantStacks, admin: Admin,
-                                                      sim: ThreadedServer, tmp_path: Path) -> None:
+def test_runner_reports_a_dokploy_outage_as_transient(
+    stacks: TenantStacks, admin: Admin, sim: ThreadedServer, tmp_path: Path
+) -> None:
     outage(admin, r"user\.createApiKey")
     result = stacks.run(TenantFiles(tmp_path / "tenants", stacks.environment).load("acme"), "up")
     assert not result.ok and result.error_kind == "transient"
     assert "Dokploy did not answer" in (result.error or "") and run_keys(sim) == {}
 
 
-def test_service_sweeps_queued_keys_on_its_schedule(stacks: TenantStacks, account: dict[str, Any], admin: Admin,
-                                                    sim: ThreadedServer) -> None:
+def test_service_sweeps_queued_keys_on_its_schedule(
+    stacks: TenantStacks, account: dict[str, Any], admin: Admin, sim: ThreadedServer
+) -> None:
     platform = platform_client(sim.url, account["apiKey"], retry=FAST)
     outage(admin, r"user\.deleteApiKey")
-    with organization_key(platform, account["organizationId"], env="local", stack="local.acme",
-                          ledger=stacks.key_ledger()):
+    with organization_key(
+        platform, account["organizationId"], env="local", stack="local.acme", ledger=stacks.key_ledger()
+    ):
         pass
     assert [r.state for r in stacks.key_ledger().all()] == ["revoke"]
     admin("faults", {"paths": []})
@@ -195,12 +217,19 @@ def test_service_sweeps_queued_keys_on_its_schedule(stacks: TenantStacks, accoun
     assert stacks.key_ledger().all() == [] and run_keys(sim) == {}
 
 
-def test_cloudctl_revoke_keys(stacks: TenantStacks, account: dict[str, Any], admin: Admin, sim: ThreadedServer,
-                              capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_cloudctl_revoke_keys(
+    stacks: TenantStacks,
+    account: dict[str, Any],
+    admin: Admin,
+    sim: ThreadedServer,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
     platform = platform_client(sim.url, account["apiKey"], retry=FAST)
     outage(admin, r"user\.deleteApiKey")
-    with organization_key(platform, account["organizationId"], env="local", stack="local.acme",
-                          ledger=stacks.key_ledger()):
+    with organization_key(
+        platform, account["organizationId"], env="local", stack="local.acme", ledger=stacks.key_ledger()
+    ):
         pass
     [row] = stacks.key_ledger().all()
     admin("faults", {"paths": []})

@@ -1,4 +1,5 @@
 """A whole local cloud on free ports, with its own state backend, for end-to-end tests through the real engine."""
+
 from __future__ import annotations
 
 import secrets
@@ -65,9 +66,13 @@ def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudUnder
         "PDNS_API_KEY": secrets.token_urlsafe(24),
     }
     patch = pytest.MonkeyPatch()
-    for name, value in {**credentials, "DOKPLOY_CLOUD_ENV_FILE": str(root / "Pulumi.e2e.yaml"),
-                        "PULUMI_BACKEND_URL": f"file://{root / 'backend'}", "PULUMI_CONFIG_PASSPHRASE": "e2e",
-                        "ALLOCATIONS_DB": str(root / "allocations.sqlite")}.items():
+    for name, value in {
+        **credentials,
+        "DOKPLOY_CLOUD_ENV_FILE": str(root / "Pulumi.e2e.yaml"),
+        "PULUMI_BACKEND_URL": f"file://{root / 'backend'}",
+        "PULUMI_CONFIG_PASSPHRASE": "e2e",
+        "ALLOCATIONS_DB": str(root / "allocations.sqlite"),
+    }.items():
         patch.setenv(name, value)
     (root / "backend").mkdir()
     stacks = TenantStacks("local")

@@ -4,6 +4,7 @@ One tenant with two servers: refresh keeps both allocations in state; the orphan
 rows only (its dry run changes nothing); scale-down to one server frees the second server's VM id
 and address; destroy frees the rest.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,11 @@ POOL = "local/pve-eu1"
 
 
 def _rows(slug: str) -> dict[str, tuple[int, str]]:
-    return {a.owner: (a.vmid, a.address) for a in open_store(os.environ["ALLOCATIONS_DB"]).all(POOL)
-            if a.owner.startswith(f"{slug}/")}
+    return {
+        a.owner: (a.vmid, a.address)
+        for a in open_store(os.environ["ALLOCATIONS_DB"]).all(POOL)
+        if a.owner.startswith(f"{slug}/")
+    }
 
 
 def _cloudctl(capsys: pytest.CaptureFixture[str], cloud: CloudUnderTest, *args: str) -> tuple[int, str]:
@@ -32,8 +36,9 @@ def _cloudctl(capsys: pytest.CaptureFixture[str], cloud: CloudUnderTest, *args: 
 def test_step1_two_servers_hold_two_allocations(local_cloud: CloudUnderTest) -> None:
     result = local_cloud.stacks.run(local_cloud.tenant("bravo"), "up")
     assert result.ok, result.error
-    assert _rows("bravo") == {f"bravo/{i}": (result.outputs["vmIds"][i], result.outputs["addresses"][i])
-                              for i in range(2)}
+    assert _rows("bravo") == {
+        f"bravo/{i}": (result.outputs["vmIds"][i], result.outputs["addresses"][i]) for i in range(2)
+    }
 
 
 def test_step2_refresh_keeps_allocations_in_state(local_cloud: CloudUnderTest) -> None:
@@ -47,8 +52,9 @@ def test_step2_refresh_keeps_allocations_in_state(local_cloud: CloudUnderTest) -
     assert set(preview.changes) <= {"same"}, preview.changes
 
 
-def test_step3_free_orphans_frees_leaked_rows_only(local_cloud: CloudUnderTest,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_step3_free_orphans_frees_leaked_rows_only(
+    local_cloud: CloudUnderTest, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = open_store(os.environ["ALLOCATIONS_DB"])
     region = local_cloud.stacks.environment.regions["pve-eu1"]
     spec = PoolSpec(region.vmid_start, region.vmid_end, region.network, region.gateway, region.reserved)

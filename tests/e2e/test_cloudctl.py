@@ -1,4 +1,5 @@
 """The operator CLI on a local cloud: up, status table, recover, destroy, and refusing without --yes."""
+
 from __future__ import annotations
 
 import pytest
@@ -32,14 +33,19 @@ def test_up_status_recover_destroy(local_cloud: CloudUnderTest, capsys: pytest.C
     assert code == 2 and "--yes" in out
     code, out = _run(capsys, local_cloud, "destroy", "charlie", "--yes")
     assert code == 0
-    assert not [vm for vm in local_cloud.cloud.proxmox["pve-us1"][0].backend.vms.values() if not vm.config.get("template")]
+    assert not [
+        vm for vm in local_cloud.cloud.proxmox["pve-us1"][0].backend.vms.values() if not vm.config.get("template")
+    ]
 
 
-def test_invalid_tenant_file_fails_before_anything_is_created(local_cloud: CloudUnderTest,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_tenant_file_fails_before_anything_is_created(
+    local_cloud: CloudUnderTest, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = local_cloud.tenants_dir / "delta.yaml"
-    bad.write_text("slug: delta\ndisplay_name: Delta\nplan: gold\nregion: pve-eu1\n"
-                   "dokploy_organization: org_delta\nowner: a@delta.example\ncolour: blue\n")
+    bad.write_text(
+        "slug: delta\ndisplay_name: Delta\nplan: gold\nregion: pve-eu1\n"
+        "dokploy_organization: org_delta\nowner: a@delta.example\ncolour: blue\n"
+    )
     try:
         vms_before = dict(local_cloud.cloud.proxmox["pve-eu1"][0].backend.vms)
         code, out = _run(capsys, local_cloud, "up")
@@ -51,8 +57,9 @@ def test_invalid_tenant_file_fails_before_anything_is_created(local_cloud: Cloud
         bad.unlink()
 
 
-def test_up_succeeds_while_dokploy_cannot_revoke_its_key(local_cloud: CloudUnderTest,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_up_succeeds_while_dokploy_cannot_revoke_its_key(
+    local_cloud: CloudUnderTest, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A revoke failing after a successful up never turns it into a failure; revoke-keys finishes the job."""
     assert local_cloud.cloud.dokploy is not None
     dokploy = local_cloud.cloud.dokploy[0]

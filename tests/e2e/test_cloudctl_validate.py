@@ -1,4 +1,5 @@
 """``cloudctl validate [DIR]``: tenant files checked against the environment (plans, quotas, regions); nothing runs."""
+
 from __future__ import annotations
 
 import shutil
@@ -20,8 +21,10 @@ def test_valid_tenant_files_are_listed(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_problems_name_file_line_and_field_and_fail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "delta.yaml").write_text("slug: delta\ndisplay_name: Delta\nplan: starter\nregion: pve-eu1\n"
-                                         "dokploy_organization: org_delta\nowner: a@delta.example\nservers: 9\n")
+    (tmp_path / "delta.yaml").write_text(
+        "slug: delta\ndisplay_name: Delta\nplan: starter\nregion: pve-eu1\n"
+        "dokploy_organization: org_delta\nowner: a@delta.example\nservers: 9\n"
+    )
     assert cloudctl.main(["--env", "local", "--tenants-dir", str(tmp_path), "validate"]) == 1
     out = capsys.readouterr().out
     assert "delta.yaml:7: field 'servers'" in out

@@ -12,6 +12,7 @@ instead of refusing (a listing filter), the privilege must be one the product ch
 steps take privileges away for real: the engine run fails with exactly the refusal the replay named, and
 without Pool.Audit the product refuses up front, naming it.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,9 @@ def test_step1_a_tenant_lives_and_dies_under_the_documented_token(local_cloud: C
     token = os.environ["PROXMOX_VE_API_TOKEN"].partition("=")[0]
     user = token.partition("!")[0]
     region = local_cloud.stacks.environment.regions[REGION]
-    assert {(a.path, a.role) for a in backend.access.acl if a.subject in (user, token)} == \
-        {(g.path, g.role) for g in grants(region)}, "the token holds the documented grants and nothing else"
+    assert {(a.path, a.role) for a in backend.access.acl if a.subject in (user, token)} == {
+        (g.path, g.role) for g in grants(region)
+    }, "the token holds the documented grants and nothing else"
     backend.access.journal = []
 
     created = local_cloud.stacks.run(local_cloud.tenant(SLUG), "up")
@@ -73,7 +75,8 @@ def test_step1_a_tenant_lives_and_dies_under_the_documented_token(local_cloud: C
 
 @pytest.mark.parametrize("role,privilege", LAYOUT, ids=[f"{r}-{p}" for r, p in LAYOUT])
 def test_step2_without_any_one_privilege_the_product_is_refused_naming_it(
-        local_cloud: CloudUnderTest, role: str, privilege: str) -> None:
+    local_cloud: CloudUnderTest, role: str, privilege: str
+) -> None:
     journal = _run.get("journal")
     assert isinstance(journal, list), "needs step 1's journal"
     denied = first_denial(journal, _without(_backend(local_cloud), role, privilege))

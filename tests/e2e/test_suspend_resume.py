@@ -4,6 +4,7 @@
 disk), keeps the DNS record and leaves the Dokploy registration untouched; removing it again starts
 the same VM. Runs on its own local cloud (module fixture from tests/e2e/conftest.py).
 """
+
 from __future__ import annotations
 
 from typing import Any

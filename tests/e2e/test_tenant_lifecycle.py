@@ -4,6 +4,7 @@ The steps run in order on one local cloud (module fixture): three tenants up; wh
 holds; a plan change in place; drift detected by refresh and repaired by up; one tenant destroyed
 without touching the others.
 """
+
 from __future__ import annotations
 
 import urllib.parse
@@ -60,8 +61,11 @@ def test_step1_three_tenants_come_up(local_cloud: CloudUnderTest) -> None:
 
 def test_step2_vms_have_plan_resources_keys_and_tags(local_cloud: CloudUnderTest) -> None:
     plans = local_cloud.stacks.environment.plans
-    for slug, region, plan in (("alpha", "pve-eu1", "starter"), ("bravo", "pve-eu1", "business"),
-                               ("charlie", "pve-us1", "starter")):
+    for slug, region, plan in (
+        ("alpha", "pve-eu1", "starter"),
+        ("bravo", "pve-eu1", "business"),
+        ("charlie", "pve-us1", "starter"),
+    ):
         for vmid, address in zip(_outputs[slug]["vmIds"], _outputs[slug]["addresses"], strict=True):
             vm = _vm(local_cloud, region, vmid)
             assert vm is not None and vm.status == "running"
@@ -123,9 +127,12 @@ def test_step6_refresh_detects_drift_and_up_repairs_it(local_cloud: CloudUnderTe
     prox = local_cloud.cloud.proxmox["pve-us1"][0].backend
     prox.vms[vmid].status = "stopped"
     assert local_cloud.cloud.pdns is not None
-    requests.patch(f"{local_cloud.cloud.pdns.url}/api/v1/servers/localhost/zones/cloud.test.",
-                   json={"rrsets": [{"name": f"{hostname}.", "type": "A", "changetype": "DELETE"}]},
-                   headers={"X-API-Key": local_cloud.cloud.pdns.api_key}, timeout=10).raise_for_status()
+    requests.patch(
+        f"{local_cloud.cloud.pdns.url}/api/v1/servers/localhost/zones/cloud.test.",
+        json={"rrsets": [{"name": f"{hostname}.", "type": "A", "changetype": "DELETE"}]},
+        headers={"X-API-Key": local_cloud.cloud.pdns.api_key},
+        timeout=10,
+    ).raise_for_status()
     backend = local_cloud.cloud.dokploy[0] if local_cloud.cloud.dokploy else None
     assert backend is not None
     for server in _dokploy_servers(local_cloud, "org_charlie"):

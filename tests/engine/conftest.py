@@ -1,4 +1,5 @@
 """Fixtures for tests that drive the real pulumi CLI."""
+
 from __future__ import annotations
 
 import shutil
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import local_cloud  # noqa: F401  (the e2e cloud, for policy pack tests previewing real stacks)
 from tests.engine.pulumi_cli import TOOLS_BIN, PulumiCli
 
 SMOKE_PROJECT = Path(__file__).parent / "smoke_project"

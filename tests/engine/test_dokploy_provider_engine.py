@@ -1,4 +1,5 @@
 """Our Dokploy server provider through the real engine against the Dokploy simulator."""
+
 from __future__ import annotations
 
 import shutil
@@ -20,8 +21,13 @@ pytestmark = pytest.mark.engine
 @pytest.fixture(scope="module")
 def dokploy() -> Iterator[tuple[ThreadedServer, MutableGuestWorld, dict[str, Any], tuple[str, str]]]:
     private, public = keypair("engine")
-    world = MutableGuestWorld([guest(101, "10.50.0.11", [public]), guest(102, "10.50.0.12", [public]),
-                               guest(103, "10.50.0.13", [public], status="stopped")])
+    world = MutableGuestWorld(
+        [
+            guest(101, "10.50.0.11", [public]),
+            guest(102, "10.50.0.12", [public]),
+            guest(103, "10.50.0.13", [public], status="stopped"),
+        ]
+    )
     server = ThreadedServer(Backend(world=world)).start()
     account = seed(server.backend, {"email": "ops@example.test", "serversQuantity": 5})
     yield server, world, account, (private, public)
@@ -33,9 +39,12 @@ def _stack(root: Path, name: str, dokploy: Any, ip: str) -> PulumiCli:
     (root / "backend").mkdir(exist_ok=True)
     if not (root / "project").exists():
         shutil.copytree(Path(__file__).parent / "dokploy_project", root / "project")
-    cli = PulumiCli(project_dir=root / "project", backend_dir=root / "backend", timeout=240,
-                    extra_env={"DOKPLOY_URL": server.url, "DOKPLOY_API_KEY": account["apiKey"],
-                               "PYTHONPATH": str(PROJECT_ROOT)})
+    cli = PulumiCli(
+        project_dir=root / "project",
+        backend_dir=root / "backend",
+        timeout=240,
+        extra_env={"DOKPLOY_URL": server.url, "DOKPLOY_API_KEY": account["apiKey"], "PYTHONPATH": str(PROJECT_ROOT)},
+    )
     cli.run("stack", "init", name)
     cli.run("config", "set", "organizationId", account["organizationId"], "-s", name)
     cli.run("config", "set", "ip", ip, "-s", name)

@@ -1,4 +1,5 @@
 """The real engine end to end: up, no-change preview, refresh, destroy on a file:// backend."""
+
 from __future__ import annotations
 
 import re

@@ -12,6 +12,7 @@ the spec loader refuses a file over ``max_servers``, so the program reads the ge
 allows 1. The preview must fail with ``tenant-server-quota`` and the message the door check gives
 for the same request against the same limits.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -25,7 +26,7 @@ from policies import quotas as q
 from policies.request import check_in_environment
 from policies.runtime import policy_args
 from provisioning.stacks import TenantStacks
-from tests.e2e.conftest import CloudUnderTest, local_cloud  # noqa: F401  (module-scoped fixture)
+from tests.e2e.conftest import CloudUnderTest
 
 pytestmark = pytest.mark.engine
 SLUG, REGION = "alpha", "pve-eu1"
@@ -36,26 +37,41 @@ def _vm_cores(cloud: CloudUnderTest, vmid: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def applied(local_cloud: CloudUnderTest) -> dict:  # noqa: F811
+def applied(local_cloud: CloudUnderTest) -> dict:
     """Outputs of alpha applied within its plan (the stack the previews below start from)."""
     result = local_cloud.stacks.run(local_cloud.tenant(SLUG), "up")
     assert result.ok, result.error
     return result.outputs
 
 
-def test_tenant_within_its_plan_passes_the_pack(local_cloud: CloudUnderTest, applied: dict,  # noqa: F811
-                                                tmp_path: Path) -> None:
+def test_tenant_within_its_plan_passes_the_pack(
+    local_cloud: CloudUnderTest,
+    applied: dict,
+    tmp_path: Path,
+) -> None:
     stacks = local_cloud.stacks
     spec = local_cloud.tenant(SLUG)
-    assert check_in_environment(stacks.environment, tenant=SLUG, plan_name=spec.plan, servers=spec.servers,
-                                region=spec.region, host_label=spec.host_label) == []  # the service's door agrees
+    assert (
+        check_in_environment(
+            stacks.environment,
+            tenant=SLUG,
+            plan_name=spec.plan,
+            servers=spec.servers,
+            region=spec.region,
+            host_label=spec.host_label,
+        )
+        == []
+    )  # the service's door agrees
     stack = stacks.stack(spec)
     preview = stack.preview(color="never", **policy_args("local", stacks.environment, tmp_path))
     assert "dokploy-cloud-quotas" in preview.stdout and "mandatory" not in preview.stdout, preview.stdout
 
 
-def test_vm_over_plan_fails_preview_with_the_policy_name_and_message(local_cloud: CloudUnderTest,  # noqa: F811
-                                                                     applied: dict, tmp_path: Path) -> None:
+def test_vm_over_plan_fails_preview_with_the_policy_name_and_message(
+    local_cloud: CloudUnderTest,
+    applied: dict,
+    tmp_path: Path,
+) -> None:
     genuine = local_cloud.stacks.environment
     env_file = Path(local_cloud.tenants_dir).parent / "Pulumi.e2e.yaml"
     tampered = yaml.safe_load(env_file.read_text())
@@ -71,14 +87,21 @@ def test_vm_over_plan_fails_preview_with_the_policy_name_and_message(local_cloud
 
 
 def test_servers_over_the_plan_fail_a_new_stack_preview_with_the_door_checks_message(
-        local_cloud: CloudUnderTest, tmp_path: Path) -> None:  # noqa: F811
+    local_cloud: CloudUnderTest, tmp_path: Path
+) -> None:
     stacks = local_cloud.stacks
     spec = local_cloud.tenant("bravo")
     genuine = stacks.environment
     assert (spec.plan, spec.servers, genuine.plans["business"].max_servers) == ("business", 2, 3)
     lowered = replace(genuine, plans={**genuine.plans, "business": replace(genuine.plans["business"], max_servers=1)})
-    door = check_in_environment(lowered, tenant="bravo", plan_name=spec.plan, servers=spec.servers,
-                                region=spec.region, host_label=spec.host_label)
+    door = check_in_environment(
+        lowered,
+        tenant="bravo",
+        plan_name=spec.plan,
+        servers=spec.servers,
+        region=spec.region,
+        host_label=spec.host_label,
+    )
     message = "tenant bravo: 2 servers exceed plan 'business' limit of 1 (max_servers)"
     assert [(v.policy, v.message) for v in door] == [(q.TENANT_SERVER_QUOTA, message)]
     with pytest.raises(auto.CommandError) as failed:

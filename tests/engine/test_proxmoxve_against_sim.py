@@ -3,6 +3,7 @@
 One VM through its life: clone with cloud-init and DHCP, address from the guest agent, cores and
 memory changed in place, refresh without drift, destroy.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -37,8 +38,14 @@ def vm_stack(cluster: tuple[ThreadedServer, Backend], tmp_path_factory: pytest.T
     cli = PulumiCli(project_dir=root / "project", backend_dir=root / "backend", timeout=300)
     token = credentials(backend)["provisioner"]
     cli.run("stack", "init", "sim")
-    for key, value in (("endpoint", f"{server.url}/"), ("node", "pve1"), ("templateId", "9000"),
-                       ("pool", "tenants"), ("cores", "1"), ("memory", "1024")):
+    for key, value in (
+        ("endpoint", f"{server.url}/"),
+        ("node", "pve1"),
+        ("templateId", "9000"),
+        ("pool", "tenants"),
+        ("cores", "1"),
+        ("memory", "1024"),
+    ):
         cli.run("config", "set", key, value)
     cli.set_secret("apiToken", f"{token['user']}!{token['token_name']}={token['token_value']}")
     return cli
@@ -50,8 +57,9 @@ def _only_vm(backend: Backend) -> int:
     return vmids[0]
 
 
-def test_up_clones_starts_and_reports_the_agent_address(vm_stack: PulumiCli,
-                                                        cluster: tuple[ThreadedServer, Backend]) -> None:
+def test_up_clones_starts_and_reports_the_agent_address(
+    vm_stack: PulumiCli, cluster: tuple[ThreadedServer, Backend]
+) -> None:
     vm_stack.run("up", "--yes", "--skip-preview")
     backend = cluster[1]
     vmid = _only_vm(backend)
@@ -63,8 +71,9 @@ def test_up_clones_starts_and_reports_the_agent_address(vm_stack: PulumiCli,
     assert vm_stack.outputs()["vmId"] == vmid
 
 
-def test_changing_cores_and_memory_updates_in_place(vm_stack: PulumiCli,
-                                                    cluster: tuple[ThreadedServer, Backend]) -> None:
+def test_changing_cores_and_memory_updates_in_place(
+    vm_stack: PulumiCli, cluster: tuple[ThreadedServer, Backend]
+) -> None:
     backend = cluster[1]
     vmid = _only_vm(backend)
     vm_stack.run("config", "set", "cores", "2")

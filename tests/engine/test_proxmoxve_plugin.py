@@ -1,4 +1,5 @@
 """The proxmoxve resource plugin loads from the local plugin cache and fails clearly when Proxmox is unreachable."""
+
 from __future__ import annotations
 
 import shutil

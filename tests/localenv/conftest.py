@@ -1,5 +1,6 @@
 """The demo and cloudctl set process-wide variables (backend, allocation store) as they do when run as
 commands; here they run inside the test process, so each test gets its environment back afterwards."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """A taken port stops the local cloud before anything starts, with a message naming the port and the way out."""
+
 from __future__ import annotations
 
 import socket
@@ -15,8 +16,11 @@ from scripts.localenv import demo
 from scripts.localenv.cloud import LocalCloud, PortInUse
 from tests.e2e.conftest import write_environment
 
-CREDENTIALS = {"PROXMOX_VE_API_TOKEN": f"dokploy-cloud@pve!provisioner={uuid.uuid4()}", "DOKPLOY_API_KEY": "k" * 64,
-               "PDNS_API_KEY": "pdns-test-key"}
+CREDENTIALS = {
+    "PROXMOX_VE_API_TOKEN": f"dokploy-cloud@pve!provisioner={uuid.uuid4()}",
+    "DOKPLOY_API_KEY": "k" * 64,
+    "PDNS_API_KEY": "pdns-test-key",
+}
 
 
 @pytest.fixture
@@ -56,8 +60,9 @@ def test_taken_port_is_named_and_nothing_starts(dokploy_port_taken: int) -> None
     assert all(_free(urlparse(r.endpoint).port or 0) for r in environment.regions.values())
 
 
-def test_demo_exits_2_with_the_message_not_a_traceback(dokploy_port_taken: int,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_exits_2_with_the_message_not_a_traceback(
+    dokploy_port_taken: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert demo.main([]) == 2
     out = capsys.readouterr().out
     assert f"127.0.0.1:{dokploy_port_taken}" in out and "Traceback" not in out

@@ -1,4 +1,5 @@
 """Each policy of the pack fires with its name and message on a bad input and passes allowed inputs."""
+
 from __future__ import annotations
 
 from pulumi_policy import EnforcementLevel
@@ -8,8 +9,15 @@ from policies.pack import POLICIES
 from policies.views import DNS_RECORD_TYPE, VM_TYPE
 from tests.policies.conftest import UNKNOWN, firewall, stack_resource, tenant, vm_props
 
-VM_RULES = [q.VM_WITHIN_PLAN, q.VM_TEMPLATE_ALLOWED, q.VM_TENANT_TAGS, q.VM_TENANT_POOL, q.VM_WHOLE_GIB,
-            q.VM_DISK_MIN, q.VM_BELOW_PLAN]
+VM_RULES = [
+    q.VM_WITHIN_PLAN,
+    q.VM_TEMPLATE_ALLOWED,
+    q.VM_TENANT_TAGS,
+    q.VM_TENANT_POOL,
+    q.VM_WHOLE_GIB,
+    q.VM_DISK_MIN,
+    q.VM_BELOW_PLAN,
+]
 
 
 def test_pack_names_are_kebab_case_with_one_sentence_descriptions() -> None:
@@ -20,7 +28,11 @@ def test_pack_names_are_kebab_case_with_one_sentence_descriptions() -> None:
 
 def test_advisory_rules_are_advisory() -> None:
     levels = {p.name: p.enforcement_level for p in POLICIES}
-    assert {n for n, lvl in levels.items() if lvl == EnforcementLevel.ADVISORY} == {q.VM_WHOLE_GIB, q.VM_DISK_MIN, q.VM_BELOW_PLAN}
+    assert {n for n, lvl in levels.items() if lvl == EnforcementLevel.ADVISORY} == {
+        q.VM_WHOLE_GIB,
+        q.VM_DISK_MIN,
+        q.VM_BELOW_PLAN,
+    }
 
 
 def test_tenant_vm_as_built_passes_every_vm_rule(run_resource_policy) -> None:
@@ -29,8 +41,9 @@ def test_tenant_vm_as_built_passes_every_vm_rule(run_resource_policy) -> None:
 
 
 def test_vm_over_plan_cores_memory_disk(run_resource_policy) -> None:
-    found = run_resource_policy(q.VM_WITHIN_PLAN, VM_TYPE, vm_props(cpu={"cores": 3}, memory={"dedicated": 8192},
-                                                                     disks=[{"size": 41}]))
+    found = run_resource_policy(
+        q.VM_WITHIN_PLAN, VM_TYPE, vm_props(cpu={"cores": 3}, memory={"dedicated": 8192}, disks=[{"size": 41}])
+    )
     assert [m for _, m, _ in found] == [
         "VM acme-s0-vm: cpu.cores = 3 exceeds plan 'starter' limit of 2",
         "VM acme-s0-vm: memory.dedicated = 8192 MB exceeds plan 'starter' limit of 4096 MB",
@@ -41,34 +54,52 @@ def test_vm_over_plan_cores_memory_disk(run_resource_policy) -> None:
 
 def test_vm_with_unknown_plan_tag(run_resource_policy) -> None:
     found = run_resource_policy(q.VM_WITHIN_PLAN, VM_TYPE, vm_props(tags=["dokploy-cloud", "tenant-acme", "plan-gold"]))
-    assert found == [(q.VM_WITHIN_PLAN, "VM acme-s0-vm: tag plan-gold names an unknown plan (known: business, starter)", None)]
+    assert found == [
+        (q.VM_WITHIN_PLAN, "VM acme-s0-vm: tag plan-gold names an unknown plan (known: business, starter)", None)
+    ]
 
 
 def test_unknown_sizes_are_skipped_not_failed(run_resource_policy) -> None:
     props = vm_props(cpu={"cores": UNKNOWN}, memory={"dedicated": 99999}, clone={"vmId": UNKNOWN})
     found = run_resource_policy(q.VM_WITHIN_PLAN, VM_TYPE, props)
-    assert [m for _, m, _ in found] == ["VM acme-s0-vm: memory.dedicated = 99999 MB exceeds plan 'starter' limit of 4096 MB"]
+    assert [m for _, m, _ in found] == [
+        "VM acme-s0-vm: memory.dedicated = 99999 MB exceeds plan 'starter' limit of 4096 MB"
+    ]
     assert run_resource_policy(q.VM_TEMPLATE_ALLOWED, VM_TYPE, props) == []
 
 
 def test_template_not_allowed(run_resource_policy) -> None:
     found = run_resource_policy(q.VM_TEMPLATE_ALLOWED, VM_TYPE, vm_props(clone={"vmId": 105}))
-    assert found == [(q.VM_TEMPLATE_ALLOWED, "VM acme-s0-vm: clone.vmId = 105 is not an allowed template (allowed: [9000, 9001])", None)]
+    assert found == [
+        (
+            q.VM_TEMPLATE_ALLOWED,
+            "VM acme-s0-vm: clone.vmId = 105 is not an allowed template (allowed: [9000, 9001])",
+            None,
+        )
+    ]
 
 
 def test_missing_tenant_and_plan_tags(run_resource_policy) -> None:
     found = run_resource_policy(q.VM_TENANT_TAGS, VM_TYPE, vm_props(tags=["dokploy-cloud"]))
-    assert found == [(q.VM_TENANT_TAGS, "VM acme-s0-vm: tags must include exactly one of each of tenant-<slug>, "
-                                        "plan-<name> (has ['dokploy-cloud'])", None)]
+    assert found == [
+        (
+            q.VM_TENANT_TAGS,
+            "VM acme-s0-vm: tags must include exactly one of each of tenant-<slug>, "
+            "plan-<name> (has ['dokploy-cloud'])",
+            None,
+        )
+    ]
 
 
 def test_pool_missing_or_foreign(run_resource_policy) -> None:
     props = vm_props()
     del props["poolId"]
     assert run_resource_policy(q.VM_TENANT_POOL, VM_TYPE, props)[0][1] == (
-        "VM acme-s0-vm: pool_id is not set; tenant VMs belong to the region's provisioning pool (dokploy-local)")
+        "VM acme-s0-vm: pool_id is not set; tenant VMs belong to the region's provisioning pool (dokploy-local)"
+    )
     assert run_resource_policy(q.VM_TENANT_POOL, VM_TYPE, vm_props(poolId="local-acme"))[0][1] == (
-        "VM acme-s0-vm: pool_id 'local-acme' is not a provisioning pool of this environment (allowed: ['dokploy-local'])")
+        "VM acme-s0-vm: pool_id 'local-acme' is not a provisioning pool of this environment (allowed: ['dokploy-local'])"
+    )
     assert run_resource_policy(q.VM_TENANT_POOL, VM_TYPE, vm_props()) == []
 
 
@@ -76,19 +107,28 @@ def test_dns_record_outside_zone(run_resource_policy) -> None:
     ok = {"zone": "cloud.test", "name": "acme.cloud.test.", "type": "A", "content": [UNKNOWN], "ttl": 60}
     assert run_resource_policy(q.DNS_IN_ZONE, DNS_RECORD_TYPE, ok, name="acme-s0-dns") == []
     found = run_resource_policy(q.DNS_IN_ZONE, DNS_RECORD_TYPE, {**ok, "name": "acme.evil.test."}, name="acme-s0-dns")
-    assert found == [(q.DNS_IN_ZONE, "DNS record acme-s0-dns: name 'acme.evil.test.' is outside the zone 'cloud.test'", None)]
-    found = run_resource_policy(q.DNS_IN_ZONE, DNS_RECORD_TYPE, {**ok, "zone": "other.test", "name": "acme"}, name="acme-s0-dns")
-    assert found == [(q.DNS_IN_ZONE, "DNS record acme-s0-dns: zone 'other.test' is not the environment's zone 'cloud.test'", None)]
+    assert found == [
+        (q.DNS_IN_ZONE, "DNS record acme-s0-dns: name 'acme.evil.test.' is outside the zone 'cloud.test'", None)
+    ]
+    found = run_resource_policy(
+        q.DNS_IN_ZONE, DNS_RECORD_TYPE, {**ok, "zone": "other.test", "name": "acme"}, name="acme-s0-dns"
+    )
+    assert found == [
+        (q.DNS_IN_ZONE, "DNS record acme-s0-dns: zone 'other.test' is not the environment's zone 'cloud.test'", None)
+    ]
 
 
 def test_advisories(run_resource_policy) -> None:
     props = vm_props(memory={"dedicated": 3000}, disks=[{"size": 4}], cpu={"cores": 1})
     assert run_resource_policy(q.VM_WHOLE_GIB, VM_TYPE, props)[0][1] == (
-        "VM acme-s0-vm: memory.dedicated = 3000 MB is not a multiple of 1024")
+        "VM acme-s0-vm: memory.dedicated = 3000 MB is not a multiple of 1024"
+    )
     assert run_resource_policy(q.VM_DISK_MIN, VM_TYPE, props)[0][1] == (
-        "VM acme-s0-vm: disks[0].size = 4 GB is below the template's 8 GB; a cloned disk cannot shrink")
+        "VM acme-s0-vm: disks[0].size = 4 GB is below the template's 8 GB; a cloned disk cannot shrink"
+    )
     assert run_resource_policy(q.VM_BELOW_PLAN, VM_TYPE, props)[0][1] == (
-        "VM acme-s0-vm: smaller than plan 'starter' (cpu.cores = 1 < 2; memory.dedicated = 3000 < 4096; disks[0].size = 4 < 40)")
+        "VM acme-s0-vm: smaller than plan 'starter' (cpu.cores = 1 < 2; memory.dedicated = 3000 < 4096; disks[0].size = 4 < 40)"
+    )
 
 
 def test_other_resource_types_are_ignored(run_resource_policy) -> None:
@@ -99,8 +139,12 @@ def _tenant_stack(count: int, plan: str = "starter", slug: str = "acme") -> list
     parent = tenant(slug)
     out = [parent]
     for i in range(count):
-        vm = stack_resource(VM_TYPE, f"{slug}-s{i}-vm", vm_props(vmId=UNKNOWN, tags=["dokploy-cloud", f"plan-{plan}",
-                                                                                       f"tenant-{slug}"]), parent)
+        vm = stack_resource(
+            VM_TYPE,
+            f"{slug}-s{i}-vm",
+            vm_props(vmId=UNKNOWN, tags=["dokploy-cloud", f"plan-{plan}", f"tenant-{slug}"]),
+            parent,
+        )
         out += [vm, firewall(f"{slug}-s{i}-vm-firewall", vm)]
     return out
 
@@ -108,8 +152,13 @@ def _tenant_stack(count: int, plan: str = "starter", slug: str = "acme") -> list
 def test_server_quota_counts_vms_per_parent(run_stack_policy) -> None:
     assert run_stack_policy(q.TENANT_SERVER_QUOTA, _tenant_stack(1) + _tenant_stack(3, "business", "globex")) == []
     found = run_stack_policy(q.TENANT_SERVER_QUOTA, _tenant_stack(2) + _tenant_stack(3, "business", "globex"))
-    assert found == [(q.TENANT_SERVER_QUOTA, "tenant acme: 2 servers exceed plan 'starter' limit of 1 (max_servers)",
-                      f"urn:{'dokploy-cloud:tenant:TenantEnvironment'}::acme")]
+    assert found == [
+        (
+            q.TENANT_SERVER_QUOTA,
+            "tenant acme: 2 servers exceed plan 'starter' limit of 1 (max_servers)",
+            f"urn:{'dokploy-cloud:tenant:TenantEnvironment'}::acme",
+        )
+    ]
 
 
 def test_firewall_present_and_dropping(run_stack_policy) -> None:
@@ -119,13 +168,20 @@ def test_firewall_present_and_dropping(run_stack_policy) -> None:
 def test_vm_without_firewall(run_stack_policy) -> None:
     resources = [r for r in _tenant_stack(1) if not r.name.endswith("firewall")]
     found = run_stack_policy(q.VM_FIREWALL, resources)
-    assert found == [(q.VM_FIREWALL, "VM acme-s0-vm: no firewall OptionsLegacy for this vm (expected one with "
-                                     "input_policy DROP)", f"urn:{VM_TYPE}::acme-s0-vm")]
+    assert found == [
+        (
+            q.VM_FIREWALL,
+            "VM acme-s0-vm: no firewall OptionsLegacy for this vm (expected one with input_policy DROP)",
+            f"urn:{VM_TYPE}::acme-s0-vm",
+        )
+    ]
 
 
 def test_firewall_accepting_inbound(run_stack_policy) -> None:
     parent = tenant()
     vm = stack_resource(VM_TYPE, "acme-s0-vm", vm_props(), parent)
-    fw = stack_resource("proxmoxve:firewall/optionsLegacy:OptionsLegacy", "fw", {"vmId": 10001, "inputPolicy": "ACCEPT"}, parent)
+    fw = stack_resource(
+        "proxmoxve:firewall/optionsLegacy:OptionsLegacy", "fw", {"vmId": 10001, "inputPolicy": "ACCEPT"}, parent
+    )
     found = run_stack_policy(q.VM_FIREWALL, [parent, vm, fw])
     assert [m for _, m, _ in found] == ["VM acme-s0-vm: firewall fw input_policy = 'ACCEPT', expected 'DROP'"]

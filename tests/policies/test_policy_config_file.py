@@ -1,4 +1,5 @@
 """The pack's config file is written by every preview and up; a worker's threads write it at once."""
+
 from __future__ import annotations
 
 import json

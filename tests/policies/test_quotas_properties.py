@@ -1,4 +1,5 @@
 """Laws of the pure rules, stated with Hypothesis."""
+
 from __future__ import annotations
 
 from hypothesis import given
@@ -7,8 +8,13 @@ from hypothesis import strategies as st
 from policies import quotas as q
 from policies.views import UNKNOWN_SENTINELS, VmView, vm_view
 
-LIMITS = st.builds(q.PlanLimits, cores=st.integers(1, 64), memory_mb=st.integers(512, 1 << 20),
-                   disk_gb=st.integers(1, 4096), max_servers=st.integers(1, 50))
+LIMITS = st.builds(
+    q.PlanLimits,
+    cores=st.integers(1, 64),
+    memory_mb=st.integers(512, 1 << 20),
+    disk_gb=st.integers(1, 4096),
+    max_servers=st.integers(1, 50),
+)
 MAYBE = st.one_of(st.none(), st.integers(0, 1 << 21))
 
 
@@ -16,14 +22,22 @@ MAYBE = st.one_of(st.none(), st.integers(0, 1 << 21))
 def test_within_plan_fires_exactly_for_known_values_over_the_limit(plan: q.PlanLimits, cores, mem, disk) -> None:
     vm = VmView("vm", tags=("dokploy-cloud", "tenant-t", "plan-p"), cores=cores, memory_mb=mem, disk_gb=disk)
     found = q.vm_within_plan(vm, {"p": plan})
-    expected = sum(v is not None and v > lim for v, lim in ((cores, plan.cores), (mem, plan.memory_mb), (disk, plan.disk_gb)))
+    expected = sum(
+        v is not None and v > lim for v, lim in ((cores, plan.cores), (mem, plan.memory_mb), (disk, plan.disk_gb))
+    )
     assert len(found) == expected and all(v.policy == q.VM_WITHIN_PLAN for v in found)
 
 
 @given(LIMITS)
 def test_a_vm_sized_exactly_to_its_plan_passes_every_rule(plan: q.PlanLimits) -> None:
-    vm = VmView("vm", tags=("dokploy-cloud", "tenant-t", "plan-p"), cores=plan.cores, memory_mb=plan.memory_mb,
-                disk_gb=plan.disk_gb, pool_id="dokploy-prod")
+    vm = VmView(
+        "vm",
+        tags=("dokploy-cloud", "tenant-t", "plan-p"),
+        cores=plan.cores,
+        memory_mb=plan.memory_mb,
+        disk_gb=plan.disk_gb,
+        pool_id="dokploy-prod",
+    )
     assert q.vm_within_plan(vm, {"p": plan}) == q.below_plan(vm, {"p": plan}) == []
     assert q.tenant_tags(vm) == q.tenant_pool(vm, ["dokploy-prod"]) == []
 
@@ -36,8 +50,14 @@ def test_server_quota_is_monotone(plan: q.PlanLimits, count: int) -> None:
 
 @given(st.sampled_from(sorted(UNKNOWN_SENTINELS)))
 def test_unknown_everywhere_means_nothing_to_check(unknown: str) -> None:
-    props = {"tags": unknown, "cpu": unknown, "memory": {"dedicated": unknown}, "disks": [{"size": unknown}],
-             "clone": {"vmId": unknown}, "poolId": unknown}
+    props = {
+        "tags": unknown,
+        "cpu": unknown,
+        "memory": {"dedicated": unknown},
+        "disks": [{"size": unknown}],
+        "clone": {"vmId": unknown},
+        "poolId": unknown,
+    }
     vm = vm_view("vm", props)
     plans = {"p": q.PlanLimits(1, 1024, 1, 1)}
     assert vm == VmView("vm")

@@ -1,4 +1,5 @@
 """The service's door check refuses over-quota requests with the pack's own policy names and messages."""
+
 from __future__ import annotations
 
 import pytest
@@ -16,7 +17,8 @@ def test_within_quota_is_allowed() -> None:
 
 def test_too_many_servers_is_refused_with_the_policy_message() -> None:
     assert check_request("starter", 2, PLANS, tenant="acme") == [
-        q.Violation(q.TENANT_SERVER_QUOTA, "tenant acme: 2 servers exceed plan 'starter' limit of 1 (max_servers)")]
+        q.Violation(q.TENANT_SERVER_QUOTA, "tenant acme: 2 servers exceed plan 'starter' limit of 1 (max_servers)")
+    ]
 
 
 def test_unknown_plan() -> None:
@@ -25,13 +27,23 @@ def test_unknown_plan() -> None:
 
 def test_custom_size_over_plan() -> None:
     found = check_request("starter", 1, PLANS, tenant="acme", memory_mb=8192)
-    assert found == [q.Violation(q.VM_WITHIN_PLAN, "VM acme-s0-vm: memory.dedicated = 8192 MB exceeds plan 'starter' "
-                                                   "limit of 4096 MB")]
+    assert found == [
+        q.Violation(
+            q.VM_WITHIN_PLAN, "VM acme-s0-vm: memory.dedicated = 8192 MB exceeds plan 'starter' limit of 4096 MB"
+        )
+    ]
 
 
 def test_templates_and_hostnames() -> None:
-    found = check_request("starter", 1, PLANS, templates=[9000, 42], allowed_templates=[9000],
-                          hostnames=["acme.cloud.test", "acme.other.test"], zone="cloud.test")
+    found = check_request(
+        "starter",
+        1,
+        PLANS,
+        templates=[9000, 42],
+        allowed_templates=[9000],
+        hostnames=["acme.cloud.test", "acme.other.test"],
+        zone="cloud.test",
+    )
     assert [v.policy for v in found] == [q.VM_TEMPLATE_ALLOWED, q.DNS_IN_ZONE]
 
 

@@ -1,4 +1,5 @@
 """Allocation store, placement and the allocation provider's pure rules."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -16,8 +17,17 @@ from providers.allocation_rules import check_inputs, diff_inputs
 
 SPEC = PoolSpec(vmid_start=1000, vmid_end=1999, network="10.77.0.0/24", gateway="10.77.0.1", reserved=10)
 POOL = "local/pve-eu1"  # pools are <env>/<region>, owners <slug>/<index>: both hold a slash
-VALID = {"pool": "local", "owner": "acme/0", "vmid_start": 1000, "vmid_end": 1999, "network": "10.77.0.0/24",
-         "gateway": "10.77.0.1", "reserved": 10, "nodes": ["pve1", "pve2"], "memory_mb": 2048}
+VALID = {
+    "pool": "local",
+    "owner": "acme/0",
+    "vmid_start": 1000,
+    "vmid_end": 1999,
+    "network": "10.77.0.0/24",
+    "gateway": "10.77.0.1",
+    "reserved": 10,
+    "nodes": ["pve1", "pve2"],
+    "memory_mb": 2048,
+}
 
 
 def test_allocation_is_idempotent_per_owner(tmp_path: Path) -> None:
@@ -55,8 +65,10 @@ def test_exhaustion_says_what_to_widen(tmp_path: Path) -> None:
 def _allocate_many(args: tuple[str, int]) -> list[tuple[str, int, str]]:
     path, worker = args
     store = SqliteAllocationStore(path)
-    return [(a.owner, a.vmid, a.address) for a in
-            (store.allocate("local", f"t{worker}-{i}/0", SPEC, "pve1") for i in range(10))]
+    return [
+        (a.owner, a.vmid, a.address)
+        for a in (store.allocate("local", f"t{worker}-{i}/0", SPEC, "pve1") for i in range(10))
+    ]
 
 
 def test_concurrent_processes_never_share_an_id_or_address(tmp_path: Path) -> None:
@@ -69,7 +81,11 @@ def test_concurrent_processes_never_share_an_id_or_address(tmp_path: Path) -> No
 
 
 def test_choose_node_prefers_most_free_memory_and_skips_offline() -> None:
-    loads = [NodeLoad("pve1", True, 16384, 8192), NodeLoad("pve2", True, 16384, 1024), NodeLoad("pve3", False, 65536, 0)]
+    loads = [
+        NodeLoad("pve1", True, 16384, 8192),
+        NodeLoad("pve2", True, 16384, 1024),
+        NodeLoad("pve3", False, 65536, 0),
+    ]
     assert choose_node(loads, ["pve1", "pve2", "pve3"], 2048) == "pve2"
 
 
@@ -83,9 +99,11 @@ def test_choose_node_explains_every_refusal() -> None:
 
 def test_node_loads_take_the_nodes_use_plus_stopped_vms_but_not_templates() -> None:
     nodes = [{"node": "pve1", "status": "online", "maxmem": 8 * 2**30, "mem": 3 * 2**30}]
-    vms = [{"node": "pve1", "maxmem": 2 * 2**30, "status": "running"},  # already in the node's 3 GiB
-           {"node": "pve1", "maxmem": 1 * 2**30, "status": "stopped"},
-           {"node": "pve1", "maxmem": 4 * 2**30, "template": 1, "status": "stopped"}]
+    vms = [
+        {"node": "pve1", "maxmem": 2 * 2**30, "status": "running"},  # already in the node's 3 GiB
+        {"node": "pve1", "maxmem": 1 * 2**30, "status": "stopped"},
+        {"node": "pve1", "maxmem": 4 * 2**30, "template": 1, "status": "stopped"},
+    ]
     assert node_loads(nodes, vms) == [NodeLoad("pve1", True, 8192, 4096)]
 
 
@@ -95,8 +113,12 @@ def test_node_loads_without_node_figures_name_the_missing_privilege() -> None:
     assert node_loads([{"node": "pve2", "status": "offline"}], []) == [NodeLoad("pve2", False, 0, 0)]
 
 
-loads_st = st.lists(st.builds(NodeLoad, st.sampled_from(["a", "b", "c", "d"]), st.booleans(),
-                              st.integers(0, 65536), st.integers(0, 65536)), unique_by=lambda n: n.name)
+loads_st = st.lists(
+    st.builds(
+        NodeLoad, st.sampled_from(["a", "b", "c", "d"]), st.booleans(), st.integers(0, 65536), st.integers(0, 65536)
+    ),
+    unique_by=lambda n: n.name,
+)
 
 
 @given(loads_st, st.integers(1, 32768))
@@ -108,8 +130,11 @@ def test_chosen_node_is_online_candidate_with_room(loads: list[NodeLoad], memory
         return
     load = next(n for n in loads if n.name == chosen)
     assert load.online and chosen != "d" and load.free_memory_mb >= memory
-    assert all(n.free_memory_mb <= load.free_memory_mb for n in loads
-               if n.online and n.name != "d" and n.free_memory_mb >= memory)
+    assert all(
+        n.free_memory_mb <= load.free_memory_mb
+        for n in loads
+        if n.online and n.name != "d" and n.free_memory_mb >= memory
+    )
 
 
 def test_check_accepts_valid_and_names_bad_fields() -> None:
@@ -139,13 +164,21 @@ def test_placement_counts_memory_promised_to_allocations_without_vms(tmp_path: P
 
     store = SqliteAllocationStore(tmp_path / "a.sqlite")
     loads = [NodeLoad("pve1", True, 65536, 0), NodeLoad("pve2", True, 65536, 0)]
-    nodes = [store.allocate("us", f"globex/{i}", SPEC,
-                            lambda pending: choose_node(with_pending(loads, pending), ["pve1", "pve2"], 32768),
-                            memory_mb=32768).node for i in range(4)]
+    nodes = [
+        store.allocate(
+            "us",
+            f"globex/{i}",
+            SPEC,
+            lambda pending: choose_node(with_pending(loads, pending), ["pve1", "pve2"], 32768),
+            memory_mb=32768,
+        ).node
+        for i in range(4)
+    ]
     assert sorted(nodes) == ["pve1", "pve1", "pve2", "pve2"]
     with pytest.raises(PlacementError):
-        store.allocate("us", "globex/4", SPEC,
-                       lambda pending: choose_node(with_pending(loads, pending), ["pve1", "pve2"], 32768))
+        store.allocate(
+            "us", "globex/4", SPEC, lambda pending: choose_node(with_pending(loads, pending), ["pve1", "pve2"], 32768)
+        )
 
 
 def _provider_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SqliteAllocationStore:
@@ -155,7 +188,8 @@ def _provider_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SqliteAl
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["encoded-id", "pre-encoding-id"])
 def test_provider_reads_and_releases_allocations_of_an_env_region_pool(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, legacy: bool) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, legacy: bool
+) -> None:
     store = _provider_store(tmp_path, monkeypatch)
     held = store.allocate(POOL, "acme/0", SPEC, "pve1")
     other = store.allocate(POOL, "acme/1", SPEC, "pve2")

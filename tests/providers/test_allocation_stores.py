@@ -1,5 +1,6 @@
 """Both allocation stores keep the same promises: idempotent per owner, no duplicate id or address
 across concurrent processes, exact release; :func:`open_store` picks one from ``ALLOCATIONS_DB``."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -45,8 +46,10 @@ def test_idempotent_per_owner_and_exact_release(location: str) -> None:
 def _allocate_many(args: tuple[str, int]) -> list[tuple[str, int, str]]:
     location, worker = args
     store = open_store(location)
-    return [(a.owner, a.vmid, a.address) for a in
-            (store.allocate(POOL, f"t{worker}-{i}/0", SPEC, "pve1") for i in range(10))]
+    return [
+        (a.owner, a.vmid, a.address)
+        for a in (store.allocate(POOL, f"t{worker}-{i}/0", SPEC, "pve1") for i in range(10))
+    ]
 
 
 def test_concurrent_processes_never_share_an_id_or_address(location: str) -> None:

@@ -1,4 +1,5 @@
 """Which allocations their owners still hold, the orphan sweep's rules and the capacity left (no engine)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,8 +30,7 @@ POOL = "local/pve-eu1"
 class States:
     """Stacks as a backend would show them: names, recorded allocations, locks (mutable by the test)."""
 
-    def __init__(self, recorded: dict[str, Recorded], locked: set[str] = frozenset(),
-                 readable: bool = True) -> None:
+    def __init__(self, recorded: dict[str, Recorded], locked: set[str] = frozenset(), readable: bool = True) -> None:
         self.recorded_by_stack = recorded
         self.locked_stacks = set(locked)
         self.readable = readable
@@ -49,14 +49,26 @@ class States:
 
 def _deployment(*owners: tuple[str, str], pending: tuple[str, str] | None = None, vmid: int = 0) -> dict:
     def res(pool: str, owner: str) -> dict:
-        return {"type": "pulumi-python:dynamic/ipam:Allocation", "urn": f"urn:{owner}",
-                "outputs": {"pool": pool, "owner": owner, "vmid": 1000}}
-    out = {"resources": [{"type": "pulumi:pulumi:Stack", "outputs": {"pool": "x", "owner": "y/0"}},
-                         {"type": "proxmoxve:index/vmLegacy:VmLegacy", "id": str(vmid)},
-                         *(res(*o) for o in owners)]}
+        return {
+            "type": "pulumi-python:dynamic/ipam:Allocation",
+            "urn": f"urn:{owner}",
+            "outputs": {"pool": pool, "owner": owner, "vmid": 1000},
+        }
+
+    out = {
+        "resources": [
+            {"type": "pulumi:pulumi:Stack", "outputs": {"pool": "x", "owner": "y/0"}},
+            {"type": "proxmoxve:index/vmLegacy:VmLegacy", "id": str(vmid)},
+            *(res(*o) for o in owners),
+        ]
+    }
     if pending:
-        out["pending_operations"] = [{"type": "creating", "resource": {**res(*pending), "outputs": {},
-                                                                        "inputs": {"pool": pending[0], "owner": pending[1]}}}]
+        out["pending_operations"] = [
+            {
+                "type": "creating",
+                "resource": {**res(*pending), "outputs": {}, "inputs": {"pool": pending[0], "owner": pending[1]}},
+            }
+        ]
     return out
 
 
@@ -75,8 +87,14 @@ def store(tmp_path: Path) -> SqliteAllocationStore:
 
 
 def _states() -> States:
-    return States({"local.acme": Recorded({(POOL, "acme/0")}, set()), "local.busy": Recorded(set(), set()),
-                   "local": Recorded(set(), set())}, locked={"local.busy"})
+    return States(
+        {
+            "local.acme": Recorded({(POOL, "acme/0")}, set()),
+            "local.busy": Recorded(set(), set()),
+            "local": Recorded(set(), set()),
+        },
+        locked={"local.busy"},
+    )
 
 
 def test_judge_proves_orphans_from_the_stacks_only(store: SqliteAllocationStore) -> None:
@@ -133,6 +151,9 @@ def test_a_vm_the_stack_records_keeps_its_allocation(store: SqliteAllocationStor
     """A refresh before ids were encoded dropped Allocations from state while their VMs stayed."""
     vmid = store.get(POOL, "acme/1").vmid  # type: ignore[union-attr]
     states = States({"local.acme": Recorded(set(), {vmid})})
-    verdicts = {j.allocation.owner: j.verdict for j in judge("local", env_allocations(store, "local"), states)
-                if j.allocation.owner.startswith("acme/")}
+    verdicts = {
+        j.allocation.owner: j.verdict
+        for j in judge("local", env_allocations(store, "local"), states)
+        if j.allocation.owner.startswith("acme/")
+    }
     assert verdicts == {"acme/0": ORPHAN, "acme/1": HELD}

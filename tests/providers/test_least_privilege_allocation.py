@@ -1,5 +1,6 @@
 """Allocation under the product's least-privilege token: VMs outside its pool are invisible to it,
 yet their ids are never handed out and their memory counts in placement."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -18,13 +19,30 @@ from sim.proxmox.models import Backend
 from sim.proxmox.seed import seed_cluster
 from sim.proxmox.server import ThreadedServer
 
-REGION = Region(name="pve-eu1", endpoint="https://127.0.0.1:8006/", nodes=("pve1", "pve2"),
-                templates={"pve1": 9000, "pve2": 9001}, datastore="local-lvm", network="10.77.0.0/24",
-                gateway="10.77.0.1", vmid_start=10000, vmid_end=10099, pool="dokploy-test")
+REGION = Region(
+    name="pve-eu1",
+    endpoint="https://127.0.0.1:8006/",
+    nodes=("pve1", "pve2"),
+    templates={"pve1": 9000, "pve2": 9001},
+    datastore="local-lvm",
+    network="10.77.0.0/24",
+    gateway="10.77.0.1",
+    vmid_start=10000,
+    vmid_end=10099,
+    pool="dokploy-test",
+)
 TOKEN = "dokploy-cloud@pve!alloc=0b9b3c9e-1111-4222-8333-444455556666"
-PROPS = {"pool": "test/pve-eu1", "owner": "acme/0", "vmid_start": 10000, "vmid_end": 10099,
-         "network": "10.77.0.0/24", "gateway": "10.77.0.1", "reserved": 10, "nodes": ["pve1", "pve2"],
-         "memory_mb": 4096}
+PROPS = {
+    "pool": "test/pve-eu1",
+    "owner": "acme/0",
+    "vmid_start": 10000,
+    "vmid_end": 10099,
+    "network": "10.77.0.0/24",
+    "gateway": "10.77.0.1",
+    "reserved": 10,
+    "nodes": ["pve1", "pve2"],
+    "memory_mb": 4096,
+}
 
 
 @pytest.fixture

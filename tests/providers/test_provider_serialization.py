@@ -1,5 +1,6 @@
 """Providers are pickled into every stack's state by reference (module and class name), so the state
 written before a refactor still loads: the four modules and class names below must not change."""
+
 from __future__ import annotations
 
 import base64
@@ -14,8 +15,7 @@ from providers.dokploy_server import DokployServerProvider
 from providers.ssh_keypair import SshKeyPairProvider
 
 
-@pytest.mark.parametrize("provider", [AllocationProvider, DnsRecordProvider, DokployServerProvider,
-                                      SshKeyPairProvider])
+@pytest.mark.parametrize("provider", [AllocationProvider, DnsRecordProvider, DokployServerProvider, SshKeyPairProvider])
 def test_a_provider_is_pickled_by_reference(provider: type) -> None:
     raw = base64.b64decode(serialize_provider(provider()))
     assert provider.__module__.encode() in raw and provider.__name__.encode() in raw

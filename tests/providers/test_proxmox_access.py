@@ -1,4 +1,5 @@
 """The documented least-privilege layout: code, docs and the environment's pool setting agree."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,12 +29,17 @@ def test_every_privilege_of_every_role_is_explained_in_the_doc() -> None:
 def test_grants_cover_the_pool_templates_storage_bridge_and_nodes() -> None:
     region = load_environment(REPO, "prod").regions["pve-eu1"]
     assert [(g.path, g.role) for g in grants(region)] == [
-        ("/pool/dokploy-prod", "DokployCloudVM"), ("/vms/9000", "DokployCloudTemplate"),
-        ("/vms/9001", "DokployCloudTemplate"), ("/vms/9002", "DokployCloudTemplate"),
-        ("/storage/local-lvm", "DokployCloudStorage"), ("/sdn/zones/localnetwork/vmbr1", "DokployCloudNetwork"),
-        ("/nodes", "DokployCloudNodes")]
-    assert "pveum acl modify /pool/dokploy-prod --roles DokployCloudVM --tokens 'x@pve!t'" in \
-        pveum_commands(region, "x@pve!t")
+        ("/pool/dokploy-prod", "DokployCloudVM"),
+        ("/vms/9000", "DokployCloudTemplate"),
+        ("/vms/9001", "DokployCloudTemplate"),
+        ("/vms/9002", "DokployCloudTemplate"),
+        ("/storage/local-lvm", "DokployCloudStorage"),
+        ("/sdn/zones/localnetwork/vmbr1", "DokployCloudNetwork"),
+        ("/nodes", "DokployCloudNodes"),
+    ]
+    assert "pveum acl modify /pool/dokploy-prod --roles DokployCloudVM --tokens 'x@pve!t'" in pveum_commands(
+        region, "x@pve!t"
+    )
 
 
 def test_cli_prints_the_commands_for_each_region(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,5 @@
 """The proxmoxer client the allocation provider builds from PROXMOX_VE_* variables."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -35,8 +36,9 @@ def test_reads_nodes_and_vms(pve: tuple[ThreadedServer, Backend], monkeypatch: p
     assert [vm["vmid"] for vm in cluster_vms(api)] == [9000]
 
 
-def test_transient_errors_on_reads_are_retried(pve: tuple[ThreadedServer, Backend],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transient_errors_on_reads_are_retried(
+    pve: tuple[ThreadedServer, Backend], monkeypatch: pytest.MonkeyPatch
+) -> None:
     server, backend = pve
     _env(monkeypatch, server, backend)
     server.sim.faults.set_rules([{"path": "/cluster/resources", "error_rate": 1.0, "status": 503, "count": 2}])
@@ -47,11 +49,14 @@ def test_transient_errors_on_reads_are_retried(pve: tuple[ThreadedServer, Backen
         server.sim.faults.set_rules([])
 
 
-@pytest.mark.parametrize("endpoint,token,field", [
-    ("", "dokploy-cloud@pve!x=y", "PROXMOX_VE_ENDPOINT"),
-    ("http://pve:8006/", "dokploy-cloud@pve!x=y", "PROXMOX_VE_ENDPOINT"),
-    ("https://pve:8006/", "no-token-shape", "PROXMOX_VE_API_TOKEN"),
-])
+@pytest.mark.parametrize(
+    "endpoint,token,field",
+    [
+        ("", "dokploy-cloud@pve!x=y", "PROXMOX_VE_ENDPOINT"),
+        ("http://pve:8006/", "dokploy-cloud@pve!x=y", "PROXMOX_VE_ENDPOINT"),
+        ("https://pve:8006/", "no-token-shape", "PROXMOX_VE_API_TOKEN"),
+    ],
+)
 def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch, endpoint: str, token: str, field: str) -> None:
     monkeypatch.setenv("PROXMOX_VE_ENDPOINT", endpoint)
     monkeypatch.setenv("PROXMOX_VE_API_TOKEN", token)

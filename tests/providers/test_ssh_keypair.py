@@ -1,4 +1,5 @@
 """SSH key pair provider: generated keys are valid OpenSSH ed25519 keys; check/diff laws."""
+
 from __future__ import annotations
 
 from cryptography.hazmat.primitives import serialization
@@ -15,8 +16,9 @@ def test_create_generates_a_matching_openssh_pair() -> None:
     result = SshKeyPairProvider().create({"comment": "dokploy@acme"})
     outs = result.outs
     private = serialization.load_ssh_private_key(outs["private_key"].encode(), password=None)
-    public_line = private.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                                    serialization.PublicFormat.OpenSSH).decode()
+    public_line = (
+        private.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    )
     assert outs["public_key"] == f"{public_line} dokploy@acme"
     assert outs["public_key"].startswith("ssh-ed25519 ")
     assert result.id == outs["fingerprint"] and outs["fingerprint"].startswith("SHA256:")

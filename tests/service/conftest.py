@@ -1,4 +1,5 @@
 """Fixtures for the provisioning service: a throwaway PostgreSQL, and the service over each queue mode."""
+
 from __future__ import annotations
 
 import uuid
@@ -19,11 +20,19 @@ OPERATOR_TOKEN = "test-operator-token-0123456789"
 
 def service_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     """The environment ``python -m service`` would get, with fast leases and retries."""
-    return {"SERVICE_HMAC_SECRET": HMAC_SECRET, "SERVICE_OPERATOR_TOKEN": OPERATOR_TOKEN,
-            "SERVICE_DATABASE_URL": database_url, "SERVICE_ENV": "local", "SERVICE_CONCURRENCY": "4",
-            "SERVICE_TENANTS_DIR": str(tmp_path / "tenants"), "SERVICE_LEASE_SECONDS": "1.5",
-            "SERVICE_GIT_TENANTS_DIR": str(tmp_path / "git-tenants"),
-            "SERVICE_RETRY_BASE_SECONDS": "0.1", "SERVICE_POLL_SECONDS": "0.05", "SERVICE_MAX_BODY_BYTES": "4096"}
+    return {
+        "SERVICE_HMAC_SECRET": HMAC_SECRET,
+        "SERVICE_OPERATOR_TOKEN": OPERATOR_TOKEN,
+        "SERVICE_DATABASE_URL": database_url,
+        "SERVICE_ENV": "local",
+        "SERVICE_CONCURRENCY": "4",
+        "SERVICE_TENANTS_DIR": str(tmp_path / "tenants"),
+        "SERVICE_LEASE_SECONDS": "1.5",
+        "SERVICE_GIT_TENANTS_DIR": str(tmp_path / "git-tenants"),
+        "SERVICE_RETRY_BASE_SECONDS": "0.1",
+        "SERVICE_POLL_SECONDS": "0.05",
+        "SERVICE_MAX_BODY_BYTES": "4096",
+    }
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

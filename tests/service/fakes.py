@@ -7,6 +7,7 @@ creates each resource only if the tenant's state lacks it (an engine converges),
 every resource (so a process killed mid-run leaves partial state behind) and appends every real
 change to ``effects.log``. Failures are injected per tenant through ``faults.json``.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -66,8 +67,13 @@ class FakeEngine:
         (self.state_dir / "faults.json").write_text(json.dumps(faults))
 
     # -- the runner ----------------------------------------------------------------------------------------------
-    def run(self, tenant: TenantSpec, operation: Operation, on_event: EventHandler | None = None,
-            cancel: threading.Event | None = None) -> RunResult:
+    def run(
+        self,
+        tenant: TenantSpec,
+        operation: Operation,
+        on_event: EventHandler | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunResult:
         """Apply or destroy the fake stack of ``tenant``; a set ``cancel`` stops it before the next resource."""
         started, slug = time.monotonic(), tenant.slug
         fault = self._take_fault(slug)
@@ -80,8 +86,9 @@ class FakeEngine:
             urn = f"urn:pulumi:local.{slug}::dokploy-cloud::{type_}::{slug}-{name}"
             if cancel is not None and cancel.wait(self.step_seconds):
                 self._effect(f"cancelled {slug} before {name}")
-                return RunResult(slug, operation, False, time.monotonic() - started, error="cancelled",
-                                 error_kind="cancelled")
+                return RunResult(
+                    slug, operation, False, time.monotonic() - started, error="cancelled", error_kind="cancelled"
+                )
             self._emit(on_event, "resourcePreEvent", urn, type_)
             if cancel is None:
                 time.sleep(self.step_seconds)
@@ -94,8 +101,14 @@ class FakeEngine:
                 created += 1
             self._emit(on_event, "resOutputsEvent", urn, type_)
         outputs = {"tenant": slug, "plan": tenant.plan, "hostname": f"{slug}.cloud.test"}
-        return RunResult(slug, operation, True, time.monotonic() - started,
-                         {"create": created, "same": len(RESOURCES) - created}, outputs)
+        return RunResult(
+            slug,
+            operation,
+            True,
+            time.monotonic() - started,
+            {"create": created, "same": len(RESOURCES) - created},
+            outputs,
+        )
 
     def _destroy(self, slug: str, started: float) -> RunResult:
         state = self.state(slug) or {"resources": {}}
@@ -108,8 +121,15 @@ class FakeEngine:
 
     def _emit(self, on_event: EventHandler | None, kind: str, urn: str, type_: str) -> None:
         if on_event is not None:
-            on_event(auto.EngineEvent.from_json({"sequence": 0, "timestamp": int(time.time()),
-                                                 kind: {"metadata": {"op": "create", "urn": urn, "type": type_}}}))
+            on_event(
+                auto.EngineEvent.from_json(
+                    {
+                        "sequence": 0,
+                        "timestamp": int(time.time()),
+                        kind: {"metadata": {"op": "create", "urn": urn, "type": type_}},
+                    }
+                )
+            )
 
     def _save(self, slug: str, state: dict[str, Any]) -> None:
         tmp = self.state_dir / f".{slug}.json.tmp"

@@ -1,4 +1,5 @@
 """A running service for tests: the ASGI app under uvicorn on a free port, worker threads, a signed client."""
+
 from __future__ import annotations
 
 import json
@@ -58,25 +59,40 @@ class RunningService:
             thread.join(timeout=10)
 
     # -- HTTP helpers ----------------------------------------------------------------------------------------------
-    def signup(self, body: dict[str, Any] | bytes, *, timestamp: int | None = None,
-               signature: str | None = None, headers: dict[str, str] | None = None) -> requests.Response:
+    def signup(
+        self,
+        body: dict[str, Any] | bytes,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
         """POST a signup signed with the service's secret (unless ``signature`` overrides it)."""
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         sig = signature if signature is not None else sign(self.settings.hmac_secret, raw, timestamp)
-        return requests.post(f"{self.base_url}/v1/signups", data=raw, timeout=HTTP_TIMEOUT,
-                             headers={"Content-Type": "application/json", "X-Signature": sig, **(headers or {})})
+        return requests.post(
+            f"{self.base_url}/v1/signups",
+            data=raw,
+            timeout=HTTP_TIMEOUT,
+            headers={"Content-Type": "application/json", "X-Signature": sig, **(headers or {})},
+        )
 
     def op(self, method: str, path: str, token: str | None = None) -> requests.Response:
         """An operator call with the bearer token (or ``token``)."""
         bearer = token if token is not None else self.settings.operator_token.get_secret_value()
-        return requests.request(method, f"{self.base_url}{path}", timeout=HTTP_TIMEOUT,
-                                headers={"Authorization": f"Bearer {bearer}"})
+        return requests.request(
+            method, f"{self.base_url}{path}", timeout=HTTP_TIMEOUT, headers={"Authorization": f"Bearer {bearer}"}
+        )
 
-    def wait_job(self, job_id: str, states: tuple[str, ...] = ("succeeded", "failed", "cancelled"),
-                 timeout: float = 15.0) -> dict[str, Any]:
+    def wait_job(
+        self, job_id: str, states: tuple[str, ...] = ("succeeded", "failed", "cancelled"), timeout: float = 15.0
+    ) -> dict[str, Any]:
         """Poll ``GET /v1/jobs/{id}`` until it reaches one of ``states``."""
-        job: dict[str, Any] = wait_for(lambda: _if(self.op("GET", f"/v1/jobs/{job_id}").json(), lambda j: j["state"] in states),
-                       timeout, f"job {job_id} to reach {states}")
+        job: dict[str, Any] = wait_for(
+            lambda: _if(self.op("GET", f"/v1/jobs/{job_id}").json(), lambda j: j["state"] in states),
+            timeout,
+            f"job {job_id} to reach {states}",
+        )
         return job
 
 
@@ -100,8 +116,9 @@ class ServerThread:
 
     def __init__(self, app: Any) -> None:
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="off"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> str:
@@ -128,8 +145,14 @@ def build_service(settings: Settings, queue: JobQueue, engine: FakeEngine) -> tu
 
 def signup_body(name: str, event_id: str | None = None, **overrides: Any) -> dict[str, Any]:
     """A valid signup for tenant ``name``."""
-    body = {"event_id": f"evt-{name}" if event_id is None else event_id, "slug": name, "organization_id": f"org_{name}"[:64],
-            "plan": "starter", "contact_email": f"ops@{name}.example", "display_name": f"{name} Inc."}
+    body = {
+        "event_id": f"evt-{name}" if event_id is None else event_id,
+        "slug": name,
+        "organization_id": f"org_{name}"[:64],
+        "plan": "starter",
+        "contact_email": f"ops@{name}.example",
+        "display_name": f"{name} Inc.",
+    }
     body.update(overrides)
     return body
 

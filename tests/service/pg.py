@@ -1,4 +1,5 @@
 """A throwaway PostgreSQL cluster from Debian's packages: initdb + pg_ctl in a temp dir, on a free port."""
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,19 @@ class Cluster:
         """initdb (trust auth on loopback) and start the server."""
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w",
-                  "-t", "30", "start")
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            opts,
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-t",
+            "30",
+            "start",
+        )
 
     def url(self, database: str = "postgres") -> str:
         """A libpq URL to ``database``."""

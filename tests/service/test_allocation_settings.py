@@ -1,4 +1,5 @@
 """With a PostgreSQL queue the allocations live there too (one store for every host); SQLite stays embedded."""
+
 from __future__ import annotations
 
 import pytest

@@ -3,6 +3,7 @@
 A stand-in ``pulumi`` (a shell script) plays the CLI so both behaviours can be forced: one that stops on
 SIGINT as the engine does, one that ignores it and has started a plugin-like child.
 """
+
 from __future__ import annotations
 
 import threading

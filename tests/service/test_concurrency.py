@@ -1,4 +1,5 @@
 """Many signups at once: all reach ready, tenants run in parallel, never two jobs of one tenant at once."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor

@@ -1,5 +1,6 @@
 """A tenant's declaration reaches the program one way: parsed once by the caller, handed to the engine in its
 environment (``DOKPLOY_CLOUD_TENANT_DECLARATION``), parsed once by the program; never written to disk."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,10 @@ from tests.service.fakes import FakeEngine
 from tests.service.harness import declaration_files
 
 GIT_TENANT_DIRS = (PROJECT_DIR / "tenants", PROJECT_DIR / "tests" / "e2e" / "tenants")
-ACME = ("slug: acme\ndisplay_name: Acme Inc.\nplan: starter\nregion: pve-eu1\ndokploy_organization: org_acme\n"
-        "owner: ops@acme.example\n")
+ACME = (
+    "slug: acme\ndisplay_name: Acme Inc.\nplan: starter\nregion: pve-eu1\ndokploy_organization: org_acme\n"
+    "owner: ops@acme.example\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,8 @@ def test_the_engine_environment_carries_the_declaration(monkeypatch: pytest.Monk
 
 
 def test_a_worker_hands_the_stored_declaration_to_the_runner_and_writes_nothing(
-        queue: JobQueue, settings: Settings, engine: FakeEngine, tmp_path: Path, local: Environment) -> None:
+    queue: JobQueue, settings: Settings, engine: FakeEngine, tmp_path: Path, local: Environment
+) -> None:
     queue.submit_signup("evt-acme", "acme", "starter", "org_acme", ACME, 3)
     assert Worker(queue, engine, WorkerOptions(), worker_id="w").run_once()
     assert engine.declaration("acme") == dump_tenant(stored_tenant("acme", ACME, local))
@@ -68,7 +72,8 @@ def test_a_worker_hands_the_stored_declaration_to_the_runner_and_writes_nothing(
 
 
 def test_an_invalid_stored_declaration_fails_the_job_for_good_without_a_run(
-        queue: JobQueue, settings: Settings, engine: FakeEngine) -> None:
+    queue: JobQueue, settings: Settings, engine: FakeEngine
+) -> None:
     job_id = queue.submit_signup("evt-acme", "acme", "starter", "org_acme", ACME.replace("pve-eu1", "mars"), 3).job.id
     assert Worker(queue, engine, WorkerOptions(retry_base_seconds=0.01), worker_id="w").run_once()
     job = queue.get_job(job_id)

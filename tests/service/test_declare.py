@@ -1,4 +1,5 @@
 """The one declaration door: requested fields -> checked TenantSpec, or a refusal naming each field."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,8 +18,14 @@ def environment() -> Environment:
 
 
 def fields(**overrides: Any) -> dict[str, Any]:
-    base = {"slug": "acme", "display_name": "ACME", "plan": "starter", "region": "pve-eu1",
-            "dokploy_organization": "org_acme", "owner": "ops@acme.example"}
+    base = {
+        "slug": "acme",
+        "display_name": "ACME",
+        "plan": "starter",
+        "region": "pve-eu1",
+        "dokploy_organization": "org_acme",
+        "owner": "ops@acme.example",
+    }
     return {**base, **overrides}
 
 

@@ -1,4 +1,5 @@
 """One namespace for git-declared and service tenants: checked at the door, by cloudctl, and kept for older tenants."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,9 +45,18 @@ def test_signups_with_subdomain_names_do_not_collide(service: RunningService) ->
 
 def _declare_old_service_tenant(queue: JobQueue, slug: str, servers: int) -> None:
     """A declaration as the service wrote it before hostname schemes existed (no hostname_scheme field)."""
-    text = yaml.safe_dump({"slug": slug, "display_name": slug, "plan": "business", "region": "pve-eu1",
-                           "dokploy_organization": f"org_{slug}", "owner": f"ops@{slug}.example",
-                           "servers": servers}, sort_keys=False)
+    text = yaml.safe_dump(
+        {
+            "slug": slug,
+            "display_name": slug,
+            "plan": "business",
+            "region": "pve-eu1",
+            "dokploy_organization": f"org_{slug}",
+            "owner": f"ops@{slug}.example",
+            "servers": servers,
+        },
+        sort_keys=False,
+    )
     queue.submit_signup(f"evt-{slug}", slug, "business", f"org_{slug}", text, 3)
 
 
@@ -60,9 +70,9 @@ def test_older_service_tenants_keep_their_numbered_names(queue: JobQueue) -> Non
     assert pin_existing_hostnames(queue, environment) == []  # idempotent
 
 
-def test_cloudctl_refuses_a_git_tenant_whose_slug_the_service_owns(tmp_path: Path, queue: JobQueue, settings,
-                                                                  monkeypatch: pytest.MonkeyPatch,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_cloudctl_refuses_a_git_tenant_whose_slug_the_service_owns(
+    tmp_path: Path, queue: JobQueue, settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _declare_old_service_tenant(queue, "oldco", 1)
     git = tmp_path / "git"
     git_tenant(git, "oldco")

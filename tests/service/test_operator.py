@@ -1,4 +1,5 @@
 """Operator endpoints over HTTP: bearer auth, tenant and job views, decommission, reapply, cancel."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,6 +1,7 @@
 """SQLite files and state directories that hold secrets or customer data are owner-only, whatever the umask.
 
 Tenant declarations are never written to disk (tests/service/test_declarations.py)."""
+
 from __future__ import annotations
 
 import os
@@ -30,12 +31,16 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-@pytest.mark.parametrize("make", [
-    lambda p: SqliteAllocationStore(p),
-    lambda p: SqliteQueue(p),
-    lambda p: BillingStore(p, BillingConfig(prices={})),
-    lambda p: SuspensionTimers(p),
-], ids=["allocations", "queue", "billing", "timers"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: SqliteAllocationStore(p),
+        lambda p: SqliteQueue(p),
+        lambda p: BillingStore(p, BillingConfig(prices={})),
+        lambda p: SuspensionTimers(p),
+    ],
+    ids=["allocations", "queue", "billing", "timers"],
+)
 def test_sqlite_stores_are_owner_only_with_their_wal(tmp_path: Path, make) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "state" / "nested" / "store.sqlite"
     make(db)

@@ -1,4 +1,5 @@
 """The queue on both backends: per-tenant exclusion under racing claimers, lease takeover, fencing."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """Signups held for payment, on SQLite and PostgreSQL: not runnable, released once, removable without a run."""
+
 from __future__ import annotations
 
 import pytest

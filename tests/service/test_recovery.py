@@ -1,4 +1,5 @@
 """Stale-lock decisions and the settings/secret hygiene the service depends on."""
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,11 @@ def test_foreign_lock_is_stale_only_after_the_grace_period() -> None:
 
 
 def test_secrets_never_show_in_reprs_or_errors() -> None:
-    env = {"SERVICE_HMAC_SECRET": "s3cr3t-hmac-value-xyz", "SERVICE_OPERATOR_TOKEN": "t0ken-operator-value-xyz",
-           "SERVICE_DATABASE_URL": "postgresql://svc:dbpassword@127.0.0.1/q"}
+    env = {
+        "SERVICE_HMAC_SECRET": "s3cr3t-hmac-value-xyz",
+        "SERVICE_OPERATOR_TOKEN": "t0ken-operator-value-xyz",
+        "SERVICE_DATABASE_URL": "postgresql://svc:dbpassword@127.0.0.1/q",
+    }
     settings = load_settings(env)
     text = repr(settings) + str(settings.hmac_secret) + repr(settings.operator_token)
     assert not any(secret in text for secret in (*env.values(), "dbpassword"))

@@ -1,4 +1,5 @@
 """Stale-lock and pending-operation recovery against the real pulumi CLI on a throwaway file backend."""
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,9 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> auto.Stack:
 
 
 def _write_lock(stack: auto.Stack, pid: int) -> Path:
-    directory = Path(os.environ["PULUMI_BACKEND_URL"][len("file://"):]) / ".pulumi/locks/organization/probe/local.probe"
+    directory = (
+        Path(os.environ["PULUMI_BACKEND_URL"][len("file://") :]) / ".pulumi/locks/organization/probe/local.probe"
+    )
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "00000000-dead-beef-0000-000000000000.json"
     path.write_text(json.dumps({"pid": pid, "hostname": socket.gethostname(), "timestamp": "2026-01-01T00:00:00Z"}))
@@ -57,7 +60,7 @@ def test_a_live_lock_is_kept_and_a_dead_one_cleared(stack: auto.Stack) -> None:
     assert [r.get("pid") for r in _locks(stack)] == [os.getpid()]
     kept = _recover(stack)
     assert not kept.lock_cleared and kept.live_lock and lock.exists()
-    _write_lock(stack, 2 ** 22 + 12345)  # beyond pid_max defaults: no such process
+    _write_lock(stack, 2**22 + 12345)  # beyond pid_max defaults: no such process
     cleared = _recover(stack)
     assert cleared.lock_cleared and cleared.crash_evidence and not cleared.live_lock
     assert _locks(stack) == [] and not lock.exists()
@@ -80,8 +83,12 @@ class _CheckpointStack:
 
 
 def test_pending_operations_are_dropped_and_imported_back() -> None:
-    pending = [{"resource": {"urn": "urn:pulumi:local.probe::probe::proxmoxve:index/vmLegacy:VmLegacy::acme-vm"},
-                "type": "creating"}]
+    pending = [
+        {
+            "resource": {"urn": "urn:pulumi:local.probe::probe::proxmoxve:index/vmLegacy:VmLegacy::acme-vm"},
+            "type": "creating",
+        }
+    ]
     fake = _CheckpointStack({"manifest": {}, "resources": [], "pending_operations": pending})
     assert recovery.clear_pending_operations(fake) == pending  # type: ignore[arg-type]
     assert fake.imported == [{"manifest": {}, "resources": []}]
@@ -92,7 +99,7 @@ def test_pending_operations_are_dropped_and_imported_back() -> None:
 def test_a_torn_checkpoint_sidecar_left_by_a_killed_cli_is_repaired(stack: auto.Stack) -> None:
     """What a worker SIGKILLed mid-save left in CI: a whole checkpoint, an empty ``.attrs`` sidecar."""
     stack.import_stack(stack.export_stack())  # a saved checkpoint and its sidecar
-    stacks = Path(os.environ["PULUMI_BACKEND_URL"][len("file://"):]) / ".pulumi" / "stacks" / "probe"
+    stacks = Path(os.environ["PULUMI_BACKEND_URL"][len("file://") :]) / ".pulumi" / "stacks" / "probe"
     sidecar = stacks / "local.probe.json.attrs"
     assert sidecar.exists()
     sidecar.write_text("")

@@ -5,6 +5,7 @@ when no live run holds the stack, and only when its tags and pool name the tenan
 reported. The stack side is a small in-memory :class:`~provisioning.recovery.StackState`; the engine side of
 the same decisions runs in ``tests/service_e2e/test_orphan_recovery.py``.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,7 +28,6 @@ MARKS = TenantMarks("acme", frozenset({"dokploy-cloud", "tenant-acme"}), "local-
 TEMPLATE, NODE = 9000, "pve1"
 
 
-
 @pytest.fixture
 def api(live: tuple[ThreadedServer, Backend]) -> ProxmoxAPI:
     server, backend = live
@@ -35,8 +35,15 @@ def api(live: tuple[ThreadedServer, Backend]) -> ProxmoxAPI:
     backend.settings.durations.set_speed(1.0)
     backend.settings.durations.table = dict.fromkeys(REALISTIC, 0.0)
     c = credentials(backend)["admin"]
-    prox = ProxmoxAPI("127.0.0.1", port=server.port, user=c["user"], token_name=c["token_name"],
-                      token_value=c["token_value"], verify_ssl=False, timeout=5)
+    prox = ProxmoxAPI(
+        "127.0.0.1",
+        port=server.port,
+        user=c["user"],
+        token_name=c["token_name"],
+        token_value=c["token_value"],
+        verify_ssl=False,
+        timeout=5,
+    )
     for pool in ("local-acme", "local-other"):
         prox.pools.post(poolid=pool)
     return prox
@@ -47,8 +54,12 @@ class FakeStack:
 
     name = "local.acme"
 
-    def __init__(self, vmids: set[int] | None = None, pending: list[dict[str, Any]] | None = None,
-                 locks: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        vmids: set[int] | None = None,
+        pending: list[dict[str, Any]] | None = None,
+        locks: list[dict[str, Any]] | None = None,
+    ) -> None:
         self._vmids, self._pending, self._locks = set(vmids or ()), list(pending or ()), list(locks or ())
         self.cleared_lock = False
         self.vmid_reads = 0
@@ -72,8 +83,12 @@ class FakeStack:
 
 
 def _pending_create() -> list[dict[str, Any]]:
-    return [{"type": "creating", "resource": {"urn": "urn:pulumi:local.acme::dokploy-cloud::"
-                                                     "proxmoxve:index/vmLegacy:VmLegacy::acme-s0-vm"}}]
+    return [
+        {
+            "type": "creating",
+            "resource": {"urn": "urn:pulumi:local.acme::dokploy-cloud::proxmoxve:index/vmLegacy:VmLegacy::acme-s0-vm"},
+        }
+    ]
 
 
 def _dead_lock() -> dict[str, Any]:
@@ -82,13 +97,23 @@ def _dead_lock() -> dict[str, Any]:
     return {"pid": dead.pid, "hostname": socket.gethostname(), "timestamp": "2026-01-01T00:00:00Z"}
 
 
-def _vm(api: ProxmoxAPI, vmid: int, *, pool: str | None = "local-acme", tags: str | None = "dokploy-cloud;plan-starter;tenant-acme",
-        running: bool = False) -> int:
+def _vm(
+    api: ProxmoxAPI,
+    vmid: int,
+    *,
+    pool: str | None = "local-acme",
+    tags: str | None = "dokploy-cloud;plan-starter;tenant-acme",
+    running: bool = False,
+) -> int:
     """A clone at ``vmid`` as a run of the program leaves it: in ``pool``, tagged ``tags``."""
     node = api.nodes(NODE)
     extra = {"pool": pool} if pool else {}
-    Tasks.blocking_status(api, node.qemu(TEMPLATE).clone.post(newid=vmid, name=f"acme-1-x{vmid}", **extra),
-                          timeout=10, polling_interval=0.05)
+    Tasks.blocking_status(
+        api,
+        node.qemu(TEMPLATE).clone.post(newid=vmid, name=f"acme-1-x{vmid}", **extra),
+        timeout=10,
+        polling_interval=0.05,
+    )
     if tags:
         node.qemu(vmid).config.put(tags=tags)
     if running:
@@ -156,8 +181,9 @@ def test_a_dry_run_reports_and_changes_nothing(api: ProxmoxAPI) -> None:
     assert [u["vmid"] for u in report.unproven_vms] == [orphan] and "dry run" in report.unproven_vms[0]["reason"]
 
 
-def test_the_state_is_read_again_after_waiting_for_a_dead_runs_task(api: ProxmoxAPI,
-                                                                    live: tuple[ThreadedServer, Backend]) -> None:
+def test_the_state_is_read_again_after_waiting_for_a_dead_runs_task(
+    api: ProxmoxAPI, live: tuple[ThreadedServer, Backend]
+) -> None:
     live[1].settings.durations.table["qmclone"] = 1.0  # the dead run's clone task is still running
     node = api.nodes(NODE)
     vmid = 4108

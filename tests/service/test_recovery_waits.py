@@ -1,4 +1,5 @@
 """Recovery's waits: a dead run's VM lock (RetryPolicy) and its own Proxmox tasks (proxmoxer's blocking_status)."""
+
 from __future__ import annotations
 
 import threading
@@ -24,8 +25,10 @@ class _Node:
             def get() -> dict[str, Any]:
                 api.config_reads += 1
                 if api.gone:
-                    raise RuntimeError("500 Internal Server Error: Configuration file 'nodes/pve1/qemu-server/"
-                                       f"{vmid}.conf' does not exist")
+                    raise RuntimeError(
+                        "500 Internal Server Error: Configuration file 'nodes/pve1/qemu-server/"
+                        f"{vmid}.conf' does not exist"
+                    )
                 return {"lock": api.locks.pop(0) if api.locks else None}
 
         return type("Vm", (), {"config": Config})
@@ -44,8 +47,9 @@ class _Node:
 class FakeApi:
     """Just enough of proxmoxer's ProxmoxAPI: VM config locks and task statuses, scripted."""
 
-    def __init__(self, locks: list[str] | None = None, statuses: list[dict[str, Any]] | None = None,
-                 gone: bool = False) -> None:
+    def __init__(
+        self, locks: list[str] | None = None, statuses: list[dict[str, Any]] | None = None, gone: bool = False
+    ) -> None:
         self.locks, self.statuses, self.gone, self.config_reads = list(locks or []), list(statuses or []), gone, 0
 
     def nodes(self, node: str) -> _Node:
@@ -73,8 +77,9 @@ def test_a_cancelled_recovery_stops_waiting() -> None:
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(RecoveryInterrupted):
-        recovery._wait_unlocked(FakeApi(locks=["clone"] * 100), "pve1", 10000, RecoveryReport("local.acme"),
-                                timeout=60, cancel=cancel)
+        recovery._wait_unlocked(
+            FakeApi(locks=["clone"] * 100), "pve1", 10000, RecoveryReport("local.acme"), timeout=60, cancel=cancel
+        )
 
 
 def test_own_tasks_are_waited_for_and_their_failure_is_raised() -> None:

@@ -1,4 +1,5 @@
 """The per-stack run lock that cloudctl, workers and recovery share: exclusive, re-entrant, gone with its holder."""
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,13 @@ def backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _holder(stack: str) -> subprocess.Popen[str]:
     """Another process (a cloudctl run) holding ``stack``'s lock."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, stack], cwd=PROJECT_DIR, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, stack],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     return proc
 

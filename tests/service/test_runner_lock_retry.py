@@ -1,4 +1,5 @@
 """The plain runner's wait for the engine's stack lock goes through clients/retry.py's RetryPolicy."""
+
 from __future__ import annotations
 
 import threading
@@ -40,16 +41,18 @@ def _attempts(monkeypatch: pytest.MonkeyPatch, stacks: TenantStacks, locked_time
     return calls
 
 
-def test_a_locked_stack_is_tried_again_until_the_lock_is_gone(stacks: TenantStacks,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_locked_stack_is_tried_again_until_the_lock_is_gone(
+    stacks: TenantStacks, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = _attempts(monkeypatch, stacks, locked_times=2)
     acme = TenantFiles(PROJECT_DIR / "tenants", stacks.environment).load("acme")
     result = stacks.run(acme, "preview")
     assert result.ok and len(calls) == 3
 
 
-def test_a_lock_that_stays_ends_the_run_as_transient_naming_recover(stacks: TenantStacks,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_lock_that_stays_ends_the_run_as_transient_naming_recover(
+    stacks: TenantStacks, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = _attempts(monkeypatch, stacks, locked_times=10)
     acme = TenantFiles(PROJECT_DIR / "tenants", stacks.environment).load("acme")
     result = stacks.run(acme, "preview")

@@ -1,5 +1,6 @@
 """A state backend that cannot be opened (PostgreSQL restarting, two hosts' first table creation racing)
 fails the attempt as transient, so the worker retries it, instead of failing the tenant for good."""
+
 from __future__ import annotations
 
 import socket
@@ -17,9 +18,11 @@ from provisioning.toolchain import PROJECT_DIR, TOOLS_DIR
 pytestmark = pytest.mark.engine
 
 # What the CLI printed in CI when two worker hosts opened a fresh PostgreSQL state database at once.
-RACED = ('error: unable to open state database "postgres://postgres@127.0.0.1:52025/state_9ee88124?sslmode=disable": '
-         'failed to create table pulumi_state: pq: duplicate key value violates unique constraint '
-         '"pg_type_typname_nsp_index" (23505)')
+RACED = (
+    'error: unable to open state database "postgres://postgres@127.0.0.1:52025/state_9ee88124?sslmode=disable": '
+    "failed to create table pulumi_state: pq: duplicate key value violates unique constraint "
+    '"pg_type_typname_nsp_index" (23505)'
+)
 
 
 def test_a_state_database_that_cannot_be_opened_is_retryable() -> None:
@@ -27,7 +30,9 @@ def test_a_state_database_that_cannot_be_opened_is_retryable() -> None:
 
 
 def test_a_password_in_a_backend_url_never_reaches_the_error() -> None:
-    failed = auto.CommandError(CommandResult(stdout="", code=1, stderr=RACED.replace("postgres@", "postgres:s3cr3t-pw@")))
+    failed = auto.CommandError(
+        CommandResult(stdout="", code=1, stderr=RACED.replace("postgres@", "postgres:s3cr3t-pw@"))
+    )
     message = engine_error(failed)
     assert "s3cr3t-pw" not in message and "postgres:***@127.0.0.1" in message
 

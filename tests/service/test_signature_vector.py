@@ -1,4 +1,5 @@
 """The published known-answer vector (docs/signup-signature.md) is what the service signs and accepts."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """POST /v1/signups over HTTP: accepted signups run to ready; every refusal creates nothing."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,7 @@ from tests.service.harness import RunningService, declaration_files, signup_body
 
 def nothing_created(service: RunningService) -> bool:
     """No tenant, no job, no engine effect."""
-    return (service.queue.list_tenants() == [] and service.queue.list_jobs() == []
-            and service.engine.effects() == [])
+    return service.queue.list_tenants() == [] and service.queue.list_jobs() == [] and service.engine.effects() == []
 
 
 def test_signup_answers_202_and_the_job_runs_to_ready(service: RunningService, tmp_path: Path) -> None:
@@ -52,17 +52,21 @@ def test_slug_is_derived_from_the_organization_name(service: RunningService) -> 
     assert response.status_code == 202 and response.json()["slug"] == "initech-systems-inc"
 
 
-@pytest.mark.parametrize("change, field, text", [
-    ({"plan": "platinum"}, "plan", "unknown plan 'platinum'"),
-    ({"slug": "Not_A_Label"}, "slug", ""),
-    ({"region": "mars-1"}, "region", "unknown region 'mars-1'"),
-    ({"servers": 5}, "servers", "exceed plan 'starter'"),
-    ({"contact_email": "nobody"}, "contact_email", ""),
-    ({"event_id": ""}, "event_id", ""),
-    ({"surprise": 1}, "surprise", ""),
-])
-def test_invalid_signups_are_refused_naming_the_field(service: RunningService, change: dict[str, Any],
-                                                      field: str, text: str) -> None:
+@pytest.mark.parametrize(
+    "change, field, text",
+    [
+        ({"plan": "platinum"}, "plan", "unknown plan 'platinum'"),
+        ({"slug": "Not_A_Label"}, "slug", ""),
+        ({"region": "mars-1"}, "region", "unknown region 'mars-1'"),
+        ({"servers": 5}, "servers", "exceed plan 'starter'"),
+        ({"contact_email": "nobody"}, "contact_email", ""),
+        ({"event_id": ""}, "event_id", ""),
+        ({"surprise": 1}, "surprise", ""),
+    ],
+)
+def test_invalid_signups_are_refused_naming_the_field(
+    service: RunningService, change: dict[str, Any], field: str, text: str
+) -> None:
     response = service.signup(signup_body("acme", **change))
     assert response.status_code == 422
     problems = response.json()["detail"]
@@ -78,11 +82,14 @@ def test_missing_required_field_is_named(service: RunningService) -> None:
     assert nothing_created(service)
 
 
-@pytest.mark.parametrize("signature, message", [
-    ("t=1,v1=00", "outside the 300 s window"),
-    ("v1=deadbeef", "malformed X-Signature"),
-    ("", "missing X-Signature"),
-])
+@pytest.mark.parametrize(
+    "signature, message",
+    [
+        ("t=1,v1=00", "outside the 300 s window"),
+        ("v1=deadbeef", "malformed X-Signature"),
+        ("", "missing X-Signature"),
+    ],
+)
 def test_bad_signature_headers_are_refused(service: RunningService, signature: str, message: str) -> None:
     response = service.signup(signup_body("acme"), signature=signature)
     assert response.status_code == 401 and message in response.json()["detail"]
@@ -174,15 +181,19 @@ def test_concurrent_signups_of_one_organization_make_one_tenant(service: Running
     assert len(service.queue.list_tenants()) == 1 and len(service.queue.list_jobs()) == 1
 
 
-def test_tenants_that_already_share_an_organization_are_named_at_start(tmp_path: Path, caplog: pytest.LogCaptureFixture
-                                                                      ) -> None:
+def test_tenants_that_already_share_an_organization_are_named_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A queue from before the rule opens (so they can be decommissioned), names them, and refuses a third."""
     path = tmp_path / "old.sqlite"
     SqliteQueue(path)
     with sqlite3.connect(path) as db:
         db.execute("DROP INDEX tenants_one_per_organization")
-        db.executemany("INSERT INTO tenants (slug, plan, organization_id, declaration, phase, created_at, updated_at, "
-                       "outputs) VALUES (?, 'starter', 'org_acme', '', 'ready', 0, 0, '{}')", [("acme",), ("acme-2",)])
+        db.executemany(
+            "INSERT INTO tenants (slug, plan, organization_id, declaration, phase, created_at, updated_at, "
+            "outputs) VALUES (?, 'starter', 'org_acme', '', 'ready', 0, 0, '{}')",
+            [("acme",), ("acme-2",)],
+        )
     caplog.set_level(logging.ERROR)
     reopened = SqliteQueue(path)
     assert "tenants 'acme' and 'acme-2' share Dokploy organization 'org_acme'" in caplog.text

@@ -4,6 +4,7 @@ Real pulumi CLI, real PostgreSQL: an update of a program that never ends is SIGK
 language host) while it holds the stack's lock; :mod:`provisioning.state_backend` finds the lock
 record in the state table, recovery sees its process is gone and clears it, and the stack updates.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,11 +34,14 @@ def stack(pg_cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("PULUMI_BACKEND_URL", url)
     project = tmp_path / "project"
     project.mkdir()
-    (project / "Pulumi.yaml").write_text(f"name: probe\nruntime:\n  name: python\n  options:\n"
-                                         f"    virtualenv: {Path(__file__).resolve().parents[2] / '.venv'}\n")
+    (project / "Pulumi.yaml").write_text(
+        f"name: probe\nruntime:\n  name: python\n  options:\n"
+        f"    virtualenv: {Path(__file__).resolve().parents[2] / '.venv'}\n"
+    )
     (project / "__main__.py").write_text(PROGRAM)
-    opts = auto.LocalWorkspaceOptions(env_vars=engine_env({"PULUMI_CONFIG_PASSPHRASE": "test-only"}),
-                                      pulumi_command=pulumi_command())
+    opts = auto.LocalWorkspaceOptions(
+        env_vars=engine_env({"PULUMI_CONFIG_PASSPHRASE": "test-only"}), pulumi_command=pulumi_command()
+    )
     return auto.create_stack("local.probe", work_dir=str(project), opts=opts)
 
 
@@ -52,9 +56,14 @@ def test_lock_of_a_killed_update_is_found_and_cleared(stack: auto.Stack) -> None
     assert state_backend.readable_locks()
     assert state_backend.lock_records("probe", "local.probe") == []
     env = {**os.environ, **engine_env({"PULUMI_CONFIG_PASSPHRASE": "test-only"})}
-    update = subprocess.Popen([str(TOOLS_DIR / "bin" / "pulumi"), "up", "--yes", "--skip-preview", "-s", "local.probe",
-                               "--non-interactive"], cwd=stack.workspace.work_dir, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    update = subprocess.Popen(
+        [str(TOOLS_DIR / "bin" / "pulumi"), "up", "--yes", "--skip-preview", "-s", "local.probe", "--non-interactive"],
+        cwd=stack.workspace.work_dir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (locks := state_backend.lock_records("probe", "local.probe")) and time.monotonic() < deadline:

@@ -1,4 +1,5 @@
 """VM-hours: recorded running intervals → one report per tenant, plan and hour, across failures and restarts."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -38,11 +39,11 @@ CUSTOMERS = {"acme": "cus_acme", "bravo": "cus_bravo"}
 
 
 def test_hours_across_suspend_plan_change_failure_and_restart(queue: JobQueue) -> None:
-    _change(queue, "j1", "acme", H + 600, "starter", 1)        # ready during hour 0
+    _change(queue, "j1", "acme", H + 600, "starter", 1)  # ready during hour 0
     _change(queue, "j2", "acme", H + HOUR + 100, "starter", 0)  # suspended early in hour 1
     _change(queue, "j3", "acme", H + 3 * HOUR + 30, "business", 3)  # resumed on business x3 in hour 3
     _change(queue, "j4", "bravo", H + 1800, "starter", 1)
-    _change(queue, "j5", "ghost", H + 10, "starter", 1)        # no Stripe customer: recorded, not billed
+    _change(queue, "j5", "ghost", H + 10, "starter", 1)  # no Stripe customer: recorded, not billed
     stripe = Recorder()
     first = UsageJob(queue, stripe, CUSTOMERS.get)
     assert first.run(now=H + 2 * HOUR + 5) == 4  # hours 0 and 1 are closed
@@ -53,11 +54,17 @@ def test_hours_across_suspend_plan_change_failure_and_restart(queue: JobQueue) -
     stripe.fail_at = None
     assert UsageJob(queue, stripe, CUSTOMERS.get).run(now=H + 5 * HOUR + 5) > 0
     assert UsageJob(queue, stripe, CUSTOMERS.get).run(now=H + 5 * HOUR + 5) == 0  # nothing left: no double count
-    expected = [("acme", "starter", H, 1), ("bravo", "starter", H, 1),
-                ("acme", "starter", H + HOUR, 1), ("bravo", "starter", H + HOUR, 1),
-                ("bravo", "starter", H + 2 * HOUR, 1),
-                ("acme", "business", H + 3 * HOUR, 3), ("bravo", "starter", H + 3 * HOUR, 1),
-                ("acme", "business", H + 4 * HOUR, 3), ("bravo", "starter", H + 4 * HOUR, 1)]
+    expected = [
+        ("acme", "starter", H, 1),
+        ("bravo", "starter", H, 1),
+        ("acme", "starter", H + HOUR, 1),
+        ("bravo", "starter", H + HOUR, 1),
+        ("bravo", "starter", H + 2 * HOUR, 1),
+        ("acme", "business", H + 3 * HOUR, 3),
+        ("bravo", "starter", H + 3 * HOUR, 1),
+        ("acme", "business", H + 4 * HOUR, 3),
+        ("bravo", "starter", H + 4 * HOUR, 1),
+    ]
     assert sorted(s[:4] for s in stripe.sent) == sorted(expected)  # each once: no gap, no double count
     assert all(s[4] == CUSTOMERS[s[0]] for s in stripe.sent)
     with queue.transaction() as tx:  # type: ignore[attr-defined]
@@ -97,7 +104,11 @@ def test_workers_record_running_intervals(service: RunningService) -> None:
     with service.queue.transaction() as tx:  # type: ignore[attr-defined]
         changes = ledger.changes_between(tx, 0, float("inf"))
     assert [(slug, plan, vms) for slug, _, plan, vms in changes] == [
-        ("acme", "starter", 1), ("acme", "starter", 0), ("acme", "business", 3), ("acme", "business", 0)]
+        ("acme", "starter", 1),
+        ("acme", "starter", 0),
+        ("acme", "business", 3),
+        ("acme", "business", 0),
+    ]
     times = [at for _, at, _, _ in changes]
     assert times == sorted(times)
 

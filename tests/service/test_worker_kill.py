@@ -3,6 +3,7 @@
 This is the queue's side, on the fake engine (which converges by construction). The same kill against
 the real engine, at every point of a run and a decommission, is ``tests/service_e2e/test_crash_recovery.py``.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,9 +21,13 @@ PROJECT = Path(__file__).resolve().parents[2]
 def test_killed_worker_job_is_taken_over_after_lease_expiry(service: RunningService, tmp_path: Path) -> None:
     job_id = service.signup(signup_body("acme")).json()["job_id"]
     env = {**os.environ, **service_env(tmp_path, service.settings.database_url), "PYTHONPATH": str(PROJECT)}
-    doomed = subprocess.Popen([sys.executable, "-m", "tests.service.worker_proc", "doomed",
-                               str(service.engine.state_dir), "0.4"], env=env, cwd=PROJECT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    doomed = subprocess.Popen(
+        [sys.executable, "-m", "tests.service.worker_proc", "doomed", str(service.engine.state_dir), "0.4"],
+        env=env,
+        cwd=PROJECT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: "create acme sshkey" in service.engine.effects(), 20, "the doomed worker to get going")
     finally:

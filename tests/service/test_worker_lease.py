@@ -1,4 +1,5 @@
 """A worker that loses its lease cancels its run, and the job's new owner finishes it (SQLite and PostgreSQL)."""
+
 from __future__ import annotations
 
 import threading
@@ -14,8 +15,10 @@ from tests.service.harness import wait_for
 
 STEP = 0.5  # the first worker's engine takes 5 x STEP for a whole run
 LEASE = 0.6
-ACME = ("slug: acme\ndisplay_name: Acme Inc.\nplan: starter\nregion: pve-eu1\ndokploy_organization: org_acme\n"
-        "owner: ops@acme.example\n")
+ACME = (
+    "slug: acme\ndisplay_name: Acme Inc.\nplan: starter\nregion: pve-eu1\ndokploy_organization: org_acme\n"
+    "owner: ops@acme.example\n"
+)
 
 
 class _Heartbeats:
@@ -63,14 +66,14 @@ def _assert_cancelled_and_taken_over(queue: JobQueue, job_id: str, seconds: floa
     return [e.rsplit(" by ", 1)[0] for e in effects if e.startswith("create")]
 
 
-def test_heartbeats_failing_for_a_whole_lease_cancel_the_run(queue: JobQueue, settings: Settings,
-                                                             tmp_path: Path) -> None:
+def test_heartbeats_failing_for_a_whole_lease_cancel_the_run(
+    queue: JobQueue, settings: Settings, tmp_path: Path
+) -> None:
     job_id, seconds, engine = _race(queue, settings, tmp_path, "failing")
     creates = _assert_cancelled_and_taken_over(queue, job_id, seconds, engine)
     assert len(creates) == len(set(creates)) == 5, "worker a went on creating after its lease lapsed"
 
 
-def test_a_lease_taken_over_during_a_stall_cancels_the_run(queue: JobQueue, settings: Settings,
-                                                           tmp_path: Path) -> None:
+def test_a_lease_taken_over_during_a_stall_cancels_the_run(queue: JobQueue, settings: Settings, tmp_path: Path) -> None:
     job_id, seconds, engine = _race(queue, settings, tmp_path, "stalled")
     _assert_cancelled_and_taken_over(queue, job_id, seconds, engine)

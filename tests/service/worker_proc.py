@@ -2,6 +2,7 @@
 
 Settings come from the environment exactly as for ``python -m service``.
 """
+
 from __future__ import annotations
 
 import sys

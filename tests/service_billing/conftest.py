@@ -1,4 +1,5 @@
 """The service with Stripe billing on: fake engine, SQLite queue, Stripe events signed like Stripe signs them."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,12 @@ class BilledService(RunningService):
     def deliver(self, evt: dict[str, Any], secret: str = WEBHOOK_SECRET) -> requests.Response:
         """POST ``evt`` to the webhook signed with ``secret`` via the stripe library's scheme."""
         body, header = sign(evt, secret)
-        return requests.post(f"{self.base_url}/v1/stripe/webhook", data=body, timeout=10,
-                             headers={"Content-Type": "application/json", "Stripe-Signature": header})
+        return requests.post(
+            f"{self.base_url}/v1/stripe/webhook",
+            data=body,
+            timeout=10,
+            headers={"Content-Type": "application/json", "Stripe-Signature": header},
+        )
 
     def declared(self, slug: str) -> dict[str, Any]:
         """The tenant's declaration as the queue holds it (what the next run applies)."""
@@ -51,23 +56,32 @@ class BilledService(RunningService):
         return [(j.kind, j.state) for j in reversed(self.queue.list_jobs(slug=slug))]
 
 
-def start_billed(tmp_path: Path, source: SubscriptionSource | None, extra: dict[str, str] | None = None
-                 ) -> tuple[BilledService, ServerThread]:
+def start_billed(
+    tmp_path: Path, source: SubscriptionSource | None, extra: dict[str, str] | None = None
+) -> tuple[BilledService, ServerThread]:
     """The API on a free port with billing wired to ``source`` (workers are started by the test).
 
     The service has created acme's checkout session (``cs_acme``), as ``POST /v1/tenants/acme/checkout-session`` would.
     """
-    (tmp_path / "billing.yaml").write_text(yaml.safe_dump({"prices": PRICES, "grace_seconds": GRACE, "checkout": CHECKOUT}))
-    env = {**service_env(tmp_path, f"sqlite://{tmp_path / 'queue.sqlite'}"), "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-           "SERVICE_BILLING_CONFIG": str(tmp_path / "billing.yaml"), "SERVICE_BILLING_DB": str(tmp_path / "billing.sqlite"),
-           **(extra or {})}
+    (tmp_path / "billing.yaml").write_text(
+        yaml.safe_dump({"prices": PRICES, "grace_seconds": GRACE, "checkout": CHECKOUT})
+    )
+    env = {
+        **service_env(tmp_path, f"sqlite://{tmp_path / 'queue.sqlite'}"),
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SERVICE_BILLING_CONFIG": str(tmp_path / "billing.yaml"),
+        "SERVICE_BILLING_DB": str(tmp_path / "billing.sqlite"),
+        **(extra or {}),
+    }
     settings = load_settings(env)
     queue = open_queue(settings.database_url)
     environment = load_environment(PROJECT_DIR, settings.env_name)
     billing = billing_runtime(settings, queue, environment, source)
     metrics = Metrics(queue)
     server = ServerThread(create_app(ServiceContext(settings, queue, environment, metrics, billing=billing)))
-    running = BilledService(settings, queue, FakeEngine(tmp_path / "engine", env_name=settings.env_name), server.start(), metrics)
+    running = BilledService(
+        settings, queue, FakeEngine(tmp_path / "engine", env_name=settings.env_name), server.start(), metrics
+    )
     assert billing is not None
     billing.store.record_session(session_id("acme"), "acme")
     running.billing = billing

@@ -2,6 +2,7 @@
 
 Signups and billing pass the same door (:func:`service.declare.declare`), so they refuse alike.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,8 +17,11 @@ from tests.service_billing.conftest import BilledService, now, stripe_event
 def test_over_quota_signup_is_refused_with_the_policy_and_nothing_is_created(billed: BilledService) -> None:
     response = billed.signup(signup_body("acme", servers=2))
     assert response.status_code == 422
-    assert {"field": "servers", "policy": "tenant-server-quota",
-            "message": "tenant acme: 2 servers exceed plan 'starter' limit of 1 (max_servers)"} in response.json()["detail"]
+    assert {
+        "field": "servers",
+        "policy": "tenant-server-quota",
+        "message": "tenant acme: 2 servers exceed plan 'starter' limit of 1 (max_servers)",
+    } in response.json()["detail"]
     assert billed.queue.list_tenants() == [] and billed.queue.list_jobs() == []
     assert not any(billed.settings.tenants_dir.glob("*.yaml"))
 
@@ -29,7 +33,8 @@ def test_request_within_the_plan_passes_the_door(billed: BilledService) -> None:
 
 
 def test_signups_and_billing_refuse_the_same_declaration_naming_the_same_field(
-        billed: BilledService, fake_stripe: FakeStripe, caplog: pytest.LogCaptureFixture) -> None:
+    billed: BilledService, fake_stripe: FakeStripe, caplog: pytest.LogCaptureFixture
+) -> None:
     signup = billed.signup(signup_body("acme", plan="business", servers=5))
     assert signup.status_code == 422
     (problem,) = [p for p in signup.json()["detail"] if p["field"] == "servers"]

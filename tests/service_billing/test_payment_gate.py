@@ -2,6 +2,7 @@
 
 Every test runs a worker, so "no engine effect" means a worker was there to run anything runnable.
 """
+
 from __future__ import annotations
 
 import time
@@ -36,8 +37,9 @@ def gated(tmp_path: Path, fake_stripe: FakeStripe) -> Iterator[BilledService]:
     server.stop()
 
 
-def _pay(billed: BilledService, stripe: FakeStripe, event_id: str = "evt_checkout", tenant: str = "acme",
-         **session: Any) -> dict[str, Any]:
+def _pay(
+    billed: BilledService, stripe: FakeStripe, event_id: str = "evt_checkout", tenant: str = "acme", **session: Any
+) -> dict[str, Any]:
     stripe.subs["sub_1"] = subscription(created=now() - 10, items=BUSINESS_X3, tenant=tenant)
     body = {**checkout(tenant=tenant), **session}
     response = billed.deliver(stripe_event(event_id, "checkout.session.completed", body))
@@ -64,8 +66,9 @@ def test_held_signup_is_recorded_but_nothing_is_applied(gated: BilledService) ->
     _idle(gated)
     tenant = gated.op("GET", "/v1/tenants/acme").json()
     assert tenant["phase"] == "awaiting-payment" and tenant["last_job"] == job_id
-    assert {"slug": "acme", "plan": "starter", "phase": "awaiting-payment", "last_error": None} in \
-        gated.op("GET", "/v1/tenants").json()["tenants"]
+    assert {"slug": "acme", "plan": "starter", "phase": "awaiting-payment", "last_error": None} in gated.op(
+        "GET", "/v1/tenants"
+    ).json()["tenants"]
     assert gated.op("GET", f"/v1/jobs/{job_id}").json()["state"] == "held"
     assert [j["id"] for j in gated.op("GET", "/v1/jobs?state=held").json()["jobs"]] == [job_id]
     assert gated.engine.effects() == [] and not (gated.settings.tenants_dir / "acme.yaml").exists()
@@ -73,7 +76,9 @@ def test_held_signup_is_recorded_but_nothing_is_applied(gated: BilledService) ->
     assert gated.op("POST", "/v1/tenants/acme/reapply").status_code == 409
 
 
-def test_paid_checkout_releases_the_held_signup_with_the_paid_plan(gated: BilledService, fake_stripe: FakeStripe) -> None:
+def test_paid_checkout_releases_the_held_signup_with_the_paid_plan(
+    gated: BilledService, fake_stripe: FakeStripe
+) -> None:
     job_id = _held(gated)
     assert _pay(gated, fake_stripe)["actions"] == ["Provision"]
     assert gated.wait_job(job_id)["state"] == "succeeded"
@@ -105,8 +110,9 @@ def test_cancelling_a_held_signup_removes_it_without_engine_work(gated: BilledSe
     assert gated.engine.effects() == [] and gated.jobs("acme") == [("signup", "cancelled")]
 
 
-def test_decommissioning_a_held_tenant_removes_it_without_engine_work(gated: BilledService,
-                                                                      fake_stripe: FakeStripe) -> None:
+def test_decommissioning_a_held_tenant_removes_it_without_engine_work(
+    gated: BilledService, fake_stripe: FakeStripe
+) -> None:
     job_id = _held(gated)
     response = gated.op("POST", "/v1/tenants/acme/decommission")
     assert response.status_code == 200, response.text
@@ -116,8 +122,9 @@ def test_decommissioning_a_held_tenant_removes_it_without_engine_work(gated: Bil
     assert _held(gated, event_id="evt-acme-2") != job_id  # the slug can sign up again, held again
 
 
-def test_checkout_the_service_did_not_create_declares_nothing(gated: BilledService, fake_stripe: FakeStripe,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_checkout_the_service_did_not_create_declares_nothing(
+    gated: BilledService, fake_stripe: FakeStripe, caplog: pytest.LogCaptureFixture
+) -> None:
     """Metadata of a foreign checkout (a payment link, another app) cannot declare a tenant in any organization."""
     meta = {"tenant": "ghost", "organization_id": "org_ghost", "contact_email": "owner@ghost.example"}
     result = _pay(gated, fake_stripe, tenant="ghost", metadata=meta, id="cs_foreign")
@@ -134,8 +141,9 @@ def test_dokploy_checkout_with_only_an_admin_id_is_dropped(gated: BilledService,
     assert gated.queue.list_tenants() == [] and gated.billing.store.pending() == []
 
 
-def test_signup_after_its_payment_is_applied_at_once_with_the_paid_plan(gated: BilledService,
-                                                                        fake_stripe: FakeStripe) -> None:
+def test_signup_after_its_payment_is_applied_at_once_with_the_paid_plan(
+    gated: BilledService, fake_stripe: FakeStripe
+) -> None:
     _pay(gated, fake_stripe)  # dropped: no tenant yet, but billing now knows acme paid for business x3
     response = gated.signup(signup_body("acme"))
     assert response.status_code == 202 and response.json()["state"] in ("queued", "running"), response.text  # not held

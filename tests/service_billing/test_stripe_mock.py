@@ -1,4 +1,5 @@
 """The webhook with the real Stripe client: each event's subscription is fetched from stripe-mock."""
+
 from __future__ import annotations
 
 import logging
@@ -11,8 +12,9 @@ from tests.service.harness import signup_body
 from tests.service_billing.conftest import start_billed, stripe_event
 
 
-def test_paid_checkout_provisions_from_the_subscription_stripe_returns(tmp_path: Path, stripe_mock: str,
-                                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_paid_checkout_provisions_from_the_subscription_stripe_returns(
+    tmp_path: Path, stripe_mock: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     billed, server = start_billed(tmp_path, None, {"STRIPE_API_KEY": API_KEY, "STRIPE_API_BASE": stripe_mock})
     try:

@@ -1,4 +1,5 @@
 """``python -m service`` runs the VM-hours report on its own and shows its last success in /metrics (stripe-mock)."""
+
 from __future__ import annotations
 
 import os
@@ -40,19 +41,36 @@ def test_the_service_reports_closed_hours_by_itself(tmp_path: Path, stripe_mock:
     (tmp_path / "billing.yaml").write_text(yaml.safe_dump({"prices": PRICES, "checkout": CHECKOUT}))
     store = BillingStore(tmp_path / "billing.sqlite", config_from_mapping({"prices": PRICES}))
     store.record_session("cs_acme", "acme")
-    store.process(BillingEvent("evt_1", CHECKOUT_COMPLETED, hour - 3 * HOUR, customer="cus_acme",
-                               session_id="cs_acme", subscription_id="sub_1"))
+    store.process(
+        BillingEvent(
+            "evt_1",
+            CHECKOUT_COMPLETED,
+            hour - 3 * HOUR,
+            customer="cus_acme",
+            session_id="cs_acme",
+            subscription_id="sub_1",
+        )
+    )
     assert store.state("acme").customer == "cus_acme"
     port = free_port()
-    env = {**os.environ, **service_env(tmp_path, url), "SERVICE_PORT": str(port), "STRIPE_API_KEY": API_KEY,
-           "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STRIPE_API_BASE": stripe_mock,
-           "SERVICE_BILLING_CONFIG": str(tmp_path / "billing.yaml"), "SERVICE_BILLING_DB": str(tmp_path / "billing.sqlite"),
-           "SERVICE_USAGE_POLL_SECONDS": "0.2"}
+    env = {
+        **os.environ,
+        **service_env(tmp_path, url),
+        "SERVICE_PORT": str(port),
+        "STRIPE_API_KEY": API_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_API_BASE": stripe_mock,
+        "SERVICE_BILLING_CONFIG": str(tmp_path / "billing.yaml"),
+        "SERVICE_BILLING_DB": str(tmp_path / "billing.sqlite"),
+        "SERVICE_USAGE_POLL_SECONDS": "0.2",
+    }
     started = time.time()
     with open(tmp_path / "service.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "service", "--api-only"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service", "--api-only"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     try:
+
         def scraped() -> str | None:
             try:
                 text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text

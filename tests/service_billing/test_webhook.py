@@ -3,6 +3,7 @@
 The tenant signs up first (the signup carries organization, owner and region); billing then sets
 plan, server count and state, and queues the apply or the decommission.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,9 @@ from tests.service.harness import signup_body, wait_for
 from tests.service_billing.conftest import GRACE, BilledService, now, stripe_event
 
 
-def _sub(status: str = "active", items: tuple[tuple[str, int], ...] = (("price_starter", 1),), **kw: Any) -> dict[str, Any]:
+def _sub(
+    status: str = "active", items: tuple[tuple[str, int], ...] = (("price_starter", 1),), **kw: Any
+) -> dict[str, Any]:
     return subscription(status=status, created=now() - 10, items=items, **kw)
 
 
@@ -34,8 +37,11 @@ def acme(billed: BilledService, fake_stripe: FakeStripe) -> BilledService:
 
 
 def _settled(billed: BilledService, slug: str = "acme") -> list[tuple[str, str]]:
-    return wait_for(lambda: (lambda j: j if all(s in ("succeeded", "failed") for _, s in j) else None)(billed.jobs(slug)),
-                    15, "jobs to settle")
+    return wait_for(
+        lambda: (lambda j: j if all(s in ("succeeded", "failed") for _, s in j) else None)(billed.jobs(slug)),
+        15,
+        "jobs to settle",
+    )
 
 
 def test_paid_checkout_declares_the_plan_and_queues_the_apply(acme: BilledService) -> None:
@@ -60,8 +66,9 @@ def test_upgrade_resizes(acme: BilledService, fake_stripe: FakeStripe) -> None:
     assert _settled(acme)[-1] == ("reapply", "succeeded")
 
 
-def test_failed_payment_suspends_after_the_grace_period_and_recovery_resumes(acme: BilledService,
-                                                                             fake_stripe: FakeStripe) -> None:
+def test_failed_payment_suspends_after_the_grace_period_and_recovery_resumes(
+    acme: BilledService, fake_stripe: FakeStripe
+) -> None:
     _settled(acme)
     fake_stripe.subs["sub_1"] = _sub(status="past_due", items=(("price_business", 3),))
     assert acme.deliver(stripe_event("evt_fail", "invoice.payment_failed", invoice())).json()["actions"] == ["Suspend"]
@@ -72,7 +79,9 @@ def test_failed_payment_suspends_after_the_grace_period_and_recovery_resumes(acm
     assert acme.billing.tick(now() + 2 * GRACE) == 0 and len(acme.jobs("acme")) == jobs_before
 
     fake_stripe.subs["sub_1"] = _sub(items=(("price_business", 3),))
-    assert acme.deliver(stripe_event("evt_paid", "invoice.payment_succeeded", invoice())).json()["actions"] == ["Resume"]
+    assert acme.deliver(stripe_event("evt_paid", "invoice.payment_succeeded", invoice())).json()["actions"] == [
+        "Resume"
+    ]
     assert "state" not in acme.declared("acme") and _settled(acme)[-1] == ("reapply", "succeeded")
     assert len(acme.jobs("acme")) == jobs_before + 1
 

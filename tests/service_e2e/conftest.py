@@ -5,6 +5,7 @@ gets its own queue database and tenants directory, and unique tenant slugs, so t
 other's tenants. Helpers come from ``tests/e2e`` (environment on free ports) and ``tests/service``
 (uvicorn thread, signing, PostgreSQL cluster).
 """
+
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,5 @@
 """The service on the real engine for tests: a local cloud, the API, worker threads or worker processes."""
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,13 @@ from tests.service.harness import ServerThread, signup_body, wait_for
 
 HTTP_TIMEOUT = 15
 JOB_TIMEOUT = 240.0
-SERVICE_ENV = {"SERVICE_LEASE_SECONDS": "4", "SERVICE_RETRY_BASE_SECONDS": "0.5", "SERVICE_POLL_SECONDS": "0.1",
-               "SERVICE_MAX_ATTEMPTS": "6", "SERVICE_CONCURRENCY": "2"}
+SERVICE_ENV = {
+    "SERVICE_LEASE_SECONDS": "4",
+    "SERVICE_RETRY_BASE_SECONDS": "0.5",
+    "SERVICE_POLL_SECONDS": "0.1",
+    "SERVICE_MAX_ATTEMPTS": "6",
+    "SERVICE_CONCURRENCY": "2",
+}
 
 
 @dataclass
@@ -94,7 +100,7 @@ class EngineCloud:
         self.cloud.stop()
         self.patch.undo()
         for checkpoint in (self.backend_dir / ".pulumi" / "stacks").glob("*/local.*.json"):
-            (PROJECT_DIR / f"Pulumi.{checkpoint.name[:-len('.json')]}.yaml").unlink(missing_ok=True)
+            (PROJECT_DIR / f"Pulumi.{checkpoint.name[: -len('.json')]}.yaml").unlink(missing_ok=True)
 
 
 def start_cloud(root: Path) -> EngineCloud:
@@ -106,9 +112,13 @@ def start_cloud(root: Path) -> EngineCloud:
         "PDNS_API_KEY": secrets.token_urlsafe(24),
     }
     (root / "backend").mkdir()
-    env = {**credentials, "DOKPLOY_CLOUD_ENV_FILE": str(root / "Pulumi.e2e.yaml"),
-           "PULUMI_BACKEND_URL": f"file://{root / 'backend'}", "PULUMI_CONFIG_PASSPHRASE": "e2e",
-           "ALLOCATIONS_DB": str(root / "allocations.sqlite")}
+    env = {
+        **credentials,
+        "DOKPLOY_CLOUD_ENV_FILE": str(root / "Pulumi.e2e.yaml"),
+        "PULUMI_BACKEND_URL": f"file://{root / 'backend'}",
+        "PULUMI_CONFIG_PASSPHRASE": "e2e",
+        "ALLOCATIONS_DB": str(root / "allocations.sqlite"),
+    }
     patch = pytest.MonkeyPatch()
     for name, value in env.items():
         patch.setenv(name, value)
@@ -174,8 +184,11 @@ class WorkerProcess:
 
     def wait_started(self, timeout: float = 60.0) -> None:
         """Wait until the process has loaded its settings and started its workers."""
-        wait_for(lambda: "service starting" in self.log.read_text(errors="replace") or self.proc.poll() is not None,
-                 timeout, f"worker {self.name} to start")
+        wait_for(
+            lambda: "service starting" in self.log.read_text(errors="replace") or self.proc.poll() is not None,
+            timeout,
+            f"worker {self.name} to start",
+        )
         assert self.proc.poll() is None, f"worker {self.name} exited: see {self.log}"
 
     def recovery_reports(self) -> list[dict[str, Any]]:
@@ -223,8 +236,9 @@ class EngineService:
     def start_worker_threads(self, count: int) -> None:
         """``count`` workers in this process, sharing one engine runner (as ``python -m service`` does)."""
         runner = self.runner()
-        options = WorkerOptions(self.settings.lease_seconds, self.settings.retry_base_seconds,
-                                self.settings.poll_seconds)
+        options = WorkerOptions(
+            self.settings.lease_seconds, self.settings.retry_base_seconds, self.settings.poll_seconds
+        )
         for n in range(count):
             worker = Worker(self.queue, runner, options, worker_id=f"thread{n}")
             thread = threading.Thread(target=worker.run_forever, args=(self._stop,), daemon=True)
@@ -234,11 +248,23 @@ class EngineService:
     def start_worker_process(self, name: str, concurrency: int = 1) -> WorkerProcess:
         """A real ``python -m service --workers-only`` process; its log goes to ``<root>/<name>.log``."""
         log = self.root / f"{name}.log"
-        env = {**os.environ, **self.cloud.env, **self.env, "SERVICE_CONCURRENCY": str(concurrency),
-               "PYTHONPATH": str(PROJECT_DIR), "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            **self.cloud.env,
+            **self.env,
+            "SERVICE_CONCURRENCY": str(concurrency),
+            "PYTHONPATH": str(PROJECT_DIR),
+            "PYTHONUNBUFFERED": "1",
+        }
         with open(log, "ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "service", "--workers-only"], cwd=PROJECT_DIR, env=env,
-                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "service", "--workers-only"],
+                cwd=PROJECT_DIR,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         worker = WorkerProcess(name, proc, log)
         self._procs.append(worker)
         return worker
@@ -246,14 +272,21 @@ class EngineService:
     def signup(self, body: dict[str, Any]) -> requests.Response:
         """POST a signup signed with the service's secret."""
         raw = json.dumps(body).encode()
-        return requests.post(f"{self.base_url}/v1/signups", data=raw, timeout=HTTP_TIMEOUT,
-                             headers={"Content-Type": "application/json",
-                                      "X-Signature": sign(self.settings.hmac_secret, raw)})
+        return requests.post(
+            f"{self.base_url}/v1/signups",
+            data=raw,
+            timeout=HTTP_TIMEOUT,
+            headers={"Content-Type": "application/json", "X-Signature": sign(self.settings.hmac_secret, raw)},
+        )
 
     def op(self, method: str, path: str) -> requests.Response:
         """An operator call with the bearer token."""
-        return requests.request(method, f"{self.base_url}{path}", timeout=HTTP_TIMEOUT,
-                                headers={"Authorization": f"Bearer {self.settings.operator_token.get_secret_value()}"})
+        return requests.request(
+            method,
+            f"{self.base_url}{path}",
+            timeout=HTTP_TIMEOUT,
+            headers={"Authorization": f"Bearer {self.settings.operator_token.get_secret_value()}"},
+        )
 
     def job(self, job_id: str) -> dict[str, Any]:
         body: dict[str, Any] = self.op("GET", f"/v1/jobs/{job_id}").json()
@@ -267,7 +300,9 @@ class EngineService:
         """Poll the job over HTTP until it ends (succeeded, failed, cancelled)."""
         done: dict[str, Any] = wait_for(
             lambda: (lambda j: j if j["state"] in ("succeeded", "failed", "cancelled") else None)(self.job(job_id)),
-            timeout, f"job {job_id} to end")
+            timeout,
+            f"job {job_id} to end",
+        )
         return done
 
     def stop(self) -> None:

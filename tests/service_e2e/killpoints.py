@@ -3,6 +3,7 @@
 Each point is detected from the simulators' state, the state backend and DNS (what an operator could
 observe), never from timing alone.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,12 @@ def after_vm_start(cloud: EngineCloud, t: Tenant) -> bool:
 
 def between_dns_and_dokploy(cloud: EngineCloud, t: Tenant) -> bool:
     vms = _vms(cloud, t)
-    return (bool(vms) and all(vm.vmid in state_vmids(cloud) for vm in vms)
-            and bool(resolve(cloud, t.hostname(cloud))) and not dokploy_servers(cloud, t.org))
+    return (
+        bool(vms)
+        and all(vm.vmid in state_vmids(cloud) for vm in vms)
+        and bool(resolve(cloud, t.hostname(cloud)))
+        and not dokploy_servers(cloud, t.org)
+    )
 
 
 def during_dokploy_setup(cloud: EngineCloud, t: Tenant) -> bool:
@@ -83,8 +88,7 @@ KILL_POINTS = (
     KillPoint("before-clone", "signup", before_clone, {"qmclone": 1.0}),
     KillPoint("during-clone", "signup", during_clone, {"qmclone": 8.0}),  # outlasts lease + restart: recovery waits
     KillPoint("after-vm-start", "signup", after_vm_start, {"agent_boot": 2.0}),
-    KillPoint("between-dns-and-dokploy", "signup", between_dns_and_dokploy,
-              dokploy_latency={r"sshKey\.create": 2.0}),
+    KillPoint("between-dns-and-dokploy", "signup", between_dns_and_dokploy, dokploy_latency={r"sshKey\.create": 2.0}),
     KillPoint("during-dokploy-setup", "signup", during_dokploy_setup, setup_seconds=2.0),
     KillPoint("decommission-after-dokploy-removed", "decommission", after_dokploy_removed, {"qmstop": 2.0}),
     KillPoint("decommission-during-vm-destroy", "decommission", during_vm_destroy, {"qmdestroy": 2.0}),
@@ -93,8 +97,9 @@ SUMMARY: list[str] = []
 """The crash report's table, printed in pytest's terminal summary."""
 
 
-def wait_for_point(cloud: EngineCloud, tenant: Tenant, point: KillPoint, timeout: float,
-                   alive: Callable[[], bool]) -> None:
+def wait_for_point(
+    cloud: EngineCloud, tenant: Tenant, point: KillPoint, timeout: float, alive: Callable[[], bool]
+) -> None:
     """Poll ``point.probe`` until it holds; fail if the worker died or the point never came."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -123,23 +128,34 @@ class KillRecord:
 def snapshot(cloud: EngineCloud, tenant: Tenant) -> dict[str, Any]:
     """What the services held at one moment (for the report)."""
     vms = _vms(cloud, tenant)
-    return {"vms": [{"vmid": v.vmid, "status": v.status, "lock": v.lock, "agent": v.agent_ready,
-                     "in_state": v.vmid in state_vmids(cloud)} for v in vms],
-            "dns": resolve(cloud, tenant.hostname(cloud)),
-            "dokploy_servers": [{"installed": s["installed"]} for s in dokploy_servers(cloud, tenant.org)]}
+    return {
+        "vms": [
+            {
+                "vmid": v.vmid,
+                "status": v.status,
+                "lock": v.lock,
+                "agent": v.agent_ready,
+                "in_state": v.vmid in state_vmids(cloud),
+            }
+            for v in vms
+        ],
+        "dns": resolve(cloud, tenant.hostname(cloud)),
+        "dokploy_servers": [{"installed": s["installed"]} for s in dokploy_servers(cloud, tenant.org)],
+    }
 
 
 def write_report(records: list[KillRecord], path: Path) -> list[str]:
     """Write the JSON report; return the table's lines."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps([asdict(r) for r in records], indent=2))
-    lines = [f"{'kill point':<36} {'op':<13} {'att':>3} {'settle s':>8}  {'final vm/dns/srv':<16} recovery",
-             "-" * 120]
+    lines = [f"{'kill point':<36} {'op':<13} {'att':>3} {'settle s':>8}  {'final vm/dns/srv':<16} recovery", "-" * 120]
     for r in records:
         did = "; ".join(_describe(rep) for rep in r.recovery) or "nothing to recover"
         final = f"{r.final.get('vms')}/{r.final.get('dns')}/{r.final.get('servers')}"
-        lines.append(f"{r.kill_point:<36} {r.operation:<13} {r.attempts:>3} {r.seconds_to_settle:>8.1f}  "
-                     f"{final:<16} {did}{'' if r.ok else '  [FAILED]'}")
+        lines.append(
+            f"{r.kill_point:<36} {r.operation:<13} {r.attempts:>3} {r.seconds_to_settle:>8.1f}  "
+            f"{final:<16} {did}{'' if r.ok else '  [FAILED]'}"
+        )
     lines.append(f"report: {path}")
     return lines
 

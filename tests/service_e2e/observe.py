@@ -1,4 +1,5 @@
 """What the cloud holds for a tenant, read from the simulators, PowerDNS (over DNS) and the state backend."""
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,12 @@ class Footprint:
 def allocated_vmids(cloud: EngineCloud, slug: str | None = None) -> set[int]:
     """VM ids in the allocation store (of ``slug``, or of everyone)."""
     store = open_store(cloud.env["ALLOCATIONS_DB"])
-    return {a.vmid for region in cloud.environment.regions for a in store.all(f"{cloud.environment.name}/{region}")
-            if slug is None or a.owner.split("/", 1)[0] == slug}
+    return {
+        a.vmid
+        for region in cloud.environment.regions
+        for a in store.all(f"{cloud.environment.name}/{region}")
+        if slug is None or a.owner.split("/", 1)[0] == slug
+    }
 
 
 def tenant_vms(cloud: EngineCloud, slug: str) -> list[VmView]:
@@ -62,12 +67,24 @@ def tenant_vms(cloud: EngineCloud, slug: str) -> list[VmView]:
             backend.tick()
             for vm in backend.vms.values():
                 tags = str(vm.config.get("tags", "")).replace(",", ";").split(";")
-                if vm.is_template or not (f"tenant-{slug}" in tags or vm.vmid in allocated
-                                          or str(vm.config.get("name", "")).startswith(f"{slug}-")):
+                if vm.is_template or not (
+                    f"tenant-{slug}" in tags
+                    or vm.vmid in allocated
+                    or str(vm.config.get("name", "")).startswith(f"{slug}-")
+                ):
                     continue
-                found.append(VmView(vm.vmid, vm.node, vm.status, vm.lock, backend.agent_ready(vm),
-                                    int(vm.config.get("cores", 0)), int(vm.config.get("memory", 0)),
-                                    str(vm.config.get("scsi0", ""))))
+                found.append(
+                    VmView(
+                        vm.vmid,
+                        vm.node,
+                        vm.status,
+                        vm.lock,
+                        backend.agent_ready(vm),
+                        int(vm.config.get("cores", 0)),
+                        int(vm.config.get("memory", 0)),
+                        str(vm.config.get("scsi0", "")),
+                    )
+                )
     return sorted(found, key=lambda v: v.vmid)
 
 
@@ -98,8 +115,13 @@ def dokploy_servers(cloud: EngineCloud, org: str) -> list[dict[str, Any]]:
 def footprint(cloud: EngineCloud, slug: str, org: str) -> Footprint:
     """What ``slug`` (organization ``org``) holds in every service."""
     keys = [k for k in cloud.dokploy.ssh_keys.values() if k.organization_id == org]
-    return Footprint(tenant_vms(cloud, slug), resolve(cloud, f"{slug}.{cloud.environment.zone}"),
-                     dokploy_servers(cloud, org), len(keys), bool(stack_files(cloud, slug)))
+    return Footprint(
+        tenant_vms(cloud, slug),
+        resolve(cloud, f"{slug}.{cloud.environment.zone}"),
+        dokploy_servers(cloud, org),
+        len(keys),
+        bool(stack_files(cloud, slug)),
+    )
 
 
 def stack_files(cloud: EngineCloud, slug: str = "*") -> list[Path]:
@@ -112,8 +134,11 @@ def state_vmids(cloud: EngineCloud) -> set[int]:
     ids: set[int] = set()
     for path in stack_files(cloud):
         latest = (json.loads(path.read_text()).get("checkpoint") or {}).get("latest") or {}
-        ids |= {int(r["id"]) for r in latest.get("resources") or []
-                if str(r.get("type", "")).endswith(VM_TYPE_SUFFIX) and str(r.get("id", "")).isdigit()}
+        ids |= {
+            int(r["id"])
+            for r in latest.get("resources") or []
+            if str(r.get("type", "")).endswith(VM_TYPE_SUFFIX) and str(r.get("id", "")).isdigit()
+        }
     return ids
 
 

@@ -1,6 +1,7 @@
 """Many signups at once through one service: every tenant reaches ready, alone in its VM, record and server.
 
 Twenty at once, across two worker hosts, is ``test_scale_out.py`` (also in the default run)."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor

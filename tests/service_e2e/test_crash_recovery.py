@@ -5,6 +5,7 @@ VM, one DNS record and one set-up Dokploy server; a decommission ends with none;
 left that no stack owns. What recovery did at each point is printed as a table and written to
 ``.state/service-crash-report.json``. Every point runs by default, on one cloud shared by the module.
 """
+
 from __future__ import annotations
 
 import threading
@@ -62,8 +63,9 @@ def _normal_speed(cloud: EngineCloud) -> None:
 
 
 def _options(service: EngineService) -> WorkerOptions:
-    return WorkerOptions(service.settings.lease_seconds, service.settings.retry_base_seconds,
-                         service.settings.poll_seconds)
+    return WorkerOptions(
+        service.settings.lease_seconds, service.settings.retry_base_seconds, service.settings.poll_seconds
+    )
 
 
 def _kill_at(service: EngineService, cloud: EngineCloud, tenant: Tenant, point: KillPoint) -> WorkerProcess:
@@ -87,8 +89,9 @@ def _submit(service: EngineService, cloud: EngineCloud, body: dict[str, Any], po
 
 
 @pytest.mark.parametrize("point", _points())
-def test_killed_worker_run_converges(point: KillPoint, service: EngineService, engine_cloud: EngineCloud,
-                                     crash_report: list[KillRecord]) -> None:
+def test_killed_worker_run_converges(
+    point: KillPoint, service: EngineService, engine_cloud: EngineCloud, crash_report: list[KillRecord]
+) -> None:
     body = new_signup("crash")
     engine_cloud.add_organization(body)
     tenant = Tenant(body["slug"], body["organization_id"])
@@ -105,13 +108,33 @@ def test_killed_worker_run_converges(point: KillPoint, service: EngineService, e
     seen = footprint(engine_cloud, tenant.slug, tenant.org)
     expected = (0, 0, 0) if point.operation == "decommission" else (1, 1, 1)
     orphans = unowned_vms(engine_cloud)
-    ok = (job["state"] == "succeeded" and seen.counts() == expected and not orphans
-          and all(s["installed"] for s in seen.servers))
-    crash_report.append(KillRecord(point.name, point.operation, at_kill, survivor.recovery_reports(),
-                                   int(job["attempts"]), round(settled, 1),
-                                   {"vms": len(seen.vms), "dns": len(seen.addresses), "servers": len(seen.servers),
-                                    "ssh_keys": seen.ssh_keys, "stack": seen.stack, "unowned_vms": orphans,
-                                    "job": job["state"], "error": job["error"]}, ok))
+    ok = (
+        job["state"] == "succeeded"
+        and seen.counts() == expected
+        and not orphans
+        and all(s["installed"] for s in seen.servers)
+    )
+    crash_report.append(
+        KillRecord(
+            point.name,
+            point.operation,
+            at_kill,
+            survivor.recovery_reports(),
+            int(job["attempts"]),
+            round(settled, 1),
+            {
+                "vms": len(seen.vms),
+                "dns": len(seen.addresses),
+                "servers": len(seen.servers),
+                "ssh_keys": seen.ssh_keys,
+                "stack": seen.stack,
+                "unowned_vms": orphans,
+                "job": job["state"],
+                "error": job["error"],
+            },
+            ok,
+        )
+    )
     assert job["state"] == "succeeded", job["error"]
     assert seen.counts() == expected, seen
     assert orphans == [], f"VMs no stack owns: {orphans}"
@@ -160,8 +183,12 @@ def test_a_worker_that_lost_its_lease_stops_its_engine_run(service: EngineServic
     try:
         job_id = service.signup(body).json()["job_id"]
         cut_off = _Recording(service.runner())
-        worker = Worker(_FailingHeartbeats(service.queue), cut_off, _options(service),  # type: ignore[arg-type]
-                        worker_id="cut-off")
+        worker = Worker(
+            _FailingHeartbeats(service.queue),
+            cut_off,
+            _options(service),  # type: ignore[arg-type]
+            worker_id="cut-off",
+        )
         started = time.monotonic()
         first = threading.Thread(target=worker.run_once)
         first.start()

@@ -6,6 +6,7 @@ what a dead run leaves). Without crash evidence nothing is deleted, and preview 
 delete; after a crash (a stale lock of a dead process) only the VM whose tags and pool prove it is the
 tenant's is deleted, and the others are reported.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,18 +59,22 @@ class Extra:
     def allocate(self, index: int) -> int:
         region = self.region
         store = open_store(self.env["ALLOCATIONS_DB"])
-        return store.allocate(f"{self.runner.stacks.environment.name}/{region.name}", f"{self.slug}/{index}",
-                              PoolSpec(region.vmid_start, region.vmid_end, region.network, region.gateway,
-                                       region.reserved), region.nodes[0],
-                              foreign_vmids=[int(vm["vmid"]) for vm in cluster_vms(self.api)]).vmid
+        return store.allocate(
+            f"{self.runner.stacks.environment.name}/{region.name}",
+            f"{self.slug}/{index}",
+            PoolSpec(region.vmid_start, region.vmid_end, region.network, region.gateway, region.reserved),
+            region.nodes[0],
+            foreign_vmids=[int(vm["vmid"]) for vm in cluster_vms(self.api)],
+        ).vmid
 
     def clone(self, index: int, tags: list[str]) -> int:
         """A VM in the region's pool, cloned with the product's own (least-privilege) token."""
         node = self.region.nodes[0]
         vmid = self.allocate(index)
         qemu = self.api.nodes(node).qemu
-        upid = qemu(self.region.templates[node]).clone.post(newid=vmid, name=f"{self.slug}-{index + 1}-extra",
-                                                            pool=self.pool)
+        upid = qemu(self.region.templates[node]).clone.post(
+            newid=vmid, name=f"{self.slug}-{index + 1}-extra", pool=self.pool
+        )
         assert Tasks.blocking_status(self.api, upid, timeout=30, polling_interval=0.1)["exitstatus"] == "OK"
         qemu(vmid).config.put(tags=";".join(tags))
         return vmid
@@ -88,8 +93,9 @@ def _dead_process_lock(cloud: EngineCloud, stack: str) -> Path:
     dead.wait()
     path = cloud.backend_dir / ".pulumi" / "locks" / "organization" / "dokploy-cloud" / stack / f"{uuid.uuid4()}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"pid": dead.pid, "hostname": socket.gethostname(),
-                                "timestamp": "2026-01-01T00:00:00Z"}))
+    path.write_text(
+        json.dumps({"pid": dead.pid, "hostname": socket.gethostname(), "timestamp": "2026-01-01T00:00:00Z"})
+    )
     return path
 
 
@@ -98,7 +104,8 @@ def _vmids(report: Any) -> list[int]:
 
 
 def test_without_crash_evidence_nothing_is_deleted_and_preview_refresh_stay_read_only(
-        tenant: tuple[EngineService, str]) -> None:
+    tenant: tuple[EngineService, str],
+) -> None:
     service, slug = tenant
     runner, spec = service.runner(), service.declared(slug)
     extra = Extra(runner, spec)
@@ -131,8 +138,9 @@ def _clone_outside_the_pool(engine_cloud: EngineCloud, extra: Extra, index: int)
     return vmid
 
 
-def test_after_a_crash_only_the_provable_orphan_is_deleted(tenant: tuple[EngineService, str],
-                                                          engine_cloud: EngineCloud) -> None:
+def test_after_a_crash_only_the_provable_orphan_is_deleted(
+    tenant: tuple[EngineService, str], engine_cloud: EngineCloud
+) -> None:
     service, slug = tenant
     runner, spec = service.runner(), service.declared(slug)
     extra = Extra(runner, spec)

@@ -5,6 +5,7 @@ answers, the hostname resolves at PowerDNS, the Dokploy server is registered and
 Dokploy on that very guest. The job ends only after all of that (the simulators are slowed so the
 waits are visible in the phase timings).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -23,8 +24,9 @@ AGENT_BOOT, SETUP = 1.5, 1.0
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def any_queue_service(request: pytest.FixtureRequest, engine_cloud: EngineCloud,
-                      tmp_path: Path) -> Iterator[EngineService]:
+def any_queue_service(
+    request: pytest.FixtureRequest, engine_cloud: EngineCloud, tmp_path: Path
+) -> Iterator[EngineService]:
     running = EngineService.start(engine_cloud, tmp_path, queue_url(request.param, tmp_path, request))
     try:
         yield running
@@ -33,8 +35,9 @@ def any_queue_service(request: pytest.FixtureRequest, engine_cloud: EngineCloud,
         engine_cloud.set_speed()
 
 
-def test_signup_reaches_ready_only_when_every_service_is_ready(any_queue_service: EngineService,
-                                                                engine_cloud: EngineCloud) -> None:
+def test_signup_reaches_ready_only_when_every_service_is_ready(
+    any_queue_service: EngineService, engine_cloud: EngineCloud
+) -> None:
     service = any_queue_service
     engine_cloud.set_speed(agent_boot=AGENT_BOOT, setup_seconds=SETUP)
     body = new_signup("ready")
@@ -104,8 +107,11 @@ def test_step2_decommission_removes_everything(shared: EngineService, engine_clo
     gone = footprint(engine_cloud, slug, org)
     assert gone.counts() == (0, 0, 0) and gone.ssh_keys == 0 and not gone.stack
     assert allocated_vmids(engine_cloud, slug) == set(), "decommission left allocation rows (vmid, address)"
-    run_keys = [k for k in engine_cloud.dokploy.api_keys.values()
-                if k.organization_id == org and k.name.startswith(f"{NAME_PREFIX}:")]
+    run_keys = [
+        k
+        for k in engine_cloud.dokploy.api_keys.values()
+        if k.organization_id == org and k.name.startswith(f"{NAME_PREFIX}:")
+    ]
     assert run_keys == [], "a per-run Dokploy key of the tenant's organization was left unrevoked"
     assert declaration_files(shared.root) == [], "a declaration was written to disk"
     assert unowned_vms(engine_cloud) == []

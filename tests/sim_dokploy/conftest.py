@@ -1,4 +1,5 @@
 """Fixtures for the Dokploy simulator tests: backend, in-process HTTP client, seeded identities."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -38,11 +39,13 @@ def http(backend: Backend) -> Iterator[TestClient]:
 @pytest.fixture
 def api(http: TestClient, owner: dict[str, Any]):  # type: ignore[no-untyped-def]
     """``api(method, procedure, body_or_query)`` with the owner's key."""
+
     def call(method: str, procedure: str, data: Any = None, key: str | None = None):  # type: ignore[no-untyped-def]
         headers = {"x-api-key": key or owner["apiKey"]}
         if method == "GET":
             return http.get(f"/api/{procedure}", params=data or {}, headers=headers)
         return http.post(f"/api/{procedure}", json=data, headers=headers)
+
     return call
 
 

@@ -1,4 +1,5 @@
 """The simulator backend in-process, without HTTP."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,8 +8,16 @@ from sim.dokploy.admin import seed
 from sim.dokploy.backend import Backend
 from sim.dokploy.exceptions import AuthRejected, BadRequest, Unauthorized
 
-SERVER = {"name": "s", "description": None, "ipAddress": "10.0.0.1", "port": 22, "username": "root",
-          "sshKeyId": None, "serverType": "deploy", "enableDockerCleanup": True}
+SERVER = {
+    "name": "s",
+    "description": None,
+    "ipAddress": "10.0.0.1",
+    "port": 22,
+    "username": "root",
+    "sshKeyId": None,
+    "serverType": "deploy",
+    "enableDockerCleanup": True,
+}
 
 
 def test_ids_are_reproducible_from_the_seed() -> None:

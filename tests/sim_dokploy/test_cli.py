@@ -1,4 +1,5 @@
 """``python -m sim.dokploy`` prints a URL and a working API key."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,12 @@ import requests
 
 
 def test_cli_serves_a_ready_key_in_cloud_mode() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "sim.dokploy", "--cloud", "--servers-quantity", "1"],
-                            stdout=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim.dokploy", "--cloud", "--servers-quantity", "1"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())

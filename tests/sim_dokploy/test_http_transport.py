@@ -1,4 +1,5 @@
 """HTTP layer of the Dokploy simulator: routing, auth, content type, error shapes (CONTRACT §1, §2)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,8 +9,15 @@ from starlette.testclient import TestClient
 from sim.dokploy.admin import seed
 from sim.dokploy.backend import Backend
 
-SERVER = {"name": "web", "description": None, "ipAddress": "10.0.0.5", "port": 22, "username": "root",
-          "sshKeyId": None, "serverType": "deploy"}
+SERVER = {
+    "name": "web",
+    "description": None,
+    "ipAddress": "10.0.0.5",
+    "port": 22,
+    "username": "root",
+    "sshKeyId": None,
+    "serverType": "deploy",
+}
 
 
 def test_missing_and_unknown_keys_get_the_bare_401_before_routing(http: TestClient) -> None:
@@ -23,8 +31,11 @@ def test_missing_and_unknown_keys_get_the_bare_401_before_routing(http: TestClie
 def test_wrong_method_is_404_without_path(api: Any) -> None:
     resp = api("POST", "server.all", {})
     assert resp.status_code == 404
-    assert resp.json() == {"message": "Not found", "code": "NOT_FOUND",
-                           "data": {"code": "NOT_FOUND", "httpStatus": 404, "zodError": None}}
+    assert resp.json() == {
+        "message": "Not found",
+        "code": "NOT_FOUND",
+        "data": {"code": "NOT_FOUND", "httpStatus": 404, "zodError": None},
+    }
 
 
 def test_procedure_names_match_case_insensitively_but_not_slash_form(http: TestClient, owner: dict) -> None:
@@ -50,10 +61,18 @@ def test_validation_error_shape_matches_zod(api: Any) -> None:
     assert resp.status_code == 400
     assert body["message"] == "Input validation failed" and body["code"] == "BAD_REQUEST"
     assert body["data"]["path"] == "server.create" and body["data"]["httpStatus"] == 400
-    assert body["issues"][0] == {"expected": "string", "code": "invalid_type", "path": ["name"],
-                                 "message": "Invalid input: expected string, received undefined"}
-    assert {"code": "invalid_type", "expected": "nonoptional", "path": ["description"],
-            "message": "Invalid input: expected nonoptional, received undefined"} in body["issues"]
+    assert body["issues"][0] == {
+        "expected": "string",
+        "code": "invalid_type",
+        "path": ["name"],
+        "message": "Invalid input: expected string, received undefined",
+    }
+    assert {
+        "code": "invalid_type",
+        "expected": "nonoptional",
+        "path": ["description"],
+        "message": "Invalid input: expected nonoptional, received undefined",
+    } in body["issues"]
     assert body["data"]["zodError"]["fieldErrors"]["port"] == ["Invalid input: expected number, received undefined"]
 
 
@@ -77,8 +96,9 @@ def test_unknown_keys_are_stripped_and_cleanup_defaults_on(api: Any) -> None:
 
 def test_empty_200_body_for_ssh_key_create(api: Any, keys: list) -> None:
     private, public = keys[0]
-    resp = api("POST", "sshKey.create", {"name": "k", "publicKey": public, "privateKey": private,
-                                         "organizationId": "ignored"})
+    resp = api(
+        "POST", "sshKey.create", {"name": "k", "publicKey": public, "privateKey": private, "organizationId": "ignored"}
+    )
     assert resp.status_code == 200 and resp.content == b""
     assert resp.headers["content-type"].startswith("application/json")
 
@@ -107,14 +127,20 @@ def test_default_rate_limit_locks_a_key_out_after_five_requests(backend: Backend
 
 
 def test_rate_limit_off_key_keeps_working(api: Any, owner: dict) -> None:
-    row = api("POST", "user.createApiKey", {"name": "ci", "rateLimitEnabled": False,
-                                            "metadata": {"organizationId": owner["organizationId"]}}).json()
+    row = api(
+        "POST",
+        "user.createApiKey",
+        {"name": "ci", "rateLimitEnabled": False, "metadata": {"organizationId": owner["organizationId"]}},
+    ).json()
     assert all(api("GET", "server.all", key=row["key"]).status_code == 200 for _ in range(12))
 
 
 def test_second_authentication_failure_has_the_openapi_shape(api: Any, owner: dict) -> None:
-    row = api("POST", "user.createApiKey", {"name": "odd", "rateLimitMax": 3,
-                                            "metadata": {"organizationId": owner["organizationId"]}}).json()
+    row = api(
+        "POST",
+        "user.createApiKey",
+        {"name": "odd", "rateLimitMax": 3, "metadata": {"organizationId": owner["organizationId"]}},
+    ).json()
     assert api("GET", "server.all", key=row["key"]).status_code == 200
     resp = api("GET", "server.all", key=row["key"])
     assert resp.status_code == 401
@@ -130,17 +156,24 @@ def test_create_api_key_for_foreign_org_is_forbidden(backend: Backend, api: Any)
 
 def test_create_api_key_name_messages(api: Any, owner: dict) -> None:
     meta = {"organizationId": owner["organizationId"]}
-    assert api("POST", "user.createApiKey", {"name": "", "metadata": meta}).json()["issues"][0]["message"] \
+    assert (
+        api("POST", "user.createApiKey", {"name": "", "metadata": meta}).json()["issues"][0]["message"]
         == "Name is required"
-    assert api("POST", "user.createApiKey", {"name": "x" * 33, "metadata": meta}).json()["issues"][0]["message"] \
+    )
+    assert (
+        api("POST", "user.createApiKey", {"name": "x" * 33, "metadata": meta}).json()["issues"][0]["message"]
         == "Name must be at most 32 characters"
+    )
 
 
 def test_injected_fault_and_reset(http: TestClient, api: Any) -> None:
-    assert http.post("/_sim/faults", json={"paths": [{"pattern": r"^server\.all$", "error_rate": 1.0}]}).status_code == 200
+    assert (
+        http.post("/_sim/faults", json={"paths": [{"pattern": r"^server\.all$", "error_rate": 1.0}]}).status_code == 200
+    )
     assert api("GET", "server.all").status_code == 503
     assert api("GET", "sshKey.all").status_code == 200
-    assert http.post("/_sim/faults", json={"paths": [{"pattern": "x", "error_rate": 2}]}).json() == \
-        {"error": "error_rate: must be between 0 and 1"}
+    assert http.post("/_sim/faults", json={"paths": [{"pattern": "x", "error_rate": 2}]}).json() == {
+        "error": "error_rate: must be between 0 and 1"
+    }
     http.post("/_sim/reset", json={})
     assert api("GET", "server.all").json() == {"message": "Unauthorized"}

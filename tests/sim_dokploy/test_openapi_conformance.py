@@ -6,6 +6,7 @@ Known, documented divergences (CONTRACT §1.2, §4.2): zod's top-level coercion 
 type mutations of coercible fields are skipped) and the SSH key-format refinements (valid
 instances use real key pairs).
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,10 @@ def from_schema(schema: dict[str, Any], name: str = "") -> st.SearchStrategy[Any
     if kind == "object":
         props = schema.get("properties", {})
         required = set(schema.get("required", []))
-        return st.fixed_dictionaries({k: from_schema(v, k) for k, v in props.items() if k in required},
-                                     optional={k: from_schema(v, k) for k, v in props.items() if k not in required})
+        return st.fixed_dictionaries(
+            {k: from_schema(v, k) for k, v in props.items() if k in required},
+            optional={k: from_schema(v, k) for k, v in props.items() if k not in required},
+        )
     if kind == "number":
         return st.integers(0, 10_000)
     if kind == "boolean":

@@ -1,4 +1,5 @@
 """sshKey and server procedures of the simulator over HTTP (CONTRACT §3-§5, §8)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,14 +9,28 @@ from starlette.testclient import TestClient
 from sim.dokploy.admin import seed
 from sim.dokploy.backend import Backend
 
-SERVER = {"name": "web", "description": None, "ipAddress": "10.0.0.5", "port": 22, "username": "root",
-          "sshKeyId": None, "serverType": "deploy"}
+SERVER = {
+    "name": "web",
+    "description": None,
+    "ipAddress": "10.0.0.5",
+    "port": 22,
+    "username": "root",
+    "sshKeyId": None,
+    "serverType": "deploy",
+}
 
 
 def _add_key(api: Any, pair: tuple[str, str], name: str = "k", key: str | None = None) -> dict[str, Any]:
     private, public = pair
-    assert api("POST", "sshKey.create", {"name": name, "publicKey": public, "privateKey": private,
-                                         "organizationId": ""}, key=key).status_code == 200
+    assert (
+        api(
+            "POST",
+            "sshKey.create",
+            {"name": name, "publicKey": public, "privateKey": private, "organizationId": ""},
+            key=key,
+        ).status_code
+        == 200
+    )
     return next(r for r in api("GET", "sshKey.all", key=key).json() if r["publicKey"] == public)
 
 
@@ -24,8 +39,16 @@ def test_ssh_key_rows_return_private_keys_newest_first(api: Any, keys: list, own
     rows = api("GET", "sshKey.all").json()
     assert [r["sshKeyId"] for r in rows] == [second["sshKeyId"], first["sshKeyId"]]
     assert rows[1]["privateKey"] == keys[0][0]
-    assert set(rows[0]) == {"sshKeyId", "privateKey", "publicKey", "name", "description", "createdAt",
-                            "lastUsedAt", "organizationId"}
+    assert set(rows[0]) == {
+        "sshKeyId",
+        "privateKey",
+        "publicKey",
+        "name",
+        "description",
+        "createdAt",
+        "lastUsedAt",
+        "organizationId",
+    }
     assert rows[0]["organizationId"] == owner["organizationId"] and len(rows[0]["sshKeyId"]) == 21
 
 
@@ -44,8 +67,12 @@ def test_ssh_key_other_org_is_401_and_missing_is_404(backend: Backend, api: Any,
 
 def test_bad_key_formats_are_custom_issues(api: Any, keys: list) -> None:
     private, _ = keys[0]
-    body = {"name": "k", "publicKey": "ecdsa-sha2-nistp256 AAAA", "privateKey": private.replace("\n", "\r\n"),
-            "organizationId": ""}
+    body = {
+        "name": "k",
+        "publicKey": "ecdsa-sha2-nistp256 AAAA",
+        "privateKey": private.replace("\n", "\r\n"),
+        "organizationId": "",
+    }
     issues = api("POST", "sshKey.create", body).json()["issues"]
     assert {"code": "custom", "path": ["publicKey"], "message": "Invalid public key format"} in issues
     assert {"code": "custom", "path": ["privateKey"], "message": "Invalid private key format"} in issues
@@ -53,9 +80,24 @@ def test_bad_key_formats_are_custom_issues(api: Any, keys: list) -> None:
 
 def test_server_row_has_every_column(api: Any) -> None:
     row = api("POST", "server.create", SERVER).json()
-    assert set(row) == {"serverId", "name", "description", "ipAddress", "port", "username", "appName",
-                        "enableDockerCleanup", "buildsConcurrency", "createdAt", "organizationId",
-                        "serverStatus", "serverType", "command", "sshKeyId", "metricsConfig"}
+    assert set(row) == {
+        "serverId",
+        "name",
+        "description",
+        "ipAddress",
+        "port",
+        "username",
+        "appName",
+        "enableDockerCleanup",
+        "buildsConcurrency",
+        "createdAt",
+        "organizationId",
+        "serverStatus",
+        "serverType",
+        "command",
+        "sshKeyId",
+        "metricsConfig",
+    }
     assert row["appName"].startswith("server-") and row["serverStatus"] == "active"
     assert row["metricsConfig"]["server"]["port"] == 4500 and row["createdAt"].endswith("Z")
     listed = api("GET", "server.all").json()
@@ -78,8 +120,11 @@ def test_server_create_with_unknown_key_is_the_opaque_400(api: Any) -> None:
 def test_server_cross_org_is_401(backend: Backend, api: Any) -> None:
     server = api("POST", "server.create", SERVER).json()
     other = seed(backend, {"email": "o@example.test"})["apiKey"]
-    for method, proc, verb in (("GET", "server.one", "access"), ("POST", "server.remove", "delete"),
-                               ("POST", "server.setup", "setup")):
+    for method, proc, verb in (
+        ("GET", "server.one", "access"),
+        ("POST", "server.remove", "delete"),
+        ("POST", "server.setup", "setup"),
+    ):
         resp = api(method, proc, {"serverId": server["serverId"]}, key=other)
         assert (resp.status_code, resp.json()["message"]) == (401, f"You are not authorized to {verb} this server")
     resp = api("GET", "server.validate", {"serverId": server["serverId"]}, key=other)
@@ -132,8 +177,11 @@ def test_create_failing_after_insert_leaves_the_row(http: TestClient, api: Any) 
 def test_cloud_quota_is_per_owner_and_masked(backend: Backend, http: TestClient, api: Any, owner: dict) -> None:
     backend.cloud = True  # owner fixture has serversQuantity 2
     second_org = api("POST", "organization.create", {"name": "tenant-b"}).json()
-    key_b = api("POST", "user.createApiKey", {"name": "b", "rateLimitEnabled": False,
-                                              "metadata": {"organizationId": second_org["id"]}}).json()["key"]
+    key_b = api(
+        "POST",
+        "user.createApiKey",
+        {"name": "b", "rateLimitEnabled": False, "metadata": {"organizationId": second_org["id"]}},
+    ).json()["key"]
     assert api("POST", "server.create", SERVER).status_code == 200
     assert api("POST", "server.create", SERVER, key=key_b).status_code == 200
     assert api("GET", "stripe.canCreateMoreServers").json() is False
@@ -142,8 +190,9 @@ def test_cloud_quota_is_per_owner_and_masked(backend: Backend, http: TestClient,
     assert api("GET", "server.count").json() == 2
 
 
-def test_cloud_inactive_servers_refuse_update_and_reactivate_on_remove(http: TestClient, backend: Backend,
-                                                                       api: Any, owner: dict) -> None:
+def test_cloud_inactive_servers_refuse_update_and_reactivate_on_remove(
+    http: TestClient, backend: Backend, api: Any, owner: dict
+) -> None:
     backend.cloud = True
     old = api("POST", "server.create", SERVER).json()
     new = api("POST", "server.create", {**SERVER, "name": "new"}).json()

@@ -1,4 +1,5 @@
 """Fixtures: an in-process backend on a fake clock, the ASGI app, and a live TLS server."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -50,15 +51,14 @@ def sim(backend: Backend) -> Simulator:
 @pytest.fixture
 def client(sim: Simulator) -> Any:
     from starlette.testclient import TestClient
+
     return TestClient(starlette_app(sim), base_url="https://testserver")
 
 
 @pytest.fixture
 def tokens(backend: Backend) -> dict[str, str]:
     """Authorization header values of the seeded tokens."""
-    return {k: f"PVEAPIToken={v['user']}!{v['token_name']}={v['token_value']}"
-            for k, v in credentials(backend).items()}
-
+    return {k: f"PVEAPIToken={v['user']}!{v['token_name']}={v['token_value']}" for k, v in credentials(backend).items()}
 
 
 @pytest.fixture
@@ -72,8 +72,15 @@ def live_backend(live: tuple[ThreadedServer, Backend]) -> Backend:
 
 def proxmox_for(server: ThreadedServer, backend: Backend, who: str = "provisioner") -> ProxmoxAPI:
     c = credentials(backend)[who]
-    return ProxmoxAPI("127.0.0.1", port=server.port, user=c["user"], token_name=c["token_name"],
-                      token_value=c["token_value"], verify_ssl=False, timeout=5)
+    return ProxmoxAPI(
+        "127.0.0.1",
+        port=server.port,
+        user=c["user"],
+        token_name=c["token_name"],
+        token_value=c["token_value"],
+        verify_ssl=False,
+        timeout=5,
+    )
 
 
 @pytest.fixture

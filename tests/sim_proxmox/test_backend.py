@@ -1,4 +1,5 @@
 """Backend unit tests: state transitions, locks, conflicts, capacity, agent timing."""
+
 from __future__ import annotations
 
 import pytest
@@ -135,10 +136,10 @@ def test_resize_grows_and_refuses_shrink(backend: Backend) -> None:
     clone(backend, 101, full=True)
     assert backend.tasks[backend.resize("pve1", 101, "scsi0", "+2G", USER)].exitstatus == "OK"
     assert "size=10G" in backend.get_config("pve1", 101)["scsi0"]
-    assert backend.tasks[backend.resize("pve1", 101, "scsi0", "4G", USER)].exitstatus == \
-        "shrinking disks is not supported"
-    assert backend.tasks[backend.resize("pve1", 101, "scsi5", "+1G", USER)].exitstatus == \
-        "disk 'scsi5' does not exist"
+    assert (
+        backend.tasks[backend.resize("pve1", 101, "scsi0", "4G", USER)].exitstatus == "shrinking disks is not supported"
+    )
+    assert backend.tasks[backend.resize("pve1", 101, "scsi5", "+1G", USER)].exitstatus == "disk 'scsi5' does not exist"
 
 
 def test_second_cloudinit_drive_refused(backend: Backend) -> None:

@@ -1,5 +1,6 @@
 """Replays the bpg provider's VmLegacy call sequence (CONTRACT §8.2-§8.5) with requests and checks
 status codes and the JSON types bpg's strict Go decoding needs (§8.6)."""
+
 from __future__ import annotations
 
 import urllib.parse
@@ -34,7 +35,9 @@ class Bpg:
             st = self.call("GET", f"/nodes/{node}/tasks/{escaped}/status")
             assert isinstance(st["status"], str) and isinstance(st["pid"], int)
             if st["status"] != "running":
-                assert st["exitstatus"] == "OK", self.call("GET", f"/nodes/{node}/tasks/{escaped}/log", start=0, limit=50)
+                assert st["exitstatus"] == "OK", self.call(
+                    "GET", f"/nodes/{node}/tasks/{escaped}/log", start=0, limit=50
+                )
                 return
         pytest.fail("task did not finish")
 
@@ -82,18 +85,43 @@ def test_bpg_create_read_update_delete(bpg: Bpg) -> None:
     vmid = int(bpg.call("GET", "/cluster/nextid"))
     assert bpg.call("GET", "/cluster/nextid", expect=200, vmid=vmid) == str(vmid)
     q = f"/nodes/pve1/qemu/{vmid}"
-    bpg.wait("pve1", bpg.call("POST", "/nodes/pve1/qemu/9000/clone", newid=vmid, full=1, name="tenant-a",
-                              pool="tenants", storage="local-lvm"))
+    bpg.wait(
+        "pve1",
+        bpg.call(
+            "POST",
+            "/nodes/pve1/qemu/9000/clone",
+            newid=vmid,
+            full=1,
+            name="tenant-a",
+            pool="tenants",
+            storage="local-lvm",
+        ),
+    )
     assert "lock" not in bpg.call("GET", q + "/status/current")
     cfg = bpg.call("GET", q + "/config")
     ci = next(k for k, v in cfg.items() if f"vm-{vmid}-cloudinit" in str(v))
     assert bpg.call("PUT", q + "/config", delete=ci) is None
-    bpg.call("PUT", q + "/config", agent="enabled=1,fstrim_cloned_disks=0,type=virtio", cores=2, sockets=1,
-             cpu="x86-64-v2-AES,flags=", numa=0, memory=2048, balloon=0, ide2="file=local-lvm:cloudinit,",
-             ipconfig0="ip=10.30.0.7/24,gw=10.30.0.1", nameserver="1.1.1.1", searchdomain="example.com",
-             ciuser="dokploy", sshkeys=urllib.parse.quote(KEY, safe=""),
-             net0="model=virtio,bridge=vmbr0,firewall=0", delete=",".join(f"net{i}" for i in range(1, 32)),
-             onboot=1, tags="tenant-a;prod")
+    bpg.call(
+        "PUT",
+        q + "/config",
+        agent="enabled=1,fstrim_cloned_disks=0,type=virtio",
+        cores=2,
+        sockets=1,
+        cpu="x86-64-v2-AES,flags=",
+        numa=0,
+        memory=2048,
+        balloon=0,
+        ide2="file=local-lvm:cloudinit,",
+        ipconfig0="ip=10.30.0.7/24,gw=10.30.0.1",
+        nameserver="1.1.1.1",
+        searchdomain="example.com",
+        ciuser="dokploy",
+        sshkeys=urllib.parse.quote(KEY, safe=""),
+        net0="model=virtio,bridge=vmbr0,firewall=0",
+        delete=",".join(f"net{i}" for i in range(1, 32)),
+        onboot=1,
+        tags="tenant-a;prod",
+    )
     cfg = bpg.call("GET", q + "/config")
     assert cfg["ide2"] == f"local-lvm:vm-{vmid}-cloudinit,media=cdrom"
     assert cfg["net0"].startswith("virtio=BC:24:11:") and cfg["net0"].endswith(",bridge=vmbr0,firewall=0")
@@ -103,16 +131,24 @@ def test_bpg_create_read_update_delete(bpg: Bpg) -> None:
     state = read(bpg, vmid)
     assert "size=20G" in state["cfg"]["scsi0"] and state["status"]["status"] == "running"
     # §8.4 update: cores/memory change on a running VM -> pending -> shutdown + start
-    bpg.call("PUT", q + "/config", cores=4, sockets=1, numa=0, memory=4096, balloon=0, name="tenant-a",
-             delete="vcpus,cpulimit")
+    bpg.call(
+        "PUT",
+        q + "/config",
+        cores=4,
+        sockets=1,
+        numa=0,
+        memory=4096,
+        balloon=0,
+        name="tenant-a",
+        delete="vcpus,cpulimit",
+    )
     assert bpg.call("GET", q + "/config", current=1)["cores"] == 2
     bpg.wait("pve1", bpg.call("POST", q + "/status/shutdown", forceStop=1, timeout=1800))
     bpg.wait("pve1", bpg.call("POST", q + "/status/start", timeout=1800))
     assert read(bpg, vmid)["cfg"]["cores"] == 4
     # §8.5 delete
     bpg.wait("pve1", bpg.call("POST", q + "/status/shutdown", forceStop=1, timeout=1800))
-    r = bpg.s.delete(bpg.base + q + "/", params={"destroy-unreferenced-disks": 1, "purge": 1}, timeout=5,
-                     verify=False)
+    r = bpg.s.delete(bpg.base + q + "/", params={"destroy-unreferenced-disks": 1, "purge": 1}, timeout=5, verify=False)
     assert r.status_code == 200
     bpg.wait("pve1", r.json()["data"])
     gone = bpg.s.get(bpg.base + q + "/status/current", timeout=5, verify=False)

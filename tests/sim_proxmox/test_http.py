@@ -1,4 +1,5 @@
 """The HTTP layer through Starlette's TestClient: envelope, status codes and exact bodies (CONTRACT §1-§3)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -56,19 +57,26 @@ def test_permission_checked_before_validation(client: Any, tokens: dict[str, str
 
 
 def test_validation_errors_per_parameter(client: Any, tokens: dict[str, str]) -> None:
-    r = client.post(API + "/nodes/pve1/qemu/9000/clone", headers=h(tokens, "admin"),
-                    data={"newid": "99", "name": "bad_name!", "full": "true", "bogus": "1"})
+    r = client.post(
+        API + "/nodes/pve1/qemu/9000/clone",
+        headers=h(tokens, "admin"),
+        data={"newid": "99", "name": "bad_name!", "full": "true", "bogus": "1"},
+    )
     assert r.status_code == 400 and r.headers["x-reason"] == "Parameter verification failed."
-    assert r.json() == {"data": None, "message": "Parameter verification failed.\n", "errors": {
-        "newid": "invalid format - value does not look like a valid VM ID\n",
-        "name": "invalid format - value does not look like a valid DNS name\n",
-        "full": "type check ('boolean') failed - got 'true'",
-        "bogus": "property is not defined in schema and the schema does not allow additional properties"}}
+    assert r.json() == {
+        "data": None,
+        "message": "Parameter verification failed.\n",
+        "errors": {
+            "newid": "invalid format - value does not look like a valid VM ID\n",
+            "name": "invalid format - value does not look like a valid DNS name\n",
+            "full": "type check ('boolean') failed - got 'true'",
+            "bogus": "property is not defined in schema and the schema does not allow additional properties",
+        },
+    }
 
 
 def test_json_body_booleans_accepted(client: Any, tokens: dict[str, str]) -> None:
-    r = client.post(API + "/nodes/pve1/qemu/9000/clone", headers=h(tokens, "admin"),
-                    json={"newid": 101, "full": True})
+    r = client.post(API + "/nodes/pve1/qemu/9000/clone", headers=h(tokens, "admin"), json={"newid": 101, "full": True})
     assert r.status_code == 200 and r.json()["data"].startswith("UPID:pve1:")
 
 
@@ -97,8 +105,9 @@ def test_unknown_node_hostname_lookup(client: Any, tokens: dict[str, str]) -> No
 
 
 def test_doubled_slashes_and_encoded_upid(client: Any, tokens: dict[str, str]) -> None:
-    upid = client.post(API + "/nodes/pve1/qemu/9000/clone", headers=h(tokens, "admin"),
-                       data={"newid": "101"}).json()["data"]
+    upid = client.post(API + "/nodes/pve1/qemu/9000/clone", headers=h(tokens, "admin"), data={"newid": "101"}).json()[
+        "data"
+    ]
     encoded = upid.replace("!", "%21").replace(":", "%3A")
     r = client.get(API + f"//nodes/pve1/tasks/{encoded}/status/", headers=h(tokens, "admin"))
     assert r.json()["data"]["exitstatus"] == "OK"
@@ -107,8 +116,10 @@ def test_doubled_slashes_and_encoded_upid(client: Any, tokens: dict[str, str]) -
 
 
 def test_unknown_task_is_400(client: Any, tokens: dict[str, str]) -> None:
-    r = client.get(API + "/nodes/pve1/tasks/UPID:pve1:00000001:00000001:00000001:qmstart:1:root@pam:/status",
-                   headers=h(tokens, "admin"))
+    r = client.get(
+        API + "/nodes/pve1/tasks/UPID:pve1:00000001:00000001:00000001:qmstart:1:root@pam:/status",
+        headers=h(tokens, "admin"),
+    )
     assert r.status_code == 400 and r.json()["errors"] == {"upid": "no such task"}
 
 
@@ -120,8 +131,12 @@ def test_ticket_login_and_csrf(client: Any) -> None:
     assert client.get(API + "/nodes", cookies=cookies).status_code == 200
     r = client.post(API + "/pools", cookies=cookies, data={"poolid": "p2"})
     assert (r.status_code, r.headers["x-reason"]) == (401, "Permission denied - invalid csrf token")
-    r = client.post(API + "/pools", cookies=cookies, data={"poolid": "p2"},
-                    headers={"CSRFPreventionToken": data["CSRFPreventionToken"]})
+    r = client.post(
+        API + "/pools",
+        cookies=cookies,
+        data={"poolid": "p2"},
+        headers={"CSRFPreventionToken": data["CSRFPreventionToken"]},
+    )
     assert r.status_code == 200 and r.json() == {"data": None}
 
 
@@ -137,11 +152,17 @@ def test_token_cannot_get_ticket(client: Any, tokens: dict[str, str]) -> None:
 
 def test_resources_filtered_by_vm_audit(client: Any, tokens: dict[str, str], backend) -> None:
     backend.clone("pve1", 9000, 150, "root@pam")  # not in the tenant pool
-    ids = [r["vmid"] for r in client.get(API + "/cluster/resources", params={"type": "vm"},
-                                         headers=h(tokens)).json()["data"]]
+    ids = [
+        r["vmid"]
+        for r in client.get(API + "/cluster/resources", params={"type": "vm"}, headers=h(tokens)).json()["data"]
+    ]
     assert ids == [9000]
-    admin_ids = [r["vmid"] for r in client.get(API + "/cluster/resources", params={"type": "vm"},
-                                               headers=h(tokens, "admin")).json()["data"]]
+    admin_ids = [
+        r["vmid"]
+        for r in client.get(API + "/cluster/resources", params={"type": "vm"}, headers=h(tokens, "admin")).json()[
+            "data"
+        ]
+    ]
     assert admin_ids == [150, 9000]
 
 
@@ -159,8 +180,11 @@ def test_create_token_and_grant_acl(client: Any, tokens: dict[str, str]) -> None
     token = {"Authorization": f"PVEAPIToken=ci@pve!deploy={created['value']}"}
     assert client.get(API + "/nodes/pve1/qemu/9000/config", headers=token).status_code == 403
     for kind in ("users", "tokens"):
-        r = client.put(API + "/access/acl", headers=admin,
-                       data={"path": "/vms/9000", "roles": "PVEAuditor", kind: "ci@pve" + ("!deploy" if kind == "tokens" else "")})
+        r = client.put(
+            API + "/access/acl",
+            headers=admin,
+            data={"path": "/vms/9000", "roles": "PVEAuditor", kind: "ci@pve" + ("!deploy" if kind == "tokens" else "")},
+        )
         assert r.status_code == 200
     assert client.get(API + "/nodes/pve1/qemu/9000/config", headers=token).status_code == 200
     r = client.post(API + "/access/users/ci@pve/token/other", headers=h(tokens))
@@ -173,7 +197,8 @@ def test_stuck_file_lock_times_out_config_put(client: Any, tokens: dict[str, str
     assert r.status_code == 500
     assert r.json()["message"] == "can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout\n"
     assert client.post("/_sim/faults", json={"rules": [{"path": "(", "error_rate": 1}]}).json() == {
-        "error": "path: invalid regex '(': missing ), unterminated subpattern at position 0"}
+        "error": "path: invalid regex '(': missing ), unterminated subpattern at position 0"
+    }
 
 
 def test_cloudinit_drive_regeneration_shows_pending_values(client, tokens) -> None:  # type: ignore[no-untyped-def]

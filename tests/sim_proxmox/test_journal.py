@@ -1,4 +1,5 @@
 """The permission journal: every decision about a caller, re-evaluated later under other ACLs."""
+
 from __future__ import annotations
 
 from proxmoxer import ProxmoxAPI

@@ -1,4 +1,5 @@
 """Real, unmodified proxmoxer against the live TLS server."""
+
 from __future__ import annotations
 
 import time
@@ -23,8 +24,14 @@ def test_full_lifecycle_with_least_privilege_token(prox: ProxmoxAPI, live_backen
     node = prox.nodes("pve1")
     upid = node.qemu(9000).clone.post(newid=vmid, name="tenant-a", pool="tenants", full=1)
     assert wait(prox, upid)["exitstatus"] == "OK"
-    node.qemu(vmid).config.put(cores=2, memory=4096, ciuser="dokploy", ipconfig0="ip=10.20.0.5/24,gw=10.20.0.1",
-                               sshkeys=urllib.parse.quote(KEY, safe=""), tags="tenant-a;prod")
+    node.qemu(vmid).config.put(
+        cores=2,
+        memory=4096,
+        ciuser="dokploy",
+        ipconfig0="ip=10.20.0.5/24,gw=10.20.0.1",
+        sshkeys=urllib.parse.quote(KEY, safe=""),
+        tags="tenant-a;prod",
+    )
     cfg = node.qemu(vmid).config.get()
     assert (cfg["cores"], cfg["memory"], cfg["sshkeys"]) == (2, "4096", urllib.parse.quote(KEY, safe=""))
     assert wait(prox, node.qemu(vmid).status.start.post())["exitstatus"] == "OK"
@@ -55,8 +62,9 @@ def test_token_denied_on_foreign_vm(prox: ProxmoxAPI, prox_admin: ProxmoxAPI) ->
 
 
 def test_token_denied_storage_without_grant(prox: ProxmoxAPI, live_backend) -> None:
-    live_backend.access.acl = [a for a in live_backend.access.acl if a.path != "/storage/local-lvm"
-                               or a.kind != "token"]
+    live_backend.access.acl = [
+        a for a in live_backend.access.acl if a.path != "/storage/local-lvm" or a.kind != "token"
+    ]
     with pytest.raises(ResourceException) as err:
         prox.nodes("pve1").qemu(9000).clone.post(newid=301, pool="tenants")
     assert err.value.content == "Permission check failed (/storage/local-lvm, Datastore.AllocateSpace)"
@@ -104,8 +112,15 @@ def test_ticket_login_with_password(live, live_backend) -> None:
 def test_injected_error_and_failing_task(live, prox_admin: ProxmoxAPI) -> None:
     server, _ = live
     base = server.url + "/_sim/faults"
-    requests.post(base, json={"rules": [{"path": "^/version$", "error_rate": 1.0, "message": "boom"}],
-                              "failing_tasks": {"qmstart": "start failed: injected"}}, verify=False, timeout=5)
+    requests.post(
+        base,
+        json={
+            "rules": [{"path": "^/version$", "error_rate": 1.0, "message": "boom"}],
+            "failing_tasks": {"qmstart": "start failed: injected"},
+        },
+        verify=False,
+        timeout=5,
+    )
     with pytest.raises(ResourceException) as err:
         prox_admin.version.get()
     assert err.value.content == "boom"

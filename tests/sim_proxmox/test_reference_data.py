@@ -1,4 +1,5 @@
 """A fresh clone is self-contained: the reference data the simulators read lives in the repository."""
+
 from __future__ import annotations
 
 import subprocess
@@ -19,6 +20,11 @@ def test_apidoc_defaults_to_the_copy_in_the_repository(monkeypatch: pytest.Monke
 
 
 def test_nothing_tracked_points_outside_the_repository_for_reference_data() -> None:
-    out = subprocess.run(["git", "grep", "-n", "-I", "shared/reference", "--", ".", ":!tests/sim_proxmox/test_reference_data.py"],
-                         cwd=REPO, capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        ["git", "grep", "-n", "-I", "shared/reference", "--", ".", ":!tests/sim_proxmox/test_reference_data.py"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert out.returncode == 1, f"references to data outside the repository:\n{out.stdout}"

@@ -1,4 +1,5 @@
 """Rule-based state machine: the backend against a plain dict model of VMs."""
+
 from __future__ import annotations
 
 from hypothesis import settings

@@ -1,4 +1,5 @@
 """The shared guest world: backend.world_guests, GET /_sim/world/guests, sim.world implementations."""
+
 from __future__ import annotations
 
 import urllib.parse
@@ -25,8 +26,12 @@ def test_world_guests_shape_and_values(backend) -> None:
     first = guests[0]
     assert set(first) == set(GUEST_KEYS)
     assert first["addresses"] == ["10.9.0.5"] and first["ssh_keys"] == [KEY]
-    assert (first["ciuser"], first["tags"], first["status"], first["agent_ready"]) == \
-        ("dokploy", ["tenant-a", "prod"], "running", True)
+    assert (first["ciuser"], first["tags"], first["status"], first["agent_ready"]) == (
+        "dokploy",
+        ["tenant-a", "prod"],
+        "running",
+        True,
+    )
     assert guests[1]["addresses"][0].startswith("10.77.")
 
 

@@ -1,4 +1,5 @@
 """One namespace of host names: per-tenant subdomains cannot collide; numbered names of older tenants are kept and reserved."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,7 +36,9 @@ def test_a_slug_equal_to_an_older_tenants_numbered_name_is_refused(plans, tenant
     [error] = caught.value.errors
     assert "host name 'acme-2' already used by" in error.message
     assert {Path(error.source).name, Path(error.message.split(" already used by ")[1].split(";")[0]).name} == {
-        "acme.yaml", "acme-2.yaml"}
+        "acme.yaml",
+        "acme-2.yaml",
+    }
 
 
 def test_growing_a_numbered_tenant_onto_another_tenants_name_is_refused(plans, tenants_dir: Path) -> None:
@@ -52,7 +55,11 @@ def test_existing_tenants_keep_their_names(plans) -> None:
     acme, globex = specs["acme"], specs["globex"]
     assert server_labels(acme.host_label, acme.servers, acme.hostname_scheme) == ["acme", "acme-2"]
     assert server_labels(globex.host_label, globex.servers, globex.hostname_scheme) == [
-        "globex-prod", "globex-prod-2", "globex-prod-3", "globex-prod-4"]
+        "globex-prod",
+        "globex-prod-2",
+        "globex-prod-3",
+        "globex-prod-4",
+    ]
 
 
 def test_the_scheme_round_trips_and_is_explicit_for_several_servers(plans) -> None:

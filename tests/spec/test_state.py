@@ -1,4 +1,5 @@
 """``state: active|suspended`` in tenant files: default, validation naming the field, dump round-trip."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,8 +7,10 @@ import pytest
 from components.spec import Plan, SpecErrors, dump_tenant, parse_tenant
 
 PLANS = {"starter": Plan("starter", 2, 4096, 40, 1)}
-BASE = ("slug: acme\ndisplay_name: Acme\nplan: starter\nregion: pve-eu1\n"
-        "dokploy_organization: org_acme\nowner: ops@acme.example\n")
+BASE = (
+    "slug: acme\ndisplay_name: Acme\nplan: starter\nregion: pve-eu1\n"
+    "dokploy_organization: org_acme\nowner: ops@acme.example\n"
+)
 
 
 def test_state_defaults_to_active_and_is_not_dumped() -> None:

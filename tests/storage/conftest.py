@@ -1,4 +1,5 @@
 """A fresh database location of each kind (SQLite file, PostgreSQL database) for the storage tests."""
+
 from __future__ import annotations
 
 import uuid

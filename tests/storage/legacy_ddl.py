@@ -3,6 +3,7 @@
 ``*_FIRST`` is the first release of a database; the others are the last pre-Alembic version. A database
 created by any of them must be recognised (tables present, no version table), stamped and upgraded.
 """
+
 from __future__ import annotations
 
 # service/queue/sqlite.py (f39137e, the first release: no usage tables yet)
@@ -35,7 +36,8 @@ CREATE TABLE IF NOT EXISTS usage_watermark (
 """
 QUEUE_SQLITE = QUEUE_SQLITE_FIRST + USAGE
 # service/queue/postgres.py (f39137e .. 2a3861d) plus the usage tables
-QUEUE_POSTGRES = """
+QUEUE_POSTGRES = (
+    """
 CREATE TABLE IF NOT EXISTS jobs (
   seq BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE, slug TEXT NOT NULL, kind TEXT NOT NULL,
   operation TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL, max_attempts INTEGER NOT NULL,
@@ -51,7 +53,9 @@ CREATE TABLE IF NOT EXISTS tenants (
   ready_at DOUBLE PRECISION, last_job_id TEXT, last_error TEXT, outputs TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
   event_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, slug TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL);
-""" + USAGE
+"""
+    + USAGE
+)
 # providers/allocation_store.py (fc0d574, the first release: no memory_mb)
 IPAM_FIRST = """
 CREATE TABLE IF NOT EXISTS allocation (
@@ -98,9 +102,13 @@ BILLING_SESSIONS_FIRST = """CREATE TABLE IF NOT EXISTS billing_checkout_sessions
   created_at REAL NOT NULL);
 """
 # billing/adapter/store.py _SCHEMA (9393c1d .. 2a3861d) and the suspension timers
-BILLING = BILLING_FIRST + """CREATE TABLE IF NOT EXISTS billing_checkout_sessions (session_id TEXT PRIMARY KEY, tenant TEXT NOT NULL,
+BILLING = (
+    BILLING_FIRST
+    + """CREATE TABLE IF NOT EXISTS billing_checkout_sessions (session_id TEXT PRIMARY KEY, tenant TEXT NOT NULL,
   organization_id TEXT, created_at REAL NOT NULL);
-""" + SUSPENSIONS
+"""
+    + SUSPENSIONS
+)
 # provisioning/key_ledger.py (57ad754 .. 2a3861d)
 KEYS = """
 CREATE TABLE IF NOT EXISTS run_key (

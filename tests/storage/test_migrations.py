@@ -1,5 +1,6 @@
 """Every database migrates itself when opened: a fresh one gets exactly the tables in ``storage.schema``; one
 created by the hand-written DDL of any earlier release is stamped and upgraded in place, keeping its rows."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -67,8 +68,9 @@ def columns(location: str) -> dict[str, set[tuple[str, bool]]]:
                 if table.startswith("alembic_version"):
                     continue
                 key = set(inspector.get_pk_constraint(table)["constrained_columns"])
-                found[table] = {(c["name"], bool(c["nullable"]) and c["name"] not in key)
-                                for c in inspector.get_columns(table)}
+                found[table] = {
+                    (c["name"], bool(c["nullable"]) and c["name"] not in key) for c in inspector.get_columns(table)
+                }
             return found
     finally:
         engine.dispose()
@@ -96,10 +98,12 @@ def test_a_fresh_database_gets_exactly_the_declared_tables(location: str, name: 
     with database.transaction() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), migrate.SCHEMAS[name].metadata)
     other_databases = {t.name for s in migrate.SCHEMAS.values() if s.name != name for t in s.metadata.sorted_tables}
-    differences = [d for d in differences
-                   if not (d[0] == "add_index" and d[1].name == "tenants_one_per_organization")  # the queue's guard
-                   and not (d[0] == "remove_table" and (d[1].name in other_databases
-                                                        or d[1].name.startswith("alembic_version_")))]
+    differences = [
+        d
+        for d in differences
+        if not (d[0] == "add_index" and d[1].name == "tenants_one_per_organization")  # the queue's guard
+        and not (d[0] == "remove_table" and (d[1].name in other_databases or d[1].name.startswith("alembic_version_")))
+    ]
     assert differences == []
 
 
@@ -114,8 +118,11 @@ def test_databases_sharing_one_postgresql_database_keep_separate_histories(pg_cl
 def test_a_queue_created_by_the_old_ddl_is_stamped_and_keeps_its_jobs(location: str, tmp_path: Path) -> None:
     postgres = location.startswith("postgresql://")
     run_legacy_ddl(location, legacy_ddl.QUEUE_POSTGRES if postgres else legacy_ddl.QUEUE_SQLITE)
-    run_sql(location, "INSERT INTO tenants (slug, plan, organization_id, declaration, phase, created_at, updated_at, "
-                      "outputs) VALUES ('acme', 'starter', 'org_acme', 'slug: acme', 'ready', 1, 1, '{}')")
+    run_sql(
+        location,
+        "INSERT INTO tenants (slug, plan, organization_id, declaration, phase, created_at, updated_at, "
+        "outputs) VALUES ('acme', 'starter', 'org_acme', 'slug: acme', 'ready', 1, 1, '{}')",
+    )
     queue = open_queue(location if postgres else f"sqlite://{sqlite_path(location)}")
     assert revision(location, "queue") == migrate.head("queue")
     assert [(t.slug, t.phase) for t in queue.list_tenants()] == [("acme", "ready")]
@@ -138,8 +145,11 @@ def test_an_allocation_store_from_before_alembic_is_upgraded_in_place(location: 
     the migration adds it, existing rows promise 0 MiB, and allocating works again."""
     postgres = location.startswith("postgresql://")
     run_legacy_ddl(location, ddl.format(float_type="DOUBLE PRECISION" if postgres else "REAL"))
-    run_sql(location, "INSERT INTO allocation (pool, owner, vmid, address, node, created_at) "
-                      "VALUES ('local/pve-eu1', 'old/0', 1000, '10.77.0.11', 'pve1', 1)")
+    run_sql(
+        location,
+        "INSERT INTO allocation (pool, owner, vmid, address, node, created_at) "
+        "VALUES ('local/pve-eu1', 'old/0', 1000, '10.77.0.11', 'pve1', 1)",
+    )
     store = open_store(location)
     assert revision(location, "ipam") == migrate.head("ipam")
     assert [a.owner for a in store.all("local/pve-eu1")] == ["old/0"]
@@ -150,8 +160,11 @@ def test_an_allocation_store_from_before_alembic_is_upgraded_in_place(location: 
         assert columns(location) == fresh_columns(tmp_path, "ipam")
 
 
-@pytest.mark.parametrize("ddl", [legacy_ddl.BILLING_FIRST, legacy_ddl.BILLING_FIRST + legacy_ddl.BILLING_SESSIONS_FIRST,
-                                 legacy_ddl.BILLING], ids=["first-release", "sessions-without-organization", "last-ddl"])
+@pytest.mark.parametrize(
+    "ddl",
+    [legacy_ddl.BILLING_FIRST, legacy_ddl.BILLING_FIRST + legacy_ddl.BILLING_SESSIONS_FIRST, legacy_ddl.BILLING],
+    ids=["first-release", "sessions-without-organization", "last-ddl"],
+)
 def test_a_billing_file_from_before_alembic_is_upgraded_in_place(tmp_path: Path, ddl: str) -> None:
     path = tmp_path / "billing.sqlite"
     run_legacy_ddl(str(path), ddl)
@@ -168,8 +181,11 @@ def test_a_key_ledger_from_before_alembic_is_stamped(tmp_path: Path) -> None:
 
     path = tmp_path / "keys.sqlite"
     run_legacy_ddl(str(path), legacy_ddl.KEYS)
-    run_sql(str(path), "INSERT INTO run_key (key_id, name, stack, minted_at, state) "
-                       "VALUES ('k1', 'dcrun:local:1', 'local.acme', 1, 'revoke')")
+    run_sql(
+        str(path),
+        "INSERT INTO run_key (key_id, name, stack, minted_at, state) "
+        "VALUES ('k1', 'dcrun:local:1', 'local.acme', 1, 'revoke')",
+    )
     ledger = KeyLedger(path)
     assert revision(str(path), "keys") == migrate.head("keys")
     assert [(r.key_id, r.state, r.attempts) for r in ledger.all()] == [("k1", "revoke", 0)]
@@ -221,8 +237,9 @@ def downgrade() -> None:
 '''
 
 
-def test_a_new_revision_adds_its_column_to_an_existing_database(location: str, tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_new_revision_adds_its_column_to_an_existing_database(
+    location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """How a column is added from now on: a new revision on the database's branch, applied when stores open."""
     queue_url = location if location.startswith("postgresql://") else f"sqlite://{sqlite_path(location)}"
     open_queue(queue_url).submit_signup("evt-1", "acme", "starter", "org_acme", "slug: acme", 3)

@@ -1,4 +1,5 @@
 """``declared_tenants`` reads the service's tenants read-only, without importing the service."""
+
 from __future__ import annotations
 
 import subprocess
@@ -22,7 +23,8 @@ def test_every_tenant_with_its_declaration_and_phase(location: str) -> None:
     queue.submit_signup("evt-1", "acme", "starter", "org_acme", "slug: acme\nplan: starter\n", 3, hold=True)
     assert declared_tenants(location) == [
         DeclaredTenant("acme", "starter", "slug: acme\nplan: starter\n", "awaiting-payment"),
-        DeclaredTenant("bravo", "business", "slug: bravo\nplan: business\n", "queued")]
+        DeclaredTenant("bravo", "business", "slug: bravo\nplan: business\n", "queued"),
+    ]
 
 
 def test_a_database_the_service_never_opened_has_no_tenants(location: str) -> None:

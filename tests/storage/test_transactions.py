@@ -1,5 +1,6 @@
 """The one transaction helper: writers take SQLite's lock up front, duplicates are recognised on both
 backends, errors are described without secrets, and an unreachable PostgreSQL names the setting only."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """One throwaway PostgreSQL cluster for the whole test session; each test or module makes its own database."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,4 +1,5 @@
 """A live TLS Proxmox simulator per test module, for every folder that drives it with real clients."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

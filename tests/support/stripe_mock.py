@@ -1,4 +1,5 @@
 """Stripe's official mock server on a free loopback port, for the whole test session."""
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,9 @@ STRIPE_MOCK = ROOT / ".tools" / "bin" / "stripe-mock"
 @pytest.fixture(scope="session")
 def stripe_mock() -> Iterator[str]:
     """Base URL of a stripe-mock started for this session (built first if needed)."""
-    subprocess.run(["bash", str(ROOT / "scripts/toolchain/build_stripe_mock.sh")], check=True, capture_output=True,
-                   timeout=600)
+    subprocess.run(
+        ["bash", str(ROOT / "scripts/toolchain/build_stripe_mock.sh")], check=True, capture_output=True, timeout=600
+    )
     # Its request log goes to a file: a pipe nobody reads would fill up and stall the server.
     with tempfile.NamedTemporaryFile("w+", prefix="stripe-mock-", suffix=".log", delete=False) as log:
         proc = subprocess.Popen([str(STRIPE_MOCK), "-http-addr", "127.0.0.1:"], stdout=log, stderr=subprocess.STDOUT)

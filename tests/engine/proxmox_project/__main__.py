@@ -1,4 +1,5 @@
 """A single proxmoxve VM cloned from a template, against the endpoint in stack config."""
+
 from __future__ import annotations
 
 import pulumi
@@ -20,11 +21,14 @@ vm = proxmoxve.VmLegacy(
     agent=proxmoxve.VmLegacyAgentArgs(enabled=True),
     initialization=proxmoxve.VmLegacyInitializationArgs(
         user_account=proxmoxve.VmLegacyInitializationUserAccountArgs(
-            username="dokploy", keys=[config.get("sshKey") or "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests test"],
+            username="dokploy",
+            keys=[config.get("sshKey") or "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests test"],
         ),
-        ip_configs=[proxmoxve.VmLegacyInitializationIpConfigArgs(
-            ipv4=proxmoxve.VmLegacyInitializationIpConfigIpv4Args(address="dhcp"),
-        )],
+        ip_configs=[
+            proxmoxve.VmLegacyInitializationIpConfigArgs(
+                ipv4=proxmoxve.VmLegacyInitializationIpConfigIpv4Args(address="dhcp"),
+            )
+        ],
     ),
     pool_id=config.get("pool"),
     started=True,

@@ -3,6 +3,7 @@
 The dynamic resource writes a marker file whose path comes from stack config, so a test can
 observe create, no-op preview and delete from outside the engine.
 """
+
 from __future__ import annotations
 
 import pulumi

@@ -1,4 +1,5 @@
 """A minimal dynamic provider that manages one file on disk (test fixture for the engine)."""
+
 from __future__ import annotations
 
 import os
@@ -42,6 +43,7 @@ class MarkerFile(Resource, module="smoke", name="MarkerFile"):
     path: pulumi.Output[str]
     content: pulumi.Output[str]
 
-    def __init__(self, name: str, path: pulumi.Input[str], content: pulumi.Input[str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, path: pulumi.Input[str], content: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__(MarkerProvider(), name, {"path": path, "content": content}, opts)

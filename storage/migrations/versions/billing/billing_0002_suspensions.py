@@ -3,6 +3,7 @@
 Revision ID: billing_0002
 Revises: billing_0001
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -22,7 +23,8 @@ def upgrade() -> None:
         sa.Column("tenant", sa.Text, primary_key=True),
         sa.Column("not_before", sa.Integer, nullable=False),
         sa.Column("reason", sa.Text, nullable=False),
-        sa.Column("executed_at", sa.Double))
+        sa.Column("executed_at", sa.Double),
+    )
 
 
 def downgrade() -> None:

@@ -3,6 +3,7 @@
 Revision ID: billing_0003
 Revises: billing_0002
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -21,7 +22,8 @@ def upgrade() -> None:
         "billing_checkout_sessions",
         sa.Column("session_id", sa.Text, primary_key=True),
         sa.Column("tenant", sa.Text, nullable=False),
-        sa.Column("created_at", sa.Double, nullable=False))
+        sa.Column("created_at", sa.Double, nullable=False),
+    )
 
 
 def downgrade() -> None:

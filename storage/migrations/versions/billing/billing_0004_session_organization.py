@@ -6,6 +6,7 @@ predates it never got it (every checkout then failed to record); one created lat
 Revision ID: billing_0004
 Revises: billing_0003
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

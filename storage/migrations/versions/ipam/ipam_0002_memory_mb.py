@@ -6,6 +6,7 @@ never got it (every allocation then failed); one created later already has it.
 Revision ID: ipam_0002
 Revises: ipam_0001
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

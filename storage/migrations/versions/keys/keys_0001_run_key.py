@@ -3,6 +3,7 @@
 Revision ID: keys_0001
 Revises:
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -21,8 +22,9 @@ def upgrade() -> None:
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("stack", sa.Text, nullable=False),
         sa.Column("minted_at", sa.Double, nullable=False),
-        sa.Column("state", sa.Text, sa.CheckConstraint("state IN ('active', 'revoke')", name="run_key_state"),
-                  nullable=False),
+        sa.Column(
+            "state", sa.Text, sa.CheckConstraint("state IN ('active', 'revoke')", name="run_key_state"), nullable=False
+        ),
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
         sa.Column("last_error", sa.Text),
     )

@@ -3,6 +3,7 @@
 Revision ID: queue_0001
 Revises:
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -40,8 +41,14 @@ def upgrade() -> None:
         sa.Column("event_id", sa.Text),
         sqlite_autoincrement=True,
     )
-    op.create_index("jobs_one_running_per_tenant", "jobs", ["slug"], unique=True,
-                    sqlite_where=RUNNING_ONLY, postgresql_where=RUNNING_ONLY)
+    op.create_index(
+        "jobs_one_running_per_tenant",
+        "jobs",
+        ["slug"],
+        unique=True,
+        sqlite_where=RUNNING_ONLY,
+        postgresql_where=RUNNING_ONLY,
+    )
     op.create_index("jobs_by_state", "jobs", ["state", "run_after"])
     op.create_index("jobs_by_slug", "jobs", ["slug", "state"])
     op.create_table(
