@@ -49,6 +49,7 @@ from provisioning.allocations import (
 )
 from provisioning.declarations import TenantFiles
 from provisioning.fleet import TenantProgress, run_fleet
+from provisioning.namespace import git_conflicts, parse_declarations
 from provisioning.phases import PHASE_ORDER
 from provisioning.runlock import StackBusy
 from provisioning.runner import CrashSafeRunner
@@ -57,8 +58,7 @@ from provisioning.status import TenantStatus, fleet_status
 from provisioning.toolchain import PROJECT_DIR
 from scripts.localenv import handoff
 from scripts.localenv.handoff import adopt_running_demo
-from service.namespace import git_conflicts, service_tenants
-from service.queue import open_queue
+from storage.tenants import declared_tenants
 
 # Tables are the point of this tool: keep them readable when output goes to a file or CI log.
 console = Console(width=None if Console().is_terminal else 160)
@@ -191,13 +191,13 @@ def service_namespace_problems(stacks: TenantStacks, tenants: Declared) -> list[
     if not url or os.environ.get("SERVICE_ENV", "local") != stacks.env_name:
         return []
     try:
-        service_specs = service_tenants(open_queue(url), stacks.environment)
+        declared = [(t.slug, t.declaration) for t in declared_tenants(url)]
     except Exception as exc:  # refuse rather than risk applying over a service tenant's stack
         return [
             f"cannot read the service's tenants from SERVICE_DATABASE_URL ({type(exc).__name__}); "
             "make it reachable, or unset it to skip this check"
         ]
-    return git_conflicts(list(tenants.all().values()), service_specs)
+    return git_conflicts(list(tenants.all().values()), parse_declarations(declared, stacks.environment))
 
 
 def cmd_run(args: argparse.Namespace, stacks: TenantStacks, tenants: Declared) -> int:

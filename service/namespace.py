@@ -1,8 +1,7 @@
-"""One namespace of slugs and host names for the tenants declared in git (``tenants/``) and by the service.
+"""The service's side of the one tenant namespace (:mod:`provisioning.namespace`).
 
-Both kinds of tenant become stack ``<env>.<slug>`` and DNS names under the same zone, so a signup is
-refused when its slug is declared in git, or when a host name it would get is already held by another
-tenant (see :mod:`components.spec.hostnames`). Same-slug service signups are the queue's to judge, and
+A signup is refused when its slug is declared in git, or when a host name it would get is already held
+by another tenant (see :mod:`components.spec.hostnames`). Same-slug service signups are the queue's to judge, and
 so is one live tenant per Dokploy organization (``JobQueue.submit_signup``); one tenant per Stripe
 customer is the billing store's binding (:mod:`billing.adapter.store`).
 """
@@ -15,45 +14,15 @@ from pathlib import Path
 import yaml
 
 from components.environment import Environment
-from components.spec import (
-    SpecErrors,
-    TenantSpec,
-    dump_tenant,
-    load_tenant,
-    parse_tenant,
-)
+from components.spec import SpecErrors, TenantSpec, dump_tenant, parse_tenant
 from components.spec.hostnames import clashes
+from provisioning.namespace import git_tenants, parse_declarations
 from service.queue import Conflict, JobQueue
-
-SUFFIXES = (".yaml", ".yml")
-
-
-def git_tenants(directory: Path, environment: Environment) -> tuple[set[str], list[TenantSpec]]:
-    """(slugs declared in ``directory``, the specs that parse); a broken file still reserves its slug."""
-    slugs: set[str] = set()
-    specs: list[TenantSpec] = []
-    if not directory.is_dir():
-        return slugs, specs
-    for path in sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES and not p.name.startswith(".")):
-        slugs.add(path.stem)
-        try:
-            specs.append(load_tenant(path, environment.plans))
-        except SpecErrors:
-            continue
-    return slugs, specs
 
 
 def service_tenants(queue: JobQueue, environment: Environment) -> list[TenantSpec]:
     """The service's tenants as declared (those whose declaration no longer parses are skipped)."""
-    specs = []
-    for tenant in queue.list_tenants():
-        try:
-            specs.append(
-                parse_tenant(tenant.declaration, f"service:{tenant.slug}", environment.plans, expected_slug=tenant.slug)
-            )
-        except SpecErrors:
-            continue
-    return specs
+    return parse_declarations(((t.slug, t.declaration) for t in queue.list_tenants()), environment)
 
 
 def check_signup_namespace(spec: TenantSpec, git_dir: Path, queue: JobQueue, environment: Environment) -> None:
@@ -68,21 +37,6 @@ def check_signup_namespace(spec: TenantSpec, git_dir: Path, queue: JobQueue, env
     if found:
         name, other = found[0]
         raise Conflict(f"host name {name!r} is already used by tenant {other.slug!r}; choose another slug")
-
-
-def git_conflicts(git_specs: list[TenantSpec], service_specs: list[TenantSpec]) -> list[str]:
-    """One line per git tenant whose slug or host names the service's tenants already hold."""
-    owned = {spec.slug for spec in service_specs}
-    problems = []
-    for spec in git_specs:
-        if spec.slug in owned:
-            problems.append(
-                f"{spec.source}: slug {spec.slug!r} belongs to a tenant of the provisioning service; "
-                "both would be stack <env>.<slug>: rename this tenant"
-            )
-        for name, other in clashes(spec, service_specs)[:1]:
-            problems.append(f"{spec.source}: host name {name!r} is already used by the service's tenant {other.slug!r}")
-    return problems
 
 
 def pin_existing_hostnames(queue: JobQueue, environment: Environment) -> list[str]:

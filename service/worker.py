@@ -13,7 +13,6 @@ are worth retrying) lives in :mod:`provisioning`.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 import uuid
@@ -28,6 +27,7 @@ from provisioning.phases import PhaseTracker
 from provisioning.runs import Operation, Runner, RunResult
 from service.metrics import Metrics
 from service.queue import Job, JobQueue, Outcome
+from storage import describe
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,7 @@ class Worker:
                 busy = self.run_once()
             except Exception as exc:  # the database blinked: back off, never die
                 # SQLite's messages ("database is locked") hold no secret; other drivers' may name the DSN
-                detail = f"{type(exc).__name__}: {exc}" if isinstance(exc, sqlite3.Error) else type(exc).__name__
-                log.error("worker %s: queue unavailable (%s)", self.id, detail)
+                log.error("worker %s: queue unavailable (%s)", self.id, describe(exc))
                 busy = False
             if not busy:
                 stop.wait(self.options.poll_seconds)

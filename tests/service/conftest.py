@@ -26,7 +26,6 @@ def service_env(tmp_path: Path, database_url: str) -> dict[str, str]:
         "SERVICE_DATABASE_URL": database_url,
         "SERVICE_ENV": "local",
         "SERVICE_CONCURRENCY": "4",
-        "SERVICE_TENANTS_DIR": str(tmp_path / "tenants"),
         "SERVICE_LEASE_SECONDS": "1.5",
         "SERVICE_GIT_TENANTS_DIR": str(tmp_path / "git-tenants"),
         "SERVICE_RETRY_BASE_SECONDS": "0.1",

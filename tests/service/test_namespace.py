@@ -81,3 +81,16 @@ def test_cloudctl_refuses_a_git_tenant_whose_slug_the_service_owns(
     assert cloudctl.main(["--env", "local", "--tenants-dir", str(git), "up", "oldco"]) == 2
     out = capsys.readouterr().out
     assert "slug 'oldco' belongs to a tenant of the provisioning service" in out
+
+
+def test_cloudctl_reads_the_service_database_without_creating_or_migrating_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    git = tmp_path / "git"
+    git_tenant(git, "newco")
+    missing = tmp_path / "service" / "queue.sqlite"
+    monkeypatch.setenv("SERVICE_DATABASE_URL", f"sqlite:///{missing}")
+    monkeypatch.setenv("SERVICE_ENV", "local")
+    assert cloudctl.main(["--env", "local", "--tenants-dir", str(git), "up", "newco"]) == 2
+    assert "cannot read the service's tenants from SERVICE_DATABASE_URL" in capsys.readouterr().out
+    assert not missing.exists() and not missing.parent.exists()
