@@ -31,14 +31,15 @@ import requests
 from proxmoxer.core import ResourceException
 
 from clients.proxmox import ProxmoxSettingsError, client_from_env
-from components.environment import Region, load_environment, split_stack_name
+from components.environment import Region, load_environment
+from components.naming import TENANTS_DIR_VAR, split_stack_name
 from components.spec import SpecErrors
 from components.tenant import TenantEnvironment, TenantEnvironmentArgs
 from provisioning.declarations import TenantFiles, program_tenant
 from provisioning.proxmox_access import ProxmoxAccessError, require_pool_visible
 
 PROJECT_DIR = Path(__file__).resolve().parent
-TENANTS_DIR = Path(os.environ.get("DOKPLOY_CLOUD_TENANTS_DIR", PROJECT_DIR / "tenants"))
+TENANTS_DIR = Path(os.environ.get(TENANTS_DIR_VAR, PROJECT_DIR / "tenants"))
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import requests
 from requests.auth import AuthBase
 
 from clients.retry import RetryPolicy
+from components.naming import PDNS_API_KEY_VAR, PDNS_API_URL_VAR
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +86,12 @@ class PowerDNSClient:
     @classmethod
     def from_env(cls) -> PowerDNSClient:
         """Build a client from ``PDNS_API_URL`` and ``PDNS_API_KEY`` (read now, never stored elsewhere)."""
-        url = os.environ.get("PDNS_API_URL", "").strip()
+        url = os.environ.get(PDNS_API_URL_VAR, "").strip()
         if not url:
             raise PowerDNSApiError(
                 "configuration", None, "PDNS_API_URL is not set; set it to e.g. http://127.0.0.1:8081"
             )
-        return cls(url, os.environ.get("PDNS_API_KEY", ""))
+        return cls(url, os.environ.get(PDNS_API_KEY_VAR, ""))
 
     def __repr__(self) -> str:
         return f"PowerDNSClient({self.base!r}, auth=***)"

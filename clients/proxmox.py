@@ -17,6 +17,7 @@ from proxmoxer.core import ResourceException
 from requests.adapters import HTTPAdapter
 
 from clients.retry import RetryPolicy
+from components.naming import PROXMOX_ENDPOINT_VAR, PROXMOX_INSECURE_VAR, PROXMOX_TOKEN_VAR
 
 DEFAULT_TIMEOUT = 15
 READ_RETRY = RetryPolicy(attempts=5, initial=0.5, maximum=4.0)
@@ -66,8 +67,8 @@ class RetryingReads(HTTPAdapter):
 def client_from_env(timeout: int = DEFAULT_TIMEOUT, env: Mapping[str, str] | None = None) -> ProxmoxAPI:
     """A ProxmoxAPI for the endpoint and token in ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
-    endpoint = env.get("PROXMOX_VE_ENDPOINT", "")
-    token = env.get("PROXMOX_VE_API_TOKEN", "")
+    endpoint = env.get(PROXMOX_ENDPOINT_VAR, "")
+    token = env.get(PROXMOX_TOKEN_VAR, "")
     url = urlparse(endpoint)
     if url.scheme != "https" or not url.hostname:
         raise ProxmoxSettingsError("PROXMOX_VE_ENDPOINT must be set to the HTTPS API URL, e.g. https://pve1:8006/")
@@ -75,7 +76,7 @@ def client_from_env(timeout: int = DEFAULT_TIMEOUT, env: Mapping[str, str] | Non
     token_name, sep2, secret = rest.partition("=")
     if not (sep and sep2 and user and token_name and secret):
         raise ProxmoxSettingsError("PROXMOX_VE_API_TOKEN must be set as user@realm!tokenid=secret")
-    insecure = env.get("PROXMOX_VE_INSECURE", "false").lower() in ("1", "true", "yes")
+    insecure = env.get(PROXMOX_INSECURE_VAR, "false").lower() in ("1", "true", "yes")
     api = ProxmoxAPI(
         url.hostname,
         port=url.port or 8006,

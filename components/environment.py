@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from components.naming import DOKPLOY_API_KEY_VAR, ENV_FILE_VAR, PDNS_API_KEY_VAR, PROXMOX_TOKEN_VAR
 from components.spec.errors import SpecErrors
 from components.spec.marked_yaml import MarkedDocument, load_marked
 from components.spec.plans import Plan, plans_from_document
@@ -23,9 +24,9 @@ PROJECT = "dokploy-cloud"
 ENV_KEY = f"{PROJECT}:environment"
 PLANS_KEY = f"{PROJECT}:plans"
 SECRET_KEYS = {  # stack config key -> environment variable the providers read
-    f"{PROJECT}:proxmoxApiToken": "PROXMOX_VE_API_TOKEN",
-    f"{PROJECT}:dokployApiKey": "DOKPLOY_API_KEY",
-    f"{PROJECT}:pdnsApiKey": "PDNS_API_KEY",
+    f"{PROJECT}:proxmoxApiToken": PROXMOX_TOKEN_VAR,
+    f"{PROJECT}:dokployApiKey": DOKPLOY_API_KEY_VAR,
+    f"{PROJECT}:pdnsApiKey": PDNS_API_KEY_VAR,
 }
 _NAME = {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"}
 _REGION = {
@@ -110,7 +111,7 @@ class Environment:
 
 def stack_file(project_dir: Path, env: str) -> Path:
     """The environment's stack file; ``DOKPLOY_CLOUD_ENV_FILE`` overrides it (tests, ad-hoc environments)."""
-    override = os.environ.get("DOKPLOY_CLOUD_ENV_FILE")
+    override = os.environ.get(ENV_FILE_VAR)
     return Path(override) if override else project_dir / f"Pulumi.{env}.yaml"
 
 
@@ -168,9 +169,3 @@ def _environment(name: str, data: Mapping[str, Any], plans: Mapping[str, Plan]) 
         dns_ttl=data.get("dns_ttl", 300),
         allowed_templates=tuple(data.get("allowed_templates", ())),
     )
-
-
-def split_stack_name(stack: str) -> tuple[str, str | None]:
-    """``prod.acme`` → (``prod``, ``acme``); ``prod`` → (``prod``, None): the environment stack itself."""
-    env, _, slug = stack.partition(".")
-    return env, slug or None

@@ -1,15 +1,96 @@
-"""The one naming contract: names and ids the program, the providers and the tools must agree on.
+"""The one naming contract: names, ids, tags, type tokens and environment variables that the program,
+the providers, the policy pack and the tools must agree on.
 
-Pure functions and constants only, no I/O.
+Pure functions and constants only, no I/O. Change a name here and every reader follows; a name
+written somewhere else by hand is a bug. Host names have their own home (:mod:`components.spec.hostnames`),
+since which names a tenant holds depends on its declaration.
 """
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["allocation_id", "parse_allocation_id"]
+from pulumi.output import Unknown
+
+# --- Stacks -----------------------------------------------------------------------------------------
+
+
+def stack_name(env: str, slug: str) -> str:
+    """The tenant's stack: ``<env>.<slug>``."""
+    return f"{env}.{slug}"
+
+
+def split_stack_name(stack: str) -> tuple[str, str | None]:
+    """``prod.acme`` → (``prod``, ``acme``); ``prod`` → (``prod``, None): the environment stack itself."""
+    env, _, slug = stack.partition(".")
+    return env, slug or None
+
+
+# --- Resource type tokens (as the engine reports them) -----------------------------------------------
+
+TENANT_TYPE = "dokploy-cloud:tenant:TenantEnvironment"
+VM_TYPE = "proxmoxve:index/vmLegacy:VmLegacy"
+POOL_TYPE = "proxmoxve:index/poolLegacy:PoolLegacy"
+FIREWALL_OPTIONS_TYPE = "proxmoxve:firewall/optionsLegacy:OptionsLegacy"
+FIREWALL_RULES_TYPE = "proxmoxve:firewall/rulesLegacy:RulesLegacy"
+DYNAMIC_TYPE_PREFIX = "pulumi-python:dynamic/"
+"""Dynamic resources are ``pulumi-python:dynamic/<module>:<name>`` (module and name below)."""
+SSH_KEY_MODULE, SSH_KEY_NAME = "ssh", "KeyPair"
+ALLOCATION_MODULE, ALLOCATION_NAME = "ipam", "Allocation"
+DNS_RECORD_MODULE, DNS_RECORD_NAME = "dns", "Record"
+DOKPLOY_SERVER_MODULE, DOKPLOY_SERVER_NAME = "dokploy", "Server"
+
+
+def dynamic_type(module: str, name: str) -> str:
+    """The type token of a dynamic resource class declared with ``module=`` and ``name=``."""
+    return f"{DYNAMIC_TYPE_PREFIX}{module}:{name}"
+
+
+SSH_KEY_TYPE = dynamic_type(SSH_KEY_MODULE, SSH_KEY_NAME)
+ALLOCATION_TYPE = dynamic_type(ALLOCATION_MODULE, ALLOCATION_NAME)
+DNS_RECORD_TYPE = dynamic_type(DNS_RECORD_MODULE, DNS_RECORD_NAME)
+DOKPLOY_SERVER_TYPE = dynamic_type(DOKPLOY_SERVER_MODULE, DOKPLOY_SERVER_NAME)
+
+# --- Proxmox tags ------------------------------------------------------------------------------------
+
+MANAGED_TAG = "dokploy-cloud"
+"""Every VM the platform creates carries it."""
+TENANT_TAG_PREFIX = "tenant-"
+PLAN_TAG_PREFIX = "plan-"
+
+
+def ownership_tags(slug: str) -> frozenset[str]:
+    """The tags that say a VM is this tenant's (recovery deletes only VMs that carry all of them)."""
+    return frozenset({MANAGED_TAG, f"{TENANT_TAG_PREFIX}{slug}"})
+
+
+def tenant_tags(slug: str, plan: str) -> list[str]:
+    """A tenant VM's tags, sorted as Proxmox stores them: ownership and the plan it is sized for."""
+    return sorted(ownership_tags(slug) | {f"{PLAN_TAG_PREFIX}{plan}"})
+
+
+# --- Allocations (ipam) ------------------------------------------------------------------------------
+
+_OWNER = re.compile(r"(?P<slug>[^/]+)/(?P<index>\d+)")
+
+
+def allocation_pool(env: str, region: str) -> str:
+    """The allocation pool of a region of an environment: ``<env>/<region>``."""
+    return f"{env}/{region}"
+
+
+def allocation_owner(slug: str, index: int) -> str:
+    """Who holds an allocation: server ``index`` (from 0) of tenant ``slug``, ``<slug>/<index>``."""
+    return f"{slug}/{index}"
+
+
+def parse_allocation_owner(owner: str) -> tuple[str, int] | None:
+    """(slug, index) of an owner made by :func:`allocation_owner`; None for any other shape."""
+    match = _OWNER.fullmatch(owner)
+    return (match["slug"], int(match["index"])) if match else None
 
 
 def allocation_id(pool: str, owner: str) -> str:
@@ -33,3 +114,59 @@ def parse_allocation_id(id_: str, props: Mapping[str, Any] | None = None) -> tup
     if len(parts) == 4 and all(parts):
         return "/".join(parts[:2]), "/".join(parts[2:])
     raise ValueError(f"allocation id {id_!r} is not <pool>/<owner> with percent-encoded parts")
+
+
+# --- Dokploy server marker ---------------------------------------------------------------------------
+
+
+def server_marker(env: str, slug: str, index: int, suffix: str) -> str:
+    """The marker written into a Dokploy server's description: which stack's which server, which instance."""
+    return f"{env}/{slug}/{index}/{suffix}"
+
+
+# --- Environment variables (read by providers, clients and tools) ------------------------------------
+
+PROXMOX_ENDPOINT_VAR = "PROXMOX_VE_ENDPOINT"
+PROXMOX_TOKEN_VAR = "PROXMOX_VE_API_TOKEN"  # secret
+PROXMOX_INSECURE_VAR = "PROXMOX_VE_INSECURE"
+DOKPLOY_URL_VAR = "DOKPLOY_URL"
+DOKPLOY_API_KEY_VAR = "DOKPLOY_API_KEY"  # secret
+DOKPLOY_TIMEOUT_VAR = "DOKPLOY_TIMEOUT"
+PDNS_API_URL_VAR = "PDNS_API_URL"
+PDNS_API_KEY_VAR = "PDNS_API_KEY"  # secret
+ALLOCATIONS_DB_VAR = "ALLOCATIONS_DB"
+DOKPLOY_KEY_LEDGER_VAR = "DOKPLOY_KEY_LEDGER"
+ENV_FILE_VAR = "DOKPLOY_CLOUD_ENV_FILE"
+TENANTS_DIR_VAR = "DOKPLOY_CLOUD_TENANTS_DIR"
+TENANT_DECLARATION_VAR = "DOKPLOY_CLOUD_TENANT_DECLARATION"
+
+# --- Values unknown during a preview -----------------------------------------------------------------
+
+UNKNOWN_SENTINELS = frozenset(
+    {
+        "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",  # bool
+        "3eeb2bf0-c639-47a8-9e75-3b44932eb421",  # number
+        "04da6b54-80e4-46f7-96ec-b56ff0331ba9",  # string (the engine's UNKNOWN)
+        "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",  # array
+        "030794c1-ac77-496b-92df-f27374a8bd58",  # asset
+        "e48ece36-62e2-4504-bad9-02848725956a",  # archive
+        "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",  # object
+    }
+)
+"""The strings the engine (and pulumi_policy's proxies) use for values a preview does not know yet."""
+
+
+def is_unknown(value: Any) -> bool:
+    """True for one value a preview does not know yet: a sentinel string or a ``pulumi.output.Unknown``."""
+    return isinstance(value, Unknown) or (isinstance(value, str) and value in UNKNOWN_SENTINELS)
+
+
+def contains_unknown(value: Any) -> bool:
+    """True when ``value`` or anything inside it (lists, tuples, dict values) is unknown."""
+    if is_unknown(value):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(contains_unknown(v) for v in value)
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    return False

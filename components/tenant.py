@@ -23,6 +23,7 @@ import pulumi_random as random
 from pulumi import ComponentResource, Output, ResourceOptions
 
 from components.environment import Environment, Region
+from components.naming import allocation_owner, allocation_pool, server_marker
 from components.spec import Plan, TenantSpec
 from components.spec.hostnames import server_labels
 from components.tenant_vm import tenant_vm
@@ -100,8 +101,8 @@ class TenantEnvironment(ComponentResource):
         allocation = AllocationResource(
             f"{prefix}-alloc",
             {
-                "pool": f"{env.name}/{region.name}",
-                "owner": f"{spec.slug}/{index}",
+                "pool": allocation_pool(env.name, region.name),
+                "owner": allocation_owner(spec.slug, index),
                 "vmid_start": region.vmid_start,
                 "vmid_end": region.vmid_end,
                 "network": region.network,
@@ -139,7 +140,7 @@ class TenantEnvironment(ComponentResource):
                 private_key=self.ssh_key.private_key,
                 username=env.vm_user,
                 description=f"{spec.display_name} server {index + 1} ({hostname})",
-                marker=Output.concat(f"{env.name}/{spec.slug}/{index}/", self.suffix.result),
+                marker=self.suffix.result.apply(lambda suffix: server_marker(env.name, spec.slug, index, suffix)),
             ),
             ResourceOptions(parent=self, depends_on=[vm]),
         )

@@ -15,6 +15,7 @@ import pulumi_proxmoxve as proxmoxve
 from pulumi import Input, Output, ResourceOptions
 
 from components.environment import Environment, Region
+from components.naming import tenant_tags
 from components.spec import Plan, TenantSpec
 from providers.allocation import AllocationResource
 
@@ -22,11 +23,6 @@ INBOUND_ALLOWED = (("22", "SSH"), ("80", "HTTP"), ("443", "HTTPS"))
 # Seconds bpg waits for each step; generous on real hardware, irrelevant on the simulator.
 TIMEOUTS = {"timeout_clone": 1800, "timeout_create": 1800, "timeout_start_vm": 900, "timeout_reboot": 900}
 """Seconds bpg waits for each step; recovery's longest-run bound adds them up."""
-
-
-def tenant_tags(spec: TenantSpec) -> list[str]:
-    """Proxmox tags that say whose VM this is and on which plan (policies check them)."""
-    return sorted({"dokploy-cloud", f"tenant-{spec.slug}", f"plan-{spec.plan}"})
 
 
 def tenant_vm(
@@ -52,7 +48,7 @@ def tenant_vm(
         vm_id=allocation.vmid,
         # The region's pool, where the provisioning token holds its VM privileges; the tags say whose VM it is.
         pool_id=region.pool,
-        tags=tenant_tags(spec),
+        tags=tenant_tags(spec.slug, spec.plan),
         # PVE refuses a target storage for linked clones: they live next to the template's disk.
         clone=proxmoxve.VmLegacyCloneArgs(
             vm_id=template,

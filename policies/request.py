@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from components.environment import Environment
+from components.naming import tenant_tags
 from components.spec.hostnames import DEFAULT_SCHEME, server_labels
 from policies.config import policy_config
 from policies.quotas import (
@@ -20,7 +21,7 @@ from policies.quotas import (
     template_allowed,
     vm_within_plan,
 )
-from policies.views import MANAGED_TAG, PLAN_TAG_PREFIX, TENANT_TAG_PREFIX, VmView
+from policies.views import VmView
 
 
 def check_request(
@@ -50,7 +51,7 @@ def check_request(
     if plan is not None:
         vm = VmView(
             name=f"{tenant}-s0-vm",
-            tags=(MANAGED_TAG, f"{TENANT_TAG_PREFIX}{tenant}", f"{PLAN_TAG_PREFIX}{plan_name}"),
+            tags=tuple(tenant_tags(tenant, plan_name)),
             cores=plan.cores if cores is None else cores,
             memory_mb=plan.memory_mb if memory_mb is None else memory_mb,
             disk_gb=plan.disk_gb if disk_gb is None else disk_gb,

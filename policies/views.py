@@ -2,7 +2,8 @@
 
 During ``pulumi preview`` some inputs are unknown (e.g. a VM id chosen by our allocator). CrossGuard
 encodes them as sentinel strings; :func:`known` turns those into ``None`` so every rule can treat
-"unknown" and "absent" alike and check only what is known. Nothing here imports Pulumi.
+"unknown" and "absent" alike and check only what is known. Type tokens, tags and the unknown check
+come from the naming contract (:mod:`components.naming`).
 """
 
 from __future__ import annotations
@@ -11,31 +12,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-VM_TYPE = "proxmoxve:index/vmLegacy:VmLegacy"
-FIREWALL_OPTIONS_TYPE = "proxmoxve:firewall/optionsLegacy:OptionsLegacy"
-DNS_RECORD_TYPE = "pulumi-python:dynamic/dns:Record"
-TENANT_TYPE = "dokploy-cloud:tenant:TenantEnvironment"
-MANAGED_TAG = "dokploy-cloud"
-TENANT_TAG_PREFIX = "tenant-"
-PLAN_TAG_PREFIX = "plan-"
-
-# The sentinels pulumi_policy.proxy uses for values unknown during preview (same strings as the engine's).
-UNKNOWN_SENTINELS = frozenset(
-    {
-        "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
-        "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
-        "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
-        "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
-        "030794c1-ac77-496b-92df-f27374a8bd58",
-        "e48ece36-62e2-4504-bad9-02848725956a",
-        "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
-    }
+from components.naming import (
+    DNS_RECORD_TYPE,
+    FIREWALL_OPTIONS_TYPE,
+    MANAGED_TAG,
+    PLAN_TAG_PREFIX,
+    TENANT_TAG_PREFIX,
+    TENANT_TYPE,
+    UNKNOWN_SENTINELS,
+    VM_TYPE,
+    is_unknown,
 )
 
-
-def is_unknown(value: Any) -> bool:
-    """True for a preview-unknown sentinel."""
-    return isinstance(value, str) and value in UNKNOWN_SENTINELS
+__all__ = [
+    "DNS_RECORD_TYPE",
+    "FIREWALL_OPTIONS_TYPE",
+    "MANAGED_TAG",
+    "PLAN_TAG_PREFIX",
+    "TENANT_TAG_PREFIX",
+    "TENANT_TYPE",
+    "UNKNOWN_SENTINELS",
+    "VM_TYPE",
+    "VmView",
+    "dig",
+    "is_unknown",
+    "known",
+    "vm_view",
+]
 
 
 def known(value: Any) -> Any:

@@ -32,7 +32,7 @@ from pulumi.dynamic import (
 )
 
 from clients.proxmox import client_from_env, cluster_nodes, cluster_vms, vmid_taken
-from components.naming import allocation_id, parse_allocation_id
+from components.naming import ALLOCATION_MODULE, ALLOCATION_NAME, ALLOCATIONS_DB_VAR, allocation_id, parse_allocation_id
 from ipam.placement import choose_node, node_loads, with_pending
 from ipam.store import AllocationStore, open_store
 from providers.allocation_rules import allocation_outputs, check_inputs, diff_inputs, pool_spec
@@ -61,7 +61,7 @@ class AllocationArgs(TypedDict, total=False):
 
 
 def _store() -> AllocationStore:
-    return open_store(os.environ.get("ALLOCATIONS_DB") or DEFAULT_DB)
+    return open_store(os.environ.get(ALLOCATIONS_DB_VAR) or DEFAULT_DB)
 
 
 class AllocationProvider(ResourceProvider):
@@ -116,7 +116,7 @@ class AllocationProvider(ResourceProvider):
         _store().release(pool, owner)
 
 
-class AllocationResource(Resource, module="ipam", name="Allocation"):
+class AllocationResource(Resource, module=ALLOCATION_MODULE, name=ALLOCATION_NAME):
     """A VM id, an address (``address`` and ``cidr``) and a node held for one tenant server.
 
     The Pulumi resource ``ipam:Allocation``; the store's row it reflects is :class:`ipam.store.Allocation`.

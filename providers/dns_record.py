@@ -25,6 +25,7 @@ from pulumi.dynamic import (
 )
 
 from clients.powerdns import PowerDNSApiError, PowerDNSClient
+from components.naming import DNS_RECORD_MODULE, DNS_RECORD_NAME
 from providers.dns_record_rules import (
     INPUT_KEYS,
     RECORD_TYPES,
@@ -40,7 +41,6 @@ from providers.dns_record_rules import (
     parse_record_id,
     record_id,
 )
-from providers.wire import is_unknown
 
 __all__ = [
     "INPUT_KEYS",
@@ -55,7 +55,6 @@ __all__ = [
     "UnmanagedRecordError",
     "check_record",
     "diff_record",
-    "is_unknown",
     "parse_record_id",
     "record_id",
 ]
@@ -148,7 +147,7 @@ class DnsRecordProvider(ResourceProvider):
                 raise
 
 
-class DnsRecord(Resource, module="dns", name="Record"):
+class DnsRecord(Resource, module=DNS_RECORD_MODULE, name=DNS_RECORD_NAME):
     """A DNS record set managed through PowerDNS."""
 
     zone: pulumi.Output[str]

@@ -9,7 +9,7 @@ import ipaddress
 import re
 from typing import Any
 
-from providers.wire import is_unknown
+from components.naming import contains_unknown
 
 RECORD_TYPES = ("A", "AAAA", "CNAME")
 TTL_MIN, TTL_MAX, TTL_DEFAULT = 60, 86400, 300
@@ -77,7 +77,7 @@ def check_record(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, 
 
 
 def _check_owner(news: dict[str, Any], out: dict[str, Any]) -> list[tuple[str, str]]:
-    if is_unknown(news.get("zone")) or is_unknown(news.get("name")):
+    if contains_unknown(news.get("zone")) or contains_unknown(news.get("name")):
         return []  # validated again once known, before create/update
     zone = _hostname(news["zone"]) if isinstance(news.get("zone"), str) else None
     if zone is None:
@@ -91,7 +91,7 @@ def _check_owner(news: dict[str, Any], out: dict[str, Any]) -> list[tuple[str, s
 
 
 def _check_type_and_content(news: dict[str, Any], out: dict[str, Any]) -> list[tuple[str, str]]:
-    if is_unknown(news.get("type")):
+    if contains_unknown(news.get("type")):
         return []
     rtype = news.get("type")
     rtype = rtype.upper() if isinstance(rtype, str) else rtype
@@ -99,7 +99,7 @@ def _check_type_and_content(news: dict[str, Any], out: dict[str, Any]) -> list[t
         return [("type", f"{news.get('type')!r} is not supported; allowed: {', '.join(RECORD_TYPES)}")]
     out["type"] = rtype
     raw = news.get("content")
-    if is_unknown(raw):
+    if contains_unknown(raw):
         return []
     values = [raw] if isinstance(raw, str) else raw
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
@@ -113,7 +113,7 @@ def _check_type_and_content(news: dict[str, Any], out: dict[str, Any]) -> list[t
 
 def _check_ttl(news: dict[str, Any], out: dict[str, Any]) -> list[tuple[str, str]]:
     ttl = news.get("ttl")
-    if is_unknown(ttl):
+    if contains_unknown(ttl):
         return []
     ttl = TTL_DEFAULT if ttl is None else ttl
     if isinstance(ttl, float) and ttl.is_integer():  # the engine sends numbers as floats
@@ -126,11 +126,11 @@ def _check_ttl(news: dict[str, Any], out: dict[str, Any]) -> list[tuple[str, str
 
 def diff_record(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], list[str], bool]:
     """(changed input keys, keys forcing replacement, delete_before_replace) for checked inputs."""
-    changed = [k for k in INPUT_KEYS if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
+    changed = [k for k in INPUT_KEYS if contains_unknown(news.get(k)) or olds.get(k) != news.get(k)]
     replaces = [k for k in changed if k in REPLACE_KEYS]
     # Same owner name: the new copy would collide with (or be adopted from) the old one.
     # An owner not known yet in a preview might be the same, so assume it is.
-    owner_unknown = is_unknown(news.get("zone")) or is_unknown(news.get("name"))
+    owner_unknown = contains_unknown(news.get("zone")) or contains_unknown(news.get("name"))
     same_owner = owner_unknown or fqdn_of(olds) == fqdn_of(news)
     return changed, replaces, bool(replaces) and same_owner
 

@@ -42,6 +42,13 @@ from pulumi.dynamic import (
 )
 
 from clients.dokploy import DokployClient, DokployError
+from components.naming import (
+    DOKPLOY_API_KEY_VAR,
+    DOKPLOY_SERVER_MODULE,
+    DOKPLOY_SERVER_NAME,
+    DOKPLOY_TIMEOUT_VAR,
+    DOKPLOY_URL_VAR,
+)
 from providers.dokploy_server_rules import (
     DEFAULTS,
     QUOTA_MESSAGE,
@@ -74,10 +81,10 @@ DEFAULT_TIMEOUT = 30.0
 
 def _client() -> DokployClient:
     """A client from the environment, built per call (nothing is captured by the pickled provider)."""
-    url, key = os.environ.get("DOKPLOY_URL", ""), os.environ.get("DOKPLOY_API_KEY", "")
+    url, key = os.environ.get(DOKPLOY_URL_VAR, ""), os.environ.get(DOKPLOY_API_KEY_VAR, "")
     if not url or not key:
         raise RuntimeError("DOKPLOY_URL and DOKPLOY_API_KEY must be set in the environment of `pulumi up`")
-    raw = os.environ.get("DOKPLOY_TIMEOUT") or str(DEFAULT_TIMEOUT)
+    raw = os.environ.get(DOKPLOY_TIMEOUT_VAR) or str(DEFAULT_TIMEOUT)
     try:
         timeout = float(raw)
     except ValueError:
@@ -254,7 +261,7 @@ class DokployServerArgs:
         self.marker = marker  #: unique tag for find-and-adopt; default project/stack/resource name
 
 
-class DokployServer(Resource, module="dokploy", name="Server"):
+class DokployServer(Resource, module=DOKPLOY_SERVER_MODULE, name=DOKPLOY_SERVER_NAME):
     """A VM registered as a Dokploy remote server, set up and verified."""
 
     server_id: Output[str]

@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any
 
-from providers.wire import is_unknown, whole_numbers
+from components.naming import contains_unknown
+from providers.wire import whole_numbers
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN (preview placeholder)
 DEFAULTS: dict[str, Any] = {
@@ -117,10 +118,10 @@ def field_failure(key: str, value: Any) -> str | None:
 def _normalised_keys(inputs: dict[str, Any]) -> dict[str, Any]:
     """Private key with LF line endings and one final newline; public key without surrounding blanks."""
     private, public = inputs.get("private_key"), inputs.get("public_key")
-    if isinstance(private, str) and not is_unknown(private):
+    if isinstance(private, str) and not contains_unknown(private):
         text = private.replace("\r\n", "\n").strip("\n")
         inputs["private_key"] = text + "\n" if text else ""
-    if isinstance(public, str) and not is_unknown(public):
+    if isinstance(public, str) and not contains_unknown(public):
         inputs["public_key"] = public.strip()
     return inputs
 
@@ -137,7 +138,7 @@ def check_inputs(news: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, 
     for key in FIELD_RULES:
         if key not in inputs and key not in DEFAULTS:
             failures.append((key, "is required"))
-        elif not is_unknown(inputs.get(key)):
+        elif not contains_unknown(inputs.get(key)):
             reason = field_failure(key, inputs.get(key))
             if reason:
                 failures.append((key, reason))
@@ -153,7 +154,7 @@ def key_fingerprint(private_key: str) -> str:
 def _comparable(props: dict[str, Any]) -> dict[str, Any]:
     out = {k: props.get(k, DEFAULTS.get(k)) for k in REPLACE_KEYS + UPDATE_KEYS if k != "private_key_sha256"}
     if "private_key" in props:
-        known = not is_unknown(props["private_key"])
+        known = not contains_unknown(props["private_key"])
         out["private_key_sha256"] = key_fingerprint(props["private_key"]) if known else UNKNOWN
     else:
         out["private_key_sha256"] = props.get("private_key_sha256")
@@ -163,7 +164,7 @@ def _comparable(props: dict[str, Any]) -> dict[str, Any]:
 def diff_props(olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
     """Classify changed input keys: ``changed``, ``replaces`` (a subset), ``delete_before_replace``."""
     old, new = _comparable(olds), _comparable(news)
-    changed = sorted(k for k in new if old.get(k) != new[k] or is_unknown(new[k]))
+    changed = sorted(k for k in new if old.get(k) != new[k] or contains_unknown(new[k]))
     replaces = [k for k in changed if k in REPLACE_KEYS]
     return {"changed": changed, "replaces": replaces, "delete_before_replace": bool(replaces)}
 

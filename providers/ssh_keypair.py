@@ -23,6 +23,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.naming import SSH_KEY_MODULE, SSH_KEY_NAME
 from providers.ssh_keypair_rules import check_inputs, diff_inputs, public_key_fields
 
 
@@ -72,7 +73,7 @@ class SshKeyPairProvider(ResourceProvider):
         return None
 
 
-class SshKeyPair(Resource, module="ssh", name="KeyPair"):
+class SshKeyPair(Resource, module=SSH_KEY_MODULE, name=SSH_KEY_NAME):
     """An ed25519 key pair; ``private_key`` is a Pulumi secret."""
 
     public_key: Output[str]

@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from pulumi.output import Unknown
-from pulumi.runtime.rpc import UNKNOWN
-
 
 def whole_numbers(props: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
     """A copy of ``props`` with the given keys' whole floats turned back into ints.
@@ -21,18 +18,3 @@ def whole_numbers(props: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
         if isinstance(value, float) and value.is_integer():
             out[key] = int(value)
     return out
-
-
-def is_unknown(value: Any) -> bool:
-    """True for a value a preview does not know yet, anywhere inside ``value``.
-
-    Depending on the path, the Python provider host hands such values over as the engine's sentinel
-    string or as ``pulumi.output.Unknown`` objects.
-    """
-    if isinstance(value, Unknown) or value == UNKNOWN:
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(is_unknown(v) for v in value)
-    if isinstance(value, dict):
-        return any(is_unknown(v) for v in value.values())
-    return False

@@ -15,20 +15,17 @@ rows, and frees a row only if it still holds the id and address it was judged wi
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, Protocol
 
 from components.environment import Environment
+from components.naming import ALLOCATION_TYPE, VM_TYPE, parse_allocation_owner, stack_name
 from ipam.store import Allocation, AllocationStore
 from provisioning.state_backend import lock_records, readable_locks
 
 HELD, ORPHAN, LOCKED, UNKNOWN = "held", "orphan", "stack locked", "not judged"
-ALLOCATION_TYPE_SUFFIX = "ipam:Allocation"
-VM_TYPE_SUFFIX = "vmLegacy:VmLegacy"
-OWNER = re.compile(r"(?P<slug>[^/]+)/(?P<index>\d+)")
 
 
 class SweepRefused(RuntimeError):
@@ -84,7 +81,7 @@ class PoolCapacity:
 def recorded_allocations(deployment: Mapping[str, Any]) -> set[tuple[str, str]]:
     """(pool, owner) of every Allocation in an exported deployment, pending operations included."""
     found = set()
-    for resource in _resources(deployment, ALLOCATION_TYPE_SUFFIX):
+    for resource in _resources(deployment, ALLOCATION_TYPE):
         for props in (resource.get("outputs") or {}, resource.get("inputs") or {}):
             if isinstance(props.get("pool"), str) and isinstance(props.get("owner"), str):
                 found.add((props["pool"], props["owner"]))
@@ -93,16 +90,16 @@ def recorded_allocations(deployment: Mapping[str, Any]) -> set[tuple[str, str]]:
 
 def recorded(deployment: Mapping[str, Any]) -> Recorded:
     """The allocations and VM ids an exported deployment records."""
-    vmids = {int(r["id"]) for r in _resources(deployment, VM_TYPE_SUFFIX) if str(r.get("id", "")).isdigit()}
+    vmids = {int(r["id"]) for r in _resources(deployment, VM_TYPE) if str(r.get("id", "")).isdigit()}
     return Recorded(recorded_allocations(deployment), vmids)
 
 
-def _resources(deployment: Mapping[str, Any], type_suffix: str) -> list[Mapping[str, Any]]:
+def _resources(deployment: Mapping[str, Any], type_token: str) -> list[Mapping[str, Any]]:
     resources = [
         *(deployment.get("resources") or []),
         *((op.get("resource") or {}) for op in deployment.get("pending_operations") or []),
     ]
-    return [r for r in resources if str(r.get("type", "")).endswith(type_suffix)]
+    return [r for r in resources if r.get("type") == type_token]
 
 
 def env_allocations(store: AllocationStore, env_name: str) -> list[Allocation]:
@@ -123,8 +120,8 @@ def judge(env_name: str, allocations: Iterable[Allocation], states: StackStates)
 
 
 def _stack(env_name: str, allocation: Allocation) -> str | None:
-    match = OWNER.fullmatch(allocation.owner)
-    return f"{env_name}.{match['slug']}" if match else None
+    owner = parse_allocation_owner(allocation.owner)
+    return stack_name(env_name, owner[0]) if owner else None
 
 
 def _judge_stack(stack: str | None, rows: list[Allocation], names: set[str], states: StackStates) -> list[Judged]:

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from components.environment import Environment
+from components.naming import TENANT_DECLARATION_VAR
 from components.spec import (
     TenantSpec,
     dump_tenant,
@@ -31,7 +32,7 @@ from components.spec import (
     parse_tenant,
 )
 
-DECLARATION_VARIABLE = "DOKPLOY_CLOUD_TENANT_DECLARATION"
+DECLARATION_VARIABLE = TENANT_DECLARATION_VAR
 """The engine environment variable holding the tenant's declaration (YAML) for the program."""
 
 

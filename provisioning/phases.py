@@ -15,16 +15,27 @@ from dataclasses import dataclass, field
 
 from pulumi.automation import EngineEvent
 
-# Resource type suffix -> phase; anything else (the stack, components, providers) is bookkeeping ("other").
+from components.naming import (
+    ALLOCATION_TYPE,
+    DNS_RECORD_TYPE,
+    DOKPLOY_SERVER_TYPE,
+    FIREWALL_OPTIONS_TYPE,
+    FIREWALL_RULES_TYPE,
+    POOL_TYPE,
+    SSH_KEY_TYPE,
+    VM_TYPE,
+)
+
+# Resource type -> phase; anything else (the stack, components, providers) is bookkeeping ("other").
 PHASES = {
-    "ssh:KeyPair": "sshkey",
-    "ipam:Allocation": "allocate",
-    "proxmoxve:index/poolLegacy:PoolLegacy": "pool",
-    "proxmoxve:index/vmLegacy:VmLegacy": "vm",
-    "proxmoxve:firewall/optionsLegacy:OptionsLegacy": "firewall",
-    "proxmoxve:firewall/rulesLegacy:RulesLegacy": "firewall",
-    "dns:Record": "dns",
-    "dokploy:Server": "dokploy",
+    SSH_KEY_TYPE: "sshkey",
+    ALLOCATION_TYPE: "allocate",
+    POOL_TYPE: "pool",
+    VM_TYPE: "vm",
+    FIREWALL_OPTIONS_TYPE: "firewall",
+    FIREWALL_RULES_TYPE: "firewall",
+    DNS_RECORD_TYPE: "dns",
+    DOKPLOY_SERVER_TYPE: "dokploy",
 }
 PHASE_ORDER = ("sshkey", "allocate", "pool", "vm", "firewall", "dns", "dokploy")
 NO_PHASE = "-"
@@ -32,11 +43,8 @@ NO_PHASE = "-"
 
 
 def phase_of(resource_type: str) -> str:
-    """The phase a resource type belongs to (dynamic types end with ``<module>:<name>``)."""
-    for suffix, phase in PHASES.items():
-        if resource_type.endswith(suffix):
-            return phase
-    return "other"
+    """The phase a resource type belongs to."""
+    return PHASES.get(resource_type, "other")
 
 
 @dataclass

@@ -51,6 +51,7 @@ from pulumi import automation as auto
 
 from clients.proxmox import cluster_vms
 from clients.retry import RetryPolicy
+from components.naming import VM_TYPE
 from components.tenant_vm import TIMEOUTS
 from providers.dokploy_server import DEFAULTS as DOKPLOY_SERVER_DEFAULTS
 from provisioning import state_backend
@@ -60,7 +61,6 @@ LONGEST_RUN_SECONDS = float(sum(TIMEOUTS.values()) + DOKPLOY_SERVER_DEFAULTS["re
 """The longest a legitimate run may take: every VM step's timeout (clone, create, start, reboot) plus setup."""
 FOREIGN_LOCK_GRACE_SECONDS = LONGEST_RUN_SECONDS + 600.0
 """Age after which another host's lock counts as stale: beyond the longest legitimate run, plus engine start-up."""
-VM_TYPE_SUFFIX = "vmLegacy:VmLegacy"
 TASK_WAIT_SECONDS = 600.0
 """Longest wait for a Proxmox task a dead run started (a full clone of a big disk)."""
 LOCK_POLL_SECONDS = 0.5
@@ -213,7 +213,7 @@ def state_vmids(stack: auto.Stack) -> set[int]:
     return {
         int(r["id"])
         for r in deployment.get("resources") or []
-        if str(r.get("type", "")).endswith(VM_TYPE_SUFFIX) and str(r.get("id", "")).isdigit()
+        if r.get("type") == VM_TYPE and str(r.get("id", "")).isdigit()
     }
 
 

@@ -17,8 +17,8 @@ from pulumi import automation as auto
 
 from clients.proxmox import client_from_env
 from components.environment import Environment
+from components.naming import ALLOCATIONS_DB_VAR, allocation_pool, ownership_tags, parse_allocation_owner
 from components.spec import TenantSpec
-from components.tenant_vm import tenant_tags
 from ipam.store import open_store
 from provisioning import recovery
 from provisioning.failures import is_retryable
@@ -104,13 +104,12 @@ class CrashSafeRunner:
             stack = self.stacks.stack(tenant)
             report = recovery.RecoveryReport(stack.name, dry_run=dry_run, torn_files_removed=torn)
             env = self.stacks.env_vars(tenant)
-            pool = f"{self.stacks.environment.name}/{tenant.region}"
-            allocated = {
-                a.vmid for a in open_store(env["ALLOCATIONS_DB"]).all(pool) if a.owner.split("/", 1)[0] == slug
-            }
+            pool = allocation_pool(self.stacks.environment.name, tenant.region)
+            owners = {a.vmid: parse_allocation_owner(a.owner) for a in open_store(env[ALLOCATIONS_DB_VAR]).all(pool)}
+            allocated = {vmid for vmid, owner in owners.items() if owner is not None and owner[0] == slug}
             marks = recovery.TenantMarks(
                 slug,
-                frozenset(t for t in tenant_tags(tenant) if not t.startswith("plan-")),
+                ownership_tags(slug),
                 self.stacks.environment.regions[tenant.region].pool,
             )
             recovery.recover_stack(

@@ -22,6 +22,16 @@ from pulumi import automation as auto
 
 from clients.retry import RetryPolicy
 from components.environment import SECRET_KEYS, Environment, load_environment
+from components.naming import (
+    ALLOCATIONS_DB_VAR,
+    DOKPLOY_API_KEY_VAR,
+    DOKPLOY_KEY_LEDGER_VAR,
+    DOKPLOY_URL_VAR,
+    PDNS_API_URL_VAR,
+    PROXMOX_ENDPOINT_VAR,
+    PROXMOX_INSECURE_VAR,
+    stack_name,
+)
 from components.spec import TenantSpec
 from policies.runtime import policy_args
 from provisioning.cancel import RunCancelled
@@ -69,8 +79,8 @@ class TenantStacks:
     def allocations_location(self) -> str:
         """``ALLOCATIONS_DB``: a SQLite path or a ``postgresql://`` URL (default: a file in ``.state/``)."""
         return (
-            self._extra_env.get("ALLOCATIONS_DB")
-            or os.environ.get("ALLOCATIONS_DB")
+            self._extra_env.get(ALLOCATIONS_DB_VAR)
+            or os.environ.get(ALLOCATIONS_DB_VAR)
             or str(STATE_DIR / f"allocations-{self.env_name}.sqlite")
         )
 
@@ -85,14 +95,14 @@ class TenantStacks:
         region = self.environment.regions[tenant.region]
         return engine_env(
             {
-                "DOKPLOY_URL": self.environment.dokploy_url,
-                "PDNS_API_URL": self.environment.dns_api_url,
-                "ALLOCATIONS_DB": self.allocations_location(),
-                "PROXMOX_VE_ENDPOINT": region.endpoint,
-                "PROXMOX_VE_INSECURE": "true" if region.insecure else "false",
+                DOKPLOY_URL_VAR: self.environment.dokploy_url,
+                PDNS_API_URL_VAR: self.environment.dns_api_url,
+                ALLOCATIONS_DB_VAR: self.allocations_location(),
+                PROXMOX_ENDPOINT_VAR: region.endpoint,
+                PROXMOX_INSECURE_VAR: "true" if region.insecure else "false",
                 **engine_variables(tenant),
                 **self.secrets(),
-                **({"DOKPLOY_API_KEY": dokploy_key} if dokploy_key else {}),
+                **({DOKPLOY_API_KEY_VAR: dokploy_key} if dokploy_key else {}),
                 **self._extra_env,
             }
         )
@@ -101,12 +111,12 @@ class TenantStacks:
         """The per-run Dokploy keys not yet known revoked: ``DOKPLOY_KEY_LEDGER``, else next to the allocations."""
         allocations = self.allocations_location()
         beside = STATE_DIR if "://" in allocations else Path(allocations).parent
-        path = os.environ.get("DOKPLOY_KEY_LEDGER") or beside / f"dokploy-keys-{self.env_name}.sqlite"
+        path = os.environ.get(DOKPLOY_KEY_LEDGER_VAR) or beside / f"dokploy-keys-{self.env_name}.sqlite"
         return KeyLedger(path)
 
     def sweep_keys(self) -> SweepReport:
         """Revoke per-run keys whose revocation failed or whose run died (:func:`provisioning.dokploy_keys.sweep`)."""
-        platform = platform_client(self.environment.dokploy_url, self.secrets()["DOKPLOY_API_KEY"])
+        platform = platform_client(self.environment.dokploy_url, self.secrets()[DOKPLOY_API_KEY_VAR])
         return sweep(platform, self.env_name, self.key_ledger())
 
     def _policies(self) -> dict[str, Any]:
@@ -115,7 +125,7 @@ class TenantStacks:
 
     def stack_name(self, slug: str) -> str:
         """``<env>.<slug>``."""
-        return f"{self.env_name}.{slug}"
+        return stack_name(self.env_name, slug)
 
     def stack(
         self, tenant: TenantSpec, dokploy_key: str | None = None, cancel: threading.Event | None = None
@@ -203,7 +213,7 @@ class TenantStacks:
         on_event: EventHandler | None,
         cancel: threading.Event | None = None,
     ) -> RunResult:
-        platform = platform_client(self.environment.dokploy_url, self.secrets()["DOKPLOY_API_KEY"])
+        platform = platform_client(self.environment.dokploy_url, self.secrets()[DOKPLOY_API_KEY_VAR])
         with organization_key(
             platform,
             tenant.dokploy_organization,

@@ -15,6 +15,7 @@ import threading
 import uvicorn
 
 from components.environment import load_environment
+from components.naming import ALLOCATIONS_DB_VAR
 from components.spec import SpecErrors
 from provisioning.runner import CrashSafeRunner
 from provisioning.stacks import TenantStacks
@@ -33,7 +34,7 @@ log = logging.getLogger("service")
 
 def start_workers(settings: Settings, metrics: Metrics, stop: threading.Event) -> list[threading.Thread]:
     """Start ``settings.concurrency`` worker threads applying stacks with the real engine, and the key sweeper."""
-    allocations = {"ALLOCATIONS_DB": settings.allocations_db} if settings.allocations_db else {}
+    allocations = {ALLOCATIONS_DB_VAR: settings.allocations_db} if settings.allocations_db else {}
     runner = CrashSafeRunner(TenantStacks(settings.env_name, extra_env=allocations))
     options = WorkerOptions(settings.lease_seconds, settings.retry_base_seconds, settings.poll_seconds)
     queue = open_queue(settings.database_url)

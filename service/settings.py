@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticUseDefault
 
+from components.naming import ALLOCATIONS_DB_VAR
 from provisioning.secrets import EnvironmentSettings, settings_problems
 from provisioning.toolchain import PROJECT_DIR
 
@@ -104,14 +105,12 @@ class Settings(EnvironmentSettings):
         f"sqlite:///{PROJECT_DIR / '.state' / 'service.sqlite'}", repr=False, validation_alias="SERVICE_DATABASE_URL"
     )
     """SERVICE_DATABASE_URL: ``sqlite:///path`` (embedded) or ``postgresql://...`` (scale-out)."""
-    allocations_db_setting: str | None = Field(None, repr=False, validation_alias="ALLOCATIONS_DB")
+    allocations_db_setting: str | None = Field(None, repr=False, validation_alias=ALLOCATIONS_DB_VAR)
     """ALLOCATIONS_DB as given; :attr:`allocations_db` is the store engine runs use."""
     env_name: str = Field("local", validation_alias="SERVICE_ENV")
     """SERVICE_ENV: the environment whose stacks are ``<env>.<slug>``."""
     concurrency: Count = Field(2, validation_alias="SERVICE_CONCURRENCY")
     """SERVICE_CONCURRENCY: workers (threads) running jobs in this process."""
-    tenants_dir: Path = Field(PROJECT_DIR / ".state" / "service-tenants", validation_alias="SERVICE_TENANTS_DIR")
-    """SERVICE_TENANTS_DIR: where the service writes tenant declarations."""
     git_tenants_dir: Path = Field(PROJECT_DIR / "tenants", validation_alias="SERVICE_GIT_TENANTS_DIR")
     """SERVICE_GIT_TENANTS_DIR: the tenants declared in git; signups cannot take their slugs or host names."""
     default_region: str | None = Field(None, validation_alias="SERVICE_DEFAULT_REGION")

@@ -63,13 +63,3 @@ def test_check_is_idempotent_or_names_the_property(comment: str) -> None:
         assert {prop for prop, _ in failures} == {"comment"}
     else:
         assert check_inputs(inputs) == (inputs, [])
-
-
-def test_unknowns_are_recognised_in_every_shape_the_host_sends() -> None:
-    from pulumi.output import Unknown
-    from pulumi.runtime.rpc import UNKNOWN
-
-    from providers.wire import is_unknown
-
-    assert is_unknown(Unknown()) and is_unknown(UNKNOWN) and is_unknown(["a", Unknown()])
-    assert is_unknown({"k": UNKNOWN}) and not is_unknown(["a", "b"]) and not is_unknown(0)
