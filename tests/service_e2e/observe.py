@@ -9,10 +9,9 @@ from typing import Any
 
 import dns.resolver
 
+from components.naming import VM_TYPE
 from ipam.store import open_store
 from tests.service_e2e.harness import EngineCloud
-
-VM_TYPE_SUFFIX = "vmLegacy:VmLegacy"
 
 
 @dataclass(frozen=True)
@@ -137,7 +136,7 @@ def state_vmids(cloud: EngineCloud) -> set[int]:
         ids |= {
             int(r["id"])
             for r in latest.get("resources") or []
-            if str(r.get("type", "")).endswith(VM_TYPE_SUFFIX) and str(r.get("id", "")).isdigit()
+            if r.get("type") == VM_TYPE and str(r.get("id", "")).isdigit()
         }
     return ids
 

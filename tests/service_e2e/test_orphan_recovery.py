@@ -22,8 +22,8 @@ import pytest
 from proxmoxer.tools import Tasks
 
 from clients.proxmox import client_from_env, cluster_vms
+from components.naming import tenant_tags
 from components.spec import TenantSpec
-from components.tenant_vm import tenant_tags
 from ipam.store import PoolSpec, open_store
 from provisioning.runner import CrashSafeRunner
 from tests.service_e2e.harness import EngineCloud, EngineService, new_signup
@@ -109,7 +109,9 @@ def test_without_crash_evidence_nothing_is_deleted_and_preview_refresh_stay_read
     service, slug = tenant
     runner, spec = service.runner(), service.declared(slug)
     extra = Extra(runner, spec)
-    live = extra.clone(1, tenant_tags(extra.spec))  # the tenant's own tags and pool: it looks like a live server
+    live = extra.clone(
+        1, tenant_tags(extra.spec.slug, extra.spec.plan)
+    )  # the tenant's own tags and pool: it looks like a live server
     try:
         for operation in ("preview", "refresh"):
             result = runner.run(spec, operation)  # type: ignore[arg-type]
@@ -144,7 +146,7 @@ def test_after_a_crash_only_the_provable_orphan_is_deleted(
     service, slug = tenant
     runner, spec = service.runner(), service.declared(slug)
     extra = Extra(runner, spec)
-    orphan = extra.clone(2, tenant_tags(extra.spec))
+    orphan = extra.clone(2, tenant_tags(extra.spec.slug, extra.spec.plan))
     not_tagged = extra.clone(3, ["dokploy-cloud", "tenant-someone-else"])
     elsewhere = _clone_outside_the_pool(engine_cloud, extra, 4)
     backend = engine_cloud.proxmox(extra.region.name)
