@@ -18,10 +18,7 @@ from policies import quotas as q
 
 def policy_config(env: Environment, min_disk_gb: int = 8) -> dict[str, Any]:
     """The ``--policy-pack-config`` document for ``env``."""
-    plans = {
-        name: {"cores": p.cores, "memory_mb": p.memory_mb, "disk_gb": p.disk_gb, "max_servers": p.max_servers}
-        for name, p in env.plans.items()
-    }
+    plans = {name: plan.to_config() for name, plan in env.plans.items()}
     return {
         q.VM_WITHIN_PLAN: {"plans": plans},
         q.TENANT_SERVER_QUOTA: {"plans": plans},

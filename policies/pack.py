@@ -20,26 +20,15 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from components.spec.plans import Plan, parse_plans
+from components.spec.schema import PLANS_SCHEMA as SPEC_PLANS_SCHEMA
+from components.spec.schema import engine_schema
 from policies import quotas as q
 from policies.plain import plain, stack_resources
 from policies.views import DNS_RECORD_TYPE, VM_TYPE, VmView, vm_view
 
-PLANS_SCHEMA = PolicyConfigSchema(
-    properties={
-        "plans": {
-            "type": "object",
-            "minProperties": 1,
-            "additionalProperties": {
-                "type": "object",
-                "required": ["cores", "memory_mb", "disk_gb", "max_servers"],
-                "properties": {
-                    k: {"type": "integer", "minimum": 1} for k in ("cores", "memory_mb", "disk_gb", "max_servers")
-                },
-            },
-        }
-    },
-    required=["plans"],
-)
+PLANS_SCHEMA = PolicyConfigSchema(properties={"plans": engine_schema(SPEC_PLANS_SCHEMA)}, required=["plans"])
+"""The plans as the environment declares them: the same schema the stack file is checked with."""
 TEMPLATES_SCHEMA = PolicyConfigSchema(
     properties={"allowed_templates": {"type": "array", "items": {"type": "integer"}}}, required=["allowed_templates"]
 )
@@ -48,6 +37,11 @@ POOLS_SCHEMA = PolicyConfigSchema(
 )
 ZONE_SCHEMA = PolicyConfigSchema(properties={"zone": {"type": "string", "minLength": 1}}, required=["zone"])
 MIN_DISK_SCHEMA = PolicyConfigSchema(properties={"min_disk_gb": {"type": "integer", "minimum": 1, "default": 8}})
+
+
+def _plans(config: Any) -> dict[str, Plan]:
+    """The pack config's ``plans``, parsed into the one plan model (bad config names the field)."""
+    return parse_plans(config, "policy config 'plans'")
 
 
 def _report(violations: Iterable[q.Violation], report: ReportViolation, with_urn: bool = False) -> None:
@@ -77,7 +71,7 @@ def _dns_in_zone(args: ResourceValidationArgs, report: ReportViolation) -> None:
 
 
 def _server_quota(args: StackValidationArgs, report: ReportViolation) -> None:
-    plans = q.plans_from_config(args.get_config()["plans"])
+    plans = _plans(args.get_config()["plans"])
     _report(q.stack_server_quota(stack_resources(args.resources), plans), report, with_urn=True)
 
 
@@ -92,7 +86,7 @@ POLICIES: list[Policy] = [
     _vm_policy(
         q.VM_WITHIN_PLAN,
         "A tenant VM may not get more cores, memory or disk than the plan named by its plan tag.",
-        lambda vm, c: q.vm_within_plan(vm, q.plans_from_config(c["plans"])),
+        lambda vm, c: q.vm_within_plan(vm, _plans(c["plans"])),
         MANDATORY,
         PLANS_SCHEMA,
     ),
@@ -152,7 +146,7 @@ POLICIES: list[Policy] = [
     _vm_policy(
         q.VM_BELOW_PLAN,
         "A tenant VM should not be smaller than the plan the tenant pays for.",
-        lambda vm, c: q.below_plan(vm, q.plans_from_config(c["plans"])),
+        lambda vm, c: q.below_plan(vm, _plans(c["plans"])),
         ADVISORY,
         PLANS_SCHEMA,
     ),

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from components.spec.plans import Plan
 from policies.views import (
     FIREWALL_OPTIONS_TYPE,
     MANAGED_TAG,
@@ -36,29 +37,6 @@ VM_DISK_MIN = "vm-disk-not-below-template"
 VM_BELOW_PLAN = "vm-below-plan"
 
 
-class PlanLike(Protocol):
-    """Plan limits; ``components.spec.Plan`` and :class:`PlanLimits` both fit."""
-
-    @property
-    def cores(self) -> int: ...
-    @property
-    def memory_mb(self) -> int: ...
-    @property
-    def disk_gb(self) -> int: ...
-    @property
-    def max_servers(self) -> int: ...
-
-
-@dataclass(frozen=True)
-class PlanLimits:
-    """Per-server sizing and server count of one plan, as read from policy config."""
-
-    cores: int
-    memory_mb: int
-    disk_gb: int
-    max_servers: int
-
-
 @dataclass(frozen=True)
 class Violation:
     """One broken rule: the policy's name, a message naming the field, and the resource if any."""
@@ -68,22 +46,7 @@ class Violation:
     urn: str | None = None
 
 
-def plans_from_config(data: Mapping[str, Any]) -> dict[str, PlanLimits]:
-    """Policy config ``plans`` (the ``dokploy-cloud:plans`` mapping) → limits; extra fields are ignored."""
-    plans: dict[str, PlanLimits] = {}
-    for name, fields in data.items():
-        values = {
-            key: as_int(fields.get(key)) if isinstance(fields, Mapping) else None
-            for key in ("cores", "memory_mb", "disk_gb", "max_servers")
-        }
-        missing = sorted(key for key, value in values.items() if value is None)
-        if missing:
-            raise ValueError(f"policy config plans.{name}: missing or non-integer field(s) {', '.join(missing)}")
-        plans[name] = PlanLimits(**values)  # type: ignore[arg-type]
-    return plans
-
-
-def vm_within_plan(vm: VmView, plans: Mapping[str, PlanLike], urn: str | None = None) -> list[Violation]:
+def vm_within_plan(vm: VmView, plans: Mapping[str, Plan], urn: str | None = None) -> list[Violation]:
     """A VM may not get more cores, memory or disk than its plan (from its ``plan-<name>`` tag)."""
     if vm.plan is None:
         return []  # a missing plan tag is vm-tenant-tags' finding
@@ -114,7 +77,7 @@ def vm_within_plan(vm: VmView, plans: Mapping[str, PlanLike], urn: str | None = 
 
 
 def server_quota(
-    tenant: str, plan_name: str, count: int, plans: Mapping[str, PlanLike], urn: str | None = None
+    tenant: str, plan_name: str, count: int, plans: Mapping[str, Plan], urn: str | None = None
 ) -> list[Violation]:
     """A tenant may not have more servers than its plan's ``max_servers``."""
     plan = plans.get(plan_name)
@@ -239,7 +202,7 @@ def disk_not_below(vm: VmView, min_disk_gb: int, urn: str | None = None) -> list
     ]
 
 
-def below_plan(vm: VmView, plans: Mapping[str, PlanLike], urn: str | None = None) -> list[Violation]:
+def below_plan(vm: VmView, plans: Mapping[str, Plan], urn: str | None = None) -> list[Violation]:
     """Advisory: a VM smaller than its plan gives the tenant less than they pay for."""
     plan = plans.get(vm.plan) if vm.plan else None
     if plan is None:
@@ -260,7 +223,7 @@ def below_plan(vm: VmView, plans: Mapping[str, PlanLike], urn: str | None = None
     )
 
 
-def stack_server_quota(resources: Sequence[StackResource], plans: Mapping[str, PlanLike]) -> list[Violation]:
+def stack_server_quota(resources: Sequence[StackResource], plans: Mapping[str, Plan]) -> list[Violation]:
     """Count tenant VMs per parent component and compare with the plan named by their tags."""
     groups: dict[str | None, list[VmView]] = defaultdict(list)
     for res in resources:

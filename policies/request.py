@@ -11,10 +11,10 @@ from collections.abc import Iterable, Mapping
 from components.environment import Environment
 from components.naming import tenant_tags
 from components.spec.hostnames import DEFAULT_SCHEME, server_labels
+from components.spec.plans import Plan
 from policies.config import policy_config
 from policies.quotas import (
     VM_TEMPLATE_ALLOWED,
-    PlanLike,
     Violation,
     hostname_in_zone,
     server_quota,
@@ -27,7 +27,7 @@ from policies.views import VmView
 def check_request(
     plan_name: str,
     servers: int,
-    plans: Mapping[str, PlanLike],
+    plans: Mapping[str, Plan],
     *,
     tenant: str = "(request)",
     cores: int | None = None,

@@ -137,3 +137,13 @@ PLANS_SCHEMA: dict[str, Any] = {
     "propertyNames": {"pattern": PLAN_NAME, "x-allowed": PLAN_NAME_ALLOWED},
     "additionalProperties": PLAN_SCHEMA,
 }
+
+
+def engine_schema(schema: Any) -> Any:
+    """``schema`` as plain JSON Schema for other validators (the Pulumi engine's policy config):
+    without our ``x-allowed`` messages and the ``$schema`` draft marker."""
+    if isinstance(schema, dict):
+        return {k: engine_schema(v) for k, v in schema.items() if k not in ("x-allowed", "$schema")}
+    if isinstance(schema, list):
+        return [engine_schema(v) for v in schema]
+    return schema

@@ -5,11 +5,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from components.spec.plans import Plan
 from policies import quotas as q
 from policies.views import UNKNOWN_SENTINELS, VmView, vm_view
 
 LIMITS = st.builds(
-    q.PlanLimits,
+    Plan,
+    name=st.just("p"),
     cores=st.integers(1, 64),
     memory_mb=st.integers(512, 1 << 20),
     disk_gb=st.integers(1, 4096),
@@ -19,7 +21,7 @@ MAYBE = st.one_of(st.none(), st.integers(0, 1 << 21))
 
 
 @given(LIMITS, MAYBE, MAYBE, MAYBE)
-def test_within_plan_fires_exactly_for_known_values_over_the_limit(plan: q.PlanLimits, cores, mem, disk) -> None:
+def test_within_plan_fires_exactly_for_known_values_over_the_limit(plan: Plan, cores, mem, disk) -> None:
     vm = VmView("vm", tags=("dokploy-cloud", "tenant-t", "plan-p"), cores=cores, memory_mb=mem, disk_gb=disk)
     found = q.vm_within_plan(vm, {"p": plan})
     expected = sum(
@@ -29,7 +31,7 @@ def test_within_plan_fires_exactly_for_known_values_over_the_limit(plan: q.PlanL
 
 
 @given(LIMITS)
-def test_a_vm_sized_exactly_to_its_plan_passes_every_rule(plan: q.PlanLimits) -> None:
+def test_a_vm_sized_exactly_to_its_plan_passes_every_rule(plan: Plan) -> None:
     vm = VmView(
         "vm",
         tags=("dokploy-cloud", "tenant-t", "plan-p"),
@@ -43,7 +45,7 @@ def test_a_vm_sized_exactly_to_its_plan_passes_every_rule(plan: q.PlanLimits) ->
 
 
 @given(LIMITS, st.integers(0, 60))
-def test_server_quota_is_monotone(plan: q.PlanLimits, count: int) -> None:
+def test_server_quota_is_monotone(plan: Plan, count: int) -> None:
     refused = bool(q.server_quota("t", "p", count, {"p": plan}))
     assert refused == (count > plan.max_servers)
 
@@ -59,7 +61,7 @@ def test_unknown_everywhere_means_nothing_to_check(unknown: str) -> None:
         "poolId": unknown,
     }
     vm = vm_view("vm", props)
-    plans = {"p": q.PlanLimits(1, 1024, 1, 1)}
+    plans = {"p": Plan("p", 1, 1024, 1, 1)}
     assert vm == VmView("vm")
     assert q.vm_within_plan(vm, plans) + q.template_allowed(vm, []) + q.tenant_tags(vm) + q.tenant_pool(vm, ["p"]) == []
 
