@@ -16,7 +16,7 @@ import urllib3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sim.proxmox.app import Simulator
-from sim.proxmox.models import Backend
+from sim.proxmox.backend import Backend
 from sim.proxmox.seed import credentials
 from sim.proxmox.server import ThreadedServer
 

@@ -23,8 +23,8 @@ from scripts.localenv.proxmox_admin import grant_provisioner
 from sim.dokploy.backend import Backend as DokployBackend
 from sim.dokploy.server import ThreadedServer as DokployServer
 from sim.proxmox.app import Simulator
+from sim.proxmox.backend import Backend as ProxmoxBackend
 from sim.proxmox.faults import Faults
-from sim.proxmox.models import Backend as ProxmoxBackend
 from sim.proxmox.seed import seed_cluster
 from sim.proxmox.server import ThreadedServer as ProxmoxServer
 from sim.world import CompositeGuestWorld, LiveGuestWorld

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from components.environment import Region
 from provisioning.proxmox_access import ROLES, grants
+from sim.proxmox.backend import Backend
 from sim.proxmox.entities import Pool
-from sim.proxmox.models import Backend
 
 
 class RootTokenRefused(ValueError):

@@ -15,9 +15,9 @@ from typing import Any
 
 from sim.world import GuestWorld, StaticGuestWorld
 
+from .entities import ApiKey, Deployment, Member, Organization, Server, SshKey, User, iso, nanoid
 from .exceptions import AuthRejected, Forbidden, NotFound, Unauthorized
 from .faults import Faults
-from .models import ApiKey, Deployment, Member, Organization, Server, SshKey, User, iso, nanoid
 from .remote import RemoteMixin
 from .servers import ServerMixin
 from .ssh_keys import SshKeyMixin

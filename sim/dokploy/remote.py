@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import serialization
 
 from sim.world import GuestWorld
 
+from .entities import Deployment, Server, SshKey, iso, nanoid
 from .exceptions import BadRequest, TRPCError
-from .models import Deployment, Server, SshKey, iso, nanoid
 
 if TYPE_CHECKING:
     import random

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
+from .entities import Deployment, Organization, Server, SshKey, User, app_name, iso, nanoid, newest_first
 from .exceptions import BadRequest, NotFound, Unauthorized
-from .models import Deployment, Organization, Server, SshKey, User, app_name, iso, nanoid, newest_first
 
 if TYPE_CHECKING:
     from .backend import Caller

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from .entities import Server, SshKey, iso, nanoid, newest_first
 from .exceptions import BadRequest, NotFound, Unauthorized
-from .models import Server, SshKey, iso, nanoid, newest_first
 
 if TYPE_CHECKING:
     from .backend import Caller

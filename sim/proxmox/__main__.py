@@ -10,8 +10,8 @@ import signal
 import threading
 
 from .app import Simulator
+from .backend import Backend
 from .faults import Faults
-from .models import Backend
 from .seed import credentials
 from .server import ThreadedServer
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from . import exceptions as E
 from .admin import admin
+from .backend import Backend
 from .faults import Faults
-from .models import Backend
 from .perms import check_method
 from .responses import Ctx
 from .schema import Schema, default_schema, validate

@@ -32,7 +32,7 @@ class Settings:
 
 
 class BackendCore:
-    """The cluster's state and the building blocks every operation uses (mixed into ``models.Backend``)."""
+    """The cluster's state and the building blocks every operation uses (mixed into ``backend.Backend``)."""
 
     def __init__(
         self,

@@ -8,8 +8,8 @@ from typing import Any
 from . import exceptions as E
 from . import perms
 from . import propstr as P
+from .backend import Backend
 from .extras import VERSION
-from .models import Backend
 
 
 @dataclass

@@ -21,7 +21,7 @@ import pytest
 
 from provisioning.proxmox_access import ROLES, SELF_CHECKED, grants
 from sim.proxmox.access import Access, Decision, copy_access, first_denial
-from sim.proxmox.models import Backend
+from sim.proxmox.backend import Backend
 from tests.e2e.conftest import CloudUnderTest
 
 pytestmark = pytest.mark.engine

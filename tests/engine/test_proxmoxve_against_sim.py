@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sim.proxmox.app import Simulator
-from sim.proxmox.models import Backend
+from sim.proxmox.backend import Backend
 from sim.proxmox.seed import credentials
 from sim.proxmox.server import ThreadedServer
 from tests.engine.pulumi_cli import PulumiCli

@@ -14,8 +14,8 @@ from providers.allocation import AllocationProvider
 from provisioning.proxmox_access import ROLES
 from scripts.localenv.proxmox_admin import RootTokenRefused, grant_provisioner
 from sim.proxmox.app import Simulator
+from sim.proxmox.backend import Backend
 from sim.proxmox.faults import Faults
-from sim.proxmox.models import Backend
 from sim.proxmox.seed import seed_cluster
 from sim.proxmox.server import ThreadedServer
 

@@ -8,8 +8,8 @@ import pytest
 
 from clients.proxmox import ProxmoxSettingsError, client_from_env, cluster_nodes, cluster_vms
 from sim.proxmox.app import Simulator
+from sim.proxmox.backend import Backend
 from sim.proxmox.faults import Faults
-from sim.proxmox.models import Backend
 from sim.proxmox.seed import credentials
 from sim.proxmox.server import ThreadedServer
 

@@ -19,7 +19,7 @@ from proxmoxer import ProxmoxAPI
 from proxmoxer.tools import Tasks
 
 from provisioning.recovery import RecoveryReport, TenantMarks, recover_stack
-from sim.proxmox.models import Backend
+from sim.proxmox.backend import Backend
 from sim.proxmox.seed import credentials
 from sim.proxmox.server import ThreadedServer
 from sim.proxmox.tasks import REALISTIC

@@ -35,7 +35,7 @@ from service.signing import sign
 from service.signups import declaration, parse_signup
 from service.worker import Worker, WorkerOptions
 from sim.dokploy.backend import Backend as DokployBackend
-from sim.proxmox.models import Backend as ProxmoxBackend
+from sim.proxmox.backend import Backend as ProxmoxBackend
 from sim.proxmox.tasks import REALISTIC
 from tests.e2e.conftest import write_environment
 from tests.service.conftest import service_env

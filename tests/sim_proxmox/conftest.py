@@ -8,7 +8,7 @@ import pytest
 from proxmoxer import ProxmoxAPI
 
 from sim.proxmox.app import Simulator, starlette_app
-from sim.proxmox.models import Backend
+from sim.proxmox.backend import Backend
 from sim.proxmox.seed import credentials
 from sim.proxmox.server import ThreadedServer
 

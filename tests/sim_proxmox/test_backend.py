@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sim.proxmox import exceptions as E
+from sim.proxmox.backend import Backend
 from sim.proxmox.entities import GiB
-from sim.proxmox.models import Backend
 from sim.proxmox.tasks import parse_upid
 
 USER = "svc@pve!prov"

@@ -6,7 +6,7 @@ from proxmoxer import ProxmoxAPI
 from proxmoxer.tools import Tasks
 
 from sim.proxmox.access import copy_access, first_denial
-from sim.proxmox.models import Backend
+from sim.proxmox.backend import Backend
 
 
 def _run(prox: ProxmoxAPI) -> int:

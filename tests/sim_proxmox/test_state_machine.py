@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from sim.proxmox import exceptions as E
-from sim.proxmox.models import Backend
+from sim.proxmox.backend import Backend
 
 IDS = st.integers(min_value=100, max_value=106)
 USER = "root@pam"

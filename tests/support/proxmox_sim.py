@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from sim.proxmox.app import Simulator
-from sim.proxmox.models import Backend
+from sim.proxmox.backend import Backend
 from sim.proxmox.server import ThreadedServer
 
 
