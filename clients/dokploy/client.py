@@ -91,24 +91,10 @@ class DokployClient(Transport):
         enable_docker_cleanup: bool = True,
     ) -> dict[str, Any]:
         """Insert a server. Never retried: Dokploy has no idempotency and a retry may duplicate it."""
-        return dict(
-            self._request(
-                "POST",
-                "server.create",
-                {
-                    "name": name,
-                    "description": description,
-                    "ipAddress": ip_address,
-                    "port": port,
-                    "username": username,
-                    "sshKeyId": ssh_key_id,
-                    "serverType": server_type,
-                    "enableDockerCleanup": enable_docker_cleanup,
-                },
-                idempotent=False,
-                keep_null=("description", "sshKeyId"),
-            )
+        fields = _server_fields(
+            name, description, ip_address, port, username, ssh_key_id, server_type, enable_docker_cleanup
         )
+        return dict(self._request("POST", "server.create", fields, idempotent=False, keep_null=_NULLABLE))
 
     def server_one(self, server_id: str) -> dict[str, Any]:
         return dict(self._request("GET", "server.one", {"serverId": server_id}))
@@ -135,26 +121,11 @@ class DokployClient(Transport):
         command: str | None = None,
     ) -> dict[str, Any]:
         """Full replacement of the server's fields (not a patch), so every field is sent."""
-        return dict(
-            self._request(
-                "POST",
-                "server.update",
-                {
-                    "serverId": server_id,
-                    "name": name,
-                    "description": description,
-                    "ipAddress": ip_address,
-                    "port": port,
-                    "username": username,
-                    "sshKeyId": ssh_key_id,
-                    "serverType": server_type,
-                    "enableDockerCleanup": enable_docker_cleanup,
-                    "command": command,
-                },
-                idempotent=True,
-                keep_null=("description", "sshKeyId"),
-            )
+        fields = _server_fields(
+            name, description, ip_address, port, username, ssh_key_id, server_type, enable_docker_cleanup
         )
+        body = {"serverId": server_id, **fields, "command": command}
+        return dict(self._request("POST", "server.update", body, idempotent=True, keep_null=_NULLABLE))
 
     def server_setup(self, server_id: str, timeout: float = SETUP_TIMEOUT) -> None:
         """Run Dokploy's setup. A 200 means nothing: check :meth:`wait_ready` afterwards."""
@@ -238,3 +209,30 @@ class DokployClient(Transport):
             if exc.status == 404:
                 return True
             raise
+
+
+_NULLABLE = ("description", "sshKeyId")
+"""Server fields sent as ``null`` when unset (Dokploy clears them); other ``None`` fields are left out."""
+
+
+def _server_fields(
+    name: str,
+    description: str | None,
+    ip_address: str,
+    port: int,
+    username: str,
+    ssh_key_id: str | None,
+    server_type: str,
+    enable_docker_cleanup: bool,
+) -> dict[str, Any]:
+    """The fields ``server.create`` and ``server.update`` share, as Dokploy names them."""
+    return {
+        "name": name,
+        "description": description,
+        "ipAddress": ip_address,
+        "port": port,
+        "username": username,
+        "sshKeyId": ssh_key_id,
+        "serverType": server_type,
+        "enableDockerCleanup": enable_docker_cleanup,
+    }
