@@ -8,7 +8,7 @@ Where a declaration comes from:
 
 Either way the caller parses it once into a :class:`~components.spec.TenantSpec` and hands that to a
 :class:`~provisioning.runs.Runner`. The runner passes it to the program as canonical YAML in the engine's
-environment (:data:`DECLARATION_VARIABLE`, see :func:`engine_variables`), and the program parses it once
+environment (:data:`TENANT_DECLARATION_VAR`, see :func:`engine_variables`), and the program parses it once
 (:func:`program_tenant`). Nothing is written to disk on the way: a killed worker leaves no declaration
 file behind to go stale, a scale-out host needs no shared directory, and the customer data in a
 declaration lives only in the queue and in the environment of the run's own processes (readable by
@@ -32,7 +32,6 @@ from components.spec import (
     parse_tenant,
 )
 
-DECLARATION_VARIABLE = TENANT_DECLARATION_VAR
 """The engine environment variable holding the tenant's declaration (YAML) for the program."""
 
 
@@ -59,16 +58,16 @@ def stored_tenant(slug: str, text: str, environment: Environment) -> TenantSpec:
 
 def engine_variables(tenant: TenantSpec) -> dict[str, str]:
     """The environment variables that carry ``tenant``'s declaration to the program."""
-    return {DECLARATION_VARIABLE: dump_tenant(tenant)}
+    return {TENANT_DECLARATION_VAR: dump_tenant(tenant)}
 
 
 def program_tenant(
     slug: str, environment: Environment, tenants_dir: Path, variables: Mapping[str, str] = os.environ
 ) -> TenantSpec:
-    """The declaration the program applies: the runner's (:data:`DECLARATION_VARIABLE`), else the git file."""
-    text = variables.get(DECLARATION_VARIABLE)
+    """The declaration the program applies: the runner's (:data:`TENANT_DECLARATION_VAR`), else the git file."""
+    text = variables.get(TENANT_DECLARATION_VAR)
     if text is None:
         return TenantFiles(tenants_dir, environment).load(slug)
     return parse_tenant(
-        text, f"{DECLARATION_VARIABLE} of {slug}", environment.plans, expected_slug=slug, regions=environment.regions
+        text, f"{TENANT_DECLARATION_VAR} of {slug}", environment.plans, expected_slug=slug, regions=environment.regions
     )

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from components.environment import Environment, load_environment
+from components.naming import TENANT_DECLARATION_VAR
 from components.spec import SpecErrors, dump_tenant
-from provisioning.declarations import DECLARATION_VARIABLE, TenantFiles, engine_variables, program_tenant, stored_tenant
+from provisioning.declarations import TenantFiles, engine_variables, program_tenant, stored_tenant
 from provisioning.stacks import TenantStacks
 from provisioning.toolchain import PROJECT_DIR
 from service.queue import JobQueue
@@ -44,7 +45,7 @@ def test_without_the_variable_the_program_reads_the_git_file(local: Environment)
 
 def test_a_declaration_for_another_slug_is_refused_naming_the_field(local: Environment) -> None:
     with pytest.raises(SpecErrors, match="slug"):
-        program_tenant("globex", local, PROJECT_DIR / "tenants", {DECLARATION_VARIABLE: ACME})
+        program_tenant("globex", local, PROJECT_DIR / "tenants", {TENANT_DECLARATION_VAR: ACME})
 
 
 def test_a_stored_declaration_is_validated_against_the_environment(local: Environment) -> None:
@@ -58,7 +59,7 @@ def test_the_engine_environment_carries_the_declaration(monkeypatch: pytest.Monk
         monkeypatch.setenv(var, "unused-here")
     spec = stored_tenant("acme", ACME, local)
     variables = TenantStacks("local").env_vars(spec)
-    assert variables[DECLARATION_VARIABLE] == dump_tenant(spec)
+    assert variables[TENANT_DECLARATION_VAR] == dump_tenant(spec)
     assert "DOKPLOY_CLOUD_TENANTS_DIR" not in variables
 
 
