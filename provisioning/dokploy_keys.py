@@ -39,7 +39,7 @@ EXPIRES_IN = 86_400  # better-auth's minimum: one day
 RUN_KEY_MAX_AGE = 4 * 3600.0
 """A run's key older than this belongs to a dead run: longer than any run (Dokploy setup alone is bounded by 900 s)."""
 KEY_TIMEOUT = 15.0
-KEY_RETRY = RetryPolicy(attempts=4, backoff=0.5, max_backoff=4.0)
+KEY_RETRY = RetryPolicy(attempts=4, initial=0.5, maximum=4.0)
 NAME_PREFIX = "dcrun"
 NAME_RE = re.compile(rf"^{NAME_PREFIX}:([A-Za-z0-9_.-]+):(\d{{10}})$")
 MAX_NAME = 32  # Dokploy refuses longer key names

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 from typing import Any
 
@@ -19,29 +18,11 @@ log = logging.getLogger("dokploy.client")
 
 
 class RetryPolicy(SharedRetryPolicy):
-    """The shared :class:`clients.retry.RetryPolicy` with Dokploy's defaults (jittered waits).
+    """The shared :class:`clients.retry.RetryPolicy` with Dokploy's defaults: jittered waits, the jitter never
+    larger than the first wait."""
 
-    Also accepts the names Dokploy callers configured it with before (``backoff``, ``max_backoff``) and
-    offers :meth:`delay` to loops that pace themselves (provisioning/dokploy_keys.py's mint).
-    """
-
-    def __init__(
-        self,
-        attempts: int = 4,
-        initial: float | None = None,
-        maximum: float | None = None,
-        jitter: float = 0.25,
-        *,
-        backoff: float | None = None,
-        max_backoff: float | None = None,
-    ) -> None:
-        first = initial if initial is not None else backoff if backoff is not None else 0.5
-        cap = maximum if maximum is not None else max_backoff if max_backoff is not None else 8.0
-        super().__init__(attempts, first, cap, min(jitter, first))  # jitter never outgrows the first wait
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt ``attempt`` (0-based), as :meth:`call` waits."""
-        return min(self.maximum, self.initial * 2.0**attempt + random.uniform(0, self.jitter))
+    def __init__(self, attempts: int = 4, initial: float = 0.5, maximum: float = 8.0, jitter: float = 0.25) -> None:
+        super().__init__(attempts, initial, maximum, min(jitter, initial))
 
 
 def _transient(exc: BaseException) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tenacity import RetryCallState
 
 from clients.dokploy import DokployClient, DokployError, RetryPolicy
 from clients.retry import RetryPolicy as SharedRetryPolicy
@@ -123,9 +124,15 @@ def test_base_url_is_validated() -> None:
     assert DokployClient("http://h/api/", "k").base_url == "http://h"
 
 
-def test_dokploy_retry_policy_is_the_shared_policy_under_its_old_names() -> None:
-    policy = RetryPolicy(attempts=4, backoff=0.5, max_backoff=4.0)
+def test_dokploy_retry_policy_is_the_shared_policy_with_jittered_capped_waits() -> None:
+    policy = RetryPolicy(attempts=4, initial=0.5, maximum=4.0)
     assert isinstance(policy, SharedRetryPolicy)
-    assert (policy.attempts, policy.initial, policy.maximum) == (4, 0.5, 4.0)
-    assert 0.5 <= policy.delay(0) <= 0.75 and policy.delay(10) == 4.0
+    retrying = policy.retrying(lambda _exc: True)
+
+    def wait_after(attempt: int) -> float:
+        state = RetryCallState(retry_object=retrying, fn=None, args=(), kwargs={})
+        state.attempt_number = attempt
+        return float(retrying.wait(state))
+
+    assert 0.5 <= wait_after(1) <= 0.75 and 1.0 <= wait_after(2) <= 1.25 and wait_after(11) == 4.0
     assert RetryPolicy(attempts=2, initial=0.01).jitter <= 0.01, "jitter never outgrows the first wait"
