@@ -303,7 +303,13 @@ class SqlQueue:
                 raise Conflict(
                     f"job {job_id} is {job.state}; only queued jobs (or signups held for payment) can be cancelled"
                 )
-            tx.execute(sa.update(jobs).where(jobs.c.id == job_id).values(state=JobState.CANCELLED, finished_at=now))
+            cancelled = tx.execute(  # guarded: a worker may have claimed the job since it was read
+                sa.update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.state.in_((JobState.QUEUED, HELD)))
+                .values(state=JobState.CANCELLED, finished_at=now)
+            )
+            if cancelled.rowcount != 1:
+                raise Conflict(f"job {job_id} started meanwhile; only queued jobs can be cancelled")
             its_tenant = sa.and_(tenants.c.slug == job.slug, tenants.c.last_job_id == job_id)
             if job.attempts == 0:  # never ran: nothing was applied, the slug is free again
                 tx.execute(
@@ -420,7 +426,9 @@ class SqlQueue:
         """Close the current phase of a running job and open ``phase``."""
         with self.transaction(write=True) as tx:
             now = self.now(tx)
-            row = tx.execute(sa.select(jobs.c.phases, jobs.c.current_phase).where(_leased(job_id, worker_id))).first()
+            row = tx.execute(
+                sa.select(jobs.c.phases, jobs.c.current_phase).where(_leased(job_id, worker_id)).with_for_update()
+            ).first()
             if row is None or row.current_phase == phase:
                 return
             phases = _close_phase(json.loads(row.phases or "{}"), row.current_phase, now)
@@ -433,7 +441,9 @@ class SqlQueue:
         """End a run (success, retry later or failure); None when the lease was lost meanwhile."""
         with self.transaction(write=True) as tx:
             now = self.now(tx)
-            row = tx.execute(sa.select(jobs).where(_leased(job_id, worker_id))).mappings().first()
+            # Locked until commit: a claimer (SKIP LOCKED) cannot take the job over between this read and the
+            # write below, which would otherwise overwrite its claim (PostgreSQL; SQLite writes one at a time).
+            row = tx.execute(sa.select(jobs).where(_leased(job_id, worker_id)).with_for_update()).mappings().first()
             if row is None:
                 return None
             job = _job(row)
