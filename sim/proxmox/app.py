@@ -10,6 +10,7 @@ import json
 import logging
 import time
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,8 @@ class Simulator:
         self.schema = schema or default_schema()
         self.faults = faults or Faults()
         self.on_write = on_write
+        self.served: Counter[tuple[str, str]] = Counter()
+        """(method, schema path) of every request that named a method of the schema, implemented or not."""
 
     def dispatch(self, method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes) -> SimResponse:
         """Answer one request; ``headers`` keys are lower-case."""
@@ -91,6 +94,8 @@ class Simulator:
             raise E.PveError(decision.error[1], status=decision.error[0])
         hit = self.schema.lookup(segments)
         info = self.schema.method(hit[0], method) if hit else None
+        if info is not None and hit is not None:
+            self.served[(method, hit[0])] += 1
         world = bool(info and info.get("permissions", {}).get("user") == "world")
         authid, ticket = ("", False) if world else self._authenticate(method, headers)
         if hit is None or info is None or ((method, hit[0]) not in ROUTES and hit[0] != "/access/ticket"):

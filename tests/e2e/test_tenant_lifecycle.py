@@ -14,6 +14,8 @@ import dns.resolver
 import pytest
 import requests
 
+from sim.proxmox.coverage import product_calls
+from sim.proxmox.urls import ROUTES
 from tests.e2e.conftest import CloudUnderTest
 
 pytestmark = pytest.mark.engine
@@ -164,3 +166,12 @@ def test_step7_destroy_removes_one_tenant_only(local_cloud: CloudUnderTest) -> N
     assert _vm(local_cloud, "pve-eu1", _outputs["alpha"]["vmIds"][0]) is not None
     assert _resolve(local_cloud, _outputs["alpha"]["hostnames"][0]) == _outputs["alpha"]["addresses"]
     assert len(_dokploy_servers(local_cloud, "org_alpha")) == 1
+
+
+def test_step8_every_proxmox_call_of_the_lifecycle_is_implemented_and_listed(local_cloud: CloudUnderTest) -> None:
+    called = {key for sim, _server in local_cloud.cloud.proxmox.values() for key in sim.served}
+    assert called, "the lifecycle made no Proxmox call the simulator recorded"
+    unimplemented = sorted(key for key in called if key not in ROUTES)
+    assert unimplemented == [], f"the lifecycle called methods the simulator does not implement: {unimplemented}"
+    unlisted = sorted(called - product_calls())
+    assert unlisted == [], f"add these to sim/proxmox/product_calls.json, then regenerate COVERAGE.md: {unlisted}"
