@@ -6,10 +6,13 @@ passed (``tick``), so ``fast`` mode (duration 0) finishes tasks before the UPID 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 from . import exceptions as E
@@ -139,6 +142,15 @@ class BackendCore:
         while self.vol_key(f"{sid}:{prefix}-{vmid}-disk-{n}", node) in self.volumes:
             n += 1
         return f"{sid}:{prefix}-{vmid}-disk-{n}"
+
+    def storage_digest(self) -> str:
+        """SHA-1 of the storage configuration, as PVE reports the digest of storage.cfg."""
+        text = json.dumps([s.to_json() for s in self.storages.values()], sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()
+
+    def new_uuid(self) -> str:
+        """A random (version 4) UUID in the dashed form PVE writes, from the simulator's seeded generator."""
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def random_mac(self) -> str:
         return "BC:24:11:" + ":".join(f"{self.rng.randrange(256):02X}" for _ in range(3))

@@ -98,14 +98,20 @@ class LifecycleMixin(BackendCore):
                 cfg[key] = P.dump_net(net)
             elif P.is_disk_key(key) and not (P.is_cdrom(str(value)) and not P.is_cloudinit(str(value))):
                 cfg[key] = self._copy_drive(str(value), new, full, storage)
-        cfg["smbios1"] = f"uuid={self.rng.getrandbits(128):032x}"
-        cfg["vmgenid"] = f"{self.rng.getrandbits(128):032x}"
+        # Like qemu-server's clone: a new SMBIOS uuid (the other smbios1 fields kept), and a new vmgenid when
+        # the source has one that is not disabled ("0"); both dashed UUIDs, as the schema's patterns say.
+        smbios = P.parse(str(cfg.get("smbios1", ""))) if cfg.get("smbios1") else {}
+        smbios["uuid"] = self.new_uuid()
+        cfg["smbios1"] = P.dump(smbios)
+        if cfg.get("vmgenid") not in (None, "0", 0):
+            cfg["vmgenid"] = self.new_uuid()
         return cfg
 
     def _copy_drive(self, value: str, new: Vm, full: bool, storage: str | None) -> str:
         drive = P.parse_drive(value)
         sid = P.volume_storage(drive["file"]) or "local-lvm"
-        if P.is_cloudinit(value):
+        if P.is_cloudinit(value):  # a full clone puts every drive on the requested storage, this one too
+            sid = storage if (full and storage) else sid
             volid = f"{sid}:vm-{new.vmid}-cloudinit"
             self.alloc_volume(sid, new.node, volid, 4 * 1024**2, new.vmid)
             return P.dump({"file": volid, "media": "cdrom"}, "file")

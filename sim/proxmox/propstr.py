@@ -50,6 +50,12 @@ def dump(items: dict[str, str], default_key: str | None = None) -> str:
     return ",".join(parts)
 
 
+def normalise_tags(value: str) -> str:
+    """Tags as PVE stores them (``PVE::GuestHelpers::get_unique_tags``): split on ``;``, ``,`` and spaces,
+    lower-cased, de-duplicated, sorted, joined with ``;``."""
+    return ";".join(sorted({tag.lower() for tag in re.split(r"[;,\s]+", value) if tag}))
+
+
 def parse_size(text: str) -> tuple[bool, int]:
     """``+2G`` -> (True, 2 GiB); bare numbers are bytes."""
     m = SIZE_RE.match(text.strip())

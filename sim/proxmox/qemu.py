@@ -128,6 +128,8 @@ class QemuMixin(BackendCore):
             net = P.parse_net(value)
             net.setdefault("macaddr", self.random_mac())
             value = P.dump_net(net)
+        elif key == "tags":
+            value = P.normalise_tags(str(value))
         elif key == "cipassword":
             value = value if value.startswith("$") else "$5$sim$" + str(abs(hash(value)))
         target = vm.config if vm.status != "running" or key in HOT_KEYS or HOT_RE.match(key) else vm.pending

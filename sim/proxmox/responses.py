@@ -81,20 +81,34 @@ def node_status(ctx: Ctx) -> Any:
     return ctx.backend.node_status(ctx.node)
 
 
+def _storage_config(ctx: Ctx, sid: str) -> dict[str, Any]:
+    """One entry of storage.cfg as ``/storage`` lists it (the digest is of the whole file)."""
+    s = ctx.backend.storages[sid]
+    return {
+        "storage": s.sid,
+        "type": s.type,
+        "content": ",".join(s.content),
+        "shared": int(s.shared),
+        "digest": ctx.backend.storage_digest(),
+        **({"path": s.path} if s.path else {}),
+        **({"nodes": ",".join(sorted(s.nodes))} if s.nodes else {}),
+    }
+
+
 def storage_index(ctx: Ctx) -> Any:
-    b = ctx.backend
     return [
-        {
-            "storage": s.sid,
-            "type": s.type,
-            "content": ",".join(s.content),
-            "shared": int(s.shared),
-            "digest": "0" * 40,
-            **({"path": s.path} if s.path else {}),
-        }
-        for s in b.storages.values()
-        if ctx.can(f"/storage/{s.sid}", ["Datastore.Audit", "Datastore.AllocateSpace"], True)
+        _storage_config(ctx, sid)
+        for sid in ctx.backend.storages
+        if ctx.can(f"/storage/{sid}", ["Datastore.Audit", "Datastore.AllocateSpace"], True)
     ]
+
+
+def storage_get(ctx: Ctx) -> Any:
+    """GET /storage/{storage}: its configuration (the schema checks Datastore.Allocate on it)."""
+    sid = str(ctx.params["storage"])
+    if sid not in ctx.backend.storages:
+        raise E.HandlerError(f"storage '{sid}' does not exist")
+    return _storage_config(ctx, sid)
 
 
 def node_storage(ctx: Ctx) -> Any:

@@ -28,7 +28,7 @@ def test_world_guests_shape_and_values(backend) -> None:
     assert first["addresses"] == ["10.9.0.5"] and first["ssh_keys"] == [KEY]
     assert (first["ciuser"], first["tags"], first["status"], first["agent_ready"]) == (
         "dokploy",
-        ["tenant-a", "prod"],
+        ["prod", "tenant-a"],  # as PVE stores them: sorted
         "running",
         True,
     )
