@@ -207,7 +207,7 @@ def _task_visible(ctx: Ctx, user: str) -> bool:
 def tasks_list(ctx: Ctx) -> Any:
     p = ctx.params
     items = ctx.backend.task_list(ctx.node, p.get("vmid"), p.get("typefilter"), p.get("source", "archive"))
-    items = [t for t in items if _task_visible(ctx, t["user"])]
+    items = [t for t in items if _task_visible(ctx, t["user"] + (f"!{t['tokenid']}" if "tokenid" in t else ""))]
     start, limit = int(p.get("start", 0)), int(p.get("limit", 50))
     return items[start : start + limit]
 

@@ -157,10 +157,17 @@ class Task:
         return out
 
     def list_json(self) -> dict[str, Any]:
-        """An entry of GET /nodes/{n}/tasks."""
+        """An entry of GET /nodes/{n}/tasks.
+
+        As pve-manager's ``PVE::API2::Tasks::node_tasks``: entries read from the task index (finished tasks)
+        split a token's ``user@realm!name`` into ``user`` and ``tokenid`` like the status does; entries of the
+        active list (running tasks) are not converted and keep the full id in ``user``.
+        """
         out = self.status_json()
         out.pop("exitstatus", None)
-        out["user"] = self.user
+        if self.status != "stopped":
+            out.pop("tokenid", None)
+            out["user"] = self.user
         if self.status == "stopped":
             out["status"] = self.exitstatus
             out["endtime"] = self.endtime

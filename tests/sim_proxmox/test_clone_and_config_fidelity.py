@@ -72,3 +72,16 @@ def test_tags_are_normalised_with_a_ticket_too(live, live_backend: Backend) -> N
     vmid = _clone(prox, full=1)
     prox.nodes("pve1").qemu(vmid).config.post(tags="B;a;b")
     assert prox.nodes("pve1").qemu(vmid).config.get()["tags"] == "a;b"
+
+
+def test_task_list_and_status_split_a_tokens_id_alike(prox: ProxmoxAPI, live_backend: Backend) -> None:
+    """pve-manager's Tasks.pm converts ``user@realm!token`` to ``user`` + ``tokenid`` for the status and
+    for every finished task in the list (``$convert_token_task``)."""
+    vmid = _clone(prox, full=1)
+    node = prox.nodes("pve1")
+    listed = next(t for t in node.tasks.get(vmid=9000, typefilter="qmclone") if t["id"] == "9000")
+    status = node.tasks(listed["upid"]).status.get()
+    owner = live_backend.tasks[listed["upid"]].user
+    user, token = owner.split("!")
+    assert (listed["user"], listed["tokenid"]) == (status["user"], status["tokenid"]) == (user, token)
+    assert vmid in live_backend.vms
