@@ -7,6 +7,7 @@ from typing import Any
 
 from . import responses as R
 from . import responses_access as A
+from . import responses_cluster as C
 from . import responses_vm as V
 
 Q = "/nodes/{node}/qemu/{vmid}"
@@ -81,6 +82,26 @@ ROUTES: dict[tuple[str, str], Callable[[R.Ctx], Any]] = {
     ("POST", FW + "/ipset/{name}"): V.fw_ipset_add,
     ("DELETE", FW + "/ipset/{name}"): V.fw_ipset_delete,
     ("DELETE", FW + "/ipset/{name}/{cidr}"): V.fw_cidr_delete,
+    # cluster and node reads (monitoring and operators' tools call these first)
+    ("GET", "/cluster/status"): C.cluster_status,
+    ("GET", "/cluster/options"): C.cluster_options,
+    ("GET", "/cluster/backup"): C.backup_jobs,
+    ("GET", "/cluster/backup-info/not-backed-up"): C.not_backed_up,
+    ("GET", "/cluster/ha/status/current"): C.ha_status,
+    ("GET", "/cluster/config/qdevice"): C.qdevice,
+    ("GET", "/cluster/sdn"): C.sdn_index,
+    ("GET", "/cluster/sdn/vnets"): C.empty_list,
+    ("GET", "/cluster/sdn/zones"): C.empty_list,
+    ("GET", "/cluster/sdn/controllers"): C.empty_list,
+    ("GET", "/cluster/sdn/ipams"): C.empty_list,
+    ("GET", "/cluster/sdn/dns"): C.empty_list,
+    ("GET", "/nodes/{node}/network"): C.node_network,
+    ("GET", "/nodes/{node}/subscription"): C.subscription,
+    ("GET", "/nodes/{node}/replication"): C.replication,
+    ("GET", "/nodes/{node}/rrddata"): C.node_rrddata,
+    ("GET", Q + "/rrddata"): C.vm_rrddata,
+    ("GET", "/nodes/{node}/lxc"): C.empty_list,
+    ("GET", "/access/permissions"): C.permissions,
 }
 
 # Routes whose worker runs on the node named in the path (offline node -> proxy error).
