@@ -195,12 +195,13 @@ def pools_delete(ctx: Ctx) -> Any:
 
 
 # --- tasks -------------------------------------------------------------------------------------
-def _task_visible(ctx: Ctx, user: str) -> bool:
+def _task_visible(ctx: Ctx, user: str, node: str | None = None) -> bool:
+    """A token sees its own tasks, a user its own and its tokens'; Sys.Audit on the node shows all."""
     me = ctx.authid.split("!")[0]
     return (
         user == ctx.authid
         or (user.split("!")[0] == me and "!" not in ctx.authid)
-        or ctx.can(f"/nodes/{ctx.node}", ["Sys.Audit"])
+        or ctx.can(f"/nodes/{node or ctx.node}", ["Sys.Audit"])
     )
 
 

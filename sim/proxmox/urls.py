@@ -8,7 +8,9 @@ from typing import Any
 from . import responses as R
 from . import responses_access as A
 from . import responses_cluster as C
+from . import responses_index as I
 from . import responses_vm as V
+from . import responses_vm_reads as VR
 
 Q = "/nodes/{node}/qemu/{vmid}"
 FW = Q + "/firewall"
@@ -102,6 +104,27 @@ ROUTES: dict[tuple[str, str], Callable[[R.Ctx], Any]] = {
     ("GET", Q + "/rrddata"): C.vm_rrddata,
     ("GET", "/nodes/{node}/lxc"): C.empty_list,
     ("GET", "/access/permissions"): C.permissions,
+    # reads of the objects the simulator holds
+    ("GET", "/access"): I.index("/access", "subdir"),
+    ("GET", "/access/users"): A.users_list,
+    ("GET", "/access/users/{userid}"): A.user_get,
+    ("GET", "/access/users/{userid}/token/{tokenid}"): A.token_get,
+    ("GET", "/access/roles"): A.roles_list,
+    ("GET", "/access/roles/{roleid}"): A.role_get,
+    ("GET", "/access/groups"): A.groups_list,
+    ("GET", "/access/groups/{groupid}"): A.group_get,
+    ("GET", "/access/domains"): A.domains_list,
+    ("GET", "/access/domains/{realm}"): A.domain_get,
+    ("GET", "/cluster"): I.index("/cluster", "name"),
+    ("GET", "/cluster/backup-info"): I.index("/cluster/backup-info", "subdir"),
+    ("GET", "/cluster/tasks"): VR.cluster_tasks,
+    ("GET", "/nodes/{node}/storage/{storage}"): I.index("/nodes/{node}/storage/{storage}", "subdir"),
+    ("GET", "/nodes/{node}/storage/{storage}/rrddata"): VR.storage_rrddata,
+    ("GET", "/nodes/{node}/tasks/{upid}"): I.index("/nodes/{node}/tasks/{upid}", "name"),
+    ("GET", FW): I.index(FW, "name"),
+    ("GET", FW + "/ipset/{name}/{cidr}"): VR.fw_cidr_get,
+    ("GET", Q + "/cloudinit/dump"): VR.cloudinit_dump,
+    ("GET", Q + "/feature"): VR.feature,
 }
 
 # Routes whose worker runs on the node named in the path (offline node -> proxy error).
