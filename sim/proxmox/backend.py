@@ -14,11 +14,12 @@ from .extras import ExtrasMixin
 from .lifecycle import LifecycleMixin
 from .power import PowerMixin
 from .qemu import QemuMixin
+from .snapshots import SnapshotMixin
 
 __all__ = ["Backend", "Settings"]
 
 
-class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin):
+class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin, SnapshotMixin):
     """The whole simulated cluster. All public methods are thread-safe."""
 
     # --- persistence -----------------------------------------------------------------------------

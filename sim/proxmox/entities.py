@@ -82,6 +82,8 @@ class Vm:
     cloudinit_image: dict[str, Any] = field(default_factory=dict)  # values the cloud-init drive was built from
     pool: str | None = None
     firewall: dict[str, Any] = field(default_factory=lambda: {"options": {}, "rules": [], "ipsets": {}})
+    snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """name -> {config, parent, snaptime, description, vmstate}: the config sections qemu-server keeps."""
 
     @property
     def lock(self) -> str | None:

@@ -27,8 +27,10 @@ class LifecycleMixin(BackendCore):
         storage: str | None = None,
         target: str | None = None,
         description: str | None = None,
+        snapname: str | None = None,
     ) -> str:
-        """POST …/clone: checks before the fork fail the call; the copy fails the task."""
+        """POST …/clone: checks before the fork fail the call; the copy fails the task. With ``snapname``
+        the clone is made from that snapshot's configuration."""
         with self.lock:
             self.tick()
             self.node(node)
@@ -37,6 +39,8 @@ class LifecycleMixin(BackendCore):
                 raise E.HandlerError(f"unable to find configuration file for VM {vmid} on node '{node}'")
             if src.lock:
                 raise E.locked(src.lock)
+            if snapname is not None and snapname not in src.snapshots:
+                raise E.HandlerError(f"snapshot '{snapname}' does not exist")
             full = (not src.is_template) if full is None else (bool(full) or not src.is_template)
             if storage and not full:
                 raise E.HandlerError("parameter 'storage' not allowed for linked clones")
@@ -67,7 +71,8 @@ class LifecycleMixin(BackendCore):
             new = Vm(newid, dest, {"lock": "clone"})
             self.vms[newid] = new
             try:
-                config = self._copy_config(src, new, name, full, storage, description)
+                source = src.snapshots[snapname]["config"] if snapname is not None else src.config
+                config = self._copy_config(src, source, new, name, full, storage, description)
             except E.PveError as exc:
                 self._drop_vm(new)
                 return self.failed_task(node, "qmclone", tid, user, exc.message)
@@ -80,12 +85,20 @@ class LifecycleMixin(BackendCore):
             return self.start_task(node, "qmclone", tid, user, duration, finish, log, delay)
 
     def _copy_config(
-        self, src: Vm, new: Vm, name: str | None, full: bool, storage: str | None, description: str | None
+        self,
+        src: Vm,
+        source: dict[str, Any],
+        new: Vm,
+        name: str | None,
+        full: bool,
+        storage: str | None,
+        description: str | None,
     ) -> dict[str, Any]:
-        """The clone's config; allocates its volumes (may raise storage full)."""
+        """The clone's config from ``source`` (``src``'s config or one of its snapshots'); allocates its
+        volumes (may raise storage full)."""
         cfg = {
             k: copy.deepcopy(v)
-            for k, v in src.config.items()
+            for k, v in source.items()
             if k not in ("template", "lock", "parent", "snapshots") and not k.startswith("unused")
         }
         cfg["name"] = name or f"Copy-of-VM-{src.config.get('name', src.vmid)}"
@@ -156,6 +169,8 @@ class LifecycleMixin(BackendCore):
                 raise E.HandlerError("you can't convert a template to a template")
             if vm.status == "running":
                 raise E.HandlerError("you can't convert a VM to template if VM is running")
+            if vm.snapshots:
+                raise E.HandlerError("you can't convert a VM to template if VM has snapshots")
 
             def finish() -> None:
                 for key, drive in self.disks(vm).items():

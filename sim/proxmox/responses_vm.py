@@ -130,6 +130,7 @@ def clone(ctx: Ctx) -> Any:
         p.get("storage"),
         p.get("target"),
         p.get("description"),
+        p.get("snapname"),
     )
 
 

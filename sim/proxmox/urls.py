@@ -9,6 +9,7 @@ from . import responses as R
 from . import responses_access as A
 from . import responses_cluster as C
 from . import responses_index as I
+from . import responses_snapshot as S
 from . import responses_vm as V
 from . import responses_vm_reads as VR
 
@@ -125,6 +126,14 @@ ROUTES: dict[tuple[str, str], Callable[[R.Ctx], Any]] = {
     ("GET", FW + "/ipset/{name}/{cidr}"): VR.fw_cidr_get,
     ("GET", Q + "/cloudinit/dump"): VR.cloudinit_dump,
     ("GET", Q + "/feature"): VR.feature,
+    # snapshots
+    ("GET", Q + "/snapshot"): S.snapshot_list,
+    ("POST", Q + "/snapshot"): S.snapshot_create,
+    ("GET", Q + "/snapshot/{snapname}"): S.snapshot_index,
+    ("DELETE", Q + "/snapshot/{snapname}"): S.snapshot_delete,
+    ("POST", Q + "/snapshot/{snapname}/rollback"): S.snapshot_rollback,
+    ("GET", Q + "/snapshot/{snapname}/config"): S.snapshot_config_get,
+    ("PUT", Q + "/snapshot/{snapname}/config"): S.snapshot_config_put,
 }
 
 # Routes whose worker runs on the node named in the path (offline node -> proxy error).
