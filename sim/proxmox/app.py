@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import exceptions as E
+from . import multipart
 from .admin import admin
 from .backend import Backend
 from .faults import Faults
@@ -79,7 +80,8 @@ class Simulator:
             raise E.NotImplementedPath(f"method '{method}' not available")
         if method in ("GET", "DELETE") and body:
             raise E.NotImplementedPath(f"Unexpected content for method '{method}'")
-        if len(body) > MAX_BODY:
+        uploading = headers.get("content-type", "").startswith("multipart/form-data") and raw_path.endswith("/upload")
+        if len(body) > (multipart.MAX_UPLOAD if uploading else MAX_BODY):
             raise E.NotImplementedPath("request too large")
         if not (raw_path == PREFIX or raw_path.startswith(PREFIX + "/")):
             raise E.NotImplementedPath(f"Method '{method} {raw_path}' not implemented")
@@ -101,7 +103,34 @@ class Simulator:
         if hit is None or info is None or ((method, hit[0]) not in ROUTES and hit[0] != "/access/ticket"):
             raise E.NotImplementedPath(f"Method '{method} {rel}' not implemented")
         template, path_params = hit
-        params = _merge(path_params, query, body, headers.get("content-type", ""))
+        uploads: dict[str, multipart.Upload] = {}
+        if uploading:
+            fields, uploads = multipart.parse(headers["content-type"], body)
+            params = _merge(path_params, query, b"", "")
+            _add_pairs(params, fields)
+            with self.backend.lock:
+                self.backend.uploads.update(uploads)
+        else:
+            params = _merge(path_params, query, body, headers.get("content-type", ""))
+        try:
+            return self._call(method, rel, template, path_params, params, info, authid, ticket)
+        finally:  # like pveproxy's spooled temp files, an upload lives only as long as its request
+            if uploads:
+                with self.backend.lock:
+                    for tmp in uploads:
+                        self.backend.uploads.pop(tmp, None)
+
+    def _call(
+        self,
+        method: str,
+        rel: str,
+        template: str,
+        path_params: dict[str, str],
+        params: dict[str, Any],
+        info: dict[str, Any],
+        authid: str,
+        ticket: bool,
+    ) -> SimResponse:
         if template == "/access/ticket" and method == "POST":
             return self._login(params)
         if not info.get("allowtoken", 1) and "!" in authid:

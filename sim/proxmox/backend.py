@@ -15,11 +15,12 @@ from .lifecycle import LifecycleMixin
 from .power import PowerMixin
 from .qemu import QemuMixin
 from .snapshots import SnapshotMixin
+from .uploads import UploadMixin
 
 __all__ = ["Backend", "Settings"]
 
 
-class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin, SnapshotMixin):
+class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin, SnapshotMixin, UploadMixin):
     """The whole simulated cluster. All public methods are thread-safe."""
 
     # --- persistence -----------------------------------------------------------------------------

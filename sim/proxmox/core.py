@@ -19,6 +19,7 @@ from . import exceptions as E
 from . import propstr as P
 from .access import Access
 from .entities import GiB, Node, Pool, Storage, Vm, Volume
+from .multipart import Upload
 from .seed import seed_cluster
 from .tasks import Durations, Task, make_upid
 
@@ -67,6 +68,7 @@ class BackendCore:
             self.usage: dict[tuple[str, str], int] = {}  # cache of storage_used; clear on direct edits
             self.file_locks: dict[int, float] = {}  # vmid -> held until (sim time)
             self.leases: dict[str, str] = {}  # MAC -> IPv4
+            self.uploads: dict[str, Upload] = {}  # tmpfilename -> the spooled file, until an upload task takes it
             self.access = Access(pool_of=self.pool_of_path, clock=self.clock)
             self.faults_failing_tasks: dict[str, str] = {}  # task type -> error text
             self._pid = 0x10000

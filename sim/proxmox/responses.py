@@ -103,6 +103,23 @@ def storage_index(ctx: Ctx) -> Any:
     ]
 
 
+def storage_upload(ctx: Ctx) -> Any:
+    """POST /nodes/{node}/storage/{storage}/upload (multipart; the schema checks Datastore.AllocateTemplate)."""
+    p = ctx.params
+    if not p.get("tmpfilename"):
+        raise E.param_error("tmpfilename", "upload the file as multipart/form-data")
+    return ctx.backend.upload(
+        ctx.node,
+        str(p["storage"]),
+        str(p["content"]),
+        str(p["filename"]),
+        str(p["tmpfilename"]),
+        ctx.authid,
+        p.get("checksum"),
+        p.get("checksum-algorithm"),
+    )
+
+
 def storage_get(ctx: Ctx) -> Any:
     """GET /storage/{storage}: its configuration (the schema checks Datastore.Allocate on it)."""
     sid = str(ctx.params["storage"])

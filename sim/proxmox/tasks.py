@@ -31,6 +31,7 @@ REALISTIC: dict[str, float] = {
     "resize": 1.0,
     "qmdestroy": 1.0,
     "qmtemplate": 1.0,
+    "imgcopy": 1.0,
     "qmsnapshot": 1.0,
     "qmdelsnapshot": 1.0,
     "qmrollback": 2.0,

@@ -29,6 +29,7 @@ ROUTES: dict[tuple[str, str], Callable[[R.Ctx], Any]] = {
     ("GET", "/nodes/{node}/status"): R.node_status,
     ("GET", "/storage"): R.storage_index,
     ("GET", "/storage/{storage}"): R.storage_get,
+    ("POST", "/nodes/{node}/storage/{storage}/upload"): R.storage_upload,
     ("GET", "/nodes/{node}/storage"): R.node_storage,
     ("GET", "/nodes/{node}/storage/{storage}/status"): R.storage_status,
     ("GET", "/nodes/{node}/storage/{storage}/content"): R.storage_content,
