@@ -15,12 +15,13 @@ from .lifecycle import LifecycleMixin
 from .power import PowerMixin
 from .qemu import QemuMixin
 from .snapshots import SnapshotMixin
+from .storage_config import StorageConfigMixin
 from .uploads import UploadMixin
 
 __all__ = ["Backend", "Settings"]
 
 
-class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin, SnapshotMixin, UploadMixin):
+class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin, SnapshotMixin, UploadMixin, StorageConfigMixin):
     """The whole simulated cluster. All public methods are thread-safe."""
 
     # --- persistence -----------------------------------------------------------------------------

@@ -120,6 +120,35 @@ def storage_upload(ctx: Ctx) -> Any:
     )
 
 
+def storage_create(ctx: Ctx) -> Any:
+    return ctx.backend.storage_create(ctx.params)
+
+
+def storage_update(ctx: Ctx) -> Any:
+    return ctx.backend.storage_update(str(ctx.params["storage"]), ctx.params)
+
+
+def storage_delete(ctx: Ctx) -> Any:
+    ctx.backend.storage_delete(str(ctx.params["storage"]))
+
+
+def volume_delete(ctx: Ctx) -> Any:
+    """DELETE …/content/{volume}: Datastore.Allocate on the storage, or for a backup of a VM the caller
+    may back up, Datastore.AllocateSpace."""
+    b, sid, volume = ctx.backend, str(ctx.params["storage"]), str(ctx.params["volume"])
+    owner = b.volume_owner(ctx.node, sid, volume)
+    if (
+        owner is not None
+        and owner[0] == "backup"
+        and owner[1] is not None
+        and ctx.can(f"/vms/{owner[1]}", ["VM.Backup"])
+    ):
+        perms.require(b.access, ctx.authid, f"/storage/{sid}", ["Datastore.AllocateSpace"])
+    else:
+        perms.require(b.access, ctx.authid, f"/storage/{sid}", ["Datastore.Allocate"])
+    return b.volume_delete(ctx.node, sid, volume, ctx.authid)
+
+
 def storage_get(ctx: Ctx) -> Any:
     """GET /storage/{storage}: its configuration (the schema checks Datastore.Allocate on it)."""
     sid = str(ctx.params["storage"])

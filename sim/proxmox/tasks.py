@@ -32,6 +32,7 @@ REALISTIC: dict[str, float] = {
     "qmdestroy": 1.0,
     "qmtemplate": 1.0,
     "imgcopy": 1.0,
+    "imgdel": 0.5,
     "qmsnapshot": 1.0,
     "qmdelsnapshot": 1.0,
     "qmrollback": 2.0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,35 @@ def test_uploading_needs_allocate_template(prox: ProxmoxAPI, tmp_path: Path, liv
         prox.nodes("pve1").storage("local").upload.post(content="iso", filename=fh)
     assert denied.value.status_code == 403 and "Datastore.AllocateTemplate" in str(denied.value)
     assert live_backend.uploads == {}, "a refused upload leaves nothing spooled"
+
+
+def test_storage_definitions_are_created_changed_and_removed(prox_admin: ProxmoxAPI, prox: ProxmoxAPI) -> None:
+    created = prox_admin.storage.post(storage="isos", type="dir", path="/mnt/isos", content="iso,vztmpl")
+    assert created == {"storage": "isos", "type": "dir"}
+    assert prox_admin.storage("isos").get()["content"] == "iso,vztmpl"
+    with pytest.raises(ResourceException, match="already defined"):
+        prox_admin.storage.post(storage="isos", type="dir", path="/mnt/other")
+    digest = prox_admin.storage("isos").get()["digest"]
+    prox_admin.storage("isos").put(content="iso", nodes="pve1", digest=digest)
+    assert (prox_admin.storage("isos").get()["content"], prox_admin.storage("isos").get()["nodes"]) == ("iso", "pve1")
+    with pytest.raises(ResourceException, match="modified configuration"):
+        prox_admin.storage("isos").put(content="iso,backup", digest=digest)
+    with pytest.raises(ResourceException) as denied:
+        prox.storage("isos").delete()
+    assert denied.value.status_code == 403
+    prox_admin.storage("isos").delete()
+    assert "isos" not in {s["storage"] for s in prox_admin.storage.get()}
+
+
+def test_an_unused_volume_is_deleted_by_a_task(prox_admin: ProxmoxAPI, tmp_path: Path) -> None:
+    storage = prox_admin.nodes("pve1").storage("local")
+    with _file(tmp_path, "old.iso") as fh:
+        _wait(prox_admin, storage.upload.post(content="iso", filename=fh))
+    upid = storage.content(urllib.parse.quote("local:iso/old.iso", safe="")).delete()  # a '/' must be encoded
+    assert ":imgdel:" in upid and _wait(prox_admin, upid)["exitstatus"] == "OK"
+    assert "local:iso/old.iso" not in {v["volid"] for v in storage.content.get()}
+    disk = next(
+        v["volid"] for v in prox_admin.nodes("pve1").storage("local-lvm").content.get() if v.get("vmid") == 9000
+    )
+    with pytest.raises(ResourceException, match="in use"):
+        prox_admin.nodes("pve1").storage("local-lvm").content(disk).delete()
