@@ -54,6 +54,14 @@ class SnapshotMixin(BackendCore):
             raise E.HandlerError(f"snapshot '{name}' does not exist")
         return snap
 
+    def _unlocked_snapshot(self, node: str, vmid: int, name: str) -> tuple[Vm, dict[str, Any]]:
+        """The VM (refused while locked) and its snapshot ``name``; call with the lock held."""
+        self.tick()
+        vm = self.vm(node, vmid)
+        if vm.lock:
+            raise E.locked(vm.lock)
+        return vm, self.snapshot(vm, name)
+
     def snapshot_create(
         self, node: str, vmid: int, name: str, user: str, vmstate: bool = False, description: str = ""
     ) -> str:
@@ -124,11 +132,7 @@ class SnapshotMixin(BackendCore):
         """POST …/snapshot/{name}/rollback: a ``qmrollback`` task; the VM stops, takes the snapshot's
         config and runs again when the snapshot saved its RAM (or ``start`` asks)."""
         with self.lock:
-            self.tick()
-            vm = self.vm(node, vmid)
-            if vm.lock:
-                raise E.locked(vm.lock)
-            snap = self.snapshot(vm, name)
+            vm, snap = self._unlocked_snapshot(node, vmid, name)
             vm.config["lock"] = "rollback"
 
             def finish() -> None:
@@ -154,11 +158,7 @@ class SnapshotMixin(BackendCore):
     def snapshot_update(self, node: str, vmid: int, name: str, description: str | None) -> None:
         """PUT …/snapshot/{name}/config: only the description can change."""
         with self.lock:
-            self.tick()
-            vm = self.vm(node, vmid)
-            if vm.lock:
-                raise E.locked(vm.lock)
-            snap = self.snapshot(vm, name)
+            _vm, snap = self._unlocked_snapshot(node, vmid, name)
             if description is not None:
                 snap["description"] = description
 
