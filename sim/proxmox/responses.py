@@ -81,23 +81,24 @@ def node_status(ctx: Ctx) -> Any:
     return ctx.backend.node_status(ctx.node)
 
 
-def _storage_config(ctx: Ctx, sid: str) -> dict[str, Any]:
-    """One entry of storage.cfg as ``/storage`` lists it (the digest is of the whole file)."""
+def _storage_config(ctx: Ctx, sid: str, digest: str) -> dict[str, Any]:
+    """One entry of storage.cfg as ``/storage`` lists it (``digest`` is of the whole file)."""
     s = ctx.backend.storages[sid]
     return {
         "storage": s.sid,
         "type": s.type,
         "content": ",".join(s.content),
         "shared": int(s.shared),
-        "digest": ctx.backend.storage_digest(),
+        "digest": digest,
         **({"path": s.path} if s.path else {}),
         **({"nodes": ",".join(sorted(s.nodes))} if s.nodes else {}),
     }
 
 
 def storage_index(ctx: Ctx) -> Any:
+    digest = ctx.backend.storage_digest()
     return [
-        _storage_config(ctx, sid)
+        _storage_config(ctx, sid, digest)
         for sid in ctx.backend.storages
         if ctx.can(f"/storage/{sid}", ["Datastore.Audit", "Datastore.AllocateSpace"], True)
     ]
@@ -154,7 +155,7 @@ def storage_get(ctx: Ctx) -> Any:
     sid = str(ctx.params["storage"])
     if sid not in ctx.backend.storages:
         raise E.HandlerError(f"storage '{sid}' does not exist")
-    return _storage_config(ctx, sid)
+    return _storage_config(ctx, sid, ctx.backend.storage_digest())
 
 
 def node_storage(ctx: Ctx) -> Any:

@@ -11,6 +11,7 @@ from . import propstr as P
 from .responses import Ctx, _task_visible
 from .responses_cluster import _series, _timeframe
 from .responses_vm import _ipset
+from .snapshots import SNAPSHOT_STORAGE_TYPES
 
 CLUSTER_TASKS = 50
 """How many recent tasks ``/cluster/tasks`` lists."""
@@ -57,20 +58,11 @@ def cloudinit_dump(ctx: Ctx) -> Any:
 def feature(ctx: Ctx) -> Any:
     """GET …/feature: whether the VM's storages allow snapshot/clone/copy (RBD, LVM-thin and ZFS do)."""
     vm = ctx.backend.vm(ctx.node, ctx.vmid)
-    types = {ctx.backend.storages[sid].type for sid in _storages(vm.config) if sid in ctx.backend.storages}
-    wanted = ctx.params["feature"]
-    snapshotting = {"rbd", "lvmthin", "zfspool"}
-    if wanted == "copy":
-        has = True
-    elif wanted in ("snapshot", "clone"):
-        has = bool(types) and types <= snapshotting
-    else:
-        has = True
-    nodes = (
-        [ctx.node]
-        if any(not ctx.backend.storages[s].shared for s in _storages(vm.config))
-        else sorted(ctx.backend.nodes)
+    storages = [ctx.backend.storages[sid] for sid in _storages(vm.config) if sid in ctx.backend.storages]
+    has = ctx.params["feature"] not in ("snapshot", "clone") or (
+        bool(storages) and all(s.type in SNAPSHOT_STORAGE_TYPES for s in storages)
     )
+    nodes = [ctx.node] if any(not s.shared for s in storages) else sorted(ctx.backend.nodes)
     return {"hasFeature": int(has), "nodes": nodes}
 
 

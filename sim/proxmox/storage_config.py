@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from . import exceptions as E
+from . import propstr as P
 from .core import BackendCore
 from .entities import GiB, Storage
 
 SIZES = {"dir": 100 * GiB, "lvmthin": 500 * GiB, "rbd": 2048 * GiB, "nfs": 1024 * GiB, "zfspool": 500 * GiB}
 """Capacity a newly defined storage reports, by type (the simulator has no disks behind it)."""
 SHARED_TYPES = {"rbd", "nfs", "cephfs", "cifs", "pbs"}
-PATH_TYPES = {"dir", "nfs", "cifs", "cephfs", "btrfs"}
 DEFAULT_CONTENT = {"dir": ["iso", "vztmpl", "backup"], "nfs": ["images"], "lvmthin": ["images", "rootdir"]}
 
 
@@ -28,7 +28,7 @@ class StorageConfigMixin(BackendCore):
                 raise E.HandlerError(f"create storage failed: storage ID '{sid}' already defined")
             if stype not in SIZES:
                 raise E.param_error("type", f"simulator: storage type '{stype}' is not modelled ({', '.join(SIZES)})")
-            if stype in PATH_TYPES and not params.get("path"):
+            if stype == "dir" and not params.get("path"):  # other types derive theirs (e.g. /mnt/pve/<id>)
                 raise E.param_error("path", "property is missing and it is not optional")
             content = _content(params.get("content")) or DEFAULT_CONTENT.get(stype, ["images"])
             self.storages[sid] = Storage(
@@ -74,7 +74,11 @@ class StorageConfigMixin(BackendCore):
             vol = self.volumes.get(self.vol_key(volid, node))
             if vol is None:
                 raise E.HandlerError(f"volume '{volid}' does not exist")
-            users = [vm.vmid for vm in self.vms.values() if any(volid in str(v) for v in vm.config.values())]
+            users = [
+                vm.vmid
+                for vm in self.vms.values()
+                if any(P.is_disk_key(k) and P.parse_drive(str(v))["file"] == volid for k, v in vm.config.items())
+            ]
             if users:
                 raise E.HandlerError(f"unable to delete volume '{volid}' - still in use by VM {users[0]}")
 

@@ -155,21 +155,14 @@ def test_replaces_is_a_subset_of_changes_and_follows_the_rules(a: dict[str, Any]
     assert result["delete_before_replace"] == bool(result["replaces"])
 
 
+def _valid_inputs() -> dict:
+    """Checked inputs of one server (a generated key, LF line endings)."""
+    raw = {"name": "a", "organization_id": "o", "ip_address": "10.0.0.1", "port": 22, "username": "root"}
+    return check_inputs(_materialise({**raw, "pair": 0, "crlf": False, "marker": "m"}))[0]
+
+
 def test_address_change_updates_in_place_and_org_change_replaces() -> None:
-    inputs = check_inputs(
-        _materialise(
-            {
-                "name": "a",
-                "organization_id": "o",
-                "ip_address": "10.0.0.1",
-                "port": 22,
-                "username": "root",
-                "pair": 0,
-                "crlf": False,
-                "marker": "m",
-            }
-        )
-    )[0]
+    inputs = _valid_inputs()
     provider = DokployServerProvider()
     moved = provider.diff("s1", _state(inputs), {**inputs, "ip_address": "10.0.0.2", "port": 2222})
     assert moved.changes and moved.replaces == []
@@ -179,20 +172,7 @@ def test_address_change_updates_in_place_and_org_change_replaces() -> None:
 
 
 def test_state_never_holds_the_private_key() -> None:
-    inputs = check_inputs(
-        _materialise(
-            {
-                "name": "a",
-                "organization_id": "o",
-                "ip_address": "10.0.0.1",
-                "port": 22,
-                "username": "root",
-                "pair": 0,
-                "crlf": False,
-                "marker": "m",
-            }
-        )
-    )[0]
+    inputs = _valid_inputs()
     state = _state(inputs)
     assert "private_key" not in state and inputs["private_key"] not in repr(state)
     assert state["private_key_sha256"].startswith("sha256:")

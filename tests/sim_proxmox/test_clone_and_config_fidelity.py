@@ -68,7 +68,7 @@ def test_tags_are_split_lower_cased_deduplicated_and_sorted(prox: ProxmoxAPI, li
 
 def test_tags_are_normalised_with_a_ticket_too(live, live_backend: Backend) -> None:
     server, _ = live
-    prox = ProxmoxAPI("127.0.0.1", port=server.port, user="root@pam", password="simpass", verify_ssl=False)
+    prox = ProxmoxAPI("127.0.0.1", port=server.port, user="svc@pve", password="simpass", verify_ssl=False)
     vmid = _clone(prox, full=1)
     prox.nodes("pve1").qemu(vmid).config.post(tags="B;a;b")
     assert prox.nodes("pve1").qemu(vmid).config.get()["tags"] == "a;b"
