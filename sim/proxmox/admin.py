@@ -7,6 +7,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from .core import SimClock
 from .seed import seed_cluster
 
 if TYPE_CHECKING:
@@ -128,6 +129,18 @@ def _seed(sim: Simulator, data: dict[str, Any]) -> Any:
     return {"users": sorted(acc.users), "tokens": sorted(acc.tokens)}
 
 
+def _clock(sim: Simulator, data: dict[str, Any]) -> Any:
+    """{"advance": seconds} moves the simulated clock forward (tasks end, backup jobs fire); returns the time."""
+    clock = sim.backend.clock
+    if "advance" in data:
+        if not isinstance(clock, SimClock):
+            raise ValueError("advance: this simulator runs on a fixed clock")
+        with sim.backend.lock:
+            clock.advance(float(data["advance"]))
+            sim.backend.tick()
+    return {"now": clock(), "offset": clock.offset if isinstance(clock, SimClock) else 0.0}
+
+
 def _state(sim: Simulator, data: dict[str, Any]) -> Any:
     state = sim.backend.to_json()
     state.pop("access", None)  # secrets and hashes stay out of dumps
@@ -144,4 +157,6 @@ ROUTES = {
     ("DELETE", "/_sim/faults"): _faults_clear,
     ("POST", "/_sim/seed"): _seed,
     ("GET", "/_sim/state"): _state,
+    ("GET", "/_sim/clock"): _clock,
+    ("POST", "/_sim/clock"): _clock,
 }

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .core import Settings
+from .backups import BackupMixin
+from .core import Settings, SimClock
 from .entities import Node, Pool, Storage, Vm, Volume
 from .extras import ExtrasMixin
 from .lifecycle import LifecycleMixin
@@ -21,7 +22,9 @@ from .uploads import UploadMixin
 __all__ = ["Backend", "Settings"]
 
 
-class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin, SnapshotMixin, UploadMixin, StorageConfigMixin):
+class Backend(
+    BackupMixin, QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin, SnapshotMixin, UploadMixin, StorageConfigMixin
+):
     """The whole simulated cluster. All public methods are thread-safe."""
 
     # --- persistence -----------------------------------------------------------------------------
@@ -35,8 +38,11 @@ class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin, SnapshotMixin,
                 "vms": [v.to_json() for v in self.vms.values()],
                 "pools": [p.to_json() for p in self.pools.values()],
                 "leases": self.leases,
+                "jobs": self.jobs,
+                "job_last_run": self.job_last_run,
                 "access": self.access.to_json(),
                 "pid": self._pid,
+                "clock_offset": getattr(self.clock, "offset", 0.0),
             }
 
     def load_json(self, data: dict[str, Any]) -> None:
@@ -52,8 +58,12 @@ class Backend(QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin, SnapshotMixin,
             self.vms = {v["vmid"]: Vm(**v) for v in data["vms"]}
             self.pools = {p["poolid"]: Pool(**p) for p in data["pools"]}
             self.leases = dict(data["leases"])
+            self.jobs = dict(data.get("jobs", {}))
+            self.job_last_run = {k: float(v) for k, v in data.get("job_last_run", {}).items()}
             self.access.load_json(data["access"])
             self._pid = data.get("pid", self._pid)
+            if isinstance(self.clock, SimClock):
+                self.clock.offset = float(data.get("clock_offset", 0.0))
 
     def save(self, path: str) -> None:
         with open(path, "w", encoding="utf-8") as fh:

@@ -24,6 +24,23 @@ from .seed import seed_cluster
 from .tasks import Durations, Task, make_upid
 
 
+class SimClock:
+    """Wall-clock time plus an offset that operators move forward (``POST /_sim/clock``), so scheduled
+    backup jobs fire and retention windows pass without waiting."""
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self.offset = offset
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> float:
+        if seconds < 0:
+            raise ValueError("advance: the simulated clock only moves forward")
+        self.offset += seconds
+        return self()
+
+
 class Settings:
     """Run-time knobs; changeable through the admin API."""
 
@@ -40,13 +57,13 @@ class BackendCore:
 
     def __init__(
         self,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         seed: int = 0,
         speed: str | float = "fast",
         lease_cidr: str = "10.77.0.0/16",
         nodes: int = 0,
     ) -> None:
-        self.clock = clock
+        self.clock: Callable[[], float] = clock if clock is not None else SimClock()
         self.lock = threading.RLock()
         self.settings = Settings(speed, lease_cidr)
         self._seed = seed

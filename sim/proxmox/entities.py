@@ -55,7 +55,12 @@ class Volume:
     content: str = "images"
     vmid: int | None = None
     ctime: int = 0
-    archive: dict[str, Any] | None = None  # backups: the saved config
+    archive: dict[str, Any] | None = None  # backups: the saved config and each disk's files
+    notes: str = ""
+    protected: bool = False
+    files: dict[str, str] = field(default_factory=dict)
+    """Guest files on this disk (path -> text), written through the guest agent; copied by clones,
+    saved by vzdump and brought back by restores, so tests can prove whose data a disk holds."""
 
     @property
     def storage(self) -> str:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from . import exceptions as E
-from . import propstr as P
 from .core import BackendCore
 from .entities import GiB, MiB, Pool, Vm
 
@@ -178,6 +176,11 @@ class ExtrasMixin(BackendCore):
         }
         if v.vmid is not None:
             out["vmid"] = v.vmid
+        if v.content == "backup":
+            out["subtype"] = "qemu"
+            out["notes"] = v.notes
+            if v.protected:
+                out["protected"] = 1
         return out
 
     def volume_info(self, node: str, sid: str, volid: str) -> dict[str, Any]:
@@ -281,106 +284,6 @@ class ExtrasMixin(BackendCore):
             self.tick()
             lines = self.task(node, upid).log
             return [{"n": i + 1, "t": t} for i, t in enumerate(lines)][start : start + limit], len(lines)
-
-    # --- backup and restore ----------------------------------------------------------------------
-    def vzdump(self, node: str, vmids: list[int], storage: str, user: str) -> str:
-        with self.lock:
-            self.tick()
-            st = self.storage(storage, self.node(node).name)
-            if "backup" not in st.content:
-                raise E.HandlerError(f"storage '{storage}' does not support backups")
-            local = [self.vms[v] for v in vmids if v in self.vms and self.vms[v].node == node]
-            if not local:
-                return "OK"
-            for vm in local:
-                if vm.lock:
-                    raise E.locked(vm.lock)
-                vm.config["lock"] = "backup"
-            stamp = time.strftime("%Y_%m_%d-%H_%M_%S", time.gmtime(self.clock()))
-
-            def finish() -> None:
-                for vm in local:
-                    vm.config.pop("lock", None)
-                    size = sum([P.parse_size(d.get("size", "0"))[1] for d in self.disks(vm).values()], 0) // 4
-                    volid = f"{storage}:backup/vzdump-qemu-{vm.vmid}-{stamp}.vma.zst"
-                    vol = self.alloc_volume(storage, node, volid, size, vm.vmid, "backup", "vma.zst")
-                    vol.archive = {"config": dict(vm.config), "node": node}
-
-            tid = str(local[0].vmid) if len(local) == 1 else ""
-            return self.start_task(
-                node,
-                "vzdump",
-                tid,
-                user,
-                self.settings.durations.get("vzdump"),
-                finish,
-                [f"INFO: starting new backup job: vzdump {' '.join(map(str, vmids))}"],
-            )
-
-    def restore(
-        self,
-        node: str,
-        vmid: int,
-        archive: str,
-        user: str,
-        storage: str | None = None,
-        force: bool = False,
-        unique: bool = False,
-        pool: str | None = None,
-    ) -> str:
-        with self.lock:
-            self.tick()
-            self.node(node)
-            vol = self.volumes.get(self.vol_key(archive, node))
-            if vol is None or vol.archive is None:
-                raise E.HandlerError(f"volume '{archive}' does not exist")
-            existing = self.vms.get(vmid)
-            if existing is not None:
-                if not force:
-                    raise E.HandlerError(
-                        f"unable to restore VM {vmid} - VM {vmid} already exists on node '{existing.node}'"
-                    )
-                if existing.status == "running":
-                    raise E.HandlerError(f"unable to restore VM {vmid} - vm is running")
-                self._drop_vm(existing)
-            vm = Vm(vmid, node, {"lock": "create"})
-            self.vms[vmid] = vm
-            saved = dict(vol.archive["config"])
-            saved.pop("lock", None)
-
-            def finish() -> None:
-                cfg = {}
-                for key, value in saved.items():
-                    if P.is_disk_key(key) and not P.is_cdrom(str(value)):
-                        drive = P.parse_drive(str(value))
-                        sid = storage or P.volume_storage(drive["file"]) or "local-lvm"
-                        name = self.next_disk_name(sid, node, vmid)
-                        self.alloc_volume(sid, node, name, P.parse_size(drive.get("size", "0"))[1], vmid)
-                        drive["file"] = name
-                        value = P.dump(drive, "file")
-                    elif P.is_disk_key(key) and P.is_cloudinit(str(value)):
-                        sid = storage or P.volume_storage(P.parse_drive(str(value))["file"]) or "local-lvm"
-                        name = f"{sid}:vm-{vmid}-cloudinit"
-                        self.alloc_volume(sid, node, name, 4 * MiB, vmid)
-                        value = f"{name},media=cdrom"
-                    elif unique and key.startswith("net"):
-                        net = P.parse_net(str(value))
-                        net["macaddr"] = self.random_mac()
-                        value = P.dump_net(net)
-                    cfg[key] = value
-                vm.config = cfg
-                if pool:
-                    self._pool_add(pool, vmid)
-
-            return self.start_task(
-                node,
-                "qmrestore",
-                str(vmid),
-                user,
-                self.settings.durations.get("qmrestore"),
-                finish,
-                [f"restore vma archive: {archive}"],
-            )
 
     # --- firewall --------------------------------------------------------------------------------
     def firewall(self, node: str, vmid: int) -> dict[str, Any]:

@@ -134,7 +134,9 @@ class LifecycleMixin(BackendCore):
         if not full and self.storages[sid].type != "lvmthin":
             # rbd/zfs/dir name a linked clone "<base>/<own>"; LVM-thin returns only the new LV's name.
             volid = f"{sid}:{drive['file'].split(':', 1)[1]}/{volid.split(':', 1)[1]}"
-        self.alloc_volume(dest_sid, new.node, volid, size if full else 0, new.vmid)
+        copy = self.alloc_volume(dest_sid, new.node, volid, size if full else 0, new.vmid)
+        source = self.volumes.get(self.vol_key(drive["file"], new.node))
+        copy.files = dict(source.files) if source is not None else {}
         drive["file"] = volid
         return P.dump(drive, "file")
 

@@ -72,19 +72,6 @@ def cluster_options(ctx: Ctx) -> Any:
     return {}
 
 
-def backup_jobs(ctx: Ctx) -> Any:
-    """GET /cluster/backup: no backup jobs are configured."""
-    return []
-
-
-def not_backed_up(ctx: Ctx) -> Any:
-    """GET /cluster/backup-info/not-backed-up: every guest, since no backup job covers any."""
-    return [
-        {"vmid": vm.vmid, "type": "qemu", "name": str(vm.config.get("name", ""))}
-        for vm in sorted(ctx.backend.vms.values(), key=lambda v: v.vmid)
-    ]
-
-
 def ha_status(ctx: Ctx) -> Any:
     """GET /cluster/ha/status/current: quorum and idle local resource managers (no HA resources)."""
     names = _node_names(ctx)

@@ -22,33 +22,6 @@ def vm_list(ctx: Ctx) -> Any:
     ]
 
 
-def vm_create(ctx: Ctx) -> Any:
-    p = ctx.params
-    if not p.get("archive"):
-        raise E.HandlerError("simulator: only restore (archive=) is supported by POST /nodes/{node}/qemu")
-    b = ctx.backend
-    vmid = int(p["vmid"])
-    if vmid in b.vms:
-        perms.require(b.access, ctx.authid, f"/vms/{vmid}", ["VM.Backup"])
-    elif p.get("pool"):
-        perms.require(b.access, ctx.authid, f"/pool/{p['pool']}", ["VM.Allocate"])
-    else:
-        perms.require(b.access, ctx.authid, f"/vms/{vmid}", ["VM.Allocate"])
-    sid = P.volume_storage(p["archive"])
-    if sid:
-        perms.require(b.access, ctx.authid, f"/storage/{sid}", ["Datastore.AllocateSpace"])
-    return b.restore(
-        ctx.node,
-        vmid,
-        p["archive"],
-        ctx.authid,
-        p.get("storage"),
-        bool(p.get("force")),
-        bool(p.get("unique")),
-        p.get("pool"),
-    )
-
-
 def vm_index(ctx: Ctx) -> Any:
     ctx.backend.vm(ctx.node, ctx.vmid)
     return [{"subdir": s} for s in ("config", "pending", "status", "agent", "firewall", "clone", "resize")]
@@ -201,19 +174,6 @@ def agent(command: str) -> Any:
         return ctx.backend.agent(ctx.node, ctx.vmid, command)
 
     return handler
-
-
-def vzdump(ctx: Ctx) -> Any:
-    p, b = ctx.params, ctx.backend
-    for key in ("dumpdir", "tmpdir", "script", "job-id"):
-        if p.get(key) and ctx.authid != "root@pam":
-            raise E.param_error(key, "Only root may set this option.")
-    vmids = [int(v) for v in _list(p.get("vmid"))]
-    storage = p.get("storage", "local")
-    for vmid in vmids:
-        perms.require(b.access, ctx.authid, f"/vms/{vmid}", ["VM.Backup"])
-    perms.require(b.access, ctx.authid, f"/storage/{storage}", ["Datastore.AllocateSpace"])
-    return b.vzdump(ctx.node, vmids, storage, ctx.authid)
 
 
 # --- firewall ----------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ def seed_cluster(
             ),
             "local-lvm": Storage("local-lvm", "lvmthin", ["images", "rootdir"], 500 * GiB),
             "cephpool": Storage("cephpool", "rbd", ["images", "rootdir"], 2048 * GiB, shared=True),
+            "nfs-backup": Storage("nfs-backup", "nfs", ["backup"], 4096 * GiB, shared=True, path="/mnt/pve/nfs-backup"),
         }
     )
     for offset, name in enumerate(names if template_per_node else names[:1]):

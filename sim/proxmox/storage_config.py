@@ -81,6 +81,8 @@ class StorageConfigMixin(BackendCore):
             ]
             if users:
                 raise E.HandlerError(f"unable to delete volume '{volid}' - still in use by VM {users[0]}")
+            if vol.protected:
+                raise E.HandlerError(f"cannot remove protected archive '{volid}'")
 
             def finish() -> None:
                 self.free_volume(volid, node)

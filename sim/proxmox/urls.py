@@ -7,6 +7,7 @@ from typing import Any
 
 from . import responses as R
 from . import responses_access as A
+from . import responses_backup as B
 from . import responses_cluster as C
 from . import responses_index as I
 from . import responses_snapshot as S
@@ -50,7 +51,7 @@ ROUTES: dict[tuple[str, str], Callable[[R.Ctx], Any]] = {
     ("GET", "/nodes/{node}/tasks/{upid}/log"): R.task_log,
     ("DELETE", "/nodes/{node}/tasks/{upid}"): R.task_stop,
     ("GET", "/nodes/{node}/qemu"): V.vm_list,
-    ("POST", "/nodes/{node}/qemu"): V.vm_create,
+    ("POST", "/nodes/{node}/qemu"): B.restore,
     ("GET", Q): V.vm_index,
     ("DELETE", Q): V.destroy,
     ("GET", Q + "/config"): V.config_get,
@@ -76,7 +77,18 @@ ROUTES: dict[tuple[str, str], Callable[[R.Ctx], Any]] = {
     ("GET", Q + "/agent/network-get-interfaces"): V.agent("network-get-interfaces"),
     ("GET", Q + "/agent/get-host-name"): V.agent("get-host-name"),
     ("GET", Q + "/agent/info"): V.agent("info"),
-    ("POST", "/nodes/{node}/vzdump"): V.vzdump,
+    ("POST", "/nodes/{node}/vzdump"): B.vzdump,
+    ("GET", "/cluster/backup"): B.jobs_list,
+    ("POST", "/cluster/backup"): B.job_create,
+    ("GET", "/cluster/backup/{id}"): B.job_get,
+    ("PUT", "/cluster/backup/{id}"): B.job_update,
+    ("DELETE", "/cluster/backup/{id}"): B.job_delete,
+    ("GET", "/cluster/backup-info/not-backed-up"): B.not_backed_up,
+    ("PUT", "/nodes/{node}/storage/{storage}/content/{volume}"): B.volume_update,
+    ("GET", "/nodes/{node}/storage/{storage}/prunebackups"): B.prune_get,
+    ("DELETE", "/nodes/{node}/storage/{storage}/prunebackups"): B.prune_delete,
+    ("POST", Q + "/agent/file-write"): B.file_write,
+    ("GET", Q + "/agent/file-read"): B.file_read,
     ("GET", FW + "/options"): V.fw_options_get,
     ("PUT", FW + "/options"): V.fw_options_put,
     ("GET", FW + "/rules"): V.fw_rules_get,
@@ -93,8 +105,6 @@ ROUTES: dict[tuple[str, str], Callable[[R.Ctx], Any]] = {
     # cluster and node reads (monitoring and operators' tools call these first)
     ("GET", "/cluster/status"): C.cluster_status,
     ("GET", "/cluster/options"): C.cluster_options,
-    ("GET", "/cluster/backup"): C.backup_jobs,
-    ("GET", "/cluster/backup-info/not-backed-up"): C.not_backed_up,
     ("GET", "/cluster/ha/status/current"): C.ha_status,
     ("GET", "/cluster/config/qdevice"): C.qdevice,
     ("GET", "/cluster/sdn"): C.sdn_index,
