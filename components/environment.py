@@ -66,8 +66,26 @@ ENVIRONMENT_SCHEMA: dict[str, Any] = {
         "vm_user": {"type": "string", "pattern": "^[a-z_][a-z0-9_-]{0,31}$"},
         "allowed_templates": {"type": "array", "items": {"type": "integer"}},
         "regions": {"type": "object", "minProperties": 1, "additionalProperties": _REGION},
+        "archive": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["storage", "retention_days"],
+            "properties": {
+                "storage": {"type": "string", "pattern": "^[a-z][a-z0-9._-]*[a-z0-9]$"},
+                "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+            },
+        },
     },
 }
+
+
+@dataclass(frozen=True)
+class ArchivePolicy:
+    """Where decommissioned tenants' final backups go and how long they are kept (the undelete window)."""
+
+    storage: str
+    """A storage with ``backup`` content, shared by the region's nodes, in every region."""
+    retention_days: int
 
 
 @dataclass(frozen=True)
@@ -107,6 +125,15 @@ class Environment:
     vm_user: str = "dokploy"
     dns_ttl: int = 300
     allowed_templates: tuple[int, ...] = field(default_factory=tuple)
+    archive: ArchivePolicy | None = None
+    """Archive-before-destroy settings; without them decommission refuses to destroy servers."""
+
+    def backup_storages(self) -> tuple[str, ...]:
+        """Every storage the product writes backups to: the plans' and the archive's."""
+        names = {p.backups.storage for p in self.plans.values() if p.backups}
+        if self.archive:
+            names.add(self.archive.storage)
+        return tuple(sorted(names))
 
 
 def stack_file(project_dir: Path, env: str) -> Path:
@@ -168,4 +195,7 @@ def _environment(name: str, data: Mapping[str, Any], plans: Mapping[str, Plan]) 
         vm_user=data.get("vm_user", "dokploy"),
         dns_ttl=data.get("dns_ttl", 300),
         allowed_templates=tuple(data.get("allowed_templates", ())),
+        archive=ArchivePolicy(data["archive"]["storage"], data["archive"]["retention_days"])
+        if "archive" in data
+        else None,
     )

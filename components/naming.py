@@ -124,6 +124,41 @@ def server_marker(env: str, slug: str, index: int, suffix: str) -> str:
     return f"{env}/{slug}/{index}/{suffix}"
 
 
+# --- Backups and archives ----------------------------------------------------------------------------
+
+BACKUP_TYPE = "proxmoxve:backup/job:Job"
+"""The bridged provider's backup job; one per tenant whose plan has backups."""
+_JOB_ID = re.compile(r"dc_(?P<env>[a-z0-9_-]+)_(?P<slug>[a-z0-9][a-z0-9-]*)")
+ARCHIVE_MARK = "dokploy-cloud-archive"
+BACKUP_MARK = "dokploy-cloud-backup"
+
+
+def backup_job_id(env: str, slug: str) -> str:
+    """The tenant's Proxmox backup job id (a ``pve-configid``): ``dc_<env>_<slug>`` (slugs have no ``_``)."""
+    return f"dc_{env}_{slug}"
+
+
+def parse_backup_job_id(job_id: str) -> tuple[str, str] | None:
+    """(env, slug) of an id made by :func:`backup_job_id`; None for any other job."""
+    match = _JOB_ID.fullmatch(job_id)
+    return (match["env"], match["slug"]) if match else None
+
+
+def backup_notes_template(env: str, slug: str) -> str:
+    """Notes every scheduled or on-demand backup of the tenant carries (PVE fills in the guest's values)."""
+    return f"{BACKUP_MARK} env={env} tenant={slug} vmid={{{{vmid}}}} guest={{{{guestname}}}}"
+
+
+def parse_notes(notes: str, mark: str) -> dict[str, str] | None:
+    """The ``key=value`` fields of the first notes line when it starts with ``mark``; else None."""
+    first, _, _ = (notes or "").partition("\n")
+    words = first.split()
+    if not words or words[0] != mark:
+        return None
+    fields = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+    return fields if "env" in fields and "tenant" in fields else None
+
+
 # --- Environment variables (read by providers, clients and tools) ------------------------------------
 
 PROXMOX_ENDPOINT_VAR = "PROXMOX_VE_ENDPOINT"

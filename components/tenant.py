@@ -23,7 +23,13 @@ import pulumi_random as random
 from pulumi import ComponentResource, Output, ResourceOptions
 
 from components.environment import Environment, Region
-from components.naming import allocation_owner, allocation_pool, server_marker
+from components.naming import (
+    allocation_owner,
+    allocation_pool,
+    backup_job_id,
+    backup_notes_template,
+    server_marker,
+)
 from components.spec import Plan, TenantSpec
 from components.spec.hostnames import server_labels
 from components.tenant_vm import tenant_vm
@@ -78,10 +84,12 @@ class TenantEnvironment(ComponentResource):
         if spec.plan not in env.plans:
             raise ValueError(f"tenant {spec.slug}: plan '{spec.plan}' is not one of {sorted(env.plans)}")
         child = ResourceOptions(parent=self)
+        self.vms: list[proxmoxve.VmLegacy] = []
         self.ssh_key = SshKeyPair(f"{name}-sshkey", {"comment": f"{env.vm_user}@{spec.slug}"}, child)
         self.suffix = random.RandomString(f"{name}-suffix", length=6, special=False, upper=False, opts=child)
         self.servers = [self._server(name, index, args) for index in range(spec.servers)]
         self.hostnames = [s.hostname for s in self.servers]
+        self.backup_job = self._backup_job(name, args)
         self.register_outputs(
             {
                 "vmIds": Output.all(*[s.vm_id for s in self.servers]),
@@ -125,6 +133,7 @@ class TenantEnvironment(ComponentResource):
             index=index,
             opts=ResourceOptions(parent=self, provider=args.proxmox),
         )
+        self.vms.append(vm)
         DnsRecord(
             f"{prefix}-dns",
             DnsRecordArgs(zone=env.zone, name=f"{hostname}.", type="A", content=[allocation.address], ttl=env.dns_ttl),
@@ -150,6 +159,29 @@ class TenantEnvironment(ComponentResource):
             address=allocation.address,
             hostname=hostname,
             dokploy_server_id=dokploy.server_id,
+        )
+
+    def _backup_job(self, name: str, args: TenantEnvironmentArgs) -> proxmoxve.backup.Job | None:
+        """The plan's scheduled backups of every server, as one Proxmox backup job (none without backups).
+
+        A plan change updates the job in place (same id); a suspended tenant keeps it, so its stopped
+        servers go on being backed up. Created after the VMs, so it is removed before them.
+        """
+        policy, spec, env = args.plan.backups, args.spec, args.environment
+        if policy is None:
+            return None
+        return proxmoxve.backup.Job(
+            f"{name}-backups",
+            resource_id=backup_job_id(env.name, spec.slug),
+            schedule=policy.schedule,
+            storage=policy.storage,
+            vmids=Output.all(*[s.vm_id for s in self.servers]).apply(lambda ids: [str(i) for i in ids]),
+            mode=policy.mode,
+            compress=policy.compress,
+            prune_backups=policy.prune_backups,
+            notes_template=backup_notes_template(env.name, spec.slug),
+            enabled=True,
+            opts=ResourceOptions(parent=self, provider=args.proxmox, depends_on=self.vms),
         )
 
     def _authorized_keys(self, spec: TenantSpec) -> Output[Sequence[str]]:

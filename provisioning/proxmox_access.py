@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from components.environment import Region, load_environment
+from components.environment import Environment, Region, load_environment
 from components.spec.errors import SpecErrors
 
 ROLES: dict[str, tuple[str, ...]] = {
@@ -34,12 +34,18 @@ ROLES: dict[str, tuple[str, ...]] = {
         "VM.Config.Options",
         "VM.GuestAgent.Audit",
         "VM.PowerMgmt",
+        "VM.Backup",
         "Pool.Audit",
     ),
     "DokployCloudTemplate": ("VM.Clone",),
     "DokployCloudStorage": ("Datastore.AllocateSpace", "Datastore.Audit"),
     "DokployCloudNetwork": ("SDN.Use",),
     "DokployCloudNodes": ("Sys.Audit",),
+    # On / only (no propagation): PVE checks reading and changing backup jobs there and nowhere else.
+    "DokployCloudBackupJobs": ("Sys.Audit", "Sys.Modify"),
+    # On the environment's archive storage: final backups of VMs that no longer exist are restored (undelete)
+    # and purged, which PVE allows only with Datastore.Allocate on their storage.
+    "DokployCloudArchive": ("Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.Audit"),
 }
 DEFAULT_TOKEN = "dokploy-cloud@pve!provisioner"
 SELF_CHECKED = ("Pool.Audit", "Sys.Audit")
@@ -57,16 +63,24 @@ class Grant:
 
     path: str
     role: str
+    propagate: bool = True
 
 
-def grants(region: Region) -> list[Grant]:
-    """The ACL entries the provisioning user and token need on ``region``'s cluster."""
+def grants(region: Region, environment: Environment | None = None) -> list[Grant]:
+    """The ACL entries the provisioning user and token need on ``region``'s cluster; ``environment`` adds
+    what its plans' backups and its archive need."""
+    archive = environment.archive.storage if environment and environment.archive else None
+    backups = [s for s in environment.backup_storages() if s not in (archive, region.datastore)] if environment else []
+    has_jobs = environment is not None and any(p.backups for p in environment.plans.values())
     return [
         Grant(f"/pool/{region.pool}", "DokployCloudVM"),
         *(Grant(f"/vms/{vmid}", "DokployCloudTemplate") for vmid in sorted(set(region.templates.values()))),
         Grant(f"/storage/{region.datastore}", "DokployCloudStorage"),
+        *(Grant(f"/storage/{sid}", "DokployCloudStorage") for sid in backups),
+        *([Grant(f"/storage/{archive}", "DokployCloudArchive")] if archive else []),
         Grant(f"/sdn/zones/localnetwork/{region.bridge}", "DokployCloudNetwork"),
         Grant("/nodes", "DokployCloudNodes"),
+        *([Grant("/", "DokployCloudBackupJobs", propagate=False)] if has_jobs else []),
     ]
 
 
@@ -84,7 +98,7 @@ def require_pool_visible(api: Any, region: Region) -> None:
         )
 
 
-def pveum_commands(region: Region, token: str = DEFAULT_TOKEN) -> list[str]:
+def pveum_commands(region: Region, token: str = DEFAULT_TOKEN, environment: Environment | None = None) -> list[str]:
     """What a cluster administrator runs once on ``region``'s cluster (as root) to set the layout up."""
     user, _, token_id = token.partition("!")
     out = [f"pveum role add {name} --privs {','.join(privs)}" for name, privs in ROLES.items()]
@@ -93,9 +107,10 @@ def pveum_commands(region: Region, token: str = DEFAULT_TOKEN) -> list[str]:
         f"pveum user add {user} --comment 'Dokploy Cloud provisioning'",
         f"pveum user token add {user} {token_id} --privsep 1",
     ]
-    for grant in grants(region):
-        out.append(f"pveum acl modify {grant.path} --roles {grant.role} --users {user}")
-        out.append(f"pveum acl modify {grant.path} --roles {grant.role} --tokens '{token}'")
+    for grant in grants(region, environment):
+        flags = "" if grant.propagate else " --propagate 0"
+        out.append(f"pveum acl modify {grant.path} --roles {grant.role} --users {user}{flags}")
+        out.append(f"pveum acl modify {grant.path} --roles {grant.role} --tokens '{token}'{flags}")
     return out
 
 
@@ -113,7 +128,7 @@ def main(argv: list[str]) -> int:
         return 1
     for region in env.regions.values():
         print(f"# region {region.name} ({region.endpoint})")
-        print("\n".join(pveum_commands(region, *argv[1:])))
+        print("\n".join(pveum_commands(region, argv[1] if len(argv) > 1 else DEFAULT_TOKEN, environment=env)))
     return 0
 
 

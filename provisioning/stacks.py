@@ -18,8 +18,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import requests
 from pulumi import automation as auto
 
+from clients.proxmox import ProxmoxSettingsError, client_from_env
 from clients.retry import RetryPolicy
 from components.environment import SECRET_KEYS, Environment, load_environment
 from components.naming import (
@@ -34,6 +36,8 @@ from components.naming import (
 )
 from components.spec import TenantSpec
 from policies.runtime import policy_args
+from provisioning.archive import ArchiveFailed, archive_tenant, tenant_hostnames
+from provisioning.backups import servers_in_state
 from provisioning.cancel import RunCancelled
 from provisioning.declarations import engine_variables
 from provisioning.dokploy_keys import (
@@ -51,6 +55,8 @@ from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_co
 
 STACK_LOCK_RETRY = RetryPolicy(attempts=5, initial=1.0, maximum=10.0)
 """While another update holds the engine's lock: 5 tries, 1, 2, 4 and 8 s apart."""
+TRANSIENT_ARCHIVE = (requests.RequestException, TimeoutError)
+"""Archive failures worth retrying: Proxmox unreachable, a task or lock that took too long."""
 URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*):[^@\s/]*@")
 
 
@@ -185,6 +191,12 @@ class TenantStacks:
         def failed(error: str, kind: str | None = None) -> RunResult:
             return RunResult(slug, operation, False, time.monotonic() - started, error=error, error_kind=kind)
 
+        archived: dict[str, Any] = {}
+        if operation == "destroy":
+            try:
+                archived = self.archive_before_destroy(tenant, cancel)
+            except ArchiveFailed as exc:
+                return failed(str(exc), "transient" if isinstance(exc.__cause__, TRANSIENT_ARCHIVE) else None)
         try:
             result = STACK_LOCK_RETRY.call(attempt, lambda exc: isinstance(exc, auto.ConcurrentUpdateError), cancel)
         except _CancelledBeforeStart:
@@ -204,7 +216,29 @@ class TenantStacks:
         except RunKeyError as exc:  # nothing ran: Dokploy's outage is the job's to wait out, not the tenant's
             return failed(str(exc), "transient" if exc.transient else None)
         result.seconds = time.monotonic() - started
+        result.outputs.update(archived)
         return result
+
+    def archive_before_destroy(self, tenant: TenantSpec, cancel: threading.Event | None = None) -> dict[str, Any]:
+        """Take the final backup of each server the stack holds (:mod:`provisioning.archive`); return what
+        the destroy's result reports: ``archivedUntil`` and ``archives``. No servers, nothing to archive."""
+        stack = self.stack(tenant, cancel=cancel)
+        servers = servers_in_state(stack.export_stack().deployment or {}, tenant.slug)
+        if not servers:
+            return {}
+        try:
+            api = client_from_env(env=self.env_vars(tenant))
+            archives = archive_tenant(
+                api, self.environment, tenant, servers, tenant_hostnames(tenant, self.environment)
+            )
+        except (requests.RequestException, ProxmoxSettingsError) as exc:
+            raise ArchiveFailed(
+                f"archive of {tenant.slug} could not reach Proxmox, so nothing was destroyed: {exc}"
+            ) from exc
+        return {
+            "archivedUntil": min(a.delete_after for a in archives),
+            "archives": [a.to_json() for a in archives],
+        }
 
     def _run_once(
         self,

@@ -64,7 +64,23 @@ def plan_fields(draw: st.DrawFn) -> dict[str, Any]:
         "max_servers": draw(st.integers(1, 100)),
     }
     if draw(st.booleans()):
-        fields["backups"] = draw(st.booleans())
+        fields["backups"] = draw(
+            st.one_of(
+                st.just(False),
+                st.fixed_dictionaries(
+                    {
+                        "schedule": st.sampled_from(["02:00", "daily", "mon..fri 21:30", "*/30"]),
+                        "storage": st.sampled_from(["nfs-backup", "pbs"]),
+                        "keep": st.dictionaries(
+                            st.sampled_from(["last", "hourly", "daily", "weekly", "monthly", "yearly"]),
+                            st.integers(1, 10000),
+                            min_size=1,
+                        ),
+                    },
+                    optional={"mode": st.sampled_from(["snapshot", "suspend", "stop"])},
+                ),
+            )
+        )
     return fields
 
 

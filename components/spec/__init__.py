@@ -2,9 +2,10 @@
 
 from components.spec.errors import SpecError, SpecErrors
 from components.spec.loader import TenantSpec, dump_tenant, load_tenant, load_tenants, parse_tenant
-from components.spec.plans import Plan, load_plans, parse_plans
+from components.spec.plans import BackupPolicy, Plan, load_plans, parse_plans
 
 __all__ = [
+    "BackupPolicy",
     "Plan",
     "SpecError",
     "SpecErrors",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -15,6 +16,34 @@ PLANS_KEY = "plans"
 
 
 @dataclass(frozen=True)
+class BackupPolicy:
+    """A plan's scheduled backups: a Proxmox backup job per tenant (``proxmoxve.backup.Job``)."""
+
+    schedule: str
+    """Proxmox calendar event (``02:00``, ``daily``, ``mon..fri 21:00``); the node's local time."""
+    storage: str
+    """Storage id the backups go to; it must hold ``backup`` content in every region."""
+    keep: Mapping[str, int]
+    """Retention: ``{daily: 7, weekly: 4}`` becomes ``prune-backups`` ``keep-daily=7,keep-weekly=4``."""
+    mode: str = "snapshot"
+    compress: str = "zstd"
+
+    @property
+    def prune_backups(self) -> dict[str, str]:
+        """``keep-<option>`` -> count, as the backup job's ``prune-backups`` takes them."""
+        return {f"keep-{option}": str(count) for option, count in sorted(self.keep.items())}
+
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "schedule": self.schedule,
+            "storage": self.storage,
+            "keep": dict(self.keep),
+            "mode": self.mode,
+            "compress": self.compress,
+        }
+
+
+@dataclass(frozen=True)
 class Plan:
     """Resources and limits one tenant server gets on a plan."""
 
@@ -23,14 +52,20 @@ class Plan:
     memory_mb: int
     disk_gb: int
     max_servers: int
-    backups: bool = False
+    backups: BackupPolicy | None = None
+    """Scheduled backups, or None when the plan has none."""
     description: str = ""
 
     def to_config(self) -> dict[str, Any]:
         """The plan's fields as they appear in configuration (without the name)."""
-        data = asdict(self)
-        del data["name"]
-        return data
+        return {
+            "cores": self.cores,
+            "memory_mb": self.memory_mb,
+            "disk_gb": self.disk_gb,
+            "max_servers": self.max_servers,
+            "backups": self.backups.to_config() if self.backups else False,
+            "description": self.description,
+        }
 
 
 def parse_plans(data: Any, source: str = "Pulumi config 'plans'") -> dict[str, Plan]:
@@ -71,8 +106,20 @@ def plans_from_document(doc: MarkedDocument, base: tuple[str, ...]) -> dict[str,
             memory_mb=int(fields["memory_mb"]),
             disk_gb=int(fields["disk_gb"]),
             max_servers=int(fields["max_servers"]),
-            backups=bool(fields.get("backups", False)),
+            backups=_backup_policy(fields.get("backups", False)),
             description=str(fields.get("description", "")),
         )
         for name, fields in mapping.items()
     }
+
+
+def _backup_policy(value: Any) -> BackupPolicy | None:
+    if not value:
+        return None
+    return BackupPolicy(
+        schedule=str(value["schedule"]),
+        storage=str(value["storage"]),
+        keep={str(k): int(v) for k, v in value["keep"].items()},
+        mode=str(value.get("mode", "snapshot")),
+        compress=str(value.get("compress", "zstd")),
+    )

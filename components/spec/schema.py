@@ -99,6 +99,45 @@ TENANT_SCHEMA: dict[str, Any] = {
 
 PLAN_FIELDS_ORDER = ("cores", "memory_mb", "disk_gb", "max_servers", "backups", "description")
 
+KEEP_OPTIONS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+"""Retention counts of a backup policy, Proxmox's ``prune-backups`` ``keep-<option>`` values."""
+STORAGE_ID = "^[a-z][a-z0-9._-]*[a-z0-9]$"
+
+BACKUP_POLICY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "x-allowed": "a mapping with schedule, storage and keep (mode and compress optional)",
+    "required": ["schedule", "storage", "keep"],
+    "additionalProperties": False,
+    "properties": {
+        "schedule": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 128,
+            "pattern": "^[a-z0-9 ,.:*/-]+$",
+            "x-allowed": "a Proxmox calendar event such as '02:00', 'daily' or 'mon..fri 21:00'",
+        },
+        "storage": {"type": "string", "pattern": STORAGE_ID, "x-allowed": "a Proxmox storage id that holds backups"},
+        "keep": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"enum": list(KEEP_OPTIONS), "x-allowed": ", ".join(KEEP_OPTIONS)},
+            "additionalProperties": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 10000,
+                "x-allowed": "a whole number of backups from 1 to 10000",
+            },
+            "x-allowed": f"a mapping of retention counts ({', '.join(KEEP_OPTIONS)})",
+        },
+        "mode": {
+            "type": "string",
+            "enum": ["snapshot", "suspend", "stop"],
+            "x-allowed": "snapshot (the default), suspend or stop",
+        },
+        "compress": {"type": "string", "enum": ["zstd", "lzo", "gzip"], "x-allowed": "zstd (the default), lzo or gzip"},
+    },
+}
+
 PLAN_SCHEMA: dict[str, Any] = {
     "type": "object",
     "x-allowed": "a mapping of plan fields",
@@ -124,7 +163,13 @@ PLAN_SCHEMA: dict[str, Any] = {
             "maximum": MAX_SERVERS_LIMIT,
             "x-allowed": f"a whole number from 1 to {MAX_SERVERS_LIMIT}",
         },
-        "backups": {"type": "boolean", "x-allowed": "true or false (default false)"},
+        "backups": {
+            "type": ["boolean", "object"],
+            "not": {"const": True},
+            "if": {"type": "object"},
+            "then": BACKUP_POLICY_SCHEMA,
+            "x-allowed": "false (no backups, the default) or a mapping with schedule, storage and keep",
+        },
         "description": {"type": "string", "maxLength": 200, "x-allowed": "a short text of at most 200 characters"},
     },
 }

@@ -53,7 +53,8 @@ def _convert(doc: MarkedDocument, path: Path, err: jsonschema.ValidationError) -
 
 def _reason(kind: str, limit: Any, instance: Any) -> str:
     if kind == "type":
-        return f"expected {_TYPE_NAMES.get(limit, limit)}, got {_short(instance)}"
+        names = [str(_TYPE_NAMES.get(t, t)) for t in (limit if isinstance(limit, list) else [limit])]
+        return f"expected {' or '.join(names)}, got {_short(instance)}"
     if kind == "maxItems":
         return f"too many items ({len(instance)} > {limit})"
     if kind == "uniqueItems":

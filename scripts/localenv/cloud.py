@@ -133,7 +133,7 @@ class LocalCloud:
                 f"region {region.name}: the simulator names its nodes {seeded}; "
                 f"use those names under regions.{region.name}.nodes"
             )
-        grant_provisioner(backend, region, self.secrets["PROXMOX_VE_API_TOKEN"])
+        grant_provisioner(backend, region, self.secrets["PROXMOX_VE_API_TOKEN"], environment=self.environment)
         sim = Simulator(backend, faults=Faults(0))
         server = ProxmoxServer(sim, _port(region.endpoint), tls=region.endpoint.startswith("https")).start()
         return sim, server

@@ -7,7 +7,7 @@ privilege-separated token, the region's pool, the roles and the ACLs of
 
 from __future__ import annotations
 
-from components.environment import Region
+from components.environment import Environment, Region
 from provisioning.proxmox_access import ROLES, grants
 from sim.proxmox.backend import Backend
 from sim.proxmox.entities import Pool
@@ -27,7 +27,11 @@ def split_token(token: str) -> tuple[str, str, str]:
 
 
 def grant_provisioner(
-    backend: Backend, region: Region, token: str, roles: dict[str, tuple[str, ...]] | None = None
+    backend: Backend,
+    region: Region,
+    token: str,
+    roles: dict[str, tuple[str, ...]] | None = None,
+    environment: Environment | None = None,
 ) -> None:
     """Create ``token`` (privsep) and its user, the region's pool, the roles and the ACLs.
 
@@ -46,6 +50,6 @@ def grant_provisioner(
         if user not in acc.users:
             acc.add_user(user)
         acc.add_token(user, token_id, secret, privsep=True)
-        for grant in grants(region):
-            acc.add_acl(grant.path, grant.role, user=user)
-            acc.add_acl(grant.path, grant.role, token=f"{user}!{token_id}")
+        for grant in grants(region, environment):
+            acc.add_acl(grant.path, grant.role, user=user, propagate=grant.propagate)
+            acc.add_acl(grant.path, grant.role, token=f"{user}!{token_id}", propagate=grant.propagate)

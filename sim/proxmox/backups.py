@@ -129,7 +129,12 @@ class BackupMixin(BackendCore):
                 )
                 vol = self.alloc_volume(storage, node, volid, int(used * ratio) + MiB, vm.vmid, "backup", ext)
                 vol.ctime = int(started)
-                vol.archive = {"config": dict(vm.config), "node": node, "disks": files}
+                vol.archive = {
+                    "config": dict(vm.config),
+                    "node": node,
+                    "disks": files,
+                    "cloudinit": dict(vm.cloudinit_image),  # qemu-server's [special:cloudinit] section
+                }
                 vol.notes = _notes(str(opts.get("notes-template", "{{guestname}}")), vm, node)
                 vol.protected = bool(int(opts.get("protected", 0) or 0))
                 log.append(f"INFO: creating vzdump archive '{volid}'")
@@ -378,6 +383,7 @@ class BackupMixin(BackendCore):
             saved = dict(vol.archive["config"])
             saved.pop("lock", None)
             disk_files: dict[str, dict[str, str]] = vol.archive.get("disks", {})
+            saved_cloudinit: dict[str, Any] = vol.archive.get("cloudinit", {})
 
             def finish() -> None:
                 cfg: dict[str, Any] = {}
@@ -401,7 +407,7 @@ class BackupMixin(BackendCore):
                         value = P.dump_net(net)
                     cfg[key] = value
                 vm.config = cfg
-                vm.cloudinit_image = {}
+                vm.cloudinit_image = dict(saved_cloudinit)
                 if pool and existing is None:
                     self._pool_add(pool, vmid)
 

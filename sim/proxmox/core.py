@@ -216,7 +216,9 @@ class BackendCore:
         fault = self.faults_failing_tasks.get(ttype)
         if fault is not None:
             finish = self._failing(fault)
-        task = Task(upid, node, ttype, tid, user, int(now), now + delay + duration, finish, log=list(log or []))
+        task = Task(
+            upid, node, ttype, tid, user, int(now), now + delay + duration, finish, log=log if log is not None else []
+        )
         self.tasks[upid] = task
         self.running[upid] = task
         self.tick()

@@ -191,12 +191,16 @@ class ExtrasMixin(BackendCore):
             if vol is None:
                 raise E.HandlerError(f"volume '{volid}' does not exist")
             name = volid.split(":", 1)[1]
-            return {
+            out: dict[str, Any] = {
                 "path": f"/dev/pve/{name}" if vol.content == "images" else f"/var/lib/vz/dump/{name}",
                 "format": vol.format,
                 "size": vol.size,
                 "used": vol.size,
             }
+            if vol.content == "backup":
+                out["notes"] = vol.notes
+                out["protected"] = int(vol.protected)
+            return out
 
     # --- pools -----------------------------------------------------------------------------------
     def pool_get(self, poolid: str) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def test_step1_a_tenant_lives_and_dies_under_the_documented_token(local_cloud: C
     user = token.partition("!")[0]
     region = local_cloud.stacks.environment.regions[REGION]
     assert {(a.path, a.role) for a in backend.access.acl if a.subject in (user, token)} == {
-        (g.path, g.role) for g in grants(region)
+        (g.path, g.role) for g in grants(region, local_cloud.stacks.environment)
     }, "the token holds the documented grants and nothing else"
     backend.access.journal = []
 

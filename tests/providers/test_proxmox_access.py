@@ -20,23 +20,30 @@ def test_every_privilege_of_every_role_is_explained_in_the_doc() -> None:
         assert f"`{role}`" in DOC, role
         for privilege in privileges:
             assert any(f"| `{privilege}` |" in row for row in rows), f"{privilege} has no row in the doc"
-    commands = pveum_commands(load_environment(REPO, "prod").regions["pve-eu1"])
+    env = load_environment(REPO, "prod")
+    commands = pveum_commands(env.regions["pve-eu1"], environment=env)
     for line in commands:
         if line.startswith("pveum role add"):
             assert line in DOC, f"the doc's set-up commands differ from the code: {line}"
 
 
 def test_grants_cover_the_pool_templates_storage_bridge_and_nodes() -> None:
-    region = load_environment(REPO, "prod").regions["pve-eu1"]
-    assert [(g.path, g.role) for g in grants(region)] == [
-        ("/pool/dokploy-prod", "DokployCloudVM"),
-        ("/vms/9000", "DokployCloudTemplate"),
-        ("/vms/9001", "DokployCloudTemplate"),
-        ("/vms/9002", "DokployCloudTemplate"),
-        ("/storage/local-lvm", "DokployCloudStorage"),
-        ("/sdn/zones/localnetwork/vmbr1", "DokployCloudNetwork"),
-        ("/nodes", "DokployCloudNodes"),
+    env = load_environment(REPO, "prod")
+    region = env.regions["pve-eu1"]
+    assert [(g.path, g.role, g.propagate) for g in grants(region, env)] == [
+        ("/pool/dokploy-prod", "DokployCloudVM", True),
+        ("/vms/9000", "DokployCloudTemplate", True),
+        ("/vms/9001", "DokployCloudTemplate", True),
+        ("/vms/9002", "DokployCloudTemplate", True),
+        ("/storage/local-lvm", "DokployCloudStorage", True),
+        ("/storage/pbs-backup", "DokployCloudArchive", True),
+        ("/sdn/zones/localnetwork/vmbr1", "DokployCloudNetwork", True),
+        ("/nodes", "DokployCloudNodes", True),
+        ("/", "DokployCloudBackupJobs", False),
     ]
+    assert "pveum acl modify / --roles DokployCloudBackupJobs --users dokploy-cloud@pve --propagate 0" in (
+        pveum_commands(region, environment=env)
+    )
     assert "pveum acl modify /pool/dokploy-prod --roles DokployCloudVM --tokens 'x@pve!t'" in pveum_commands(
         region, "x@pve!t"
     )

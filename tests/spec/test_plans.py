@@ -13,13 +13,22 @@ GOOD = {"starter": {"cores": 2, "memory_mb": 4096, "disk_gb": 40, "max_servers":
 
 def test_sample_plans_file(plans):
     assert set(plans) == {"starter", "business", "enterprise"}
-    assert plans["business"].max_servers == 3 and plans["business"].backups is True
+    assert plans["business"].max_servers == 3 and plans["business"].backups is not None
+    assert plans["business"].backups.prune_backups == {"keep-daily": "7", "keep-weekly": "4"}
+    assert plans["starter"].backups is None
 
 
 def test_parse_plans_from_config_object_defaults():
     plan = parse_plans(GOOD)["starter"]
-    assert (plan.cores, plan.memory_mb, plan.disk_gb, plan.max_servers, plan.backups) == (2, 4096, 40, 1, False)
+    assert (plan.cores, plan.memory_mb, plan.disk_gb, plan.max_servers, plan.backups) == (2, 4096, 40, 1, None)
     assert parse_plans({"starter": plan.to_config()})["starter"] == plan
+    nightly = {"schedule": "02:00", "storage": "nfs-backup", "keep": {"daily": 7}}
+    backed_up = parse_plans({"starter": {**GOOD["starter"], "backups": nightly}})["starter"]
+    assert backed_up.backups is not None and (backed_up.backups.mode, backed_up.backups.compress) == (
+        "snapshot",
+        "zstd",
+    )
+    assert parse_plans({"starter": backed_up.to_config()})["starter"] == backed_up
 
 
 @pytest.mark.parametrize(
@@ -28,7 +37,23 @@ def test_parse_plans_from_config_object_defaults():
         ({"cores": 0}, "starter.cores", ["out of range", "1 to 64"]),
         ({"memory_mb": "4G"}, "starter.memory_mb", ["expected a whole number"]),
         ({"gpu": True}, "starter.gpu", ["unknown field", "max_servers"]),
-        ({"backups": "yes"}, "starter.backups", ["true or false"]),
+        ({"backups": "yes"}, "starter.backups", ["false (no backups", "schedule, storage and keep"]),
+        ({"backups": True}, "starter.backups", ["false (no backups", "schedule, storage and keep"]),
+        (
+            {"backups": {"schedule": "02:00", "storage": "nfs", "keep": {"dayly": 7}}},
+            "starter.backups.keep.dayly",
+            ["last, hourly, daily"],
+        ),
+        (
+            {"backups": {"schedule": "02:00", "storage": "nfs", "keep": {"daily": 0}}},
+            "starter.backups.keep.daily",
+            ["out of range", "1 to 10000"],
+        ),
+        (
+            {"backups": {"schedule": "02:00; rm", "storage": "nfs", "keep": {"daily": 7}}},
+            "starter.backups.schedule",
+            ["calendar event"],
+        ),
     ],
 )
 def test_bad_plan_fields_from_config_name_field(change, field, words):

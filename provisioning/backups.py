@@ -1,0 +1,194 @@
+"""A tenant's backups through the provisioning token: back up now, list, protect, restore.
+
+Backups are Proxmox's own (vzdump volumes on a backup storage). Whose they are is read from the notes
+every backup of ours carries (``dokploy-cloud-backup env=… tenant=…``, :func:`components.naming.backup_notes_template`)
+and from the VM ids of the tenant's servers. A restore in place overwrites a server's disks with a
+backup's, keeping its VM id, MAC (so its address), hostname and Dokploy server; the stack's inputs do not
+change, so a preview afterwards shows nothing to do.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from proxmoxer import ProxmoxAPI
+
+from clients.proxmox_tasks import wait_task
+from components.naming import ARCHIVE_MARK, BACKUP_MARK, VM_TYPE, backup_notes_template, parse_notes
+
+Progress = Callable[[str], None]
+BACKUP_TIMEOUT = 4 * 3600.0
+RESTORE_TIMEOUT = 4 * 3600.0
+POWER_TIMEOUT = 600.0
+
+
+class RestoreRefused(RuntimeError):
+    """A restore that would overwrite a running server without being told to stop it, or a backup that is
+    not the server's."""
+
+
+@dataclass(frozen=True)
+class ServerRef:
+    """One server of a tenant stack: its index (``<slug>-s<index>-vm``), VM id and node."""
+
+    index: int
+    vmid: int
+    node: str
+
+
+@dataclass(frozen=True)
+class BackupVolume:
+    """One backup on a storage, with what its notes say about whose it is."""
+
+    volid: str
+    storage: str
+    vmid: int | None
+    ctime: int
+    size: int
+    notes: str
+    protected: bool
+    kind: str
+    """``scheduled/on-demand`` (our backup notes), ``archive`` (final backup of a decommission) or ``other``."""
+    tenant: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def servers_in_state(deployment: Mapping[str, Any], slug: str) -> list[ServerRef]:
+    """The tenant's VMs as the stack's checkpoint records them, by server index."""
+    out = []
+    for resource in deployment.get("resources") or []:
+        if resource.get("type") != VM_TYPE or not str(resource.get("id", "")).isdigit():
+            continue
+        name = str(resource.get("urn", "")).rsplit("::", 1)[-1]
+        prefix, _, rest = name.partition("-s")
+        index = rest.removesuffix("-vm")
+        if prefix != slug or not index.isdigit():
+            continue
+        outputs = resource.get("outputs") or {}
+        out.append(ServerRef(int(index), int(resource["id"]), str(outputs.get("nodeName", ""))))
+    return sorted(out, key=lambda s: s.index)
+
+
+def list_backups(
+    api: ProxmoxAPI, storages: Iterable[str], node: str, env: str, slug: str, vmids: Iterable[int] = ()
+) -> list[BackupVolume]:
+    """Every backup of the tenant on ``storages``: those whose notes name it, and any of its servers' VM ids.
+
+    ``node`` is where the storages are read (shared storages show the same content on every node).
+    """
+    ids = set(vmids)
+    out = []
+    for storage in dict.fromkeys(storages):
+        for item in api.nodes(node).storage(storage).content.get(content="backup"):
+            volume = _volume(storage, item)
+            if (volume.tenant == slug and _env_of(item) == env) or (volume.tenant is None and volume.vmid in ids):
+                out.append(volume)
+    return sorted(out, key=lambda b: (b.ctime, b.volid))
+
+
+def _env_of(item: dict[str, Any]) -> str | None:
+    fields = parse_notes(str(item.get("notes", "")), BACKUP_MARK) or parse_notes(
+        str(item.get("notes", "")), ARCHIVE_MARK
+    )
+    return fields["env"] if fields else None
+
+
+def _volume(storage: str, item: dict[str, Any]) -> BackupVolume:
+    notes = str(item.get("notes", ""))
+    backup, archive = parse_notes(notes, BACKUP_MARK), parse_notes(notes, ARCHIVE_MARK)
+    fields = backup or archive
+    return BackupVolume(
+        volid=str(item["volid"]),
+        storage=storage,
+        vmid=int(item["vmid"]) if item.get("vmid") is not None else None,
+        ctime=int(item.get("ctime", 0)),
+        size=int(item.get("size", 0)),
+        notes=notes,
+        protected=bool(int(item.get("protected", 0) or 0)),
+        kind="backup" if backup else "archive" if archive else "other",
+        tenant=fields["tenant"] if fields else None,
+    )
+
+
+def backup_now(
+    api: ProxmoxAPI,
+    servers: Sequence[ServerRef],
+    storage: str,
+    env: str,
+    slug: str,
+    *,
+    on_progress: Progress | None = None,
+    timeout: float = BACKUP_TIMEOUT,
+) -> list[BackupVolume]:
+    """Back up ``servers`` now (snapshot mode: they keep running), one vzdump task per node; return the new backups."""
+    ids = {s.vmid for s in servers}
+    before = {b.volid for b in list_backups(api, [storage], servers[0].node, env, slug, ids)}
+    by_node: dict[str, list[int]] = {}
+    for server in servers:
+        by_node.setdefault(server.node, []).append(server.vmid)
+    for node, vmids in sorted(by_node.items()):
+        upid = api.nodes(node).vzdump.post(
+            vmid=",".join(map(str, vmids)),
+            storage=storage,
+            mode="snapshot",
+            compress="zstd",
+            **{"notes-template": backup_notes_template(env, slug)},
+        )
+        wait_task(api, upid, timeout=timeout, what=f"backup of VM(s) {vmids} on {node}", on_progress=on_progress)
+    return [
+        b
+        for b in list_backups(api, [storage], servers[0].node, env, slug, ids)
+        if b.kind == "backup" and b.vmid in ids and b.volid not in before
+    ]
+
+
+def volume_path(volid: str) -> str:
+    """A volume id as one URL path segment: backup volids hold a ``/``, which PVE's router would split."""
+    return urllib.parse.quote(volid, safe="")
+
+
+def set_protected(api: ProxmoxAPI, node: str, volid: str, protected: bool) -> None:
+    """Protect a backup from pruning and deletion, or lift the protection."""
+    storage = volid.split(":", 1)[0]
+    api.nodes(node).storage(storage).content(volume_path(volid)).put(protected=int(protected))
+
+
+def restore_into(
+    api: ProxmoxAPI,
+    server: ServerRef,
+    backup: BackupVolume,
+    *,
+    stop: bool,
+    start: bool = True,
+    new_identity: bool = False,
+    on_progress: Progress | None = None,
+    timeout: float = RESTORE_TIMEOUT,
+) -> None:
+    """Overwrite ``server``'s disks (and config) with ``backup``'s; start it again when ``start``.
+
+    Refuses a running server unless ``stop``: a restore replaces every disk, so whatever the server wrote
+    since the backup is lost. ``new_identity`` gives the restored VM new MAC addresses (PVE's ``unique``),
+    for a backup of another server.
+    """
+    vm = api.nodes(server.node).qemu(server.vmid)
+    if vm.status.current.get().get("status") == "running":
+        if not stop:
+            raise RestoreRefused(
+                f"server {server.index} (VM {server.vmid}) is running: a restore replaces its disks, losing "
+                "everything written since the backup; stop it first or pass --stop to have it stopped"
+            )
+        wait_task(api, vm.status.stop.post(), timeout=POWER_TIMEOUT, what=f"stop of VM {server.vmid}")
+    params: dict[str, Any] = {"vmid": server.vmid, "archive": backup.volid, "force": 1}
+    if new_identity:
+        params["unique"] = 1
+    upid = api.nodes(server.node).qemu.post(**params)
+    wait_task(
+        api, upid, timeout=timeout, what=f"restore of VM {server.vmid} from {backup.volid}", on_progress=on_progress
+    )
+    if start:
+        wait_task(api, vm.status.start.post(), timeout=POWER_TIMEOUT, what=f"start of VM {server.vmid}")

@@ -1,0 +1,264 @@
+"""Backups, restores and undelete of whole tenants: :mod:`provisioning.backups` and :mod:`provisioning.archive`
+applied to a tenant's stack, under the stack's run lock so no ``up`` changes a server while it is restored.
+
+Used by cloudctl and by the service's workers (jobs ``backup``, ``restore`` and ``undelete``).
+
+A restore into the server a backup came from (same VM id) is *in place*: id, MAC (so address), hostname
+and Dokploy server stay, the stack's inputs are unchanged and a preview shows nothing to do. A backup of
+another server (or an archive of a decommissioned one) is restored with new MAC addresses and then the
+stack is applied, which puts the server's own name, address, tags and SSH key back on the restored disks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from proxmoxer import ProxmoxAPI
+
+from clients.proxmox import client_from_env
+from components.environment import Region
+from components.naming import PROXMOX_ENDPOINT_VAR, PROXMOX_INSECURE_VAR
+from components.spec import TenantSpec
+from provisioning import archive as A
+from provisioning.backups import (
+    BackupVolume,
+    Progress,
+    RestoreRefused,
+    ServerRef,
+    backup_now,
+    list_backups,
+    restore_into,
+    servers_in_state,
+    set_protected,
+    volume_path,
+)
+from provisioning.runlock import stack_run_lock
+from provisioning.runner import CrashSafeRunner
+from provisioning.runs import RunResult
+from provisioning.stacks import TenantStacks
+
+RESTORED_PREFIX = "restored="
+
+
+class BackupError(RuntimeError):
+    """A backup operation that cannot go on; the message says why and what to do."""
+
+
+@dataclass
+class RestoreReport:
+    """What a restore or undelete did."""
+
+    slug: str
+    restored: list[dict[str, Any]] = field(default_factory=list)
+    applied: RunResult | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        applied = None
+        if self.applied is not None:
+            applied = {"ok": self.applied.ok, "changes": self.applied.changes, "error": self.applied.error}
+        return {"slug": self.slug, "restored": self.restored, "applied": applied}
+
+
+class TenantBackups:
+    """The backup operations on the tenant stacks of one environment."""
+
+    def __init__(self, stacks: TenantStacks) -> None:
+        self.stacks = stacks
+        self.environment = stacks.environment
+
+    # --- reads ---------------------------------------------------------------------------------
+    def api(self, tenant: TenantSpec) -> ProxmoxAPI:
+        return client_from_env(env=self.stacks.env_vars(tenant))
+
+    def servers(self, tenant: TenantSpec) -> list[ServerRef]:
+        """The tenant's servers as its stack holds them."""
+        stack = self.stacks.stack(tenant)
+        return servers_in_state(stack.export_stack().deployment or {}, tenant.slug)
+
+    def storages(self, tenant: TenantSpec) -> list[str]:
+        """Where the tenant's backups can be: its plan's backup storage and the archive storage."""
+        plan = self.environment.plans[tenant.plan]
+        names = [plan.backups.storage] if plan.backups else []
+        if self.environment.archive:
+            names.append(self.environment.archive.storage)
+        return list(dict.fromkeys(names))
+
+    def backups(self, tenant: TenantSpec) -> list[BackupVolume]:
+        """Every backup of the tenant, oldest first, across its storages."""
+        servers = self.servers(tenant)
+        node = servers[0].node if servers else self.environment.regions[tenant.region].nodes[0]
+        return list_backups(
+            self.api(tenant), self.storages(tenant), node, self.environment.name, tenant.slug, [s.vmid for s in servers]
+        )
+
+    # --- writes --------------------------------------------------------------------------------
+    def backup(
+        self, tenant: TenantSpec, server: int | None = None, on_progress: Progress | None = None
+    ) -> list[BackupVolume]:
+        """Back up all servers (or server ``server``) now to the plan's backup storage."""
+        plan = self.environment.plans[tenant.plan]
+        storage = (
+            plan.backups.storage
+            if plan.backups
+            else (self.environment.archive.storage if self.environment.archive else None)
+        )
+        if storage is None:
+            raise BackupError(f"plan {tenant.plan} has no backup storage and the environment no archive storage")
+        servers = self._pick(tenant, server)
+        return backup_now(
+            self.api(tenant), servers, storage, self.environment.name, tenant.slug, on_progress=on_progress
+        )
+
+    def protect(self, tenant: TenantSpec, volid: str, protected: bool = True) -> BackupVolume:
+        """Protect one of the tenant's backups from pruning and deletion (or lift it)."""
+        backup = self._backup(tenant, volid)
+        node = self._any_node(tenant)
+        set_protected(self.api(tenant), node, backup.volid, protected)
+        return self._backup(tenant, volid)
+
+    def restore(
+        self,
+        tenant: TenantSpec,
+        volid: str,
+        server: int,
+        *,
+        stop: bool = False,
+        on_progress: Progress | None = None,
+    ) -> RestoreReport:
+        """Restore backup ``volid`` into server ``server``: in place when it is that server's own backup,
+        else with new MACs followed by an ``up`` of the stack."""
+        report = RestoreReport(tenant.slug)
+        with stack_run_lock(self.stacks.stack_name(tenant.slug)):
+            target = self._pick(tenant, server)[0]
+            backup = self._backup(tenant, volid)
+            in_place = backup.vmid == target.vmid
+            restore_into(
+                self.api(tenant), target, backup, stop=stop, new_identity=not in_place, on_progress=on_progress
+            )
+            report.restored.append({"server": target.index, "vmid": target.vmid, "from": volid, "in_place": in_place})
+            if not in_place:
+                report.applied = self._apply(tenant)
+        return report
+
+    def undelete(self, tenant: TenantSpec, on_progress: Progress | None = None) -> RestoreReport:
+        """Bring an archived tenant back: apply its stack (fresh servers, DNS, keys, Dokploy), restore each
+        server from its archive, apply again. Re-running converges: servers already restored are skipped."""
+        report = RestoreReport(tenant.slug)
+        archives = self.archives(tenant.slug)
+        if not archives:
+            raise BackupError(
+                f"no archives of {tenant.slug} in environment {self.environment.name} (never archived, or purged "
+                "after their delete-after date)"
+            )
+        newest = _newest_per_server(archives)
+        if max(newest) >= tenant.servers:
+            raise BackupError(f"the archives hold {max(newest) + 1} servers; the declaration has {tenant.servers}")
+        with stack_run_lock(self.stacks.stack_name(tenant.slug)):
+            created = CrashSafeRunner(self.stacks).run(tenant, "up")
+            if not created.ok:
+                raise BackupError(f"undelete of {tenant.slug}: creating its servers failed: {created.error}")
+            api, servers = self.api(tenant), {s.index: s for s in self.servers(tenant)}
+            node = next(iter(servers.values())).node
+            for index, archive in sorted(newest.items()):
+                target = servers[index]
+                if _restored_into(api, node, archive) == target.vmid:
+                    continue
+                volume = BackupVolume(
+                    archive.volid,
+                    archive.storage,
+                    archive.vmid,
+                    archive.ctime,
+                    archive.size,
+                    "",
+                    True,
+                    "archive",
+                    tenant.slug,
+                )
+                restore_into(api, target, volume, stop=True, new_identity=True, on_progress=on_progress)
+                _mark_restored(api, node, archive, target.vmid)
+                report.restored.append({"server": index, "vmid": target.vmid, "from": archive.volid, "in_place": False})
+            report.applied = self._apply(tenant)
+            if not report.applied.ok:
+                raise BackupError(f"undelete of {tenant.slug}: applying the stack failed: {report.applied.error}")
+        return report
+
+    def archives(self, slug: str | None = None) -> list[A.Archive]:
+        """The environment's archives (of one tenant), across its regions, not yet past their date."""
+        policy = A.require_policy(self.environment)
+        out: dict[str, A.Archive] = {}
+        for region in self.environment.regions.values():
+            api = client_from_env(env={**self.stacks.secrets(), **_region_env(region)})
+            for item in A.list_archives(api, self.environment.name, policy.storage, region.nodes[0], slug):
+                out.setdefault(f"{region.name}:{item.volid}", item)
+        return sorted(out.values(), key=lambda a: (a.slug, a.server, a.ctime))
+
+    def purge(self, today: dt.date | None = None, dry_run: bool = False) -> list[A.Archive]:
+        """Remove the environment's archives past their date, in every region."""
+        policy = A.require_policy(self.environment)
+        removed: list[A.Archive] = []
+        for region in self.environment.regions.values():
+            api = client_from_env(env={**self.stacks.secrets(), **_region_env(region)})
+            removed += A.purge_expired(
+                api, self.environment.name, policy.storage, region.nodes[0], today=today, dry_run=dry_run
+            )
+        return removed
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _apply(self, tenant: TenantSpec) -> RunResult:
+        return CrashSafeRunner(self.stacks).run(tenant, "up")
+
+    def _pick(self, tenant: TenantSpec, server: int | None) -> list[ServerRef]:
+        servers = self.servers(tenant)
+        if not servers:
+            raise BackupError(f"tenant {tenant.slug} has no servers in its stack {self.stacks.stack_name(tenant.slug)}")
+        if server is None:
+            return servers
+        chosen = [s for s in servers if s.index == server]
+        if not chosen:
+            raise BackupError(
+                f"tenant {tenant.slug} has no server {server}; its servers are {[s.index for s in servers]}"
+            )
+        return chosen
+
+    def _any_node(self, tenant: TenantSpec) -> str:
+        servers = self.servers(tenant)
+        return servers[0].node if servers else self.environment.regions[tenant.region].nodes[0]
+
+    def _backup(self, tenant: TenantSpec, volid: str) -> BackupVolume:
+        for backup in self.backups(tenant):
+            if backup.volid == volid:
+                return backup
+        raise RestoreRefused(
+            f"{volid} is not a backup of tenant {tenant.slug} (see `cloudctl backups {tenant.slug}` for its backups)"
+        )
+
+
+def _region_env(region: Region) -> dict[str, str]:
+    return {PROXMOX_ENDPOINT_VAR: region.endpoint, PROXMOX_INSECURE_VAR: "true" if region.insecure else "false"}
+
+
+def _newest_per_server(archives: Sequence[A.Archive]) -> dict[int, A.Archive]:
+    out: dict[int, A.Archive] = {}
+    for archive in sorted(archives, key=lambda a: a.ctime):
+        out[archive.server] = archive
+    return out
+
+
+def _restored_into(api: ProxmoxAPI, node: str, archive: A.Archive) -> int | None:
+    """The VM id an undelete already restored ``archive`` into (from its notes), if any."""
+    item = api.nodes(node).storage(archive.storage).content(volume_path(archive.volid)).get()
+    for line in str(item.get("notes", "")).splitlines():
+        if line.startswith(RESTORED_PREFIX):
+            value = line[len(RESTORED_PREFIX) :].split()[0]
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def _mark_restored(api: ProxmoxAPI, node: str, archive: A.Archive, vmid: int) -> None:
+    content = api.nodes(node).storage(archive.storage).content(volume_path(archive.volid))
+    notes = [line for line in str(content.get().get("notes", "")).splitlines() if not line.startswith(RESTORED_PREFIX)]
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    content.put(notes="\n".join([*notes, f"{RESTORED_PREFIX}{vmid} {stamp}"]))
