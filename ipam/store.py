@@ -160,6 +160,35 @@ class AllocationStore:
             )
         return made
 
+    def adopt(self, wanted: Allocation, memory_mb: int = 0) -> bool:
+        """Give ``wanted.owner`` exactly ``wanted``'s id, address and node (an undelete brings a server back
+        as it was); False, changing nothing, when the owner already holds one or the id or address is taken."""
+        with self.transaction(write=True) as tx:
+            clash = tx.execute(
+                sa.select(allocation.c.owner).where(
+                    allocation.c.pool == wanted.pool,
+                    sa.or_(
+                        allocation.c.owner == wanted.owner,
+                        allocation.c.vmid == wanted.vmid,
+                        allocation.c.address == wanted.address,
+                    ),
+                )
+            ).first()
+            if clash is not None:
+                return False
+            tx.execute(
+                sa.insert(allocation).values(
+                    pool=wanted.pool,
+                    owner=wanted.owner,
+                    vmid=wanted.vmid,
+                    address=wanted.address,
+                    node=wanted.node,
+                    created_at=time.time(),
+                    memory_mb=memory_mb,
+                )
+            )
+        return True
+
     def get(self, pool: str, owner: str) -> Allocation | None:
         """The allocation of ``owner``, or None."""
         with self.transaction() as tx:

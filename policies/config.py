@@ -22,6 +22,7 @@ def policy_config(env: Environment, min_disk_gb: int = 8) -> dict[str, Any]:
     return {
         q.VM_WITHIN_PLAN: {"plans": plans},
         q.TENANT_SERVER_QUOTA: {"plans": plans},
+        q.TENANT_BACKUPS: {"plans": plans},
         q.VM_BELOW_PLAN: {"plans": plans},
         q.VM_TEMPLATE_ALLOWED: {
             "allowed_templates": sorted(set(env.allowed_templates))

@@ -75,6 +75,11 @@ def _server_quota(args: StackValidationArgs, report: ReportViolation) -> None:
     _report(q.stack_server_quota(stack_resources(args.resources), plans), report, with_urn=True)
 
 
+def _backups(args: StackValidationArgs, report: ReportViolation) -> None:
+    plans = _plans(args.get_config()["plans"])
+    _report(q.stack_backups(stack_resources(args.resources), plans), report, with_urn=True)
+
+
 def _firewalls(args: StackValidationArgs, report: ReportViolation) -> None:
     _report(q.stack_firewalls(stack_resources(args.resources)), report, with_urn=True)
 
@@ -94,6 +99,13 @@ POLICIES: list[Policy] = [
         name=q.TENANT_SERVER_QUOTA,
         description="A tenant may not have more servers than its plan's max_servers.",
         validate=_server_quota,
+        enforcement_level=MANDATORY,
+        config_schema=PLANS_SCHEMA,
+    ),
+    StackValidationPolicy(
+        name=q.TENANT_BACKUPS,
+        description="A tenant whose plan promises backups has one backup job of that plan covering all its servers.",
+        validate=_backups,
         enforcement_level=MANDATORY,
         config_schema=PLANS_SCHEMA,
     ),

@@ -15,6 +15,7 @@ from typing import Any
 
 from components.spec.plans import Plan
 from policies.views import (
+    BACKUP_JOB_TYPE,
     FIREWALL_OPTIONS_TYPE,
     MANAGED_TAG,
     VM_TYPE,
@@ -22,6 +23,7 @@ from policies.views import (
     VmView,
     as_int,
     dig,
+    known,
     vm_view,
 )
 
@@ -35,6 +37,7 @@ DNS_IN_ZONE = "dns-hostname-in-zone"
 VM_WHOLE_GIB = "vm-memory-whole-gib"
 VM_DISK_MIN = "vm-disk-not-below-template"
 VM_BELOW_PLAN = "vm-below-plan"
+TENANT_BACKUPS = "tenant-backups-per-plan"
 
 
 @dataclass(frozen=True)
@@ -276,3 +279,75 @@ def stack_firewalls(resources: Sequence[StackResource]) -> list[Violation]:
 def dns_record(props: Mapping[str, Any], zone: str, urn: str | None = None, name: str = "") -> list[Violation]:
     """:func:`hostname_in_zone` over a DNS record's inputs."""
     return hostname_in_zone(dig(props, "name"), dig(props, "zone"), zone, urn, f"DNS record {name}".strip())
+
+
+def stack_backups(resources: Sequence[StackResource], plans: Mapping[str, Plan]) -> list[Violation]:
+    """A tenant whose plan promises backups has a backup job of that plan's schedule, storage and retention
+    covering each of its servers; a tenant whose plan has none has no job. Unknown values are skipped."""
+    vms: dict[str | None, list[StackResource]] = defaultdict(list)
+    jobs: dict[str | None, list[StackResource]] = defaultdict(list)
+    for res in resources:
+        if res.type == VM_TYPE:
+            vms[res.parent].append(res)
+        elif res.type == BACKUP_JOB_TYPE:
+            jobs[res.parent].append(res)
+    out = []
+    for parent, members in vms.items():
+        views = [vm_view(v.name, v.props) for v in members]
+        tenant = next((v.tenant for v in views if v.tenant), None) or (parent or "(no parent)")
+        plan = plans.get(next((v.plan for v in views if v.plan), "") or "")
+        if plan is None:
+            continue  # an unknown plan tag is vm-within-plan-limits' to report
+        mine = jobs.get(parent, [])
+        if plan.backups is None:
+            out += [
+                Violation(
+                    TENANT_BACKUPS,
+                    f"tenant {tenant}: plan '{plan.name}' has no backups, but job {j.name} exists",
+                    j.urn,
+                )
+                for j in mine
+            ]
+            continue
+        if len(mine) != 1:
+            out.append(
+                Violation(
+                    TENANT_BACKUPS,
+                    f"tenant {tenant}: plan '{plan.name}' promises backups; expected one backup job, found {len(mine)}",
+                    parent,
+                )
+            )
+            continue
+        out += _job_matches(tenant, plan, mine[0], [as_int(dig(v.props, "vmId")) for v in members])
+    return out
+
+
+def _job_matches(tenant: str, plan: Plan, job: StackResource, vmids: list[int | None]) -> list[Violation]:
+    policy = plan.backups
+    assert policy is not None
+    out = []
+    expected = {
+        "schedule": policy.schedule,
+        "storage": policy.storage,
+        "mode": policy.mode,
+        "pruneBackups": policy.prune_backups,
+    }
+    for key, want in expected.items():
+        got = dig(job.props, key)
+        if got is not None and got != want:
+            out.append(
+                Violation(
+                    TENANT_BACKUPS,
+                    f"tenant {tenant}: backup job {key} = {got!r}, plan '{plan.name}' says {want!r}",
+                    job.urn,
+                )
+            )
+    listed = dig(job.props, "vmids")
+    if isinstance(listed, list) and all(known(v) is not None for v in listed):
+        covered = {as_int(v) for v in listed}
+        missing = sorted(v for v in vmids if v is not None and v not in covered)
+        if missing:
+            out.append(
+                Violation(TENANT_BACKUPS, f"tenant {tenant}: backup job does not cover VM(s) {missing}", job.urn)
+            )
+    return out

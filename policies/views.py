@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.naming import (
+    BACKUP_TYPE,
     DNS_RECORD_TYPE,
     FIREWALL_OPTIONS_TYPE,
     MANAGED_TAG,
@@ -24,7 +25,10 @@ from components.naming import (
     is_unknown,
 )
 
+BACKUP_JOB_TYPE = BACKUP_TYPE
+
 __all__ = [
+    "BACKUP_JOB_TYPE",
     "DNS_RECORD_TYPE",
     "FIREWALL_OPTIONS_TYPE",
     "MANAGED_TAG",

@@ -55,6 +55,8 @@ class Archive:
     server: int
     vmid: int
     hostname: str
+    address: str
+    node: str
     plan: str
     delete_after: str
     """ISO date after which the purge removes it."""
@@ -76,7 +78,8 @@ def archive_notes(env: str, spec: TenantSpec, server: ServerRef, hostname: str, 
     """The first notes line of a server's archive (fits vzdump's ``notes-template``)."""
     return (
         f"{ARCHIVE_MARK} env={env} tenant={spec.slug} server={server.index} vmid={server.vmid} "
-        f"host={hostname} plan={spec.plan} delete-after={delete_after.isoformat()}"
+        f"host={hostname} addr={server.address or '-'} node={server.node} plan={spec.plan} "
+        f"delete-after={delete_after.isoformat()}"
     )
 
 
@@ -99,6 +102,8 @@ def parse_archive(storage: str, item: dict[str, Any]) -> Archive | None:
             server=int(fields["server"]),
             vmid=int(fields["vmid"]),
             hostname=fields.get("host", ""),
+            address="" if fields.get("addr", "-") == "-" else fields["addr"],
+            node=fields.get("node", ""),
             plan=fields.get("plan", ""),
             delete_after=dt.date.fromisoformat(fields["delete-after"]).isoformat(),
             ctime=int(item.get("ctime", 0)),

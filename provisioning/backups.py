@@ -17,7 +17,14 @@ from typing import Any
 from proxmoxer import ProxmoxAPI
 
 from clients.proxmox_tasks import wait_task
-from components.naming import ARCHIVE_MARK, BACKUP_MARK, VM_TYPE, backup_notes_template, parse_notes
+from components.naming import (
+    ALLOCATION_TYPE,
+    ARCHIVE_MARK,
+    BACKUP_MARK,
+    VM_TYPE,
+    backup_notes_template,
+    parse_notes,
+)
 
 Progress = Callable[[str], None]
 BACKUP_TIMEOUT = 4 * 3600.0
@@ -32,11 +39,13 @@ class RestoreRefused(RuntimeError):
 
 @dataclass(frozen=True)
 class ServerRef:
-    """One server of a tenant stack: its index (``<slug>-s<index>-vm``), VM id and node."""
+    """One server of a tenant stack: its index (``<slug>-s<index>-vm``), VM id and node, and the address
+    its allocation holds (empty when the state has none)."""
 
     index: int
     vmid: int
     node: str
+    address: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,19 +68,26 @@ class BackupVolume:
 
 
 def servers_in_state(deployment: Mapping[str, Any], slug: str) -> list[ServerRef]:
-    """The tenant's VMs as the stack's checkpoint records them, by server index."""
-    out = []
+    """The tenant's VMs as the stack's checkpoint records them, by server index, with their allocated address."""
+    vms: dict[int, tuple[int, str]] = {}
+    addresses: dict[int, str] = {}
     for resource in deployment.get("resources") or []:
-        if resource.get("type") != VM_TYPE or not str(resource.get("id", "")).isdigit():
-            continue
-        name = str(resource.get("urn", "")).rsplit("::", 1)[-1]
-        prefix, _, rest = name.partition("-s")
-        index = rest.removesuffix("-vm")
-        if prefix != slug or not index.isdigit():
+        index = _server_index(str(resource.get("urn", "")).rsplit("::", 1)[-1], slug)
+        if index is None:
             continue
         outputs = resource.get("outputs") or {}
-        out.append(ServerRef(int(index), int(resource["id"]), str(outputs.get("nodeName", ""))))
-    return sorted(out, key=lambda s: s.index)
+        if resource.get("type") == VM_TYPE and str(resource.get("id", "")).isdigit():
+            vms[index] = (int(resource["id"]), str(outputs.get("nodeName", "")))
+        elif resource.get("type") == ALLOCATION_TYPE and isinstance(outputs.get("address"), str):
+            addresses[index] = outputs["address"]
+    return [ServerRef(i, vmid, node, addresses.get(i, "")) for i, (vmid, node) in sorted(vms.items())]
+
+
+def _server_index(name: str, slug: str) -> int | None:
+    """``<slug>-s<index>-vm`` or ``<slug>-s<index>-alloc`` -> index."""
+    prefix, _, rest = name.rpartition("-s")
+    index, _, part = rest.partition("-")
+    return int(index) if prefix == slug and index.isdigit() and part in ("vm", "alloc") else None
 
 
 def list_backups(

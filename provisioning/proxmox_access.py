@@ -43,9 +43,9 @@ ROLES: dict[str, tuple[str, ...]] = {
     "DokployCloudNodes": ("Sys.Audit",),
     # On / only (no propagation): PVE checks reading and changing backup jobs there and nowhere else.
     "DokployCloudBackupJobs": ("Sys.Audit", "Sys.Modify"),
-    # On the environment's archive storage: final backups of VMs that no longer exist are restored (undelete)
-    # and purged, which PVE allows only with Datastore.Allocate on their storage.
-    "DokployCloudArchive": ("Datastore.Allocate", "Datastore.AllocateSpace", "Datastore.Audit"),
+    # On the environment's archive storage: final backups are written there, and purged once their VMs
+    # are gone, which PVE allows only with Datastore.Allocate on their storage.
+    "DokployCloudArchive": ("Datastore.Allocate", "Datastore.AllocateSpace"),
 }
 DEFAULT_TOKEN = "dokploy-cloud@pve!provisioner"
 SELF_CHECKED = ("Pool.Audit", "Sys.Audit")

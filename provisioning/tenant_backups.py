@@ -18,10 +18,11 @@ from typing import Any
 
 from proxmoxer import ProxmoxAPI
 
-from clients.proxmox import client_from_env
+from clients.proxmox import client_from_env, vmid_taken
 from components.environment import Region
-from components.naming import PROXMOX_ENDPOINT_VAR, PROXMOX_INSECURE_VAR
+from components.naming import PROXMOX_ENDPOINT_VAR, PROXMOX_INSECURE_VAR, allocation_owner, allocation_pool
 from components.spec import TenantSpec
+from ipam.store import Allocation, open_store
 from provisioning import archive as A
 from provisioning.backups import (
     BackupVolume,
@@ -157,6 +158,7 @@ class TenantBackups:
         if max(newest) >= tenant.servers:
             raise BackupError(f"the archives hold {max(newest) + 1} servers; the declaration has {tenant.servers}")
         with stack_run_lock(self.stacks.stack_name(tenant.slug)):
+            self._pin_allocations(tenant, newest)
             created = CrashSafeRunner(self.stacks).run(tenant, "up")
             if not created.ok:
                 raise BackupError(f"undelete of {tenant.slug}: creating its servers failed: {created.error}")
@@ -207,6 +209,23 @@ class TenantBackups:
         return removed
 
     # --- helpers -------------------------------------------------------------------------------
+    def _pin_allocations(self, tenant: TenantSpec, archives: dict[int, A.Archive]) -> None:
+        """Give each server back its archived VM id, address and node where they are still free.
+
+        Same address: the hostnames point where they did. Same VM id: PVE lets the provisioning token read
+        an archive for a restore into the VM id it was taken from; any other target needs ``VM.Backup`` on
+        the archived id, which a VM that no longer exists does not grant.
+        """
+        store = open_store(self.stacks.allocations_location())
+        pool, api = allocation_pool(self.environment.name, tenant.region), self.api(tenant)
+        memory = self.environment.plans[tenant.plan].memory_mb
+        for index, archive in archives.items():
+            if archive.address and archive.node and not vmid_taken(api, archive.vmid):
+                wanted = Allocation(
+                    pool, allocation_owner(tenant.slug, index), archive.vmid, archive.address, archive.node
+                )
+                store.adopt(wanted, memory_mb=memory)
+
     def _apply(self, tenant: TenantSpec) -> RunResult:
         return CrashSafeRunner(self.stacks).run(tenant, "up")
 

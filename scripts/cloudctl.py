@@ -17,6 +17,9 @@
                                                                   records them (--dry-run: only print them)
     scripts/cloudctl [--env ENV] validate [DIR]                   check tenant files against the environment's plans,
                                                                   quotas and regions; change nothing
+    scripts/cloudctl [--env ENV] backup|backups|protect|restore|archives|purge-archives|undelete ...
+                                                                  backups, restores and archives
+                                                                  (:mod:`scripts.cloudctl_backups`)
 
 Every tenant file this command reads is parsed once; the runs get the parsed declaration
 (:mod:`provisioning.declarations`).
@@ -56,6 +59,7 @@ from provisioning.runner import CrashSafeRunner
 from provisioning.stacks import TenantStacks
 from provisioning.status import TenantStatus, fleet_status
 from provisioning.toolchain import PROJECT_DIR
+from scripts import cloudctl_backups
 from scripts.localenv import handoff
 from scripts.localenv.handoff import adopt_running_demo
 from storage.tenants import declared_tenants
@@ -220,11 +224,21 @@ def cmd_run(args: argparse.Namespace, stacks: TenantStacks, tenants: Declared) -
 
 def cmd_destroy(args: argparse.Namespace, stacks: TenantStacks, tenants: Declared) -> int:
     if not args.yes:
-        console.print(f"refusing to destroy {args.slug} without --yes (this deletes its VMs, DNS and Dokploy servers)")
+        console.print(
+            f"refusing to destroy {args.slug} without --yes (this archives its servers, then deletes its VMs, "
+            "DNS and Dokploy servers)"
+        )
         return 2
     rows = run_fleet(CrashSafeRunner(stacks), tenants.pick([args.slug]), "destroy", 1)
     console.print(progress_table(rows, f"destroy {stacks.env_name}.{args.slug}"))
     print_failures(rows)
+    result = rows[0].result
+    if result is not None and result.ok and result.outputs.get("archivedUntil"):
+        console.print(
+            f"{args.slug} archived until {result.outputs['archivedUntil']}: "
+            f"`cloudctl undelete {args.slug}` brings it back until then",
+            highlight=False,
+        )
     return 0 if rows[0].state == "ok" else 1
 
 
@@ -363,6 +377,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="free-orphans: print what would be freed, change nothing")
     p = sub.add_parser("validate", help="check tenant files against the environment; change nothing")
     p.add_argument("directory", nargs="?", type=Path, help="tenant files (default: --tenants-dir, else tenants/)")
+    cloudctl_backups.add_parsers(sub)
     return ap
 
 
@@ -379,12 +394,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         stacks = TenantStacks(args.env)
         directory = getattr(args, "directory", None) or args.tenants_dir or PROJECT_DIR / "tenants"
         tenants = Declared(TenantFiles(directory, stacks.environment))
-        if args.command in ("up", "preview", "refresh", "destroy", "recover"):
+        if args.command in ("up", "preview", "refresh", "destroy", "recover", "restore", "undelete"):
             problems = service_namespace_problems(stacks, tenants)
             if problems:
                 for line in problems:
                     console.print(f"[red]{line}[/]", highlight=False)
                 return 2
+        if args.command in cloudctl_backups.COMMANDS:
+            return cloudctl_backups.run(args, stacks, tenants.files, console)
         handler = {
             "up": cmd_run,
             "preview": cmd_run,

@@ -146,6 +146,34 @@ def require(access: Access, authid: str, path: str, privs: list[str], any_: bool
         raise PermissionDenied(detail)
 
 
+def require_volume_access(
+    access: Access, authid: str, sid: str, owner: tuple[str, int | None] | None, vmid: int | None
+) -> None:
+    """PVE::Storage::check_volume_access as one decision: Datastore.Allocate on the storage; else the
+    volume's own VM (``vmid`` is its owner); else for a backup Datastore.AllocateSpace and VM.Backup on
+    the VM it was taken from; else Datastore.Allocate. A refusal names the check of the branch it ended in."""
+    if authid == "root@pam":
+        return
+    content, owner_vmid = owner if owner is not None else ("", None)
+
+    def test(acc: Access) -> tuple[bool, str | None]:
+        if acc.held(authid, f"/storage/{sid}", ["Datastore.Allocate"], False)[0]:
+            return True, None
+        if owner_vmid is not None and vmid is not None and owner_vmid == vmid:
+            return True, None
+        if content == "backup" and owner_vmid is not None:
+            ok, detail = acc.held(authid, f"/storage/{sid}", ["Datastore.AllocateSpace"], False)
+            if not ok:
+                return ok, detail
+            return acc.held(authid, f"/vms/{owner_vmid}", ["VM.Backup"], False)
+        return acc.held(authid, f"/storage/{sid}", ["Datastore.Allocate"], False)
+
+    about = f"/storage/{sid} Datastore.Allocate|Datastore.AllocateSpace+/vms/{owner_vmid} VM.Backup"
+    ok, detail = access.decide(authid, "volume-access", test, about)
+    if not ok:
+        raise PermissionDenied(detail)
+
+
 def config_key_privs(key: str, value: Any) -> tuple[list[str], bool]:
     """Privileges a config key needs: (privs, any). Empty list = root only."""
     base = re.sub(r"\d+$", "", key)

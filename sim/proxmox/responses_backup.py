@@ -122,14 +122,9 @@ def restore(ctx: Ctx) -> Any:
     else:
         perms.require(b.access, ctx.authid, f"/vms/{vmid}", ["VM.Allocate"])
     sid = P.volume_storage(archive)
-    if sid and not ctx.can(f"/storage/{sid}", ["Datastore.Allocate"]):
-        # PVE's check_volume_access: a backup is readable by who may back up the VM it belongs to.
+    if sid:
         owner = b.volume_owner(ctx.node, sid, archive)
-        if owner is None or owner[0] != "backup" or owner[1] is None:
-            perms.require(b.access, ctx.authid, f"/storage/{sid}", ["Datastore.Allocate"])
-        else:
-            perms.require(b.access, ctx.authid, f"/storage/{sid}", ["Datastore.AllocateSpace"])
-            perms.require(b.access, ctx.authid, f"/vms/{owner[1]}", ["VM.Backup"])
+        perms.require_volume_access(b.access, ctx.authid, sid, owner[:2] if owner else None, vmid)
     if p.get("storage"):
         perms.require(b.access, ctx.authid, f"/storage/{p['storage']}", ["Datastore.AllocateSpace"])
     return b.restore(
@@ -145,15 +140,12 @@ def restore(ctx: Ctx) -> Any:
 
 
 def volume_update(ctx: Ctx) -> Any:
-    """PUT …/content/{volume}: notes and protection; changing a backup needs what deleting it needs."""
+    """PUT …/content/{volume}: notes and protection, for who may read the volume (check_volume_access)."""
     b, sid, volume = ctx.backend, str(ctx.params["storage"]), str(ctx.params["volume"])
     owner = b.volume_owner(ctx.node, sid, volume)
     if owner is None:
         raise E.HandlerError(f"volume '{volume}' does not exist")
-    if not ctx.can(f"/storage/{sid}", ["Datastore.Allocate"]):
-        perms.require(b.access, ctx.authid, f"/storage/{sid}", ["Datastore.AllocateSpace"])
-        if owner[1] is not None:
-            perms.require(b.access, ctx.authid, f"/vms/{owner[1]}", ["VM.Backup"])
+    perms.require_volume_access(b.access, ctx.authid, sid, owner[:2], None)
     protected = ctx.params.get("protected")
     b.volume_attributes(
         ctx.node, sid, volume, ctx.params.get("notes"), None if protected is None else bool(int(protected))

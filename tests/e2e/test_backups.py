@@ -176,6 +176,7 @@ def test_step6_undelete_within_the_window_brings_the_tenant_back_with_its_data(l
     report = backups.undelete(local_cloud.tenant(SLUG))
     assert report.applied is not None and report.applied.ok
     vmids = report.applied.outputs["vmIds"]
+    assert vmids == _state["vmids"], "each server comes back with its archived VM id and address"
     assert [r["server"] for r in report.restored] == [0, 1]
     for vmid in vmids:
         _wait_agent(local_cloud, vmid)

@@ -14,9 +14,10 @@ from policies.pack import POLICIES
 from policies.views import DNS_RECORD_TYPE, FIREWALL_OPTIONS_TYPE, TENANT_TYPE, VM_TYPE
 
 UNKNOWN = UNKNOWN_NUMBER_VALUE
+BUSINESS_BACKUPS = {"schedule": "02:00", "storage": "nfs-backup", "keep": {"daily": 7}}
 PLANS = {
     "starter": {"cores": 2, "memory_mb": 4096, "disk_gb": 40, "max_servers": 1},
-    "business": {"cores": 4, "memory_mb": 8192, "disk_gb": 100, "max_servers": 3, "backups": True},
+    "business": {"cores": 4, "memory_mb": 8192, "disk_gb": 100, "max_servers": 3, "backups": BUSINESS_BACKUPS},
 }
 CONFIG = {
     "plans": PLANS,

@@ -6,7 +6,7 @@ from pulumi_policy import EnforcementLevel
 
 from policies import quotas as q
 from policies.pack import POLICIES
-from policies.views import DNS_RECORD_TYPE, VM_TYPE
+from policies.views import BACKUP_JOB_TYPE, DNS_RECORD_TYPE, VM_TYPE
 from tests.policies.conftest import UNKNOWN, firewall, stack_resource, tenant, vm_props
 
 VM_RULES = [
@@ -185,3 +185,45 @@ def test_firewall_accepting_inbound(run_stack_policy) -> None:
     )
     found = run_stack_policy(q.VM_FIREWALL, [parent, vm, fw])
     assert [m for _, m, _ in found] == ["VM acme-s0-vm: firewall fw input_policy = 'ACCEPT', expected 'DROP'"]
+
+
+def _job(parent, vmids: list[object], **overrides: object):
+    props = {
+        "resourceId": "dc_local_globex",
+        "schedule": "02:00",
+        "storage": "nfs-backup",
+        "mode": "snapshot",
+        "pruneBackups": {"keep-daily": "7"},
+        "vmids": vmids,
+        **overrides,
+    }
+    return stack_resource(BACKUP_JOB_TYPE, "globex-backups", props, parent)
+
+
+def _business_stack(count: int = 2):
+    parent = tenant("globex")
+    tags = ["dokploy-cloud", "plan-business", "tenant-globex"]
+    vms = [
+        stack_resource(VM_TYPE, f"globex-s{i}-vm", vm_props(vmId=10000 + i, tags=tags), parent) for i in range(count)
+    ]
+    return [parent, *vms]
+
+
+def test_backup_job_follows_the_plan_and_covers_every_server(run_stack_policy) -> None:
+    stack = _business_stack()
+    parent = stack[0]
+    assert run_stack_policy(q.TENANT_BACKUPS, [*stack, _job(parent, ["10000", "10001"])]) == []
+    assert run_stack_policy(q.TENANT_BACKUPS, [*stack, _job(parent, [UNKNOWN, UNKNOWN])]) == [], "preview: unknown"
+    assert run_stack_policy(q.TENANT_BACKUPS, _tenant_stack(1)) == [], "starter has no backups, and no job"
+    found = run_stack_policy(q.TENANT_BACKUPS, stack)
+    assert [m for _, m, _ in found] == [
+        "tenant globex: plan 'business' promises backups; expected one backup job, found 0"
+    ]
+    found = run_stack_policy(q.TENANT_BACKUPS, [*stack, _job(parent, ["10000"], schedule="sun 03:00")])
+    assert [m for _, m, _ in found] == [
+        "tenant globex: backup job schedule = 'sun 03:00', plan 'business' says '02:00'",
+        "tenant globex: backup job does not cover VM(s) [10001]",
+    ]
+    starter = _tenant_stack(1)
+    found = run_stack_policy(q.TENANT_BACKUPS, [*starter, _job(starter[0], ["10000"])])
+    assert [m for _, m, _ in found] == ["tenant acme: plan 'starter' has no backups, but job globex-backups exists"]

@@ -170,8 +170,8 @@ def test_restore_brings_back_the_data_as_it_was(
 
 
 def test_restore_permissions_follow_pve(prox: ProxmoxAPI, prox_admin: ProxmoxAPI, live_backend: Backend) -> None:
-    """A backup is readable by who may back up its VM; one whose VM is gone needs Datastore.Allocate
-    on its storage."""
+    """PVE's check_volume_access: a backup is readable by who may back up its VM, and restorable into the
+    VM id it was taken from; into another id, one whose VM is gone needs Datastore.Allocate on its storage."""
     node = prox.nodes("pve1")
     vmid = int(prox.cluster.nextid.get())
     wait(prox, node.qemu(9000).clone.post(newid=vmid, name="tenant-b", pool="tenants", full=1))
@@ -184,11 +184,13 @@ def test_restore_permissions_follow_pve(prox: ProxmoxAPI, prox_admin: ProxmoxAPI
         node.vzdump.post(vmid=vmid, storage="local", **{"prune-backups": "keep-last=1"})
     [backup] = node.storage("local").content.get(content="backup")
     wait(prox, node.qemu(vmid).delete())
+    other = vmid + 1
     with pytest.raises(ResourceException, match=rf"/vms/{vmid}, VM\.Backup"):  # its VM is gone: nobody's backup
-        node.qemu.post(vmid=vmid, archive=backup["volid"], pool="tenants")
+        node.qemu.post(vmid=other, archive=backup["volid"], pool="tenants")
+    assert wait(prox, node.qemu.post(vmid=vmid, archive=backup["volid"], pool="tenants"))["exitstatus"] == "OK"
     for subject in ({"user": "svc@pve"}, {"token": "svc@pve!prov"}):  # a privilege-separated token needs both
         live_backend.access.add_acl("/storage/local", "PVEDatastoreAdmin", **subject)
-    assert wait(prox, node.qemu.post(vmid=vmid, archive=backup["volid"], pool="tenants"))["exitstatus"] == "OK"
+    assert wait(prox, node.qemu.post(vmid=other, archive=backup["volid"], pool="tenants"))["exitstatus"] == "OK"
     with pytest.raises(ResourceException, match=r"Sys\.Modify"):
         prox.cluster.backup.post(id="nightly", schedule="daily", storage="local", vmid=str(vmid))
     prox_admin.cluster.backup.post(id="nightly", schedule="daily", storage="local", vmid=str(vmid))
