@@ -19,9 +19,11 @@ from components.naming import ALLOCATIONS_DB_VAR
 from components.spec import SpecErrors
 from provisioning.runner import CrashSafeRunner
 from provisioning.stacks import TenantStacks
+from provisioning.tenant_backups import TenantBackups
 from provisioning.toolchain import PROJECT_DIR, backend_url
 from service.api.app import create_app
 from service.api.context import ServiceContext
+from service.archive_purger import start_archive_purger
 from service.key_sweeper import start_key_sweeper
 from service.metrics import Metrics
 from service.namespace import pin_existing_hostnames
@@ -39,11 +41,14 @@ def start_workers(settings: Settings, metrics: Metrics, stop: threading.Event) -
     options = WorkerOptions(settings.lease_seconds, settings.retry_base_seconds, settings.poll_seconds)
     queue = open_queue(settings.database_url)
     threads = []
+    backups = TenantBackups(runner.stacks)
     for _ in range(settings.concurrency):
-        thread = threading.Thread(target=Worker(queue, runner, options, metrics).run_forever, args=(stop,), daemon=True)
+        worker = Worker(queue, runner, options, metrics, backups=backups)
+        thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
         thread.start()
         threads.append(thread)
     threads.append(start_key_sweeper(runner.stacks, settings.key_sweep_seconds, stop))
+    threads.append(start_archive_purger(backups, settings.archive_purge_seconds, stop))
     return threads
 
 
@@ -63,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
             log.info("tenant %s keeps its numbered host names (hostname_scheme: numbered)", slug)
         metrics = Metrics(queue)
         # Built before any worker starts, so a bad billing or payment-gate setting stops start-up cleanly.
-        app = None if args.workers_only else create_app(ServiceContext(settings, queue, environment, metrics))
+        allocations = {ALLOCATIONS_DB_VAR: settings.allocations_db} if settings.allocations_db else {}
+        backups = TenantBackups(TenantStacks(settings.env_name, extra_env=allocations))
+        context = ServiceContext(settings, queue, environment, metrics, backups=backups)
+        app = None if args.workers_only else create_app(context)
     except (SettingsError, SpecErrors) as exc:
         print(f"python -m service: {exc}", file=sys.stderr)
         return 2

@@ -131,6 +131,8 @@ class Settings(EnvironmentSettings):
     """SERVICE_POLL_SECONDS: how often an idle worker looks for work."""
     key_sweep_seconds: Seconds = Field(300.0, validation_alias="SERVICE_KEY_SWEEP_SECONDS")
     """SERVICE_KEY_SWEEP_SECONDS: how often workers revoke per-run keys left by failed revokes or killed runs."""
+    archive_purge_seconds: Seconds = Field(3600.0, validation_alias="SERVICE_ARCHIVE_PURGE_SECONDS")
+    """SERVICE_ARCHIVE_PURGE_SECONDS: how often archives past their delete-after date are removed."""
     host: str = Field("127.0.0.1", validation_alias="SERVICE_HOST")
     """SERVICE_HOST: address the API binds."""
     port: Annotated[int, BeforeValidator(_whole_number(0))] = Field(8080, validation_alias="SERVICE_PORT")

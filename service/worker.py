@@ -16,17 +16,26 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
+
+import requests
+from proxmoxer import ResourceException
 
 from billing.adapter.usage_report import running_after
-from components.spec import SpecErrors
+from components.spec import SpecErrors, TenantSpec
+from provisioning.archive import ArchiveFailed
+from provisioning.backups import RestoreRefused
 from provisioning.declarations import stored_tenant
 from provisioning.failures import retry_in
 from provisioning.phases import PhaseTracker
+from provisioning.runlock import StackBusy
 from provisioning.runs import Operation, Runner, RunResult
+from provisioning.tenant_backups import BackupError, TenantBackups
 from service.metrics import Metrics
 from service.queue import Job, JobQueue, Outcome
+from service.queue.base import DATA_OPERATIONS
 from storage import describe
 
 log = logging.getLogger(__name__)
@@ -51,8 +60,11 @@ class Worker:
         options: WorkerOptions,
         metrics: Metrics | None = None,
         worker_id: str | None = None,
+        backups: TenantBackups | None = None,
     ) -> None:
         self.queue, self.runner, self.options, self.metrics = queue, runner, options, metrics
+        self.backups = backups
+        """Runs backup, restore and undelete jobs; a worker without it fails them, saying so."""
         self.id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -81,7 +93,8 @@ class Worker:
         finally:
             stop_heartbeat.set()
             beat.join()
-        self._settle(job, result, running_after(declaration, job.operation))
+        running = None if job.operation in DATA_OPERATIONS else running_after(declaration, _billed_as(job.operation))
+        self._settle(job, result, running)
         return True
 
     def _heartbeat(self, job: Job, stop: threading.Event, lost: threading.Event) -> None:
@@ -124,6 +137,8 @@ class Worker:
             return RunResult(job.slug, operation, False, 0.0, error=str(errors)), declaration
         phases = PhaseTracker(on_phase=lambda phase: self._record_phase(job, phase))
         try:
+            if job.operation in BACKUP_OPERATIONS:
+                return self._backup_operation(job, tenant), declaration
             return self.runner.run(tenant, operation, on_event=phases, cancel=cancel), declaration
         except Exception as exc:  # a bug or an unexpected engine failure: the job fails, the worker lives
             log.exception("worker %s: runner raised on %s", self.id, job.slug)
@@ -134,6 +149,33 @@ class Worker:
                 0.0,
                 error=f"runner failed unexpectedly ({type(exc).__name__}); see the service log",
             ), declaration
+
+    def _backup_operation(self, job: Job, tenant: TenantSpec) -> RunResult:
+        """A backup, restore or undelete job (:mod:`provisioning.tenant_backups`), its progress as phases."""
+        backups = self.backups
+        if backups is None:
+            error = "this worker was started without backup access (Worker(backups=...)); run the job on the service"
+            return RunResult(job.slug, cast(Operation, job.operation), False, 0.0, error=error)
+        progress = _TaskProgress(lambda phase: self._record_phase(job, phase))
+        operation = cast(Operation, job.operation)
+        started, p = time.monotonic(), job.params
+        try:
+            if job.operation == "backup":
+                made = backups.backup(tenant, p.get("server"), on_progress=progress)
+                outputs: dict[str, Any] = {"backups": [b.to_json() for b in made]}
+            elif job.operation == "restore":
+                report = backups.restore(
+                    tenant, str(p["volid"]), int(p["server"]), stop=bool(p.get("stop")), on_progress=progress
+                )
+                outputs = report.to_json()
+            else:
+                report = backups.undelete(tenant, on_progress=progress)
+                outputs = dict(report.applied.outputs) if report.applied is not None else {}
+                outputs["restored"] = report.restored
+        except BACKUP_FAILURES as exc:
+            kind = "transient" if isinstance(exc, TRANSIENT_BACKUP) else None
+            return RunResult(job.slug, operation, False, time.monotonic() - started, error=str(exc), error_kind=kind)
+        return RunResult(job.slug, operation, True, time.monotonic() - started, outputs=outputs)
 
     def _record_phase(self, job: Job, phase: str) -> None:
         """Record the job's current phase (:attr:`provisioning.phases.PhaseTracker.current`); best effort."""
@@ -165,3 +207,33 @@ class Worker:
             for phase, timing in job.phases.items():
                 self.metrics.signup_to_ready.labels(phase).observe(timing.get("seconds", 0.0))
             self.metrics.signup_to_ready.labels("total").observe((job.finished_at or 0.0) - job.created_at)
+
+
+BACKUP_OPERATIONS = ("backup", "restore", "undelete")
+BACKUP_FAILURES = (
+    BackupError,
+    RestoreRefused,
+    ArchiveFailed,
+    ResourceException,
+    StackBusy,
+    requests.RequestException,
+    TimeoutError,
+    RuntimeError,
+)
+TRANSIENT_BACKUP = (StackBusy, requests.RequestException, TimeoutError)
+
+
+def _billed_as(operation: str) -> str:
+    """What a finished operation means for usage: an undelete runs servers as an ``up`` does."""
+    return "up" if operation == "undelete" else operation
+
+
+class _TaskProgress:
+    """Proxmox task log lines -> the job's current phase (the last line that says what is happening)."""
+
+    def __init__(self, record: Callable[[str], None]) -> None:
+        self.record = record
+
+    def __call__(self, line: str) -> None:
+        if line.startswith("INFO: ") and any(w in line for w in ("Starting", "Finished", "restore", "creating")):
+            self.record(line[len("INFO: ") :][:120])

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute
 from billing.adapter.runtime import billing_runtime
 from billing.adapter.usage_report import usage_job
 from provisioning.toolchain import pulumi_command
-from service.api import health, operator, signups, stripe
+from service.api import backups, health, operator, signups, stripe
 from service.api.context import ServiceContext
 from service.settings import SettingsError
 
@@ -47,6 +47,12 @@ ROUTES: list[BaseRoute] = [
         "/v1/tenants/{slug}/decommission", operator.decommission, methods=["POST"], status_code=202, tags=["operator"]
     ),
     APIRoute("/v1/tenants/{slug}/reapply", operator.reapply, methods=["POST"], status_code=202, tags=["operator"]),
+    APIRoute("/v1/tenants/{slug}/backups", backups.list_backups, methods=["GET"], tags=["backups"]),
+    APIRoute("/v1/tenants/{slug}/backups", backups.back_up, methods=["POST"], status_code=202, tags=["backups"]),
+    APIRoute("/v1/tenants/{slug}/backups/protect", backups.protect, methods=["POST"], tags=["backups"]),
+    APIRoute("/v1/tenants/{slug}/restore", backups.restore, methods=["POST"], status_code=202, tags=["backups"]),
+    APIRoute("/v1/tenants/{slug}/undelete", backups.undelete, methods=["POST"], status_code=202, tags=["backups"]),
+    APIRoute("/v1/archives", backups.list_archives, methods=["GET"], tags=["backups"]),
     APIRoute("/v1/jobs", operator.list_jobs, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/jobs/{job_id}", operator.get_job, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/jobs/{job_id}/cancel", operator.cancel_job, methods=["POST"], tags=["operator"]),

@@ -16,6 +16,7 @@ from service.settings import Settings
 if TYPE_CHECKING:
     from billing.adapter.runtime import BillingRuntime
     from billing.adapter.usage_report import UsageJob
+    from provisioning.tenant_backups import TenantBackups
 
 
 @dataclass
@@ -32,6 +33,8 @@ class ServiceContext:
     """Stripe billing (webhook, outbox, suspension timer); None when billing is not configured."""
     usage: UsageJob | None = None
     """The VM-hours report job (runs while the app serves); None without billing and STRIPE_API_KEY."""
+    backups: TenantBackups | None = None
+    """Proxmox access for the backup endpoints' reads; None answers them 503."""
 
 
 def context(request: Request) -> ServiceContext:

@@ -33,8 +33,17 @@ class TenantPhase(StrEnum):
     CANCELLED = "cancelled"
 
 
-JobKind = Literal["signup", "reapply", "decommission"]
-OPERATION: dict[str, str] = {"signup": "up", "reapply": "up", "decommission": "destroy"}
+JobKind = Literal["signup", "reapply", "decommission", "backup", "restore", "undelete"]
+OPERATION: dict[str, str] = {
+    "signup": "up",
+    "reapply": "up",
+    "decommission": "destroy",
+    "backup": "backup",
+    "restore": "restore",
+    "undelete": "undelete",
+}
+DATA_OPERATIONS = ("backup", "restore")
+"""Operations on a ready tenant's data: they leave its phase and outputs as they are."""
 UNFINISHED = (JobState.QUEUED, JobState.RUNNING)
 REUSABLE_PHASES = (TenantPhase.DECOMMISSIONED, TenantPhase.CANCELLED)
 """Tenants that no longer hold their slug or their Dokploy organization (a new signup may take them)."""
@@ -65,6 +74,8 @@ class Job:
     phases: dict[str, dict[str, float]] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     event_id: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    """What a backup, restore or undelete job is asked to do."""
 
     def public(self) -> dict[str, Any]:
         """The operator view (no lease internals beyond who holds it)."""
@@ -86,6 +97,7 @@ class Job:
             "phases": self.phases,
             "outputs": self.outputs,
             "event_id": self.event_id,
+            "params": self.params,
         }
 
 
@@ -105,6 +117,12 @@ class Tenant:
     last_error: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def status(self) -> str:
+        """One line for people: the phase, and for a decommissioned tenant until when it can be undeleted."""
+        until = self.outputs.get("archivedUntil") if self.phase == TenantPhase.DECOMMISSIONED else None
+        return f"archived until {until}" if until else str(self.phase.value)
+
     def public(self, last_job: Job | None) -> dict[str, Any]:
         """The operator view, with the last job's per-phase timings."""
         return {
@@ -116,6 +134,7 @@ class Tenant:
             "updated_at": self.updated_at,
             "ready_at": self.ready_at,
             "outputs": self.outputs,
+            "status": self.status,
             "last_error": self.last_error,
             "last_job": last_job.id if last_job else None,
             "step": last_job.current_phase if last_job else None,
@@ -189,8 +208,9 @@ class JobQueue(Protocol):
         None when the tenant is not awaiting payment (already released, never held); raise :class:`NotFound`.
         """
 
-    def submit(self, slug: str, kind: JobKind, max_attempts: int) -> Submitted:
-        """Queue a reapply or decommission of a known tenant (an identical unfinished job is reused).
+    def submit(self, slug: str, kind: JobKind, max_attempts: int, params: dict[str, Any] | None = None) -> Submitted:
+        """Queue a reapply, decommission, backup, restore or undelete of a known tenant (an identical
+        unfinished job is reused). Only a decommissioned tenant can be undeleted, and nothing else can.
 
         A tenant awaiting payment has nothing to apply (reapply: :class:`Conflict`); decommissioning it
         cancels its held signup and returns that job, with no engine run.

@@ -25,6 +25,7 @@ from clients.retry import RetryPolicy
 from service.queue import usage
 from service.queue.base import (
     AWAITING_PAYMENT,
+    DATA_OPERATIONS,
     HELD,
     OPERATION,
     REUSABLE_PHASES,
@@ -53,6 +54,7 @@ def _job(row: RowMapping) -> Job:
     fields["state"] = JobState(fields["state"])
     fields["phases"] = json.loads(fields["phases"] or "{}")
     fields["outputs"] = json.loads(fields["outputs"] or "{}")
+    fields["params"] = json.loads(fields.get("params") or "{}")
     return Job(**fields)
 
 
@@ -242,26 +244,38 @@ class SqlQueue:
             )
             return self._get_job(tx, last_job_id)
 
-    def submit(self, slug: str, kind: JobKind, max_attempts: int) -> Submitted:
-        """Queue a reapply or decommission of a known tenant (an identical unfinished job is reused).
+    def submit(self, slug: str, kind: JobKind, max_attempts: int, params: dict[str, Any] | None = None) -> Submitted:
+        """Queue a reapply, decommission, backup, restore or undelete of a known tenant (an identical
+        unfinished job is reused).
 
         A tenant awaiting payment has nothing to apply (reapply: :class:`Conflict`); decommissioning it
-        cancels its held signup and returns that job, with no engine run.
+        cancels its held signup and returns that job, with no engine run. Only a decommissioned tenant can
+        be undeleted, and nothing else can be done to it; backups and restores need a ready tenant.
         """
+        text = json.dumps(params or {}, sort_keys=True)
         with self.transaction(write=True) as tx:
             now = self.now(tx)
             tenant = tx.execute(sa.select(tenants.c.phase, tenants.c.last_job_id).where(tenants.c.slug == slug)).first()
             if tenant is None:
                 raise NotFound(f"no tenant {slug!r}")
-            if tenant.phase in REUSABLE_PHASES:
+            if kind == "undelete" and tenant.phase != TenantPhase.DECOMMISSIONED:
+                raise Conflict(f"tenant {slug!r} is {tenant.phase}; only a decommissioned tenant can be undeleted")
+            if kind != "undelete" and tenant.phase in REUSABLE_PHASES:
                 raise Conflict(f"tenant {slug!r} is {tenant.phase}")
             if tenant.phase == AWAITING_PAYMENT:
                 return self._drop_held(tx, slug, kind, tenant.last_job_id, now)
+            if kind in DATA_OPERATIONS and tenant.phase != TenantPhase.READY:
+                raise Conflict(f"tenant {slug!r} is {tenant.phase}; a {kind} needs a ready tenant")
             operation = OPERATION[kind]
             pending = (
                 tx.execute(
                     sa.select(jobs)
-                    .where(jobs.c.slug == slug, jobs.c.operation == operation, jobs.c.state == JobState.QUEUED)
+                    .where(
+                        jobs.c.slug == slug,
+                        jobs.c.operation == operation,
+                        jobs.c.state == JobState.QUEUED,
+                        jobs.c.params == text,
+                    )
                     .order_by(jobs.c.seq.desc())
                     .limit(1)
                 )
@@ -276,7 +290,7 @@ class SqlQueue:
                     .where(jobs.c.slug == slug, jobs.c.state == JobState.QUEUED, jobs.c.operation == "up")
                     .values(state=JobState.CANCELLED, finished_at=now, error="superseded by decommission")
                 )
-            job = self._insert_job(tx, slug, kind, max_attempts, now, None)
+            job = self._insert_job(tx, slug, kind, max_attempts, now, None, params=text)
             tx.execute(sa.update(tenants).where(tenants.c.slug == slug).values(last_job_id=job.id, updated_at=now))
             return Submitted(job, created=True)
 
@@ -338,6 +352,7 @@ class SqlQueue:
         now: float,
         event_id: str | None,
         state: JobState = JobState.QUEUED,
+        params: str = "{}",
     ) -> Job:
         job_id = uuid.uuid4().hex
         tx.execute(
@@ -354,6 +369,7 @@ class SqlQueue:
                 phases="{}",
                 outputs="{}",
                 event_id=event_id,
+                params=params,
             )
         )
         return self._get_job(tx, job_id)
@@ -385,7 +401,8 @@ class SqlQueue:
                 settles = [tenants.c.slug == row["slug"]]
                 if phase != TenantPhase.DECOMMISSIONING:  # a reapply of a ready tenant keeps it ready
                     settles.append(tenants.c.phase != TenantPhase.READY)
-                tx.execute(sa.update(tenants).where(*settles).values(phase=phase, updated_at=now))
+                if row["operation"] not in DATA_OPERATIONS:  # a backup or restore leaves the phase alone
+                    tx.execute(sa.update(tenants).where(*settles).values(phase=phase, updated_at=now))
                 return self._get_job(tx, row["id"])
         except Exception as exc:  # a racing claimer won the per-tenant slot: nothing to do this round
             if self.is_unique_violation(exc):
@@ -487,10 +504,17 @@ class SqlQueue:
 
     def _settle_tenant(self, tx: Connection, job: Job, outcome: Outcome, now: float) -> None:
         tenant = sa.update(tenants).where(tenants.c.slug == job.slug)
-        if not outcome.ok:
+        if job.operation in DATA_OPERATIONS:  # the tenant stays as it is; a failure is its last error
+            tx.execute(tenant.values(last_error=None if outcome.ok else outcome.error, updated_at=now))
+        elif not outcome.ok:
             tx.execute(tenant.values(phase=TenantPhase.FAILED, last_error=outcome.error, updated_at=now))
-        elif job.operation == "destroy":
-            tx.execute(tenant.values(phase=TenantPhase.DECOMMISSIONED, outputs="{}", last_error=None, updated_at=now))
+        elif job.operation == "destroy":  # what was archived, and until when (the tenant's status shows it)
+            archived = {k: v for k, v in outcome.outputs.items() if k in ("archivedUntil", "archives")}
+            tx.execute(
+                tenant.values(
+                    phase=TenantPhase.DECOMMISSIONED, outputs=json.dumps(archived), last_error=None, updated_at=now
+                )
+            )
         else:
             tx.execute(
                 tenant.values(

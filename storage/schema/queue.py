@@ -34,6 +34,7 @@ jobs = sa.Table(
     sa.Column("phases", sa.Text, nullable=False),
     sa.Column("outputs", sa.Text, nullable=False),
     sa.Column("event_id", sa.Text),
+    sa.Column("params", sa.Text, nullable=False, server_default="{}"),
     sqlite_autoincrement=True,  # seq is never reused: it orders a tenant's jobs
 )
 RUNNING_ONLY = sa.text("state = 'running'")

@@ -24,6 +24,7 @@ from components.spec import TenantSpec
 from provisioning.declarations import stored_tenant
 from provisioning.runner import CrashSafeRunner
 from provisioning.stacks import TenantStacks
+from provisioning.tenant_backups import TenantBackups
 from provisioning.toolchain import PROJECT_DIR
 from scripts.localenv.cloud import LocalCloud
 from service.api.app import create_app
@@ -222,7 +223,8 @@ class EngineService:
         env = {**service_env(tmp_path, database_url), **SERVICE_ENV, **overrides}
         settings = load_settings(env)
         queue = open_queue(settings.database_url)
-        app = create_app(ServiceContext(settings, queue, cloud.environment, Metrics(queue)))
+        backups = TenantBackups(TenantStacks(settings.env_name))
+        app = create_app(ServiceContext(settings, queue, cloud.environment, Metrics(queue), backups=backups))
         server = ServerThread(app)
         return cls(cloud, settings, env, queue, server, server.start(), tmp_path)
 
@@ -239,8 +241,9 @@ class EngineService:
         options = WorkerOptions(
             self.settings.lease_seconds, self.settings.retry_base_seconds, self.settings.poll_seconds
         )
+        backups = TenantBackups(runner.stacks)
         for n in range(count):
-            worker = Worker(self.queue, runner, options, worker_id=f"thread{n}")
+            worker = Worker(self.queue, runner, options, worker_id=f"thread{n}", backups=backups)
             thread = threading.Thread(target=worker.run_forever, args=(self._stop,), daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -279,11 +282,12 @@ class EngineService:
             headers={"Content-Type": "application/json", "X-Signature": sign(self.settings.hmac_secret, raw)},
         )
 
-    def op(self, method: str, path: str) -> requests.Response:
-        """An operator call with the bearer token."""
+    def op(self, method: str, path: str, body: dict[str, Any] | None = None) -> requests.Response:
+        """An operator call with the bearer token (and a JSON ``body``)."""
         return requests.request(
             method,
             f"{self.base_url}{path}",
+            json=body,
             timeout=HTTP_TIMEOUT,
             headers={"Authorization": f"Bearer {self.settings.operator_token.get_secret_value()}"},
         )

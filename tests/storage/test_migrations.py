@@ -216,14 +216,14 @@ def test_concurrent_openers_migrate_once(location: str, name: str) -> None:
 
 NEXT_REVISION = '''"""A column added after the move to Alembic (what ``python -m storage new`` starts).
 
-Revision ID: queue_0003
-Revises: queue_0002
+Revision ID: queue_0004
+Revises: queue_0003
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "queue_0003"
-down_revision = "queue_0002"
+revision = "queue_0004"
+down_revision = "queue_0003"
 branch_labels = None
 depends_on = None
 
@@ -243,15 +243,15 @@ def test_a_new_revision_adds_its_column_to_an_existing_database(
     """How a column is added from now on: a new revision on the database's branch, applied when stores open."""
     queue_url = location if location.startswith("postgresql://") else f"sqlite://{sqlite_path(location)}"
     open_queue(queue_url).submit_signup("evt-1", "acme", "starter", "org_acme", "slug: acme", 3)
-    assert revision(location, "queue") == "queue_0002"
+    assert revision(location, "queue") == "queue_0003"
     migrations = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS, migrations, ignore=shutil.ignore_patterns("__pycache__"))
-    (migrations / "versions" / "queue" / "queue_0003_tenant_note.py").write_text(NEXT_REVISION)
+    (migrations / "versions" / "queue" / "queue_0004_tenant_note.py").write_text(NEXT_REVISION)
     monkeypatch.setattr(migrate, "MIGRATIONS", migrations)
     migrate.head.cache_clear()
     try:
         queue = open_queue(queue_url)
-        assert revision(location, "queue") == "queue_0003"
+        assert revision(location, "queue") == "queue_0004"
         assert ("note", False) in columns(location)["tenants"]
         assert run_sql(location, "SELECT slug, note FROM tenants") == [("acme", "")]
         assert [t.slug for t in queue.list_tenants()] == ["acme"]
