@@ -64,6 +64,8 @@ class Archive:
     size: int
     declaration: str | None
     """The tenant's YAML declaration at decommission time (undelete re-declares it)."""
+    reason: str = "decommission"
+    """``decommission`` (the whole tenant went) or ``downgrade`` (fewer servers were declared)."""
 
     def expired(self, today: dt.date) -> bool:
         return dt.date.fromisoformat(self.delete_after) < today
@@ -74,12 +76,14 @@ class Archive:
         return data
 
 
-def archive_notes(env: str, spec: TenantSpec, server: ServerRef, hostname: str, delete_after: dt.date) -> str:
+def archive_notes(
+    env: str, spec: TenantSpec, server: ServerRef, hostname: str, delete_after: dt.date, reason: str = "decommission"
+) -> str:
     """The first notes line of a server's archive (fits vzdump's ``notes-template``)."""
     return (
         f"{ARCHIVE_MARK} env={env} tenant={spec.slug} server={server.index} vmid={server.vmid} "
         f"host={hostname} addr={server.address or '-'} node={server.node} plan={spec.plan} "
-        f"delete-after={delete_after.isoformat()}"
+        f"reason={reason} delete-after={delete_after.isoformat()}"
     )
 
 
@@ -109,6 +113,7 @@ def parse_archive(storage: str, item: dict[str, Any]) -> Archive | None:
             ctime=int(item.get("ctime", 0)),
             size=int(item.get("size", 0)),
             declaration=declaration,
+            reason=fields.get("reason", "decommission"),
         )
     except ValueError:
         return None
@@ -134,6 +139,7 @@ def archive_tenant(
     today: dt.date | None = None,
     on_progress: Progress | None = None,
     timeout: float = ARCHIVE_TIMEOUT,
+    reason: str = "decommission",
 ) -> list[Archive]:
     """Take and record the final backup of each server; raise :class:`ArchiveFailed` if any fails.
 
@@ -147,7 +153,7 @@ def archive_tenant(
     archives = []
     for server in servers:
         hostname = hostnames[server.index] if server.index < len(hostnames) else ""
-        first = archive_notes(environment.name, spec, server, hostname, delete_after)
+        first = archive_notes(environment.name, spec, server, hostname, delete_after, reason)
         try:
             archives.append(
                 _archive_server(api, policy, server, first, declaration, on_progress=on_progress, timeout=timeout)
@@ -228,7 +234,13 @@ def _remove_superseded(api: ProxmoxAPI, keep: Archive, server: ServerRef) -> Non
         old = parse_archive(keep.storage, item)
         if old is None or old.volid == keep.volid or old.ctime > keep.ctime:
             continue
-        if (old.env, old.slug, old.server, old.vmid) == (keep.env, keep.slug, keep.server, keep.vmid):
+        if (old.env, old.slug, old.server, old.vmid, old.reason) == (
+            keep.env,
+            keep.slug,
+            keep.server,
+            keep.vmid,
+            keep.reason,
+        ):
             delete_archive(api, server.node, old)
 
 
@@ -263,7 +275,7 @@ def purge_expired(
 
 def undelete_declaration(archives: Sequence[Archive], environment: Environment) -> TenantSpec:
     """The tenant's declaration as its archives recorded it (same slug, hostnames and plan)."""
-    recorded = [a for a in archives if a.declaration]
+    recorded = [a for a in archives if a.declaration and a.reason == "decommission"]
     if not recorded:
         raise ArchiveFailed("none of the archives records the tenant's declaration; declare it by hand and restore")
     newest = max(recorded, key=lambda a: a.ctime)

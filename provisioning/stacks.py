@@ -192,9 +192,9 @@ class TenantStacks:
             return RunResult(slug, operation, False, time.monotonic() - started, error=error, error_kind=kind)
 
         archived: dict[str, Any] = {}
-        if operation == "destroy":
+        if operation in ("destroy", "up"):
             try:
-                archived = self.archive_before_destroy(tenant, cancel)
+                archived = self.archive_before_destroy(tenant, cancel, only_removed=operation == "up")
             except ArchiveFailed as exc:
                 return failed(str(exc), "transient" if isinstance(exc.__cause__, TRANSIENT_ARCHIVE) else None)
         try:
@@ -216,21 +216,31 @@ class TenantStacks:
         except RunKeyError as exc:  # nothing ran: Dokploy's outage is the job's to wait out, not the tenant's
             return failed(str(exc), "transient" if exc.transient else None)
         result.seconds = time.monotonic() - started
-        result.outputs.update(archived)
+        if operation == "destroy":
+            result.outputs.update(archived)
+        elif archived:  # servers a downgrade removed
+            result.outputs["removedServersArchived"] = archived["archives"]
         return result
 
-    def archive_before_destroy(self, tenant: TenantSpec, cancel: threading.Event | None = None) -> dict[str, Any]:
+    def archive_before_destroy(
+        self, tenant: TenantSpec, cancel: threading.Event | None = None, *, only_removed: bool = False
+    ) -> dict[str, Any]:
         """Take the final backup of each server the stack holds (:mod:`provisioning.archive`); return what
-        the destroy's result reports: ``archivedUntil`` and ``archives``. No servers, nothing to archive."""
+        the run's result reports: ``archivedUntil`` and ``archives``. No servers, nothing to archive.
+
+        ``only_removed``: before an ``up``, only the servers the declaration no longer has (a downgrade to
+        fewer servers destroys them)."""
         stack = self.stack(tenant, cancel=cancel)
         servers = servers_in_state(stack.export_stack().deployment or {}, tenant.slug)
+        if only_removed:
+            servers = [s for s in servers if s.index >= tenant.servers]
         if not servers:
             return {}
         try:
             api = client_from_env(env=self.env_vars(tenant))
-            archives = archive_tenant(
-                api, self.environment, tenant, servers, tenant_hostnames(tenant, self.environment)
-            )
+            hostnames = tenant_hostnames(tenant, self.environment)
+            reason = "downgrade" if only_removed else "decommission"
+            archives = archive_tenant(api, self.environment, tenant, servers, hostnames, reason=reason)
         except (requests.RequestException, ProxmoxSettingsError) as exc:
             raise ArchiveFailed(
                 f"archive of {tenant.slug} could not reach Proxmox, so nothing was destroyed: {exc}"

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
 from proxmoxer import ProxmoxAPI
 
 from clients.proxmox import client_from_env, vmid_taken
@@ -155,6 +156,10 @@ class TenantBackups:
                 "after their delete-after date)"
             )
         newest = _newest_per_server(archives)
+        if not newest:
+            raise BackupError(
+                f"{tenant.slug} has only archives of servers removed by downgrades, none of a decommission"
+            )
         if max(newest) >= tenant.servers:
             raise BackupError(f"the archives hold {max(newest) + 1} servers; the declaration has {tenant.servers}")
         with stack_run_lock(self.stacks.stack_name(tenant.slug)):
@@ -260,10 +265,23 @@ def _region_env(region: Region) -> dict[str, str]:
 
 
 def _newest_per_server(archives: Sequence[A.Archive]) -> dict[int, A.Archive]:
+    """The last decommission's archive of each server: the newest per index, for the servers the newest
+    archive's declaration had (older archives of servers beyond them belong to an earlier decommission)."""
+    whole = sorted((a for a in archives if a.reason == "decommission"), key=lambda a: a.ctime)
+    if not whole:
+        return {}
+    newest = whole[-1]
+    count = _declared_servers(newest.declaration) if newest.declaration else newest.server + 1
     out: dict[int, A.Archive] = {}
-    for archive in sorted(archives, key=lambda a: a.ctime):
-        out[archive.server] = archive
+    for archive in whole:
+        if archive.server < count:
+            out[archive.server] = archive
     return out
+
+
+def _declared_servers(declaration: str) -> int:
+    data = yaml.safe_load(declaration)
+    return int(data.get("servers", 1)) if isinstance(data, dict) else 1
 
 
 def _restored_into(api: ProxmoxAPI, node: str, archive: A.Archive) -> int | None:

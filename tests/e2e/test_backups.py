@@ -149,6 +149,23 @@ def test_step4_on_demand_backup_then_in_place_restore_brings_the_data_back(local
     assert address is not None and address[0] in {s.ip_address for s in registered}
 
 
+def test_step4b_a_downgrade_to_fewer_servers_archives_the_removed_one_first(local_cloud: CloudUnderTest) -> None:
+    spec = local_cloud.tenants_dir / f"{SLUG}.yaml"
+    removed = _state["vmids"][1]
+    _wait_agent(local_cloud, removed)
+    _write(local_cloud, removed, "data of the server the downgrade removes")
+    spec.write_text(spec.read_text().replace("servers: 2", "servers: 1"))
+    fewer = local_cloud.stacks.run(local_cloud.tenant(SLUG), "up")
+    assert fewer.ok, fewer.error
+    assert removed not in _backend(local_cloud).vms
+    [archive] = fewer.outputs["removedServersArchived"]
+    assert (archive["server"], archive["vmid"], archive["reason"]) == (1, removed, "downgrade")
+    spec.write_text(spec.read_text().replace("servers: 1", "servers: 2"))
+    more = local_cloud.stacks.run(local_cloud.tenant(SLUG), "up")
+    assert more.ok, more.error
+    _state["vmids"] = more.outputs["vmIds"]
+
+
 def test_step5_decommission_archives_first_then_destroys(local_cloud: CloudUnderTest) -> None:
     tenant = local_cloud.tenant(SLUG)
     vmids = _state["vmids"]
@@ -156,7 +173,7 @@ def test_step5_decommission_archives_first_then_destroys(local_cloud: CloudUnder
     result = local_cloud.stacks.run(tenant, "destroy")
     assert result.ok, result.error
     today = dt.datetime.now(dt.UTC).date()
-    archives = TenantBackups(local_cloud.stacks).archives(SLUG)
+    archives = [a for a in TenantBackups(local_cloud.stacks).archives(SLUG) if a.reason == "decommission"]
     assert sorted((a.server, a.vmid) for a in archives) == [(0, vmids[0]), (1, vmids[1])]
     window = local_cloud.stacks.environment.archive
     assert window is not None and all(a.storage == window.storage for a in archives)
@@ -183,7 +200,9 @@ def test_step6_undelete_within_the_window_brings_the_tenant_back_with_its_data(l
     assert [_read(local_cloud, v) for v in vmids] == ["orders as of the backup", "server two's last words"]
     address = _backend(local_cloud).guest_ipv4(_backend(local_cloud).vms[vmids[0]])
     assert address is not None and address[0] == report.applied.outputs["addresses"][0]
-    assert report.applied.outputs["hostnames"] == [a.hostname for a in _state["archives"]]
+    assert report.applied.outputs["hostnames"] == [
+        a.hostname for a in sorted(_state["archives"], key=lambda a: a.server)
+    ]
     assert all(report.applied.outputs["dokployServerIds"])
     again = backups.undelete(local_cloud.tenant(SLUG))
     assert again.restored == [], "a second undelete restores nothing twice"
