@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,10 +32,9 @@ from components.environment import ArchivePolicy, Environment
 from components.naming import ARCHIVE_MARK, parse_notes
 from components.spec import TenantSpec, dump_tenant, parse_tenant
 from components.spec.hostnames import server_labels
-from provisioning.backups import BackupVolume, Progress, ServerRef, set_protected, volume_path
+from provisioning.backups import BackupVolume, Progress, ServerRef, set_protected, volume_path, wait_unlocked
 
 ARCHIVE_TIMEOUT = 4 * 3600.0
-LOCK_WAIT = 3600.0
 DECLARATION_PREFIX = "declaration="
 
 
@@ -193,7 +191,7 @@ def _archive_server(
     on_progress: Progress | None,
     timeout: float,
 ) -> Archive:
-    _wait_unlocked(api, server)
+    wait_unlocked(api, server, ("backup",))  # a dead attempt's vzdump
     content = api.nodes(server.node).storage(policy.storage).content
     before = {str(item["volid"]) for item in content.get(content="backup", vmid=server.vmid)}
     upid = api.nodes(server.node).vzdump.post(
@@ -216,15 +214,6 @@ def _archive_server(
     notes = f"{first_line}\n{DECLARATION_PREFIX}{declaration}"
     content(volume_path(archive.volid)).put(notes=notes)
     return Archive(**{**asdict(archive), "declaration": base64.b64decode(declaration).decode()})
-
-
-def _wait_unlocked(api: ProxmoxAPI, server: ServerRef, wait: float = LOCK_WAIT) -> None:
-    """Wait while a dead attempt's vzdump holds the VM's ``backup`` lock."""
-    deadline = time.monotonic() + wait
-    while api.nodes(server.node).qemu(server.vmid).config.get().get("lock") == "backup":
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"VM {server.vmid} stayed locked by a backup for {wait:.0f} s")
-        time.sleep(1.0)
 
 
 def _remove_superseded(api: ProxmoxAPI, keep: Archive, server: ServerRef) -> None:

@@ -9,6 +9,7 @@ change, so a preview afterwards shows nothing to do.
 
 from __future__ import annotations
 
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -30,6 +31,8 @@ Progress = Callable[[str], None]
 BACKUP_TIMEOUT = 4 * 3600.0
 RESTORE_TIMEOUT = 4 * 3600.0
 POWER_TIMEOUT = 600.0
+LOCK_WAIT = 3600.0
+LOCK_POLL = 0.5
 
 
 class RestoreRefused(RuntimeError):
@@ -163,6 +166,15 @@ def backup_now(
     ]
 
 
+def wait_unlocked(api: ProxmoxAPI, server: ServerRef, locks: tuple[str, ...], wait: float = LOCK_WAIT) -> None:
+    """Wait while the VM holds one of ``locks`` (a task of a run that died goes on in Proxmox)."""
+    deadline = time.monotonic() + wait
+    while api.nodes(server.node).qemu(server.vmid).config.get().get("lock") in locks:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"VM {server.vmid} stayed locked ({'/'.join(locks)}) for {wait:.0f} s")
+        time.sleep(LOCK_POLL)
+
+
 def volume_path(volid: str) -> str:
     """A volume id as one URL path segment: backup volids hold a ``/``, which PVE's router would split."""
     return urllib.parse.quote(volid, safe="")
@@ -192,6 +204,7 @@ def restore_into(
     for a backup of another server.
     """
     vm = api.nodes(server.node).qemu(server.vmid)
+    wait_unlocked(api, server, ("backup", "create"))  # a dead attempt's backup or restore still running
     if vm.status.current.get().get("status") == "running":
         if not stop:
             raise RestoreRefused(

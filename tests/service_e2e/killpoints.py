@@ -70,13 +70,45 @@ def after_dokploy_removed(cloud: EngineCloud, t: Tenant) -> bool:
     return not dokploy_servers(cloud, t.org) and bool(_vms(cloud, t))
 
 
+def during_archive(cloud: EngineCloud, t: Tenant) -> bool:
+    return any(vm.lock == "backup" for vm in _vms(cloud, t))
+
+
+def after_archive_before_destroy(cloud: EngineCloud, t: Tenant) -> bool:
+    """The final backup is recorded (its notes carry the declaration) and nothing is destroyed yet."""
+    return bool(archive_volumes(cloud, t)) and bool(dokploy_servers(cloud, t.org)) and bool(_vms(cloud, t))
+
+
+def during_restore_stop(cloud: EngineCloud, t: Tenant) -> bool:
+    ids = {str(vm.vmid) for vm in _vms(cloud, t)}
+    return any(
+        task.ttype == "qmstop" and task.tid in ids and task.status == "running"
+        for backend in cloud.proxmox_backends()
+        for task in list(backend.tasks.values())
+    )
+
+
+def during_restore(cloud: EngineCloud, t: Tenant) -> bool:
+    return any(vm.lock == "create" for vm in _vms(cloud, t))
+
+
+def archive_volumes(cloud: EngineCloud, t: Tenant) -> list[Any]:
+    """The tenant's archive volumes whose notes are complete (the declaration line written)."""
+    return [
+        vol
+        for backend in cloud.proxmox_backends()
+        for vol in list(backend.volumes.values())
+        if vol.content == "backup" and f"tenant={t.slug} " in vol.notes and "declaration=" in vol.notes
+    ]
+
+
 @dataclass(frozen=True)
 class KillPoint:
     """Where to kill: the operation, the simulator slow-downs that make the point last, the probe."""
 
     name: str
     operation: str
-    """``signup`` or ``decommission``."""
+    """``signup``, ``decommission`` or ``restore``."""
     probe: Probe
     proxmox_seconds: dict[str, float] = field(default_factory=dict)
     setup_seconds: float = 0.0
@@ -92,6 +124,15 @@ KILL_POINTS = (
     KillPoint("during-dokploy-setup", "signup", during_dokploy_setup, setup_seconds=2.0),
     KillPoint("decommission-after-dokploy-removed", "decommission", after_dokploy_removed, {"qmstop": 2.0}),
     KillPoint("decommission-during-vm-destroy", "decommission", during_vm_destroy, {"qmdestroy": 2.0}),
+    KillPoint("decommission-during-archive", "decommission", during_archive, {"vzdump": 3.0}),
+    KillPoint(
+        "decommission-after-archive",
+        "decommission",
+        after_archive_before_destroy,
+        dokploy_latency={r"server\.remove": 3.0},
+    ),
+    KillPoint("restore-during-stop", "restore", during_restore_stop, {"qmstop": 3.0}),
+    KillPoint("restore-during-qmrestore", "restore", during_restore, {"qmrestore": 3.0}),
 )
 SUMMARY: list[str] = []
 """The crash report's table, printed in pytest's terminal summary."""

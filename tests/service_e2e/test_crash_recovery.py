@@ -1,8 +1,9 @@
 """A worker process SIGKILLed (with its engine processes) at many points of a real run, then replaced.
 
 For every kill point the tenant must end as if nothing happened: a signup ends ready with exactly one
-VM, one DNS record and one set-up Dokploy server; a decommission ends with none; no simulator VM is
-left that no stack owns. What recovery did at each point is printed as a table and written to
+VM, one DNS record and one set-up Dokploy server; a decommission ends with none and exactly one final
+backup of the server (its archive); a restore ends with the server running the backed-up data; no
+simulator VM is left that no stack owns. What recovery did at each point is printed as a table and written to
 ``.state/service-crash-report.json``. Every point runs by default, on one cloud shared by the module.
 """
 
@@ -18,6 +19,7 @@ import pytest
 from components.environment import Environment
 from provisioning.runner import CrashSafeRunner
 from provisioning.runs import RunResult
+from provisioning.tenant_backups import TenantBackups
 from provisioning.toolchain import PROJECT_DIR
 from service.queue import JobQueue
 from service.worker import Worker, WorkerOptions
@@ -33,7 +35,7 @@ from tests.service_e2e.killpoints import (
     wait_for_point,
     write_report,
 )
-from tests.service_e2e.observe import footprint, unowned_vms
+from tests.service_e2e.observe import footprint, tenant_vms, unowned_vms
 
 pytestmark = pytest.mark.engine
 REPORT = PROJECT_DIR / ".state" / "service-crash-report.json"
@@ -76,14 +78,38 @@ def _kill_at(service: EngineService, cloud: EngineCloud, tenant: Tenant, point: 
     return doomed
 
 
+MARKER = "/srv/app/marker.txt"
+
+
+def _provision(service: EngineService, body: dict[str, Any]) -> None:
+    """Signup to ready at full speed, by a worker in this process."""
+    job_id = service.signup(body).json()["job_id"]
+    Worker(service.queue, service.runner(), _options(service), worker_id="provisioner").run_once()
+    job = service.job(job_id)
+    assert job["state"] == "succeeded", job["error"]
+
+
+def _guest(cloud: EngineCloud, slug: str) -> tuple[Any, int]:
+    [vm] = tenant_vms(cloud, slug)
+    backend = next(b for b in cloud.proxmox_backends() if vm.vmid in b.vms)
+    return backend, vm.vmid
+
+
 def _submit(service: EngineService, cloud: EngineCloud, body: dict[str, Any], point: KillPoint) -> str:
-    if point.operation == "decommission":  # provision first, at full speed, by a worker in this process
-        job_id = service.signup(body).json()["job_id"]
-        Worker(service.queue, service.runner(), _options(service), worker_id="provisioner").run_once()
-        job = service.job(job_id)
-        assert job["state"] == "succeeded", job["error"]
+    if point.operation == "decommission":
+        _provision(service, body)
         _slow_down(cloud, point)
         return str(service.op("POST", f"/v1/tenants/{body['slug']}/decommission").json()["job_id"])
+    if point.operation == "restore":  # data as of a backup, then changed; the restore must bring it back
+        _provision(service, body)
+        backend, vmid = _guest(cloud, body["slug"])
+        wait_for(lambda: backend.agent_ready(backend.vms[vmid]), 30, "the guest agent")
+        backend.guest_file_write(backend.vms[vmid].node, vmid, MARKER, "as backed up", True)
+        [backup] = TenantBackups(service.runner().stacks).backup(service.declared(body["slug"]))
+        backend.guest_file_write(backend.vms[vmid].node, vmid, MARKER, "changed later", True)
+        _slow_down(cloud, point)
+        restore = {"volid": backup.volid, "server": 0, "stop": True}
+        return str(service.op("POST", f"/v1/tenants/{body['slug']}/restore", restore).json()["job_id"])
     _slow_down(cloud, point)
     return str(service.signup(body).json()["job_id"])
 
@@ -107,6 +133,7 @@ def test_killed_worker_run_converges(
     settled = time.monotonic() - started
     seen = footprint(engine_cloud, tenant.slug, tenant.org)
     expected = (0, 0, 0) if point.operation == "decommission" else (1, 1, 1)
+    archives = [a for a in TenantBackups(service.runner().stacks).archives(tenant.slug) if a.reason == "decommission"]
     orphans = unowned_vms(engine_cloud)
     ok = (
         job["state"] == "succeeded"
@@ -129,6 +156,7 @@ def test_killed_worker_run_converges(
                 "ssh_keys": seen.ssh_keys,
                 "stack": seen.stack,
                 "unowned_vms": orphans,
+                "archives": [a.volid for a in archives],
                 "job": job["state"],
                 "error": job["error"],
             },
@@ -141,9 +169,17 @@ def test_killed_worker_run_converges(
     if point.operation == "signup":
         assert seen.servers[0]["installed"] and seen.vms[0].agent_ready and seen.vms[0].status == "running"
         assert service.tenant(tenant.slug)["phase"] == "ready"
+    elif point.operation == "restore":
+        backend, vmid = _guest(engine_cloud, tenant.slug)
+        assert backend.vms[vmid].status == "running" and service.tenant(tenant.slug)["phase"] == "ready"
+        wait_for(lambda: backend.agent_ready(backend.vms[vmid]), 30, "the restored guest's agent")
+        node = backend.vms[vmid].node
+        assert backend.guest_file_read(node, vmid, MARKER)["content"] == "as backed up", "the restore's data"
     else:
         assert seen.ssh_keys == 0 and not seen.stack
         assert service.tenant(tenant.slug)["phase"] == "decommissioned"
+        assert len(archives) == 1, f"exactly one final backup of the server, none lost or doubled: {archives}"
+        assert service.tenant(tenant.slug)["status"] == f"archived until {archives[0].delete_after}"
 
 
 class _FailingHeartbeats:
