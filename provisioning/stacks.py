@@ -23,7 +23,7 @@ from pulumi import automation as auto
 
 from clients.proxmox import ProxmoxSettingsError, client_from_env
 from clients.retry import RetryPolicy
-from components.environment import SECRET_KEYS, Environment, load_environment
+from components.environment import PROJECT, SECRET_KEYS, Environment, load_environment
 from components.naming import (
     ALLOCATIONS_DB_VAR,
     DOKPLOY_API_KEY_VAR,
@@ -36,7 +36,7 @@ from components.naming import (
 )
 from components.spec import TenantSpec
 from policies.runtime import policy_args
-from provisioning.archive import ArchiveFailed, archive_tenant, tenant_hostnames
+from provisioning.archive import Archive, ArchiveFailed, archive_tenant, list_archives, tenant_hostnames
 from provisioning.backups import servers_in_state
 from provisioning.cancel import RunCancelled
 from provisioning.declarations import engine_variables
@@ -51,6 +51,7 @@ from provisioning.key_ledger import KeyLedger
 from provisioning.runlock import StackBusy, stack_run_lock
 from provisioning.runs import EventHandler, Operation, RunResult
 from provisioning.secrets import environment_secrets
+from provisioning.state_backend import may_have_checkpoint
 from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_command
 
 STACK_LOCK_RETRY = RetryPolicy(attempts=5, initial=1.0, maximum=10.0)
@@ -230,25 +231,44 @@ class TenantStacks:
 
         ``only_removed``: before an ``up``, only the servers the declaration no longer has (a downgrade to
         fewer servers destroys them)."""
+        if not may_have_checkpoint(PROJECT, self.stack_name(tenant.slug)):
+            return {}  # a stack never created (a signup): nothing to archive, no engine call spent finding that out
         stack = self.stack(tenant, cancel=cancel)
         servers = servers_in_state(stack.export_stack().deployment or {}, tenant.slug)
         if only_removed:
             servers = [s for s in servers if s.index >= tenant.servers]
-        if not servers:
+        if not servers and only_removed:
             return {}
         try:
             api = client_from_env(env=self.env_vars(tenant))
-            hostnames = tenant_hostnames(tenant, self.environment)
-            reason = "downgrade" if only_removed else "decommission"
-            archives = archive_tenant(api, self.environment, tenant, servers, hostnames, reason=reason)
+            if not servers:  # an earlier attempt archived and destroyed them before it died: report its archives
+                archives = self._earlier_archives(api, tenant)
+            else:
+                hostnames = tenant_hostnames(tenant, self.environment)
+                reason = "downgrade" if only_removed else "decommission"
+                archives = archive_tenant(api, self.environment, tenant, servers, hostnames, reason=reason)
         except (requests.RequestException, ProxmoxSettingsError) as exc:
             raise ArchiveFailed(
                 f"archive of {tenant.slug} could not reach Proxmox, so nothing was destroyed: {exc}"
             ) from exc
+        if not archives:
+            return {}
         return {
             "archivedUntil": min(a.delete_after for a in archives),
             "archives": [a.to_json() for a in archives],
         }
+
+    def _earlier_archives(self, api: Any, tenant: TenantSpec) -> list[Archive]:
+        """The newest decommission archive of each server of the tenant (what an earlier attempt made)."""
+        if self.environment.archive is None:
+            return []
+        node = self.environment.regions[tenant.region].nodes[0]
+        found = list_archives(api, self.environment.name, self.environment.archive.storage, node, tenant.slug)
+        newest: dict[int, Archive] = {}
+        for archive in sorted(found, key=lambda a: a.ctime):
+            if archive.reason == "decommission":
+                newest[archive.server] = archive
+        return list(newest.values())
 
     def _run_once(
         self,

@@ -118,3 +118,14 @@ def torn_attributes(project: str, stack: str, url: str | None = None) -> list[Pa
         except OSError:
             continue
     return torn
+
+
+def may_have_checkpoint(project: str, stack: str, url: str | None = None) -> bool:
+    """False only when a file backend certainly holds no checkpoint of ``stack`` (a stack never created);
+    True otherwise, including every backend whose files we cannot see."""
+    url = url or backend_url()
+    if not url.startswith("file://"):
+        return True
+    directory = Path(url[len("file://") :]) / ".pulumi" / "stacks" / project
+    name = stack.split("/")[-1]
+    return any(directory.glob(f"{name}.json*")) if directory.is_dir() else False

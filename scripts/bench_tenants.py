@@ -20,19 +20,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from components.spec import load_tenants
 from provisioning.fleet import run_fleet
-from provisioning.stacks import TenantStacks
+from scripts.bench_env import CREDENTIALS, isolated_stacks
 from scripts.localenv.cloud import LocalCloud
-from tests.e2e.conftest import write_environment
 
 console = Console(width=140)
 EXTRA = 3  # tenants added one at a time once N are live: the marginal cost of a signup
-CREDENTIALS = {
-    "PROXMOX_VE_API_TOKEN": "dokploy-cloud@pve!bench=6f1d1c1e-0000-4000-8000-000000000001",
-    "DOKPLOY_API_KEY": "B" * 64,
-    "PDNS_API_KEY": "bench-pdns-key",
-}
 
 
 def write_tenants(directory: Path, count: int, start: int = 0) -> None:
@@ -49,20 +42,8 @@ def write_tenants(directory: Path, count: int, start: int = 0) -> None:
 def run_size(n: int, parallel: int) -> dict[str, float]:
     """Provision n tenants, then one more; return the figures for this size."""
     root = Path(tempfile.mkdtemp(prefix=f"bench{n}-"))
-    write_environment(root / "env.yaml")
     write_tenants(root / "tenants", n + EXTRA)
-    os.environ.update(
-        {
-            **CREDENTIALS,
-            "DOKPLOY_CLOUD_ENV_FILE": str(root / "env.yaml"),
-            "PULUMI_BACKEND_URL": f"file://{root / 'backend'}",
-            "PULUMI_CONFIG_PASSPHRASE": "bench",
-            "ALLOCATIONS_DB": str(root / "allocations.sqlite"),
-        }
-    )
-    (root / "backend").mkdir()
-    stacks = TenantStacks("local")
-    specs = load_tenants(root / "tenants", stacks.environment.plans, regions=stacks.environment.regions)
+    stacks, specs = isolated_stacks(root)
     with LocalCloud(stacks.environment, CREDENTIALS, specs, node_mem_gib=1024):
         tenants = [spec for _, spec in sorted(specs.items())]
         started = time.monotonic()

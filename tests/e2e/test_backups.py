@@ -121,6 +121,25 @@ def test_step3_a_plan_change_updates_the_job_in_place(local_cloud: CloudUnderTes
     assert backend.job_last_run[job_id] == last_run, "the same job, changed in place"
 
 
+def test_step3b_a_suspended_tenant_keeps_its_job_and_its_stopped_servers_are_backed_up(
+    local_cloud: CloudUnderTest,
+) -> None:
+    backend, clock, job_id = _backend(local_cloud), _clock(local_cloud), backup_job_id("local", SLUG)
+    spec = local_cloud.tenants_dir / f"{SLUG}.yaml"
+    spec.write_text(spec.read_text() + "state: suspended\n")
+    suspended = local_cloud.stacks.run(local_cloud.tenant(SLUG), "up")
+    assert suspended.ok, suspended.error
+    assert {backend.vms[v].status for v in _state["vmids"]} == {"stopped"} and job_id in backend.jobs
+    before = {b.volid for b in TenantBackups(local_cloud.stacks).backups(local_cloud.tenant(SLUG))}
+    clock.advance(DAY)
+    backend.tick()
+    after = TenantBackups(local_cloud.stacks).backups(local_cloud.tenant(SLUG))
+    assert {b.vmid for b in after if b.volid not in before} == set(_state["vmids"])
+    spec.write_text(spec.read_text().replace("state: suspended\n", ""))
+    resumed = local_cloud.stacks.run(local_cloud.tenant(SLUG), "up")
+    assert resumed.ok, resumed.error
+
+
 def test_step4_on_demand_backup_then_in_place_restore_brings_the_data_back(local_cloud: CloudUnderTest) -> None:
     tenant, backups = local_cloud.tenant(SLUG), TenantBackups(local_cloud.stacks)
     vmid = _state["vmids"][0]

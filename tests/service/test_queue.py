@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from service.queue import JobQueue, Outcome, open_queue
+from service.queue import Conflict, JobQueue, Outcome, open_queue
 from service.settings import Settings
 
 
@@ -119,3 +119,47 @@ def test_a_job_whose_worker_keeps_dying_fails_after_max_attempts(queue: JobQueue
     tenant = queue.get_tenant("acme")
     assert tenant.phase == "failed" and tenant.last_error == job.error
     assert queue.finish(job_id, "b", Outcome(True)) is None  # the lost worker cannot revive it
+
+
+def test_backup_and_restore_jobs_leave_the_tenant_ready_and_its_outputs_alone(queue: JobQueue) -> None:
+    job_id = _submit(queue, "acme")
+    queue.claim("w", 5)
+    queue.finish(job_id, "w", Outcome(True, outputs={"vmIds": [100]}))
+    backup = queue.submit("acme", "backup", 3, {"server": 0}).job
+    assert backup.params == {"server": 0} and backup.operation == "backup"
+    assert queue.submit("acme", "backup", 3, {"server": 0}).job.id == backup.id, "an identical queued job is reused"
+    assert queue.submit("acme", "backup", 3, {}).job.id != backup.id, "other parameters are another job"
+    claimed = queue.claim("w", 5)
+    assert claimed is not None and claimed.id == backup.id
+    assert queue.get_tenant("acme").phase == "ready", "a backup does not make the tenant provisioning"
+    queue.finish(backup.id, "w", Outcome(False, error="storage full"))
+    tenant = queue.get_tenant("acme")
+    assert (tenant.phase, tenant.outputs, tenant.last_error) == ("ready", {"vmIds": [100]}, "storage full")
+    try:
+        queue.submit("acme", "undelete", 3)
+    except Conflict as exc:
+        assert "only a decommissioned tenant" in str(exc)
+    else:
+        raise AssertionError("a ready tenant was undeleted")
+
+
+def test_a_decommissioned_tenant_shows_its_archive_date_and_only_undelete_is_accepted(queue: JobQueue) -> None:
+    job_id = _submit(queue, "acme")
+    queue.claim("w", 5)
+    queue.finish(job_id, "w", Outcome(True))
+    destroy = queue.submit("acme", "decommission", 3).job
+    queue.claim("w", 5)
+    queue.finish(destroy.id, "w", Outcome(True, outputs={"archivedUntil": "2027-01-03", "archives": []}))
+    tenant = queue.get_tenant("acme")
+    assert (tenant.phase, tenant.status) == ("decommissioned", "archived until 2027-01-03")
+    for kind in ("backup", "restore", "reapply"):
+        try:
+            queue.submit("acme", kind, 3)  # type: ignore[arg-type]
+        except Conflict:
+            continue
+        raise AssertionError(f"{kind} was accepted for a decommissioned tenant")
+    undelete = queue.submit("acme", "undelete", 3).job
+    claimed = queue.claim("w", 5)
+    assert claimed is not None and claimed.id == undelete.id and queue.get_tenant("acme").phase == "provisioning"
+    queue.finish(undelete.id, "w", Outcome(True, outputs={"vmIds": [100]}))
+    assert queue.get_tenant("acme").phase == "ready"
