@@ -144,21 +144,27 @@ def backup_now(
     on_progress: Progress | None = None,
     timeout: float = BACKUP_TIMEOUT,
 ) -> list[BackupVolume]:
-    """Back up ``servers`` now (snapshot mode: they keep running), one vzdump task per node; return the new backups."""
+    """Back up ``servers`` now (snapshot mode: they keep running), one vzdump task per node, the nodes in
+    parallel; return the new backups."""
     ids = {s.vmid for s in servers}
     before = {b.volid for b in list_backups(api, [storage], servers[0].node, env, slug, ids)}
     by_node: dict[str, list[int]] = {}
     for server in servers:
         by_node.setdefault(server.node, []).append(server.vmid)
-    for node, vmids in sorted(by_node.items()):
-        upid = api.nodes(node).vzdump.post(
+    started = {  # one task per node, all nodes at once
+        node: api.nodes(node).vzdump.post(
             vmid=",".join(map(str, vmids)),
             storage=storage,
             mode="snapshot",
             compress="zstd",
             **{"notes-template": backup_notes_template(env, slug)},
         )
-        wait_task(api, upid, timeout=timeout, what=f"backup of VM(s) {vmids} on {node}", on_progress=on_progress)
+        for node, vmids in sorted(by_node.items())
+    }
+    for node, upid in started.items():
+        wait_task(
+            api, upid, timeout=timeout, what=f"backup of VM(s) {by_node[node]} on {node}", on_progress=on_progress
+        )
     return [
         b
         for b in list_backups(api, [storage], servers[0].node, env, slug, ids)

@@ -88,9 +88,9 @@ class TenantBackups:
             names.append(self.environment.archive.storage)
         return list(dict.fromkeys(names))
 
-    def backups(self, tenant: TenantSpec) -> list[BackupVolume]:
-        """Every backup of the tenant, oldest first, across its storages."""
-        servers = self.servers(tenant)
+    def backups(self, tenant: TenantSpec, servers: Sequence[ServerRef] | None = None) -> list[BackupVolume]:
+        """Every backup of the tenant, oldest first, across its storages (``servers``: as read already)."""
+        servers = self.servers(tenant) if servers is None else servers
         node = servers[0].node if servers else self.environment.regions[tenant.region].nodes[0]
         return list_backups(
             self.api(tenant), self.storages(tenant), node, self.environment.name, tenant.slug, [s.vmid for s in servers]
@@ -116,10 +116,11 @@ class TenantBackups:
 
     def protect(self, tenant: TenantSpec, volid: str, protected: bool = True) -> BackupVolume:
         """Protect one of the tenant's backups from pruning and deletion (or lift it)."""
-        backup = self._backup(tenant, volid)
-        node = self._any_node(tenant)
+        servers = self.servers(tenant)
+        backup = self._backup(tenant, volid, servers)
+        node = servers[0].node if servers else self.environment.regions[tenant.region].nodes[0]
         set_protected(self.api(tenant), node, backup.volid, protected)
-        return self._backup(tenant, volid)
+        return self._backup(tenant, volid, servers)
 
     def restore(
         self,
@@ -134,8 +135,9 @@ class TenantBackups:
         else with new MACs followed by an ``up`` of the stack."""
         report = RestoreReport(tenant.slug)
         with stack_run_lock(self.stacks.stack_name(tenant.slug)):
-            target = self._pick(tenant, server)[0]
-            backup = self._backup(tenant, volid)
+            servers = self.servers(tenant)
+            target = self._pick(tenant, server, servers)[0]
+            backup = self._backup(tenant, volid, servers)
             in_place = backup.vmid == target.vmid
             restore_into(
                 self.api(tenant), target, backup, stop=stop, new_identity=not in_place, on_progress=on_progress
@@ -234,8 +236,10 @@ class TenantBackups:
     def _apply(self, tenant: TenantSpec) -> RunResult:
         return CrashSafeRunner(self.stacks).run(tenant, "up")
 
-    def _pick(self, tenant: TenantSpec, server: int | None) -> list[ServerRef]:
-        servers = self.servers(tenant)
+    def _pick(
+        self, tenant: TenantSpec, server: int | None, servers: Sequence[ServerRef] | None = None
+    ) -> list[ServerRef]:
+        servers = list(self.servers(tenant) if servers is None else servers)
         if not servers:
             raise BackupError(f"tenant {tenant.slug} has no servers in its stack {self.stacks.stack_name(tenant.slug)}")
         if server is None:
@@ -247,12 +251,8 @@ class TenantBackups:
             )
         return chosen
 
-    def _any_node(self, tenant: TenantSpec) -> str:
-        servers = self.servers(tenant)
-        return servers[0].node if servers else self.environment.regions[tenant.region].nodes[0]
-
-    def _backup(self, tenant: TenantSpec, volid: str) -> BackupVolume:
-        for backup in self.backups(tenant):
+    def _backup(self, tenant: TenantSpec, volid: str, servers: Sequence[ServerRef]) -> BackupVolume:
+        for backup in self.backups(tenant, servers):
             if backup.volid == volid:
                 return backup
         raise RestoreRefused(
