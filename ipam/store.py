@@ -147,17 +147,7 @@ class AllocationStore:
                 first_free_address(spec, [r.address for r in rows]),
                 node,
             )
-            tx.execute(
-                sa.insert(allocation).values(
-                    pool=pool,
-                    owner=owner,
-                    vmid=made.vmid,
-                    address=made.address,
-                    node=made.node,
-                    created_at=time.time(),
-                    memory_mb=memory_mb,
-                )
-            )
+            _insert(tx, made, memory_mb)
         return made
 
     def adopt(self, wanted: Allocation, memory_mb: int = 0) -> bool:
@@ -176,17 +166,7 @@ class AllocationStore:
             ).first()
             if clash is not None:
                 return False
-            tx.execute(
-                sa.insert(allocation).values(
-                    pool=wanted.pool,
-                    owner=wanted.owner,
-                    vmid=wanted.vmid,
-                    address=wanted.address,
-                    node=wanted.node,
-                    created_at=time.time(),
-                    memory_mb=memory_mb,
-                )
-            )
+            _insert(tx, wanted, memory_mb)
         return True
 
     def get(self, pool: str, owner: str) -> Allocation | None:
@@ -223,6 +203,20 @@ class AllocationStore:
         with self.transaction() as tx:
             rows = tx.execute(sa.select(*_COLUMNS).order_by(allocation.c.pool, allocation.c.vmid)).all()
         return [_row(r) for r in rows]
+
+
+def _insert(tx: Connection, made: Allocation, memory_mb: int) -> None:
+    tx.execute(
+        sa.insert(allocation).values(
+            pool=made.pool,
+            owner=made.owner,
+            vmid=made.vmid,
+            address=made.address,
+            node=made.node,
+            created_at=time.time(),
+            memory_mb=memory_mb,
+        )
+    )
 
 
 class SqliteAllocationStore(AllocationStore):

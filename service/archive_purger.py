@@ -11,6 +11,7 @@ import threading
 from typing import Protocol
 
 from provisioning.archive import Archive
+from service.periodic import start_periodic
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +43,4 @@ def purge_once(backups: Purges) -> list[Archive] | None:
 
 def start_archive_purger(backups: Purges, interval: float, stop: threading.Event) -> threading.Thread:
     """Purge now and every ``interval`` seconds until ``stop`` is set."""
-
-    def loop() -> None:
-        while True:
-            purge_once(backups)
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=loop, name="archive-purger", daemon=True)
-    thread.start()
-    return thread
+    return start_periodic("archive-purger", lambda: purge_once(backups), interval, stop)

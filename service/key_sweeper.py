@@ -12,6 +12,7 @@ import threading
 from typing import Protocol
 
 from provisioning.dokploy_keys import SweepReport
+from service.periodic import start_periodic
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,4 @@ def sweep_once(stacks: Sweeps) -> SweepReport | None:
 
 def start_key_sweeper(stacks: Sweeps, interval: float, stop: threading.Event) -> threading.Thread:
     """Sweep now and every ``interval`` seconds until ``stop`` is set."""
-
-    def loop() -> None:
-        while True:
-            sweep_once(stacks)
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=loop, name="dokploy-key-sweeper", daemon=True)
-    thread.start()
-    return thread
+    return start_periodic("dokploy-key-sweeper", lambda: sweep_once(stacks), interval, stop)
