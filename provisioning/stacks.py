@@ -23,7 +23,7 @@ from pulumi import automation as auto
 
 from clients.proxmox import ProxmoxSettingsError, client_from_env
 from clients.retry import RetryPolicy
-from components.environment import PROJECT, SECRET_KEYS, Environment, load_environment
+from components.environment import PROJECT, SECRET_KEYS, Environment, Region, load_environment
 from components.naming import (
     ALLOCATIONS_DB_VAR,
     DOKPLOY_API_KEY_VAR,
@@ -105,8 +105,7 @@ class TenantStacks:
                 DOKPLOY_URL_VAR: self.environment.dokploy_url,
                 PDNS_API_URL_VAR: self.environment.dns_api_url,
                 ALLOCATIONS_DB_VAR: self.allocations_location(),
-                PROXMOX_ENDPOINT_VAR: region.endpoint,
-                PROXMOX_INSECURE_VAR: "true" if region.insecure else "false",
+                **region_variables(region),
                 **engine_variables(tenant),
                 **self.secrets(),
                 **({DOKPLOY_API_KEY_VAR: dokploy_key} if dokploy_key else {}),
@@ -307,6 +306,11 @@ class TenantStacks:
         destroy = stack.destroy(on_event=on_event, color="never", suppress_progress=True)
         stack.workspace.remove_stack(stack.name)
         return RunResult(slug, operation, True, 0.0, _counts(destroy.summary.resource_changes))
+
+
+def region_variables(region: Region) -> dict[str, str]:
+    """The variables that point a Proxmox client (ours or the provider's) at ``region``'s cluster."""
+    return {PROXMOX_ENDPOINT_VAR: region.endpoint, PROXMOX_INSECURE_VAR: "true" if region.insecure else "false"}
 
 
 def _counts(changes: Mapping[Any, int] | None) -> dict[str, int]:

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
 import yaml
-from proxmoxer import ProxmoxAPI
+from proxmoxer import ProxmoxAPI, ResourceException
 
 from clients.proxmox import client_from_env, vmid_taken
-from components.environment import Region
-from components.naming import PROXMOX_ENDPOINT_VAR, PROXMOX_INSECURE_VAR, allocation_owner, allocation_pool
+from components.naming import allocation_owner, allocation_pool
 from components.spec import TenantSpec
 from ipam.store import Allocation, open_store
 from provisioning import archive as A
@@ -40,9 +40,12 @@ from provisioning.backups import (
 from provisioning.runlock import stack_run_lock
 from provisioning.runner import CrashSafeRunner
 from provisioning.runs import RunResult
-from provisioning.stacks import TenantStacks
+from provisioning.stacks import TenantStacks, region_variables
 
 RESTORED_PREFIX = "restored="
+FAILURES = (RuntimeError, ResourceException, requests.RequestException, TimeoutError)
+"""What a backup operation raises for a reason to report, not a bug: RuntimeError covers BackupError,
+RestoreRefused, ArchiveFailed, StackBusy and a failed Proxmox task; the others are Proxmox answers and outages."""
 
 
 class BackupError(RuntimeError):
@@ -199,7 +202,7 @@ class TenantBackups:
         policy = A.require_policy(self.environment)
         out: dict[str, A.Archive] = {}
         for region in self.environment.regions.values():
-            api = client_from_env(env={**self.stacks.secrets(), **_region_env(region)})
+            api = client_from_env(env={**self.stacks.secrets(), **region_variables(region)})
             for item in A.list_archives(api, self.environment.name, policy.storage, region.nodes[0], slug):
                 out.setdefault(f"{region.name}:{item.volid}", item)
         return sorted(out.values(), key=lambda a: (a.slug, a.server, a.ctime))
@@ -209,7 +212,7 @@ class TenantBackups:
         policy = A.require_policy(self.environment)
         removed: list[A.Archive] = []
         for region in self.environment.regions.values():
-            api = client_from_env(env={**self.stacks.secrets(), **_region_env(region)})
+            api = client_from_env(env={**self.stacks.secrets(), **region_variables(region)})
             removed += A.purge_expired(
                 api, self.environment.name, policy.storage, region.nodes[0], today=today, dry_run=dry_run
             )
@@ -258,10 +261,6 @@ class TenantBackups:
         raise RestoreRefused(
             f"{volid} is not a backup of tenant {tenant.slug} (see `cloudctl backups {tenant.slug}` for its backups)"
         )
-
-
-def _region_env(region: Region) -> dict[str, str]:
-    return {PROXMOX_ENDPOINT_VAR: region.endpoint, PROXMOX_INSECURE_VAR: "true" if region.insecure else "false"}
 
 
 def _newest_per_server(archives: Sequence[A.Archive]) -> dict[int, A.Archive]:

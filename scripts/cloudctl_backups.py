@@ -20,19 +20,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from proxmoxer import ResourceException
 from rich.console import Console
 from rich.table import Table
 
-from components.spec import SpecErrors, TenantSpec, dump_tenant
-from provisioning.archive import Archive, ArchiveFailed, undelete_declaration
-from provisioning.backups import BackupVolume, RestoreRefused
+from components.spec import TenantSpec, dump_tenant
+from provisioning.archive import Archive, undelete_declaration
+from provisioning.backups import BackupVolume
 from provisioning.declarations import TenantFiles
-from provisioning.runlock import StackBusy
 from provisioning.stacks import TenantStacks
-from provisioning.tenant_backups import BackupError, RestoreReport, TenantBackups
+from provisioning.tenant_backups import FAILURES, RestoreReport, TenantBackups
 
-FAILURES = (BackupError, RestoreRefused, ArchiveFailed, ResourceException, StackBusy, TimeoutError, RuntimeError)
 COMMANDS = ("backup", "backups", "protect", "restore", "archives", "purge-archives", "undelete")
 
 
@@ -175,4 +172,4 @@ def restore_table(report: RestoreReport, title: str) -> Table:
     return table
 
 
-__all__ = ["COMMANDS", "SpecErrors", "add_parsers", "run"]
+__all__ = ["COMMANDS", "add_parsers", "run"]

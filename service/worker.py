@@ -21,18 +21,15 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import requests
-from proxmoxer import ResourceException
 
 from billing.adapter.usage_report import running_after
 from components.spec import SpecErrors, TenantSpec
-from provisioning.archive import ArchiveFailed
-from provisioning.backups import RestoreRefused
 from provisioning.declarations import stored_tenant
 from provisioning.failures import retry_in
 from provisioning.phases import PhaseTracker
 from provisioning.runlock import StackBusy
 from provisioning.runs import Operation, Runner, RunResult
-from provisioning.tenant_backups import BackupError, TenantBackups
+from provisioning.tenant_backups import FAILURES, TenantBackups
 from service.metrics import Metrics
 from service.queue import Job, JobQueue, Outcome
 from service.queue.base import DATA_OPERATIONS
@@ -172,7 +169,7 @@ class Worker:
                 report = backups.undelete(tenant, on_progress=progress)
                 outputs = dict(report.applied.outputs) if report.applied is not None else {}
                 outputs["restored"] = report.restored
-        except BACKUP_FAILURES as exc:
+        except FAILURES as exc:
             kind = "transient" if isinstance(exc, TRANSIENT_BACKUP) else None
             return RunResult(job.slug, operation, False, time.monotonic() - started, error=str(exc), error_kind=kind)
         return RunResult(job.slug, operation, True, time.monotonic() - started, outputs=outputs)
@@ -210,16 +207,6 @@ class Worker:
 
 
 BACKUP_OPERATIONS = ("backup", "restore", "undelete")
-BACKUP_FAILURES = (
-    BackupError,
-    RestoreRefused,
-    ArchiveFailed,
-    ResourceException,
-    StackBusy,
-    requests.RequestException,
-    TimeoutError,
-    RuntimeError,
-)
 TRANSIENT_BACKUP = (StackBusy, requests.RequestException, TimeoutError)
 
 
