@@ -107,6 +107,16 @@ class PowerDNSClient:
                     return RRSet(rrset["name"], rtype, int(rrset.get("ttl", 0)), tuple(sorted(records)))
         return None
 
+    def zone_rrsets(self, zone: str, rtypes: tuple[str, ...] = ("A", "AAAA", "CNAME")) -> list[RRSet]:
+        """Every RRset of ``zone`` of the given types (one GET of the zone; disabled records left out)."""
+        data = self._request("GET", f"/zones/{quote(zone)}", f"zone {zone}")
+        found = []
+        for rrset in data.get("rrsets", []):
+            records = [r["content"] for r in rrset.get("records", []) if not r.get("disabled")]
+            if rrset.get("type") in rtypes and records:
+                found.append(RRSet(rrset["name"], rrset["type"], int(rrset.get("ttl", 0)), tuple(sorted(records))))
+        return sorted(found, key=lambda r: (r.name, r.type))
+
     def replace_rrset(self, zone: str, name: str, rtype: str, ttl: int, contents: list[str]) -> None:
         """Create or overwrite the RRset (PATCH changetype REPLACE; idempotent, so retried)."""
         rrset = {

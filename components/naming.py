@@ -124,6 +124,16 @@ def server_marker(env: str, slug: str, index: int, suffix: str) -> str:
     return f"{env}/{slug}/{index}/{suffix}"
 
 
+_MARKER_TAG = re.compile(r"\[pulumi:(?P<env>[^/\]\s]+)/(?P<slug>[^/\]\s]+)/(?P<index>\d+)/(?P<suffix>[^/\]\s]+)\]")
+
+
+def find_server_marker(description: str | None) -> tuple[str, str, int, str] | None:
+    """(env, slug, index, suffix) of the ``[pulumi:<marker>]`` tag our Dokploy servers and SSH keys carry in
+    their description (see :func:`server_marker`); None when there is none."""
+    match = _MARKER_TAG.search(description or "")
+    return (match["env"], match["slug"], int(match["index"]), match["suffix"]) if match else None
+
+
 # --- Backups and archives ----------------------------------------------------------------------------
 
 BACKUP_TYPE = "proxmoxve:backup/job:Job"

@@ -166,6 +166,36 @@ def archive_tenant(
     return archives
 
 
+def archive_orphan_vm(
+    api: ProxmoxAPI,
+    environment: Environment,
+    slug: str,
+    server: ServerRef,
+    *,
+    today: dt.date | None = None,
+    on_progress: Progress | None = None,
+    timeout: float = ARCHIVE_TIMEOUT,
+) -> Archive:
+    """The final backup of a VM no stack records (``reason=orphan``), before reconciliation deletes it.
+
+    Kept for the environment's retention like any archive, listed by ``cloudctl archives``; it carries no
+    declaration, so undelete never picks it (restore it by hand with ``qmrestore`` if it mattered).
+    """
+    policy = require_policy(environment)
+    today = today or dt.datetime.now(dt.UTC).date()
+    delete_after = today + dt.timedelta(days=policy.retention_days)
+    first = (
+        f"{ARCHIVE_MARK} env={environment.name} tenant={slug} server={server.index} vmid={server.vmid} "
+        f"host=- addr=- node={server.node} plan=- reason=orphan delete-after={delete_after.isoformat()}"
+    )
+    try:
+        return _archive_server(api, policy, server, first, "", on_progress=on_progress, timeout=timeout)
+    except (ResourceException, TimeoutError, RuntimeError) as exc:
+        raise ArchiveFailed(
+            f"archive of orphan VM {server.vmid} to {policy.storage} failed, so it was not deleted: {exc}"
+        ) from exc
+
+
 def tenant_hostnames(spec: TenantSpec, environment: Environment) -> list[str]:
     """The tenant's server hostnames, by server index (as the component names them)."""
     labels = server_labels(spec.host_label, spec.servers, spec.hostname_scheme)

@@ -306,7 +306,7 @@ def recover_orphan_vms(
             continue  # the dead run's task deleted it
         if vmid in owned():  # re-read: the state is the truth after any wait
             continue
-        gaps = marks.gaps(*_tags_and_pool(api, vmid))
+        gaps = marks.gaps(*tags_and_pool(api, vmid))
         if gaps:
             _unproven(
                 report, vmid, node, "not in the stack's state, but not provably this tenant's: " + "; ".join(gaps)
@@ -315,7 +315,7 @@ def recover_orphan_vms(
         log.warning(
             "deleting VM %s on %s: cloned for %s by a run that died before recording it", vmid, node, marks.slug
         )
-        _delete_vm(api, node, vmid, timeout)
+        delete_vm(api, node, vmid, timeout)
         report.orphan_vms_deleted.append(vmid)
 
 
@@ -330,7 +330,7 @@ def _unproven(report: RecoveryReport, vmid: int, node: str, reason: str) -> None
     report.unproven_vms.append({"vmid": vmid, "node": node, "reason": reason})
 
 
-def _tags_and_pool(api: ProxmoxAPI, vmid: int) -> tuple[set[str], str | None]:
+def tags_and_pool(api: ProxmoxAPI, vmid: int) -> tuple[set[str], str | None]:
     """The VM's tags and pool as the cluster reports them now."""
     for vm in cluster_vms(api):
         if int(vm["vmid"]) == vmid:
@@ -373,7 +373,8 @@ def _wait_unlocked(
     return polls.call(unlocked, lambda exc: isinstance(exc, _StillLocked), cancel)
 
 
-def _delete_vm(api: ProxmoxAPI, node: str, vmid: int, timeout: float) -> None:
+def delete_vm(api: ProxmoxAPI, node: str, vmid: int, timeout: float) -> None:
+    """Stop VM ``vmid`` if it runs, then delete it with its disks (each task waited for)."""
     vm = api.nodes(node).qemu(vmid)
     if vm.status.current.get().get("status") == "running":
         _wait_task(api, vm.status.stop.post(), timeout)

@@ -20,6 +20,10 @@
     scripts/cloudctl [--env ENV] backup|backups|protect|restore|archives|purge-archives|undelete ...
                                                                   backups, restores and archives
                                                                   (:mod:`scripts.cloudctl_backups`)
+    scripts/cloudctl [--env ENV] reconcile [--json] [--fix CLASS] | audit ...
+                                                                  compare stacks, Proxmox, Dokploy and DNS;
+                                                                  fix one class; the audit trail
+                                                                  (:mod:`scripts.cloudctl_reconcile`)
 
 Every tenant file this command reads is parsed once; the runs get the parsed declaration
 (:mod:`provisioning.declarations`).
@@ -59,7 +63,7 @@ from provisioning.runner import CrashSafeRunner
 from provisioning.stacks import TenantStacks
 from provisioning.status import TenantStatus, fleet_status
 from provisioning.toolchain import PROJECT_DIR
-from scripts import cloudctl_backups
+from scripts import cloudctl_backups, cloudctl_reconcile
 from scripts.localenv import handoff
 from scripts.localenv.handoff import adopt_running_demo
 from storage.tenants import declared_tenants
@@ -378,6 +382,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check tenant files against the environment; change nothing")
     p.add_argument("directory", nargs="?", type=Path, help="tenant files (default: --tenants-dir, else tenants/)")
     cloudctl_backups.add_parsers(sub)
+    cloudctl_reconcile.add_parsers(sub)
     return ap
 
 
@@ -400,6 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for line in problems:
                     console.print(f"[red]{line}[/]", highlight=False)
                 return 2
+        if args.command in cloudctl_reconcile.COMMANDS:
+            return cloudctl_reconcile.run(args, stacks, tenants.files.directory, console)
         if args.command in cloudctl_backups.COMMANDS:
             return cloudctl_backups.run(args, stacks, tenants.files, console)
         handler = {

@@ -7,7 +7,8 @@ Databases (tables in :mod:`storage.schema`, one ``MetaData`` each):
 * ``ipam`` - VM id / address allocations (``ipam.store``); SQLite, or PostgreSQL (``ALLOCATIONS_DB``, by
   default the queue's database when that is PostgreSQL);
 * ``billing`` - Stripe events, billing state, outbox, checkout sessions, suspension timers (SQLite);
-* ``keys`` - the per-run Dokploy key ledger (SQLite, one file per environment).
+* ``keys`` - the per-run Dokploy key ledger (SQLite, one file per environment);
+* ``fleet`` - the audit trail and stored reconcile reports (``provisioning.audit``, ``provisioning.reconcile``).
 
 Every store opens its database with :func:`open_database`: one engine factory (:mod:`storage.engine`:
 SQLite in WAL with a busy timeout and owner-only files, PostgreSQL through psycopg 3 with connect and

@@ -51,7 +51,7 @@ def open_database(
     unreachable: str = "cannot connect to the database",
     pooled: bool = True,
 ) -> Database:
-    """Open database ``name`` (``queue``, ``ipam``, ``billing`` or ``keys``) at ``location`` and migrate it.
+    """Open database ``name`` (``queue``, ``ipam``, ``billing``, ``keys`` or ``fleet``) at ``location`` and migrate it.
 
     ``busy_timeout``, ``timeouts`` and ``pooled``: see :func:`storage.engine.create_engine`.
     """

@@ -27,7 +27,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-from storage.schema import billing, ipam, keys, queue
+from storage.schema import billing, fleet, ipam, keys, queue
 from storage.transaction import transaction
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -62,6 +62,7 @@ SCHEMAS = {
         Schema("ipam", ipam.metadata, "allocation", 7245002),
         Schema("billing", billing.metadata, "billing_events", 7245003),
         Schema("keys", keys.metadata, "run_key", 7245004),
+        Schema("fleet", fleet.metadata, "audit_event", 7245005),
     )
 }
 

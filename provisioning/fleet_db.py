@@ -1,0 +1,143 @@
+"""The fleet database (``storage.schema.fleet``): the audit trail and the stored reconcile reports.
+
+cloudctl and the service open the same one (:func:`fleet_location`), so ``cloudctl reconcile --fix`` and
+the service's scheduled reconcile write one trail, and the operator API serves the newest report whoever
+made it. Records carry what was done and to what, never a credential.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from storage import Database, is_postgres_location, open_database
+from storage.schema.fleet import audit_event, reconcile_report
+
+FLEET_DB_VAR = "FLEET_DB"
+REPORTS_KEPT = 200
+"""Reports older than the newest this many (per environment) are dropped when a new one is saved."""
+
+
+def fleet_location(allocations: str, env_name: str, variables: Mapping[str, str] = os.environ) -> str:
+    """``FLEET_DB``, else the allocations' PostgreSQL database, else ``fleet-<env>.sqlite`` beside the allocations."""
+    if variables.get(FLEET_DB_VAR):
+        return variables[FLEET_DB_VAR]
+    if is_postgres_location(allocations):
+        return allocations
+    return str(Path(allocations).parent / f"fleet-{env_name}.sqlite")
+
+
+def default_actor() -> str:
+    """Who runs cloudctl: ``cloudctl:<login>`` (the OS account; tokens are never recorded)."""
+    try:
+        return f"cloudctl:{getpass.getuser()}"
+    except Exception:  # no passwd entry in some containers
+        return "cloudctl:unknown"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One action on the fleet: who, when, what, on which tenant and subject, and how it ended."""
+
+    id: int
+    at: float
+    env: str
+    actor: str
+    action: str
+    tenant: str | None
+    subject: str
+    outcome: str
+    detail: str
+    request_id: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class FleetDatabase:
+    """Audit events and reconcile reports of one environment."""
+
+    def __init__(self, location: str | Path, env_name: str) -> None:
+        self.env_name = env_name
+        self.database: Database = open_database(
+            location, "fleet", unreachable="cannot connect to the fleet database (FLEET_DB)"
+        )
+
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        subject: str,
+        outcome: str,
+        *,
+        tenant: str | None = None,
+        detail: str = "",
+        request_id: str | None = None,
+    ) -> int:
+        """Append one event; return its id."""
+        with self.database.transaction(write=True) as tx:
+            result = tx.execute(
+                audit_event.insert().values(
+                    at=self.database.now(tx),
+                    env=self.env_name,
+                    actor=actor,
+                    action=action,
+                    tenant=tenant,
+                    subject=subject,
+                    outcome=outcome,
+                    detail=detail,
+                    request_id=request_id,
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def events(
+        self, *, tenant: str | None = None, action: str | None = None, since: float | None = None, limit: int = 200
+    ) -> list[AuditEvent]:
+        """This environment's events, newest first, filtered by tenant, action (prefix) and time."""
+        query = sa.select(audit_event).where(audit_event.c.env == self.env_name)
+        if tenant is not None:
+            query = query.where(audit_event.c.tenant == tenant)
+        if action is not None:
+            query = query.where(audit_event.c.action.startswith(action))
+        if since is not None:
+            query = query.where(audit_event.c.at >= since)
+        with self.database.transaction() as tx:
+            rows = tx.execute(query.order_by(audit_event.c.id.desc()).limit(limit)).all()
+        return [AuditEvent(**row._mapping) for row in rows]
+
+    def save_report(self, report: Mapping[str, Any]) -> int:
+        """Store a reconcile report (its JSON form); keep the newest :data:`REPORTS_KEPT`."""
+        with self.database.transaction(write=True) as tx:
+            result = tx.execute(
+                reconcile_report.insert().values(
+                    env=self.env_name, at=float(report.get("generated_at") or time.time()), report=json.dumps(report)
+                )
+            )
+            new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+            tx.execute(
+                reconcile_report.delete().where(
+                    reconcile_report.c.env == self.env_name, reconcile_report.c.id <= new_id - REPORTS_KEPT
+                )
+            )
+            return new_id
+
+    def latest_report(self) -> dict[str, Any] | None:
+        """The newest stored report of this environment, or None."""
+        query = (
+            sa.select(reconcile_report.c.report)
+            .where(reconcile_report.c.env == self.env_name)
+            .order_by(reconcile_report.c.id.desc())
+            .limit(1)
+        )
+        with self.database.transaction() as tx:
+            text = tx.execute(query).scalar_one_or_none()
+        return json.loads(text) if text else None
