@@ -7,6 +7,7 @@ made it. Records carry what was done and to what, never a credential.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import os
@@ -14,12 +15,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from storage import Database, is_postgres_location, open_database
 from storage.schema.fleet import audit_event, reconcile_report
+
+if TYPE_CHECKING:
+    from provisioning.stacks import TenantStacks
 
 FLEET_DB_VAR = "FLEET_DB"
 REPORTS_KEPT = 200
@@ -33,6 +37,17 @@ def fleet_location(allocations: str, env_name: str, variables: Mapping[str, str]
     if is_postgres_location(allocations):
         return allocations
     return str(Path(allocations).parent / f"fleet-{env_name}.sqlite")
+
+
+@functools.cache
+def open_fleet_database(location: str, env_name: str) -> FleetDatabase:
+    """The fleet database at ``location`` for ``env_name``, opened (and migrated) once per process."""
+    return FleetDatabase(location, env_name)
+
+
+def fleet_database(stacks: TenantStacks) -> FleetDatabase:
+    """The fleet database of ``stacks``' environment (:func:`fleet_location` of its allocations)."""
+    return open_fleet_database(fleet_location(stacks.allocations_location(), stacks.env_name), stacks.env_name)
 
 
 def default_actor() -> str:

@@ -21,7 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from provisioning.fleet_db import FleetDatabase, default_actor, fleet_location
+from provisioning.fleet_db import default_actor, fleet_database
 from provisioning.reconcile import CLASSES, Report, reconcile
 from provisioning.reconcile.fixes import FixOutcome, FixRefused, apply_fixes, check_class
 from provisioning.reconcile.inventory import load_declarations
@@ -41,11 +41,6 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--action", help="action prefix, e.g. reconcile.fix")
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true", help="JSON lines")
-
-
-def fleet_database(stacks: TenantStacks) -> FleetDatabase:
-    """The environment's fleet database (shared with the service)."""
-    return FleetDatabase(fleet_location(stacks.allocations_location(), stacks.env_name), stacks.env_name)
 
 
 def run(args: argparse.Namespace, stacks: TenantStacks, tenants_dir: Path, console: Console) -> int:

@@ -28,6 +28,7 @@ from service.key_sweeper import start_key_sweeper
 from service.metrics import Metrics
 from service.namespace import pin_existing_hostnames
 from service.queue import open_queue
+from service.reconciler import start_reconciler
 from service.settings import Settings, SettingsError, load_settings
 from service.worker import Worker, WorkerOptions
 
@@ -49,6 +50,11 @@ def start_workers(settings: Settings, metrics: Metrics, stop: threading.Event) -
         threads.append(thread)
     threads.append(start_key_sweeper(runner.stacks, settings.key_sweep_seconds, stop))
     threads.append(start_archive_purger(backups, settings.archive_purge_seconds, stop))
+    threads.append(
+        start_reconciler(
+            runner.stacks, settings.git_tenants_dir, settings.database_url, settings.reconcile_seconds, stop
+        )
+    )
     return threads
 
 

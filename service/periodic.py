@@ -1,4 +1,5 @@
-"""One daemon thread per schedule of the service: run a job now, then every interval, until stopped."""
+"""One daemon thread per schedule of the service: run a job (now, or after a first delay), then every
+interval, until stopped."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ from collections.abc import Callable
 from typing import Any
 
 
-def start_periodic(name: str, job: Callable[[], Any], interval: float, stop: threading.Event) -> threading.Thread:
-    """Call ``job`` now and every ``interval`` seconds until ``stop`` is set; ``job`` logs its own failures."""
+def start_periodic(
+    name: str, job: Callable[[], Any], interval: float, stop: threading.Event, first_delay: float = 0.0
+) -> threading.Thread:
+    """Call ``job`` after ``first_delay`` seconds and then every ``interval`` seconds until ``stop`` is set;
+    ``job`` logs its own failures."""
 
     def loop() -> None:
+        if first_delay > 0 and stop.wait(first_delay):
+            return
         while True:
             job()
             if stop.wait(interval):

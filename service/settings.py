@@ -133,6 +133,9 @@ class Settings(EnvironmentSettings):
     """SERVICE_KEY_SWEEP_SECONDS: how often workers revoke per-run keys left by failed revokes or killed runs."""
     archive_purge_seconds: Seconds = Field(3600.0, validation_alias="SERVICE_ARCHIVE_PURGE_SECONDS")
     """SERVICE_ARCHIVE_PURGE_SECONDS: how often archives past their delete-after date are removed."""
+    reconcile_seconds: Seconds = Field(900.0, validation_alias="SERVICE_RECONCILE_SECONDS")
+    """SERVICE_RECONCILE_SECONDS: how often workers reconcile the fleet (report only; stored for the operator
+    API, the fleet exporter and ``cloudctl reconcile --fix``)."""
     host: str = Field("127.0.0.1", validation_alias="SERVICE_HOST")
     """SERVICE_HOST: address the API binds."""
     port: Annotated[int, BeforeValidator(_whole_number(0))] = Field(8080, validation_alias="SERVICE_PORT")

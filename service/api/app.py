@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute
 from billing.adapter.runtime import billing_runtime
 from billing.adapter.usage_report import usage_job
 from provisioning.toolchain import pulumi_command
-from service.api import backups, health, operator, signups, stripe
+from service.api import backups, fleet, health, operator, signups, stripe
 from service.api.context import ServiceContext
 from service.settings import SettingsError
 
@@ -53,6 +53,8 @@ ROUTES: list[BaseRoute] = [
     APIRoute("/v1/tenants/{slug}/restore", backups.restore, methods=["POST"], status_code=202, tags=["backups"]),
     APIRoute("/v1/tenants/{slug}/undelete", backups.undelete, methods=["POST"], status_code=202, tags=["backups"]),
     APIRoute("/v1/archives", backups.list_archives, methods=["GET"], tags=["backups"]),
+    APIRoute("/v1/reconcile", fleet.latest_report, methods=["GET"], tags=["fleet"]),
+    APIRoute("/v1/audit", fleet.audit_events, methods=["GET"], tags=["fleet"]),
     APIRoute("/v1/jobs", operator.list_jobs, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/jobs/{job_id}", operator.get_job, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/jobs/{job_id}/cancel", operator.cancel_job, methods=["POST"], tags=["operator"]),

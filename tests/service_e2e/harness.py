@@ -50,6 +50,7 @@ SERVICE_ENV = {
     "SERVICE_POLL_SECONDS": "0.1",
     "SERVICE_MAX_ATTEMPTS": "6",
     "SERVICE_CONCURRENCY": "2",
+    "SERVICE_RECONCILE_SECONDS": "3600",  # tests that reconcile through the service set their own
 }
 
 
