@@ -40,3 +40,18 @@ def retry_in(result: RunResult, attempts: int, max_attempts: int, base: float) -
     if result.ok or not worth_retrying(result) or attempts >= max_attempts:
         return None
     return backoff(attempts, base)
+
+
+def error_kind(result: RunResult) -> str:
+    """A failed run's kind, for metrics and alerts: ``dokploy_setup``, ``quota``, ``policy``, ``transient``,
+    ``cancelled`` or ``engine`` (anything else)."""
+    text = result.error or ""
+    if "Dokploy setup of server" in text:
+        return "dokploy_setup"
+    if "server quota is used up" in text:
+        return "quota"
+    if "mandatory policy" in text.lower() or "policy violation" in text.lower():
+        return "policy"
+    if result.error_kind in ("transient", "cancelled"):
+        return result.error_kind
+    return "transient" if is_retryable(text) else "engine"

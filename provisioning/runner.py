@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import requests
 from proxmoxer import ResourceException
@@ -40,8 +41,12 @@ class CrashSafeRunner:
     cloudctl and service run takes, so nothing of ours changes the stack between them.
     """
 
-    def __init__(self, stacks: TenantStacks) -> None:
+    def __init__(
+        self, stacks: TenantStacks, on_recovery: Callable[[recovery.RecoveryReport], None] | None = None
+    ) -> None:
         self.stacks = stacks
+        self.on_recovery = on_recovery
+        """Called with every recovery report that acted (the service counts the actions in its metrics)."""
 
     @property
     def environment(self) -> Environment:
@@ -122,4 +127,6 @@ class CrashSafeRunner:
                     log.warning("refresh of %s after recovery failed; the run goes on: %s", stack.name, refreshed.error)
         if report.acted:
             log.warning("recovery: %s", report.to_json())
+            if self.on_recovery is not None and not dry_run:
+                self.on_recovery(report)
         return report

@@ -25,7 +25,7 @@ from service.api.app import create_app
 from service.api.context import ServiceContext
 from service.archive_purger import start_archive_purger
 from service.key_sweeper import start_key_sweeper
-from service.metrics import Metrics
+from service.metrics import Metrics, count_recovery
 from service.namespace import pin_existing_hostnames
 from service.queue import open_queue
 from service.reconciler import start_reconciler
@@ -38,7 +38,9 @@ log = logging.getLogger("service")
 def start_workers(settings: Settings, metrics: Metrics, stop: threading.Event) -> list[threading.Thread]:
     """Start ``settings.concurrency`` worker threads applying stacks with the real engine, and the key sweeper."""
     allocations = {ALLOCATIONS_DB_VAR: settings.allocations_db} if settings.allocations_db else {}
-    runner = CrashSafeRunner(TenantStacks(settings.env_name, extra_env=allocations))
+    runner = CrashSafeRunner(
+        TenantStacks(settings.env_name, extra_env=allocations), on_recovery=lambda r: count_recovery(metrics, r)
+    )
     options = WorkerOptions(settings.lease_seconds, settings.retry_base_seconds, settings.poll_seconds)
     queue = open_queue(settings.database_url)
     threads = []

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from provisioning.recovery import RecoveryReport
 from service.queue import JobQueue
 from service.queue import usage as usage_ledger
 
@@ -29,6 +30,33 @@ class _QueueCollector(Collector):
         for state, value in sorted(counts.items()):
             family.add_metric([state], value)
         yield family
+
+
+class _AgeCollector(Collector):
+    """Queue wait and run lengths, read from the queue at scrape time (stuck provisioning shows here)."""
+
+    def __init__(self, queue: JobQueue) -> None:
+        self._queue = queue
+
+    def collect(self) -> Iterable[Metric]:
+        oldest = GaugeMetricFamily(
+            "service_queue_oldest_job_age_seconds", "How long the oldest job that is due has waited for a worker"
+        )
+        running = GaugeMetricFamily(
+            "service_running_job_max_age_seconds",
+            "Seconds since the longest-running job of each operation first started",
+            labels=["operation"],
+        )
+        try:
+            ages = self._queue.ages()
+        except Exception:  # an unreachable queue shows in /readyz
+            ages = None
+        if ages is not None:
+            oldest.add_metric([], ages["oldest_runnable"])
+            for operation, seconds in sorted(ages["running"].items()):
+                running.add_metric([operation], seconds)
+        yield oldest
+        yield running
 
 
 class _UsageCollector(Collector):
@@ -59,6 +87,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.registry.register(_QueueCollector(queue))
         self.registry.register(_UsageCollector(queue))
+        self.registry.register(_AgeCollector(queue))
         self.signup_to_ready = Histogram(
             "service_signup_to_ready_seconds",
             "Time from signup to a ready tenant, per provisioning phase (phase=total for the whole wait)",
@@ -81,6 +110,42 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.job_failures = Counter(
+            "service_job_failures",
+            "Failed engine runs by operation and error kind (dokploy_setup, quota, policy, transient, cancelled, "
+            "engine), retried or not",
+            ["operation", "error_kind"],
+            registry=self.registry,
+        )
+        self.job_retries = Counter(
+            "service_job_retries", "Runs that will be tried again, by operation", ["operation"], registry=self.registry
+        )
+        self.recovery_actions = Counter(
+            "service_recovery_actions",
+            "What recovery from a killed run did (lock_cleared, pending_dropped, orphan_vm_deleted, "
+            "waited_for_task, torn_file_removed)",
+            ["action"],
+            registry=self.registry,
+        )
+        self.stripe_webhooks = Counter(
+            "service_stripe_webhooks",
+            "Stripe webhook deliveries by outcome (applied, duplicate, ignored, rejected, failed)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.usage_vm_hours = Counter(
             "service_usage_vm_hours", "VM-hours reported to Stripe, by plan", ["plan"], registry=self.registry
         )
+
+
+def count_recovery(metrics: Metrics, report: RecoveryReport) -> None:
+    """Count what one recovery did (``CrashSafeRunner.on_recovery``)."""
+    for action, times in (
+        ("lock_cleared", int(report.lock_cleared)),
+        ("pending_dropped", len(report.pending_dropped)),
+        ("orphan_vm_deleted", len(report.orphan_vms_deleted)),
+        ("waited_for_task", len(report.waited_for_tasks)),
+        ("torn_file_removed", len(report.torn_files_removed)),
+    ):
+        if times:
+            metrics.recovery_actions.labels(action).inc(times)

@@ -25,7 +25,7 @@ import requests
 from billing.adapter.usage_report import running_after
 from components.spec import SpecErrors, TenantSpec
 from provisioning.declarations import stored_tenant
-from provisioning.failures import retry_in
+from provisioning.failures import error_kind, retry_in
 from provisioning.phases import PhaseTracker
 from provisioning.runlock import StackBusy
 from provisioning.runs import Operation, Runner, RunResult
@@ -185,6 +185,9 @@ class Worker:
         retry = retry_in(result, job.attempts, job.max_attempts, self.options.retry_base_seconds)
         if not result.ok and self.metrics:
             self.metrics.engine_errors.labels(job.operation, str(retry is not None).lower()).inc()
+            self.metrics.job_failures.labels(job.operation, error_kind(result)).inc()
+            if retry is not None:
+                self.metrics.job_retries.labels(job.operation).inc()
         done = self.queue.finish(
             job.id,
             self.id,

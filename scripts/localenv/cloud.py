@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from components.environment import Environment, Region
 from components.spec import TenantSpec
 from scripts.localenv.pdns import PowerDNSInstance
-from scripts.localenv.proxmox_admin import grant_provisioner
+from scripts.localenv.proxmox_admin import grant_monitor, grant_provisioner
 from sim.dokploy.backend import Backend as DokployBackend
 from sim.dokploy.server import ThreadedServer as DokployServer
 from sim.proxmox.app import Simulator
@@ -84,6 +84,8 @@ class LocalCloud:
     dns_port: int | None = None
     node_mem_gib: int = 64
     """Memory of each simulated node (benchmarks with many tenants raise it)."""
+    monitor_token: str | None = None
+    """A read-only (PVEAuditor) token for the Proxmox exporter, created on every cluster when given."""
     proxmox: dict[str, tuple[Simulator, ProxmoxServer]] = field(default_factory=dict)
     dokploy: tuple[DokployBackend, DokployServer] | None = None
     pdns: PowerDNSInstance | None = None
@@ -126,6 +128,7 @@ class LocalCloud:
 
     def _start_proxmox(self, region: Region) -> tuple[Simulator, ProxmoxServer]:
         backend = ProxmoxBackend(speed=self.speed, lease_cidr=region.network)
+        backend.settings.cluster_name = region.name  # as each real cluster has its own name
         seed_cluster(backend, len(region.nodes), node_mem_gib=self.node_mem_gib, template_per_node=True)
         seeded = sorted(backend.nodes)
         if seeded != sorted(region.nodes):
@@ -134,6 +137,8 @@ class LocalCloud:
                 f"use those names under regions.{region.name}.nodes"
             )
         grant_provisioner(backend, region, self.secrets["PROXMOX_VE_API_TOKEN"], environment=self.environment)
+        if self.monitor_token:
+            grant_monitor(backend, self.monitor_token)
         sim = Simulator(backend, faults=Faults(0))
         server = ProxmoxServer(sim, _port(region.endpoint), tls=region.endpoint.startswith("https")).start()
         return sim, server

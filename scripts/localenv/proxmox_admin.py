@@ -53,3 +53,18 @@ def grant_provisioner(
         for grant in grants(region, environment):
             acc.add_acl(grant.path, grant.role, user=user, propagate=grant.propagate)
             acc.add_acl(grant.path, grant.role, token=f"{user}!{token_id}", propagate=grant.propagate)
+
+
+def grant_monitor(backend: Backend, token: str) -> None:
+    """Create the monitoring ``token`` (privsep) and its user, read-only: PVEAuditor on ``/``, as
+    ``pveum acl modify / --users <user> --tokens <token> --roles PVEAuditor`` would."""
+    user, token_id, secret = split_token(token)
+    if user == "root@pam":
+        raise RootTokenRefused("the exporter reads with a PVEAuditor token, not as root@pam")
+    acc = backend.access
+    with backend.lock:
+        if user not in acc.users:
+            acc.add_user(user)
+        acc.add_token(user, token_id, secret, privsep=True)
+        acc.add_acl("/", "PVEAuditor", user=user, propagate=True)
+        acc.add_acl("/", "PVEAuditor", token=f"{user}!{token_id}", propagate=True)

@@ -34,13 +34,21 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     if billing is None:
         raise HTTPException(404, "billing is not configured (STRIPE_WEBHOOK_SECRET unset)")
     body = await read_limited(request, MAX_EVENT_BYTES)
+    outcomes = context(request).metrics.stripe_webhooks
     try:
         result = await run_in_threadpool(billing.receive, body, request.headers.get(SIGNATURE_HEADER))
     except WebhookRejected as exc:
+        outcomes.labels("rejected").inc()
         raise HTTPException(400, f"Webhook Error: {exc}") from None
     except StripeUnavailable:
+        outcomes.labels("failed").inc()
         raise HTTPException(503, "Stripe is unavailable; the event was not processed, retry later") from None
-    return JSONResponse(result_body(result))
+    except Exception:
+        outcomes.labels("failed").inc()
+        raise
+    body_out = result_body(result)
+    outcomes.labels("duplicate" if result.duplicate else "applied" if body_out["actions"] else "ignored").inc()
+    return JSONResponse(body_out)
 
 
 async def create_checkout_session(slug: str, request: Request) -> JSONResponse:

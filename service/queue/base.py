@@ -250,5 +250,8 @@ class JobQueue(Protocol):
     def list_tenants(self) -> list[Tenant]:
         """All tenants, by slug."""
 
+    def ages(self) -> dict[str, Any]:
+        """How long the oldest runnable job has waited and each operation's longest run has lasted (seconds)."""
+
     def counts(self) -> dict[str, int]:
         """Number of jobs per state."""

@@ -581,6 +581,26 @@ class SqlQueue:
         with self.transaction() as tx:
             return [_tenant(r) for r in tx.execute(sa.select(tenants).order_by(tenants.c.slug)).mappings()]
 
+    def ages(self) -> dict[str, Any]:
+        """``oldest_runnable``: seconds the oldest queued job due now has waited (0 when none);
+        ``running``: per operation, seconds since its longest-running job first started."""
+        with self.transaction() as tx:
+            now = self.now(tx)
+            oldest = tx.execute(
+                sa.select(sa.func.min(jobs.c.created_at)).where(
+                    jobs.c.state == JobState.QUEUED, jobs.c.run_after <= now
+                )
+            ).scalar()
+            running = tx.execute(
+                sa.select(jobs.c.operation, sa.func.min(jobs.c.started_at).label("first"))
+                .where(jobs.c.state == JobState.RUNNING)
+                .group_by(jobs.c.operation)
+            ).all()
+        return {
+            "oldest_runnable": max(0.0, now - float(oldest)) if oldest is not None else 0.0,
+            "running": {row.operation: max(0.0, now - float(row.first or now)) for row in running},
+        }
+
     def counts(self) -> dict[str, int]:
         """Number of jobs per state (every state present, zero if none)."""
         with self.transaction() as tx:

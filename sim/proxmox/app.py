@@ -191,7 +191,7 @@ class Simulator:
                 "cap": {"vms": {}, "storage": {}, "nodes": {}, "access": {}, "dc": {}},
             }
             if self.backend.access.has(userid, "/", ["Sys.Audit"]):
-                data["clustername"] = "simcluster"
+                data["clustername"] = self.backend.settings.cluster_name
         return _json(200, "OK", {"data": data})
 
     def _proxy_check(self, node: str) -> None:

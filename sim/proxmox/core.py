@@ -50,6 +50,8 @@ class Settings:
         self.lock_wait = {"clone": 1.0, "default": 10.0}
         self.nextid_range = (100, 1_000_000)
         self.auth_fail_delay = 0.0
+        self.cluster_name = "simcluster"
+        """What ``/cluster/status`` and the ticket login report (one name per simulated cluster)."""
 
 
 class BackendCore:

@@ -1,8 +1,9 @@
 """Read endpoints for the cluster, its nodes and the caller's permissions, as a PVE cluster without
 HA, SDN, replication, containers or a subscription answers them (issue 12, item 7).
 
-Values follow the simulated state: the nodes of one simulator form one cluster (``simcluster``, the name
-the ticket login reports), the first node answers the API (``local``), VM usage comes from their status.
+Values follow the simulated state: the nodes of one simulator form one cluster (``settings.cluster_name``,
+``simcluster`` unless set; the ticket login reports it too), the first node answers the API (``local``),
+VM usage comes from their status.
 Permissions named in the schema (``check``) are enforced before these run; the filters described in
 prose are applied here.
 """
@@ -45,7 +46,7 @@ def cluster_status(ctx: Ctx) -> Any:
             {
                 "type": "cluster",
                 "id": "cluster",
-                "name": CLUSTER_NAME,
+                "name": ctx.backend.settings.cluster_name,
                 "nodes": len(names),
                 "quorate": int(sum(online) * 2 > len(names)),
                 "version": len(names),
