@@ -25,6 +25,7 @@ from service.api.app import create_app
 from service.api.context import ServiceContext
 from service.archive_purger import start_archive_purger
 from service.key_sweeper import start_key_sweeper
+from service.logs import configure_logging
 from service.metrics import Metrics, count_recovery
 from service.namespace import pin_existing_hostnames
 from service.queue import open_queue
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--api-only", action="store_true", help="serve the API, run no workers")
     mode.add_argument("--workers-only", action="store_true", help="run workers, serve no API")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("service")
     try:
         settings = load_settings()
         environment = load_environment(PROJECT_DIR, settings.env_name)
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         if app is None:
             stop.wait()
         else:
-            uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")).run()
+            config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", log_config=None)
+            uvicorn.Server(config).run()
     except KeyboardInterrupt:
         pass
     finally:

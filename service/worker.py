@@ -30,6 +30,7 @@ from provisioning.phases import PhaseTracker
 from provisioning.runlock import StackBusy
 from provisioning.runs import Operation, Runner, RunResult
 from provisioning.tenant_backups import FAILURES, TenantBackups
+from service.logs import log_context
 from service.metrics import Metrics
 from service.queue import Job, JobQueue, Outcome
 from service.queue.base import DATA_OPERATIONS
@@ -81,6 +82,10 @@ class Worker:
         job = self.queue.claim(self.id, self.options.lease_seconds)
         if job is None:
             return False
+        with log_context(tenant=job.slug, job=job.id, worker=self.id):
+            return self._run_claimed(job)
+
+    def _run_claimed(self, job: Job) -> bool:
         log.info("worker %s: %s %s (attempt %d)", self.id, job.operation, job.slug, job.attempts)
         stop_heartbeat, lost = threading.Event(), threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(job, stop_heartbeat, lost), daemon=True)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from billing.adapter.runtime import billing_runtime
@@ -15,8 +19,10 @@ from billing.adapter.usage_report import usage_job
 from provisioning.toolchain import pulumi_command
 from service.api import backups, fleet, health, operator, signups, stripe
 from service.api.context import ServiceContext
+from service.logs import log_context
 from service.settings import SettingsError
 
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 ROUTES: list[BaseRoute] = [
     APIRoute(
         "/v1/signups",
@@ -89,7 +95,19 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         ctx.usage = usage_job(ctx.settings, ctx.queue, lambda slug: store.state(slug).customer, ctx.metrics)
     app = FastAPI(title="Dokploy Cloud provisioning service", version="1", routes=ROUTES, lifespan=_lifespan)
     app.state.service = ctx
+    app.middleware("http")(_request_id)
     return app
+
+
+async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Every request gets an id (the caller's ``X-Request-Id`` if it sent a sane one), in its log records and
+    echoed in the response's ``X-Request-Id``."""
+    given = request.headers.get("x-request-id", "")
+    request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    with log_context(request_id=request_id):
+        response = await call_next(request)
+    response.headers["X-Request-Id"] = request_id
+    return response
 
 
 @asynccontextmanager
