@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time (and idempotent) set-up of everything the project needs on a fresh machine:
-#   1. Debian packages (PowerDNS for the real DNS server)
+#   1. Debian packages (PowerDNS for the real DNS server, PostgreSQL, Prometheus and Alertmanager,
+#      Chromium and ChromeDriver for the operator page's browser test)
 #   2. the Python virtualenv with pinned dependencies (including ruff and mypy, run by scripts/test.sh)
 #   3. the Pulumi toolchain built from the Go module proxy (CLI, language host, shims, plugins)
 # A second run with everything in place takes seconds.
@@ -10,9 +11,10 @@ t_all=$SECONDS
 
 step() { log "== $*"; }
 
-step "system packages (PowerDNS, PostgreSQL)"
+step "system packages (PowerDNS, PostgreSQL, Prometheus, Alertmanager, Chromium)"
 bash "$PROJECT_ROOT/scripts/install_pdns.sh"
 bash "$PROJECT_ROOT/scripts/install_queue_backend.sh"
+bash "$PROJECT_ROOT/scripts/install_monitoring.sh"
 
 step "python virtualenv ($VENV_DIR)"
 want=$(cat "$PROJECT_ROOT/requirements.txt" "$PROJECT_ROOT/constraints.txt" 2>/dev/null | sha256sum | cut -c1-16)
