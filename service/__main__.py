@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         if app is None:
             stop.wait()
         else:
-            config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", log_config=None)
+            config = uvicorn.Config(
+                app, host=settings.host, port=settings.port, log_level="info", log_config=None, access_log=False
+            )
             uvicorn.Server(config).run()
     except KeyboardInterrupt:
         pass

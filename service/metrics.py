@@ -12,6 +12,8 @@ from provisioning.recovery import RecoveryReport
 from service.queue import JobQueue
 from service.queue import usage as usage_ledger
 
+ERROR_KINDS = ("dokploy_setup", "quota", "policy", "transient", "cancelled", "engine")
+WEBHOOK_OUTCOMES = ("applied", "duplicate", "ignored", "rejected", "failed")
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 
 
@@ -117,6 +119,9 @@ class Metrics:
             ["operation", "error_kind"],
             registry=self.registry,
         )
+        for operation in ("up", "destroy"):  # present from the start, so increase() sees the first failure
+            for kind in ERROR_KINDS:
+                self.job_failures.labels(operation, kind)
         self.job_retries = Counter(
             "service_job_retries", "Runs that will be tried again, by operation", ["operation"], registry=self.registry
         )
@@ -133,6 +138,8 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        for outcome in WEBHOOK_OUTCOMES:
+            self.stripe_webhooks.labels(outcome)
         self.usage_vm_hours = Counter(
             "service_usage_vm_hours", "VM-hours reported to Stripe, by plan", ["plan"], registry=self.registry
         )

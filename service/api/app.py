@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +24,9 @@ from service.api.context import ServiceContext
 from service.logs import log_context
 from service.settings import SettingsError
 
+access_log = logging.getLogger("service.access")
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Probes and scrapes: every few seconds each, nothing to read in them."""
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 ROUTES: list[BaseRoute] = [
     APIRoute(
@@ -100,12 +105,22 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
 
 async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Every request gets an id (the caller's ``X-Request-Id`` if it sent a sane one), in its log records and
-    echoed in the response's ``X-Request-Id``."""
+    """Every request gets an id (the caller's ``X-Request-Id`` if it sent a sane one), in its log records (and
+    one access record: method, path, status, duration; the query string is left out, it may carry filters
+    only, but never a credential) and echoed in the response's ``X-Request-Id``."""
     given = request.headers.get("x-request-id", "")
     request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    started = time.monotonic()
     with log_context(request_id=request_id):
         response = await call_next(request)
+        if request.url.path not in QUIET_PATHS:
+            access_log.info(
+                "%s %s %d %.1f ms",
+                request.method,
+                request.url.path,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+            )
     response.headers["X-Request-Id"] = request_id
     return response
 

@@ -105,7 +105,7 @@ class EngineCloud:
             (PROJECT_DIR / f"Pulumi.{checkpoint.name[: -len('.json')]}.yaml").unlink(missing_ok=True)
 
 
-def start_cloud(root: Path) -> EngineCloud:
+def start_cloud(root: Path, monitor_token: str | None = None) -> EngineCloud:
     """Start the services of a local environment on free ports; point this process's env at them."""
     write_environment(root / "Pulumi.e2e.yaml")
     credentials = {
@@ -126,7 +126,7 @@ def start_cloud(root: Path) -> EngineCloud:
         patch.setenv(name, value)
     try:
         environment = load_environment(PROJECT_DIR, "local")
-        cloud = LocalCloud(environment, credentials, {}).start()
+        cloud = LocalCloud(environment, credentials, {}, monitor_token=monitor_token).start()
     except BaseException:
         patch.undo()
         raise
