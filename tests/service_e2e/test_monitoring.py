@@ -22,6 +22,7 @@ import pytest
 import requests
 from pydantic import SecretStr
 
+from monitoring.dashboards.build import HERE as DASHBOARDS_DIR
 from monitoring.processes import LoopbackProcess, free_port
 from monitoring.pve_exporter import MONITOR_USER, pve_exporter
 from monitoring.stack import MonitoringStack, ScrapeTargets
@@ -245,3 +246,27 @@ def test_the_service_log_is_json_lines_with_ids_and_no_secret(observed: Observed
     for secret in secrets:
         assert secret not in text
     assert "PRIVATE KEY" not in text
+
+
+def test_every_dashboard_panel_query_returns_data(observed: Observed) -> None:
+    """Each panel's query, with the dashboard's variables filled in as Grafana would, runs without error and
+    returns series (rate windows need a few 1 s scrapes, so each query is retried for a short while)."""
+    [tenant] = observed.stack.query("dokploy_cloud_dokploy_server_active == 1")[:1]  # the ready tenant
+    values = {
+        "$tenant": tenant["metric"]["tenant"],
+        "$region": ".*",
+        "$__rate_interval": "15s",
+        "$__range": "1h",
+    }
+    empty = []
+    for path in sorted(DASHBOARDS_DIR.glob("*.json")):
+        board = json.loads(path.read_text())
+        for panel in board["panels"]:
+            expr = panel["targets"][0]["expr"]
+            for name, value in values.items():
+                expr = expr.replace(name, value)
+            try:
+                wait_for(lambda expr=expr: observed.stack.query(expr) or None, 20, expr)
+            except AssertionError:  # wait_for's timeout; a query error (ValueError) fails the test at once
+                empty.append(f"{path.name}: {panel['title']}: {expr}")
+    assert not empty, "panels without data:\n" + "\n".join(empty)
