@@ -158,7 +158,8 @@ def provisioning() -> dict[str, Any]:
         [
             panel(
                 "Signup to ready, p95 by phase",
-                "histogram_quantile(0.95, sum by (le, phase) (increase(service_signup_to_ready_seconds_bucket[$__range])))",
+                "histogram_quantile(0.95, sum by (le, phase) "
+                "(increase(service_signup_to_ready_seconds_bucket[$__range])))",
                 legend="{{phase}}",
                 unit="s",
             ),
