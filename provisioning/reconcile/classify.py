@@ -1,6 +1,7 @@
 """Judge an :class:`~provisioning.reconcile.model.Inventory`: every difference becomes a finding of one class.
 
-Pure (no I/O), so every rule is tested on hand-made inventories. Flag, don't guess: a finding is made only
+Pure (no I/O), so every rule is tested on hand-made inventories. A tenant whose stack an update holds is
+judged on the next run: what differs is that update's work in progress. Flag, don't guess: a finding is made only
 from inventories that were read (an unreadable cluster, organisation or zone makes none about what it
 holds), and ``fixable`` is set only when the proof the fix needs is there — our tags and pool on a VM,
 our marker on a Dokploy row, a tenant-network address on a DNS record, no update running on the tenant.
@@ -229,8 +230,10 @@ def _orphan_vms(inventory: Inventory) -> list[Finding]:
         if vm.lock:
             gaps.append(f"locked ({vm.lock})")
         stack = inventory.stacks.get(slug or "")
-        if stack is not None and stack.locked is not False:
-            gaps.append("an update of its tenant is running" if stack.locked else "its stack's lock cannot be read")
+        if stack is not None and stack.locked:
+            continue  # work in progress of a running update (or a dead run's, which recovery clears)
+        if stack is not None and stack.locked is None:
+            gaps.append("its stack's lock cannot be read")
         detail = f"{vm.status} on {vm.region}/{vm.node}, tags {','.join(sorted(vm.tags)) or '-'}; no stack records it"
         out.append(
             Finding(
@@ -258,15 +261,16 @@ def _orphan_dokploy(inventory: Inventory) -> list[Finding]:
         marker = find_server_marker(row.description)
         if marker is None or marker[0] != inventory.env or row.server_id in recorded_servers:
             continue
-        busy = _busy(inventory, marker[1])
+        if _busy(inventory, marker[1]):
+            continue  # registered by a running update that has not recorded it yet
         out.append(
             Finding(
                 ORPHAN_DOKPLOY_SERVER,
                 f"Dokploy server {row.server_id} ({row.name}, {row.ip_address})",
                 f"in organization {row.organization}, marked {marker[1]} server {marker[2]}; no stack records it"
-                + ("; left alone: an update of its tenant is running" if busy else ""),
+                + ("; left alone: its stack's lock cannot be read" if _unsure(inventory, marker[1]) else ""),
                 tenant=marker[1],
-                fixable=not busy,
+                fixable=not _unsure(inventory, marker[1]),
                 target={"organization": row.organization, "server_id": row.server_id},
             )
         )
@@ -274,17 +278,16 @@ def _orphan_dokploy(inventory: Inventory) -> list[Finding]:
         marker = find_server_marker(key.description)
         if marker is None or marker[0] != inventory.env:
             continue
-        if key.ssh_key_id in recorded_keys or key.ssh_key_id in used_keys:
+        if key.ssh_key_id in recorded_keys or key.ssh_key_id in used_keys or _busy(inventory, marker[1]):
             continue
-        busy = _busy(inventory, marker[1])
         out.append(
             Finding(
                 ORPHAN_SSH_KEY,
                 f"Dokploy SSH key {key.ssh_key_id} ({key.name})",
                 f"in organization {key.organization}, marked {marker[1]} server {marker[2]}; no stack or server "
-                "uses it" + ("; left alone: an update of its tenant is running" if busy else ""),
+                "uses it" + ("; left alone: its stack's lock cannot be read" if _unsure(inventory, marker[1]) else ""),
                 tenant=marker[1],
-                fixable=not busy,
+                fixable=not _unsure(inventory, marker[1]),
                 target={"organization": key.organization, "ssh_key_id": key.ssh_key_id},
             )
         )
@@ -292,8 +295,15 @@ def _orphan_dokploy(inventory: Inventory) -> list[Finding]:
 
 
 def _busy(inventory: Inventory, slug: str) -> bool:
+    """An update holds the tenant's stack: what it has not recorded yet is not an orphan."""
     stack = inventory.stacks.get(slug)
-    return stack is not None and stack.locked is not False
+    return stack is not None and stack.locked is True
+
+
+def _unsure(inventory: Inventory, slug: str) -> bool:
+    """The tenant's stack exists but its lock cannot be read: report, never fix."""
+    stack = inventory.stacks.get(slug)
+    return stack is not None and stack.locked is None
 
 
 def _dangling_dns(inventory: Inventory) -> list[Finding]:

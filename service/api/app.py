@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from billing.adapter.runtime import billing_runtime
 from billing.adapter.usage_report import usage_job
@@ -23,6 +23,7 @@ from service.api import backups, fleet, health, operator, signups, stripe
 from service.api.context import ServiceContext
 from service.logs import log_context
 from service.settings import SettingsError
+from service.ui import pages
 
 access_log = logging.getLogger("service.access")
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -69,6 +70,12 @@ ROUTES: list[BaseRoute] = [
     APIRoute("/v1/jobs", operator.list_jobs, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/jobs/{job_id}", operator.get_job, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/jobs/{job_id}/cancel", operator.cancel_job, methods=["POST"], tags=["operator"]),
+    Route("/ui", pages.fleet_page, methods=["GET"]),
+    Route("/ui/login", pages.login_form, methods=["GET"]),
+    Route("/ui/login", pages.login, methods=["POST"]),
+    Route("/ui/logout", pages.logout, methods=["GET"]),
+    Route("/ui/reconcile", pages.reconcile_page, methods=["GET"]),
+    Route("/ui/tenants/{slug}", pages.tenant_page, methods=["GET"]),
     APIRoute("/healthz", health.healthz, methods=["GET"], tags=["health"]),
     APIRoute("/readyz", health.readyz, methods=["GET"], tags=["health"]),
     APIRoute("/metrics", health.metrics, methods=["GET"], tags=["health"], include_in_schema=False),

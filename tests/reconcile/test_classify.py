@@ -131,10 +131,15 @@ def test_a_running_update_hides_its_work_in_progress_and_blocks_fixes() -> None:
     inv.stacks["acme"].locked = True
     inv.vms.append(_vm(10002, name="acme-2-ab"))  # being cloned by the update
     inv.dns = []
+    marker = tag(server_marker("local", "acme", 1, "ab"))
+    inv.dokploy_servers.append(DokployServerRow("org_acme", "srv2", "acme-2", marker, "10.77.0.12", "active", "k2"))
+    inv.dokploy_keys.append(DokployKeyRow("org_acme", "k2", "acme-s1", marker))
     report = classify(inv, now=NOW)
-    assert "drift" not in _classes(report)
+    assert report.findings == [] and report.tenants == {"acme": "update running"}
+    inv.stacks["acme"].locked = None  # a backend whose locks cannot be read: reported, never fixed
+    report = classify(inv, now=NOW)
     [orphan] = [f for f in report.findings if f.cls == "orphan-vm"]
-    assert not orphan.fixable and "an update of its tenant is running" in orphan.detail
+    assert not orphan.fixable and "lock cannot be read" in orphan.detail
 
 
 def test_orphan_vm_is_fixable_only_with_tags_pool_and_range() -> None:

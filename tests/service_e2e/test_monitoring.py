@@ -21,6 +21,9 @@ from typing import Any
 import pytest
 import requests
 from pydantic import SecretStr
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
 
 from monitoring.dashboards.build import HERE as DASHBOARDS_DIR
 from monitoring.processes import LoopbackProcess, free_port
@@ -31,6 +34,7 @@ from service.signing import sign
 from tests.service.conftest import HMAC_SECRET, OPERATOR_TOKEN, service_env
 from tests.service.harness import wait_for
 from tests.service_e2e.harness import SERVICE_ENV, EngineCloud, new_signup, start_cloud
+from tests.support.browser import headless_chromium, screenshot
 
 pytestmark = pytest.mark.engine
 HTTP = 15
@@ -87,7 +91,15 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     started: list[Any] = [cloud]
     try:
         (root / "git-tenants").mkdir()
-        port = free_port()
+        port, fleet_port, pve_port = free_port(), free_port(), free_port()
+        clusters = {
+            name: region.endpoint.split("//", 1)[1].rstrip("/") for name, region in cloud.environment.regions.items()
+        }
+        stack = MonitoringStack(
+            root / "monitoring",
+            ScrapeTargets(f"127.0.0.1:{port}", f"127.0.0.1:{fleet_port}", f"127.0.0.1:{pve_port}", clusters),
+            interval="1s",
+        )
         env = {
             **cloud.env,
             **service_env(root, f"sqlite://{root / 'queue.sqlite'}"),
@@ -96,6 +108,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
             "SERVICE_CONCURRENCY": "2",
             "SERVICE_MAX_ATTEMPTS": "1",
             "SERVICE_RECONCILE_SECONDS": "3",
+            "SERVICE_ALERTMANAGER_URL": stack.alertmanager_url,
             "PYTHONPATH": str(PROJECT_DIR),
             "PYTHONUNBUFFERED": "1",
         }
@@ -103,7 +116,6 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
             "service", [sys.executable, "-m", "service"], f"http://127.0.0.1:{port}/healthz", root / "service.log", env
         ).start(timeout=60)
         started.append(service)
-        fleet_port = free_port()
         fleet = LoopbackProcess(
             "fleet-exporter",
             [
@@ -122,18 +134,9 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
             {**env, "PROXMOX_VE_MONITOR_TOKEN": monitor_token},
         ).start(timeout=60)
         started.append(fleet)
-        pve_port = free_port()
         pve = pve_exporter(pve_port, monitor_token, root / "pve-exporter.log").start()
         started.append(pve)
-        clusters = {
-            name: region.endpoint.split("//", 1)[1].rstrip("/") for name, region in cloud.environment.regions.items()
-        }
-        stack = MonitoringStack(
-            root / "monitoring",
-            ScrapeTargets(f"127.0.0.1:{port}", f"127.0.0.1:{fleet_port}", f"127.0.0.1:{pve_port}", clusters),
-            interval="1s",
-        ).start()
-        started.append(stack)
+        started.append(stack.start())
         yield Observed(cloud, f"http://127.0.0.1:{port}", service, fleet, pve, pve_port, stack, monitor_token, root)
     finally:
         for thing in reversed(started):
@@ -231,6 +234,9 @@ def test_an_injected_setup_failure_fires_its_alert_in_alertmanager(observed: Obs
     alert = wait_for(firing, 90, "DokploySetupFailed in Alertmanager")
     assert alert["labels"]["severity"] == "warning" and alert["labels"]["operation"] == "up"
     assert [r["name"] for r in alert["receivers"]] == ["tickets"]
+    # Nothing else fires: the failed run's half-made registration (rolled back) was never an "orphan".
+    active = {a["labels"]["alertname"] for a in observed.stack.alerts() if a["status"]["state"] == "active"}
+    assert active == {"DokploySetupFailed"}, active
 
 
 def test_the_service_log_is_json_lines_with_ids_and_no_secret(observed: Observed) -> None:
@@ -270,3 +276,48 @@ def test_every_dashboard_panel_query_returns_data(observed: Observed) -> None:
             except AssertionError:  # wait_for's timeout; a query error (ValueError) fails the test at once
                 empty.append(f"{path.name}: {panel['title']}: {expr}")
     assert not empty, "panels without data:\n" + "\n".join(empty)
+
+
+def test_operator_pages_in_a_real_browser(observed: Observed) -> None:
+    """Sign in, the fleet table, a tenant's page (servers, runs, backups, reconcile, alerts), the reconcile
+    report; a screenshot of each is saved (.state/test-artifacts/screenshots)."""
+    [ready] = observed.stack.query("dokploy_cloud_dokploy_server_active == 1")[:1]
+    slug = ready["metric"]["tenant"]
+    with headless_chromium() as browser:
+        browser.get(f"{observed.service_url}/ui")
+        assert browser.current_url.endswith("/ui/login")
+        browser.find_element(By.ID, "token").send_keys("not-the-token")
+        browser.find_element(By.ID, "sign-in").click()
+        wait = WebDriverWait(browser, 15)
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "form"), "That is not the operator token."))
+        browser.find_element(By.ID, "token").send_keys(OPERATOR_TOKEN)
+        browser.find_element(By.ID, "sign-in").click()
+        wait.until(ec.presence_of_element_located((By.ID, "fleet")))
+        assert browser.current_url.endswith("/ui")
+        fleet = browser.find_element(By.ID, "fleet").text
+        assert slug in fleet and "ready" in fleet and "in sync" in fleet
+        assert int(browser.find_element(By.ID, "alert-count").text) >= 1  # DokploySetupFailed, from Alertmanager
+        assert "DokploySetupFailed" in browser.find_element(By.ID, "alerts").text
+        shots = [screenshot(browser, "ui-fleet")]
+
+        browser.find_element(By.LINK_TEXT, slug).click()
+        wait.until(ec.presence_of_element_located((By.ID, "tenant-slug")))
+        assert browser.find_element(By.ID, "tenant-slug").text.startswith(slug)
+        servers = browser.find_element(By.ID, "servers").text
+        assert f"{slug}.cloud.test" in servers and "pve" in servers
+        runs = browser.find_element(By.ID, "runs").text
+        assert "up" in runs and "succeeded" in runs and "dokploy" in runs
+        assert "the plan has none" in browser.find_element(By.ID, "backups").text
+        assert browser.find_element(By.ID, "tenant-verdict").text == "in sync"
+        shots.append(screenshot(browser, "ui-tenant"))
+
+        browser.get(f"{observed.service_url}/ui/reconcile")
+        assert browser.find_element(By.ID, "report-verdict").text == "in sync"
+        shots.append(screenshot(browser, "ui-reconcile"))
+
+        browser.get(f"{observed.service_url}/ui/logout")
+        browser.get(f"{observed.service_url}/ui/reconcile")
+        wait.until(ec.presence_of_element_located((By.ID, "token")))
+        assert browser.current_url.endswith("/ui/login")
+    for shot in shots:
+        assert shot.stat().st_size > 10_000, shot
