@@ -174,6 +174,8 @@ def parse_notes(notes: str, mark: str) -> dict[str, str] | None:
 PROXMOX_ENDPOINT_VAR = "PROXMOX_VE_ENDPOINT"
 PROXMOX_TOKEN_VAR = "PROXMOX_VE_API_TOKEN"  # secret
 PROXMOX_INSECURE_VAR = "PROXMOX_VE_INSECURE"
+PROXMOX_MONITOR_TOKEN_VAR = "PROXMOX_VE_MONITOR_TOKEN"  # secret; read-only (PVEAuditor on /), for the exporters
+# and reconcile's reads: unlike the provisioning token it sees VMs outside the tenant pools
 DOKPLOY_URL_VAR = "DOKPLOY_URL"
 DOKPLOY_API_KEY_VAR = "DOKPLOY_API_KEY"  # secret
 DOKPLOY_TIMEOUT_VAR = "DOKPLOY_TIMEOUT"

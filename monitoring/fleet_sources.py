@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from components.environment import Environment
 from components.naming import (
     BACKUP_MARK,
     DOKPLOY_API_KEY_VAR,
+    PROXMOX_MONITOR_TOKEN_VAR,
     PROXMOX_TOKEN_VAR,
     find_server_marker,
     parse_allocation_owner,
@@ -47,8 +50,8 @@ MONITOR_KEY_PREFIX = "dcmon"
 MONITOR_KEY_LIFETIME = 86_400
 """Dokploy expires a monitoring key after a day by itself (an exporter killed before revoking leaks nothing)."""
 MONITOR_KEY_RENEW = 20 * 3600.0
-PROXMOX_MONITOR_TOKEN_VAR = "PROXMOX_VE_MONITOR_TOKEN"
-"""A read-only (PVEAuditor) token for the exporters; the provisioning token is used when unset."""
+DOKPLOY_READERS = 8
+"""Organisations read at once (one call each)."""
 
 
 @dataclass(frozen=True)
@@ -99,10 +102,16 @@ class MonitorKeys:
     def __init__(self, platform: DokployClient, env: str, base_url: str) -> None:
         self.platform, self.env, self.base_url = platform, env, base_url
         self._keys: dict[str, tuple[str, str, float]] = {}
+        self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
 
+    def _count(self, procedure: str) -> None:
+        with self._lock:
+            self.calls[procedure] += 1
+
     def client(self, organization: str, *, fresh: bool = False) -> DokployClient:
-        held = self._keys.get(organization)
+        with self._lock:
+            held = self._keys.get(organization)
         if fresh or held is None or time.time() - held[2] > MONITOR_KEY_RENEW:
             if held is not None:
                 self._revoke(held[0])
@@ -113,20 +122,21 @@ class MonitorKeys:
                 rate_limit_enabled=False,
                 expires_in=MONITOR_KEY_LIFETIME,
             )
-            self.calls["user.createApiKey"] += 1
+            self._count("user.createApiKey")
             held = (str(created["id"]), str(created["key"]), now)
-            self._keys[organization] = held
+            with self._lock:
+                self._keys[organization] = held
         return DokployClient(self.base_url, held[1], timeout=KEY_TIMEOUT, retry=KEY_RETRY)
 
     def servers(self, organization: str) -> list[dict[str, Any]]:
         """``server.all`` of ``organization`` (one call; a second only when the key was refused)."""
         try:
-            self.calls["server.all"] += 1
+            self._count("server.all")
             return self.client(organization).server_all()
         except DokployError as exc:
             if exc.status != 401:
                 raise
-            self.calls["server.all"] += 1
+            self._count("server.all")
             return self.client(organization, fresh=True).server_all()
 
     def _revoke(self, key_id: str) -> None:
@@ -208,11 +218,19 @@ class FleetSources:
 
     def _dokploy(self, snap: Snapshot) -> None:
         failed = []
-        for organization in sorted({t.organization for t in snap.tenants}):
+
+        def read(organization: str) -> tuple[str, list[dict[str, Any]] | Exception]:
             try:
-                rows = self.keys.servers(organization)
+                return organization, self.keys.servers(organization)
             except Exception as exc:
-                failed.append(f"{organization}: {exc}")
+                return organization, exc
+
+        organizations = sorted({t.organization for t in snap.tenants})
+        with futures.ThreadPoolExecutor(max_workers=DOKPLOY_READERS) as pool:
+            answers = list(pool.map(read, organizations))
+        for organization, rows in answers:
+            if isinstance(rows, Exception):
+                failed.append(f"{organization}: {rows}")
                 continue
             for row in rows:
                 marker = find_server_marker(str(row.get("description") or ""))

@@ -1,6 +1,8 @@
 """Read the four inventories (tenant stacks, Proxmox, Dokploy, DNS) and the declarations, read-only.
 
-Every read is bounded (the clients' timeouts and retries); one that fails is recorded in
+Proxmox is read with the read-only monitoring token when ``PROXMOX_VE_MONITOR_TOKEN`` is set (it sees VMs in
+our id range outside the tenant pools too), else with the provisioning token (only the pools' VMs). Every
+read is bounded (the clients' timeouts and retries); one that fails is recorded in
 ``Inventory.errors`` and the rest goes on, so a cluster that is down makes the report incomplete, not wrong.
 Dokploy is read once per organisation (``server.all`` and ``sshKey.all`` with a per-run key minted for that
 organisation and revoked at once, recorded in the key ledger like any run's). Nothing here writes to
@@ -25,6 +27,8 @@ from components.naming import (
     DOKPLOY_API_KEY_VAR,
     DOKPLOY_SERVER_TYPE,
     PDNS_API_KEY_VAR,
+    PROXMOX_MONITOR_TOKEN_VAR,
+    PROXMOX_TOKEN_VAR,
     VM_TYPE,
     split_stack_name,
 )
@@ -216,7 +220,9 @@ def _int(value: Any) -> int | None:
 def _proxmox(inventory: Inventory, stacks: TenantStacks, region_name: str) -> None:
     region = stacks.environment.regions[region_name]
     try:
-        api = client_from_env(env={**os.environ, **stacks.secrets(), **region_variables(region)})
+        secrets = stacks.secrets()
+        token = os.environ.get(PROXMOX_MONITOR_TOKEN_VAR) or secrets[PROXMOX_TOKEN_VAR]
+        api = client_from_env(env={**secrets, PROXMOX_TOKEN_VAR: token, **region_variables(region)})
         rows = cluster_vms(api)
     except Exception as exc:
         _failed(inventory, f"Proxmox {region_name} ({region.endpoint})", exc)

@@ -88,6 +88,7 @@ async def _run(request: Request, backend: Backend, name: str, api_key: str | Non
         raise err
     with backend.lock:
         caller = backend.reauthenticate(api_key)
+        backend.served[(name, caller.org_id)] += 1
     raw = await _read_input(request, PROCEDURES[name]["method"])
     parsed, issues = validate_input(name, PROCEDURES[name], raw)
     if issues:

@@ -6,6 +6,7 @@ this module owns the state they share. It never imports the web framework.
 
 from __future__ import annotations
 
+import collections
 import random
 import string
 import threading
@@ -61,6 +62,8 @@ class Backend(SshKeyMixin, ServerMixin, RemoteMixin):
         self.deployments: list[Deployment] = []
         self.installed: set[tuple[str, int]] = set()  # (node, vmid) of guests where setup really ran
         self.faults = Faults()
+        self.served: collections.Counter[tuple[str, str]] = collections.Counter()
+        """(procedure, caller's organization) -> calls answered (benchmarks count calls per organization)."""
 
     def now(self) -> float:
         return time.time() + self.clock_offset
