@@ -102,6 +102,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         raise SettingsError(
             "SERVICE_REQUIRE_PAYMENT needs billing: set STRIPE_WEBHOOK_SECRET and SERVICE_BILLING_CONFIG"
         )
+    if ctx.billing is not None:
+        ctx.metrics.watch_billing(ctx.billing.sink.timers.pending)
     if ctx.usage is None and ctx.billing is not None:
         store = ctx.billing.store
         ctx.usage = usage_job(ctx.settings, ctx.queue, lambda slug: store.state(slug).customer, ctx.metrics)
