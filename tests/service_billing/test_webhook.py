@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from billing.stripe_api import StripeUnavailable
 from tests.billing.conftest import FakeStripe, checkout, invoice, subscription
@@ -72,8 +73,10 @@ def test_failed_payment_suspends_after_the_grace_period_and_recovery_resumes(
     _settled(acme)
     fake_stripe.subs["sub_1"] = _sub(status="past_due", items=(("price_business", 3),))
     assert acme.deliver(stripe_event("evt_fail", "invoice.payment_failed", invoice())).json()["actions"] == ["Suspend"]
+    assert metric(acme, "service_billing_suspensions_pending") == 1
     assert acme.billing.tick(now() + GRACE - 60) == 0 and "state" not in acme.declared("acme")
     assert acme.billing.tick(now() + GRACE + 1) == 1
+    assert metric(acme, "service_billing_suspensions_pending") == 0
     assert acme.declared("acme")["state"] == "suspended" and _settled(acme)[-1] == ("reapply", "succeeded")
     jobs_before = len(acme.jobs("acme"))
     assert acme.billing.tick(now() + 2 * GRACE) == 0 and len(acme.jobs("acme")) == jobs_before
@@ -114,6 +117,7 @@ def test_replayed_event_has_no_second_effect(acme: BilledService, fake_stripe: F
     jobs = _settled(acme)
     replay = acme.deliver(evt)
     assert replay.status_code == 200 and replay.json()["duplicate"] is True
+    assert metric(acme, "service_stripe_webhooks_total", outcome="duplicate") == 1
     assert acme.jobs("acme") == jobs
 
 
@@ -140,6 +144,8 @@ def test_forged_or_unsigned_event_is_refused_and_changes_nothing(billed: BilledS
     else:
         response = billed.deliver(evt, secret=secret)
     assert response.status_code == 400 and "Webhook Error" in response.json()["detail"]
+    assert metric(billed, "service_stripe_webhooks_total", outcome="rejected") == 1
+    assert metric(billed, "service_stripe_webhooks_total", outcome="applied") == 0
     assert billed.declared("acme")["plan"] == "starter" and billed.jobs("acme") == [("signup", "queued")]
     assert not billed.billing.store.seen("evt_forged")
 
@@ -153,6 +159,7 @@ def test_stripe_down_answers_503_and_stripe_redelivers(billed: BilledService) ->
     billed.signup(signup_body("acme"))
     response = billed.deliver(stripe_event("evt_x", "customer.subscription.updated", subscription()))
     assert response.status_code == 503 and not billed.billing.store.seen("evt_x")
+    assert metric(billed, "service_stripe_webhooks_total", outcome="failed") == 1
 
 
 def test_provision_for_a_tenant_that_never_signed_up_is_dropped(billed: BilledService, fake_stripe: FakeStripe) -> None:
@@ -160,3 +167,13 @@ def test_provision_for_a_tenant_that_never_signed_up_is_dropped(billed: BilledSe
     response = billed.deliver(stripe_event("evt_g", "checkout.session.completed", checkout(tenant="ghost")))
     assert response.status_code == 200 and billed.queue.list_tenants() == []
     assert billed.billing.store.pending() == []
+
+
+def metric(service: BilledService, name: str, **labels: str) -> float:
+    """One sample of the service's ``/metrics``, as Prometheus would read it."""
+    text = requests.get(f"{service.base_url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    raise AssertionError(f"no sample {name}{labels} in /metrics")
