@@ -189,11 +189,13 @@ def archive_orphan_vm(
         f"host=- addr=- node={server.node} plan=- reason=orphan delete-after={delete_after.isoformat()}"
     )
     try:
-        return _archive_server(api, policy, server, first, "", on_progress=on_progress, timeout=timeout)
+        archive = _archive_server(api, policy, server, first, "", on_progress=on_progress, timeout=timeout)
     except (ResourceException, TimeoutError, RuntimeError) as exc:
         raise ArchiveFailed(
             f"archive of orphan VM {server.vmid} to {policy.storage} failed, so it was not deleted: {exc}"
         ) from exc
+    _remove_superseded(api, archive, server)  # a fix killed between its archive and the delete archived it once
+    return archive
 
 
 def tenant_hostnames(spec: TenantSpec, environment: Environment) -> list[str]:

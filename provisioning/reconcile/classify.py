@@ -110,7 +110,12 @@ def _stack_findings(inventory: Inventory) -> list[Finding]:
                     STACK_WITHOUT_TENANT,
                     f"stack {inventory.env}.{slug}",
                     f"records {len(stack.vms)} VM(s) but no tenant file or service tenant declares {slug}; "
-                    "restore its declaration, or decommission it with `cloudctl destroy` from one",
+                    "restore its declaration, or decommission it with `cloudctl destroy` from one"
+                    + (
+                        ""
+                        if inventory.service_tenants_read
+                        else " (the service's tenants were not read: set SERVICE_DATABASE_URL and SERVICE_ENV)"
+                    ),
                     tenant=slug,
                     fixable=False,
                 )

@@ -108,6 +108,8 @@ def apply_fixes(
             outcomes.append(FixOutcome(finding, "skipped", finding.detail))
             continue
         say(f"{cls}: {finding.subject}")
+        # Recorded before acting, so a fix killed half-way still shows in the trail.
+        _audit(audit, actor, cls, finding.tenant, finding.subject, "started", CLASSES[cls].fix or "", request_id)
         try:
             detail = act(stacks, finding)
             outcome = "fixed"

@@ -128,6 +128,7 @@ def load_declarations(
 def _declared(inventory: Inventory, stacks: TenantStacks, tenants_dir: Path, service_database: str | None) -> None:
     found, errors = load_declarations(stacks.environment, tenants_dir, service_database)
     inventory.errors += errors
+    inventory.service_tenants_read = bool(service_database) and not any("SERVICE_DATABASE_URL" in e for e in errors)
     for slug, (spec, source) in found.items():
         inventory.declared[slug] = _declared_tenant(stacks, spec, source)
 

@@ -274,6 +274,8 @@ class Inventory:
     dns: list[DnsRow] | None = None
     orphan_allocations: list[dict[str, Any]] | None = None
     regions_read: set[str] = field(default_factory=set)
+    service_tenants_read: bool = False
+    """Whether the service's tenants were among the declarations (else a service tenant's stack looks undeclared)."""
     errors: list[str] = field(default_factory=list)
     read_at: float = field(default_factory=time.time)
 

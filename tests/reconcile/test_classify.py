@@ -214,7 +214,11 @@ def test_declarations_and_stacks_must_match() -> None:
     inv.stacks["gone"] = StackView("gone", False)
     report = classify(inv, now=NOW)
     assert _classes(report) == {"stack-without-tenant": ["stack local.gone"], "tenant-without-stack": ["tenant beta"]}
-    assert not next(f for f in report.findings if f.cls == "stack-without-tenant").fixable
+    undeclared = next(f for f in report.findings if f.cls == "stack-without-tenant")
+    assert not undeclared.fixable and "SERVICE_DATABASE_URL" in undeclared.detail
+    inv.service_tenants_read = True
+    undeclared = next(f for f in classify(inv, now=NOW).findings if f.cls == "stack-without-tenant")
+    assert "SERVICE_DATABASE_URL" not in undeclared.detail
 
 
 def test_pending_operations_make_a_stack_busy() -> None:
