@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import time
 
 import pytest
@@ -20,6 +22,7 @@ from clients.proxmox_tasks import wait_task
 from provisioning.dokploy_keys import key_name, platform_client
 from provisioning.fleet_db import FleetDatabase, fleet_location
 from provisioning.stacks import region_variables
+from provisioning.toolchain import PROJECT_DIR
 from scripts import cloudctl
 from tests.e2e.conftest import CloudUnderTest
 
@@ -144,3 +147,66 @@ def test_reconcile_reports_each_class_and_fix_converges(
     assert all(e.actor.startswith("cloudctl:") for e in events)
     code, out = _run(capsys, cloud, "audit", "--action", "reconcile.fix", "--json")
     assert code == 0 and len(out.strip().splitlines()) == len(events)
+
+
+def test_a_fix_killed_mid_archive_converges_with_one_archive(
+    local_cloud: CloudUnderTest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL ``reconcile --fix orphan-vm`` while its vzdump runs: nothing is deleted; the next fix archives
+    once more, keeps exactly one archive of the VM, deletes it, and the trail shows both attempts."""
+    cloud, env = local_cloud, local_cloud.stacks.environment
+    secrets = cloud.stacks.secrets()
+    eu = client_from_env(env={**os.environ, **secrets, **region_variables(env.regions["pve-eu1"])})
+    wait_task(
+        eu,
+        eu.nodes("pve2").qemu(9001).clone.post(newid=10901, name="bravo-7-stray", pool="dokploy-local"),
+        timeout=60,
+        what="clone",
+    )
+    eu.nodes("pve2").qemu(10901).config.put(tags="dokploy-cloud;tenant-bravo;plan-business")
+    backend = cloud.cloud.proxmox["pve-eu1"][0].backend
+    durations = backend.settings.durations
+    durations.set_speed(1.0)
+    durations.table = dict.fromkeys(durations.table, 0.0) | {"vzdump": 6.0}
+    try:
+        proc = subprocess.Popen(
+            [
+                "scripts/cloudctl",
+                "--env",
+                "local",
+                "--tenants-dir",
+                str(cloud.tenants_dir),
+                "reconcile",
+                "--fix",
+                "orphan-vm",
+            ],
+            cwd=PROJECT_DIR,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+        def dumping() -> bool:
+            with backend.lock:
+                return any(t.ttype == "vzdump" and t.tid == "10901" for t in backend.running.values())
+
+        deadline = time.monotonic() + 120
+        while not dumping():
+            assert proc.poll() is None and time.monotonic() < deadline, "the fix never started its backup"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        time.sleep(6.5)  # the orphaned vzdump finishes on its own, as on a real node
+    finally:
+        durations.set_speed("fast")
+    assert any(int(vm["vmid"]) == 10901 for vm in eu.cluster.resources.get(type="vm")), "nothing deleted yet"
+
+    code, out = _run(capsys, cloud, "reconcile", "--fix", "orphan-vm")
+    assert code == 0 and "fixed" in out, out
+    assert not any(int(vm["vmid"]) == 10901 for vm in eu.cluster.resources.get(type="vm"))
+    archives = eu.nodes("pve2").storage("nfs-backup").content.get(content="backup", vmid=10901)
+    assert len(archives) == 1 and "reason=orphan" in archives[0]["notes"], archives
+    events = FleetDatabase(fleet_location(cloud.stacks.allocations_location(), "local"), "local").events(
+        action="reconcile.fix.orphan-vm", tenant="bravo"
+    )
+    assert [e.outcome for e in events] == ["fixed", "started", "started"]  # newest first: killed run, then retry
