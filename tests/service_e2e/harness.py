@@ -197,7 +197,11 @@ class WorkerProcess:
         """The ``recovery: {json}`` lines this worker logged."""
         reports = []
         for line in self.log.read_text(errors="replace").splitlines():
-            _, found, payload = line.partition("recovery: ")
+            try:  # the service logs JSON lines (service/logs.py); the recovery report is in the message
+                message = str(json.loads(line).get("message", "")) if line.startswith("{") else line
+            except json.JSONDecodeError:
+                message = line
+            _, found, payload = message.partition("recovery: ")
             if found and payload.startswith("{"):
                 reports.append(json.loads(payload))
         return reports
