@@ -9,6 +9,8 @@ liveness check so a connection broken by a restart is replaced rather than faili
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,7 +116,7 @@ def _sqlite_engine(path: Path, busy_timeout: float, read_only: bool) -> Engine:
         cursor = dbapi_connection.cursor()
         try:
             if not read_only:
-                cursor.execute("PRAGMA journal_mode=WAL")
+                _set_wal(cursor, busy_timeout)
             cursor.execute("PRAGMA synchronous=NORMAL")
         finally:
             cursor.close()
@@ -125,3 +127,23 @@ def _sqlite_engine(path: Path, busy_timeout: float, read_only: bool) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _set_wal(cursor: Any, busy_timeout: float) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another process holds the lock the switch needs.
+
+    Switching a new file to WAL takes an exclusive lock, and SQLite may answer "database is locked" at once
+    instead of waiting out its busy timeout when several processes open the same new file together. The mode
+    is persistent, so the first opener's switch serves everyone; the others retry (bounded by ``busy_timeout``).
+    """
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
