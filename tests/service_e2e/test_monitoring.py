@@ -190,6 +190,26 @@ def test_a_ready_signup_shows_in_every_source(observed: Observed) -> None:
     assert findings["value"][1] == "0"
 
 
+def test_an_on_demand_backup_is_the_tenants_newest_backup_metric(observed: Observed) -> None:
+    body = new_signup("bkp")
+    body["plan"] = "business"
+    job = observed.wait_job(observed.signup(body))
+    assert job["state"] == "succeeded", job["error"]
+    slug = body["slug"]
+    queued = observed.op("POST", f"/v1/tenants/{slug}/backups", json={})
+    assert queued.status_code == 202, queued.text
+    made = observed.wait_job(queued.json()["job_id"])
+    assert made["state"] == "succeeded", made["error"]
+    [backup] = made["outputs"]["backups"]
+    [newest] = wait_for(
+        lambda: observed.stack.query(f'dokploy_cloud_backup_last_timestamp_seconds{{tenant="{slug}"}}') or None,
+        60,
+        "the backup metric",
+    )
+    assert float(newest["value"][1]) == backup["ctime"]
+    assert observed.stack.query(f'time() - dokploy_cloud_backup_last_timestamp_seconds{{tenant="{slug}"}} < 600')
+
+
 def test_proxmox_exporter_scrapes_both_clusters_with_every_default_collector(observed: Observed) -> None:
     families = (
         "pve_up",
@@ -266,7 +286,7 @@ def test_the_service_log_is_json_lines_with_ids_and_no_secret(observed: Observed
 def test_every_dashboard_panel_query_returns_data(observed: Observed) -> None:
     """Each panel's query, with the dashboard's variables filled in as Grafana would, runs without error and
     returns series (rate windows need a few 1 s scrapes, so each query is retried for a short while)."""
-    [tenant] = observed.stack.query("dokploy_cloud_dokploy_server_active == 1")[:1]  # the ready tenant
+    [tenant] = observed.stack.query('dokploy_cloud_dokploy_server_active{tenant=~"obs.*"} == 1')  # the ready one
     values = {
         "$tenant": tenant["metric"]["tenant"],
         "$region": ".*",
@@ -290,8 +310,10 @@ def test_every_dashboard_panel_query_returns_data(observed: Observed) -> None:
 def test_operator_pages_in_a_real_browser(observed: Observed) -> None:
     """Sign in, the fleet table, a tenant's page (servers, runs, backups, reconcile, alerts), the reconcile
     report; a screenshot of each is saved (.state/test-artifacts/screenshots)."""
-    [ready] = observed.stack.query("dokploy_cloud_dokploy_server_active == 1")[:1]
+    [ready] = observed.stack.query('dokploy_cloud_dokploy_server_active{tenant=~"obs.*"} == 1')  # starter plan
     slug = ready["metric"]["tenant"]
+    [backed_up] = observed.stack.query("dokploy_cloud_backup_last_timestamp_seconds")
+    with_backups = backed_up["metric"]["tenant"]
     with headless_chromium() as browser:
         browser.get(f"{observed.service_url}/ui")
         assert browser.current_url.endswith("/ui/login")
@@ -319,6 +341,12 @@ def test_operator_pages_in_a_real_browser(observed: Observed) -> None:
         assert "the plan has none" in browser.find_element(By.ID, "backups").text
         assert browser.find_element(By.ID, "tenant-verdict").text == "in sync"
         shots.append(screenshot(browser, "ui-tenant"))
+
+        browser.get(f"{observed.service_url}/ui/tenants/{with_backups}")
+        wait.until(ec.presence_of_element_located((By.ID, "backups")))
+        backups = browser.find_element(By.ID, "backups").text
+        assert "vzdump-qemu-" in backups and "business" in browser.find_element(By.ID, "tenant-slug").text
+        shots.append(screenshot(browser, "ui-tenant-backups"))
 
         browser.get(f"{observed.service_url}/ui/reconcile")
         assert browser.find_element(By.ID, "report-verdict").text == "in sync"
