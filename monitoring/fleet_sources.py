@@ -14,7 +14,6 @@ A source that fails is marked down (``dokploy_cloud_exporter_source_up``) and th
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import Counter
@@ -26,23 +25,20 @@ from typing import Any
 
 from clients.dokploy.client import DokployClient
 from clients.dokploy.errors import DokployError
-from clients.proxmox import client_from_env
 from components.environment import Environment
 from components.naming import (
     BACKUP_MARK,
-    DOKPLOY_API_KEY_VAR,
-    PROXMOX_MONITOR_TOKEN_VAR,
-    PROXMOX_TOKEN_VAR,
     find_server_marker,
     parse_allocation_owner,
     parse_notes,
 )
 from ipam.store import open_store
+from provisioning import fleet_clients
 from provisioning.allocations import capacity, env_allocations
-from provisioning.dokploy_keys import KEY_RETRY, KEY_TIMEOUT, env_tag, platform_client
+from provisioning.dokploy_keys import KEY_RETRY, KEY_TIMEOUT, env_tag
 from provisioning.fleet_db import fleet_database
 from provisioning.reconcile.inventory import load_declarations
-from provisioning.stacks import TenantStacks, region_variables
+from provisioning.stacks import TenantStacks
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +154,7 @@ class FleetSources:
         self.stacks, self.tenants_dir, self.service_database = stacks, tenants_dir, service_database
         env: Environment = stacks.environment
         self.environment = env
-        self.keys = MonitorKeys(
-            platform_client(env.dokploy_url, stacks.secrets()[DOKPLOY_API_KEY_VAR]), env.name, env.dokploy_url
-        )
+        self.keys = MonitorKeys(stacks.dokploy_platform(), env.name, env.dokploy_url)
 
     def collect(self) -> Snapshot:
         started = time.monotonic()
@@ -243,9 +237,7 @@ class FleetSources:
         region = self.environment.regions[region_name]
 
         def step(snap: Snapshot) -> None:
-            secrets = self.stacks.secrets()
-            token = os.environ.get(PROXMOX_MONITOR_TOKEN_VAR) or secrets[PROXMOX_TOKEN_VAR]
-            api = client_from_env(env={**secrets, PROXMOX_TOKEN_VAR: token, **region_variables(region)})
+            api = fleet_clients.proxmox(self.stacks, region_name, read_only=True)
             resources = api.cluster.resources.get()
             committed: Counter[str] = Counter()
             nodes = {}

@@ -12,10 +12,12 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import requests
 import yaml
 
+from components.environment import Environment
 from monitoring.processes import LoopbackProcess, free_port
 
 MONITORING_DIR = Path(__file__).resolve().parent
@@ -44,6 +46,11 @@ class ScrapeTargets:
     pve_exporter: str | None
     clusters: dict[str, str] = field(default_factory=dict)
     """region -> the cluster's API ``host:port`` (the Proxmox exporter's ``target``)."""
+
+
+def cluster_targets(environment: Environment) -> dict[str, str]:
+    """region -> its cluster API's ``host:port``, what the Proxmox exporter takes as ``target``."""
+    return {name: urlparse(r.endpoint).netloc for name, r in environment.regions.items()}
 
 
 def prometheus_config(targets: ScrapeTargets, alertmanager: str, interval: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any
 import requests
 from pulumi import automation as auto
 
+from clients.dokploy.client import DokployClient
 from clients.proxmox import ProxmoxSettingsError, client_from_env
 from clients.retry import RetryPolicy
 from components.environment import PROJECT, SECRET_KEYS, Environment, Region, load_environment
@@ -113,6 +114,10 @@ class TenantStacks:
             }
         )
 
+    def region_variables(self, region: str) -> dict[str, str]:
+        """The variables that point a Proxmox client at region ``region`` of this environment."""
+        return region_variables(self.environment.regions[region])
+
     def key_ledger(self) -> KeyLedger:
         """The per-run Dokploy keys not yet known revoked: ``DOKPLOY_KEY_LEDGER``, else next to the allocations."""
         allocations = self.allocations_location()
@@ -120,10 +125,13 @@ class TenantStacks:
         path = os.environ.get(DOKPLOY_KEY_LEDGER_VAR) or beside / f"dokploy-keys-{self.env_name}.sqlite"
         return KeyLedger(path)
 
+    def dokploy_platform(self) -> DokployClient:
+        """The platform user's Dokploy client (mints and revokes organisation keys)."""
+        return platform_client(self.environment.dokploy_url, self.secrets()[DOKPLOY_API_KEY_VAR])
+
     def sweep_keys(self) -> SweepReport:
         """Revoke per-run keys whose revocation failed or whose run died (:func:`provisioning.dokploy_keys.sweep`)."""
-        platform = platform_client(self.environment.dokploy_url, self.secrets()[DOKPLOY_API_KEY_VAR])
-        return sweep(platform, self.env_name, self.key_ledger())
+        return sweep(self.dokploy_platform(), self.env_name, self.key_ledger())
 
     def _policies(self) -> dict[str, Any]:
         """The mandatory quota pack, attached to every preview and up (as CI's `pulumi up` does)."""
@@ -276,9 +284,8 @@ class TenantStacks:
         on_event: EventHandler | None,
         cancel: threading.Event | None = None,
     ) -> RunResult:
-        platform = platform_client(self.environment.dokploy_url, self.secrets()[DOKPLOY_API_KEY_VAR])
         with organization_key(
-            platform,
+            self.dokploy_platform(),
             tenant.dokploy_organization,
             env=self.env_name,
             stack=self.stack_name(tenant.slug),

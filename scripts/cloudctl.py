@@ -66,7 +66,7 @@ from provisioning.toolchain import PROJECT_DIR
 from scripts import cloudctl_backups, cloudctl_reconcile
 from scripts.localenv import handoff
 from scripts.localenv.handoff import adopt_running_demo
-from storage.tenants import declared_tenants
+from storage.tenants import declared_tenants, service_database_url
 
 # Tables are the point of this tool: keep them readable when output goes to a file or CI log.
 console = Console(width=None if Console().is_terminal else 160)
@@ -195,8 +195,8 @@ class Declared:
 
 def service_namespace_problems(stacks: TenantStacks, tenants: Declared) -> list[str]:
     """Git tenants that clash with the provisioning service's, when its database is configured for this env."""
-    url = os.environ.get("SERVICE_DATABASE_URL")
-    if not url or os.environ.get("SERVICE_ENV", "local") != stacks.env_name:
+    url = service_database_url(stacks.env_name)
+    if not url:
         return []
     try:
         declared = [(t.slug, t.declaration) for t in declared_tenants(url)]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from provisioning.reconcile import CLASSES, Report, reconcile
 from provisioning.reconcile.fixes import FixOutcome, FixRefused, apply_fixes, check_class
 from provisioning.reconcile.inventory import load_declarations
 from provisioning.stacks import TenantStacks
+from storage.tenants import service_database_url
 
 COMMANDS = ("reconcile", "audit")
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, stacks: TenantStacks, tenants_dir: Path, conso
         except FixRefused as exc:
             console.print(f"[red]{exc}[/]", highlight=False)
             return 2
-    service_db = _service_database(stacks)
+    service_db = service_database_url(stacks.env_name)
     database = fleet_database(stacks)
     report = reconcile(stacks, tenants_dir, service_database=service_db)
     database.save_report(report.to_json())
@@ -82,11 +82,6 @@ def run(args: argparse.Namespace, stacks: TenantStacks, tenants_dir: Path, conso
     _show(after, args.json, console, title=f"reconcile {stacks.env_name} after --fix {args.fix}")
     failed = any(o.outcome == "failed" for o in outcomes)
     return 1 if failed else after.exit_status()
-
-
-def _service_database(stacks: TenantStacks) -> str | None:
-    url = os.environ.get("SERVICE_DATABASE_URL")
-    return url if url and os.environ.get("SERVICE_ENV", "local") == stacks.env_name else None
 
 
 def _show(report: Report, as_json: bool, console: Console, title: str | None = None) -> None:

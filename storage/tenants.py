@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -21,6 +23,13 @@ class DeclaredTenant:
     """The tenant file's YAML text, as the service applies it."""
     phase: str
     """The service's tenant phase (``queued``, ``ready``, ``decommissioned``...)."""
+
+
+def service_database_url(env_name: str, environ: Mapping[str, str] = os.environ) -> str | None:
+    """``SERVICE_DATABASE_URL`` when the service it belongs to serves environment ``env_name`` (``SERVICE_ENV``,
+    default ``local``); else None: that service's tenants are not this environment's."""
+    url = environ.get("SERVICE_DATABASE_URL")
+    return url if url and environ.get("SERVICE_ENV", "local") == env_name else None
 
 
 def declared_tenants(database_url: str) -> list[DeclaredTenant]:

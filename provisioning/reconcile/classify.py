@@ -211,7 +211,10 @@ def _drift(slug: str, subject: str, detail: str) -> Finding:
 
 def _orphan_vms(inventory: Inventory) -> list[Finding]:
     recorded = {
-        (r.name, vm.vmid) for s in inventory.stacks.values() for vm in s.vms if (r := _region(inventory, vm.vmid))
+        (r.name, vm.vmid)
+        for s in inventory.stacks.values()
+        for vm in s.vms
+        if (r := region_of(inventory.regions, vm.vmid))
     }
     out = []
     for vm in inventory.vms:
@@ -251,10 +254,6 @@ def _orphan_vms(inventory: Inventory) -> list[Finding]:
             )
         )
     return out
-
-
-def _region(inventory: Inventory, vmid: int) -> RegionRange | None:
-    return region_of(inventory.regions, vmid)
 
 
 def _orphan_dokploy(inventory: Inventory) -> list[Finding]:

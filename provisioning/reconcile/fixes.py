@@ -7,22 +7,18 @@ does not record it and no update holds it. What it cannot prove it reports and l
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from clients.dokploy.client import DokployClient
-from clients.powerdns import PowerDNSClient
-from clients.proxmox import client_from_env
-from components.environment import PROJECT
-from components.naming import DOKPLOY_API_KEY_VAR, PDNS_API_KEY_VAR, ownership_tags
+from components.naming import ownership_tags
 from components.spec import TenantSpec
 from ipam.store import open_store
+from provisioning import fleet_clients
 from provisioning.allocations import BackendStackStates, SweepRefused, free_orphans
 from provisioning.archive import archive_orphan_vm
 from provisioning.backups import ServerRef
-from provisioning.dokploy_keys import KEY_RETRY, KEY_TIMEOUT, organization_key, platform_client, revoke
+from provisioning.dokploy_keys import revoke
 from provisioning.fleet_db import FleetDatabase
 from provisioning.reconcile.inventory import stack_view
 from provisioning.reconcile.model import (
@@ -40,8 +36,7 @@ from provisioning.reconcile.model import (
 )
 from provisioning.recovery import TenantMarks, delete_vm, tags_and_pool
 from provisioning.runner import CrashSafeRunner
-from provisioning.stacks import TenantStacks, region_variables
-from provisioning.state_backend import lock_records
+from provisioning.stacks import TenantStacks
 
 Progress = Callable[[str], None]
 
@@ -158,14 +153,14 @@ def _orphan_vm(stacks: TenantStacks, finding: Finding) -> str:
     target = finding.target
     region = stacks.environment.regions[target["region"]]
     slug, vmid, node = str(target["slug"]), int(target["vmid"]), str(target["node"])
-    api = client_from_env(env={**os.environ, **stacks.secrets(), **region_variables(region)})
+    api = fleet_clients.proxmox(stacks, region.name)
     gaps = TenantMarks(slug, ownership_tags(slug), region.pool).gaps(*tags_and_pool(api, vmid))
     if gaps:
         raise _Unproven(f"VM {vmid} left alone: {'; '.join(gaps)}")
-    name = stacks.stack_name(slug)
-    if name in BackendStackStates(stacks.workspace()).names():
-        if lock_records(PROJECT, name):
-            raise _Unproven(f"VM {vmid} left alone: an update of {name} is running")
+    name, states = stacks.stack_name(slug), BackendStackStates(stacks.workspace())
+    if name in states.names():
+        if states.locked(name) is not False:
+            raise _Unproven(f"VM {vmid} left alone: an update of {name} is running (or its lock cannot be read)")
         view = stack_view(slug, stacks.workspace().export_stack(name).deployment or {}, False)
         if vmid in {vm.vmid for vm in view.vms} or view.locked:
             raise _Unproven(f"VM {vmid} left alone: {name} records it now (or a run of it died mid-way)")
@@ -180,39 +175,28 @@ def _index(target: Mapping[str, Any]) -> int:
     return int(parts[0]) - 1 if parts and parts[0].isdigit() and int(parts[0]) > 0 else 0
 
 
-def _org_client(stacks: TenantStacks, organization: str, call: Callable[[DokployClient], Any]) -> Any:
-    env = stacks.environment
-    platform = platform_client(env.dokploy_url, stacks.secrets()[DOKPLOY_API_KEY_VAR])
-    with organization_key(
-        platform, organization, env=env.name, stack=f"{env.name}:reconcile", ledger=stacks.key_ledger()
-    ) as key:
-        return call(DokployClient(env.dokploy_url, key, timeout=KEY_TIMEOUT, retry=KEY_RETRY))
-
-
 def _orphan_server(stacks: TenantStacks, finding: Finding) -> str:
     target = finding.target
-    _org_client(stacks, target["organization"], lambda c: c.server_remove(target["server_id"]))
+    with fleet_clients.organization_client(stacks, target["organization"]) as client:
+        client.server_remove(target["server_id"])
     return f"removed from organization {target['organization']}"
 
 
 def _orphan_key(stacks: TenantStacks, finding: Finding) -> str:
     target = finding.target
-    _org_client(stacks, target["organization"], lambda c: c.ssh_key_remove(target["ssh_key_id"]))
+    with fleet_clients.organization_client(stacks, target["organization"]) as client:
+        client.ssh_key_remove(target["ssh_key_id"])
     return f"removed from organization {target['organization']}"
 
 
 def _dangling_dns(stacks: TenantStacks, finding: Finding) -> str:
-    env = stacks.environment
-    client = PowerDNSClient(env.dns_api_url, stacks.secrets().get(PDNS_API_KEY_VAR, ""))
-    zone = env.zone if env.zone.endswith(".") else f"{env.zone}."
-    client.delete_rrset(zone, finding.target["fqdn"], finding.target["type"])
+    zone = fleet_clients.zone_name(stacks)
+    fleet_clients.powerdns(stacks).delete_rrset(zone, finding.target["fqdn"], finding.target["type"])
     return f"deleted from zone {zone}"
 
 
 def _leaked_key(stacks: TenantStacks, finding: Finding) -> str:
-    env = stacks.environment
-    platform = platform_client(env.dokploy_url, stacks.secrets()[DOKPLOY_API_KEY_VAR])
-    if not revoke(platform, stacks.key_ledger(), finding.target["key_id"], finding.target["name"]):
+    if not revoke(stacks.dokploy_platform(), stacks.key_ledger(), finding.target["key_id"], finding.target["name"]):
         raise RuntimeError("Dokploy refused the revocation; it is queued for the key sweeper")
     return "revoked"
 

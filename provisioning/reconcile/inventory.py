@@ -11,32 +11,25 @@ Proxmox, Dokploy or DNS; the only write is that short-lived key.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from concurrent import futures
 from pathlib import Path
 from typing import Any
 
-from clients.dokploy.client import DokployClient
-from clients.powerdns import PowerDNSClient
-from clients.proxmox import client_from_env, cluster_vms
+from clients.proxmox import cluster_vms
 from components.environment import PROJECT, Environment
 from components.naming import (
     DNS_RECORD_TYPE,
-    DOKPLOY_API_KEY_VAR,
     DOKPLOY_SERVER_TYPE,
-    PDNS_API_KEY_VAR,
-    PROXMOX_MONITOR_TOKEN_VAR,
-    PROXMOX_TOKEN_VAR,
     VM_TYPE,
     split_stack_name,
 )
 from components.spec import SpecErrors, TenantSpec
 from ipam.store import open_store
+from provisioning import fleet_clients
 from provisioning.allocations import ORPHAN, BackendStackStates, env_allocations, judge
 from provisioning.declarations import TenantFiles, stored_tenant
-from provisioning.dokploy_keys import KEY_RETRY, KEY_TIMEOUT, organization_key, platform_client
 from provisioning.reconcile.model import (
     ApiKeyRow,
     DeclaredTenant,
@@ -51,7 +44,7 @@ from provisioning.reconcile.model import (
     StackView,
     StackVm,
 )
-from provisioning.stacks import TenantStacks, region_variables
+from provisioning.stacks import TenantStacks
 from provisioning.state_backend import lock_records, readable_locks
 from storage.tenants import declared_tenants
 
@@ -64,7 +57,6 @@ def read_inventory(
     tenants_dir: Path,
     *,
     service_database: str | None = None,
-    organizations: Iterable[str] = (),
 ) -> Inventory:
     """Everything reconciliation compares, for ``stacks``' environment (see the module docstring)."""
     env = stacks.environment
@@ -80,7 +72,7 @@ def read_inventory(
     with futures.ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
         jobs = [pool.submit(_proxmox, inventory, stacks, name) for name in env.regions]
         orgs = sorted(
-            {*organizations, *(d.organization for d in inventory.declared.values())}
+            {d.organization for d in inventory.declared.values()}
             | {d.organization for s in inventory.stacks.values() for d in s.dokploy}
         )
         jobs.append(pool.submit(_dokploy, inventory, stacks, orgs))
@@ -180,7 +172,6 @@ def stack_view(slug: str, deployment: Mapping[str, Any], locked: bool | None) ->
     the stack busy: a run died mid-way and recovery, not reconciliation, clears it)."""
     view = StackView(slug, locked or bool(deployment.get("pending_operations")) if locked is not None else None)
     resources = deployment.get("resources") or []
-    view.has_resources = any(r.get("type") != "pulumi:pulumi:Stack" for r in resources)
     for resource in resources:
         outputs = resource.get("outputs") or {}
         name = str(resource.get("urn", "")).rsplit("::", 1)[-1]
@@ -221,10 +212,7 @@ def _int(value: Any) -> int | None:
 def _proxmox(inventory: Inventory, stacks: TenantStacks, region_name: str) -> None:
     region = stacks.environment.regions[region_name]
     try:
-        secrets = stacks.secrets()
-        token = os.environ.get(PROXMOX_MONITOR_TOKEN_VAR) or secrets[PROXMOX_TOKEN_VAR]
-        api = client_from_env(env={**secrets, PROXMOX_TOKEN_VAR: token, **region_variables(region)})
-        rows = cluster_vms(api)
+        rows = cluster_vms(fleet_clients.proxmox(stacks, region_name, read_only=True))
     except Exception as exc:
         _failed(inventory, f"Proxmox {region_name} ({region.endpoint})", exc)
         return
@@ -248,18 +236,15 @@ def _proxmox(inventory: Inventory, stacks: TenantStacks, region_name: str) -> No
 
 
 def _dokploy(inventory: Inventory, stacks: TenantStacks, organizations: list[str]) -> None:
-    env = stacks.environment
     try:
-        platform = platform_client(env.dokploy_url, stacks.secrets()[DOKPLOY_API_KEY_VAR])
+        platform = stacks.dokploy_platform()
         inventory.api_keys = [ApiKeyRow(str(k.get("id")), str(k.get("name") or "")) for k in platform.api_keys()]
     except Exception as exc:
         _failed(inventory, "Dokploy's API keys of the platform user", exc)
         return
-    ledger = stacks.key_ledger()
     for org in organizations:
         try:
-            with organization_key(platform, org, env=env.name, stack=f"{env.name}:reconcile", ledger=ledger) as key:
-                client = DokployClient(env.dokploy_url, key, timeout=KEY_TIMEOUT, retry=KEY_RETRY)
+            with fleet_clients.organization_client(stacks, org) as client:
                 servers, keys = client.server_all(), client.ssh_key_all()
         except Exception as exc:
             _failed(inventory, f"Dokploy organization {org}", exc)
@@ -286,16 +271,11 @@ def _dokploy(inventory: Inventory, stacks: TenantStacks, organizations: list[str
 def _dns(inventory: Inventory, stacks: TenantStacks) -> None:
     env = stacks.environment
     try:
-        client = PowerDNSClient(env.dns_api_url, stacks.secrets().get(PDNS_API_KEY_VAR, ""))
-        rows = client.zone_rrsets(_zone(env.zone))
+        rows = fleet_clients.powerdns(stacks).zone_rrsets(fleet_clients.zone_name(stacks))
     except Exception as exc:
         _failed(inventory, f"DNS zone {env.zone} ({env.dns_api_url})", exc)
         return
     inventory.dns = [DnsRow(r.name, r.type, r.contents) for r in rows]
-
-
-def _zone(zone: str) -> str:
-    return zone if zone.endswith(".") else f"{zone}."
 
 
 def _allocations(inventory: Inventory, stacks: TenantStacks) -> None:

@@ -7,7 +7,6 @@ judges it, :mod:`provisioning.reconcile.fixes` acts on findings.
 from __future__ import annotations
 
 import ipaddress
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -156,7 +155,6 @@ class StackView:
     vms: list[StackVm] = field(default_factory=list)
     dns: list[StackDns] = field(default_factory=list)
     dokploy: list[StackDokploy] = field(default_factory=list)
-    has_resources: bool = False
 
 
 @dataclass(frozen=True)
@@ -277,7 +275,6 @@ class Inventory:
     service_tenants_read: bool = False
     """Whether the service's tenants were among the declarations (else a service tenant's stack looks undeclared)."""
     errors: list[str] = field(default_factory=list)
-    read_at: float = field(default_factory=time.time)
 
 
 @dataclass

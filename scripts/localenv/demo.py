@@ -29,7 +29,7 @@ from rich.table import Table
 from components.naming import PROXMOX_MONITOR_TOKEN_VAR
 from monitoring.processes import LoopbackProcess, free_port
 from monitoring.pve_exporter import MONITOR_USER, pve_exporter
-from monitoring.stack import MonitoringStack, ScrapeTargets
+from monitoring.stack import MonitoringStack, ScrapeTargets, cluster_targets
 from provisioning.declarations import TenantFiles
 from provisioning.fleet import TenantProgress, run_fleet
 from provisioning.fleet_db import fleet_database
@@ -157,7 +157,7 @@ def observe(stacks: TenantStacks, monitor_token: str) -> Iterator[None]:
     loopback (data and logs in ``.state/local-demo/monitoring``); print where to look."""
     root = DEMO_STATE / "monitoring"
     fleet_port, pve_port = free_port(), free_port()
-    clusters = {name: r.endpoint.split("//", 1)[1].rstrip("/") for name, r in stacks.environment.regions.items()}
+    clusters = cluster_targets(stacks.environment)
     env = {**os.environ, **stacks.secrets(), PROXMOX_MONITOR_TOKEN_VAR: monitor_token, "PYTHONPATH": str(PROJECT_DIR)}
     fleet = LoopbackProcess(
         "fleet-exporter",

@@ -59,7 +59,6 @@ def _in_sync() -> Inventory:
         [StackVm(0, 10001, "pve1", True, 2, 4096)],
         [StackDns("acme.cloud.test.", "A", ("10.77.0.11",))],
         [StackDokploy(0, "srv1", "key1", "org_acme")],
-        True,
     )
     inv.vms = [_vm(), _vm(9000, template=True, tags=frozenset(), pool=None)]
     inv.regions_read = {"eu"}

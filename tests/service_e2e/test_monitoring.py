@@ -28,7 +28,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from monitoring.dashboards.build import HERE as DASHBOARDS_DIR
 from monitoring.processes import LoopbackProcess, free_port
 from monitoring.pve_exporter import MONITOR_USER, pve_exporter
-from monitoring.stack import MonitoringStack, ScrapeTargets
+from monitoring.stack import MonitoringStack, ScrapeTargets, cluster_targets
 from provisioning.toolchain import PROJECT_DIR
 from service.signing import sign
 from tests.service.conftest import HMAC_SECRET, OPERATOR_TOKEN, service_env
@@ -92,9 +92,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     try:
         (root / "git-tenants").mkdir()
         port, fleet_port, pve_port = free_port(), free_port(), free_port()
-        clusters = {
-            name: region.endpoint.split("//", 1)[1].rstrip("/") for name, region in cloud.environment.regions.items()
-        }
+        clusters = cluster_targets(cloud.environment)
         stack = MonitoringStack(
             root / "monitoring",
             ScrapeTargets(f"127.0.0.1:{port}", f"127.0.0.1:{fleet_port}", f"127.0.0.1:{pve_port}", clusters),
