@@ -6,10 +6,12 @@ No I/O here; :mod:`providers.allocation` opens the store and asks Proxmox, as th
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ipam.store import PoolSpec
 from providers.wire import whole_numbers
+
+if TYPE_CHECKING:
+    from ipam.store import PoolSpec
 
 REPLACE_KEYS = ("pool", "owner", "network", "gateway")
 UPDATE_KEYS = ("vmid_start", "vmid_end", "reserved", "nodes", "memory_mb")
@@ -49,6 +51,8 @@ def diff_inputs(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], 
 
 def pool_spec(props: dict[str, Any]) -> PoolSpec:
     """The pool's ranges as the store takes them."""
+    from ipam.store import PoolSpec  # SQLAlchemy only where the store is used, not in every program start
+
     return PoolSpec(
         int(props["vmid_start"]), int(props["vmid_end"]), props["network"], props["gateway"], int(props["reserved"])
     )

@@ -22,6 +22,8 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult, OnOutput, _fixup_path
 from pulumi.automation.errors import create_command_error
 
+from provisioning.toolchain import ToolchainCommand
+
 CANCEL_GRACE_SECONDS = 30.0
 """How long a cancelled CLI may take to finish in-flight steps and write its checkpoint before SIGKILL."""
 
@@ -33,14 +35,14 @@ class RunCancelled(auto.CommandError):
         super().__init__(CommandResult(stdout="", stderr=f"run cancelled by its owner ({command})", code=-1))
 
 
-class CancellableCommand(auto.PulumiCommand):
-    """``PulumiCommand`` whose CLI processes are interrupted when ``cancel`` is set."""
+class CancellableCommand(ToolchainCommand):
+    """The project's CLI, whose processes are interrupted when ``cancel`` is set."""
 
     def __init__(self, root: str, cancel: threading.Event, grace: float = CANCEL_GRACE_SECONDS) -> None:
-        super().__init__(root=root)
+        super().__init__(root)
         self.cancel, self.grace = cancel, grace
 
-    def run(
+    def _run(
         self,
         args: list[str],
         cwd: str,

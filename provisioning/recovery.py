@@ -39,7 +39,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -176,6 +176,38 @@ class EngineStackState:
         return state_vmids(self.stack)
 
 
+class BackendStackState:
+    """:class:`StackState` read straight from the backend (:func:`state_backend.stack_deployment`): no CLI
+    runs unless recovery has to change the stack, when ``open_stack`` gives the Automation API's stack."""
+
+    def __init__(self, project: str, name: str, open_stack: Callable[[], auto.Stack]) -> None:
+        self.project, self.name, self._open_stack = project, name, open_stack
+        self._stack: auto.Stack | None = None
+
+    def _engine(self) -> auto.Stack:
+        if self._stack is None:
+            self._stack = self._open_stack()
+        return self._stack
+
+    def _deployment(self) -> dict[str, Any]:
+        return state_backend.stack_deployment(self.project, self.name) or {}
+
+    def locks(self) -> list[dict[str, Any]]:
+        return state_backend.lock_records(self.project, self.name)
+
+    def clear_lock(self) -> None:
+        self._engine().cancel()
+
+    def pending(self) -> list[dict[str, Any]]:
+        return list(self._deployment().get("pending_operations") or [])
+
+    def drop_pending(self) -> list[dict[str, Any]]:
+        return clear_pending_operations(self._engine())
+
+    def vmids(self) -> set[int]:
+        return deployment_vmids(self._deployment())
+
+
 def lock_is_stale(info: dict[str, Any], now: float | None = None) -> bool:
     """Whether the process that wrote lock ``info`` is certainly gone."""
     if info.get("hostname") == socket.gethostname():
@@ -209,7 +241,11 @@ def clear_pending_operations(stack: auto.Stack) -> list[dict[str, Any]]:
 
 def state_vmids(stack: auto.Stack) -> set[int]:
     """VM ids of the proxmoxve VMs the stack's checkpoint holds (pending operations excluded)."""
-    deployment = stack.export_stack().deployment or {}
+    return deployment_vmids(stack.export_stack().deployment or {})
+
+
+def deployment_vmids(deployment: Mapping[str, Any]) -> set[int]:
+    """VM ids of the proxmoxve VMs an exported deployment holds (pending operations excluded)."""
     return {
         int(r["id"])
         for r in deployment.get("resources") or []

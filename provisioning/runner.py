@@ -17,7 +17,7 @@ from proxmoxer import ResourceException
 from pulumi import automation as auto
 
 from clients.proxmox import client_from_env
-from components.environment import Environment
+from components.environment import PROJECT, Environment
 from components.naming import ALLOCATIONS_DB_VAR, allocation_pool, ownership_tags, parse_allocation_owner
 from components.spec import TenantSpec
 from ipam.store import open_store
@@ -26,10 +26,11 @@ from provisioning.failures import is_retryable
 from provisioning.runlock import StackBusy, stack_run_lock
 from provisioning.runs import EventHandler, Operation, RunResult
 from provisioning.stacks import TenantStacks, engine_error
+from provisioning.state_backend import readable_checkpoints
 
 log = logging.getLogger(__name__)
-TRANSIENT = (requests.RequestException, TimeoutError, ResourceException)
-"""Failures of recovery's own Proxmox calls that a later attempt can get past."""
+TRANSIENT = (requests.RequestException, TimeoutError, ResourceException, ConnectionError)
+"""Failures of recovery's own calls (Proxmox, the state database) that a later attempt can get past."""
 READ_ONLY: tuple[Operation, ...] = ("preview", "refresh")
 """Operations that must change nothing: no recovery runs before them."""
 
@@ -82,15 +83,20 @@ class CrashSafeRunner:
             return failed(str(exc), "cancelled")
         except TRANSIENT as exc:
             log.warning("recovery of %s could not finish (%s); retrying later", slug, type(exc).__name__)
-            return failed(
-                f"recovery from an interrupted run could not finish ({type(exc).__name__}); the job is retried",
-                "transient",
-            )
+            why = str(exc) if type(exc) is ConnectionError else type(exc).__name__  # ours: says what to check
+            return failed(f"recovery from an interrupted run could not finish ({why}); the job is retried", "transient")
         except auto.CommandError as exc:  # recovery could not select or read the stack (the state backend)
             detail = engine_error(exc)
             return failed(
                 f"recovery could not read the stack's state: {detail}", "transient" if is_retryable(detail) else None
             )
+
+    def _stack_state(self, tenant: TenantSpec, stack_name: str) -> recovery.StackState:
+        """The stack as recovery reads it: straight from the backend where it can (no CLI run on the happy
+        path), else through the Automation API (``stack select``, ``stack export``)."""
+        if readable_checkpoints():
+            return recovery.BackendStackState(PROJECT, stack_name, lambda: self.stacks.stack(tenant))
+        return recovery.EngineStackState(self.stacks.stack(tenant))
 
     def recover(
         self, tenant: TenantSpec, *, dry_run: bool = False, cancel: threading.Event | None = None
@@ -103,11 +109,10 @@ class CrashSafeRunner:
         """
         slug, stack_name = tenant.slug, self.stacks.stack_name(tenant.slug)
         with stack_run_lock(stack_name, cancel=cancel):
-            torn = recovery.remove_torn_checkpoint_files(
-                self.stacks.workspace().project_settings().name, stack_name, dry_run=dry_run
-            )
-            stack = self.stacks.stack(tenant)
-            report = recovery.RecoveryReport(stack.name, dry_run=dry_run, torn_files_removed=torn)
+            torn = recovery.remove_torn_checkpoint_files(PROJECT, stack_name, dry_run=dry_run)
+            state = self._stack_state(tenant, stack_name)
+            state.locks()  # the state backend first: unreadable, nothing else is worth asking
+            report = recovery.RecoveryReport(state.name, dry_run=dry_run, torn_files_removed=torn)
             env = self.stacks.env_vars(tenant)
             pool = allocation_pool(self.stacks.environment.name, tenant.region)
             owners = {a.vmid: parse_allocation_owner(a.owner) for a in open_store(env[ALLOCATIONS_DB_VAR]).all(pool)}
@@ -117,14 +122,12 @@ class CrashSafeRunner:
                 ownership_tags(slug),
                 self.stacks.environment.regions[tenant.region].pool,
             )
-            recovery.recover_stack(
-                recovery.EngineStackState(stack), client_from_env(env=env), allocated, marks, report, cancel=cancel
-            )
+            recovery.recover_stack(state, client_from_env(env=env), allocated, marks, report, cancel=cancel)
             if report.pending_dropped:  # state learns what the dead run left (with the org's own Dokploy key)
                 refreshed = self.stacks.run(tenant, "refresh", cancel=cancel)
                 report.refreshed = refreshed.ok
                 if not refreshed.ok:
-                    log.warning("refresh of %s after recovery failed; the run goes on: %s", stack.name, refreshed.error)
+                    log.warning("refresh of %s after recovery failed; the run goes on: %s", state.name, refreshed.error)
         if report.acted:
             log.warning("recovery: %s", report.to_json())
             if self.on_recovery is not None and not dry_run:

@@ -49,6 +49,7 @@ from provisioning.dokploy_keys import (
     sweep,
 )
 from provisioning.key_ledger import KeyLedger
+from provisioning.lean_engine import EventReadbackStack, LeanWorkspace
 from provisioning.runlock import StackBusy, stack_run_lock
 from provisioning.runs import EventHandler, Operation, RunResult
 from provisioning.secrets import environment_secrets
@@ -145,14 +146,12 @@ class TenantStacks:
         self, tenant: TenantSpec, dokploy_key: str | None = None, cancel: threading.Event | None = None
     ) -> auto.Stack:
         """Create or select ``tenant``'s stack on the project's program; its CLI runs stop once ``cancel`` is set."""
-        opts = auto.LocalWorkspaceOptions(
+        workspace = LeanWorkspace(
             work_dir=str(PROJECT_DIR),
             env_vars=self.env_vars(tenant, dokploy_key),
             pulumi_command=pulumi_command(cancel),
         )
-        return auto.create_or_select_stack(
-            stack_name=self.stack_name(tenant.slug), work_dir=str(PROJECT_DIR), opts=opts
-        )
+        return EventReadbackStack.open(self.stack_name(tenant.slug), workspace)
 
     def run(
         self,

@@ -1,4 +1,4 @@
-"""What the Pulumi state backend holds beyond the CLI's reach: the lock records of a stack's running update.
+"""What the Pulumi state backend holds, read without the CLI: a stack's lock records and its checkpoint.
 
 The CLI (3.260) writes one lock record per running update and removes it when the update ends; a
 killed update leaves it behind. ``pulumi`` has no command that lists them, so recovery and the
@@ -11,11 +11,17 @@ allocation sweep read them here, per backend:
 
 Any other backend (S3, Pulumi Cloud) yields no records (its locks are not visible to us), which callers must treat as
 "cannot tell", never as "unlocked", when that matters.
+
+The checkpoint (``.pulumi/stacks/<project>/<stack>.json``, the same key on PostgreSQL) is read directly too, so
+that crash recovery finds out whether a run left pending operations without starting the CLI twice
+(``stack select``, ``stack export``) before every run. Its ``checkpoint.latest`` is exactly the ``deployment`` that
+``pulumi stack export`` prints (secret values stay encrypted); other backends answer through the CLI.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import urllib.parse
 from pathlib import Path
@@ -43,7 +49,52 @@ def lock_records(project: str, stack: str, url: str | None = None) -> list[dict[
     return []
 
 
+def readable_checkpoints(url: str | None = None) -> bool:
+    """Whether :func:`stack_deployment` can read checkpoints on this backend."""
+    return readable_locks(url)
+
+
+class CheckpointUnreadable(RuntimeError):
+    """This backend's checkpoints are not readable without the CLI (see :func:`readable_checkpoints`)."""
+
+
+def stack_deployment(project: str, stack: str, url: str | None = None) -> dict[str, Any] | None:
+    """``stack``'s latest deployment (``pulumi stack export``'s ``deployment``); None when it has no checkpoint.
+
+    A stack that was initialised but never updated has a deployment without resources.
+    """
+    url = url or backend_url()
+    name = stack.split("/")[-1]
+    if url.startswith("file://"):
+        directory = Path(url[len("file://") :]) / ".pulumi" / "stacks" / project
+        for path, opener in ((directory / f"{name}.json", open), (directory / f"{name}.json.gz", gzip.open)):
+            try:
+                with opener(path, "rt", encoding="utf-8") as file:
+                    return _latest(json.load(file))
+            except FileNotFoundError:
+                continue
+        return None
+    if url.startswith(POSTGRES):
+        rows = _postgres_rows(url, f".pulumi/stacks/{project}/{name}.json")
+        blob = next((data for key, data in rows if key.endswith(f"/{name}.json") or key == f"{name}.json"), None)
+        if blob is None:
+            return None
+        raw = base64.b64decode(blob or "")
+        return _latest(json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw))
+    raise CheckpointUnreadable(f"checkpoints on {url.split(':', 1)[0]}:// are read through the CLI")
+
+
+def _latest(checkpoint: Any) -> dict[str, Any]:
+    latest = (checkpoint.get("checkpoint") or {}).get("latest") if isinstance(checkpoint, dict) else None
+    return latest if isinstance(latest, dict) else {}
+
+
 def _postgres_locks(url: str, prefix: str) -> list[dict[str, Any]]:
+    return [_decode(data) for _, data in _postgres_rows(url, prefix)]
+
+
+def _postgres_rows(url: str, prefix: str) -> list[tuple[str, str | None]]:
+    """``(key, base64 data)`` of the backend table's rows whose key starts with ``prefix`` (under the database)."""
     import psycopg  # only where this backend is used
     from psycopg import sql
 
@@ -60,7 +111,7 @@ def _postgres_locks(url: str, prefix: str) -> list[dict[str, Any]]:
             dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True, options="-c statement_timeout=15000"
         ) as conn:
             rows = conn.execute(
-                sql.SQL("SELECT data->>'data' FROM {} WHERE starts_with(key, %s) ORDER BY key").format(
+                sql.SQL("SELECT key, data->>'data' FROM {} WHERE starts_with(key, %s) ORDER BY key").format(
                     sql.Identifier(table)
                 ),
                 (prefix,),
@@ -69,10 +120,10 @@ def _postgres_locks(url: str, prefix: str) -> list[dict[str, Any]]:
         return []  # the CLI creates the table on first use: no stack, no lock
     except psycopg.OperationalError:
         raise ConnectionError(
-            "cannot read stack locks from the state database (PULUMI_BACKEND_URL): "
+            "cannot read the stack state database (PULUMI_BACKEND_URL): "
             "check that PostgreSQL is up and the URL's host, port and user"
         ) from None
-    return [_decode(row[0]) for row in rows]
+    return [(str(key), data) for key, data in rows]
 
 
 def _decode(data: str | None) -> dict[str, Any]:

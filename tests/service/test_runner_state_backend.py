@@ -53,4 +53,4 @@ def test_recovery_that_cannot_open_the_state_backend_is_transient(monkeypatch: p
     result = CrashSafeRunner(stacks).run(TenantFiles(PROJECT_DIR / "tenants", stacks.environment).load("acme"), "up")
     assert not result.ok
     assert result.error_kind == "transient", result.error
-    assert "unable to open state database" in (result.error or "")
+    assert "cannot read the stack state database (PULUMI_BACKEND_URL)" in (result.error or "")

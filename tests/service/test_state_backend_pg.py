@@ -75,6 +75,11 @@ def test_lock_of_a_killed_update_is_found_and_cleared(stack: auto.Stack) -> None
         kill_session(update.pid)
         update.wait(timeout=30)
     assert state_backend.lock_records("probe", "local.probe") != []  # a killed update leaves its lock
+    read = state_backend.stack_deployment("probe", "local.probe")  # what recovery reads without the CLI
+    exported = stack.export_stack().deployment
+    assert read is not None and read.get("resources") == exported.get("resources")
+    assert read.get("pending_operations") == exported.get("pending_operations")
+    assert state_backend.stack_deployment("probe", "local.nothing") is None
     assert _recover(stack).lock_cleared
     assert state_backend.lock_records("probe", "local.probe") == []
     stack.refresh(color="never")  # the stack takes updates again (a lock left would raise ConcurrentUpdateError)
