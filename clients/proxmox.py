@@ -103,6 +103,11 @@ def cluster_nodes(api: ProxmoxAPI) -> list[dict[str, Any]]:
     return [r for r in api.cluster.resources.get(type="node") if r.get("type") == "node"]
 
 
+def cluster_storages(api: ProxmoxAPI) -> list[dict[str, Any]]:
+    """Every storage of every node the token may see, with its space (``/cluster/resources?type=storage``)."""
+    return [r for r in api.cluster.resources.get(type="storage") if r.get("type") == "storage"]
+
+
 def vmid_taken(api: ProxmoxAPI, vmid: int) -> bool:
     """Whether ``vmid`` is used anywhere in the cluster, including by VMs this token may not see.
 

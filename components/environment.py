@@ -46,6 +46,7 @@ _REGION = {
         "pool": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"},
         "bridge": {"type": "string", "minLength": 1},
         "full_clone": {"type": "boolean"},
+        "strict_spread": {"type": "boolean"},
         "network": {"type": "string"},
         "gateway": {"type": "string"},
         "nameservers": {"type": "array", "items": {"type": "string"}},
@@ -110,6 +111,9 @@ class Region:
     pool: str = "dokploy-cloud"
     """The Proxmox pool every tenant VM of this region lives in; the provisioning token's VM
     privileges are granted on it (docs/proxmox-privileges.md). Tenants are told apart by tags."""
+    strict_spread: bool = False
+    """Refuse a tenant's server rather than put it on a node that already holds one of the tenant's servers
+    (default: double up only when no other node fits; see :mod:`ipam.placement`)."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,7 @@ def _environment(name: str, data: Mapping[str, Any], plans: Mapping[str, Plan]) 
             nameservers=tuple(r.get("nameservers", ())),
             reserved=r.get("reserved", 10),
             pool=r.get("pool", "dokploy-cloud"),
+            strict_spread=r.get("strict_spread", False),
         )
         for key, r in data["regions"].items()
     }

@@ -118,6 +118,10 @@ class TenantEnvironment(ComponentResource):
                 "reserved": region.reserved,
                 "nodes": list(region.nodes),
                 "memory_mb": plan.memory_mb,
+                "cores": plan.cores,
+                "disk_gb": plan.disk_gb,
+                "datastore": region.datastore,
+                "strict_spread": region.strict_spread,
             },
             child,
         )

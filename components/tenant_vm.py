@@ -2,9 +2,10 @@
 
 Sizing comes from the plan, the id/address/node from our allocation, SSH keys and the static
 address from cloud-init. The firewall denies inbound traffic except SSH, HTTP and HTTPS.
-Cloud-init, CPU and memory changes apply in place (bpg reboots the VM when needed); only a new
-clone source or VM id replaces it. A suspended tenant's VM is stopped (``started=False``, and not
-started on node boot) but kept with its disk, id and address; resuming starts it again in place.
+Cloud-init, CPU and memory changes apply in place (bpg reboots the VM when needed); a new node from the
+allocation migrates it (``migrate=True``); only a new VM id replaces it (the clone source is read at creation
+only). A suspended tenant's VM is stopped (``started=False``, and not started on node boot) but kept with its
+disk, id and address; resuming starts it again in place.
 """
 
 from __future__ import annotations
@@ -80,13 +81,18 @@ def tenant_vm(
         on_boot=not spec.suspended,
         stop_on_destroy=True,
         purge_on_destroy=True,
+        # A new node from the allocation (a drain, a resize the node cannot take) migrates the VM: same id,
+        # disk, address and Dokploy registration, instead of a new clone.
+        migrate=True,
         timeout_clone=TIMEOUTS["timeout_clone"],
         timeout_create=TIMEOUTS["timeout_create"],
         timeout_start_vm=TIMEOUTS["timeout_start_vm"],
         timeout_reboot=TIMEOUTS["timeout_reboot"],
         # The bridge fills an all-zero disk speed block into inputs that bpg's read never reports back,
-        # which would show as a change on every preview.
-        opts=ResourceOptions.merge(opts, ResourceOptions(ignore_changes=["disks[0].speed"])),
+        # which would show as a change on every preview. The clone source only matters when the VM is made:
+        # a VM that migrates to another node (whose template has another id) or outlives its template is
+        # kept, never cloned again.
+        opts=ResourceOptions.merge(opts, ResourceOptions(ignore_changes=["disks[0].speed", "clone"])),
     )
     _firewall(name, vm, allocation, opts)
     return vm

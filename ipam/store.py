@@ -19,15 +19,15 @@ import ipaddress
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from storage import Database, is_postgres_location, open_database
-from storage.schema.ipam import allocation
+from storage.schema.ipam import allocation, node_mark
 
 
 class AllocationError(RuntimeError):
@@ -56,6 +56,27 @@ class Allocation:
     vmid: int
     address: str
     node: str
+    placement: str = field(default="", compare=False)
+    """The placer's decision (JSON of :class:`ipam.placement.Decision`); empty when none was recorded."""
+
+
+@dataclass(frozen=True)
+class Promised:
+    """What a pool's allocations hold beyond what the cluster shows, as the placer needs it."""
+
+    memory_mb: Mapping[str, int]
+    """Node -> memory promised to allocations whose VM does not exist yet."""
+    cores: Mapping[str, int]
+    """Node -> cores promised to allocations whose VM does not exist yet."""
+    siblings: Mapping[str, int]
+    """Node -> allocations held by the same tenant as the one being placed."""
+    unschedulable: Mapping[str, str]
+    """Node -> why it takes no new VM (:meth:`AllocationStore.mark_unschedulable`)."""
+
+
+def tenant_of(owner: str) -> str:
+    """The tenant part of an owner ``<tenant>/<index>`` (the owner itself for any other shape)."""
+    return owner.rsplit("/", 1)[0]
 
 
 def first_free_vmid(spec: PoolSpec, taken: Iterable[int], in_use: Callable[[int], bool] = lambda _: False) -> int:
@@ -79,12 +100,30 @@ def first_free_address(spec: PoolSpec, taken: Iterable[str]) -> str:
     raise AllocationError(f"no free address in {spec.network}: widen the pool's network")
 
 
-Placer = str | Callable[[Mapping[str, int]], str]
-_COLUMNS = (allocation.c.pool, allocation.c.owner, allocation.c.vmid, allocation.c.address, allocation.c.node)
+class Decided(Protocol):
+    """A placement decision: the node and how it was chosen (:class:`ipam.placement.Decision`)."""
+
+    @property
+    def node(self) -> str: ...
+
+    def to_json(self) -> str: ...
+
+
+Placer = str | Callable[[Promised], Decided | str]
+_COLUMNS = (
+    allocation.c.pool,
+    allocation.c.owner,
+    allocation.c.vmid,
+    allocation.c.address,
+    allocation.c.node,
+    allocation.c.placement,
+)
 
 
 def _row(row: Any) -> Allocation:
-    return Allocation(str(row.pool), str(row.owner), int(row.vmid), str(row.address), str(row.node))
+    return Allocation(
+        str(row.pool), str(row.owner), int(row.vmid), str(row.address), str(row.node), str(row.placement or "")
+    )
 
 
 def _of(pool: str, owner: str) -> sa.ColumnElement[bool]:
@@ -117,13 +156,15 @@ class AllocationStore:
         foreign_vmids: Iterable[int] = (),
         memory_mb: int = 0,
         vmid_in_use: Callable[[int], bool] = lambda _: False,
+        cores: int = 0,
+        disk_gb: int = 0,
     ) -> Allocation:
         """Return ``owner``'s allocation, creating it if absent.
 
         ``foreign_vmids`` are the ids in use in the cluster that the caller can see; ``vmid_in_use``
         asks the cluster about a candidate id (VMs outside the token's pool are invisible to it). ``place`` is the
-        node, or a function choosing one given the memory (MiB per node) of allocations whose VM does not exist yet:
-        it runs inside the allocation's transaction, so concurrent placements see each other.
+        node, or a function deciding one given what the pool's allocations promise (:class:`Promised`): it runs
+        inside the allocation's transaction, so concurrent placements see each other. Its decision is recorded.
         """
         in_cluster = set(foreign_vmids)
         with self.transaction(write=True) as tx:
@@ -131,24 +172,103 @@ class AllocationStore:
             if found is not None:
                 return _row(found)
             rows = tx.execute(
-                sa.select(allocation.c.vmid, allocation.c.address, allocation.c.node, allocation.c.memory_mb).where(
-                    allocation.c.pool == pool
-                )
+                sa.select(
+                    allocation.c.owner,
+                    allocation.c.vmid,
+                    allocation.c.address,
+                    allocation.c.node,
+                    allocation.c.memory_mb,
+                    allocation.c.cores,
+                ).where(allocation.c.pool == pool)
             ).all()
-            pending: dict[str, int] = {}
-            for vmid, _, held_node, held_mb in rows:
-                if vmid not in in_cluster:
-                    pending[held_node] = pending.get(held_node, 0) + held_mb
-            node = place if isinstance(place, str) else place(pending)
+            if isinstance(place, str):
+                node, placement = place, ""
+            else:
+                decision = place(self._promised(tx, pool, owner, rows, in_cluster))
+                node, placement = (decision, "") if isinstance(decision, str) else (decision.node, decision.to_json())
             made = Allocation(
                 pool,
                 owner,
                 first_free_vmid(spec, [*(r.vmid for r in rows), *in_cluster], vmid_in_use),
                 first_free_address(spec, [r.address for r in rows]),
                 node,
+                placement,
             )
-            _insert(tx, made, memory_mb)
+            _insert(tx, made, memory_mb, cores, disk_gb)
         return made
+
+    def _promised(self, tx: Connection, pool: str, owner: str, rows: Iterable[Any], in_cluster: set[int]) -> Promised:
+        memory: dict[str, int] = {}
+        cores: dict[str, int] = {}
+        siblings: dict[str, int] = {}
+        tenant = tenant_of(owner)
+        for row in rows:
+            if row.vmid not in in_cluster:
+                memory[row.node] = memory.get(row.node, 0) + row.memory_mb
+                cores[row.node] = cores.get(row.node, 0) + row.cores
+            if tenant_of(row.owner) == tenant:
+                siblings[row.node] = siblings.get(row.node, 0) + 1
+        return Promised(memory, cores, siblings, self._unschedulable(tx, pool))
+
+    def mark_unschedulable(self, pool: str, node: str, reason: str) -> None:
+        """Let no new VM of ``pool`` land on ``node`` (a drain); marking again replaces the reason."""
+        with self.transaction(write=True) as tx:
+            tx.execute(sa.delete(node_mark).where(node_mark.c.pool == pool, node_mark.c.node == node))
+            tx.execute(sa.insert(node_mark).values(pool=pool, node=node, reason=reason, since=time.time()))
+
+    def mark_schedulable(self, pool: str, node: str) -> bool:
+        """Undo :meth:`mark_unschedulable`; True if the node was marked."""
+        with self.transaction(write=True) as tx:
+            return (
+                tx.execute(sa.delete(node_mark).where(node_mark.c.pool == pool, node_mark.c.node == node)).rowcount > 0
+            )
+
+    def unschedulable(self, pool: str) -> dict[str, str]:
+        """Node -> reason, for the nodes of ``pool`` that take no new VM."""
+        with self.transaction() as tx:
+            return self._unschedulable(tx, pool)
+
+    @staticmethod
+    def _unschedulable(tx: Connection, pool: str) -> dict[str, str]:
+        rows = tx.execute(sa.select(node_mark.c.node, node_mark.c.reason).where(node_mark.c.pool == pool)).all()
+        return {str(node): str(reason) for node, reason in rows}
+
+    def relocate(
+        self,
+        pool: str,
+        owner: str,
+        place: Callable[[Promised], Decided],
+        memory_mb: int,
+        cores: int,
+        foreign_vmids: Iterable[int] = (),
+    ) -> Allocation | None:
+        """Decide anew where ``owner``'s VM belongs (a drain, or a resize its node cannot take) and record it,
+        with the new size; the VM's id and address stay. None when ``owner`` holds no allocation.
+
+        ``place`` sees what the pool promises without ``owner`` itself (its siblings are the tenant's other
+        servers), in the same serialised transaction as every allocation."""
+        in_cluster = set(foreign_vmids)
+        with self.transaction(write=True) as tx:
+            if tx.execute(sa.select(allocation.c.owner).where(_of(pool, owner))).first() is None:
+                return None
+            rows = tx.execute(
+                sa.select(
+                    allocation.c.owner, allocation.c.vmid, allocation.c.node, allocation.c.memory_mb, allocation.c.cores
+                ).where(allocation.c.pool == pool, allocation.c.owner != owner)
+            ).all()
+            decision = place(self._promised(tx, pool, owner, rows, in_cluster))
+            tx.execute(
+                sa.update(allocation)
+                .where(_of(pool, owner))
+                .values(node=decision.node, placement=decision.to_json(), memory_mb=memory_mb, cores=cores)
+            )
+            found = tx.execute(sa.select(*_COLUMNS).where(_of(pool, owner))).first()
+        return _row(found) if found is not None else None
+
+    def resize(self, pool: str, owner: str, memory_mb: int, cores: int) -> None:
+        """Record ``owner``'s new size where it stays (placement counts it for VMs not created yet)."""
+        with self.transaction(write=True) as tx:
+            tx.execute(sa.update(allocation).where(_of(pool, owner)).values(memory_mb=memory_mb, cores=cores))
 
     def adopt(self, wanted: Allocation, memory_mb: int = 0) -> bool:
         """Give ``wanted.owner`` exactly ``wanted``'s id, address and node (an undelete brings a server back
@@ -205,7 +325,7 @@ class AllocationStore:
         return [_row(r) for r in rows]
 
 
-def _insert(tx: Connection, made: Allocation, memory_mb: int) -> None:
+def _insert(tx: Connection, made: Allocation, memory_mb: int, cores: int = 0, disk_gb: int = 0) -> None:
     tx.execute(
         sa.insert(allocation).values(
             pool=made.pool,
@@ -215,6 +335,9 @@ def _insert(tx: Connection, made: Allocation, memory_mb: int) -> None:
             node=made.node,
             created_at=time.time(),
             memory_mb=memory_mb,
+            cores=cores,
+            disk_gb=disk_gb,
+            placement=made.placement,
         )
     )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pulumi import Input, Output, ResourceOptions
 from pulumi.dynamic import (
@@ -31,11 +31,21 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from clients.proxmox import client_from_env, cluster_nodes, cluster_vms, vmid_taken
+from clients.proxmox import client_from_env, cluster_nodes, cluster_storages, cluster_vms, vmid_taken
 from components.naming import ALLOCATION_MODULE, ALLOCATION_NAME, ALLOCATIONS_DB_VAR, allocation_id, parse_allocation_id
-from ipam.placement import choose_node, node_loads, with_pending
-from ipam.store import AllocationStore, open_store
+from ipam.placement import (
+    Candidate,
+    Decision,
+    PlacementError,
+    PlacementRequest,
+    decide,
+    node_loads,
+    with_pending,
+)
 from providers.allocation_rules import allocation_outputs, check_inputs, diff_inputs, pool_spec
+
+if TYPE_CHECKING:
+    from ipam.store import Allocation, AllocationStore, Promised
 
 DEFAULT_DB = ".state/allocations.sqlite"
 
@@ -58,9 +68,21 @@ class AllocationArgs(TypedDict, total=False):
     """Candidate Proxmox nodes for placement."""
     memory_mb: Input[int]
     """Memory the VM will need; placement refuses nodes without room."""
+    cores: Input[int]
+    """vCPUs the VM will have; placement weighs them against the node's cores (a hint: no diff on change)."""
+    disk_gb: Input[int]
+    """Disk the VM will need on ``datastore``; placement refuses nodes whose datastore is short (a hint)."""
+    datastore: Input[str]
+    """The VM's datastore, whose free space per node placement reads (a hint)."""
+    strict_spread: Input[bool]
+    """Refuse, rather than double up, when every node that fits already holds a server of the tenant (a hint)."""
 
 
 def _store() -> AllocationStore:
+    # Imported here: the program registers this resource without ever opening the store, and SQLAlchemy with
+    # the migrations costs a quarter of a second to import in every program start.
+    from ipam.store import open_store
+
     return open_store(os.environ.get(ALLOCATIONS_DB_VAR) or DEFAULT_DB)
 
 
@@ -71,8 +93,12 @@ class AllocationProvider(ResourceProvider):
         inputs, failures = check_inputs(news)
         return CheckResult(inputs, [CheckFailure(p, r) for p, r in failures])
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed, replaces = diff_inputs(olds, news)
+        if not changed:  # an operator moved the VM's allocation (cloudctl drain): the VM follows on this update
+            pool, owner = parse_allocation_id(id_, olds)
+            found = _store().get(pool, owner)
+            changed = ["node"] if found is not None and found.node != olds.get("node") else []
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -81,11 +107,11 @@ class AllocationProvider(ResourceProvider):
         if existing is None:
             api = client_from_env()
             vms = cluster_vms(api)
-            loads = node_loads(cluster_nodes(api), vms)
-            memory = int(props["memory_mb"])
+            loads = node_loads(cluster_nodes(api), vms, datastore_rows(api, props.get("datastore")))
 
-            def place(pending: Mapping[str, int]) -> str:
-                return choose_node(with_pending(loads, pending), props["nodes"], memory)
+            def place(promised: Promised) -> Decision:
+                request = placement_request(props, promised)
+                return decide(with_pending(loads, promised.memory_mb, promised.cores), props["nodes"], request)
 
             existing = store.allocate(
                 props["pool"],
@@ -93,8 +119,10 @@ class AllocationProvider(ResourceProvider):
                 pool_spec(props),
                 place,
                 foreign_vmids=[int(vm["vmid"]) for vm in vms],
-                memory_mb=memory,
+                memory_mb=int(props["memory_mb"]),
                 vmid_in_use=lambda vmid: vmid_taken(api, vmid),
+                cores=int(props.get("cores") or 0),
+                disk_gb=int(props.get("disk_gb") or 0),
             )
         return CreateResult(
             id_=allocation_id(props["pool"], props["owner"]),
@@ -108,12 +136,82 @@ class AllocationProvider(ResourceProvider):
             return ReadResult(id_="", outs={})
         return ReadResult(id_=id_, outs=allocation_outputs(props, found.vmid, found.address, found.node))
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(outs=allocation_outputs(news, olds["vmid"], olds["address"], olds["node"]))
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """Keep the id and address; the node is the store's (a drain may have moved it). A larger VM whose node
+        cannot take the growth is placed anew: the VM then migrates before it is resized."""
+        pool, owner = parse_allocation_id(id_, olds)
+        store = _store()
+        found = store.get(pool, owner)
+        node = found.node if found is not None else olds["node"]
+        memory, cores = int(news["memory_mb"]), int(news.get("cores") or 0)
+        grows = memory - int(olds.get("memory_mb") or 0)
+        if found is not None and grows > 0 and node == olds["node"]:
+            moved = self._place_growth(store, pool, owner, node, news, grows)
+            node = moved.node if moved is not None else node
+        elif found is not None:
+            store.resize(pool, owner, memory, cores)
+        return UpdateResult(outs=allocation_outputs(news, olds["vmid"], olds["address"], node))
+
+    @staticmethod
+    def _place_growth(
+        store: AllocationStore, pool: str, owner: str, node: str, news: dict[str, Any], grows: int
+    ) -> Allocation | None:
+        """Stay on ``node`` if it has ``grows`` MiB more to give, else relocate (the placer's usual rules)."""
+        api = client_from_env()
+        vms = cluster_vms(api)
+        loads = {load.name: load for load in node_loads(cluster_nodes(api), vms)}
+        memory, cores = int(news["memory_mb"]), int(news.get("cores") or 0)
+        here = loads.get(node)
+        if here is not None and here.online and here.free_memory_mb >= grows:
+            store.resize(pool, owner, memory, cores)
+            return None
+
+        free = here.free_memory_mb if here is not None and here.online else 0
+        stay = Candidate(node, "refused", f"the VM's node: {free} MiB free, {grows} MiB more needed to grow")
+
+        def place(promised: Promised) -> Decision:
+            others = [n for n in news["nodes"] if n != node]
+            pending = with_pending(loads.values(), promised.memory_mb, promised.cores)
+            moved = decide(pending, others, placement_request(news, promised))
+            candidates = tuple(sorted([*moved.candidates, stay], key=lambda c: c.node))
+            return Decision(moved.node, f"{moved.reason}; moved from {node}: {stay.reason}", candidates)
+
+        return store.relocate(pool, owner, place, memory, cores, [int(vm["vmid"]) for vm in vms])
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         pool, owner = parse_allocation_id(id_, props)
         _store().release(pool, owner)
+
+
+def datastore_rows(api: Any, datastore: str | None) -> list[dict[str, Any]]:
+    """The ``/cluster/resources`` rows of ``datastore`` on every node (its free space per node).
+
+    PVE hides a storage the token may not audit instead of refusing, so placement would go on blind: refuse,
+    naming the privilege."""
+    if not datastore:
+        return []
+    rows = [s for s in cluster_storages(api) if s.get("storage") == datastore]
+    if not rows:
+        raise PlacementError(
+            f"Proxmox shows no node's storage {datastore!r}: the API token needs Datastore.Audit on "
+            f"/storage/{datastore} (see docs/proxmox-privileges.md)"
+        )
+    return rows
+
+
+def placement_request(props: Mapping[str, Any], promised: Promised) -> PlacementRequest:
+    """What the placer is asked for the VM of ``props``, given what the pool already promises."""
+    from ipam.store import tenant_of
+
+    return PlacementRequest(
+        memory_mb=int(props["memory_mb"]),
+        cores=int(props.get("cores") or 0),
+        disk_gb=int(props.get("disk_gb") or 0),
+        tenant=tenant_of(str(props["owner"])),
+        siblings=promised.siblings,
+        unschedulable=promised.unschedulable,
+        strict_spread=bool(props.get("strict_spread")),
+    )
 
 
 class AllocationResource(Resource, module=ALLOCATION_MODULE, name=ALLOCATION_NAME):

@@ -34,6 +34,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "VM.Config.Options",
         "VM.GuestAgent.Audit",
         "VM.PowerMgmt",
+        "VM.Migrate",
         "VM.Backup",
         "Pool.Audit",
     ),
@@ -48,9 +49,10 @@ ROLES: dict[str, tuple[str, ...]] = {
     "DokployCloudArchive": ("Datastore.Allocate", "Datastore.AllocateSpace"),
 }
 DEFAULT_TOKEN = "dokploy-cloud@pve!provisioner"
-SELF_CHECKED = ("Pool.Audit", "Sys.Audit")
+SELF_CHECKED = ("Pool.Audit", "Sys.Audit", "Datastore.Audit")
 """Privileges whose absence PVE does not refuse but hides data; the product checks them itself and
-names them: Pool.Audit (:func:`require_pool_visible`), Sys.Audit (placement, ``ipam/placement.py``)."""
+names them: Pool.Audit (:func:`require_pool_visible`), Sys.Audit and Datastore.Audit (placement reads the
+nodes' memory and the datastore's free space, ``ipam/placement.py``)."""
 
 
 class ProxmoxAccessError(RuntimeError):

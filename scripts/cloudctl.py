@@ -42,8 +42,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from components.naming import allocation_pool
 from components.spec import SpecErrors, TenantSpec
-from ipam.store import open_store
+from ipam.placement import Decision
+from ipam.store import Allocation, open_store
+from provisioning import fleet_clients
 from provisioning.allocations import (
     BackendStackStates,
     Judged,
@@ -55,7 +58,9 @@ from provisioning.allocations import (
     judge,
 )
 from provisioning.declarations import TenantFiles
+from provisioning.drain import DrainError, Move, drain, undrain
 from provisioning.fleet import TenantProgress, run_fleet
+from provisioning.fleet_db import default_actor, fleet_database
 from provisioning.namespace import git_conflicts, parse_declarations
 from provisioning.phases import PHASE_ORDER
 from provisioning.runlock import StackBusy
@@ -289,9 +294,69 @@ def cmd_revoke_keys(_args: argparse.Namespace, stacks: TenantStacks, _tenants: D
 
 def cmd_status(args: argparse.Namespace, stacks: TenantStacks, tenants: Declared) -> int:
     console.print(status_table(fleet_status(stacks, tenants.pick(args.slugs)), f"fleet {stacks.env_name}"))
-    held = env_allocations(open_store(stacks.allocations_location()), stacks.env_name)
+    store = open_store(stacks.allocations_location())
+    held = env_allocations(store, stacks.env_name)
     console.print(capacity_table(capacity(stacks.environment, held), f"capacity {stacks.env_name}"))
+    slugs = set(args.slugs or [])
+    shown = [a for a in held if not slugs or a.owner.rsplit("/", 1)[0] in slugs]
+    pools = [allocation_pool(stacks.env_name, region) for region in stacks.environment.regions]
+    drained = {pool: marks for pool in pools if (marks := store.unschedulable(pool))}
+    console.print(placement_table(shown, drained, f"placement {stacks.env_name}"))
     return 0
+
+
+def placement_table(held: Sequence[Allocation], drained: dict[str, dict[str, str]], title: str) -> Table:
+    """Per tenant server: where it was placed and why; then the nodes that take no new VM."""
+    table = Table(title=title, title_justify="left")
+    for column in ("pool", "server", "vm id", "node", "why"):
+        table.add_column(column)
+    for a in held:
+        why = Decision.summary_of(a.placement) or "-"
+        table.add_row(a.pool, a.owner, str(a.vmid), a.node, why.split(": ", 1)[-1] if why != "-" else why)
+    for pool, nodes in sorted(drained.items()):
+        for node, reason in sorted(nodes.items()):
+            table.add_row(pool, "-", "-", node, f"[yellow]unschedulable: {reason}[/]")
+    return table
+
+
+def cmd_drain(args: argparse.Namespace, stacks: TenantStacks, tenants: Declared) -> int:
+    """Drain a node (no new VMs; its tenants migrated away one at a time) or undrain it."""
+    store, environment = open_store(stacks.allocations_location()), stacks.environment
+    try:
+        if args.command == "undrain":
+            was = undrain(environment, store, args.node, args.region)
+            console.print(f"{args.node}: {'schedulable again' if was else 'was not drained'}", highlight=False)
+            return 0
+        if not args.yes:
+            console.print("drain migrates tenant VMs: add --yes to confirm", highlight=False)
+            return 2
+
+        def moved(move: Move) -> None:
+            console.print(
+                f"{move.slug} server {move.server + 1} (VM {move.vmid}, {move.address}): "
+                f"{move.from_node} -> {move.to_node}: {move.result}",
+                highlight=False,
+            )
+
+        report = drain(
+            environment,
+            store,
+            CrashSafeRunner(stacks),
+            lambda slug: tenants.pick([slug])[0],
+            lambda region: fleet_clients.proxmox(stacks, region),
+            args.node,
+            region=args.region,
+            reason=args.reason,
+            fleet=fleet_database(stacks),
+            actor=default_actor(),
+            on_move=moved,
+        )
+    except DrainError as exc:
+        console.print(f"[red]{exc}[/]", highlight=False)
+        return 2
+    verdict = "drained" if report.ok else "[red]not drained: a move failed (run drain again to carry on)[/]"
+    console.print(f"{report.node} ({report.region}): {len(report.moves)} server(s) moved; {verdict}", highlight=False)
+    return 0 if report.ok else 1
 
 
 def cmd_allocations(args: argparse.Namespace, stacks: TenantStacks, _tenants: Declared) -> int:
@@ -379,6 +444,16 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("allocations", help="VM ids and addresses held, and freeing those no tenant stack records")
     p.add_argument("action", choices=("list", "free-orphans"))
     p.add_argument("--dry-run", action="store_true", help="free-orphans: print what would be freed, change nothing")
+    p = sub.add_parser(
+        "drain", help="mark a node unschedulable and migrate its tenants' VMs away, one tenant at a time"
+    )
+    p.add_argument("node")
+    p.add_argument("--region", help="the node's region, when several have a node of that name")
+    p.add_argument("--reason", default="drained by an operator", help="shown by status and in the audit trail")
+    p.add_argument("--yes", action="store_true", help="confirm")
+    p = sub.add_parser("undrain", help="let new VMs land on a drained node again (moved VMs stay)")
+    p.add_argument("node")
+    p.add_argument("--region")
     p = sub.add_parser("validate", help="check tenant files against the environment; change nothing")
     p.add_argument("directory", nargs="?", type=Path, help="tenant files (default: --tenants-dir, else tenants/)")
     cloudctl_backups.add_parsers(sub)
@@ -420,6 +495,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "revoke-keys": cmd_revoke_keys,
             "allocations": cmd_allocations,
             "validate": cmd_validate,
+            "drain": cmd_drain,
+            "undrain": cmd_drain,
         }[args.command]
         return handler(args, stacks, tenants)
     except SpecErrors as errors:

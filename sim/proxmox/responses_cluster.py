@@ -232,3 +232,16 @@ def permissions(ctx: Ctx) -> Any:
         if privs or ctx.params.get("path"):
             out[path] = dict.fromkeys(sorted(privs), 1)
     return out
+
+
+def ha_resource_get(ctx: Ctx) -> Any:
+    """``GET /cluster/ha/resources/{sid}``: the simulator has no HA manager, so no guest is an HA resource and
+    every lookup fails as PVE's ``read_resource`` does for an unknown one (500 ``no such resource``). A bare
+    VM id is PVE's shortcut for ``vm:<id>``."""
+    sid = str(ctx.params["sid"])
+    if sid.isdigit():
+        sid = f"vm:{sid}"
+    kind, _, name = sid.partition(":")
+    if kind not in ("vm", "ct") or not name.isdigit():  # the schema's format pve-ha-resource-or-vm-id
+        raise E.param_error("sid", "value does not look like a valid ha resource id")
+    raise E.HandlerError(f"no such resource '{sid}'")

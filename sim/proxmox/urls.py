@@ -26,6 +26,7 @@ ROUTES: dict[tuple[str, str], Callable[[R.Ctx], Any]] = {
     ("PUT", "/access/acl"): A.acl_put,
     ("GET", "/cluster/nextid"): R.nextid,
     ("GET", "/cluster/resources"): R.cluster_resources,
+    ("GET", "/cluster/ha/resources/{sid}"): C.ha_resource_get,
     ("GET", "/nodes"): R.nodes,
     ("GET", "/nodes/{node}/status"): R.node_status,
     ("GET", "/storage"): R.storage_index,

@@ -57,10 +57,15 @@ def test_step1_a_tenant_lives_and_dies_under_the_documented_token(local_cloud: C
     assert created.ok, created.error
     vmid = created.outputs["vmIds"][0]
     assert backend.vms[vmid].pool == region.pool
+    node = created.outputs["nodes"][0]
+    full = backend.nodes[node].maxmem
+    backend.nodes[node].maxmem = backend.node_entry(node)["mem"] + 2 * 2**30  # the upgrade needs 4 GiB more
     spec = local_cloud.tenants_dir / f"{SLUG}.yaml"
     spec.write_text(spec.read_text().replace("plan: starter", "plan: business"))
     resized = local_cloud.stacks.run(local_cloud.tenant(SLUG), "up")
     assert resized.ok, resized.error
+    backend.nodes[node].maxmem = full
+    assert backend.vms[vmid].node != node, "the upgrade its node could not take migrated the VM"
     config = backend.vms[vmid].config
     assert (int(config["cores"]), int(config["memory"])) == (4, 8192) and backend.vms[vmid].status == "running"
     refreshed = local_cloud.stacks.run(local_cloud.tenant(SLUG), "refresh")

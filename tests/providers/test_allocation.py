@@ -130,11 +130,15 @@ def test_chosen_node_is_online_candidate_with_room(loads: list[NodeLoad], memory
         return
     load = next(n for n in loads if n.name == chosen)
     assert load.online and chosen != "d" and load.free_memory_mb >= memory
+
+    def free_share_after(n: NodeLoad) -> float:
+        return max(0.0, 1 - (n.committed_memory_mb + memory) / max(1, n.max_memory_mb))
+
     assert all(
-        n.free_memory_mb <= load.free_memory_mb
+        free_share_after(n) <= free_share_after(load) + 1e-9
         for n in loads
         if n.online and n.name != "d" and n.free_memory_mb >= memory
-    )
+    ), "the node left with the largest share of its memory free wins"
 
 
 def test_check_accepts_valid_and_names_bad_fields() -> None:
@@ -169,7 +173,7 @@ def test_placement_counts_memory_promised_to_allocations_without_vms(tmp_path: P
             "us",
             f"globex/{i}",
             SPEC,
-            lambda pending: choose_node(with_pending(loads, pending), ["pve1", "pve2"], 32768),
+            lambda promised: choose_node(with_pending(loads, promised.memory_mb), ["pve1", "pve2"], 32768),
             memory_mb=32768,
         ).node
         for i in range(4)
@@ -177,7 +181,10 @@ def test_placement_counts_memory_promised_to_allocations_without_vms(tmp_path: P
     assert sorted(nodes) == ["pve1", "pve1", "pve2", "pve2"]
     with pytest.raises(PlacementError):
         store.allocate(
-            "us", "globex/4", SPEC, lambda pending: choose_node(with_pending(loads, pending), ["pve1", "pve2"], 32768)
+            "us",
+            "globex/4",
+            SPEC,
+            lambda promised: choose_node(with_pending(loads, promised.memory_mb), ["pve1", "pve2"], 32768),
         )
 
 

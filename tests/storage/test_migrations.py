@@ -153,7 +153,9 @@ def test_an_allocation_store_from_before_alembic_is_upgraded_in_place(location: 
     store = open_store(location)
     assert revision(location, "ipam") == migrate.head("ipam")
     assert [a.owner for a in store.all("local/pve-eu1")] == ["old/0"]
-    made = store.allocate("local/pve-eu1", "new/0", SPEC, lambda pending: min(pending, default="pve1"), memory_mb=2048)
+    made = store.allocate(
+        "local/pve-eu1", "new/0", SPEC, lambda promised: min(promised.memory_mb, default="pve1"), memory_mb=2048
+    )
     assert (made.vmid, made.address) == (1001, "10.77.0.12")
     assert run_sql(location, "SELECT owner, memory_mb FROM allocation ORDER BY vmid") == [("old/0", 0), ("new/0", 2048)]
     if not postgres:
