@@ -32,7 +32,7 @@ from proxmoxer.core import ResourceException
 
 from clients.proxmox import ProxmoxSettingsError, client_from_env
 from components.environment import Region, load_environment
-from components.naming import TENANTS_DIR_VAR, split_stack_name
+from components.naming import TENANTS_DIR_VAR, WARM_SERVERS_VAR, parse_warm_servers, split_stack_name
 from components.spec import SpecErrors
 from components.tenant import TenantEnvironment, TenantEnvironmentArgs
 from provisioning.declarations import TenantFiles, program_tenant
@@ -57,7 +57,9 @@ def main() -> None:
     proxmox = proxmoxve.Provider(
         f"proxmox-{region.name}", endpoint=region.endpoint, insecure=region.insecure, min_tls="1.3"
     )
-    tenant = TenantEnvironment(slug, TenantEnvironmentArgs(spec=spec, environment=environment, proxmox=proxmox))
+    warm = parse_warm_servers(os.environ.get(WARM_SERVERS_VAR))
+    args = TenantEnvironmentArgs(spec=spec, environment=environment, proxmox=proxmox, warm_servers=warm)
+    tenant = TenantEnvironment(slug, args)
     first = tenant.servers[0]
     pulumi.export("tenant", spec.slug)
     pulumi.export("plan", spec.plan)

@@ -47,6 +47,16 @@ _REGION = {
         "bridge": {"type": "string", "minLength": 1},
         "full_clone": {"type": "boolean"},
         "strict_spread": {"type": "boolean"},
+        "warm_pool": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["size", "plan"],
+            "properties": {
+                "size": {"type": "integer", "minimum": 0, "maximum": 100},
+                "plan": {"type": "string", "minLength": 1},
+                "max_idle_hours": {"type": "number", "exclusiveMinimum": 0},
+            },
+        },
         "network": {"type": "string"},
         "gateway": {"type": "string"},
         "nameservers": {"type": "array", "items": {"type": "string"}},
@@ -66,6 +76,7 @@ ENVIRONMENT_SCHEMA: dict[str, Any] = {
         "dokploy_url": {"type": "string", "pattern": "^https?://"},
         "vm_user": {"type": "string", "pattern": "^[a-z_][a-z0-9_-]{0,31}$"},
         "allowed_templates": {"type": "array", "items": {"type": "integer"}},
+        "warm_pool_organization": {"type": "string", "minLength": 1},
         "regions": {"type": "object", "minProperties": 1, "additionalProperties": _REGION},
         "archive": {
             "type": "object",
@@ -90,6 +101,15 @@ class ArchivePolicy:
 
 
 @dataclass(frozen=True)
+class WarmPoolPolicy:
+    """How many warm VMs a region keeps, sized for which plan, and for how long an idle one is kept."""
+
+    size: int
+    plan: str
+    max_idle_hours: float = 24.0
+
+
+@dataclass(frozen=True)
 class Region:
     """One Proxmox cluster tenants can be placed in."""
 
@@ -111,6 +131,8 @@ class Region:
     pool: str = "dokploy-cloud"
     """The Proxmox pool every tenant VM of this region lives in; the provisioning token's VM
     privileges are granted on it (docs/proxmox-privileges.md). Tenants are told apart by tags."""
+    warm_pool: WarmPoolPolicy | None = None
+    """VMs kept cloned, booted and set up ahead of demand (:mod:`provisioning.warm_pool`); None: no pool."""
     strict_spread: bool = False
     """Refuse a tenant's server rather than put it on a node that already holds one of the tenant's servers
     (default: double up only when no other node fits; see :mod:`ipam.placement`)."""
@@ -131,6 +153,9 @@ class Environment:
     allowed_templates: tuple[int, ...] = field(default_factory=tuple)
     archive: ArchivePolicy | None = None
     """Archive-before-destroy settings; without them decommission refuses to destroy servers."""
+    warm_pool_organization: str | None = None
+    """The platform's own Dokploy organization in which warm-pool VMs are set up once before any tenant claims
+    them (the tenant's own setup then finds Docker, Swarm and the rest in place)."""
 
     def backup_storages(self) -> tuple[str, ...]:
         """Every storage the product writes backups to: the plans' and the archive's."""
@@ -165,6 +190,13 @@ def load_environment(project_dir: Path, env: str) -> Environment:
     if errors:
         raise SpecErrors(errors)
     plans = plans_from_document(doc, ("config", PLANS_KEY))
+    unknown = [
+        doc.error(("config", ENV_KEY, "regions", key, "warm_pool", "plan"), f"must be one of the plans {sorted(plans)}")
+        for key, region in config[ENV_KEY]["regions"].items()
+        if (region.get("warm_pool") or {}).get("plan", next(iter(plans), None)) not in plans
+    ]
+    if unknown:
+        raise SpecErrors(unknown)
     return _environment(env, config[ENV_KEY], plans)
 
 
@@ -187,6 +219,7 @@ def _environment(name: str, data: Mapping[str, Any], plans: Mapping[str, Plan]) 
             reserved=r.get("reserved", 10),
             pool=r.get("pool", "dokploy-cloud"),
             strict_spread=r.get("strict_spread", False),
+            warm_pool=WarmPoolPolicy(**r["warm_pool"]) if r.get("warm_pool") else None,
         )
         for key, r in data["regions"].items()
     }
@@ -203,4 +236,5 @@ def _environment(name: str, data: Mapping[str, Any], plans: Mapping[str, Plan]) 
         archive=ArchivePolicy(data["archive"]["storage"], data["archive"]["retention_days"])
         if "archive" in data
         else None,
+        warm_pool_organization=data.get("warm_pool_organization"),
     )

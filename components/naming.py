@@ -42,6 +42,7 @@ SSH_KEY_MODULE, SSH_KEY_NAME = "ssh", "KeyPair"
 ALLOCATION_MODULE, ALLOCATION_NAME = "ipam", "Allocation"
 DNS_RECORD_MODULE, DNS_RECORD_NAME = "dns", "Record"
 DOKPLOY_SERVER_MODULE, DOKPLOY_SERVER_NAME = "dokploy", "Server"
+WARM_ADOPTION_MODULE, WARM_ADOPTION_NAME = "warm", "Adoption"
 
 
 def dynamic_type(module: str, name: str) -> str:
@@ -53,12 +54,15 @@ SSH_KEY_TYPE = dynamic_type(SSH_KEY_MODULE, SSH_KEY_NAME)
 ALLOCATION_TYPE = dynamic_type(ALLOCATION_MODULE, ALLOCATION_NAME)
 DNS_RECORD_TYPE = dynamic_type(DNS_RECORD_MODULE, DNS_RECORD_NAME)
 DOKPLOY_SERVER_TYPE = dynamic_type(DOKPLOY_SERVER_MODULE, DOKPLOY_SERVER_NAME)
+WARM_ADOPTION_TYPE = dynamic_type(WARM_ADOPTION_MODULE, WARM_ADOPTION_NAME)
 
 # --- Proxmox tags ------------------------------------------------------------------------------------
 
 MANAGED_TAG = "dokploy-cloud"
 """Every VM the platform creates carries it."""
 TENANT_TAG_PREFIX = "tenant-"
+WARM_TAG = "warm-pool"
+"""A warm-pool VM, cloned ahead of demand and not yet any tenant's (provisioning/warm_pool.py)."""
 PLAN_TAG_PREFIX = "plan-"
 
 
@@ -186,6 +190,14 @@ DOKPLOY_KEY_LEDGER_VAR = "DOKPLOY_KEY_LEDGER"
 ENV_FILE_VAR = "DOKPLOY_CLOUD_ENV_FILE"
 TENANTS_DIR_VAR = "DOKPLOY_CLOUD_TENANTS_DIR"
 TENANT_DECLARATION_VAR = "DOKPLOY_CLOUD_TENANT_DECLARATION"
+WARM_SERVERS_VAR = "DOKPLOY_CLOUD_WARM_SERVERS"
+"""Comma-separated indexes of the tenant's servers whose VM came from the warm pool (set by the runner)."""
+
+
+def parse_warm_servers(value: str | None) -> frozenset[int]:
+    """The indexes in a :data:`WARM_SERVERS_VAR` value (empty for none or garbage)."""
+    return frozenset(int(part) for part in (value or "").split(",") if part.strip().isdigit())
+
 
 # --- Values unknown during a preview -----------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pulumi_proxmoxve as proxmoxve
 import pulumi_random as random
-from pulumi import ComponentResource, Output, ResourceOptions
+from pulumi import ComponentResource, Output, Resource, ResourceOptions
 
 from components.environment import Environment, Region
 from components.naming import (
@@ -32,11 +32,12 @@ from components.naming import (
 )
 from components.spec import Plan, TenantSpec
 from components.spec.hostnames import server_labels
-from components.tenant_vm import tenant_vm
+from components.tenant_vm import tenant_vm, vm_description, vm_name
 from providers.allocation import AllocationResource
 from providers.dns_record import DnsRecord, DnsRecordArgs
 from providers.dokploy_server import DokployServer, DokployServerArgs
 from providers.ssh_keypair import SshKeyPair
+from providers.warm_adoption import WarmAdoption
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,10 @@ class TenantEnvironmentArgs:
     """Environment-wide settings (Pulumi.<env>.yaml)."""
     proxmox: proxmoxve.Provider
     """Provider for the tenant's region; created by the program, not by the component."""
+    warm_servers: frozenset[int] = frozenset()
+    """Servers whose VM came from the warm pool, booted before the tenant existed: their keys and hostname go
+    into the running guest through its agent before the VM resource adopts it
+    (:class:`providers.warm_adoption.WarmAdoption`)."""
 
     @property
     def plan(self) -> Plan:
@@ -125,6 +130,24 @@ class TenantEnvironment(ComponentResource):
             },
             child,
         )
+        adopted: list[Resource] = []
+        if index in args.warm_servers:  # a warm-pool VM: named and given the tenant's keys before bpg adopts it
+            adopted.append(
+                WarmAdoption(
+                    f"{prefix}-adoption",
+                    {
+                        "node": allocation.node,
+                        "vm_id": allocation.vmid,
+                        "name": vm_name(spec, index, self.suffix.result),
+                        "description": vm_description(spec, index),
+                        "user": env.vm_user,
+                        "public_keys": self._authorized_keys(spec),
+                        "hostname": hostname,
+                        "running": not spec.suspended,
+                    },
+                    child,
+                )
+            )
         vm = tenant_vm(
             f"{prefix}-vm",
             spec=spec,
@@ -135,7 +158,7 @@ class TenantEnvironment(ComponentResource):
             public_keys=self._authorized_keys(spec),
             suffix=self.suffix.result,
             index=index,
-            opts=ResourceOptions(parent=self, provider=args.proxmox),
+            opts=ResourceOptions(parent=self, provider=args.proxmox, depends_on=adopted),
         )
         self.vms.append(vm)
         DnsRecord(

@@ -43,8 +43,8 @@ def tenant_vm(
     template = allocation.node.apply(lambda node: _template_for(region, node))
     vm = proxmoxve.VmLegacy(
         name,
-        name=suffix.apply(lambda s: f"{spec.slug}-{index + 1}-{s}"),
-        description=f"Dokploy server {index + 1} of tenant {spec.slug} ({spec.display_name})",
+        name=vm_name(spec, index, suffix),
+        description=vm_description(spec, index),
         node_name=allocation.node,
         vm_id=allocation.vmid,
         # The region's pool, where the provisioning token holds its VM privileges; the tags say whose VM it is.
@@ -96,6 +96,16 @@ def tenant_vm(
     )
     _firewall(name, vm, allocation, opts)
     return vm
+
+
+def vm_name(spec: TenantSpec, index: int, suffix: Output[str]) -> Output[str]:
+    """Server ``index``'s VM name: ``<slug>-<n>-<suffix>``."""
+    return suffix.apply(lambda s: f"{spec.slug}-{index + 1}-{s}")
+
+
+def vm_description(spec: TenantSpec, index: int) -> str:
+    """Server ``index``'s VM description."""
+    return f"Dokploy server {index + 1} of tenant {spec.slug} ({spec.display_name})"
 
 
 def _template_for(region: Region, node: str) -> int:

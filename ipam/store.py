@@ -265,6 +265,45 @@ class AllocationStore:
             found = tx.execute(sa.select(*_COLUMNS).where(_of(pool, owner))).first()
         return _row(found) if found is not None else None
 
+    def rename(self, pool: str, owner: str, new_owner: str) -> bool:
+        """Hand ``owner``'s allocation to ``new_owner`` (a warm VM becoming ready); False if ``owner`` holds none."""
+        with self.transaction(write=True) as tx:
+            return tx.execute(sa.update(allocation).where(_of(pool, owner)).values(owner=new_owner)).rowcount > 0
+
+    def claim(
+        self,
+        pool: str,
+        owner: str,
+        prefix: str,
+        pick: Callable[[list[Allocation]], list[Allocation]],
+        placement: Callable[[Allocation], str] = lambda a: a.placement,
+    ) -> Allocation | None:
+        """Give ``owner`` one of the allocations whose owner starts with ``prefix`` (ready warm-pool VMs), tried
+        in the order ``pick`` returns them; None when ``owner`` already holds one or none is left.
+
+        One serialised transaction and an update guarded by the old owner: a VM is never given twice, and a
+        process killed at any point leaves it either still the pool's or already ``owner``'s. ``placement`` gives
+        the decision recorded for the one taken."""
+        with self.transaction(write=True) as tx:
+            if tx.execute(sa.select(allocation.c.owner).where(_of(pool, owner))).first() is not None:
+                return None
+            ready = [
+                _row(r)
+                for r in tx.execute(
+                    sa.select(*_COLUMNS)
+                    .where(allocation.c.pool == pool, allocation.c.owner.startswith(prefix, autoescape=True))
+                    .order_by(allocation.c.created_at)
+                ).all()
+            ]
+            for candidate in pick(ready):
+                decided = placement(candidate)
+                claimed = tx.execute(
+                    sa.update(allocation).where(_of(pool, candidate.owner)).values(owner=owner, placement=decided)
+                ).rowcount
+                if claimed:
+                    return Allocation(pool, owner, candidate.vmid, candidate.address, candidate.node, decided)
+        return None
+
     def resize(self, pool: str, owner: str, memory_mb: int, cores: int) -> None:
         """Record ``owner``'s new size where it stays (placement counts it for VMs not created yet)."""
         with self.transaction(write=True) as tx:

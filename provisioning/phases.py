@@ -24,6 +24,7 @@ from components.naming import (
     POOL_TYPE,
     SSH_KEY_TYPE,
     VM_TYPE,
+    WARM_ADOPTION_TYPE,
 )
 
 # Resource type -> phase; anything else (the stack, components, providers) is bookkeeping ("other").
@@ -32,6 +33,7 @@ PHASES = {
     ALLOCATION_TYPE: "allocate",
     POOL_TYPE: "pool",
     VM_TYPE: "vm",
+    WARM_ADOPTION_TYPE: "vm",
     FIREWALL_OPTIONS_TYPE: "firewall",
     FIREWALL_RULES_TYPE: "firewall",
     DNS_RECORD_TYPE: "dns",

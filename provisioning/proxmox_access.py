@@ -33,6 +33,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "VM.Config.Network",
         "VM.Config.Options",
         "VM.GuestAgent.Audit",
+        "VM.GuestAgent.FileWrite",
         "VM.PowerMgmt",
         "VM.Migrate",
         "VM.Backup",

@@ -413,11 +413,11 @@ def delete_vm(api: ProxmoxAPI, node: str, vmid: int, timeout: float) -> None:
     """Stop VM ``vmid`` if it runs, then delete it with its disks (each task waited for)."""
     vm = api.nodes(node).qemu(vmid)
     if vm.status.current.get().get("status") == "running":
-        _wait_task(api, vm.status.stop.post(), timeout)
-    _wait_task(api, vm.delete(purge=1, **{"destroy-unreferenced-disks": 1}), timeout)
+        wait_task(api, vm.status.stop.post(), timeout)
+    wait_task(api, vm.delete(purge=1, **{"destroy-unreferenced-disks": 1}), timeout)
 
 
-def _wait_task(api: ProxmoxAPI, upid: str, timeout: float) -> None:
+def wait_task(api: ProxmoxAPI, upid: str, timeout: float) -> None:
     """Wait for Proxmox task ``upid`` to end (proxmoxer's own poll); raise unless it ended OK."""
     status = Tasks.blocking_status(api, upid, timeout=timeout, polling_interval=TASK_POLL_SECONDS)
     if status is None:

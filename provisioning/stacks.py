@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from proxmoxer import ResourceException
 from pulumi import automation as auto
 
 from clients.dokploy.client import DokployClient
@@ -33,9 +34,12 @@ from components.naming import (
     PDNS_API_URL_VAR,
     PROXMOX_ENDPOINT_VAR,
     PROXMOX_INSECURE_VAR,
+    WARM_SERVERS_VAR,
+    allocation_pool,
     stack_name,
 )
 from components.spec import TenantSpec
+from ipam.store import open_store
 from policies.runtime import policy_args
 from provisioning.archive import Archive, ArchiveFailed, archive_tenant, list_archives, tenant_hostnames
 from provisioning.backups import servers_in_state
@@ -50,11 +54,13 @@ from provisioning.dokploy_keys import (
 )
 from provisioning.key_ledger import KeyLedger
 from provisioning.lean_engine import EventReadbackStack, LeanWorkspace
+from provisioning.recovery import deployment_vmids
 from provisioning.runlock import StackBusy, stack_run_lock
 from provisioning.runs import EventHandler, Operation, RunResult
 from provisioning.secrets import environment_secrets
-from provisioning.state_backend import may_have_checkpoint
+from provisioning.state_backend import may_have_checkpoint, stack_deployment
 from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_command
+from provisioning.warm_pool import WarmPool, warm_servers
 
 STACK_LOCK_RETRY = RetryPolicy(attempts=5, initial=1.0, maximum=10.0)
 """While another update holds the engine's lock: 5 tries, 1, 2, 4 and 8 s apart."""
@@ -99,8 +105,11 @@ class TenantStacks:
             work_dir=str(PROJECT_DIR), env_vars=engine_env(self._extra_env), pulumi_command=pulumi_command()
         )
 
-    def env_vars(self, tenant: TenantSpec, dokploy_key: str | None = None) -> dict[str, str]:
-        """Environment for a run of ``tenant``'s stack: engine settings, credentials, region endpoint, declaration."""
+    def env_vars(
+        self, tenant: TenantSpec, dokploy_key: str | None = None, warm: frozenset[int] = frozenset()
+    ) -> dict[str, str]:
+        """Environment for a run of ``tenant``'s stack: engine settings, credentials, region endpoint, declaration,
+        and which servers came from the warm pool."""
         region = self.environment.regions[tenant.region]
         return engine_env(
             {
@@ -111,6 +120,7 @@ class TenantStacks:
                 **engine_variables(tenant),
                 **self.secrets(),
                 **({DOKPLOY_API_KEY_VAR: dokploy_key} if dokploy_key else {}),
+                **({WARM_SERVERS_VAR: ",".join(str(i) for i in sorted(warm))} if warm else {}),
                 **self._extra_env,
             }
         )
@@ -125,6 +135,17 @@ class TenantStacks:
         beside = STATE_DIR if "://" in allocations else Path(allocations).parent
         path = os.environ.get(DOKPLOY_KEY_LEDGER_VAR) or beside / f"dokploy-keys-{self.env_name}.sqlite"
         return KeyLedger(path)
+
+    def warm_pool(self) -> WarmPool:
+        """The environment's warm pools (:mod:`provisioning.warm_pool`)."""
+        return WarmPool(self)
+
+    def warm_servers(self, tenant: TenantSpec) -> frozenset[int]:
+        """Indexes of ``tenant``'s servers whose VM came from its region's warm pool (none without a pool)."""
+        if self.environment.regions[tenant.region].warm_pool is None:
+            return frozenset()
+        rows = open_store(self.allocations_location()).all(allocation_pool(self.env_name, tenant.region))
+        return frozenset(warm_servers(rows, tenant.slug))
 
     def dokploy_platform(self) -> DokployClient:
         """The platform user's Dokploy client (mints and revokes organisation keys)."""
@@ -148,7 +169,7 @@ class TenantStacks:
         """Create or select ``tenant``'s stack on the project's program; its CLI runs stop once ``cancel`` is set."""
         workspace = LeanWorkspace(
             work_dir=str(PROJECT_DIR),
-            env_vars=self.env_vars(tenant, dokploy_key),
+            env_vars=self.env_vars(tenant, dokploy_key, self.warm_servers(tenant)),
             pulumi_command=pulumi_command(cancel),
         )
         return EventReadbackStack.open(self.stack_name(tenant.slug), workspace)
@@ -198,6 +219,13 @@ class TenantStacks:
         def failed(error: str, kind: str | None = None) -> RunResult:
             return RunResult(slug, operation, False, time.monotonic() - started, error=error, error_kind=kind)
 
+        if operation == "up" and self.environment.regions[tenant.region].warm_pool is not None:
+            try:
+                self.claim_warm(tenant)
+            except (requests.RequestException, ResourceException) as exc:
+                return failed(
+                    f"claiming warm-pool VMs of {tenant.region} failed; the run is retried: {exc}", "transient"
+                )
         archived: dict[str, Any] = {}
         if operation in ("destroy", "up"):
             try:
@@ -228,6 +256,16 @@ class TenantStacks:
         elif archived:  # servers a downgrade removed
             result.outputs["removedServersArchived"] = archived["archives"]
         return result
+
+    def claim_warm(self, tenant: TenantSpec) -> list[int]:
+        """Claim ready warm-pool VMs for the tenant's servers without an allocation, and clear the pool's own
+        firewall rule from claimed VMs the stack does not record yet (also those an earlier, killed run claimed).
+        The indexes claimed now."""
+        pool = self.warm_pool()
+        claimed = pool.claim(tenant)
+        recorded = deployment_vmids(stack_deployment(PROJECT, self.stack_name(tenant.slug)) or {})
+        pool.release_warm_rules(tenant, self.warm_servers(tenant), recorded)
+        return claimed
 
     def archive_before_destroy(
         self, tenant: TenantSpec, cancel: threading.Event | None = None, *, only_removed: bool = False

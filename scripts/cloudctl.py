@@ -359,6 +359,45 @@ def cmd_drain(args: argparse.Namespace, stacks: TenantStacks, tenants: Declared)
     return 0 if report.ok else 1
 
 
+def cmd_warm_pool(args: argparse.Namespace, stacks: TenantStacks, _tenants: Declared) -> int:
+    """Show, fill or empty the regions' warm pools."""
+    pool = stacks.warm_pool()
+    regions = [args.region] if args.region else [r for r, c in stacks.environment.regions.items() if c.warm_pool]
+    if not regions:
+        console.print("no region of this environment has a warm pool (regions.<r>.warm_pool)", highlight=False)
+        return 0
+
+    def say(line: str) -> None:
+        console.print(line, highlight=False)
+
+    for region in regions:
+        if args.action == "fill":
+            made = pool.fill(region, say)
+            say(f"{region}: {len(made)} VM(s) warmed")
+        elif args.action == "empty":
+            gone = pool.empty(region, say)
+            say(f"{region}: {len(gone)} VM(s) deleted")
+    table = Table(title=f"warm pool {stacks.env_name}", title_justify="left")
+    for column in ("region", "plan", "size", "vm id", "node", "address", "state", "age"):
+        table.add_column(column)
+    for region in regions:
+        policy = stacks.environment.regions[region].warm_pool
+        vms = pool.vms(region)
+        for i, vm in enumerate(vms or [None]):
+            table.add_row(
+                region if i == 0 else "",
+                policy.plan if policy and i == 0 else "",
+                str(policy.size) if policy and i == 0 else "",
+                *(
+                    (str(vm.vmid), vm.node, vm.address, vm.state, f"{vm.age_seconds / 60:.0f} min")
+                    if vm
+                    else ("-",) * 5
+                ),
+            )
+    console.print(table)
+    return 0
+
+
 def cmd_allocations(args: argparse.Namespace, stacks: TenantStacks, _tenants: Declared) -> int:
     """List allocations with their owners' status, or free the orphans (see provisioning.allocations)."""
     store, states = open_store(stacks.allocations_location()), BackendStackStates(stacks.workspace())
@@ -454,6 +493,9 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("undrain", help="let new VMs land on a drained node again (moved VMs stay)")
     p.add_argument("node")
     p.add_argument("--region")
+    p = sub.add_parser("warm-pool", help="VMs kept booted and set up for instant signups: status, fill, empty")
+    p.add_argument("action", nargs="?", choices=("status", "fill", "empty"), default="status")
+    p.add_argument("--region", help="one region (default: every region with a warm pool)")
     p = sub.add_parser("validate", help="check tenant files against the environment; change nothing")
     p.add_argument("directory", nargs="?", type=Path, help="tenant files (default: --tenants-dir, else tenants/)")
     cloudctl_backups.add_parsers(sub)
@@ -496,6 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "allocations": cmd_allocations,
             "validate": cmd_validate,
             "drain": cmd_drain,
+            "warm-pool": cmd_warm_pool,
             "undrain": cmd_drain,
         }[args.command]
         return handler(args, stacks, tenants)

@@ -31,6 +31,7 @@ from service.namespace import pin_existing_hostnames
 from service.queue import open_queue
 from service.reconciler import start_reconciler
 from service.settings import Settings, SettingsError, load_settings
+from service.warm_keeper import start_warm_keeper
 from service.worker import Worker, WorkerOptions
 
 log = logging.getLogger("service")
@@ -53,6 +54,9 @@ def start_workers(settings: Settings, metrics: Metrics, stop: threading.Event) -
         threads.append(thread)
     threads.append(start_key_sweeper(runner.stacks, settings.key_sweep_seconds, stop))
     threads.append(start_archive_purger(backups, settings.archive_purge_seconds, stop))
+    keeper = start_warm_keeper(runner.stacks, settings.warm_pool_seconds, stop)
+    if keeper is not None:
+        threads.append(keeper)
     threads.append(
         start_reconciler(
             runner.stacks, settings.git_tenants_dir, settings.database_url, settings.reconcile_seconds, stop

@@ -136,6 +136,8 @@ class Settings(EnvironmentSettings):
     reconcile_seconds: Seconds = Field(900.0, validation_alias="SERVICE_RECONCILE_SECONDS")
     """SERVICE_RECONCILE_SECONDS: how often workers reconcile the fleet (report only; stored for the operator
     API, the fleet exporter and ``cloudctl reconcile --fix``)."""
+    warm_pool_seconds: Seconds = Field(20.0, validation_alias="SERVICE_WARM_POOL_SECONDS")
+    """SERVICE_WARM_POOL_SECONDS: how often workers refill the regions' warm pools (``regions.<r>.warm_pool``)."""
     alertmanager_url: str | None = Field(None, validation_alias="SERVICE_ALERTMANAGER_URL")
     """SERVICE_ALERTMANAGER_URL: where the operator page reads the alerts firing (optional)."""
     host: str = Field("127.0.0.1", validation_alias="SERVICE_HOST")

@@ -4,6 +4,9 @@ The Proxmox simulator owns the guests. Other simulators (e.g. Dokploy) read them
 through a :class:`GuestWorld`: over HTTP from ``GET /_sim/world/guests`` on a running
 Proxmox simulator, or from a static list in unit tests.
 
+``ssh_keys`` are what sshd would accept: the user's ``authorized_keys`` as the guest agent last wrote it, else
+the cloud-init keys of the guest's last boot.
+
 Each guest is a dict::
 
     {"vmid": int, "node": str, "name": str, "status": "running" | "stopped",

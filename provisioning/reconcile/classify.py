@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from components.naming import MANAGED_TAG, TENANT_TAG_PREFIX, find_server_marker
+from components.naming import MANAGED_TAG, TENANT_TAG_PREFIX, WARM_TAG, find_server_marker
 from provisioning.dokploy_keys import RUN_KEY_MAX_AGE, env_tag, parse_key_name
 from provisioning.reconcile.model import (
     DANGLING_DNS,
@@ -221,6 +221,8 @@ def _orphan_vms(inventory: Inventory) -> list[Finding]:
         region = next((r for r in inventory.regions if r.name == vm.region), None)
         if vm.template or region is None or (vm.region, vm.vmid) in recorded:
             continue
+        if (vm.region, vm.vmid) in inventory.warm_vms and WARM_TAG in vm.tags:
+            continue  # the warm pool's, waiting for a tenant
         ours = MANAGED_TAG in vm.tags
         if not ours and not region.holds(vm.vmid):
             continue

@@ -46,6 +46,7 @@ from provisioning.reconcile.model import (
 )
 from provisioning.stacks import TenantStacks
 from provisioning.state_backend import lock_records, readable_locks
+from provisioning.warm_pool import is_warm_owner
 from storage.tenants import declared_tenants
 
 PARALLEL_READS = 4
@@ -286,6 +287,7 @@ def _allocations(inventory: Inventory, stacks: TenantStacks) -> None:
     except Exception as exc:
         _failed(inventory, "the allocations (ALLOCATIONS_DB)", exc)
         return
+    inventory.warm_vms = {(a.pool.split("/", 1)[1], a.vmid) for a in held if is_warm_owner(a.owner)}
     inventory.orphan_allocations = [
         {
             "pool": j.allocation.pool,

@@ -271,6 +271,8 @@ class Inventory:
     api_keys: list[ApiKeyRow] | None = None
     dns: list[DnsRow] | None = None
     orphan_allocations: list[dict[str, Any]] | None = None
+    warm_vms: set[tuple[str, int]] = field(default_factory=set)
+    """(region, VM id) of the warm pool's VMs (their allocations say so): no stack records them, by design."""
     regions_read: set[str] = field(default_factory=set)
     service_tenants_read: bool = False
     """Whether the service's tenants were among the declarations (else a service tenant's stack looks undeclared)."""

@@ -151,6 +151,10 @@ class LocalCloud:
         backend.issue_key(
             platform.id, PLATFORM_ORG, "platform", secret=self.secrets["DOKPLOY_API_KEY"], rate_limit_enabled=False
         )
+        if self.environment.warm_pool_organization:  # the platform's own organization for warm-pool setups
+            owner = backend.seed_user("warm-pool@dokploy-cloud.test", "warm-pool", servers_quantity=1000)
+            backend.seed_org("Dokploy Cloud warm pool", owner.id, org_id=self.environment.warm_pool_organization)
+            backend.add_member(self.environment.warm_pool_organization, platform.id, "admin")
         for spec in self.tenants.values():
             self.add_tenant(backend, spec)
         return backend, DokployServer(backend, port=_port(self.environment.dokploy_url)).start()

@@ -46,6 +46,8 @@ class Backend(SshKeyMixin, ServerMixin, RemoteMixin):
         self.world: GuestWorld = world or StaticGuestWorld([])
         self.cloud = cloud
         self.setup_seconds = setup_seconds
+        self.prepared_setup_seconds: float | None = None
+        """Setup on a host a setup already prepared (None: a tenth of ``setup_seconds``)."""
         self.lock = threading.RLock()
         self.reset(seed)
 

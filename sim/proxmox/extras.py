@@ -295,6 +295,13 @@ class ExtrasMixin(BackendCore):
             return self.vm(node, vmid).firewall
 
     # --- shared world ----------------------------------------------------------------------------
+    def guest_files(self, vm: Any) -> dict[str, str]:
+        """Files written into the guest through its agent (on its boot disk); empty without a boot disk."""
+        try:
+            return dict(self.boot_volume(vm).files)  # type: ignore[attr-defined]
+        except Exception:  # no boot disk (never started)
+            return {}
+
     def world_guests(self) -> list[dict[str, Any]]:
         """Every non-template guest in the shape of sim.world (see sim/world.py)."""
         with self.lock:
@@ -306,6 +313,11 @@ class ExtrasMixin(BackendCore):
                 ci = vm.booted if vm.status == "running" and vm.booted else vm.config
                 ip = self.guest_ipv4(vm)
                 keys = urllib.parse.unquote(str(ci.get("sshkeys", "")))
+                user = str(ci.get("ciuser", ""))
+                # sshd reads the user's authorized_keys file; cloud-init wrote it at boot, the guest agent may
+                # have rewritten it since (agent/file-write).
+                written = self.guest_files(vm).get(f"/home/{user}/.ssh/authorized_keys") if user else None
+                keys = written if written is not None else keys
                 out.append(
                     {
                         "vmid": vm.vmid,

@@ -7,9 +7,10 @@ import shutil
 import socket
 import string
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -29,10 +30,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_environment(path: Path) -> None:
-    """Pulumi.local.yaml's settings with every service moved to a free loopback port."""
+def write_environment(path: Path, tweak: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Pulumi.local.yaml's settings with every service moved to a free loopback port (and ``tweak`` applied to
+    the environment's settings)."""
     data = yaml.safe_load((PROJECT_DIR / "Pulumi.local.yaml").read_text())
     env = data["config"]["dokploy-cloud:environment"]
+    if tweak is not None:
+        tweak(env)
     env["dns_api_url"] = f"http://127.0.0.1:{_free_port()}"
     env["dokploy_url"] = f"http://127.0.0.1:{_free_port()}"
     for region in env["regions"].values():
@@ -56,10 +60,17 @@ class CloudUnderTest:
 
 @pytest.fixture(scope="module")
 def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudUnderTest]:
+    yield from running_cloud(tmp_path_factory)
+
+
+def running_cloud(
+    tmp_path_factory: pytest.TempPathFactory, tweak: Callable[[dict[str, Any]], None] | None = None
+) -> Iterator[CloudUnderTest]:
+    """A local cloud on free ports with the fixture tenants; ``tweak`` changes the environment's settings."""
     root = tmp_path_factory.mktemp("cloud")
     tenants_dir = root / "tenants"
     shutil.copytree(TENANT_FIXTURES, tenants_dir)
-    write_environment(root / "Pulumi.e2e.yaml")
+    write_environment(root / "Pulumi.e2e.yaml", tweak)
     credentials = {
         "PROXMOX_VE_API_TOKEN": f"dokploy-cloud@pve!e2e={uuid.uuid4()}",
         "DOKPLOY_API_KEY": "".join(secrets.choice(string.ascii_letters) for _ in range(64)),

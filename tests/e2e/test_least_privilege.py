@@ -3,7 +3,9 @@
 The layout is :mod:`provisioning.proxmox_access` (docs/proxmox-privileges.md): the local cloud gives the
 product a privilege-separated token holding those grants and nothing else. One tenant lives its whole
 life under it through the real engine, with the simulator journaling every permission decision made
-about the token: create, a plan change (cores, memory, disk, stop and start; the plan's backup job), refresh,
+about the token: the region's warm pool filled (clone, configure, start, firewall), the tenant created by
+claiming that VM (its key written through the guest agent), a plan change its node cannot take (migrate,
+then cores, memory, disk, stop and start; the plan's backup job), refresh,
 an on-demand backup protected and restored in place, destroy (archive first), undelete, destroy, purge.
 
 Minimality, without an engine run per privilege: the journal is re-evaluated with one privilege taken
@@ -18,19 +20,33 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from provisioning.proxmox_access import ROLES, SELF_CHECKED, grants
 from provisioning.tenant_backups import TenantBackups
+from provisioning.warm_pool import WarmPool
 from sim.proxmox.access import Access, Decision, copy_access, first_denial
 from sim.proxmox.backend import Backend
-from tests.e2e.conftest import CloudUnderTest
+from tests.e2e.conftest import CloudUnderTest, running_cloud
 
 pytestmark = pytest.mark.engine
 SLUG, REGION = "alpha", "pve-eu1"
 LAYOUT = [(role, privilege) for role, privileges in ROLES.items() for privilege in privileges]
 _run: dict[str, object] = {}
+
+
+@pytest.fixture(scope="module")
+def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudUnderTest]:
+    """The fixture tenants' cloud, with a warm pool of one starter VM in the tenant's region."""
+
+    def warm(env: dict[str, Any]) -> None:
+        env["regions"][REGION]["warm_pool"] = {"size": 1, "plan": "starter"}
+        env["warm_pool_organization"] = "org_warm_pool"
+
+    yield from running_cloud(tmp_path_factory, warm)
 
 
 def _backend(cloud: CloudUnderTest) -> Backend:
@@ -53,9 +69,11 @@ def test_step1_a_tenant_lives_and_dies_under_the_documented_token(local_cloud: C
     }, "the token holds the documented grants and nothing else"
     backend.access.journal = []
 
+    [warm] = WarmPool(local_cloud.stacks).fill(REGION)
     created = local_cloud.stacks.run(local_cloud.tenant(SLUG), "up")
     assert created.ok, created.error
     vmid = created.outputs["vmIds"][0]
+    assert vmid == warm, "the tenant claimed the warm VM"
     assert backend.vms[vmid].pool == region.pool
     node = created.outputs["nodes"][0]
     full = backend.nodes[node].maxmem

@@ -83,8 +83,8 @@ def test_a_cancelled_recovery_stops_waiting() -> None:
 
 
 def test_own_tasks_are_waited_for_and_their_failure_is_raised() -> None:
-    recovery._wait_task(FakeApi(statuses=[{"status": "running"}, {"status": "stopped", "exitstatus": "OK"}]), UPID, 5)
+    recovery.wait_task(FakeApi(statuses=[{"status": "running"}, {"status": "stopped", "exitstatus": "OK"}]), UPID, 5)
     with pytest.raises(RuntimeError, match="failed: VM is locked"):
-        recovery._wait_task(FakeApi(statuses=[{"status": "stopped", "exitstatus": "VM is locked"}]), UPID, 5)
+        recovery.wait_task(FakeApi(statuses=[{"status": "stopped", "exitstatus": "VM is locked"}]), UPID, 5)
     with pytest.raises(TimeoutError, match="did not finish within 0 s"):
-        recovery._wait_task(FakeApi(statuses=[{"status": "running"}]), UPID, 0.3)
+        recovery.wait_task(FakeApi(statuses=[{"status": "running"}]), UPID, 0.3)

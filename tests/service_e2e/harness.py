@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,9 +106,12 @@ class EngineCloud:
             (PROJECT_DIR / f"Pulumi.{checkpoint.name[: -len('.json')]}.yaml").unlink(missing_ok=True)
 
 
-def start_cloud(root: Path, monitor_token: str | None = None) -> EngineCloud:
-    """Start the services of a local environment on free ports; point this process's env at them."""
-    write_environment(root / "Pulumi.e2e.yaml")
+def start_cloud(
+    root: Path, monitor_token: str | None = None, tweak: Callable[[dict[str, Any]], None] | None = None
+) -> EngineCloud:
+    """Start the services of a local environment on free ports; point this process's env at them (``tweak``
+    changes the environment's settings, e.g. to give a region a warm pool)."""
+    write_environment(root / "Pulumi.e2e.yaml", tweak)
     credentials = {
         "PROXMOX_VE_API_TOKEN": f"dokploy-cloud@pve!svc={uuid.uuid4()}",
         "DOKPLOY_API_KEY": "".join(secrets.choice(string.ascii_letters) for _ in range(64)),

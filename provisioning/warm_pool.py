@@ -1,0 +1,361 @@
+"""The warm pool: tenant VMs cloned, booted and set up before anyone asks, handed over in seconds.
+
+Per region, ``regions.<r>.warm_pool`` (``size``, ``plan``, ``max_idle_hours``) says how many VMs to keep
+ready, sized for which plan. Each warm VM holds an allocation like a tenant server (so its id, address and
+node are reserved and counted by placement), owned by ``~warming/<since>-<id>`` while it is made and
+``~ready/<since>-<id>`` once it is ready. Making one (:meth:`WarmPool.fill`):
+
+1. allocate an id, address and node (the usual placement: warm VMs spread over the nodes too);
+2. clone the node's template into the region's pool, tagged ``dokploy-cloud`` and ``warm-pool``, with cloud-init
+   giving it its address and a throw-away SSH key, the plan's size and a firewall that lets only SSH in;
+3. start it and wait for its guest agent;
+4. with ``warm_pool_organization`` set: register it in that (the platform's own) Dokploy organization with
+   the throw-away key, run Dokploy's setup (Docker, Swarm, the network, the build tools), verify it, and
+   remove the registration and the key again;
+5. rename the allocation's owner to ``~ready/...``.
+
+A new tenant's run (:meth:`WarmPool.claim`, from :meth:`provisioning.stacks.TenantStacks.run`) takes a ready
+VM for each server it has no allocation for: one guarded update renames the allocation's owner to the
+tenant's server (``<slug>/<i>``), so a VM is never given twice and a process killed at any point leaves it
+either the pool's or the tenant's. The claim removes the warm firewall rule; the tenant's ``up`` then adopts
+the VM (bpg treats the clone's "already exists" as done and configures the VM: name, tags, size, cloud-init,
+its firewall), the guest agent writes the tenant's key and hostname into the running guest
+(:mod:`providers.guest_keys`), and Dokploy's setup finds everything in place. From then on the VM is the
+stack's like any other: refresh, recovery, migration and destroy treat it the same.
+
+A fill holds the region's pool lock: any ``~warming`` allocation it finds was left by a filler that died,
+and its VM (proved ours by its tags, pool and id) is deleted and the allocation freed before new VMs are
+made. Ready VMs idle longer than ``max_idle_hours``, or beyond ``size``, are deleted (and replaced).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import secrets
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from proxmoxer import ProxmoxAPI
+
+from clients.proxmox import cluster_nodes, cluster_vms
+from components.environment import Environment, Region, WarmPoolPolicy
+from components.naming import MANAGED_TAG, WARM_TAG, allocation_owner, allocation_pool
+from components.spec import TenantSpec
+from ipam.placement import Decision, PlacementRequest, decide, node_loads, with_pending
+from ipam.store import Allocation, AllocationStore, PoolSpec, Promised, open_store
+from providers.allocation import datastore_rows
+from providers.ssh_keypair import generate_key_pair
+from provisioning import recovery
+from provisioning.runlock import stack_run_lock
+
+if TYPE_CHECKING:
+    from provisioning.stacks import TenantStacks
+
+log = logging.getLogger(__name__)
+WARMING, READY = "~warming/", "~ready/"
+TASK_TIMEOUT = 1800.0
+AGENT_WAIT_SECONDS = 600.0
+SETUP_TIMEOUT = 900.0
+
+
+@dataclass(frozen=True)
+class WarmVm:
+    """One VM of the pool."""
+
+    region: str
+    vmid: int
+    node: str
+    address: str
+    state: str
+    """``warming`` or ``ready``."""
+    since: float
+
+    @property
+    def age_seconds(self) -> float:
+        return max(0.0, time.time() - self.since)
+
+
+def is_warm_owner(owner: str) -> bool:
+    """Whether an allocation's owner is the warm pool (warming or ready), not a tenant server."""
+    return owner.startswith((WARMING, READY))
+
+
+def _since(owner: str) -> float:
+    try:
+        return float(owner.split("/", 1)[1].split("-", 1)[0])
+    except (IndexError, ValueError):
+        return 0.0
+
+
+def warm_placement(vmid: int, node: str, since: float) -> str:
+    """The decision recorded on a claimed allocation: where it came from (``warm`` true)."""
+    reason = f"{node}: warm-pool VM {vmid} claimed, ready since {time.strftime('%H:%M:%S', time.gmtime(since))} UTC"
+    return json.dumps({"node": node, "reason": reason, "candidates": [], "warm": True}, sort_keys=True)
+
+
+def warm_servers(allocations: Iterable[Allocation], slug: str) -> set[int]:
+    """Indexes of ``slug``'s servers whose VM came from the warm pool."""
+    out = set()
+    for a in allocations:
+        owner, _, index = a.owner.rpartition("/")
+        if owner == slug and index.isdigit():
+            try:
+                if json.loads(a.placement or "{}").get("warm"):
+                    out.add(int(index))
+            except ValueError:
+                continue
+    return out
+
+
+class WarmPool:
+    """The warm pools of one environment's regions."""
+
+    def __init__(self, stacks: TenantStacks, proxmox: Callable[[str], ProxmoxAPI] | None = None) -> None:
+        from provisioning import fleet_clients
+
+        self.stacks = stacks
+        self.environment: Environment = stacks.environment
+        self._proxmox = proxmox or (lambda region: fleet_clients.proxmox(stacks, region))
+
+    def store(self) -> AllocationStore:
+        return open_store(self.stacks.allocations_location())
+
+    def vms(self, region: str) -> list[WarmVm]:
+        """The pool's VMs in ``region``, oldest first."""
+        pool = allocation_pool(self.environment.name, region)
+        rows = [a for a in self.store().all(pool) if is_warm_owner(a.owner)]
+        return sorted(
+            (
+                WarmVm(
+                    region,
+                    a.vmid,
+                    a.node,
+                    a.address,
+                    "ready" if a.owner.startswith(READY) else "warming",
+                    _since(a.owner),
+                )
+                for a in rows
+            ),
+            key=lambda vm: vm.since,
+        )
+
+    # --- claiming -------------------------------------------------------------------------------
+    def claim(self, tenant: TenantSpec) -> list[int]:
+        """Give ``tenant`` a ready VM for each server that has no allocation yet; the indexes claimed.
+
+        Only for a region with a pool whose plan is the tenant's, and never for a suspended tenant."""
+        region = self.environment.regions[tenant.region]
+        policy = region.warm_pool
+        if policy is None or policy.plan != tenant.plan or tenant.suspended:
+            return []
+        store, pool = self.store(), allocation_pool(self.environment.name, region.name)
+        claimed: list[int] = []
+        for index in range(tenant.servers):
+            taken = {row.node for row in store.all(pool) if row.owner.rpartition("/")[0] == tenant.slug}
+
+            def spread(ready: list[Allocation], taken: set[str] = taken) -> list[Allocation]:
+                return sorted(ready, key=lambda vm: (vm.node in taken, _since(vm.owner)))
+
+            got = store.claim(
+                pool,
+                allocation_owner(tenant.slug, index),
+                READY,
+                spread,
+                lambda a: warm_placement(a.vmid, a.node, _since(a.owner)),
+            )
+            if got is None:
+                continue
+            log.info("warm pool: VM %s on %s claimed for %s server %s", got.vmid, got.node, tenant.slug, index)
+            claimed.append(index)
+        return claimed
+
+    def release_warm_rules(self, tenant: TenantSpec, indexes: Iterable[int], recorded_vmids: set[int]) -> None:
+        """Remove the warm VM's own firewall rule from claimed servers the stack does not record yet (the
+        tenant's firewall resources then own every rule)."""
+        pool = allocation_pool(self.environment.name, tenant.region)
+        store = self.store()
+        api = None
+        for index in indexes:
+            row = store.get(pool, allocation_owner(tenant.slug, index))
+            if row is None or row.vmid in recorded_vmids:
+                continue
+            api = api or self._proxmox(tenant.region)
+            rules = api.nodes(row.node).qemu(row.vmid).firewall.rules
+            for rule in sorted(rules.get(), key=lambda r: -int(r["pos"])):
+                if str(rule.get("comment", "")).startswith(WARM_TAG):
+                    rules(int(rule["pos"])).delete()
+
+    # --- filling --------------------------------------------------------------------------------
+    def fill(self, region_name: str, progress: Callable[[str], None] = lambda _: None) -> list[int]:
+        """Bring ``region_name``'s pool to its size (module docstring); the VM ids made."""
+        region = self.environment.regions[region_name]
+        policy = region.warm_pool
+        if policy is None:
+            return []
+        with stack_run_lock(f"{self.environment.name}.~warm-pool-{region_name}"):
+            api = self._proxmox(region_name)
+            self._clear_leftovers(region, api, progress)
+            ready = self._trim(region, policy, api, progress)
+            made = []
+            for _ in range(max(0, policy.size - ready)):
+                made.append(self._warm_one(region, policy, api, progress))
+            return made
+
+    def empty(self, region_name: str, progress: Callable[[str], None] = lambda _: None) -> list[int]:
+        """Delete every VM of ``region_name``'s pool (before a template change, or to give the capacity back)."""
+        region = self.environment.regions[region_name]
+        with stack_run_lock(f"{self.environment.name}.~warm-pool-{region_name}"):
+            api = self._proxmox(region_name)
+            gone = []
+            for vm in self.vms(region_name):
+                self._delete(region, api, vm, "emptied", progress)
+                gone.append(vm.vmid)
+            return gone
+
+    def _clear_leftovers(self, region: Region, api: ProxmoxAPI, progress: Callable[[str], None]) -> None:
+        for vm in self.vms(region.name):
+            if vm.state == "warming":  # we hold the pool's lock: its filler died
+                self._delete(region, api, vm, "left by a filler that died", progress)
+
+    def _trim(self, region: Region, policy: WarmPoolPolicy, api: ProxmoxAPI, progress: Callable[[str], None]) -> int:
+        ready = [vm for vm in self.vms(region.name) if vm.state == "ready"]
+        kept = 0
+        for vm in ready:
+            if vm.age_seconds > policy.max_idle_hours * 3600:
+                self._delete(region, api, vm, f"idle for more than {policy.max_idle_hours:g} h", progress)
+            elif kept >= policy.size:
+                self._delete(region, api, vm, f"beyond the pool's size {policy.size}", progress)
+            else:
+                kept += 1
+        return kept
+
+    def _delete(self, region: Region, api: ProxmoxAPI, vm: WarmVm, why: str, progress: Callable[[str], None]) -> None:
+        pool = allocation_pool(self.environment.name, region.name)
+        owner = f"{READY if vm.state == 'ready' else WARMING}"
+        row = next((a for a in self.store().all(pool) if a.vmid == vm.vmid and a.owner.startswith(owner)), None)
+        found = {int(v["vmid"]): v for v in cluster_vms(api)}.get(vm.vmid)
+        if found is not None:
+            tags = set(str(found.get("tags") or "").replace(",", ";").split(";"))
+            if {MANAGED_TAG, WARM_TAG} <= tags and found.get("pool") == region.pool:
+                progress(f"warm pool {region.name}: deleting VM {vm.vmid} on {found['node']} ({why})")
+                recovery.delete_vm(api, str(found["node"]), vm.vmid, TASK_TIMEOUT)
+            else:
+                log.warning("warm pool: VM %s is not provably the pool's (tags %s); left alone", vm.vmid, tags)
+                return
+        if row is not None:
+            self.store().release_exactly(row)
+
+    def _warm_one(
+        self, region: Region, policy: WarmPoolPolicy, api: ProxmoxAPI, progress: Callable[[str], None]
+    ) -> int:
+        env, plan = self.environment, self.environment.plans[policy.plan]
+        pool = allocation_pool(env.name, region.name)
+        token = f"{time.time():.0f}-{secrets.token_hex(3)}"
+        vms = cluster_vms(api)
+        loads = node_loads(cluster_nodes(api), vms, datastore_rows(api, region.datastore))
+
+        def place(promised: Promised) -> Decision:
+            request = PlacementRequest(
+                plan.memory_mb,
+                plan.cores,
+                plan.disk_gb,
+                tenant="~warm",
+                siblings=promised.siblings,
+                unschedulable=promised.unschedulable,
+            )
+            return decide(with_pending(loads, promised.memory_mb, promised.cores), region.nodes, request)
+
+        spec = PoolSpec(region.vmid_start, region.vmid_end, region.network, region.gateway, region.reserved)
+        made = self.store().allocate(
+            pool,
+            f"{WARMING}{token}",
+            spec,
+            place,
+            foreign_vmids=[int(vm["vmid"]) for vm in vms],
+            memory_mb=plan.memory_mb,
+            cores=plan.cores,
+            disk_gb=plan.disk_gb,
+        )
+        node, vmid = made.node, made.vmid
+        progress(f"warm pool {region.name}: cloning VM {vmid} on {node}")
+        template = region.templates[node]
+        clone: dict[str, Any] = {
+            "newid": vmid,
+            "name": f"warm-{vmid}",
+            "pool": region.pool,
+            "full": int(region.full_clone),
+        }
+        if region.full_clone:
+            clone["storage"] = region.datastore
+        recovery.wait_task(api, api.nodes(node).qemu(template).clone.post(**clone), TASK_TIMEOUT)
+        keys = generate_key_pair(f"{env.vm_user}@warm-pool")
+        prefix = ipaddress.ip_network(region.network).prefixlen
+        config: dict[str, Any] = {
+            "cores": plan.cores,
+            "memory": plan.memory_mb,
+            "ciuser": env.vm_user,
+            "sshkeys": urllib.parse.quote(keys["public_key"] + "\n", safe=""),
+            "ipconfig0": f"ip={made.address}/{prefix},gw={region.gateway}",
+            "agent": "enabled=1",
+            "tags": f"{MANAGED_TAG};{WARM_TAG}",
+            "onboot": 1,
+            "description": f"dokploy-cloud warm pool VM (plan {plan.name}), not yet a tenant's",
+        }
+        if region.nameservers:
+            config["nameserver"] = " ".join(region.nameservers)
+        vm = api.nodes(node).qemu(vmid)
+        vm.config.put(**config)
+        vm.firewall.options.put(enable=1, policy_in="DROP", policy_out="ACCEPT", ipfilter=1, macfilter=1, dhcp=0)
+        vm.firewall.rules.post(type="in", action="ACCEPT", proto="tcp", dport="22", enable=1, comment=f"{WARM_TAG} ssh")
+        progress(f"warm pool {region.name}: starting VM {vmid}")
+        recovery.wait_task(api, vm.status.start.post(), TASK_TIMEOUT)
+        _wait_agent(vm)
+        if env.warm_pool_organization:
+            progress(f"warm pool {region.name}: Dokploy setup of VM {vmid} ({made.address})")
+            self._prepare(made.address, keys)
+        self.store().rename(pool, made.owner, f"{READY}{token}")
+        progress(f"warm pool {region.name}: VM {vmid} on {node} ready")
+        return vmid
+
+    def _prepare(self, address: str, keys: dict[str, str]) -> None:
+        """Run Dokploy's setup once in the platform's organization, then remove that registration again."""
+        from provisioning.fleet_clients import organization_client
+
+        env = self.environment
+        assert env.warm_pool_organization is not None
+        with organization_client(self.stacks, env.warm_pool_organization) as dokploy:
+            marker = f"[warm-pool:{address}]"
+            key = dokploy.register_ssh_key(f"warm-{address}", keys["public_key"], keys["private_key"], marker)
+            server = dokploy.server_create(
+                name=f"warm-{address}",
+                description=f"dokploy-cloud warm pool {marker}",
+                ip_address=address,
+                port=22,
+                username=env.vm_user,
+                ssh_key_id=key["sshKeyId"],
+            )
+            try:
+                dokploy.server_setup(server["serverId"], timeout=SETUP_TIMEOUT)
+                dokploy.wait_ready(server["serverId"], timeout=SETUP_TIMEOUT, interval=1.0)
+            finally:
+                dokploy.server_remove(server["serverId"])
+                dokploy.ssh_key_remove(key["sshKeyId"])
+
+
+def _wait_agent(vm: Any, timeout: float = AGENT_WAIT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        try:
+            vm.agent.ping.post()
+            return
+        except Exception:  # proxmoxer's ResourceException: "QEMU guest agent is not running"
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the guest agent did not answer within {timeout:.0f} s") from None
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
