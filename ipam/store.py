@@ -210,6 +210,16 @@ class AllocationStore:
                 siblings[row.node] = siblings.get(row.node, 0) + 1
         return Promised(memory, cores, siblings, self._unschedulable(tx, pool))
 
+    def promised(self, pool: str, owner: str, in_cluster: Iterable[int]) -> Promised:
+        """What ``pool``'s allocations promise (as a placement for ``owner`` would see it), read once."""
+        with self.transaction() as tx:
+            rows = tx.execute(
+                sa.select(
+                    allocation.c.owner, allocation.c.vmid, allocation.c.node, allocation.c.memory_mb, allocation.c.cores
+                ).where(allocation.c.pool == pool)
+            ).all()
+            return self._promised(tx, pool, owner, rows, set(in_cluster))
+
     def mark_unschedulable(self, pool: str, node: str, reason: str) -> None:
         """Let no new VM of ``pool`` land on ``node`` (a drain); marking again replaces the reason."""
         with self.transaction(write=True) as tx:

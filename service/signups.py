@@ -25,7 +25,12 @@ class Signup(BaseModel):
     organization: str | None = Field(default=None, max_length=100, description="Organization name")
     organization_id: str = Field(description="Dokploy organization id")
     plan: str = Field(description="Plan name from the environment's plans")
-    region: str | None = Field(default=None, description="Region; the service's default if absent")
+    region: str | None = Field(
+        default=None, description="Region, or 'auto' for the placer's choice; the service's default if absent"
+    )
+    regions: list[str] | None = Field(
+        default=None, max_length=16, description="With region 'auto': the regions to consider, most preferred first"
+    )
     contact_email: str = Field(description="Contact e-mail address of the tenant's owner")
     display_name: str | None = Field(default=None, description="Human name; organization if absent")
     servers: int | None = Field(default=None, description="Number of servers (1 to the plan's max_servers)")

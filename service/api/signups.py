@@ -14,12 +14,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from components.spec import TenantSpec
+from ipam.store import open_store
+from provisioning import fleet_clients
+from provisioning.fleet_db import fleet_database
+from provisioning.region_choice import RegionChoice, RegionChoiceError, choose_region
 from service.api.context import ServiceContext, context
-from service.declare import DeclarationRefused
+from service.declare import DeclarationRefused, FieldProblem
 from service.namespace import check_signup_namespace
 from service.queue import HELD, QueueError, Submitted
 from service.signing import HEADER, SignatureError, verify_signature
-from service.signups import declaration, parse_signup
+from service.signups import Signup, declaration, parse_signup, slug_from_organization
+
+AUTO = "auto"
+"""A signup's region that asks the placer to choose."""
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -44,8 +51,14 @@ async def create_signup(request: Request) -> JSONResponse:
         verify_signature(ctx.settings.hmac_secret, request.headers.get(HEADER), body, ctx.settings.signature_window)
     except SignatureError as exc:
         raise HTTPException(401, str(exc)) from None
+    choice: RegionChoice | None = None
     try:
         signup = parse_signup(body)
+        if signup.region == AUTO:
+            choice = await run_in_threadpool(_choose_region, ctx, signup)
+            signup = signup.model_copy(update={"region": choice.region})
+        elif signup.regions:
+            raise DeclarationRefused([FieldProblem("regions", "a preference list goes with region 'auto' only")])
         spec, text = declaration(signup, ctx.environment, ctx.settings.default_region)
     except DeclarationRefused as exc:
         raise HTTPException(422, [p.public() for p in exc.problems]) from None
@@ -64,7 +77,43 @@ async def create_signup(request: Request) -> JSONResponse:
     }
     if job.state == HELD:
         content["phase"] = ctx.queue.get_tenant(job.slug).phase
+    if choice is not None:
+        content["region"] = {"chosen": choice.region, "reason": choice.reason, "considered": choice.verdicts}
+        if submitted.created and ctx.backups is not None:
+            await run_in_threadpool(_audit_choice, ctx, spec.slug, choice)
     return JSONResponse(content, status_code=202)
+
+
+def _choose_region(ctx: ServiceContext, signup: Signup) -> RegionChoice:
+    """The placer's region for an ``auto`` signup (:mod:`provisioning.region_choice`); refusals name the field."""
+    if ctx.backups is None:
+        raise DeclarationRefused([FieldProblem("region", "'auto' needs the service's Proxmox access; name a region")])
+    stacks = ctx.backups.stacks
+    plan = signup.plan
+    if plan not in ctx.environment.plans:
+        raise DeclarationRefused([FieldProblem("plan", f"must be one of {sorted(ctx.environment.plans)}")])
+    slug = signup.slug or slug_from_organization(signup.organization or "") or "new-tenant"
+    try:
+        return choose_region(
+            ctx.environment,
+            open_store(stacks.allocations_location()),
+            lambda region: fleet_clients.proxmox(stacks, region, read_only=True),
+            plan,
+            signup.servers or 1,
+            slug,
+            signup.regions or (),
+        )
+    except RegionChoiceError as exc:
+        raise DeclarationRefused([FieldProblem("regions" if signup.regions else "region", str(exc))]) from None
+
+
+def _audit_choice(ctx: ServiceContext, slug: str, choice: RegionChoice) -> None:
+    """Record the placer's region decision in the audit trail (``cloudctl audit --action place.region``)."""
+    assert ctx.backups is not None
+    detail = choice.reason + " | " + "; ".join(f"{r}: {v}" for r, v in choice.verdicts.items() if r != choice.region)
+    fleet_database(ctx.backups.stacks).audit(
+        "service", "place.region", choice.region, "succeeded", tenant=slug, detail=detail
+    )
 
 
 def _record(ctx: ServiceContext, event_id: str, spec: TenantSpec, text: str) -> Submitted:
