@@ -1,6 +1,7 @@
 """Profile signups through the service on the real engine: every CLI call, every process, every API call.
 
-    .venv/bin/python -m scripts.profile_signup [--signups 3] [--json .state/profile-signup.json]
+    .venv/bin/python -m scripts.profile_signup [--signups 3] [--warm] [--realistic SETUP_SECONDS]
+                                              [--json .state/profile-signup.json]
 
 Starts a fresh local cloud (simulators + PowerDNS), the API and one ``python -m service --workers-only``
 process with zero task durations, then posts ``--signups`` signups one after another. For each it prints:
@@ -11,6 +12,9 @@ process with zero task durations, then posts ``--signups`` signups one after ano
 - the Proxmox and Dokploy API calls the simulators served, by method and route.
 
 The first signup pays the worker process's one-time start-up costs; the later ones show the steady state.
+``--warm`` gives region pve-eu1 a warm pool of starter VMs (refilled before each signup, not counted) and signs
+up starter tenants there; ``--realistic N`` uses the simulators' realistic task durations and an N-second Dokploy
+setup (a tenth of it on a prepared host).
 The machine is shared: figures are indicative.
 """
 
@@ -28,7 +32,9 @@ from typing import Any
 
 import psutil
 
+from provisioning.stacks import TenantStacks
 from provisioning.toolchain import CLI_LOG_VAR, STATE_DIR
+from provisioning.warm_pool import WarmPool
 from tests.service_e2e.harness import EngineService, new_signup, start_cloud
 
 SAMPLE_SECONDS = 0.02
@@ -94,12 +100,20 @@ def served(cloud: Any) -> Counter[str]:
     return calls
 
 
-def profile(count: int) -> list[dict[str, Any]]:
+def _with_pool(env: dict[str, Any]) -> None:
+    env["regions"]["pve-eu1"]["warm_pool"] = {"size": 1, "plan": "starter"}
+    env["warm_pool_organization"] = "org_warm_pool"
+
+
+def profile(count: int, warm: bool = False, realistic: float | None = None) -> list[dict[str, Any]]:
     work = Path(tempfile.mkdtemp(prefix="profile-signup-"))
     cli_log = work / "cli.jsonl"
     os.environ[CLI_LOG_VAR] = str(cli_log)
-    cloud = start_cloud(work)
-    cloud.set_speed(0.0)
+    cloud = start_cloud(work, tweak=_with_pool if warm else None)
+    if realistic is None:
+        cloud.set_speed(0.0)
+    else:
+        cloud.set_speed(1.0, setup_seconds=realistic)
     service = EngineService.start(cloud, work, f"sqlite://{work / 'queue.sqlite'}", SERVICE_LEASE_SECONDS="30")
     results = []
     try:
@@ -107,6 +121,9 @@ def profile(count: int) -> list[dict[str, Any]]:
         worker.wait_started()
         for n in range(count):
             body = new_signup("prof")
+            if warm:
+                body["plan"], body["region"] = "starter", "pve-eu1"
+                WarmPool(TenantStacks("local")).fill("pve-eu1")
             cloud.add_organization(body)
             before = served(cloud)
             cli_log.write_text("")
@@ -153,9 +170,11 @@ def print_profile(results: list[dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="profile_signup", description=__doc__)
     parser.add_argument("--signups", type=int, default=3)
+    parser.add_argument("--warm", action="store_true", help="starter signups claiming from a warm pool")
+    parser.add_argument("--realistic", type=float, metavar="SETUP", help="realistic durations, SETUP s Dokploy setup")
     parser.add_argument("--json", type=Path, default=STATE_DIR / "profile-signup.json")
     args = parser.parse_args(argv)
-    results = profile(args.signups)
+    results = profile(args.signups, args.warm, args.realistic)
     print_profile(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
