@@ -29,6 +29,7 @@ from components.naming import (
     backup_job_id,
     backup_notes_template,
     server_marker,
+    tenant_tags,
 )
 from components.spec import Plan, TenantSpec
 from components.spec.hostnames import server_labels
@@ -140,6 +141,8 @@ class TenantEnvironment(ComponentResource):
                         "vm_id": allocation.vmid,
                         "name": vm_name(spec, index, self.suffix.result),
                         "description": vm_description(spec, index),
+                        "tags": tenant_tags(spec.slug, spec.plan),
+                        "disk_gb": plan.disk_gb,
                         "user": env.vm_user,
                         "public_keys": self._authorized_keys(spec),
                         "hostname": hostname,
@@ -159,6 +162,7 @@ class TenantEnvironment(ComponentResource):
             suffix=self.suffix.result,
             index=index,
             opts=ResourceOptions(parent=self, provider=args.proxmox, depends_on=adopted),
+            warm=index in args.warm_servers,
         )
         self.vms.append(vm)
         DnsRecord(

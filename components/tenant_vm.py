@@ -4,8 +4,9 @@ Sizing comes from the plan, the id/address/node from our allocation, SSH keys an
 address from cloud-init. The firewall denies inbound traffic except SSH, HTTP and HTTPS.
 Cloud-init, CPU and memory changes apply in place (bpg reboots the VM when needed); a new node from the
 allocation migrates it (``migrate=True``); only a new VM id replaces it (the clone source is read at creation
-only). A suspended tenant's VM is stopped (``started=False``, and not started on node boot) but kept with its
-disk, id and address; resuming starts it again in place.
+only). A warm-pool VM (``warm``) is declared without a clone source: bpg adopts the running VM at the id.
+A suspended tenant's VM is stopped (``started=False``, and not started on node boot) but kept with its disk,
+id and address; resuming starts it again in place.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def tenant_vm(
     suffix: Output[str],
     index: int,
     opts: ResourceOptions,
+    warm: bool = False,
 ) -> proxmoxve.VmLegacy:
     """Create the VM and its firewall options and rules; return the VM."""
     template = allocation.node.apply(lambda node: _template_for(region, node))
@@ -51,7 +53,9 @@ def tenant_vm(
         pool_id=region.pool,
         tags=tenant_tags(spec.slug, spec.plan),
         # PVE refuses a target storage for linked clones: they live next to the template's disk.
-        clone=proxmoxve.VmLegacyCloneArgs(
+        clone=None
+        if warm
+        else proxmoxve.VmLegacyCloneArgs(
             vm_id=template,
             node_name=allocation.node,
             full=region.full_clone,

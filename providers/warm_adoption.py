@@ -2,12 +2,13 @@
 
 A VM cloned for a tenant gets its name and description with the clone and its keys and hostname from
 cloud-init at first boot. A warm-pool VM (:mod:`provisioning.warm_pool`) was cloned and booted before its
-tenant existed, and bpg, which treats the clone's "already exists" as done, sets neither. This resource,
-created before the tenant's VM resource, gives the VM its name and description (``PUT config``) and writes
+tenant existed, and bpg, which treats the create's "already exists" as done, configures nothing. This
+resource, created before the tenant's VM resource, gives the VM what that resource declares and bpg would have
+written (name, description, tags, cloud-init user and keys, the NIC's firewall flag, the plan's disk size) and writes
 ``/home/<user>/.ssh/authorized_keys`` (replacing the pool's throw-away key) and ``/etc/hostname`` into the
 running guest with the agent's ``file-write`` (``VM.GuestAgent.FileWrite``), so no reboot is needed. The
-VM's cloud-init settings, which bpg then writes, carry the same keys, so a later boot agrees. Later runs
-rewrite the guest's files when the keys, user or hostname change; name and description are bpg's from then on.
+VM's cloud-init settings carry the same keys, so a later boot agrees. Later runs rewrite the guest's files
+when the keys, user or hostname change; the VM's settings are bpg's from then on.
 
 A stopped guest (a suspended tenant) cannot be written: the write waits for the next run that finds it
 running (``written`` false). Deleting the resource changes nothing in the guest (its VM goes with it).
@@ -16,6 +17,7 @@ Proxmox credentials come from ``PROXMOX_VE_*`` inside each call (the provider ob
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
@@ -39,6 +41,8 @@ class WarmAdoptionArgs(TypedDict, total=False):
     name: Input[str]
     """The VM's name as the tenant's VM resource declares it."""
     description: Input[str]
+    tags: Input[Sequence[str]]
+    disk_gb: Input[int]
     user: Input[str]
     public_keys: Input[Sequence[str]]
     hostname: Input[str]
@@ -74,9 +78,18 @@ class WarmAdoptionProvider(ResourceProvider):
     nothing on delete."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        client_from_env().nodes(props["node"]).qemu(int(props["vm_id"])).config.put(
-            name=props["name"], description=props["description"]
+        vm = client_from_env().nodes(props["node"]).qemu(int(props["vm_id"]))
+        config = vm.config.get()
+        net = ",".join(p for p in str(config.get("net0", "")).split(",") if not p.startswith("firewall="))
+        vm.config.put(
+            name=props["name"],
+            description=props["description"],
+            tags=";".join(props["tags"]),
+            ciuser=props["user"],
+            sshkeys=urllib.parse.quote(authorized_keys(props["public_keys"]), safe=""),
+            net0=f"{net},firewall=1",
         )
+        vm.resize.put(disk="scsi0", size=f"{int(props['disk_gb'])}G")
         written = bool(props.get("running", True))
         if written:
             write_guest(props)

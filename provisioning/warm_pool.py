@@ -17,11 +17,14 @@ node are reserved and counted by placement), owned by ``~warming/<since>-<id>`` 
 A new tenant's run (:meth:`WarmPool.claim`, from :meth:`provisioning.stacks.TenantStacks.run`) takes a ready
 VM for each server it has no allocation for: one guarded update renames the allocation's owner to the
 tenant's server (``<slug>/<i>``), so a VM is never given twice and a process killed at any point leaves it
-either the pool's or the tenant's. The claim removes the warm firewall rule; the tenant's ``up`` then adopts
-the VM (bpg treats the clone's "already exists" as done and configures the VM: name, tags, size, cloud-init,
-its firewall), the guest agent writes the tenant's key and hostname into the running guest
-(:mod:`providers.guest_keys`), and Dokploy's setup finds everything in place. From then on the VM is the
-stack's like any other: refresh, recovery, migration and destroy treat it the same.
+either the pool's or the tenant's. The claim removes the warm firewall rule. In the tenant's ``up``,
+:mod:`providers.warm_adoption` first makes the VM the tenant's (name, description, tags, cloud-init user and
+keys, the NIC's firewall flag, the plan's disk size; the tenant's key and hostname written into the running
+guest by its agent), then the tenant's VM resource, declared without a clone source for a warm server, adopts
+it: bpg's create meets "config file already exists", which it treats as done on its retry (1 s later; a clone
+would wait 10 s), and reads the VM back exactly as declared, because the fill wrote the hardware settings bpg
+writes into its own clones (:data:`BPG_CLONE_HARDWARE`). Dokploy's setup then finds everything in place.
+From then on the VM is the stack's like any other: refresh, recovery, migration and destroy treat it the same.
 
 A fill holds the region's pool lock: any ``~warming`` allocation it finds was left by a filler that died,
 and its VM (proved ours by its tags, pool and id) is deleted and the allocation freed before new VMs are
@@ -309,6 +312,7 @@ class WarmPool:
         if region.nameservers:
             config["nameserver"] = " ".join(region.nameservers)
         vm = api.nodes(node).qemu(vmid)
+        config.update(clone_hardware(vm.config.get()))
         vm.config.put(**config)
         vm.firewall.options.put(enable=1, policy_in="DROP", policy_out="ACCEPT", ipfilter=1, macfilter=1, dhcp=0)
         vm.firewall.rules.post(type="in", action="ACCEPT", proto="tcp", dport="22", enable=1, comment=f"{WARM_TAG} ssh")
@@ -345,6 +349,21 @@ class WarmPool:
             finally:
                 dokploy.server_remove(server["serverId"])
                 dokploy.ssh_key_remove(key["sshKeyId"])
+
+
+BPG_CLONE_HARDWARE = {"cpu": "qemu64", "scsihw": "virtio-scsi-pci", "ostype": "other", "ide3": "none,media=cdrom"}
+"""What bpg writes into every VM it clones for us (its defaults for the tenant VM's inputs), written into warm VMs
+too so that the tenant's VM resource, adopting one, reads back exactly what it declares."""
+
+
+def clone_hardware(config: dict[str, Any]) -> dict[str, Any]:
+    """The hardware settings that make a template's clone look like bpg configured it (see
+    :data:`BPG_CLONE_HARDWARE`; bpg's disk has no ``iothread``)."""
+    out: dict[str, Any] = dict(BPG_CLONE_HARDWARE)
+    disk = str(config.get("scsi0", ""))
+    if "iothread=" in disk:
+        out["scsi0"] = ",".join(part for part in disk.split(",") if not part.startswith("iothread="))
+    return out
 
 
 def _wait_agent(vm: Any, timeout: float = AGENT_WAIT_SECONDS) -> None:

@@ -121,9 +121,11 @@ def profile(count: int, warm: bool = False, realistic: float | None = None) -> l
         worker.wait_started()
         for n in range(count):
             body = new_signup("prof")
-            if warm:
+            if warm:  # the worker's warm keeper fills the pool; wait for a ready VM
                 body["plan"], body["region"] = "starter", "pve-eu1"
-                WarmPool(TenantStacks("local")).fill("pve-eu1")
+                pool, deadline = WarmPool(TenantStacks("local")), time.monotonic() + 900
+                while not any(vm.state == "ready" for vm in pool.vms("pve-eu1")) and time.monotonic() < deadline:
+                    time.sleep(0.5)
             cloud.add_organization(body)
             before = served(cloud)
             cli_log.write_text("")

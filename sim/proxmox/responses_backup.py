@@ -111,6 +111,13 @@ def restore(ctx: Ctx) -> Any:
     """POST /nodes/{node}/qemu with ``archive``: PVE's permission rules for restores, then the task."""
     p, b = ctx.params, ctx.backend
     if not p.get("archive"):
+        # A plain create is modelled only as far as PVE's own first refusal: an id in use ("config file already
+        # exists", what bpg's create of a VM that already exists meets and treats as done on its retry).
+        vmid = int(p["vmid"])
+        target = f"/pool/{p['pool']}" if p.get("pool") else f"/vms/{vmid}"
+        perms.require(b.access, ctx.authid, target, ["VM.Allocate"])
+        if vmid in b.vms:
+            raise E.HandlerError(f"unable to create VM {vmid}: config file already exists")
         raise E.HandlerError("simulator: only restore (archive=) is supported by POST /nodes/{node}/qemu")
     vmid, archive = int(p["vmid"]), str(p["archive"])
     if vmid in b.vms:
