@@ -10,6 +10,7 @@ adds recovery from killed runs on top of it.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -62,6 +63,9 @@ from provisioning.state_backend import may_have_checkpoint, stack_deployment
 from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_command
 from provisioning.warm_pool import WarmPool, warm_servers
 
+NO_ROOM = "no node can take a VM"
+"""The placer's refusal when no node has room (ipam/placement.py)."""
+log = logging.getLogger(__name__)
 STACK_LOCK_RETRY = RetryPolicy(attempts=5, initial=1.0, maximum=10.0)
 """While another update holds the engine's lock: 5 tries, 1, 2, 4 and 8 s apart."""
 TRANSIENT_ARCHIVE = (requests.RequestException, TimeoutError)
@@ -232,30 +236,49 @@ class TenantStacks:
                 archived = self.archive_before_destroy(tenant, cancel, only_removed=operation == "up")
             except ArchiveFailed as exc:
                 return failed(str(exc), "transient" if isinstance(exc.__cause__, TRANSIENT_ARCHIVE) else None)
-        try:
-            result = STACK_LOCK_RETRY.call(attempt, lambda exc: isinstance(exc, auto.ConcurrentUpdateError), cancel)
-        except _CancelledBeforeStart:
-            return failed(f"{operation} of {stack_name} cancelled before it started", "cancelled")
-        except RunCancelled:
-            return failed(
-                f"{operation} of {stack_name} was interrupted by its owner; running it again converges", "cancelled"
-            )
-        except auto.ConcurrentUpdateError:
-            return failed(
-                f"stack {stack_name} is locked by another update; "
-                "if no run is active, `scripts/cloudctl recover <slug>` clears a stale lock",
-                "transient",
-            )
-        except auto.CommandError as exc:
-            return failed(engine_error(exc))
-        except RunKeyError as exc:  # nothing ran: Dokploy's outage is the job's to wait out, not the tenant's
-            return failed(str(exc), "transient" if exc.transient else None)
+
+        def attempts() -> RunResult:
+            try:
+                result = STACK_LOCK_RETRY.call(attempt, lambda exc: isinstance(exc, auto.ConcurrentUpdateError), cancel)
+            except _CancelledBeforeStart:
+                return failed(f"{operation} of {stack_name} cancelled before it started", "cancelled")
+            except RunCancelled:
+                return failed(
+                    f"{operation} of {stack_name} was interrupted by its owner; running it again converges", "cancelled"
+                )
+            except auto.ConcurrentUpdateError:
+                return failed(
+                    f"stack {stack_name} is locked by another update; "
+                    "if no run is active, `scripts/cloudctl recover <slug>` clears a stale lock",
+                    "transient",
+                )
+            except auto.CommandError as exc:
+                return failed(engine_error(exc))
+            except RunKeyError as exc:  # nothing ran: Dokploy's outage is the job's to wait out, not the tenant's
+                return failed(str(exc), "transient" if exc.transient else None)
+            return result
+
+        result = attempts()
+        if operation == "up" and not result.ok and NO_ROOM in (result.error or "") and self._yield_warm(tenant):
+            result = attempts()  # a warm VM gave its room to this cold signup
+        if not result.ok:
+            return result
         result.seconds = time.monotonic() - started
         if operation == "destroy":
             result.outputs.update(archived)
         elif archived:  # servers a downgrade removed
             result.outputs["removedServersArchived"] = archived["archives"]
         return result
+
+    def _yield_warm(self, tenant: TenantSpec) -> bool:
+        """Give a cold run that found no node with room the room of one of its region's warm VMs."""
+        if self.environment.regions[tenant.region].warm_pool is None:
+            return False
+        try:
+            return self.warm_pool().yield_capacity(tenant.region) is not None
+        except (requests.RequestException, ResourceException, StackBusy) as exc:
+            log.warning("warm pool of %s could not give room to %s: %s", tenant.region, tenant.slug, exc)
+            return False
 
     def claim_warm(self, tenant: TenantSpec) -> list[int]:
         """Claim ready warm-pool VMs for the tenant's servers without an allocation, and clear the pool's own

@@ -209,6 +209,17 @@ class WarmPool:
                 made.append(self._warm_one(region, policy, api, progress))
             return made
 
+    def yield_capacity(self, region_name: str, progress: Callable[[str], None] = log.info) -> int | None:
+        """Delete the region's oldest ready VM so that a cold signup that found no room gets it; its VM id (None
+        when the pool has no ready VM). The keeper's next fill counts the cold tenant's allocation first."""
+        region = self.environment.regions[region_name]
+        with stack_run_lock(f"{self.environment.name}.~warm-pool-{region_name}"):
+            ready = [vm for vm in self.vms(region_name) if vm.state == "ready"]
+            if not ready:
+                return None
+            self._delete(region, self._proxmox(region_name), ready[0], "room for a cold signup", progress)
+            return ready[0].vmid
+
     def empty(self, region_name: str, progress: Callable[[str], None] = lambda _: None) -> list[int]:
         """Delete every VM of ``region_name``'s pool (before a template change, or to give the capacity back)."""
         region = self.environment.regions[region_name]

@@ -135,3 +135,28 @@ def test_a_claim_killed_mid_run_converges_without_losing_or_doubling_the_vm(
     destroyed = warm_cloud.stacks.run(warm_cloud.tenant("kilo"), "destroy")
     assert destroyed.ok, destroyed.error
     assert vmid not in _backend(warm_cloud).vms
+
+
+def test_a_cold_signup_that_finds_no_room_gets_a_warm_vms_room(warm_cloud: CloudUnderTest) -> None:
+    warm = _fill(warm_cloud)
+    backend = _backend(warm_cloud)
+    saved = {name: node.maxmem for name, node in backend.nodes.items()}
+    try:  # every node 6 GiB short of full: a business VM (8 GiB) fits only where the 4 GiB warm VM was
+        for name, node in backend.nodes.items():
+            node.maxmem = backend.node_entry(name)["mem"] + 6 * 2**30
+        warm_node = backend.vms[warm].node
+        (warm_cloud.tenants_dir / "yara.yaml").write_text(
+            "slug: yara\ndisplay_name: Yara Ltd\nplan: business\nregion: pve-eu1\n"
+            "dokploy_organization: org_yara\nowner: admin@yara.example\n"
+        )
+        warm_cloud.cloud.add_tenant(warm_cloud.cloud.dokploy[0], warm_cloud.tenant("yara"))
+        result = warm_cloud.stacks.run(warm_cloud.tenant("yara"), "up")
+        assert result.ok, result.error
+        assert not [v for v in backend.vms.values() if WARM_TAG in str(v.config.get("tags"))], "it gave its room"
+        assert result.outputs["nodes"] == [warm_node]
+        assert "tenant-yara" in backend.vms[result.outputs["vmIds"][0]].config["tags"]
+        assert WarmPool(warm_cloud.stacks).vms("pve-eu1") == []
+    finally:
+        for name, maxmem in saved.items():
+            backend.nodes[name].maxmem = maxmem
+    assert warm_cloud.stacks.run(warm_cloud.tenant("yara"), "destroy").ok
