@@ -26,9 +26,11 @@ would wait 10 s), and reads the VM back exactly as declared, because the fill wr
 writes into its own clones (:data:`BPG_CLONE_HARDWARE`). Dokploy's setup then finds everything in place.
 From then on the VM is the stack's like any other: refresh, recovery, migration and destroy treat it the same.
 
-A fill holds the region's pool lock: any ``~warming`` allocation it finds was left by a filler that died,
-and its VM (proved ours by its tags, pool and id) is deleted and the allocation freed before new VMs are
-made. Ready VMs idle longer than ``max_idle_hours``, or beyond ``size``, are deleted (and replaced).
+A fill holds the region's pool lock: on one host any ``~warming`` allocation it finds was left by a filler
+that died (with worker hosts sharing PostgreSQL, once it is older than the longest fill), and its VM (proved
+ours by its tags, pool and id) is deleted and the allocation freed before new VMs are made. Ready VMs idle
+longer than ``max_idle_hours``, or beyond ``size``, are deleted (and replaced); a cold signup that finds no
+room takes the room of the oldest (:meth:`WarmPool.yield_capacity`).
 """
 
 from __future__ import annotations
@@ -55,15 +57,18 @@ from providers.allocation import datastore_rows
 from providers.ssh_keypair import generate_key_pair
 from provisioning import recovery
 from provisioning.runlock import stack_run_lock
+from storage import is_postgres_location
 
 if TYPE_CHECKING:
     from provisioning.stacks import TenantStacks
 
 log = logging.getLogger(__name__)
-WARMING, READY = "~warming/", "~ready/"
+WARMING, READY, DELETING = "~warming/", "~ready/", "~deleting/"
 TASK_TIMEOUT = 1800.0
 AGENT_WAIT_SECONDS = 600.0
 SETUP_TIMEOUT = 900.0
+WARMING_GRACE_SECONDS = 2 * TASK_TIMEOUT + AGENT_WAIT_SECONDS + 2 * SETUP_TIMEOUT
+"""Age after which another host's warming VM counts as left by a dead filler: beyond the longest fill."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,10 @@ class WarmVm:
     node: str
     address: str
     state: str
-    """``warming`` or ``ready``."""
+    """``warming``, ``ready`` or ``deleting``."""
     since: float
+    owner: str = ""
+    """The allocation's owner (``~warming/…``, ``~ready/…``, ``~deleting/…``)."""
 
     @property
     def age_seconds(self) -> float:
@@ -84,8 +91,12 @@ class WarmVm:
 
 
 def is_warm_owner(owner: str) -> bool:
-    """Whether an allocation's owner is the warm pool (warming or ready), not a tenant server."""
-    return owner.startswith((WARMING, READY))
+    """Whether an allocation's owner is the warm pool (warming, ready or being deleted), not a tenant server."""
+    return owner.startswith((WARMING, READY, DELETING))
+
+
+def _state(owner: str) -> str:
+    return "ready" if owner.startswith(READY) else "deleting" if owner.startswith(DELETING) else "warming"
 
 
 def _since(owner: str) -> float:
@@ -139,8 +150,9 @@ class WarmPool:
                     a.vmid,
                     a.node,
                     a.address,
-                    "ready" if a.owner.startswith(READY) else "warming",
+                    _state(a.owner),
                     _since(a.owner),
+                    a.owner,
                 )
                 for a in rows
             ),
@@ -202,10 +214,10 @@ class WarmPool:
             return []
         with stack_run_lock(f"{self.environment.name}.~warm-pool-{region_name}"):
             api = self._proxmox(region_name)
-            self._clear_leftovers(region, api, progress)
+            in_progress = self._clear_leftovers(region, api, progress)
             ready = self._trim(region, policy, api, progress)
             made = []
-            for _ in range(max(0, policy.size - ready)):
+            for _ in range(max(0, policy.size - ready - in_progress)):
                 made.append(self._warm_one(region, policy, api, progress))
             return made
 
@@ -231,10 +243,25 @@ class WarmPool:
                 gone.append(vm.vmid)
             return gone
 
-    def _clear_leftovers(self, region: Region, api: ProxmoxAPI, progress: Callable[[str], None]) -> None:
+    def _clear_leftovers(self, region: Region, api: ProxmoxAPI, progress: Callable[[str], None]) -> int:
+        """Delete what dead fillers left; the number of VMs another host may still be warming.
+
+        On one host (a SQLite allocation store) the pool lock we hold proves any ``~warming`` VM's filler died.
+        Worker hosts sharing PostgreSQL do not share that lock, so there a ``~warming`` VM is another host's work
+        in progress until it is older than the longest fill (:data:`WARMING_GRACE_SECONDS`)."""
+        shared = is_postgres_location(self.stacks.allocations_location())
+        in_progress = 0
         for vm in self.vms(region.name):
-            if vm.state == "warming":  # we hold the pool's lock: its filler died
-                self._delete(region, api, vm, "left by a filler that died", progress)
+            if vm.state == "ready":
+                continue
+            if vm.state == "deleting":  # a deletion that died half-way: finish it
+                self._delete(region, api, vm, "a deletion that died half-way", progress)
+                continue
+            if shared and vm.age_seconds < WARMING_GRACE_SECONDS:
+                in_progress += 1
+                continue
+            self._delete(region, api, vm, "left by a filler that died", progress)
+        return in_progress
 
     def _trim(self, region: Region, policy: WarmPoolPolicy, api: ProxmoxAPI, progress: Callable[[str], None]) -> int:
         ready = [vm for vm in self.vms(region.name) if vm.state == "ready"]
@@ -249,9 +276,16 @@ class WarmPool:
         return kept
 
     def _delete(self, region: Region, api: ProxmoxAPI, vm: WarmVm, why: str, progress: Callable[[str], None]) -> None:
+        """Take the VM's allocation from the pool (a guarded rename: a claim that got there first wins and
+        nothing is deleted), delete the VM if its tags and pool prove it the pool's, then free the allocation."""
         pool = allocation_pool(self.environment.name, region.name)
-        owner = f"{READY if vm.state == 'ready' else WARMING}"
-        row = next((a for a in self.store().all(pool) if a.vmid == vm.vmid and a.owner.startswith(owner)), None)
+        store = self.store()
+        owner = vm.owner
+        if not owner.startswith(DELETING):
+            owner = f"{DELETING}{vm.owner.split('/', 1)[1]}"
+            if not store.rename(pool, vm.owner, owner):
+                log.info("warm pool: VM %s was claimed meanwhile; not deleted", vm.vmid)
+                return
         found = {int(v["vmid"]): v for v in cluster_vms(api)}.get(vm.vmid)
         if found is not None:
             tags = set(str(found.get("tags") or "").replace(",", ";").split(";"))
@@ -261,8 +295,9 @@ class WarmPool:
             else:
                 log.warning("warm pool: VM %s is not provably the pool's (tags %s); left alone", vm.vmid, tags)
                 return
+        row = store.get(pool, owner)
         if row is not None:
-            self.store().release_exactly(row)
+            store.release_exactly(row)
 
     def _warm_one(
         self, region: Region, policy: WarmPoolPolicy, api: ProxmoxAPI, progress: Callable[[str], None]

@@ -59,3 +59,12 @@ def test_warm_servers_are_read_back_from_the_recorded_decision() -> None:
     ]
     assert warm_servers(rows, "acme") == {0}
     assert is_warm_owner(f"{READY}1-x") and is_warm_owner(f"{WARMING}1-x") and not is_warm_owner("acme/0")
+
+
+def test_the_pool_cannot_take_back_for_deletion_a_vm_a_tenant_claimed_meanwhile(tmp_path: Path) -> None:
+    store = SqliteAllocationStore(tmp_path / "alloc.sqlite")
+    store.allocate(POOL, f"{READY}1000-a", SPEC, "pve1")
+    claimed = store.claim(POOL, "acme/0", READY, _oldest_first)
+    assert claimed is not None
+    assert not store.rename(POOL, f"{READY}1000-a", "~deleting/1000-a"), "the trim's guarded rename loses"
+    assert store.get(POOL, "acme/0") is not None
