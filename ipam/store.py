@@ -75,8 +75,9 @@ class Promised:
 
 
 def tenant_of(owner: str) -> str:
-    """The tenant part of an owner ``<tenant>/<index>`` (the owner itself for any other shape)."""
-    return owner.rsplit("/", 1)[0]
+    """The tenant part of an owner ``<tenant>/<index>``. Owners starting with ``~`` are the platform's (the warm
+    pool's VMs, warming or ready) and count as one tenant, so that they spread over the nodes together."""
+    return "~" if owner.startswith("~") else owner.rsplit("/", 1)[0]
 
 
 def first_free_vmid(spec: PoolSpec, taken: Iterable[int], in_use: Callable[[int], bool] = lambda _: False) -> int:

@@ -16,7 +16,8 @@ slashes themselves.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from pulumi import Input, Output, ResourceOptions
@@ -36,6 +37,7 @@ from components.naming import ALLOCATION_MODULE, ALLOCATION_NAME, ALLOCATIONS_DB
 from ipam.placement import (
     Candidate,
     Decision,
+    NodeLoad,
     PlacementError,
     PlacementRequest,
     decide,
@@ -106,19 +108,13 @@ class AllocationProvider(ResourceProvider):
         existing = store.get(props["pool"], props["owner"])
         if existing is None:
             api = client_from_env()
-            vms = cluster_vms(api)
-            loads = node_loads(cluster_nodes(api), vms, datastore_rows(api, props.get("datastore")))
-
-            def place(promised: Promised) -> Decision:
-                request = placement_request(props, promised)
-                return decide(with_pending(loads, promised.memory_mb, promised.cores), props["nodes"], request)
-
+            cluster = read_cluster(api, props.get("datastore"))
             existing = store.allocate(
                 props["pool"],
                 props["owner"],
                 pool_spec(props),
-                place,
-                foreign_vmids=[int(vm["vmid"]) for vm in vms],
+                placer(cluster.loads, props["nodes"], props),
+                foreign_vmids=cluster.vmids,
                 memory_mb=int(props["memory_mb"]),
                 vmid_in_use=lambda vmid: vmid_taken(api, vmid),
                 cores=int(props.get("cores") or 0),
@@ -157,11 +153,9 @@ class AllocationProvider(ResourceProvider):
         store: AllocationStore, pool: str, owner: str, node: str, news: dict[str, Any], grows: int
     ) -> Allocation | None:
         """Stay on ``node`` if it has ``grows`` MiB more to give, else relocate (the placer's usual rules)."""
-        api = client_from_env()
-        vms = cluster_vms(api)
-        loads = {load.name: load for load in node_loads(cluster_nodes(api), vms)}
+        cluster = read_cluster(client_from_env())
         memory, cores = int(news["memory_mb"]), int(news.get("cores") or 0)
-        here = loads.get(node)
+        here = next((load for load in cluster.loads if load.name == node), None)
         if here is not None and here.online and here.free_memory_mb >= grows:
             store.resize(pool, owner, memory, cores)
             return None
@@ -169,18 +163,50 @@ class AllocationProvider(ResourceProvider):
         free = here.free_memory_mb if here is not None and here.online else 0
         stay = Candidate(node, "refused", f"the VM's node: {free} MiB free, {grows} MiB more needed to grow")
 
+        elsewhere = placer(cluster.loads, [n for n in news["nodes"] if n != node], news)
+
         def place(promised: Promised) -> Decision:
-            others = [n for n in news["nodes"] if n != node]
-            pending = with_pending(loads.values(), promised.memory_mb, promised.cores)
-            moved = decide(pending, others, placement_request(news, promised))
+            moved = elsewhere(promised)
             candidates = tuple(sorted([*moved.candidates, stay], key=lambda c: c.node))
             return Decision(moved.node, f"{moved.reason}; moved from {node}: {stay.reason}", candidates)
 
-        return store.relocate(pool, owner, place, memory, cores, [int(vm["vmid"]) for vm in vms])
+        return store.relocate(pool, owner, place, memory, cores, cluster.vmids)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         pool, owner = parse_allocation_id(id_, props)
         _store().release(pool, owner)
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """A region's cluster as placement reads it: its VMs (all the token sees) and each node's load."""
+
+    vms: list[dict[str, Any]]
+    loads: list[NodeLoad]
+
+    @property
+    def vmids(self) -> list[int]:
+        return [int(vm["vmid"]) for vm in self.vms]
+
+
+def read_cluster(api: Any, datastore: str | None = None) -> ClusterView:
+    """The cluster's VMs and node loads (with ``datastore``'s free space per node when given)."""
+    vms = cluster_vms(api)
+    return ClusterView(vms, node_loads(cluster_nodes(api), vms, datastore_rows(api, datastore)))
+
+
+def placer(
+    loads: Iterable[NodeLoad], candidates: Sequence[str], props: Mapping[str, Any]
+) -> Callable[[Promised], Decision]:
+    """The ``place`` function an allocation runs in the allocators' transaction: the placement policy for the VM
+    of ``props`` over ``candidates``, counting what the pool already promises."""
+    loads = list(loads)
+
+    def place(promised: Promised) -> Decision:
+        pending = with_pending(loads, promised.memory_mb, promised.cores)
+        return decide(pending, candidates, placement_request(props, promised))
+
+    return place
 
 
 def datastore_rows(api: Any, datastore: str | None) -> list[dict[str, Any]]:

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 
 from proxmoxer import ProxmoxAPI
 
-from clients.proxmox import cluster_nodes, cluster_vms
+from clients.proxmox import cluster_vms
 from components.environment import Environment, Region
 from components.naming import allocation_pool, parse_allocation_owner
 from components.spec import TenantSpec
-from ipam.placement import Decision, decide, node_loads, with_pending
-from ipam.store import Allocation, AllocationStore, Promised
-from providers.allocation import datastore_rows, placement_request
+from ipam.placement import Decision
+from ipam.store import Allocation, AllocationStore
+from providers.allocation import ClusterView, placer, read_cluster
 from provisioning.fleet_db import FleetDatabase
 from provisioning.runs import Runner
 
@@ -100,7 +100,8 @@ def drain(
     still_there = {vmid for vmid, at in _placed(api, None).items() if at == node}
     for slug, held in _by_tenant(store.all(pool), node, still_there):
         spec = tenants(slug)
-        moves = [_relocate(environment, where, store, api, spec, allocation) for allocation in held]
+        cluster = read_cluster(api, where.datastore)  # afresh per tenant: the last one's VMs moved
+        moves = [_relocate(environment, where, store, cluster, spec, allocation) for allocation in held]
         report.moves.extend(moves)
         result = runner.run(spec, "up")
         placed = _placed(api, {m.vmid for m in moves}) if result.ok else {}
@@ -145,20 +146,19 @@ def _relocate(
     environment: Environment,
     region: Region,
     store: AllocationStore,
-    api: ProxmoxAPI,
+    cluster: ClusterView,
     spec: TenantSpec,
     allocation: Allocation,
 ) -> Move:
     owner = parse_allocation_owner(allocation.owner)
     assert owner is not None
     move = Move(spec.slug, owner[1], allocation.vmid, allocation.address, allocation.node)
-    if allocation.node != region_node_of(api, allocation.vmid, allocation.node):  # moved by a drain that died
-        move.from_node = region_node_of(api, allocation.vmid, allocation.node)
-        move.to_node, move.reason = allocation.node, Decision.summary_of(allocation.placement)
+    now_on = next((str(vm["node"]) for vm in cluster.vms if int(vm["vmid"]) == allocation.vmid), allocation.node)
+    if allocation.node != now_on:  # moved by a drain that died before its tenant's update
+        move.from_node, move.to_node = now_on, allocation.node
+        move.reason = Decision.summary_of(allocation.placement)
         return move
     plan = environment.plans[spec.plan]
-    vms = cluster_vms(api)
-    loads = node_loads(cluster_nodes(api), vms, datastore_rows(api, region.datastore))
     props = {
         "owner": allocation.owner,
         "memory_mb": plan.memory_mb,
@@ -166,15 +166,8 @@ def _relocate(
         "disk_gb": 0,  # the disk moves with the VM; its space is already taken on the cluster's storage
         "strict_spread": region.strict_spread,
     }
-
-    def place(promised: Promised) -> Decision:
-        return decide(
-            with_pending(loads, promised.memory_mb, promised.cores), region.nodes, placement_request(props, promised)
-        )
-
-    moved = store.relocate(
-        allocation.pool, allocation.owner, place, plan.memory_mb, plan.cores, [int(vm["vmid"]) for vm in vms]
-    )
+    place = placer(cluster.loads, region.nodes, props)
+    moved = store.relocate(allocation.pool, allocation.owner, place, plan.memory_mb, plan.cores, cluster.vmids)
     if moved is not None:
         move.to_node, move.reason = moved.node, Decision.summary_of(moved.placement)
     return move
@@ -183,8 +176,3 @@ def _relocate(
 def _placed(api: ProxmoxAPI, vmids: set[int] | None) -> dict[int, str]:
     """VM id -> the node it is on now, for ``vmids`` (every visible VM for None)."""
     return {int(vm["vmid"]): str(vm["node"]) for vm in cluster_vms(api) if vmids is None or int(vm["vmid"]) in vmids}
-
-
-def region_node_of(api: ProxmoxAPI, vmid: int, default: str) -> str:
-    """The node VM ``vmid`` is on now (``default`` when the cluster does not show it)."""
-    return _placed(api, {vmid}).get(vmid, default)

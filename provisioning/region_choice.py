@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 
 from proxmoxer import ProxmoxAPI
 
-from clients.proxmox import cluster_nodes, cluster_vms
 from components.environment import Environment
 from components.naming import allocation_pool
 from components.spec import Plan
-from ipam.placement import PlacementError, PlacementRequest, decide, node_loads, with_pending
+from ipam.placement import PlacementError, PlacementRequest, decide, with_pending
 from ipam.store import AllocationStore
-from providers.allocation import datastore_rows
+from providers.allocation import read_cluster
 
 
 class RegionChoiceError(RuntimeError):
@@ -89,10 +88,9 @@ def _fit(
 ) -> tuple[float, str]:
     region = environment.regions[name]
     memory, cores, disk = plan.memory_mb, plan.cores, plan.disk_gb
-    vms = cluster_vms(api)
-    in_cluster = {int(vm["vmid"]) for vm in vms}
-    loads = node_loads(cluster_nodes(api), vms, datastore_rows(api, region.datastore))
-    promised = store.promised(allocation_pool(environment.name, name), f"{tenant}/0", in_cluster)
+    cluster = read_cluster(api, region.datastore)
+    loads = cluster.loads
+    promised = store.promised(allocation_pool(environment.name, name), f"{tenant}/0", cluster.vmids)
     pending_memory, pending_cores = dict(promised.memory_mb), dict(promised.cores)
     drained = promised.unschedulable
     placed: dict[str, int] = {}

@@ -47,13 +47,12 @@ from typing import TYPE_CHECKING, Any
 
 from proxmoxer import ProxmoxAPI
 
-from clients.proxmox import cluster_nodes, cluster_vms
+from clients.proxmox import cluster_vms
 from components.environment import Environment, Region, WarmPoolPolicy
 from components.naming import MANAGED_TAG, WARM_TAG, allocation_owner, allocation_pool
 from components.spec import TenantSpec
-from ipam.placement import Decision, PlacementRequest, decide, node_loads, with_pending
-from ipam.store import Allocation, AllocationStore, PoolSpec, Promised, open_store
-from providers.allocation import datastore_rows
+from ipam.store import Allocation, AllocationStore, PoolSpec, open_store
+from providers.allocation import placer, read_cluster
 from providers.ssh_keypair import generate_key_pair
 from provisioning import recovery
 from provisioning.runlock import stack_run_lock
@@ -305,27 +304,19 @@ class WarmPool:
         env, plan = self.environment, self.environment.plans[policy.plan]
         pool = allocation_pool(env.name, region.name)
         token = f"{time.time():.0f}-{secrets.token_hex(3)}"
-        vms = cluster_vms(api)
-        loads = node_loads(cluster_nodes(api), vms, datastore_rows(api, region.datastore))
-
-        def place(promised: Promised) -> Decision:
-            request = PlacementRequest(
-                plan.memory_mb,
-                plan.cores,
-                plan.disk_gb,
-                tenant="~warm",
-                siblings=promised.siblings,
-                unschedulable=promised.unschedulable,
-            )
-            return decide(with_pending(loads, promised.memory_mb, promised.cores), region.nodes, request)
-
+        cluster = read_cluster(api, region.datastore)
+        place = placer(
+            cluster.loads,
+            region.nodes,
+            {"owner": f"{WARMING}{token}", "memory_mb": plan.memory_mb, "cores": plan.cores, "disk_gb": plan.disk_gb},
+        )
         spec = PoolSpec(region.vmid_start, region.vmid_end, region.network, region.gateway, region.reserved)
         made = self.store().allocate(
             pool,
             f"{WARMING}{token}",
             spec,
             place,
-            foreign_vmids=[int(vm["vmid"]) for vm in vms],
+            foreign_vmids=cluster.vmids,
             memory_mb=plan.memory_mb,
             cores=plan.cores,
             disk_gb=plan.disk_gb,

@@ -68,3 +68,10 @@ def test_the_pool_cannot_take_back_for_deletion_a_vm_a_tenant_claimed_meanwhile(
     assert claimed is not None
     assert not store.rename(POOL, f"{READY}1000-a", "~deleting/1000-a"), "the trim's guarded rename loses"
     assert store.get(POOL, "acme/0") is not None
+
+
+def test_the_pools_vms_warming_or_ready_spread_as_one_tenant() -> None:
+    from ipam.store import tenant_of
+
+    assert tenant_of(f"{WARMING}1-a") == tenant_of(f"{READY}2-b") == tenant_of("~deleting/3-c") != tenant_of("acme/0")
+    assert tenant_of("acme/0") == tenant_of("acme/3") == "acme"
