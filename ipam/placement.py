@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 MEMORY_WEIGHT, CPU_WEIGHT, DISK_WEIGHT = 0.5, 0.3, 0.2
+NO_ROOM = "no node can take a VM"
+"""How a refusal for want of room begins (a cold run that meets it may take a warm-pool VM's room)."""
 
 
 class PlacementError(RuntimeError):
@@ -189,7 +191,7 @@ def decide(
         fitting.append((siblings, -score, name, Candidate(name, "fits", _free_after(load, request), score, siblings)))
     if not fitting:
         detail = "; ".join(f"{c.node}: {c.reason}" for c in refused) or "no candidate nodes"
-        raise PlacementError(f"no node can take a VM of {request.memory_mb} MiB: {detail}")
+        raise PlacementError(f"{NO_ROOM} of {request.memory_mb} MiB: {detail}")
     fitting.sort()
     siblings, _, node, best = fitting[0]
     who = request.tenant or "the tenant"

@@ -40,6 +40,7 @@ from components.naming import (
     stack_name,
 )
 from components.spec import TenantSpec
+from ipam.placement import NO_ROOM
 from ipam.store import open_store
 from policies.runtime import policy_args
 from provisioning.archive import Archive, ArchiveFailed, archive_tenant, list_archives, tenant_hostnames
@@ -63,8 +64,6 @@ from provisioning.state_backend import may_have_checkpoint, stack_deployment
 from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_command
 from provisioning.warm_pool import WarmPool, warm_servers
 
-NO_ROOM = "no node can take a VM"
-"""The placer's refusal when no node has room (ipam/placement.py)."""
 log = logging.getLogger(__name__)
 STACK_LOCK_RETRY = RetryPolicy(attempts=5, initial=1.0, maximum=10.0)
 """While another update holds the engine's lock: 5 tries, 1, 2, 4 and 8 s apart."""
