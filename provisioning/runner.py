@@ -27,6 +27,7 @@ from provisioning.runlock import StackBusy, stack_run_lock
 from provisioning.runs import EventHandler, Operation, RunResult
 from provisioning.stacks import TenantStacks, engine_error
 from provisioning.state_backend import readable_checkpoints
+from provisioning.warm_pool import claimed_warm_vmids
 
 log = logging.getLogger(__name__)
 TRANSIENT = (requests.RequestException, TimeoutError, ResourceException, ConnectionError)
@@ -115,14 +116,18 @@ class CrashSafeRunner:
             report = recovery.RecoveryReport(state.name, dry_run=dry_run, torn_files_removed=torn)
             env = self.stacks.env_vars(tenant)
             pool = allocation_pool(self.stacks.environment.name, tenant.region)
-            owners = {a.vmid: parse_allocation_owner(a.owner) for a in open_store(env[ALLOCATIONS_DB_VAR]).all(pool)}
+            rows = open_store(env[ALLOCATIONS_DB_VAR]).all(pool)
+            owners = {a.vmid: parse_allocation_owner(a.owner) for a in rows}
             allocated = {vmid for vmid, owner in owners.items() if owner is not None and owner[0] == slug}
             marks = recovery.TenantMarks(
                 slug,
                 ownership_tags(slug),
                 self.stacks.environment.regions[tenant.region].pool,
             )
-            recovery.recover_stack(state, client_from_env(env=env), allocated, marks, report, cancel=cancel)
+            warm = frozenset(claimed_warm_vmids(rows, slug))
+            recovery.recover_stack(
+                state, client_from_env(env=env), allocated, marks, report, cancel=cancel, adoptable=warm
+            )
             if report.pending_dropped:  # state learns what the dead run left (with the org's own Dokploy key)
                 refreshed = self.stacks.run(tenant, "refresh", cancel=cancel)
                 report.refreshed = refreshed.ok

@@ -43,6 +43,7 @@ from components.spec import TenantSpec
 from ipam.placement import NO_ROOM
 from ipam.store import open_store
 from policies.runtime import policy_args
+from provisioning import failpoints
 from provisioning.archive import Archive, ArchiveFailed, archive_tenant, list_archives, tenant_hostnames
 from provisioning.backups import servers_in_state
 from provisioning.cancel import RunCancelled
@@ -353,6 +354,7 @@ class TenantStacks:
             return self._operate(self.stack(tenant, key, cancel), tenant.slug, operation, on_event)
 
     def _operate(self, stack: auto.Stack, slug: str, operation: Operation, on_event: EventHandler | None) -> RunResult:
+        on_event = failpoints.watch(operation, on_event)
         if operation == "up":
             up = stack.up(on_event=on_event, color="never", suppress_progress=True, **self._policies())
             return RunResult(

@@ -113,13 +113,22 @@ def warm_placement(vmid: int, node: str, since: float) -> str:
 
 def warm_servers(allocations: Iterable[Allocation], slug: str) -> set[int]:
     """Indexes of ``slug``'s servers whose VM came from the warm pool."""
-    out = set()
+    return {int(index) for a, index in _claimed(allocations, slug)}
+
+
+def claimed_warm_vmids(allocations: Iterable[Allocation], slug: str) -> set[int]:
+    """VM ids of ``slug``'s servers that came from the warm pool (adopted by its runs, never cloned)."""
+    return {a.vmid for a, _ in _claimed(allocations, slug)}
+
+
+def _claimed(allocations: Iterable[Allocation], slug: str) -> list[tuple[Allocation, str]]:
+    out = []
     for a in allocations:
         owner, _, index = a.owner.rpartition("/")
         if owner == slug and index.isdigit():
             try:
                 if json.loads(a.placement or "{}").get("warm"):
-                    out.add(int(index))
+                    out.append((a, index))
             except ValueError:
                 continue
     return out

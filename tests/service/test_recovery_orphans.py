@@ -125,9 +125,15 @@ def _exists(api: ProxmoxAPI, vmid: int) -> bool:
     return any(int(vm["vmid"]) == vmid for vm in api.cluster.resources.get(type="vm"))
 
 
-def _recover(stack: FakeStack, api: ProxmoxAPI, allocated: set[int], dry_run: bool = False) -> RecoveryReport:
+def _recover(
+    stack: FakeStack,
+    api: ProxmoxAPI,
+    allocated: set[int],
+    dry_run: bool = False,
+    adoptable: frozenset[int] = frozenset(),
+) -> RecoveryReport:
     report = RecoveryReport(stack.name, dry_run=dry_run)
-    recover_stack(stack, api, allocated, MARKS, report, timeout=20)
+    recover_stack(stack, api, allocated, MARKS, report, timeout=20, adoptable=adoptable)
     return report
 
 
@@ -201,3 +207,47 @@ def test_the_state_is_read_again_after_waiting_for_a_dead_runs_task(
     report = _recover(stack, api, {vmid})
     assert time.monotonic() - started >= 0.5 and report.waited_for_tasks == {vmid: "clone"}
     assert _exists(api, vmid) and report.orphan_vms_deleted == [] and stack.vmid_reads >= 2
+
+
+def test_a_claimed_warm_vm_is_kept_for_the_next_up_to_adopt(api: ProxmoxAPI) -> None:
+    """Found by the kill-point sweep (warm-claim, killed as the VM resource started): recovery deleted the warm VM
+    the tenant had claimed, and every later run failed, since a claimed server is adopted, never cloned."""
+    claimed = _vm(api, 4109, running=True)
+    stack = FakeStack(pending=_pending_create(), locks=[_dead_lock()])
+    report = _recover(stack, api, {claimed}, adoptable=frozenset({claimed}))
+    assert _exists(api, claimed)
+    assert report.warm_vms_kept == [claimed] and report.orphan_vms_deleted == [] and report.unproven_vms == []
+
+
+def _pending_rules(vmid: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "creating",
+            "resource": {
+                "urn": "urn:pulumi:local.acme::dokploy-cloud::proxmoxve:firewall/rulesLegacy:RulesLegacy::acme-s0-vm-"
+                "firewall-rules",
+                "type": "proxmoxve:firewall/rulesLegacy:RulesLegacy",
+                "inputs": {"nodeName": NODE, "vmId": vmid, "rules": []},
+            },
+        }
+    ]
+
+
+def _rules(api: ProxmoxAPI, vmid: int) -> list[str]:
+    return [str(r.get("comment", "")) for r in api.nodes(NODE).qemu(vmid).firewall.rules.get()]
+
+
+def test_firewall_rules_a_dead_run_was_creating_are_removed_from_the_tenants_vm_only(api: ProxmoxAPI) -> None:
+    """Found by the kill-point sweep (killed right after the rules were written, before the state recorded them):
+    bpg refuses to create rules over existing ones ("Existing rules detected"), so every later run failed."""
+    mine, foreign = _vm(api, 4110, running=True), _vm(api, 4111, tags="dokploy-cloud;tenant-other")
+    for vmid in (mine, foreign):
+        for port in ("22", "443"):
+            api.nodes(NODE).qemu(vmid).firewall.rules.post(
+                type="in", action="ACCEPT", proto="tcp", dport=port, comment=f"allow {port}", enable=1
+            )
+    stack = FakeStack(vmids={mine, foreign}, pending=_pending_rules(mine) + _pending_rules(foreign))
+    report = _recover(stack, api, {mine, foreign})
+    assert _rules(api, mine) == [] and report.firewall_rules_cleared == [mine]
+    assert sorted(_rules(api, foreign)) == ["allow 22", "allow 443"], "another tenant's VM is left alone"
+    assert [u["vmid"] for u in report.unproven_vms] == [foreign]

@@ -48,8 +48,8 @@ def service(engine_cloud: EngineCloud, tmp_path: Path) -> Iterator[EngineService
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Print the crash-recovery table when kill tests ran."""
+    """Print the crash-recovery tables and the soak's report when those tests ran."""
     if SUMMARY:
-        terminalreporter.section("crash recovery: kill points")
+        terminalreporter.section("crash recovery: kill points, kill-point sweep, fault soak")
         for line in SUMMARY:
             terminalreporter.write_line(line)

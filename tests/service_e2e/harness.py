@@ -107,10 +107,14 @@ class EngineCloud:
 
 
 def start_cloud(
-    root: Path, monitor_token: str | None = None, tweak: Callable[[dict[str, Any]], None] | None = None
+    root: Path,
+    monitor_token: str | None = None,
+    tweak: Callable[[dict[str, Any]], None] | None = None,
+    node_mem_gib: int = 64,
 ) -> EngineCloud:
     """Start the services of a local environment on free ports; point this process's env at them (``tweak``
-    changes the environment's settings, e.g. to give a region a warm pool)."""
+    changes the environment's settings, e.g. to give a region a warm pool; ``node_mem_gib`` sizes each node
+    for runs that leave many tenants behind)."""
     write_environment(root / "Pulumi.e2e.yaml", tweak)
     credentials = {
         "PROXMOX_VE_API_TOKEN": f"dokploy-cloud@pve!svc={uuid.uuid4()}",
@@ -130,7 +134,7 @@ def start_cloud(
         patch.setenv(name, value)
     try:
         environment = load_environment(PROJECT_DIR, "local")
-        cloud = LocalCloud(environment, credentials, {}, monitor_token=monitor_token).start()
+        cloud = LocalCloud(environment, credentials, {}, monitor_token=monitor_token, node_mem_gib=node_mem_gib).start()
     except BaseException:
         patch.undo()
         raise
@@ -257,8 +261,11 @@ class EngineService:
             thread.start()
             self._threads.append(thread)
 
-    def start_worker_process(self, name: str, concurrency: int = 1) -> WorkerProcess:
-        """A real ``python -m service --workers-only`` process; its log goes to ``<root>/<name>.log``."""
+    def start_worker_process(
+        self, name: str, concurrency: int = 1, extra_env: dict[str, str] | None = None
+    ) -> WorkerProcess:
+        """A real ``python -m service --workers-only`` process (``extra_env`` added to its environment, e.g. a
+        failpoint); its log goes to ``<root>/<name>.log``."""
         log = self.root / f"{name}.log"
         env = {
             **os.environ,
@@ -267,6 +274,7 @@ class EngineService:
             "SERVICE_CONCURRENCY": str(concurrency),
             "PYTHONPATH": str(PROJECT_DIR),
             "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
         }
         with open(log, "ab") as out:
             proc = subprocess.Popen(

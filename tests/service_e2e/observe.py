@@ -141,8 +141,19 @@ def state_vmids(cloud: EngineCloud) -> set[int]:
     return ids
 
 
+def platform_vmids(cloud: EngineCloud) -> set[int]:
+    """VM ids allocated to the platform itself (owners ``~...``: the warm pool's VMs)."""
+    store = open_store(cloud.env["ALLOCATIONS_DB"])
+    return {
+        a.vmid
+        for region in cloud.environment.regions
+        for a in store.all(f"{cloud.environment.name}/{region}")
+        if a.owner.startswith("~")
+    }
+
+
 def unowned_vms(cloud: EngineCloud) -> list[int]:
-    """VMs in the simulators that no stack's state holds, or whose id nobody was allocated."""
-    owned, allocated = state_vmids(cloud), allocated_vmids(cloud)
+    """VMs in the simulators that no stack's state holds (nor the warm pool), or whose id nobody was allocated."""
+    owned, allocated = state_vmids(cloud) | platform_vmids(cloud), allocated_vmids(cloud)
     present = {vm.vmid for b in cloud.proxmox_backends() for vm in b.vms.values() if not vm.is_template}
     return sorted(v for v in present if v not in owned or v not in allocated)
