@@ -6,8 +6,9 @@ are named ``<tenant>-<part>`` or ``<tenant>-s<i>-<part>`` so URNs stay stable wh
 
 A tenant whose spec says ``state: suspended`` keeps every resource: its VMs are stopped (not
 deleted, so id, address and disk survive), its DNS records stay, and its Dokploy registrations are
-left exactly as they are. Dokploy's API offers no way to mark a server inactive (``serverStatus`` is
-set only by Dokploy Cloud's own billing, CONTRACT §5.1/§8), and ``server.remove`` is refused while
+left exactly as they are (a server never set up, because the tenant was suspended before its first setup,
+is registered without setup; the resume sets it up). Dokploy's API offers no way to mark a server inactive
+(``serverStatus`` is set only by Dokploy Cloud's own billing, CONTRACT §5.1/§8), and ``server.remove`` is refused while
 the server hosts services and would drop its deployment history (§5.4); so the server becomes
 unusable because its host is off, and no Dokploy input changes, which also keeps ``server.update``
 (404 ``Server is inactive`` once Dokploy Cloud has deactivated it) out of the suspend and resume runs.
@@ -180,6 +181,7 @@ class TenantEnvironment(ComponentResource):
                 private_key=self.ssh_key.private_key,
                 username=env.vm_user,
                 description=f"{spec.display_name} server {index + 1} ({hostname})",
+                setup=not spec.suspended,  # a stopped VM cannot be set up: its first setup waits for the resume
                 marker=self.suffix.result.apply(lambda suffix: server_marker(env.name, spec.slug, index, suffix)),
             ),
             ResourceOptions(parent=self, depends_on=[vm]),

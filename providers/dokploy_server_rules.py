@@ -162,8 +162,14 @@ def _comparable(props: dict[str, Any]) -> dict[str, Any]:
 
 
 def diff_props(olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
-    """Classify changed input keys: ``changed``, ``replaces`` (a subset), ``delete_before_replace``."""
+    """Classify changed input keys: ``changed``, ``replaces`` (a subset), ``delete_before_replace``.
+
+    ``setup`` matters only until the server has been set up once: turning it off on a ready server (a tenant
+    suspended, its VM stopped) changes nothing; turning it on for a server registered without setup (a tenant
+    suspended before its first setup, now resumed) runs the setup."""
     old, new = _comparable(olds), _comparable(news)
+    if olds.get("ready"):
+        new["setup"] = old.get("setup")
     changed = sorted(k for k in new if old.get(k) != new[k] or contains_unknown(new[k]))
     replaces = [k for k in changed if k in REPLACE_KEYS]
     return {"changed": changed, "replaces": replaces, "delete_before_replace": bool(replaces)}

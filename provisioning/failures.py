@@ -11,6 +11,11 @@ RETRYABLE = re.compile(
     r"timed? ?out|timeout|connection (refused|reset)|temporar(il)?y unavailable|"
     r"\b(429|502|503|504)\b|too many requests|service unavailable|bad gateway|"
     r"pending operations?|interrupted|"
+    # Proxmox answering 5xx: bpg says "received an HTTP 500 response", proxmoxer "500 Internal Server Error";
+    # 595/596 are pveproxy's "node unreachable" answers. Bounded by the job's attempts like every retry.
+    r"received an HTTP 5\d\d response|\b5\d\d Internal Server Error|\b59[56]\b|"
+    # a dependency that did not answer at all (our clients' wording: PowerDNS down, a refused connection)
+    r"no response: cannot reach|"
     # the state backend could not be opened: PostgreSQL restarting, or two hosts' first
     # `CREATE TABLE IF NOT EXISTS pulumi_state` racing (pg_type_typname_nsp_index)
     r"unable to open state database",
@@ -55,3 +60,15 @@ def error_kind(result: RunResult) -> str:
     if result.error_kind in ("transient", "cancelled"):
         return result.error_kind
     return "transient" if is_retryable(text) else "engine"
+
+
+GENERIC_LINE = re.compile(r"^(error: )?\d+ errors? occurred:?$|^[\w:.-]+ \([\w.:-]+\):$", re.IGNORECASE)
+
+
+def error_summary(error: str | None, limit: int = 300) -> str:
+    """An engine error in one line: its informative lines (not the resource headers or "1 error occurred"),
+    joined and cut to ``limit`` characters."""
+    lines = [line.strip(" *\t") for line in (error or "").splitlines()]
+    useful = [line for line in lines if line and not GENERIC_LINE.match(line)]
+    text = " | ".join(useful) or (error or "").strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -51,7 +51,7 @@ from pulumi import automation as auto
 
 from clients.proxmox import cluster_vms
 from clients.retry import RetryPolicy
-from components.naming import FIREWALL_RULES_TYPE, VM_TYPE
+from components.naming import VM_TYPE
 from components.tenant_vm import TIMEOUTS
 from providers.dokploy_server import DEFAULTS as DOKPLOY_SERVER_DEFAULTS
 from provisioning import state_backend
@@ -91,8 +91,6 @@ class RecoveryReport:
     orphan_vms_deleted: list[int] = field(default_factory=list)
     warm_vms_kept: list[int] = field(default_factory=list)
     """Claimed warm-pool VMs no state holds yet: kept, since the next ``up`` adopts them (never clones them)."""
-    firewall_rules_cleared: list[int] = field(default_factory=list)
-    """VMs whose firewall rules a dead run was creating: removed, so that the next ``up`` can write them."""
     unproven_vms: list[dict[str, Any]] = field(default_factory=list)
     """``{vmid, node, reason}`` of VMs at the tenant's allocated ids that no state holds and that recovery
     left alone: no crash evidence, a dry run, or tags/pool that do not prove the VM is this tenant's."""
@@ -110,7 +108,6 @@ class RecoveryReport:
             or self.waited_for_tasks
             or self.orphan_vms_deleted
             or self.warm_vms_kept
-            or self.firewall_rules_cleared
             or self.unproven_vms
             or self.live_lock
             or self.crash_evidence
@@ -309,47 +306,10 @@ def recover_stack(
         state.clear_lock()
         report.lock_cleared = True
     if act and pending:
-        dropped = state.drop_pending()
-        report.pending_dropped = [_describe(op) for op in dropped]
-        clear_half_created_rules(api, dropped, marks, report)
+        report.pending_dropped = [_describe(op) for op in state.drop_pending()]
     recover_orphan_vms(
         api, allocated, marks, state.vmids, report, act=act, timeout=timeout, cancel=cancel, adoptable=adoptable
     )
-
-
-def clear_half_created_rules(
-    api: ProxmoxAPI, dropped: list[dict[str, Any]], marks: TenantMarks, report: RecoveryReport
-) -> None:
-    """Remove the firewall rules a dead run was creating on the tenant's VMs.
-
-    bpg's rules resource refuses to create over rules that exist ("Existing rules detected. Aborting"), and
-    the dropped create means no state records the rules the dead run wrote: the next ``up`` would fail for
-    ever. The rules are removed only from a VM whose tags and pool prove it is this tenant's (the program owns
-    every rule of its tenants' VMs); the next ``up`` writes them again, and until then the VM's firewall
-    drops inbound traffic (its policy), so nothing is opened meanwhile.
-    """
-    for op in dropped:
-        resource = op.get("resource") or {}
-        inputs = resource.get("inputs") or {}
-        vmid, node = inputs.get("vmId"), inputs.get("nodeName")
-        if op.get("type") != "creating" or resource.get("type") != FIREWALL_RULES_TYPE:
-            continue
-        if not isinstance(vmid, int) or not isinstance(node, str):
-            continue  # the VM was not known yet, so no rule was written
-        gaps = marks.gaps(*tags_and_pool(api, vmid))
-        if gaps:
-            _unproven(
-                report,
-                vmid,
-                node,
-                "its firewall rules were being created, but it is not provably this tenant's: " + "; ".join(gaps),
-            )
-            continue
-        rules = api.nodes(node).qemu(vmid).firewall.rules
-        for rule in sorted(rules.get(), key=lambda r: -int(r["pos"])):
-            rules(int(rule["pos"])).delete()
-        log.warning("recovery of %s: removed the firewall rules a dead run was creating on VM %s", report.stack, vmid)
-        report.firewall_rules_cleared.append(vmid)
 
 
 def recover_orphan_vms(

@@ -61,6 +61,8 @@ class CrashSafeRunner:
         operation: Operation,
         on_event: EventHandler | None = None,
         cancel: threading.Event | None = None,
+        *,
+        refresh: bool = False,
     ) -> RunResult:
         """Recover from a dead run, then run; a destroy also removes the stack. Preview and refresh skip recovery.
 
@@ -77,7 +79,7 @@ class CrashSafeRunner:
         try:
             with stack_run_lock(self.stacks.stack_name(slug), cancel=cancel):
                 self.recover(tenant, cancel=cancel)
-                return self.stacks.run(tenant, operation, on_event=on_event, cancel=cancel)
+                return self.stacks.run(tenant, operation, on_event=on_event, cancel=cancel, refresh=refresh)
         except StackBusy as exc:
             return failed(str(exc), "cancelled" if cancel is not None and cancel.is_set() else "transient")
         except recovery.RecoveryInterrupted as exc:

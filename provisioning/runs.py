@@ -51,9 +51,12 @@ class Runner(Protocol):
         operation: Operation,
         on_event: EventHandler | None = None,
         cancel: threading.Event | None = None,
+        *,
+        refresh: bool = False,
     ) -> RunResult:
         """Apply/destroy/... ``tenant``'s stack; failures come back as ``RunResult(ok=False, error=...)``.
 
         ``tenant`` is the declaration, parsed once by the caller; the run hands it to the program as is.
-        Setting ``cancel`` interrupts the run soon (``error_kind="cancelled"``).
+        Setting ``cancel`` interrupts the run soon (``error_kind="cancelled"``). ``refresh``: an ``up`` reads
+        every resource back first (after a failed run, whose state may hold what was asked, not what is).
         """

@@ -37,6 +37,7 @@ from components.naming import (
     PROXMOX_INSECURE_VAR,
     WARM_SERVERS_VAR,
     allocation_pool,
+    ownership_tags,
     stack_name,
 )
 from components.spec import TenantSpec
@@ -55,9 +56,10 @@ from provisioning.dokploy_keys import (
     platform_client,
     sweep,
 )
+from provisioning.firewall_rules import clear_unrecorded_rules, vms_without_rules
 from provisioning.key_ledger import KeyLedger
 from provisioning.lean_engine import EventReadbackStack, LeanWorkspace
-from provisioning.recovery import deployment_vmids
+from provisioning.recovery import TenantMarks, deployment_vmids
 from provisioning.runlock import StackBusy, stack_run_lock
 from provisioning.runs import EventHandler, Operation, RunResult
 from provisioning.secrets import environment_secrets
@@ -69,6 +71,15 @@ log = logging.getLogger(__name__)
 STACK_LOCK_RETRY = RetryPolicy(attempts=5, initial=1.0, maximum=10.0)
 """While another update holds the engine's lock: 5 tries, 1, 2, 4 and 8 s apart."""
 TRANSIENT_ARCHIVE = (requests.RequestException, TimeoutError)
+
+
+def transient_archive_failure(cause: BaseException | None) -> bool:
+    """Whether an archive failed for a reason that passes: a network error, a timeout, or Proxmox answering 5xx."""
+    if isinstance(cause, TRANSIENT_ARCHIVE):
+        return True
+    return isinstance(cause, ResourceException) and int(getattr(cause, "status_code", 0) or 0) >= 500
+
+
 """Archive failures worth retrying: Proxmox unreachable, a task or lock that took too long."""
 URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*):[^@\s/]*@")
 
@@ -184,6 +195,8 @@ class TenantStacks:
         operation: Operation,
         on_event: EventHandler | None = None,
         cancel: threading.Event | None = None,
+        *,
+        refresh: bool = False,
     ) -> RunResult:
         """Run ``operation`` on the tenant's stack, holding its run lock (:mod:`provisioning.runlock`).
 
@@ -194,7 +207,7 @@ class TenantStacks:
         started = time.monotonic()
         try:
             with stack_run_lock(self.stack_name(tenant.slug), cancel=cancel):
-                return self._run_locked(tenant, operation, on_event, cancel, started)
+                return self._run_locked(tenant, operation, on_event, cancel, started, refresh)
         except StackBusy as exc:
             return RunResult(
                 tenant.slug,
@@ -212,13 +225,14 @@ class TenantStacks:
         on_event: EventHandler | None,
         cancel: threading.Event | None,
         started: float,
+        refresh: bool = False,
     ) -> RunResult:
         slug, stack_name = tenant.slug, self.stack_name(tenant.slug)
 
         def attempt() -> RunResult:
             if cancel is not None and cancel.is_set():
                 raise _CancelledBeforeStart
-            return self._run_once(tenant, operation, on_event, cancel)
+            return self._run_once(tenant, operation, on_event, cancel, refresh)
 
         def failed(error: str, kind: str | None = None) -> RunResult:
             return RunResult(slug, operation, False, time.monotonic() - started, error=error, error_kind=kind)
@@ -230,12 +244,17 @@ class TenantStacks:
                 return failed(
                     f"claiming warm-pool VMs of {tenant.region} failed; the run is retried: {exc}", "transient"
                 )
+        if operation == "up":
+            try:
+                self.clear_unrecorded_rules(tenant)
+            except (requests.RequestException, ResourceException) as exc:
+                return failed(f"reading {slug}'s VM firewall rules failed; the run is retried: {exc}", "transient")
         archived: dict[str, Any] = {}
         if operation in ("destroy", "up"):
             try:
                 archived = self.archive_before_destroy(tenant, cancel, only_removed=operation == "up")
             except ArchiveFailed as exc:
-                return failed(str(exc), "transient" if isinstance(exc.__cause__, TRANSIENT_ARCHIVE) else None)
+                return failed(str(exc), "transient" if transient_archive_failure(exc.__cause__) else None)
 
         def attempts() -> RunResult:
             try:
@@ -279,6 +298,14 @@ class TenantStacks:
         except (requests.RequestException, ResourceException, StackBusy) as exc:
             log.warning("warm pool of %s could not give room to %s: %s", tenant.region, tenant.slug, exc)
             return False
+
+    def clear_unrecorded_rules(self, tenant: TenantSpec) -> list[int]:
+        """Remove firewall rules an earlier run wrote but never recorded (:mod:`provisioning.firewall_rules`)."""
+        deployment = stack_deployment(PROJECT, self.stack_name(tenant.slug)) or {}
+        if not vms_without_rules(deployment):
+            return []
+        marks = TenantMarks(tenant.slug, ownership_tags(tenant.slug), self.environment.regions[tenant.region].pool)
+        return clear_unrecorded_rules(client_from_env(env=self.env_vars(tenant)), deployment, marks)
 
     def claim_warm(self, tenant: TenantSpec) -> list[int]:
         """Claim ready warm-pool VMs for the tenant's servers without an allocation, and clear the pool's own
@@ -343,6 +370,7 @@ class TenantStacks:
         operation: Operation,
         on_event: EventHandler | None,
         cancel: threading.Event | None = None,
+        refresh: bool = False,
     ) -> RunResult:
         with organization_key(
             self.dokploy_platform(),
@@ -351,12 +379,16 @@ class TenantStacks:
             stack=self.stack_name(tenant.slug),
             ledger=self.key_ledger(),
         ) as key:
-            return self._operate(self.stack(tenant, key, cancel), tenant.slug, operation, on_event)
+            return self._operate(self.stack(tenant, key, cancel), tenant.slug, operation, on_event, refresh)
 
-    def _operate(self, stack: auto.Stack, slug: str, operation: Operation, on_event: EventHandler | None) -> RunResult:
+    def _operate(
+        self, stack: auto.Stack, slug: str, operation: Operation, on_event: EventHandler | None, refresh: bool = False
+    ) -> RunResult:
         on_event = failpoints.watch(operation, on_event)
         if operation == "up":
-            up = stack.up(on_event=on_event, color="never", suppress_progress=True, **self._policies())
+            up = stack.up(
+                on_event=on_event, color="never", suppress_progress=True, refresh=refresh or None, **self._policies()
+            )
             return RunResult(
                 slug,
                 operation,
@@ -369,8 +401,8 @@ class TenantStacks:
             preview = stack.preview(on_event=on_event, color="never", suppress_progress=True, **self._policies())
             return RunResult(slug, operation, True, 0.0, _counts(preview.change_summary))
         if operation == "refresh":
-            refresh = stack.refresh(on_event=on_event, color="never", suppress_progress=True)
-            return RunResult(slug, operation, True, 0.0, _counts(refresh.summary.resource_changes))
+            refreshed = stack.refresh(on_event=on_event, color="never", suppress_progress=True)
+            return RunResult(slug, operation, True, 0.0, _counts(refreshed.summary.resource_changes))
         destroy = stack.destroy(on_event=on_event, color="never", suppress_progress=True)
         stack.workspace.remove_stack(stack.name)
         return RunResult(slug, operation, True, 0.0, _counts(destroy.summary.resource_changes))

@@ -25,7 +25,7 @@ import requests
 from billing.adapter.usage_report import running_after
 from components.spec import SpecErrors, TenantSpec
 from provisioning.declarations import stored_tenant
-from provisioning.failures import error_kind, retry_in
+from provisioning.failures import error_kind, error_summary, retry_in
 from provisioning.phases import PhaseTracker
 from provisioning.runlock import StackBusy
 from provisioning.runs import Operation, Runner, RunResult
@@ -129,6 +129,19 @@ class Worker:
                 return
             last_ok = time.monotonic()
 
+    def _after_failure(self, job: Job) -> bool:
+        """Whether the tenant's last run failed (an earlier attempt of this job, or its previous job): a failed
+        run may leave state that holds what it asked for rather than what is (a half-created VM's disk, an update
+        the cluster refused), so the next ``up`` reads everything back first."""
+        if job.attempts > 1:
+            return True
+        try:
+            history = self.queue.list_jobs(slug=job.slug, limit=20)
+        except Exception:  # the queue blinked: reading back costs a little time, never correctness
+            return True
+        earlier = [j for j in history if j.seq < job.seq]
+        return bool(earlier) and earlier[0].state in ("failed", "cancelled")
+
     def _execute(self, job: Job, cancel: threading.Event) -> tuple[RunResult, str]:
         """The run's result and the declaration it applied (as stored)."""
         declaration = self.queue.get_tenant(job.slug).declaration
@@ -141,7 +154,8 @@ class Worker:
         try:
             if job.operation in BACKUP_OPERATIONS:
                 return self._backup_operation(job, tenant), declaration
-            return self.runner.run(tenant, operation, on_event=phases, cancel=cancel), declaration
+            refresh = self._after_failure(job)
+            return self.runner.run(tenant, operation, on_event=phases, cancel=cancel, refresh=refresh), declaration
         except Exception as exc:  # a bug or an unexpected engine failure: the job fails, the worker lives
             log.exception("worker %s: runner raised on %s", self.id, job.slug)
             return RunResult(
@@ -201,6 +215,27 @@ class Worker:
         if done is None:
             log.error("worker %s: job %s was taken over before it finished", self.id, job.id)
             return
+        if not result.ok and retry is not None:
+            log.warning(
+                "worker %s: %s of %s failed (attempt %d of %d), tried again in %.1f s: %s",
+                self.id,
+                job.operation,
+                job.slug,
+                job.attempts,
+                job.max_attempts,
+                retry,
+                error_summary(result.error),
+            )
+        elif not result.ok:
+            log.error(
+                "worker %s: %s of %s failed for good after %d attempt(s) (%s): %s",
+                self.id,
+                job.operation,
+                job.slug,
+                job.attempts,
+                error_kind(result),
+                error_summary(result.error),
+            )
         if self.metrics:
             self._observe(done, result)
 

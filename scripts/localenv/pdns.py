@@ -142,6 +142,13 @@ class PowerDNSInstance:
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def crash(self) -> None:
+        """SIGKILL the server, keeping its workdir and zone data: :meth:`start` brings it back on the same ports."""
+        proc, self._process = self._process, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
     def _terminate(self, timeout: float = 10.0) -> None:
         proc, self._process = self._process, None
         if proc is not None and proc.poll() is None:

@@ -19,6 +19,7 @@ class PathFault:
     latency: float = 0.0
     status: int = 503
     count: int | None = None  # inject at most this many errors (None: unlimited)
+    errors: int = field(default=0, init=False)  # errors injected so far (for a fault report)
 
     def __post_init__(self) -> None:
         re.compile(self.pattern)
@@ -36,6 +37,7 @@ class Faults:
 
     paths: list[PathFault] = field(default_factory=list)
     setup_failure: str | None = None  # "ssh": deployment error; "script": deployment done, validate false
+    setup_failures: int = 0  # setups failed so far by ``setup_failure``
     create_fail_after_insert: int = 0  # next N server.create insert the row, then answer the opaque 400
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
@@ -60,6 +62,7 @@ class Faults:
                 latency += fault.latency
                 if status is None and fault.count != 0 and fault.error_rate and self.rng.random() < fault.error_rate:
                     status = fault.status
+                    fault.errors += 1
                     fault.count = None if fault.count is None else fault.count - 1
         return latency, status
 
@@ -67,5 +70,6 @@ class Faults:
         return {
             "paths": [vars(p) for p in self.paths],
             "setup_failure": self.setup_failure,
+            "setup_failures": self.setup_failures,
             "create_fail_after_insert": self.create_fail_after_insert,
         }

@@ -108,8 +108,10 @@ class RemoteMixin:
                 return None
             if self.faults.setup_failure == "ssh":
                 deployment.status, deployment.error_message = "error", TIMEOUT
+                self.faults.setup_failures += 1
             elif self.faults.setup_failure == "script":
                 deployment.status = "done"  # exit code ignored: nothing got installed
+                self.faults.setup_failures += 1
             else:
                 self.installed.add((guest["node"], guest["vmid"]))
                 deployment.status = "done"

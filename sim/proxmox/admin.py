@@ -64,9 +64,9 @@ def _settings(sim: Simulator, data: dict[str, Any]) -> Any:
 
 
 def _faults(sim: Simulator, data: dict[str, Any]) -> Any:
-    """rules, failing_tasks {type: message}, offline_nodes [..], stuck_locks [{vmid, lock?}]."""
+    """rules, seed, failing_tasks {type: message}, offline_nodes [..], stuck_locks [{vmid, lock? | seconds?}]."""
     b = sim.backend
-    sim.faults.set_rules(list(data.get("rules", [])))
+    sim.faults.set_rules(list(data.get("rules", [])), data.get("seed"))
     with b.lock:
         b.faults_failing_tasks = {str(k): str(v) for k, v in data.get("failing_tasks", {}).items()}
         offline = set(data.get("offline_nodes", []))
@@ -81,6 +81,8 @@ def _faults(sim: Simulator, data: dict[str, Any]) -> Any:
                 raise ValueError(f"stuck_locks: no VM {vmid}")
             if item.get("lock"):
                 b.vms[vmid].config["lock"] = str(item["lock"])
+            elif item.get("seconds") is not None:  # a busy node: another task holds the file lock a while
+                b.file_locks[vmid] = b.clock() + float(item["seconds"])
             else:
                 b.file_locks[vmid] = math.inf
     return _faults_get(sim, {})

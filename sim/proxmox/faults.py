@@ -21,6 +21,9 @@ class FaultRule:
     drop_rate: float = 0.0
     count: int | None = None
     """How many more times this rule may fire (None: unlimited), e.g. 2 for "fail twice, then recover"."""
+    errors: int = field(default=0, init=False)
+    """Errors this rule answered so far (for a fault report)."""
+    drops: int = field(default=0, init=False)
     regex: re.Pattern[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -39,7 +42,8 @@ class FaultRule:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            k: getattr(self, k) for k in ("path", "method", "error_rate", "status", "message", "latency", "drop_rate")
+            k: getattr(self, k)
+            for k in ("path", "method", "error_rate", "status", "message", "latency", "drop_rate", "errors", "drops")
         }
 
 
@@ -59,8 +63,11 @@ class Faults:
         self.rules: list[FaultRule] = []
         self.rng = random.Random(seed)
 
-    def set_rules(self, rules: list[dict[str, Any]]) -> None:
+    def set_rules(self, rules: list[dict[str, Any]], seed: int | None = None) -> None:
+        """Replace the rules (``seed``: restart the RNG, so a run with the same requests replays)."""
         self.rules = [FaultRule(**r) for r in rules]
+        if seed is not None:
+            self.rng.seed(seed)
 
     def decide(self, method: str, path: str) -> Decision:
         out = Decision()
@@ -70,8 +77,10 @@ class Faults:
             out.latency += rule.latency
             if rule.drop_rate and self.rng.random() < rule.drop_rate:
                 out.drop = True
+                rule.drops += 1
             if rule.error_rate and out.error is None and self.rng.random() < rule.error_rate:
                 out.error = (rule.status, rule.message)
+                rule.errors += 1
                 if rule.count is not None:
                     rule.count -= 1
         return out

@@ -269,3 +269,16 @@ def test_setup_wait_and_failure_message() -> None:
     }
     text = setup_failure_message("s1", row, "Authentication failed")
     assert "root@10.0.0.4:22" in text and "last setup deployment: error (ssh: handshake failed)" in text
+
+
+def test_setup_counts_only_until_the_server_was_set_up_once() -> None:
+    """Found by the fault soak: a tenant suspended before its first setup had its stopped VM set up on every
+    retry (SSH timeouts until the job failed for good). Such a server is registered without setup and set up on
+    resume; a ready server's setup flag never causes an update (its server.update could meet "Server is inactive")."""
+    inputs = _valid_inputs()
+    ready = {**_state(inputs), "ready": True}
+    assert diff_props(ready, {**inputs, "setup": False})["changed"] == [], "suspending a ready server"
+    registered = {**_state({**inputs, "setup": False}), "ready": False}
+    assert diff_props(registered, {**inputs, "setup": True})["changed"] == ["setup"], "resuming one never set up"
+    assert setup_needed_on_update(registered, {**inputs, "setup": True})
+    assert diff_props(registered, {**inputs, "setup": False})["changed"] == [], "still suspended"

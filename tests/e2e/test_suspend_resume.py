@@ -56,3 +56,35 @@ def test_suspend_stops_the_vm_and_resume_starts_the_same_one(local_cloud: CloudU
     assert _vm(local_cloud, REGION, vmid).status == "running"
     assert _resolve(local_cloud, hostname) == [address]
     assert [s.server_id for s in _dokploy_servers(local_cloud, ORG)] == [server_before.server_id]
+
+
+def test_a_tenant_suspended_before_its_first_setup_is_set_up_on_resume(local_cloud: CloudUnderTest) -> None:
+    """Found by the fault soak: a payment failed while the signup was still being retried, so the next attempt
+    applied ``state: suspended`` and tried to set Dokploy up on the VM it had just stopped, until the job failed
+    for good. Now the server is registered without setup while suspended, and set up by the resume."""
+    slug, org = "late", "org_late"
+    path = local_cloud.tenants_dir / f"{slug}.yaml"
+    path.write_text(
+        f"slug: {slug}\ndisplay_name: Late Ltd\nplan: starter\nregion: {REGION}\nstate: suspended\n"
+        f"dokploy_organization: {org}\nowner: admin@{slug}.example\n"
+    )
+    assert local_cloud.cloud.dokploy is not None
+    dokploy = local_cloud.cloud.dokploy[0]
+    local_cloud.cloud.add_tenant(dokploy, local_cloud.tenant(slug))
+    try:
+        suspended = local_cloud.stacks.run(local_cloud.tenant(slug), "up")
+        assert suspended.ok, suspended.error
+        vmid = suspended.outputs["vmIds"][0]
+        assert _vm(local_cloud, REGION, vmid).status == "stopped"
+        [server] = _dokploy_servers(local_cloud, org)
+        assert (_vm(local_cloud, REGION, vmid).node, vmid) not in dokploy.installed, "no setup on a stopped VM"
+
+        path.write_text(path.read_text().replace("state: suspended\n", ""))
+        resumed = local_cloud.stacks.run(local_cloud.tenant(slug), "up")
+        assert resumed.ok, resumed.error
+        assert _vm(local_cloud, REGION, vmid).status == "running"
+        assert [s.server_id for s in _dokploy_servers(local_cloud, org)] == [server.server_id]
+        assert (_vm(local_cloud, REGION, vmid).node, vmid) in dokploy.installed, "set up by the resume"
+    finally:
+        assert local_cloud.stacks.run(local_cloud.tenant(slug), "destroy").ok
+        path.unlink()

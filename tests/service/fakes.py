@@ -73,8 +73,13 @@ class FakeEngine:
         operation: Operation,
         on_event: EventHandler | None = None,
         cancel: threading.Event | None = None,
+        *,
+        refresh: bool = False,
     ) -> RunResult:
-        """Apply or destroy the fake stack of ``tenant``; a set ``cancel`` stops it before the next resource."""
+        """Apply or destroy the fake stack of ``tenant``; a set ``cancel`` stops it before the next resource
+        (``refresh`` is recorded as a ``refresh <slug>`` effect)."""
+        if refresh:
+            self._effect(f"refresh {tenant.slug}")
         started, slug = time.monotonic(), tenant.slug
         fault = self._take_fault(slug)
         if operation == "destroy":

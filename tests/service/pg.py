@@ -49,8 +49,11 @@ class Cluster:
     def start(self) -> None:
         """initdb (trust auth on loopback) and start the server."""
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self._run(*self._start_command())
+
+    def _start_command(self) -> list[str]:
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-        self._run(
+        return [
             str(self.bin / "pg_ctl"),
             "-D",
             str(self.data),
@@ -62,7 +65,15 @@ class Cluster:
             "-t",
             "30",
             "start",
-        )
+        ]
+
+    def halt(self) -> None:
+        """Stop the server as a crash would (``-m immediate``), keeping its data: :meth:`resume` brings it back."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start a halted server on the same port and data (crash recovery runs first)."""
+        self._run(*self._start_command())
 
     def url(self, database: str = "postgres") -> str:
         """A libpq URL to ``database``."""

@@ -124,3 +124,48 @@ def test_openapi_document_lists_the_routes(service: RunningService) -> None:
 
     paths = requests.get(f"{service.base_url}/openapi.json", timeout=5).json()["paths"]
     assert {"/v1/signups", "/v1/tenants/{slug}/decommission", "/v1/jobs/{job_id}/cancel"} <= set(paths)
+
+
+def test_a_proxmox_5xx_inside_the_engine_is_retried_and_the_retry_reads_everything_back(
+    service: RunningService,
+) -> None:
+    """Found by the fault soak: bpg reports a Proxmox 500 as "received an HTTP 500 response", which failed the
+    job for good at once; and a retry over the failed run's state re-applied what that state claimed (a resize
+    "not owned by this VM", a pool change needing Pool.Allocate, a memory change never made)."""
+    bpg_500 = (
+        "proxmoxve:index:VmLegacy (acme-s0-vm):\n  error:   sdk-v2/provider2.go:571: sdk.helper_schema: error "
+        "retrieving VM 10000: received an HTTP 500 response - Reason: Internal Server Error: provider=proxmox@8.3.0"
+    )
+    service.engine.fail_next("acme", bpg_500, at="vm")
+    service.start_workers(1)
+    job = service.wait_job(service.signup(signup_body("acme")).json()["job_id"])
+    assert job["state"] == "succeeded" and job["attempts"] == 2
+    effects = service.engine.effects()
+    assert effects.count("refresh acme") == 1, "only the retry reads back"
+    assert effects.index("refresh acme") > effects.index("create acme alloc")
+
+
+def test_the_first_run_after_a_failed_job_reads_everything_back(service: RunningService) -> None:
+    service.engine.fail_next("acme", "error: dns record create failed: 400 Bad Request: zone cloud.test not found")
+    service.start_workers(1)
+    assert service.wait_job(service.signup(signup_body("acme")).json()["job_id"])["state"] == "failed"
+    assert "refresh acme" not in service.engine.effects()
+    assert service.wait_job(service.op("POST", "/v1/tenants/acme/reapply").json()["job_id"])["state"] == "succeeded"
+    assert service.engine.effects().count("refresh acme") == 1
+    again = service.wait_job(service.op("POST", "/v1/tenants/acme/reapply").json()["job_id"])
+    assert again["state"] == "succeeded" and service.engine.effects().count("refresh acme") == 1, (
+        "a run after a success does not"
+    )
+
+
+def test_powerdns_not_answering_is_retried(service: RunningService) -> None:
+    """Found by the fault soak: PowerDNS down for half a minute failed signups for good at the first attempt."""
+    down = (
+        "pulumi-python:dynamic/dns:Record (acme-s0-dns):\n  clients.powerdns.PowerDNSApiError: PowerDNS record "
+        "acme.cloud.test. A in zone cloud.test.: no response: cannot reach http://127.0.0.1:8081/api/v1/servers/"
+        "localhost (ConnectionError); check PDNS_API_URL and that PowerDNS is running"
+    )
+    service.engine.fail_next("acme", down, at="dns")
+    service.start_workers(1)
+    job = service.wait_job(service.signup(signup_body("acme")).json()["job_id"])
+    assert job["state"] == "succeeded" and job["attempts"] == 2

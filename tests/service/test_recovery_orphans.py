@@ -18,6 +18,8 @@ import pytest
 from proxmoxer import ProxmoxAPI
 from proxmoxer.tools import Tasks
 
+from components.naming import FIREWALL_RULES_TYPE, VM_TYPE
+from provisioning.firewall_rules import clear_unrecorded_rules, vms_without_rules
 from provisioning.recovery import RecoveryReport, TenantMarks, recover_stack
 from sim.proxmox.backend import Backend
 from sim.proxmox.seed import credentials
@@ -219,35 +221,34 @@ def test_a_claimed_warm_vm_is_kept_for_the_next_up_to_adopt(api: ProxmoxAPI) -> 
     assert report.warm_vms_kept == [claimed] and report.orphan_vms_deleted == [] and report.unproven_vms == []
 
 
-def _pending_rules(vmid: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": "creating",
-            "resource": {
-                "urn": "urn:pulumi:local.acme::dokploy-cloud::proxmoxve:firewall/rulesLegacy:RulesLegacy::acme-s0-vm-"
-                "firewall-rules",
-                "type": "proxmoxve:firewall/rulesLegacy:RulesLegacy",
-                "inputs": {"nodeName": NODE, "vmId": vmid, "rules": []},
-            },
-        }
-    ]
-
-
 def _rules(api: ProxmoxAPI, vmid: int) -> list[str]:
     return [str(r.get("comment", "")) for r in api.nodes(NODE).qemu(vmid).firewall.rules.get()]
 
 
-def test_firewall_rules_a_dead_run_was_creating_are_removed_from_the_tenants_vm_only(api: ProxmoxAPI) -> None:
-    """Found by the kill-point sweep (killed right after the rules were written, before the state recorded them):
-    bpg refuses to create rules over existing ones ("Existing rules detected"), so every later run failed."""
-    mine, foreign = _vm(api, 4110, running=True), _vm(api, 4111, tags="dokploy-cloud;tenant-other")
-    for vmid in (mine, foreign):
+def _deployment(vmids: list[int], ruled: list[int]) -> dict[str, Any]:
+    """A checkpoint recording ``vmids`` and the rules resources of ``ruled``."""
+    vms = [{"type": VM_TYPE, "id": str(v), "inputs": {"nodeName": NODE}, "outputs": {"nodeName": NODE}} for v in vmids]
+    rules = [{"type": FIREWALL_RULES_TYPE, "id": f"vm-{v}", "inputs": {"nodeName": NODE, "vmId": v}} for v in ruled]
+    return {"resources": vms + rules}
+
+
+def test_firewall_rules_no_state_records_are_removed_from_the_tenants_vms_only(api: ProxmoxAPI) -> None:
+    """Found by the kill-point sweep (killed right after the rules were written, before the state recorded them)
+    and by the soak (a 500 while writing them): bpg refuses to create rules over existing ones ("Existing rules
+    detected"), so every later run of the tenant failed."""
+    half, foreign, complete = (
+        _vm(api, 4110, running=True),
+        _vm(api, 4111, tags="dokploy-cloud;tenant-other"),
+        _vm(api, 4112),
+    )
+    for vmid in (half, foreign, complete):
         for port in ("22", "443"):
             api.nodes(NODE).qemu(vmid).firewall.rules.post(
                 type="in", action="ACCEPT", proto="tcp", dport=port, comment=f"allow {port}", enable=1
             )
-    stack = FakeStack(vmids={mine, foreign}, pending=_pending_rules(mine) + _pending_rules(foreign))
-    report = _recover(stack, api, {mine, foreign})
-    assert _rules(api, mine) == [] and report.firewall_rules_cleared == [mine]
+    deployment = _deployment([half, foreign, complete], ruled=[complete])
+    assert vms_without_rules(deployment) == [(NODE, half), (NODE, foreign)]
+    assert clear_unrecorded_rules(api, deployment, MARKS) == [half]
+    assert _rules(api, half) == []
     assert sorted(_rules(api, foreign)) == ["allow 22", "allow 443"], "another tenant's VM is left alone"
-    assert [u["vmid"] for u in report.unproven_vms] == [foreign]
+    assert sorted(_rules(api, complete)) == ["allow 22", "allow 443"], "recorded rules are the state's"

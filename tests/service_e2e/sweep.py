@@ -204,8 +204,6 @@ def describe_recovery(reports: list[dict[str, Any]]) -> str:
             parts.append("deleted unrecorded VM " + ",".join(map(str, report["orphan_vms_deleted"])))
         if report.get("warm_vms_kept"):
             parts.append("kept claimed warm VM")
-        if report.get("firewall_rules_cleared"):
-            parts.append("removed half-created firewall rules")
         if report.get("unproven_vms"):
             parts.append("reported unproven VM")
         if report.get("refreshed"):
