@@ -16,6 +16,8 @@ RETRYABLE = re.compile(
     r"received an HTTP 5\d\d response|\b5\d\d Internal Server Error|\b59[56]\b|"
     # a dependency that did not answer at all (our clients' wording: PowerDNS down, a refused connection)
     r"no response: cannot reach|"
+    # a provider plugin that died under the engine (killed, out of memory): the next run starts it afresh
+    r"exited prematurely|"
     # the state backend could not be opened: PostgreSQL restarting, or two hosts' first
     # `CREATE TABLE IF NOT EXISTS pulumi_state` racing (pg_type_typname_nsp_index)
     r"unable to open state database",

@@ -24,7 +24,7 @@ from proxmoxer import ResourceException
 from pulumi import automation as auto
 
 from clients.dokploy.client import DokployClient
-from clients.proxmox import ProxmoxSettingsError, client_from_env
+from clients.proxmox import ProxmoxSettingsError, client_from_env, cluster_vms
 from clients.retry import RetryPolicy
 from components.environment import PROJECT, SECRET_KEYS, Environment, Region, load_environment
 from components.naming import (
@@ -35,6 +35,7 @@ from components.naming import (
     PDNS_API_URL_VAR,
     PROXMOX_ENDPOINT_VAR,
     PROXMOX_INSECURE_VAR,
+    VM_TYPE,
     WARM_SERVERS_VAR,
     allocation_pool,
     ownership_tags,
@@ -59,12 +60,14 @@ from provisioning.dokploy_keys import (
 from provisioning.firewall_rules import clear_unrecorded_rules, vms_without_rules
 from provisioning.key_ledger import KeyLedger
 from provisioning.lean_engine import EventReadbackStack, LeanWorkspace
+from provisioning.pending_changes import apply_pending
 from provisioning.recovery import TenantMarks, deployment_vmids
 from provisioning.runlock import StackBusy, stack_run_lock
 from provisioning.runs import EventHandler, Operation, RunResult
 from provisioning.secrets import environment_secrets
 from provisioning.state_backend import may_have_checkpoint, stack_deployment
 from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_command
+from provisioning.vanished import forget_vanished, vanished
 from provisioning.warm_pool import WarmPool, warm_servers
 
 log = logging.getLogger(__name__)
@@ -277,11 +280,21 @@ class TenantStacks:
                 return failed(str(exc), "transient" if exc.transient else None)
             return result
 
+        if operation == "destroy":
+            try:
+                self.forget_vanished_vms(tenant)
+            except (requests.RequestException, ResourceException, ProxmoxSettingsError) as exc:
+                return failed(f"listing {slug}'s VMs before the destroy failed; the run is retried: {exc}", "transient")
         result = attempts()
         if operation == "up" and not result.ok and NO_ROOM in (result.error or "") and self._yield_warm(tenant):
             result = attempts()  # a warm VM gave its room to this cold signup
         if not result.ok:
             return result
+        if operation == "up" and refresh:
+            try:
+                self.apply_pending_changes(tenant)
+            except (requests.RequestException, ResourceException, TimeoutError) as exc:
+                return failed(f"applying {slug}'s pending VM changes failed; the run is retried: {exc}", "transient")
         result.seconds = time.monotonic() - started
         if operation == "destroy":
             result.outputs.update(archived)
@@ -298,6 +311,29 @@ class TenantStacks:
         except (requests.RequestException, ResourceException, StackBusy) as exc:
             log.warning("warm pool of %s could not give room to %s: %s", tenant.region, tenant.slug, exc)
             return False
+
+    def forget_vanished_vms(self, tenant: TenantSpec) -> list[int]:
+        """Before a destroy: drop VMs the cluster no longer has from the state (:mod:`provisioning.vanished`)."""
+        deployment = stack_deployment(PROJECT, self.stack_name(tenant.slug)) or {}
+        if not deployment_vmids(deployment):
+            return []
+        present = {int(vm["vmid"]) for vm in cluster_vms(client_from_env(env=self.env_vars(tenant)))}
+        if not vanished(deployment, present):
+            return []
+        return forget_vanished(self.stack(tenant), present)
+
+    def apply_pending_changes(self, tenant: TenantSpec) -> list[int]:
+        """After a retried ``up``: apply hardware changes Proxmox still holds pending
+        (:mod:`provisioning.pending_changes`)."""
+        deployment = stack_deployment(PROJECT, self.stack_name(tenant.slug)) or {}
+        vms = [
+            (str((r.get("outputs") or {}).get("nodeName")), int(r["id"]))
+            for r in deployment.get("resources") or []
+            if r.get("type") == VM_TYPE and str(r.get("id", "")).isdigit() and (r.get("outputs") or {}).get("nodeName")
+        ]
+        if not vms:
+            return []
+        return apply_pending(client_from_env(env=self.env_vars(tenant)), vms)
 
     def clear_unrecorded_rules(self, tenant: TenantSpec) -> list[int]:
         """Remove firewall rules an earlier run wrote but never recorded (:mod:`provisioning.firewall_rules`)."""
@@ -333,14 +369,30 @@ class TenantStacks:
             servers = [s for s in servers if s.index >= tenant.servers]
         if not servers and only_removed:
             return {}
+        reason = "downgrade" if only_removed else "decommission"
         try:
             api = client_from_env(env=self.env_vars(tenant))
-            if not servers:  # an earlier attempt archived and destroyed them before it died: report its archives
-                archives = self._earlier_archives(api, tenant)
-            else:
+            present = {int(vm["vmid"]) for vm in cluster_vms(api)}
+            # a VM an earlier attempt archived and then destroyed (its delete not recorded, or the run died):
+            # its archive is that attempt's; there is nothing left to back up
+            gone = [s for s in servers if s.vmid not in present]
+            servers = [s for s in servers if s.vmid in present]
+            archives = []
+            if servers:
                 hostnames = tenant_hostnames(tenant, self.environment)
-                reason = "downgrade" if only_removed else "decommission"
                 archives = archive_tenant(api, self.environment, tenant, servers, hostnames, reason=reason)
+            if gone or not archives:
+                earlier = self._earlier_archives(api, tenant, reason)
+                indexes = {s.index for s in gone} if gone else None
+                archives += [a for a in earlier if indexes is None or a.server in indexes]
+                for server in gone:
+                    if server.index not in {a.server for a in earlier}:
+                        log.warning(
+                            "%s server %d (VM %s) is gone and no archive of it was found; nothing left to archive",
+                            tenant.slug,
+                            server.index,
+                            server.vmid,
+                        )
         except (requests.RequestException, ProxmoxSettingsError) as exc:
             raise ArchiveFailed(
                 f"archive of {tenant.slug} could not reach Proxmox, so nothing was destroyed: {exc}"
@@ -352,15 +404,15 @@ class TenantStacks:
             "archives": [a.to_json() for a in archives],
         }
 
-    def _earlier_archives(self, api: Any, tenant: TenantSpec) -> list[Archive]:
-        """The newest decommission archive of each server of the tenant (what an earlier attempt made)."""
+    def _earlier_archives(self, api: Any, tenant: TenantSpec, reason: str = "decommission") -> list[Archive]:
+        """The newest ``reason`` archive of each server of the tenant (what an earlier attempt made)."""
         if self.environment.archive is None:
             return []
         node = self.environment.regions[tenant.region].nodes[0]
         found = list_archives(api, self.environment.name, self.environment.archive.storage, node, tenant.slug)
         newest: dict[int, Archive] = {}
         for archive in sorted(found, key=lambda a: a.ctime):
-            if archive.reason == "decommission":
+            if archive.reason == reason:
                 newest[archive.server] = archive
         return list(newest.values())
 

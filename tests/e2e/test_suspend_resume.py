@@ -88,3 +88,70 @@ def test_a_tenant_suspended_before_its_first_setup_is_set_up_on_resume(local_clo
     finally:
         assert local_cloud.stacks.run(local_cloud.tenant(slug), "destroy").ok
         path.unlink()
+
+
+def test_a_decommission_whose_vm_an_earlier_attempt_destroyed_reports_that_attempts_archive(
+    local_cloud: CloudUnderTest,
+) -> None:
+    """Found by the fault soak: an attempt archived the server and deleted its VM, then failed before recording
+    the delete (Proxmox answered 500 while it waited); every later attempt tried to back up the missing VM,
+    was refused (403: a pool-scoped token sees no such VM) and the tenant stayed failed, its DNS record, stack
+    and allocation orphaned."""
+    slug, org = "gone", "org_gone"
+    path = local_cloud.tenants_dir / f"{slug}.yaml"
+    path.write_text(
+        f"slug: {slug}\ndisplay_name: Gone Ltd\nplan: starter\nregion: {REGION}\n"
+        f"dokploy_organization: {org}\nowner: admin@{slug}.example\n"
+    )
+    assert local_cloud.cloud.dokploy is not None
+    local_cloud.cloud.add_tenant(local_cloud.cloud.dokploy[0], local_cloud.tenant(slug))
+    try:
+        up = local_cloud.stacks.run(local_cloud.tenant(slug), "up")
+        assert up.ok, up.error
+        vmid = up.outputs["vmIds"][0]
+        [earlier] = local_cloud.stacks.archive_before_destroy(local_cloud.tenant(slug))["archives"]
+        backend = local_cloud.cloud.proxmox[REGION][0].backend
+        node = backend.vms[vmid].node
+        backend.stop(node, vmid, "root@pam")
+        backend.destroy(node, vmid, "root@pam")  # what the earlier attempt's destroy did before it failed
+        while vmid in backend.vms:
+            backend.tick()
+        destroyed = local_cloud.stacks.run(local_cloud.tenant(slug), "destroy")
+        assert destroyed.ok, destroyed.error
+        assert [a["volid"] for a in destroyed.outputs["archives"]] == [earlier["volid"]]
+        assert _dokploy_servers(local_cloud, org) == [] and _resolve(local_cloud, up.outputs["hostnames"][0]) == []
+    finally:
+        path.unlink()
+
+
+def test_a_plan_change_whose_reboot_failed_is_applied_by_the_retry(local_cloud: CloudUnderTest) -> None:
+    """Found by the fault soak: bpg's power cycle after a memory change got a 500, and the retry's refresh read the
+    pending value as applied, so the tenant ran on its old plan for good. The retry now applies what is pending."""
+    slug, org = "grow", "org_grow"
+    path = local_cloud.tenants_dir / f"{slug}.yaml"
+    path.write_text(
+        f"slug: {slug}\ndisplay_name: Grow Ltd\nplan: starter\nregion: {REGION}\n"
+        f"dokploy_organization: {org}\nowner: admin@{slug}.example\n"
+    )
+    assert local_cloud.cloud.dokploy is not None
+    local_cloud.cloud.add_tenant(local_cloud.cloud.dokploy[0], local_cloud.tenant(slug))
+    simulator = local_cloud.cloud.proxmox[REGION][0]
+    try:
+        up = local_cloud.stacks.run(local_cloud.tenant(slug), "up")
+        assert up.ok, up.error
+        vmid = up.outputs["vmIds"][0]
+        path.write_text(path.read_text().replace("plan: starter", "plan: business"))
+        power = r"/status/(reboot|shutdown|stop)$"
+        simulator.faults.set_rules([{"path": power, "method": "POST", "error_rate": 1.0}])
+        failed = local_cloud.stacks.run(local_cloud.tenant(slug), "up")
+        assert not failed.ok, "the power change bpg makes after a memory change was refused"
+        assert simulator.backend.vms[vmid].pending.get("memory") == "8192", "the change waits for a boot"
+        simulator.faults.set_rules([])
+        retried = local_cloud.stacks.run(local_cloud.tenant(slug), "up", refresh=True)
+        assert retried.ok, retried.error
+        vm = simulator.backend.vms[vmid]
+        assert (vm.config.get("memory"), vm.pending, vm.status) == ("8192", {}, "running")
+    finally:
+        simulator.faults.set_rules([])
+        assert local_cloud.stacks.run(local_cloud.tenant(slug), "destroy").ok
+        path.unlink()
