@@ -39,6 +39,7 @@ from components.naming import (
     WARM_SERVERS_VAR,
     allocation_pool,
     ownership_tags,
+    parse_allocation_owner,
     stack_name,
 )
 from components.spec import TenantSpec
@@ -67,6 +68,7 @@ from provisioning.runs import EventHandler, Operation, RunResult
 from provisioning.secrets import environment_secrets
 from provisioning.state_backend import may_have_checkpoint, stack_deployment
 from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_command
+from provisioning.unrecorded import delete_unrecorded
 from provisioning.vanished import forget_vanished, vanished
 from provisioning.warm_pool import WarmPool, warm_servers
 
@@ -282,8 +284,8 @@ class TenantStacks:
 
         if operation == "destroy":
             try:
-                self.forget_vanished_vms(tenant)
-            except (requests.RequestException, ResourceException, ProxmoxSettingsError) as exc:
+                self.before_destroy(tenant)
+            except (requests.RequestException, ResourceException, ProxmoxSettingsError, TimeoutError) as exc:
                 return failed(f"listing {slug}'s VMs before the destroy failed; the run is retried: {exc}", "transient")
         result = attempts()
         if operation == "up" and not result.ok and NO_ROOM in (result.error or "") and self._yield_warm(tenant):
@@ -312,15 +314,25 @@ class TenantStacks:
             log.warning("warm pool of %s could not give room to %s: %s", tenant.region, tenant.slug, exc)
             return False
 
-    def forget_vanished_vms(self, tenant: TenantSpec) -> list[int]:
-        """Before a destroy: drop VMs the cluster no longer has from the state (:mod:`provisioning.vanished`)."""
+    def before_destroy(self, tenant: TenantSpec) -> None:
+        """Make the destroy able to remove everything: delete VMs cloned for the tenant that no state records
+        (:mod:`provisioning.unrecorded`), and drop VMs the cluster no longer has from the state
+        (:mod:`provisioning.vanished`)."""
         deployment = stack_deployment(PROJECT, self.stack_name(tenant.slug)) or {}
-        if not deployment_vmids(deployment):
-            return []
-        present = {int(vm["vmid"]) for vm in cluster_vms(client_from_env(env=self.env_vars(tenant)))}
-        if not vanished(deployment, present):
-            return []
-        return forget_vanished(self.stack(tenant), present)
+        pool = allocation_pool(self.env_name, tenant.region)
+        allocated = {
+            a.vmid: owner[1]
+            for a in open_store(self.allocations_location()).all(pool)
+            if (owner := parse_allocation_owner(a.owner)) is not None and owner[0] == tenant.slug
+        }
+        if not deployment_vmids(deployment) and not allocated:
+            return
+        api = client_from_env(env=self.env_vars(tenant))
+        marks = TenantMarks(tenant.slug, ownership_tags(tenant.slug), self.environment.regions[tenant.region].pool)
+        delete_unrecorded(api, deployment, allocated, marks)
+        present = {int(vm["vmid"]) for vm in cluster_vms(api)}
+        if vanished(deployment, present):
+            forget_vanished(self.stack(tenant), present)
 
     def apply_pending_changes(self, tenant: TenantSpec) -> list[int]:
         """After a retried ``up``: apply hardware changes Proxmox still holds pending

@@ -106,7 +106,22 @@ def redeclare(
     servers: int | None = None,
     state: str | None = None,
 ) -> Declaration:
-    """``spec`` with the given fields changed, through :func:`declare` (raises :class:`DeclarationRefused`)."""
+    """``spec`` with the given fields changed, through :func:`declare` (raises :class:`DeclarationRefused`).
+
+    A plan whose disk is smaller than the current plan's is refused: Proxmox cannot shrink a disk, so the apply
+    would fail for good (bpg: "Cannot shrink ..."); moving such a tenant takes a backup and a restore."""
+    if plan is not None and plan in environment.plans and spec.plan in environment.plans:
+        smaller, current = environment.plans[plan].disk_gb, environment.plans[spec.plan].disk_gb
+        if smaller < current:
+            raise DeclarationRefused(
+                [
+                    FieldProblem(
+                        "plan",
+                        f"plan {plan}'s disk ({smaller} GB) is smaller than {spec.plan}'s ({current} GB) and Proxmox "
+                        "cannot shrink a disk; move the tenant by backup and restore instead",
+                    )
+                ]
+            )
     fields: dict[str, Any] = yaml.safe_load(dump_tenant(spec))
     changes = {"plan": plan, "servers": servers, "state": state}
     fields.update({name: value for name, value in changes.items() if value is not None})

@@ -38,7 +38,7 @@ from tests.service_e2e.harness import SERVICE_ENV, EngineCloud, EngineService, W
 
 log = logging.getLogger(__name__)
 WEBHOOK_SECRET = "whsec_soak_" + uuid.uuid4().hex
-PRICES = {"price_starter": "starter", "price_business": "business"}
+PRICES = {"price_starter": "starter", "price_business": "business", "price_enterprise": "enterprise"}
 GRACE_SECONDS = 5
 """Grace between a failed payment and the suspension (days in production; seconds here, so it happens)."""
 HTTP_TIMEOUT = 20

@@ -26,6 +26,8 @@ from tests.service.harness import signup_body
 
 log = logging.getLogger(__name__)
 PRICE_OF = {plan: price for price, plan in PRICES.items()}
+PLAN_ORDER = ("starter", "business", "enterprise")
+"""Plans by disk size: the soak's plan changes go up; from the top they try to go down (refused)."""
 SEND_ATTEMPTS = 12
 
 
@@ -130,9 +132,14 @@ class Traffic:
             tenant.paid = True
 
     def change_plan(self, tenant: SoakTenant) -> None:
-        tenant.plan = "business" if tenant.plan == "starter" else "starter"
-        sub = self._set_subscription(tenant, "active")
+        """Up to the next plan; from the top plan, down to a smaller one, which the service refuses (a disk
+        cannot shrink), so the tenant keeps its plan."""
+        order = PLAN_ORDER.index(tenant.plan)
+        target = PLAN_ORDER[order + 1] if order + 1 < len(PLAN_ORDER) else self.rng.choice(PLAN_ORDER[:order])
+        sub = self._set_subscription(tenant, "active", target)
         self._event(tenant, "customer.subscription.updated", sub)
+        if PLAN_ORDER.index(target) > order:
+            tenant.plan = target
 
     def payment_failed(self, tenant: SoakTenant) -> None:
         tenant.payment_failed = True
@@ -157,7 +164,7 @@ class Traffic:
             self.job_ids.append(str(answer.json()["job_id"]))
 
     # --- sending -------------------------------------------------------------------------------------------
-    def _set_subscription(self, tenant: SoakTenant, status: str) -> dict[str, Any]:
+    def _set_subscription(self, tenant: SoakTenant, status: str, plan: str | None = None) -> dict[str, Any]:
         sub = {
             "id": tenant.subscription,
             "object": "subscription",
@@ -167,7 +174,9 @@ class Traffic:
             "metadata": {"tenant": tenant.slug},
             "items": {
                 "object": "list",
-                "data": [{"id": "si_0", "quantity": 1, "price": {"id": PRICE_OF[tenant.plan], "lookup_key": None}}],
+                "data": [
+                    {"id": "si_0", "quantity": 1, "price": {"id": PRICE_OF[plan or tenant.plan], "lookup_key": None}}
+                ],
             },
         }
         self.rig.stripe.set(sub)

@@ -155,3 +155,31 @@ def test_a_plan_change_whose_reboot_failed_is_applied_by_the_retry(local_cloud: 
         simulator.faults.set_rules([])
         assert local_cloud.stacks.run(local_cloud.tenant(slug), "destroy").ok
         path.unlink()
+
+
+def test_a_vm_cloned_by_a_failed_run_goes_with_the_decommission(local_cloud: CloudUnderTest) -> None:
+    """Found by the fault soak: the clone task's status answered 500, so bpg failed before recording the VM it had
+    cloned; the tenant was then decommissioned, its destroy could not see the VM and released its id: an untagged
+    orphan. The destroy now deletes such a VM when its id, pool and name prove it is the tenant's."""
+    slug, org = "stray", "org_stray"
+    path = local_cloud.tenants_dir / f"{slug}.yaml"
+    path.write_text(
+        f"slug: {slug}\ndisplay_name: Stray Ltd\nplan: starter\nregion: {REGION}\n"
+        f"dokploy_organization: {org}\nowner: admin@{slug}.example\n"
+    )
+    assert local_cloud.cloud.dokploy is not None
+    local_cloud.cloud.add_tenant(local_cloud.cloud.dokploy[0], local_cloud.tenant(slug))
+    simulator = local_cloud.cloud.proxmox[REGION][0]
+    try:
+        simulator.faults.set_rules([{"path": r"/tasks/[^/]*qmclone[^/]*/status$", "method": "GET", "error_rate": 1.0}])
+        failed = local_cloud.stacks.run(local_cloud.tenant(slug), "up")
+        simulator.faults.set_rules([])
+        assert not failed.ok
+        cloned = [vm for vm in simulator.backend.vms.values() if str(vm.config.get("name", "")).startswith(f"{slug}-")]
+        assert len(cloned) == 1 and "tenant-stray" not in str(cloned[0].config.get("tags", "")), "cloned, untagged"
+        destroyed = local_cloud.stacks.run(local_cloud.tenant(slug), "destroy")
+        assert destroyed.ok, destroyed.error
+        assert cloned[0].vmid not in simulator.backend.vms, "no orphan left"
+    finally:
+        simulator.faults.set_rules([])
+        path.unlink()

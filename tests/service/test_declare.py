@@ -58,3 +58,13 @@ def test_redeclare_changes_only_the_given_fields(environment: Environment) -> No
     with pytest.raises(DeclarationRefused) as refused:
         redeclare(environment, spec, servers=4)
     assert refused.value.fields == ["servers"]
+
+
+def test_a_plan_with_a_smaller_disk_is_refused_naming_the_plan(environment: Environment) -> None:
+    """Found by the fault soak: a downgrade from business (100 GB) to starter (40 GB) failed for good in bpg
+    ("Cannot shrink local-lvm:vm-...-disk-0"); it is refused when declared, before anything runs."""
+    business = declare(environment, fields(plan="business"), source="test:acme").spec
+    with pytest.raises(DeclarationRefused) as refused:
+        redeclare(environment, business, plan="starter")
+    assert refused.value.fields == ["plan"] and "cannot shrink" in str(refused.value)
+    assert redeclare(environment, business, plan="enterprise").spec.plan == "enterprise", "growing is fine"
