@@ -1,4 +1,8 @@
-"""Firewall rules that no state records, on tenant VMs that the state does record: cleared before an ``up``.
+"""What a failed or killed run created but never recorded, cleared before an ``up`` so that bpg can create it.
+
+Two of bpg's creates refuse what exists: firewall rules and the tenant's backup job. Firewall rules that no
+state records, on tenant VMs that the state does record, and a backup job with the tenant's id that the state
+does not record, are removed before an ``up``.
 
 bpg's rules resource refuses to create over existing rules ("Existing rules detected. Aborting..."). A run that
 failed or died while writing them (some rules written, the create not recorded) therefore leaves a tenant whose
@@ -15,9 +19,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from proxmoxer import ProxmoxAPI
+from proxmoxer import ProxmoxAPI, ResourceException
 
-from components.naming import FIREWALL_RULES_TYPE, VM_TYPE
+from components.naming import BACKUP_TYPE, FIREWALL_RULES_TYPE, VM_TYPE
 from provisioning.recovery import TenantMarks, tags_and_pool
 
 log = logging.getLogger(__name__)
@@ -61,3 +65,22 @@ def clear_unrecorded_rules(api: ProxmoxAPI, deployment: Mapping[str, Any], marks
         )
         cleared.append(vmid)
     return cleared
+
+
+def backup_job_recorded(deployment: Mapping[str, Any]) -> bool:
+    """Whether ``deployment`` records the tenant's scheduled-backup job."""
+    return any(r.get("type") == BACKUP_TYPE for r in deployment.get("resources") or [])
+
+
+def clear_unrecorded_backup_job(api: ProxmoxAPI, job_id: str) -> bool:
+    """Delete the backup job ``job_id`` (``dc_<env>_<slug>``: only this tenant's stack makes it) that a run created
+    but never recorded: bpg's create refuses an existing id ("Job ... already exists"). True if one was deleted."""
+    try:
+        api.cluster.backup(job_id).get()
+    except ResourceException as exc:
+        if exc.status_code == 404 or "does not exist" in str(exc):  # PVE answers 500 "job '...' does not exist"
+            return False
+        raise
+    api.cluster.backup(job_id).delete()
+    log.warning("removed backup job %s an earlier run created but never recorded", job_id)
+    return True

@@ -38,6 +38,7 @@ from components.naming import (
     VM_TYPE,
     WARM_SERVERS_VAR,
     allocation_pool,
+    backup_job_id,
     ownership_tags,
     parse_allocation_owner,
     stack_name,
@@ -58,7 +59,12 @@ from provisioning.dokploy_keys import (
     platform_client,
     sweep,
 )
-from provisioning.firewall_rules import clear_unrecorded_rules, vms_without_rules
+from provisioning.firewall_rules import (
+    backup_job_recorded,
+    clear_unrecorded_backup_job,
+    clear_unrecorded_rules,
+    vms_without_rules,
+)
 from provisioning.key_ledger import KeyLedger
 from provisioning.lean_engine import EventReadbackStack, LeanWorkspace
 from provisioning.pending_changes import apply_pending
@@ -348,12 +354,18 @@ class TenantStacks:
         return apply_pending(client_from_env(env=self.env_vars(tenant)), vms)
 
     def clear_unrecorded_rules(self, tenant: TenantSpec) -> list[int]:
-        """Remove firewall rules an earlier run wrote but never recorded (:mod:`provisioning.firewall_rules`)."""
+        """Remove firewall rules and a backup job an earlier run created but never recorded
+        (:mod:`provisioning.firewall_rules`); the VM ids whose rules were removed."""
         deployment = stack_deployment(PROJECT, self.stack_name(tenant.slug)) or {}
-        if not vms_without_rules(deployment):
-            return []
-        marks = TenantMarks(tenant.slug, ownership_tags(tenant.slug), self.environment.regions[tenant.region].pool)
-        return clear_unrecorded_rules(client_from_env(env=self.env_vars(tenant)), deployment, marks)
+        cleared: list[int] = []
+        if vms_without_rules(deployment):
+            marks = TenantMarks(tenant.slug, ownership_tags(tenant.slug), self.environment.regions[tenant.region].pool)
+            cleared = clear_unrecorded_rules(client_from_env(env=self.env_vars(tenant)), deployment, marks)
+        if deployment and self.environment.plans[tenant.plan].backups and not backup_job_recorded(deployment):
+            clear_unrecorded_backup_job(
+                client_from_env(env=self.env_vars(tenant)), backup_job_id(self.env_name, tenant.slug)
+            )
+        return cleared
 
     def claim_warm(self, tenant: TenantSpec) -> list[int]:
         """Claim ready warm-pool VMs for the tenant's servers without an allocation, and clear the pool's own

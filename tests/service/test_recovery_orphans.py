@@ -19,7 +19,7 @@ from proxmoxer import ProxmoxAPI
 from proxmoxer.tools import Tasks
 
 from components.naming import FIREWALL_RULES_TYPE, VM_TYPE
-from provisioning.firewall_rules import clear_unrecorded_rules, vms_without_rules
+from provisioning.firewall_rules import clear_unrecorded_backup_job, clear_unrecorded_rules, vms_without_rules
 from provisioning.recovery import RecoveryReport, TenantMarks, recover_stack
 from sim.proxmox.backend import Backend
 from sim.proxmox.seed import credentials
@@ -252,3 +252,14 @@ def test_firewall_rules_no_state_records_are_removed_from_the_tenants_vms_only(a
     assert _rules(api, half) == []
     assert sorted(_rules(api, foreign)) == ["allow 22", "allow 443"], "another tenant's VM is left alone"
     assert sorted(_rules(api, complete)) == ["allow 22", "allow 443"], "recorded rules are the state's"
+
+
+def test_a_backup_job_a_failed_run_created_but_never_recorded_is_removed(api: ProxmoxAPI) -> None:
+    """Found by the fault soak: the job's create answered 500 after Proxmox had stored it, and every later create
+    was refused ("Job 'dc_local_acme' already exists")."""
+    vmid = _vm(api, 4113)
+    storage = next(s["storage"] for s in api.storage.get() if "backup" in str(s.get("content", "")))
+    api.cluster.backup.post(id="dc_local_acme", schedule="02:00", storage=storage, vmid=str(vmid), mode="snapshot")
+    assert clear_unrecorded_backup_job(api, "dc_local_acme")
+    assert "dc_local_acme" not in [j["id"] for j in api.cluster.backup.get()]
+    assert not clear_unrecorded_backup_job(api, "dc_local_acme"), "none left: nothing to do"
