@@ -81,7 +81,10 @@ def run(
 
 
 def _job_line(rig: Rig) -> str:
-    jobs = rig.service.queue.list_jobs(limit=100_000)
+    try:
+        jobs = rig.service.queue.list_jobs(limit=100_000)
+    except ConnectionError:  # PostgreSQL is being restarted
+        return "jobs: the queue database is down"
     by_state: dict[str, int] = {}
     for job in jobs:
         by_state[job.state] = by_state.get(job.state, 0) + 1

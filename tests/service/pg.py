@@ -88,8 +88,9 @@ class Cluster:
         return self.url(name)
 
     def stop(self) -> None:
-        """Stop the server and delete the cluster."""
+        """Stop the server (if it runs) and delete the cluster."""
         try:
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            if (self.data / "postmaster.pid").exists():
+                self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
