@@ -72,7 +72,7 @@ from provisioning.recovery import TenantMarks, deployment_vmids
 from provisioning.runlock import StackBusy, stack_run_lock
 from provisioning.runs import EventHandler, Operation, RunResult
 from provisioning.secrets import environment_secrets
-from provisioning.state_backend import may_have_checkpoint, stack_deployment
+from provisioning.state_backend import may_have_checkpoint, readable_checkpoints, stack_deployment
 from provisioning.toolchain import PROJECT_DIR, STATE_DIR, engine_env, pulumi_command
 from provisioning.unrecorded import delete_unrecorded
 from provisioning.vanished import forget_vanished, vanished
@@ -457,14 +457,30 @@ class TenantStacks:
         ) as key:
             return self._operate(self.stack(tenant, key, cancel), tenant.slug, operation, on_event, refresh)
 
+    @staticmethod
+    def _refresh_vms(stack: auto.Stack, on_event: EventHandler | None) -> None:
+        """Read the stack's VMs back before an ``up`` that follows a failed run.
+
+        Only the VMs: what a failed run leaves claimed but undone is theirs (a half-created disk, the pool, memory,
+        power), and bpg finds a migrated VM on its new node, while a firewall resource of a VM an earlier attempt
+        migrated is read on the node its state names and fails ("Configuration file ... does not exist")."""
+        deployment: Mapping[str, Any]
+        if readable_checkpoints():
+            deployment = stack_deployment(PROJECT, stack.name) or {}
+        else:
+            deployment = stack.export_stack().deployment or {}
+        urns = [str(r["urn"]) for r in deployment.get("resources") or [] if r.get("type") == VM_TYPE]
+        if urns:
+            stack.refresh(target=urns, on_event=on_event, color="never", suppress_progress=True)
+
     def _operate(
         self, stack: auto.Stack, slug: str, operation: Operation, on_event: EventHandler | None, refresh: bool = False
     ) -> RunResult:
         on_event = failpoints.watch(operation, on_event)
         if operation == "up":
-            up = stack.up(
-                on_event=on_event, color="never", suppress_progress=True, refresh=refresh or None, **self._policies()
-            )
+            if refresh:
+                self._refresh_vms(stack, on_event)
+            up = stack.up(on_event=on_event, color="never", suppress_progress=True, **self._policies())
             return RunResult(
                 slug,
                 operation,

@@ -183,3 +183,36 @@ def test_a_vm_cloned_by_a_failed_run_goes_with_the_decommission(local_cloud: Clo
     finally:
         simulator.faults.set_rules([])
         path.unlink()
+
+
+def test_the_retry_after_a_migration_reads_back_the_vm_not_its_firewall_on_the_old_node(
+    local_cloud: CloudUnderTest,
+) -> None:
+    """Found by the 20-minute fault soak: an attempt migrated a VM (an upgrade the node could not hold) and then
+    failed; the retry's refresh read the VM's firewall options on the node the state named and failed for good
+    ("Configuration file 'nodes/pve1/qemu-server/<id>.conf' does not exist"). A retry now reads back the VMs
+    only (bpg finds a moved VM on its node), and the up puts everything where the declaration says."""
+    slug, org = "moved", "org_moved"
+    path = local_cloud.tenants_dir / f"{slug}.yaml"
+    path.write_text(
+        f"slug: {slug}\ndisplay_name: Moved Ltd\nplan: starter\nregion: {REGION}\n"
+        f"dokploy_organization: {org}\nowner: admin@{slug}.example\n"
+    )
+    assert local_cloud.cloud.dokploy is not None
+    local_cloud.cloud.add_tenant(local_cloud.cloud.dokploy[0], local_cloud.tenant(slug))
+    backend = local_cloud.cloud.proxmox[REGION][0].backend
+    try:
+        up = local_cloud.stacks.run(local_cloud.tenant(slug), "up")
+        assert up.ok, up.error
+        vmid = up.outputs["vmIds"][0]
+        home = backend.vms[vmid].node
+        elsewhere = next(n for n in backend.nodes if n != home)
+        backend.migrate(home, vmid, elsewhere, "root@pam", online=True, with_local_disks=True)
+        while backend.vms[vmid].node != elsewhere or backend.vms[vmid].lock:
+            backend.tick()
+        retried = local_cloud.stacks.run(local_cloud.tenant(slug), "up", refresh=True)
+        assert retried.ok, retried.error
+        assert backend.vms[vmid].node == home and backend.vms[vmid].status == "running"
+    finally:
+        assert local_cloud.stacks.run(local_cloud.tenant(slug), "destroy").ok
+        path.unlink()
