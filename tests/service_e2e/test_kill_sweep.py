@@ -8,8 +8,9 @@ lease lapses. Every point must converge: the job succeeds, the tenant holds exac
 (one VM, DNS record, Dokploy server and key per server, the plan's size, the declared power state), nothing is
 orphaned (VMs without a stack, allocations without a VM), nothing is duplicated.
 
-``KILL_SWEEP=all`` sweeps every k; the default sweeps every third k from the first, and the last: every
-operation's first, middle and last steps, every resource's create or update started and finished somewhere.
+``KILL_SWEEP=all`` sweeps every k; the default sweeps the first and the last event and every second event of a
+step that changes something (create, update, delete, replace), so every operation's first, middle and last
+steps, and the steps that matter in an upgrade, a suspend and a resume (the VM's update), are killed at.
 The table is printed at the end and written to ``.state/kill-sweep-report.json``.
 """
 
@@ -73,11 +74,14 @@ def _operations(cloud: EngineCloud) -> dict[str, SweepOperation]:
     return {op.name: op for op in operations(plans, WARM_REGION)}
 
 
-def _points(count: int) -> list[int]:
-    """Every k (``KILL_SWEEP=all``), or every third from the first, and the last."""
+def _points(events: list[dict[str, Any]]) -> list[int]:
+    """Every k (``KILL_SWEEP=all``); by default the first, the last, and every second step that changes something
+    (create, update, delete, replace: steps the engine only compares, ``same``, are left out)."""
+    count = len(events)
     if os.environ.get("KILL_SWEEP") == "all":
         return list(range(1, count + 1))
-    return sorted({*range(1, count + 1, 3), count})
+    changing = [e["k"] for e in events if e["op"] not in ("same", "read", "refresh")]
+    return sorted({1, count, *changing[::2]})
 
 
 def census(service: EngineService, operation: SweepOperation, trace: Path) -> list[dict[str, Any]]:
@@ -144,7 +148,7 @@ def test_every_kill_point_converges(
     events = census(service, operation, tmp_path / "census.jsonl")
     assert events, f"{name} produced no resource events"
     records = []
-    for k in _points(len(events)):
+    for k in _points(events):
         record = kill_at(service, engine_cloud, operation, k, len(events), tmp_path / f"trace-{k}.jsonl")
         records.append(record)
         sweep_report.append(record)
