@@ -7,6 +7,7 @@ the same VM. Runs on its own local cloud (module fixture from tests/e2e/conftest
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,18 @@ def _set_state(cloud: CloudUnderTest, state: str | None) -> None:
     if state is not None:
         data["state"] = state
     path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def _declare(cloud: CloudUnderTest, slug: str, extra: str = "") -> Path:
+    """A starter tenant file for ``slug`` (``extra``: more YAML lines), its organization in Dokploy; the file."""
+    path = cloud.tenants_dir / f"{slug}.yaml"
+    path.write_text(
+        f"slug: {slug}\ndisplay_name: {slug.title()} Ltd\nplan: starter\nregion: {REGION}\n{extra}"
+        f"dokploy_organization: org_{slug}\nowner: admin@{slug}.example\n"
+    )
+    assert cloud.cloud.dokploy is not None
+    cloud.cloud.add_tenant(cloud.cloud.dokploy[0], cloud.tenant(slug))
+    return path
 
 
 def _up(cloud: CloudUnderTest) -> dict[str, Any]:
@@ -63,14 +76,9 @@ def test_a_tenant_suspended_before_its_first_setup_is_set_up_on_resume(local_clo
     applied ``state: suspended`` and tried to set Dokploy up on the VM it had just stopped, until the job failed
     for good. Now the server is registered without setup while suspended, and set up by the resume."""
     slug, org = "late", "org_late"
-    path = local_cloud.tenants_dir / f"{slug}.yaml"
-    path.write_text(
-        f"slug: {slug}\ndisplay_name: Late Ltd\nplan: starter\nregion: {REGION}\nstate: suspended\n"
-        f"dokploy_organization: {org}\nowner: admin@{slug}.example\n"
-    )
+    path = _declare(local_cloud, slug, "state: suspended\n")
     assert local_cloud.cloud.dokploy is not None
     dokploy = local_cloud.cloud.dokploy[0]
-    local_cloud.cloud.add_tenant(dokploy, local_cloud.tenant(slug))
     try:
         suspended = local_cloud.stacks.run(local_cloud.tenant(slug), "up")
         assert suspended.ok, suspended.error
@@ -98,13 +106,7 @@ def test_a_decommission_whose_vm_an_earlier_attempt_destroyed_reports_that_attem
     was refused (403: a pool-scoped token sees no such VM) and the tenant stayed failed, its DNS record, stack
     and allocation orphaned."""
     slug, org = "gone", "org_gone"
-    path = local_cloud.tenants_dir / f"{slug}.yaml"
-    path.write_text(
-        f"slug: {slug}\ndisplay_name: Gone Ltd\nplan: starter\nregion: {REGION}\n"
-        f"dokploy_organization: {org}\nowner: admin@{slug}.example\n"
-    )
-    assert local_cloud.cloud.dokploy is not None
-    local_cloud.cloud.add_tenant(local_cloud.cloud.dokploy[0], local_cloud.tenant(slug))
+    path = _declare(local_cloud, slug)
     try:
         up = local_cloud.stacks.run(local_cloud.tenant(slug), "up")
         assert up.ok, up.error
@@ -127,14 +129,8 @@ def test_a_decommission_whose_vm_an_earlier_attempt_destroyed_reports_that_attem
 def test_a_plan_change_whose_reboot_failed_is_applied_by_the_retry(local_cloud: CloudUnderTest) -> None:
     """Found by the fault soak: bpg's power cycle after a memory change got a 500, and the retry's refresh read the
     pending value as applied, so the tenant ran on its old plan for good. The retry now applies what is pending."""
-    slug, org = "grow", "org_grow"
-    path = local_cloud.tenants_dir / f"{slug}.yaml"
-    path.write_text(
-        f"slug: {slug}\ndisplay_name: Grow Ltd\nplan: starter\nregion: {REGION}\n"
-        f"dokploy_organization: {org}\nowner: admin@{slug}.example\n"
-    )
-    assert local_cloud.cloud.dokploy is not None
-    local_cloud.cloud.add_tenant(local_cloud.cloud.dokploy[0], local_cloud.tenant(slug))
+    slug = "grow"
+    path = _declare(local_cloud, slug)
     simulator = local_cloud.cloud.proxmox[REGION][0]
     try:
         up = local_cloud.stacks.run(local_cloud.tenant(slug), "up")
@@ -161,14 +157,8 @@ def test_a_vm_cloned_by_a_failed_run_goes_with_the_decommission(local_cloud: Clo
     """Found by the fault soak: the clone task's status answered 500, so bpg failed before recording the VM it had
     cloned; the tenant was then decommissioned, its destroy could not see the VM and released its id: an untagged
     orphan. The destroy now deletes such a VM when its id, pool and name prove it is the tenant's."""
-    slug, org = "stray", "org_stray"
-    path = local_cloud.tenants_dir / f"{slug}.yaml"
-    path.write_text(
-        f"slug: {slug}\ndisplay_name: Stray Ltd\nplan: starter\nregion: {REGION}\n"
-        f"dokploy_organization: {org}\nowner: admin@{slug}.example\n"
-    )
-    assert local_cloud.cloud.dokploy is not None
-    local_cloud.cloud.add_tenant(local_cloud.cloud.dokploy[0], local_cloud.tenant(slug))
+    slug = "stray"
+    path = _declare(local_cloud, slug)
     simulator = local_cloud.cloud.proxmox[REGION][0]
     try:
         simulator.faults.set_rules([{"path": r"/tasks/[^/]*qmclone[^/]*/status$", "method": "GET", "error_rate": 1.0}])
@@ -192,14 +182,8 @@ def test_the_retry_after_a_migration_reads_back_the_vm_not_its_firewall_on_the_o
     failed; the retry's refresh read the VM's firewall options on the node the state named and failed for good
     ("Configuration file 'nodes/pve1/qemu-server/<id>.conf' does not exist"). A retry now reads back the VMs
     only (bpg finds a moved VM on its node), and the up puts everything where the declaration says."""
-    slug, org = "moved", "org_moved"
-    path = local_cloud.tenants_dir / f"{slug}.yaml"
-    path.write_text(
-        f"slug: {slug}\ndisplay_name: Moved Ltd\nplan: starter\nregion: {REGION}\n"
-        f"dokploy_organization: {org}\nowner: admin@{slug}.example\n"
-    )
-    assert local_cloud.cloud.dokploy is not None
-    local_cloud.cloud.add_tenant(local_cloud.cloud.dokploy[0], local_cloud.tenant(slug))
+    slug = "moved"
+    path = _declare(local_cloud, slug)
     backend = local_cloud.cloud.proxmox[REGION][0].backend
     try:
         up = local_cloud.stacks.run(local_cloud.tenant(slug), "up")
