@@ -4,7 +4,7 @@ For the crash tests and the kill-point sweep (``tests/service_e2e/test_kill_swee
 in production (then nothing here runs):
 
 * ``DOKPLOY_CLOUD_FAILPOINT=<operation>:<k>``: right after the engine reports the ``k``-th resource event (a step
-  starting, finishing or failing) of ``<operation>`` runs (``up``, ``destroy``) in this process, SIGKILL the process
+  starting, finishing or failing) of an ``<operation>`` run (``up``, ``destroy``; counted per run), SIGKILL the process
   and every process it started (the engine, language hosts, provider plugins): nothing gets to clean up.
 * ``DOKPLOY_CLOUD_EVENT_TRACE=<file>``: append one JSON line per resource event (operation, k, what step, which
   resource); the sweep's census of the steps each operation has, and where a killed worker stopped.
@@ -15,6 +15,7 @@ at most that long after the engine wrote the event.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -30,9 +31,6 @@ from pulumi import automation as auto
 FAILPOINT_VAR = "DOKPLOY_CLOUD_FAILPOINT"
 TRACE_VAR = "DOKPLOY_CLOUD_EVENT_TRACE"
 EventHandler = Callable[[auto.EngineEvent], None]
-
-_counts: dict[str, int] = {}
-_counts_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -72,6 +70,8 @@ def watch(operation: str, on_event: EventHandler | None) -> EventHandler | None:
     if not spec and not trace:
         return on_event
     failpoint = Failpoint.parse(spec) if spec else None
+    seen = itertools.count(1)
+    lock = threading.Lock()
 
     def handle(event: auto.EngineEvent) -> None:
         if on_event is not None:
@@ -79,8 +79,8 @@ def watch(operation: str, on_event: EventHandler | None) -> EventHandler | None:
         step = resource_step(event)
         if step is None:
             return
-        with _counts_lock:
-            _counts[operation] = k = _counts.get(operation, 0) + 1
+        with lock:
+            k = next(seen)
         if trace:
             with open(trace, "a", encoding="utf-8") as out:
                 out.write(json.dumps({"operation": operation, "k": k, **step}) + "\n")

@@ -80,7 +80,7 @@ def _points(events: list[dict[str, Any]]) -> list[int]:
     count = len(events)
     if os.environ.get("KILL_SWEEP") == "all":
         return list(range(1, count + 1))
-    changing = [e["k"] for e in events if e["op"] not in ("same", "read", "refresh")]
+    changing = [k for k, e in enumerate(events, 1) if e["op"] not in ("same", "read", "refresh")]
     return sorted({1, count, *changing[::2]})
 
 
