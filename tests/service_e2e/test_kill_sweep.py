@@ -116,7 +116,8 @@ def kill_at(
         f"the worker to die at {operation.name} event {k}",
     )
     assert doomed.proc.poll() is not None, f"{operation.name} ended before event {k}: {service.job(job_id)}"
-    assert not session_members(doomed.proc.pid), "engine processes outlived the killed worker"
+    # SIGKILLed processes die asynchronously: give the kernel a moment before calling any a survivor
+    wait_for(lambda: not session_members(doomed.proc.pid), 10, "the killed worker's engine processes to die")
     events = [e for e in trace_lines(trace) if e["operation"] == operation.engine_operation]
     started = time.monotonic()
     survivor = service.start_worker_process(f"survivor-{operation.name}-{k}")
