@@ -18,6 +18,8 @@ from tests.e2e.test_tenant_lifecycle import _dokploy_servers, _resolve, _vm
 
 pytestmark = pytest.mark.engine
 SLUG, REGION, ORG = "alpha", "pve-eu1", "org_alpha"
+ACTOR = "dokploy-cloud@pve!svc"
+"""Whose tasks the tests start behind the product's back: what an earlier run of the provisioning token did."""
 
 
 def _set_state(cloud: CloudUnderTest, state: str | None) -> None:
@@ -114,8 +116,8 @@ def test_a_decommission_whose_vm_an_earlier_attempt_destroyed_reports_that_attem
         [earlier] = local_cloud.stacks.archive_before_destroy(local_cloud.tenant(slug))["archives"]
         backend = local_cloud.cloud.proxmox[REGION][0].backend
         node = backend.vms[vmid].node
-        backend.stop(node, vmid, "root@pam")
-        backend.destroy(node, vmid, "root@pam")  # what the earlier attempt's destroy did before it failed
+        backend.stop(node, vmid, ACTOR)
+        backend.destroy(node, vmid, ACTOR)  # what the earlier attempt's destroy did before it failed
         while vmid in backend.vms:
             backend.tick()
         destroyed = local_cloud.stacks.run(local_cloud.tenant(slug), "destroy")
@@ -191,7 +193,7 @@ def test_the_retry_after_a_migration_reads_back_the_vm_not_its_firewall_on_the_o
         vmid = up.outputs["vmIds"][0]
         home = backend.vms[vmid].node
         elsewhere = next(n for n in backend.nodes if n != home)
-        backend.migrate(home, vmid, elsewhere, "root@pam", online=True, with_local_disks=True)
+        backend.migrate(home, vmid, elsewhere, ACTOR, online=True, with_local_disks=True)
         while backend.vms[vmid].node != elsewhere or backend.vms[vmid].lock:
             backend.tick()
         retried = local_cloud.stacks.run(local_cloud.tenant(slug), "up", refresh=True)
