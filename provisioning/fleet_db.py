@@ -11,6 +11,7 @@ import functools
 import getpass
 import json
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -18,7 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from provisioning.audit_chain import GENESIS, Verification, record_hash, verify
 from storage import Database, is_postgres_location, open_database
 from storage.schema.fleet import audit_event, reconcile_report
 
@@ -26,6 +29,10 @@ if TYPE_CHECKING:
     from provisioning.stacks import TenantStacks
 
 FLEET_DB_VAR = "FLEET_DB"
+AUDIT_LOCK_KEY = 7245101
+"""PostgreSQL advisory lock serialising appends to the chain (SQLite's ``BEGIN IMMEDIATE`` already does)."""
+PRUNE_ACTION = "audit.prune"
+_ANCHOR = re.compile(r"anchor=([0-9a-f]{64})")
 REPORTS_KEPT = 200
 """Reports older than the newest this many (per environment) are dropped when a new one is saved."""
 
@@ -72,6 +79,8 @@ class AuditEvent:
     outcome: str
     detail: str
     request_id: str | None
+    prev_hash: str | None = None
+    hash: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,22 +106,85 @@ class FleetDatabase:
         detail: str = "",
         request_id: str | None = None,
     ) -> int:
-        """Append one event; return its id."""
+        """Append one event to the environment's hash chain; return its id."""
         with self.database.transaction(write=True) as tx:
-            result = tx.execute(
-                audit_event.insert().values(
-                    at=self.database.now(tx),
-                    env=self.env_name,
-                    actor=actor,
-                    action=action,
-                    tenant=tenant,
-                    subject=subject,
-                    outcome=outcome,
-                    detail=detail,
-                    request_id=request_id,
-                )
+            return self._append(
+                tx,
+                {
+                    "at": self.database.now(tx),
+                    "env": self.env_name,
+                    "actor": actor,
+                    "action": action,
+                    "tenant": tenant,
+                    "subject": subject,
+                    "outcome": outcome,
+                    "detail": detail,
+                    "request_id": request_id,
+                },
             )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def _append(self, tx: Connection, record: dict[str, Any]) -> int:
+        if self.database.is_postgres:  # one appender at a time, or two records would follow the same head
+            tx.execute(sa.select(sa.func.pg_advisory_xact_lock(AUDIT_LOCK_KEY)))
+        head = tx.execute(
+            sa.select(audit_event.c.hash)
+            .where(audit_event.c.env == self.env_name)
+            .order_by(audit_event.c.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        prev = head or GENESIS
+        result = tx.execute(audit_event.insert().values(**record, prev_hash=prev, hash=record_hash(record, prev)))
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def chain(self, since_id: int = 0) -> list[AuditEvent]:
+        """This environment's events after ``since_id``, oldest first (the order the chain runs in)."""
+        query = (
+            sa.select(audit_event)
+            .where(audit_event.c.env == self.env_name, audit_event.c.id > since_id)
+            .order_by(audit_event.c.id)
+        )
+        with self.database.transaction() as tx:
+            return [AuditEvent(**row._mapping) for row in tx.execute(query).all()]
+
+    def verify_chain(self) -> Verification:
+        """Recompute the chain: the oldest kept record must follow the last prune's anchor (or the genesis)."""
+        records = self.chain()
+        prunes = [e for e in records if e.action == PRUNE_ACTION]
+        found = _ANCHOR.search(prunes[-1].detail) if prunes else None
+        anchor = found.group(1) if found else GENESIS
+        return verify((e.to_json() for e in records), anchor)
+
+    def prune(self, older_than_days: float, actor: str) -> int:
+        """Delete records older than the retention period; record the anchor that keeps the rest verifiable.
+
+        Returns how many were deleted (0: nothing recorded either).
+        """
+        with self.database.transaction(write=True) as tx:
+            cutoff = self.database.now(tx) - older_than_days * 86400
+            old = audit_event.c.env == self.env_name
+            doomed = tx.execute(
+                sa.select(sa.func.count(), sa.func.max(audit_event.c.id)).where(old, audit_event.c.at < cutoff)
+            ).one()
+            count, last_id = int(doomed[0]), doomed[1]
+            if not count:
+                return 0
+            anchor = tx.execute(sa.select(audit_event.c.hash).where(audit_event.c.id == last_id)).scalar_one()
+            tx.execute(audit_event.delete().where(old, audit_event.c.id <= last_id))
+            self._append(
+                tx,
+                {
+                    "at": self.database.now(tx),
+                    "env": self.env_name,
+                    "actor": actor,
+                    "action": PRUNE_ACTION,
+                    "tenant": None,
+                    "subject": f"records up to id {last_id}",
+                    "outcome": "done",
+                    "detail": f"removed={count} older_than_days={older_than_days:g} anchor={anchor}",
+                    "request_id": None,
+                },
+            )
+            return count
 
     def events(
         self, *, tenant: str | None = None, action: str | None = None, since: float | None = None, limit: int = 200

@@ -6,6 +6,10 @@ scripts/cloudctl [--env ENV] reconcile --fix CLASS            apply CLASS's docu
 scripts/cloudctl [--env ENV] reconcile --classes              what each class means and what --fix does
 scripts/cloudctl [--env ENV] audit [--tenant T] [--action A] [--json]
                                                               the audit trail, newest first
+scripts/cloudctl [--env ENV] audit verify                     recompute the hash chain (exit 1: a record was
+                                                              modified, removed or reordered)
+scripts/cloudctl [--env ENV] audit export [--since-id N]      every record, oldest first, as JSON lines
+scripts/cloudctl [--env ENV] audit prune --older-than-days D  apply the retention period (recorded, and anchored)
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON (for machines)")
     p.add_argument("--fix", metavar="CLASS", help="apply this class's documented action, then report again")
     p.add_argument("--classes", action="store_true", help="list the finding classes and their fixes")
-    p = sub.add_parser("audit", help="the audit trail of fleet-changing actions, newest first")
+    p = sub.add_parser("audit", help="the audit trail of fleet-changing actions: list, verify, export, prune")
+    p.add_argument("verb", nargs="?", choices=("list", "verify", "export", "prune"), default="list")
+    p.add_argument("--since-id", type=int, default=0, help="export: records after this id")
+    p.add_argument("--older-than-days", type=float, help="prune: the retention period")
     p.add_argument("--tenant")
     p.add_argument("--action", help="action prefix, e.g. reconcile.fix")
     p.add_argument("--limit", type=int, default=50)
@@ -144,7 +151,34 @@ def classes_table() -> Table:
 
 
 def _audit(args: argparse.Namespace, stacks: TenantStacks, console: Console) -> int:
-    events = fleet_database(stacks).events(tenant=args.tenant, action=args.action, limit=args.limit)
+    database = fleet_database(stacks)
+    if args.verb == "verify":
+        result = database.verify_chain()
+        if result.ok:
+            console.print(
+                f"audit trail of {stacks.env_name}: {result.checked} records, chain intact; head {result.head}"
+            )
+            return 0
+        broken = result.broken
+        assert broken is not None
+        console.print(
+            f"[red]audit trail of {stacks.env_name}: record {broken.record_id} {broken.reason}; "
+            f"{result.checked} records before it verified[/]",
+            highlight=False,
+        )
+        return 1
+    if args.verb == "export":
+        for event in database.chain(args.since_id):
+            print(json.dumps(event.to_json(), sort_keys=True))
+        return 0
+    if args.verb == "prune":
+        if args.older_than_days is None or args.older_than_days < 1:
+            console.print("[red]audit prune needs --older-than-days D (at least 1)[/]", highlight=False)
+            return 2
+        removed = database.prune(args.older_than_days, default_actor())
+        console.print(f"removed {removed} records older than {args.older_than_days:g} days", highlight=False)
+        return 0
+    events = database.events(tenant=args.tenant, action=args.action, limit=args.limit)
     if args.json:
         for event in events:
             print(json.dumps(event.to_json(), sort_keys=True))

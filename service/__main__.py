@@ -24,6 +24,7 @@ from provisioning.toolchain import PROJECT_DIR, backend_url
 from service.api.app import create_app
 from service.api.context import ServiceContext
 from service.archive_purger import start_archive_purger
+from service.audit_pruner import start_audit_pruner
 from service.key_sweeper import start_key_sweeper
 from service.logs import configure_logging
 from service.metrics import Metrics, count_recovery
@@ -54,6 +55,7 @@ def start_workers(settings: Settings, metrics: Metrics, stop: threading.Event) -
         threads.append(thread)
     threads.append(start_key_sweeper(runner.stacks, settings.key_sweep_seconds, stop))
     threads.append(start_archive_purger(backups, settings.archive_purge_seconds, stop))
+    threads.append(start_audit_pruner(runner.stacks, settings.audit_retention_days, stop))
     keeper = start_warm_keeper(runner.stacks, settings.warm_pool_seconds, stop)
     if keeper is not None:
         threads.append(keeper)

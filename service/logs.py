@@ -42,6 +42,11 @@ def log_context(**fields: str | None) -> Iterator[None]:
         _CONTEXT.reset(token)
 
 
+def context_field(name: str) -> str | None:
+    """The value :func:`log_context` set for ``name`` in this thread (the request id, say), or None."""
+    return dict(_CONTEXT.get()).get(name)
+
+
 class ContextFields(logging.Filter):
     """Copies the :func:`log_context` fields and the process name onto each record."""
 

@@ -136,6 +136,9 @@ class Settings(EnvironmentSettings):
     reconcile_seconds: Seconds = Field(900.0, validation_alias="SERVICE_RECONCILE_SECONDS")
     """SERVICE_RECONCILE_SECONDS: how often workers reconcile the fleet (report only; stored for the operator
     API, the fleet exporter and ``cloudctl reconcile --fix``)."""
+    audit_retention_days: Seconds = Field(400.0, validation_alias="SERVICE_AUDIT_RETENTION_DAYS")
+    """SERVICE_AUDIT_RETENTION_DAYS: audit records older than this are pruned daily by the workers (the prune is
+    itself recorded, with the anchor that keeps the rest of the chain verifiable)."""
     warm_pool_seconds: Seconds = Field(20.0, validation_alias="SERVICE_WARM_POOL_SECONDS")
     """SERVICE_WARM_POOL_SECONDS: how often workers refill the regions' warm pools (``regions.<r>.warm_pool``)."""
     alertmanager_url: str | None = Field(None, validation_alias="SERVICE_ALERTMANAGER_URL")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from billing.adapter.store import SuspensionTimers
 from billing.decide import Decommission, Provision, Resize, Resume, Suspend
@@ -30,14 +31,29 @@ from components.spec import SpecErrors
 from service.declare import DeclarationRefused, redeclare, stored_spec
 from service.queue import AWAITING_PAYMENT, Conflict, JobQueue, NotFound
 
+if TYPE_CHECKING:
+    from service.api.audit import AuditTrail
+
 log = logging.getLogger(__name__)
 
 
 class QueueActionSink:
     """Turns billing actions into declaration changes and jobs on the service's queue."""
 
+    ACTOR = "billing:stripe-webhook"
+
     def __init__(self, queue: JobQueue, environment: Environment, timers: SuspensionTimers, max_attempts: int) -> None:
         self.queue, self.environment, self.timers, self.max_attempts = queue, environment, timers, max_attempts
+        self.audit: AuditTrail | None = None
+        """Where billing-driven changes are recorded (the API sets the fleet database's trail)."""
+
+    def _audit(self, action: str, slug: str, outcome: str, detail: str) -> None:
+        if self.audit is None:
+            return
+        try:
+            self.audit.audit(self.ACTOR, action, f"tenant {slug}", outcome, tenant=slug, detail=detail)
+        except Exception as exc:  # the change happened: say loudly that its record is missing
+            log.error("audit record %s of %s could not be written (%s: %s)", action, slug, type(exc).__name__, exc)
 
     def provision(self, action: Provision) -> None:
         """Release a held signup, or declare the paid plan (active) and apply."""
@@ -69,6 +85,9 @@ class QueueActionSink:
             return True
         job = self.queue.release_held(action.tenant, paid.spec.plan, paid.text)
         if job is not None:
+            self._audit(
+                "billing.release", action.tenant, "queued", f"paid {paid.spec.plan} x{paid.spec.servers}, job {job.id}"
+            )
             log.info(
                 "billing: payment released %s (%s x%d) as job %s",
                 action.tenant,
@@ -85,6 +104,9 @@ class QueueActionSink:
     def suspend(self, action: Suspend) -> None:
         """Arm the suspension timer; :meth:`run_due` carries it out after ``not_before``."""
         self.timers.arm(action.tenant, action.not_before, action.reason)
+        self._audit(
+            "billing.suspend-armed", action.tenant, "armed", f"not before {action.not_before:.0f}: {action.reason}"
+        )
 
     def resume(self, action: Resume) -> None:
         """Cancel a pending suspension, or undo one that happened."""
@@ -95,7 +117,8 @@ class QueueActionSink:
         """Queue destroy-and-remove of the tenant."""
         self.timers.disarm(action.tenant)
         try:
-            self.queue.submit(action.tenant, "decommission", self.max_attempts)
+            submitted = self.queue.submit(action.tenant, "decommission", self.max_attempts)
+            self._audit("billing.decommission", action.tenant, "queued", f"job {submitted.job.id}")
         except (NotFound, Conflict) as exc:
             log.warning("billing: decommission of %s skipped: %s", action.tenant, exc)
 
@@ -121,7 +144,12 @@ class QueueActionSink:
         if new.spec == spec and self.queue.get_tenant(slug).phase not in ("failed",):
             return  # already declared so: nothing to apply again
         self.queue.update_declaration(slug, new.spec.plan, new.text)
+        before, after = (
+            f"{spec.plan} x{spec.servers} {spec.state}",
+            f"{new.spec.plan} x{new.spec.servers} {new.spec.state}",
+        )
         try:
-            self.queue.submit(slug, "reapply", self.max_attempts)
+            submitted = self.queue.submit(slug, "reapply", self.max_attempts)
+            self._audit("billing.declare", slug, "queued", f"{before} -> {after}, job {submitted.job.id}")
         except Conflict as exc:  # decommissioned or cancelled meanwhile
             log.warning("billing: apply of %s not queued: %s", slug, exc)

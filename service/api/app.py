@@ -20,6 +20,7 @@ from billing.adapter.runtime import billing_runtime
 from billing.adapter.usage_report import usage_job
 from provisioning.toolchain import pulumi_command
 from service.api import backups, fleet, health, operator, signups, stripe
+from service.api.audit import audit_trail
 from service.api.context import ServiceContext
 from service.logs import log_context
 from service.settings import SettingsError
@@ -67,6 +68,8 @@ ROUTES: list[BaseRoute] = [
     APIRoute("/v1/archives", backups.list_archives, methods=["GET"], tags=["backups"]),
     APIRoute("/v1/reconcile", fleet.latest_report, methods=["GET"], tags=["fleet"]),
     APIRoute("/v1/audit", fleet.audit_events, methods=["GET"], tags=["fleet"]),
+    APIRoute("/v1/audit/export", fleet.audit_export, methods=["GET"], tags=["fleet"]),
+    APIRoute("/v1/audit/verify", fleet.audit_verify, methods=["GET"], tags=["fleet"]),
     APIRoute("/v1/jobs", operator.list_jobs, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/jobs/{job_id}", operator.get_job, methods=["GET"], tags=["operator"]),
     APIRoute("/v1/jobs/{job_id}/cancel", operator.cancel_job, methods=["POST"], tags=["operator"]),
@@ -104,6 +107,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         )
     if ctx.billing is not None:
         ctx.metrics.watch_billing(ctx.billing.sink.timers.pending)
+        ctx.billing.sink.audit = audit_trail(ctx)
     if ctx.usage is None and ctx.billing is not None:
         store = ctx.billing.store
         ctx.usage = usage_job(ctx.settings, ctx.queue, lambda slug: store.state(slug).customer, ctx.metrics)

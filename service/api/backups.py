@@ -13,8 +13,9 @@ from starlette.responses import JSONResponse
 from components.spec import SpecErrors, TenantSpec
 from provisioning.declarations import stored_tenant
 from provisioning.tenant_backups import TenantBackups
+from service.api.audit import record
 from service.api.context import ServiceContext
-from service.api.operator import Operator, _guard
+from service.api.operator import Operator, _guard, audited_job, operator_actor
 
 PROXMOX_FAILURE = "Proxmox could not be read; check PROXMOX_VE_* and the cluster, then try again"
 
@@ -47,15 +48,17 @@ def _backups(ctx: ServiceContext) -> TenantBackups:
 
 
 def _tenant(ctx: ServiceContext, slug: str) -> TenantSpec:
-    record = _guard(lambda: ctx.queue.get_tenant(slug))
+    stored = _guard(lambda: ctx.queue.get_tenant(slug))
     try:
-        return stored_tenant(slug, record.declaration, ctx.environment)
+        return stored_tenant(slug, stored.declaration, ctx.environment)
     except SpecErrors as exc:
         raise HTTPException(409, f"tenant {slug!r}'s stored declaration no longer validates: {exc}") from None
 
 
 def _queued(ctx: ServiceContext, slug: str, kind: Any, params: dict[str, Any]) -> JSONResponse:
-    submitted = _guard(lambda: ctx.queue.submit(slug, kind, ctx.settings.max_attempts, params))
+    submitted = audited_job(
+        ctx, f"operator.{kind}", slug, lambda: ctx.queue.submit(slug, kind, ctx.settings.max_attempts, params)
+    )
     return JSONResponse({"job_id": submitted.job.id, "duplicate": not submitted.created}, status_code=202)
 
 
@@ -85,10 +88,14 @@ def restore(slug: str, body: RestoreRequest, ctx: ServiceContext = Operator) -> 
 def protect(slug: str, body: ProtectRequest, ctx: ServiceContext = Operator) -> dict[str, Any]:
     """Protect (or unprotect) one of the tenant's backups; the backup as it is now."""
     tenant = _tenant(ctx, slug)
+    actor, action = operator_actor(ctx), "operator.protect" if body.protected else "operator.unprotect"
     try:
-        return _backups(ctx).protect(tenant, body.volid, body.protected).to_json()
+        backup = _backups(ctx).protect(tenant, body.volid, body.protected).to_json()
     except RuntimeError as exc:  # not the tenant's backup, or refused by Proxmox
+        record(ctx, actor, action, body.volid, "refused", tenant=slug, detail=str(exc))
         raise HTTPException(409, str(exc)) from None
+    record(ctx, actor, action, body.volid, "done", tenant=slug)
+    return backup
 
 
 def undelete(slug: str, ctx: ServiceContext = Operator) -> JSONResponse:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from billing.adapter.runtime import BillingRuntime
     from billing.adapter.usage_report import UsageJob
     from provisioning.tenant_backups import TenantBackups
+    from service.api.audit import AuditTrail
 
 
 @dataclass
@@ -35,6 +36,8 @@ class ServiceContext:
     """The VM-hours report job (runs while the app serves); None without billing and STRIPE_API_KEY."""
     backups: TenantBackups | None = None
     """Proxmox access for the backup endpoints' reads; None answers them 503."""
+    audit: AuditTrail | None = None
+    """The audit trail (default: the fleet database of ``backups``' environment; None without either)."""
 
 
 def context(request: Request) -> ServiceContext:

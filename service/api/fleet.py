@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import HTTPException
+from starlette.responses import Response
 
 from provisioning.fleet_db import FleetDatabase, fleet_database
 from service.api.context import ServiceContext
@@ -37,3 +39,16 @@ def audit_events(
     """Audit events, newest first, filtered by tenant, action prefix and time (Unix seconds)."""
     events = fleet_db(ctx).events(tenant=tenant, action=action, since=since, limit=max(1, min(limit, 1000)))
     return {"events": [e.to_json() for e in events]}
+
+
+def audit_export(since_id: int = 0, ctx: ServiceContext = Operator) -> Response:
+    """Every record after ``since_id``, oldest first, as JSON lines (with ``prev_hash`` and ``hash``)."""
+    lines = "".join(json.dumps(e.to_json(), sort_keys=True) + "\n" for e in fleet_db(ctx).chain(since_id))
+    return Response(lines, media_type="application/x-ndjson")
+
+
+def audit_verify(ctx: ServiceContext = Operator) -> dict[str, Any]:
+    """Recompute the hash chain: records checked, head hash, and the first broken record (null: intact)."""
+    result = fleet_db(ctx).verify_chain()
+    broken = None if result.broken is None else {"id": result.broken.record_id, "reason": result.broken.reason}
+    return {"ok": result.ok, "checked": result.checked, "head": result.head, "broken": broken}

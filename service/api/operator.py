@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from service.api.audit import credential_actor, record
 from service.api.context import ServiceContext, context
 from service.queue import NotFound, QueueError
 
@@ -26,6 +27,24 @@ def require_operator(request: Request) -> ServiceContext:
 
 Operator = Depends(require_operator)
 T = TypeVar("T")
+
+
+def operator_actor(ctx: ServiceContext) -> str:
+    """The audit actor of a request that passed :func:`require_operator`."""
+    return credential_actor("operator", ctx.settings.operator_token.get_secret_value())
+
+
+def audited_job(ctx: ServiceContext, action: str, slug: str, call: Callable[[], Any]) -> Any:
+    """Run ``call`` (a queue submission), recording the action and its outcome (job id, or the refusal)."""
+    try:
+        submitted = _guard(call)
+    except HTTPException as exc:
+        record(ctx, operator_actor(ctx), action, f"tenant {slug}", "refused", tenant=slug, detail=str(exc.detail))
+        raise
+    job = submitted.job
+    detail = f"job {job.id} ({job.kind}, {job.state})" + ("" if submitted.created else ", already queued")
+    record(ctx, operator_actor(ctx), action, f"tenant {slug}", "accepted", tenant=slug, detail=detail)
+    return submitted
 
 
 def _tenant_view(ctx: ServiceContext, slug: str) -> dict[str, Any]:
@@ -71,7 +90,9 @@ def decommission(slug: str, ctx: ServiceContext = Operator) -> JSONResponse:
 
     A tenant awaiting payment has no stack: its held signup is cancelled at once (200, phase decommissioned).
     """
-    submitted = _guard(lambda: ctx.queue.submit(slug, "decommission", ctx.settings.max_attempts))
+    submitted = audited_job(
+        ctx, "operator.decommission", slug, lambda: ctx.queue.submit(slug, "decommission", ctx.settings.max_attempts)
+    )
     job = submitted.job
     if job.kind != "decommission":
         return JSONResponse(
@@ -83,13 +104,21 @@ def decommission(slug: str, ctx: ServiceContext = Operator) -> JSONResponse:
 
 def reapply(slug: str, ctx: ServiceContext = Operator) -> JSONResponse:
     """Queue another ``up`` of the tenant's stack (converges drift); 202 with the job."""
-    submitted = _guard(lambda: ctx.queue.submit(slug, "reapply", ctx.settings.max_attempts))
+    submitted = audited_job(
+        ctx, "operator.reapply", slug, lambda: ctx.queue.submit(slug, "reapply", ctx.settings.max_attempts)
+    )
     return JSONResponse({"job_id": submitted.job.id, "duplicate": not submitted.created}, status_code=202)
 
 
 def cancel_job(job_id: str, ctx: ServiceContext = Operator) -> dict[str, Any]:
     """Cancel a job that has not started; 409 once it runs."""
-    return _guard(lambda: ctx.queue.cancel(job_id).public())
+    try:
+        job = _guard(lambda: ctx.queue.cancel(job_id))
+    except HTTPException as exc:
+        record(ctx, operator_actor(ctx), "operator.cancel", f"job {job_id}", "refused", detail=str(exc.detail))
+        raise
+    record(ctx, operator_actor(ctx), "operator.cancel", f"job {job_id}", "done", tenant=job.slug, detail=job.kind)
+    return job.public()
 
 
 def _guard(call: Callable[[], T]) -> T:

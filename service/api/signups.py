@@ -18,6 +18,7 @@ from ipam.store import open_store
 from provisioning import fleet_clients
 from provisioning.fleet_db import fleet_database
 from provisioning.region_choice import RegionChoice, RegionChoiceError, choose_region
+from service.api.audit import credential_actor, record
 from service.api.context import ServiceContext, context
 from service.declare import DeclarationRefused, FieldProblem
 from service.namespace import check_signup_namespace
@@ -125,6 +126,12 @@ def _record(ctx: ServiceContext, event_id: str, spec: TenantSpec, text: str) -> 
     )
     # Checked after the held signup is committed: a Provision processed meanwhile either found it held
     # and released it, or recorded the payment this check sees.
+    if submitted.created:
+        signer = credential_actor("signup-signer", ctx.settings.hmac_secret.get_secret_value())
+        detail = f"event {event_id}, plan {spec.plan}, organization {spec.dokploy_organization}, job {submitted.job.id}"
+        record(
+            ctx, signer, "signup.accepted", f"tenant {slug}", "held" if hold else "queued", tenant=slug, detail=detail
+        )
     if hold and submitted.job.state == HELD and ctx.billing is not None and ctx.billing.release_if_paid(slug):
         return Submitted(ctx.queue.get_job(submitted.job.id), submitted.created)
     return submitted

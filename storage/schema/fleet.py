@@ -23,7 +23,10 @@ audit_event = sa.Table(
     sa.Column("outcome", sa.Text, nullable=False),
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
     sa.Column("request_id", sa.Text),
+    sa.Column("prev_hash", sa.Text),
+    sa.Column("hash", sa.Text),
 )
+"""Hash-chained per environment (:mod:`provisioning.audit_chain`): ``hash`` covers the record and ``prev_hash``."""
 
 reconcile_report = sa.Table(
     "reconcile_report",

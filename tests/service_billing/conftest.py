@@ -15,6 +15,7 @@ import yaml
 from billing.adapter.runtime import BillingRuntime, billing_runtime
 from billing.stripe_api import SubscriptionSource
 from components.environment import load_environment
+from provisioning.fleet_db import FleetDatabase
 from provisioning.toolchain import PROJECT_DIR
 from service.api.app import create_app
 from service.api.context import ServiceContext
@@ -35,6 +36,7 @@ class BilledService(RunningService):
     """The running service plus its billing runtime and a way to deliver Stripe events."""
 
     billing: BillingRuntime
+    audit: FleetDatabase
 
     def deliver(self, evt: dict[str, Any], secret: str = WEBHOOK_SECRET) -> requests.Response:
         """POST ``evt`` to the webhook signed with ``secret`` via the stripe library's scheme."""
@@ -78,13 +80,16 @@ def start_billed(
     environment = load_environment(PROJECT_DIR, settings.env_name)
     billing = billing_runtime(settings, queue, environment, source)
     metrics = Metrics(queue)
-    server = ServerThread(create_app(ServiceContext(settings, queue, environment, metrics, billing=billing)))
+    audit = FleetDatabase(tmp_path / "fleet.sqlite", settings.env_name)
+    ctx = ServiceContext(settings, queue, environment, metrics, billing=billing, audit=audit)
+    server = ServerThread(create_app(ctx))
     running = BilledService(
         settings, queue, FakeEngine(tmp_path / "engine", env_name=settings.env_name), server.start(), metrics
     )
     assert billing is not None
     billing.store.record_session(session_id("acme"), "acme")
     running.billing = billing
+    running.audit = audit
     return running, server
 
 

@@ -89,6 +89,22 @@ def test_paid_checkout_releases_the_held_signup_with_the_paid_plan(
     assert len(gated.engine.effects()) == 5
 
 
+def test_the_signup_and_the_payment_that_released_it_are_in_the_audit_trail(
+    gated: BilledService, fake_stripe: FakeStripe
+) -> None:
+    job_id = _held(gated)
+    _pay(gated, fake_stripe)
+    gated.wait_job(job_id)
+    records = [(e.actor.split(":")[0], e.action, e.outcome, e.tenant) for e in gated.audit.chain()]
+    assert records == [
+        ("signup-signer", "signup.accepted", "held", "acme"),
+        ("billing", "billing.release", "queued", "acme"),
+    ]
+    release = gated.audit.chain()[-1]
+    assert "paid business x3" in release.detail and job_id in release.detail
+    assert gated.audit.verify_chain().ok
+
+
 def test_replayed_payment_has_one_effect(gated: BilledService, fake_stripe: FakeStripe) -> None:
     job_id = _held(gated)
     _pay(gated, fake_stripe)
