@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
+import limits
 from pydantic import (
     AfterValidator,
     BeforeValidator,
@@ -89,6 +90,16 @@ def _queue_url(url: str) -> str:
 
 Count = Annotated[int, BeforeValidator(_whole_number(1))]
 Seconds = Annotated[float, BeforeValidator(_seconds)]
+
+
+def _rate(value: str) -> str:
+    try:
+        limits.parse(value)
+    except ValueError:
+        raise ValueError("must be a rate such as 30/minute or '5 per second'") from None
+    return value
+
+
 Flag = Annotated[bool, BeforeValidator(_flag)]
 ServiceSecret = Annotated[SecretStr, BeforeValidator(_service_secret)]
 StripeSecret = Annotated[SecretStr, BeforeValidator(_stripe_secret)]
@@ -121,6 +132,9 @@ class Settings(EnvironmentSettings):
         16384, validation_alias="SERVICE_MAX_BODY_BYTES"
     )
     """SERVICE_MAX_BODY_BYTES: largest signup body accepted."""
+    signup_rate: Annotated[str, AfterValidator(_rate)] = Field("30/minute", validation_alias="SERVICE_SIGNUP_RATE")
+    """SERVICE_SIGNUP_RATE: signup requests accepted per source address in a moving window (``limits`` syntax,
+    e.g. ``30/minute`` or ``5 per second``); more are answered 429 with ``Retry-After``."""
     lease_seconds: Seconds = Field(30.0, validation_alias="SERVICE_LEASE_SECONDS")
     """SERVICE_LEASE_SECONDS: a job's lease; a worker silent for this long is presumed dead."""
     max_attempts: Count = Field(4, validation_alias="SERVICE_MAX_ATTEMPTS")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 
 from components.environment import Environment
+from service.api.rate_limit import SourceRateLimit
 from service.metrics import Metrics
 from service.queue import JobQueue
 from service.settings import Settings
@@ -36,8 +37,13 @@ class ServiceContext:
     """The VM-hours report job (runs while the app serves); None without billing and STRIPE_API_KEY."""
     backups: TenantBackups | None = None
     """Proxmox access for the backup endpoints' reads; None answers them 503."""
+    signup_limit: SourceRateLimit = field(init=False)
+    """``SERVICE_SIGNUP_RATE`` per source address."""
     audit: AuditTrail | None = None
     """The audit trail (default: the fleet database of ``backups``' environment; None without either)."""
+
+    def __post_init__(self) -> None:
+        self.signup_limit = SourceRateLimit("signup", self.settings.signup_rate)
 
 
 def context(request: Request) -> ServiceContext:

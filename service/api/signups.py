@@ -47,6 +47,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
 async def create_signup(request: Request) -> JSONResponse:
     """Accept a signed signup event; 202 with the job id (the same job for a repeated event)."""
     ctx = context(request)
+    ctx.signup_limit.check(request)  # before anything else: unsigned floods are counted too
     body = await read_limited(request, ctx.settings.max_body_bytes)
     try:
         verify_signature(ctx.settings.hmac_secret, request.headers.get(HEADER), body, ctx.settings.signature_window)

@@ -65,7 +65,7 @@ def test_an_untouched_chain_verifies_and_each_record_follows_the_one_before(tmp_
 )
 def test_a_modified_or_removed_record_breaks_the_chain_where_it_was(tmp_path: Path, tamper: str, reason: str) -> None:
     db = FleetDatabase(tmp_path / "fleet.sqlite", "local")
-    first, second, third = _three(db)
+    _, second, third = _three(db)
     _sql(db, tamper.format(second=second))
     result = db.verify_chain()
     assert not result.ok and result.broken is not None
@@ -116,7 +116,7 @@ def test_pruning_keeps_the_rest_verifiable_and_is_itself_recorded(tmp_path: Path
     kept = db.audit("service", "operator.reapply", "tenant acme", "accepted", tenant="acme")
     assert db.prune(30, "service:audit-retention") == 3
     records = db.chain()
-    assert [r.id for r in records][0] == kept
+    assert records[0].id == kept
     assert records[-1].action == "audit.prune" and "removed=3" in records[-1].detail
     assert db.verify_chain().ok and db.verify_chain().checked == 2
     assert db.prune(30, "service:audit-retention") == 0  # nothing more is old enough: nothing recorded
