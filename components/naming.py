@@ -36,6 +36,8 @@ VM_TYPE = "proxmoxve:index/vmLegacy:VmLegacy"
 POOL_TYPE = "proxmoxve:index/poolLegacy:PoolLegacy"
 FIREWALL_OPTIONS_TYPE = "proxmoxve:firewall/optionsLegacy:OptionsLegacy"
 FIREWALL_RULES_TYPE = "proxmoxve:firewall/rulesLegacy:RulesLegacy"
+IPFILTER_SET = "ipfilter-net0"
+"""The anti-spoofing set of a VM's first NIC: with ``ipfilter`` on, its traffic may only come from these addresses."""
 DYNAMIC_TYPE_PREFIX = "pulumi-python:dynamic/"
 """Dynamic resources are ``pulumi-python:dynamic/<module>:<name>`` (module and name below)."""
 SSH_KEY_MODULE, SSH_KEY_NAME = "ssh", "KeyPair"
@@ -43,6 +45,8 @@ ALLOCATION_MODULE, ALLOCATION_NAME = "ipam", "Allocation"
 DNS_RECORD_MODULE, DNS_RECORD_NAME = "dns", "Record"
 DOKPLOY_SERVER_MODULE, DOKPLOY_SERVER_NAME = "dokploy", "Server"
 WARM_ADOPTION_MODULE, WARM_ADOPTION_NAME = "warm", "Adoption"
+GUEST_KEYS_MODULE, GUEST_KEYS_NAME = "guest", "AuthorizedKeys"
+IP_FILTER_MODULE, IP_FILTER_NAME = "firewall", "IpFilter"
 
 
 def dynamic_type(module: str, name: str) -> str:
@@ -55,6 +59,8 @@ ALLOCATION_TYPE = dynamic_type(ALLOCATION_MODULE, ALLOCATION_NAME)
 DNS_RECORD_TYPE = dynamic_type(DNS_RECORD_MODULE, DNS_RECORD_NAME)
 DOKPLOY_SERVER_TYPE = dynamic_type(DOKPLOY_SERVER_MODULE, DOKPLOY_SERVER_NAME)
 WARM_ADOPTION_TYPE = dynamic_type(WARM_ADOPTION_MODULE, WARM_ADOPTION_NAME)
+GUEST_KEYS_TYPE = dynamic_type(GUEST_KEYS_MODULE, GUEST_KEYS_NAME)
+IP_FILTER_TYPE = dynamic_type(IP_FILTER_MODULE, IP_FILTER_NAME)
 
 # --- Proxmox tags ------------------------------------------------------------------------------------
 
@@ -191,6 +197,8 @@ ENV_FILE_VAR = "DOKPLOY_CLOUD_ENV_FILE"
 TENANTS_DIR_VAR = "DOKPLOY_CLOUD_TENANTS_DIR"
 TENANT_DECLARATION_VAR = "DOKPLOY_CLOUD_TENANT_DECLARATION"
 WARM_SERVERS_VAR = "DOKPLOY_CLOUD_WARM_SERVERS"
+KEY_ROTATION_VAR = "DOKPLOY_CLOUD_KEY_ROTATION"
+"""A rotation request's id: the run makes the tenant a new SSH key pair (see providers/ssh_keypair.py)."""
 """Comma-separated indexes of the tenant's servers whose VM came from the warm pool (set by the runner)."""
 
 

@@ -16,6 +16,7 @@ unusable because its host is off, and no Dokploy input changes, which also keeps
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from pulumi import ComponentResource, Output, Resource, ResourceOptions
 
 from components.environment import Environment, Region
 from components.naming import (
+    KEY_ROTATION_VAR,
     allocation_owner,
     allocation_pool,
     backup_job_id,
@@ -38,8 +40,10 @@ from components.tenant_vm import tenant_vm, vm_description, vm_name
 from providers.allocation import AllocationResource
 from providers.dns_record import DnsRecord, DnsRecordArgs
 from providers.dokploy_server import DokployServer, DokployServerArgs
+from providers.guest_keys import GuestKeys
 from providers.ssh_keypair import SshKeyPair
 from providers.warm_adoption import WarmAdoption
+from provisioning.vault_store import tenant_key_path, uses_vault
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,18 @@ class TenantEnvironment(ComponentResource):
             raise ValueError(f"tenant {spec.slug}: plan '{spec.plan}' is not one of {sorted(env.plans)}")
         child = ResourceOptions(parent=self)
         self.vms: list[proxmoxve.VmLegacy] = []
-        self.ssh_key = SshKeyPair(f"{name}-sshkey", {"comment": f"{env.vm_user}@{spec.slug}"}, child)
+        self.rotating = bool(os.environ.get(KEY_ROTATION_VAR))
+        vault = uses_vault()
+        self.ssh_key = SshKeyPair(
+            f"{name}-sshkey",
+            {
+                "comment": f"{env.vm_user}@{spec.slug}",
+                "rotation": os.environ.get(KEY_ROTATION_VAR) or None,
+                "backend": "vault" if vault else "state",
+                "vault_path": tenant_key_path(env.name, spec.slug) if vault else None,
+            },
+            child,
+        )
         self.suffix = random.RandomString(f"{name}-suffix", length=6, special=False, upper=False, opts=child)
         self.servers = [self._server(name, index, args) for index in range(spec.servers)]
         self.hostnames = [s.hostname for s in self.servers]
@@ -145,7 +160,7 @@ class TenantEnvironment(ComponentResource):
                         "tags": tenant_tags(spec.slug, spec.plan),
                         "disk_gb": plan.disk_gb,
                         "user": env.vm_user,
-                        "public_keys": self._authorized_keys(spec),
+                        "public_keys": self._granted_keys(spec),
                         "hostname": hostname,
                         "running": not spec.suspended,
                     },
@@ -166,6 +181,12 @@ class TenantEnvironment(ComponentResource):
             warm=index in args.warm_servers,
         )
         self.vms.append(vm)
+        guest = {"node": allocation.node, "vm_id": allocation.vmid, "user": env.vm_user, "running": not spec.suspended}
+        grant = GuestKeys(
+            f"{prefix}-keys-grant",
+            {**guest, "keys": self._granted_keys(spec), "generation": self.ssh_key.generation, "additive": True},  # type: ignore[typeddict-item]
+            ResourceOptions(parent=self, depends_on=[vm]),
+        )
         DnsRecord(
             f"{prefix}-dns",
             DnsRecordArgs(zone=env.zone, name=f"{hostname}.", type="A", content=[allocation.address], ttl=env.dns_ttl),
@@ -184,7 +205,12 @@ class TenantEnvironment(ComponentResource):
                 setup=not spec.suspended,  # a stopped VM cannot be set up: its first setup waits for the resume
                 marker=self.suffix.result.apply(lambda suffix: server_marker(env.name, spec.slug, index, suffix)),
             ),
-            ResourceOptions(parent=self, depends_on=[vm]),
+            ResourceOptions(parent=self, depends_on=[vm, grant]),
+        )
+        GuestKeys(
+            f"{prefix}-keys-revoke",
+            {**guest, "keys": self._authorized_keys(spec), "generation": self.ssh_key.generation, "cloud_init": True},  # type: ignore[typeddict-item]
+            ResourceOptions(parent=self, depends_on=[dokploy]),
         )
         return TenantServer(
             vm_id=allocation.vmid,
@@ -218,4 +244,12 @@ class TenantEnvironment(ComponentResource):
         )
 
     def _authorized_keys(self, spec: TenantSpec) -> Output[Sequence[str]]:
+        """The keys a server accepts: the tenant's current key and the declared extra keys."""
         return self.ssh_key.public_key.apply(lambda key: [key, *spec.extra_ssh_keys])
+
+    def _granted_keys(self, spec: TenantSpec) -> Output[Sequence[str]]:
+        """During a rotation (and its retries), the previous key too, until Dokploy holds the new one."""
+        if not self.rotating:
+            return self._authorized_keys(spec)
+        pair = Output.all(self.ssh_key.public_key, self.ssh_key.previous_public_key)
+        return pair.apply(lambda keys: [keys[0], *([keys[1]] if keys[1] else []), *spec.extra_ssh_keys])

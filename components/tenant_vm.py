@@ -1,7 +1,8 @@
 """The tenant VM: a ``proxmoxve.VmLegacy`` cloned from the node's template, plus its firewall.
 
 Sizing comes from the plan, the id/address/node from our allocation, SSH keys and the static
-address from cloud-init. The firewall denies inbound traffic except SSH, HTTP and HTTPS.
+address from cloud-init. The firewall denies inbound traffic except SSH, HTTP and HTTPS, and
+its IP filter lets the VM send only from its allocated address.
 Cloud-init, CPU and memory changes apply in place (bpg reboots the VM when needed); a new node from the
 allocation migrates it (``migrate=True``); only a new VM id replaces it (the clone source is read at creation
 only). A warm-pool VM (``warm``) is declared without a clone source: bpg adopts the running VM at the id.
@@ -20,9 +21,13 @@ from components.environment import Environment, Region
 from components.naming import tenant_tags
 from components.spec import Plan, TenantSpec
 from providers.allocation import AllocationResource
+from providers.ip_filter import IpFilter
 
 INBOUND_ALLOWED = (("22", "SSH"), ("80", "HTTP"), ("443", "HTTPS"))
 # Seconds bpg waits for each step; generous on real hardware, irrelevant on the simulator.
+KEYS_PATH = "initialization.userAccount.keys"
+"""The VM's cloud-init keys are set by the clone; later changes (a rotation, new extra keys) reach the running
+guest and the VM's settings through :class:`providers.guest_keys.GuestKeys`, since bpg would reboot the VM."""
 TIMEOUTS = {"timeout_clone": 1800, "timeout_create": 1800, "timeout_start_vm": 900, "timeout_reboot": 900}
 """Seconds bpg waits for each step; recovery's longest-run bound adds them up."""
 
@@ -96,7 +101,7 @@ def tenant_vm(
         # which would show as a change on every preview. The clone source only matters when the VM is made:
         # a VM that migrates to another node (whose template has another id) or outlives its template is
         # kept, never cloned again.
-        opts=ResourceOptions.merge(opts, ResourceOptions(ignore_changes=["disks[0].speed", "clone"])),
+        opts=ResourceOptions.merge(opts, ResourceOptions(ignore_changes=["disks[0].speed", "clone", KEYS_PATH])),
     )
     _firewall(name, vm, allocation, opts)
     return vm
@@ -135,6 +140,7 @@ def _firewall(name: str, vm: proxmoxve.VmLegacy, allocation: AllocationResource,
         macfilter=True,
         opts=child,
     )
+    IpFilter(f"{name}-ipfilter", {"node": allocation.node, "vm_id": vm.vm_id, "address": allocation.address}, child)
     proxmoxve.firewall.RulesLegacy(
         f"{name}-firewall-rules",
         node_name=allocation.node,

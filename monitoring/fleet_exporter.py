@@ -84,6 +84,11 @@ def families(snap: Snapshot, calls: Counter[str]) -> list[Metric]:
     for t in sorted(snap.tenants, key=lambda t: t.slug):
         if t.backups and t.slug in snap.last_backup:
             backups.add_metric([t.slug], snap.last_backup[t.slug])
+    keys = gauge(
+        "ssh_key_created_timestamp_seconds", "Unix time the tenant's current SSH key pair was made", ["tenant"]
+    )
+    for slug, created in sorted(snap.key_created.items()):
+        keys.add_metric([slug], created)
     findings = gauge("reconcile_findings", "Findings of the newest reconcile report by class", ["class"])
     if snap.report is not None:
         for cls, count in sorted(snap.report.get("by_class", {}).items()):

@@ -39,6 +39,7 @@ from provisioning.dokploy_keys import KEY_RETRY, KEY_TIMEOUT, env_tag
 from provisioning.fleet_db import fleet_database
 from provisioning.reconcile.inventory import load_declarations
 from provisioning.stacks import TenantStacks
+from provisioning.tenant_keys import NoTenantKey, key_facts
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ class Snapshot:
     node_memory: list[tuple[str, str, int, int]] = field(default_factory=list)
     """(region, node, committed MiB, total MiB)."""
     last_backup: dict[str, float] = field(default_factory=dict)
+    key_created: dict[str, float] = field(default_factory=dict)
+    """Tenant -> when its current SSH key pair was made (the rotation policy's clock)."""
     report: dict[str, Any] | None = None
     source_up: dict[str, bool] = field(default_factory=dict)
 
@@ -165,6 +168,7 @@ class FleetSources:
             ("dokploy", self._dokploy),
             *((f"proxmox:{name}", self._proxmox(name)) for name in self.environment.regions),
             ("reconcile", self._report),
+            ("keys", self._keys),
         ]
         for source, step in steps:
             try:
@@ -196,6 +200,16 @@ class FleetSources:
         ]
         if errors and not found:
             raise RuntimeError("; ".join(errors))
+
+    def _keys(self, snap: Snapshot) -> None:
+        """Each applied tenant's key age, from its stack (plain outputs, nothing decrypted)."""
+        for tenant in snap.tenants:
+            try:
+                facts = key_facts(self.stacks, tenant.slug)
+            except NoTenantKey:
+                continue  # declared, not applied yet
+            if facts.created_at is not None:
+                snap.key_created[tenant.slug] = facts.created_at
 
     def _allocations(self, snap: Snapshot) -> None:
         held = env_allocations(open_store(self.stacks.allocations_location()), self.environment.name)

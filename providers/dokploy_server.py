@@ -16,9 +16,15 @@ Decisions:
   from project, stack and resource name). ``create`` first looks for it, so a create interrupted
   after ``server.create`` adopts the row instead of making a duplicate.
 * ``server.setup`` answers 200 even when installation failed; success is decided by ``server.validate``.
-* A changed organization, key pair, server type or marker replaces (delete first: two registrations
+* A changed organization, server type or marker replaces (delete first: two registrations
   of one VM would be set up concurrently, and Cloud quota may not fit both); name, description,
   address, port, user and docker cleanup update in place (address/port/user changes re-run setup).
+* A changed key pair (a rotation) is swapped in place, never by replacement (which would drop the server's
+  deployments): the new key is registered, the server pointed at it and validated, and only then is the
+  old key removed. If the server refuses the new key, the server is pointed back at the old one and the
+  new one removed, so Dokploy can always reach the server with a key it holds.
+* ``private_key`` is the PEM, or a Vault reference (``vault:<mount>/<path>#<version>``) read only when a key
+  is registered (:mod:`provisioning.vault_store`).
 * Dokploy refuses to remove a server that still has services. ``on_services="fail"`` (default)
   makes delete fail saying so; ``"detach"`` drops it from the stack and leaves it in Dokploy.
 """
@@ -63,6 +69,7 @@ from providers.dokploy_server_rules import (
     poll_interval,
     read_outputs,
     ready_timeout,
+    rekey_needed,
     remove_outcome,
     server_fields,
     services_left_message,
@@ -72,9 +79,12 @@ from providers.dokploy_server_rules import (
     validate_wait,
     wants_setup,
 )
+from providers.ssh_keypair import private_pem
 
 __all__ = ["DEFAULTS", "DokployServer", "DokployServerArgs", "DokployServerProvider"]
 
+KEY_PROOF_SECONDS = 60.0
+"""How long a swapped-in key has to prove it logs in (``server.validate``) before the old key is restored."""
 DEFAULT_TIMEOUT = 30.0
 """Seconds per Dokploy call unless ``DOKPLOY_TIMEOUT`` says otherwise."""
 
@@ -128,10 +138,7 @@ class DokployServerProvider(ResourceProvider):
         mismatch = organization_mismatch(client.organization_active(), props["organization_id"])
         if mismatch:
             raise RuntimeError(mismatch)
-        marker = tag(props["marker"])
-        key = client.ssh_key_find(props["public_key"], marker)  # ours from an interrupted create?
-        if key is None:
-            key = client.register_ssh_key(props["name"], props["public_key"], props["private_key"], marker)
+        key = _registered_key(client, props)
         try:
             row = self._find_or_create_server(client, props, key["sshKeyId"])
             ready = False
@@ -187,8 +194,11 @@ class DokployServerProvider(ResourceProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         client = _client()
+        key_id = olds.get("ssh_key_id")
+        if rekey_needed(olds, news):
+            key_id = _swap_key(client, id_, olds, news)
         try:
-            row = client.server_update(id_, **server_fields(news, olds.get("ssh_key_id")))
+            row = client.server_update(id_, **server_fields(news, key_id))
         except DokployError as err:
             if err.message == "Server is inactive":
                 raise RuntimeError(inactive_server_message(id_)) from None
@@ -197,7 +207,7 @@ class DokployServerProvider(ResourceProvider):
         if setup_needed_on_update(olds, news):
             _ready_after_setup(client, id_, ready_timeout(news))
             ready = True
-        return UpdateResult(outputs(news, row, olds.get("ssh_key_id"), ready))
+        return UpdateResult(outputs(news, row, key_id, ready))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         client = _client()
@@ -221,6 +231,48 @@ class DokployServerProvider(ResourceProvider):
             except DokployError as err:
                 if err.status != 404:
                     raise
+
+
+def _registered_key(client: DokployClient, props: dict[str, Any]) -> dict[str, Any]:
+    """Our key for ``props``' public key: found (from an interrupted create or swap) or registered now."""
+    marker = tag(props["marker"])
+    key = client.ssh_key_find(props["public_key"], marker)
+    if key is None:
+        pem = private_pem(str(props["private_key"]))
+        key = client.register_ssh_key(props["name"], props["public_key"], pem, marker)
+    return key
+
+
+def _swap_key(client: DokployClient, server_id: str, olds: dict[str, Any], news: dict[str, Any]) -> str:
+    """Point the server at the new key with no moment where Dokploy holds no working key; the new key's id."""
+    old_key = olds.get("ssh_key_id")
+    new_key = _registered_key(client, news)["sshKeyId"]
+    if new_key == old_key:
+        return str(new_key)
+    try:
+        client.server_update(server_id, **server_fields(news, new_key))
+    except DokployError as err:
+        if err.message == "Server is inactive":
+            raise RuntimeError(inactive_server_message(server_id)) from None
+        raise
+    if olds.get("ready") and wants_setup(news):  # a server Dokploy used: prove the new key logs in
+        try:
+            client.wait_ready(server_id, timeout=KEY_PROOF_SECONDS, interval=poll_interval(KEY_PROOF_SECONDS))
+        except DokployError as err:
+            if old_key:
+                client.server_update(server_id, **server_fields(olds, old_key))
+            client.ssh_key_remove(new_key)
+            raise RuntimeError(
+                f"Dokploy could not log in to server {server_id} with the new SSH key ({err.message}); "
+                "it keeps the old key. Check that the server accepts the new key (its authorized_keys), then run again"
+            ) from None
+    if old_key:
+        try:
+            client.ssh_key_remove(old_key)
+        except DokployError as err:
+            if err.status != 404:
+                raise
+    return str(new_key)
 
 
 # -- resource ------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 
 from components.naming import contains_unknown
 from providers.wire import whole_numbers
+from provisioning.vault_store import parse_ref
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN (preview placeholder)
 DEFAULTS: dict[str, Any] = {
@@ -27,8 +28,11 @@ DEFAULTS: dict[str, Any] = {
     "setup": True,
     "ready_timeout": 600.0,
 }
-REPLACE_KEYS = ("organization_id", "public_key", "private_key_sha256", "server_type", "marker")
+REPLACE_KEYS = ("organization_id", "server_type", "marker")
+REKEY_KEYS = ("public_key", "private_key_sha256")
+"""A new key pair is swapped in place (register, point the server at it, validate, remove the old one)."""
 UPDATE_KEYS = (
+    *REKEY_KEYS,
     "name",
     "description",
     "ip_address",
@@ -92,8 +96,9 @@ FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "must be an OpenSSH 'ssh-ed25519 ...' or 'ssh-rsa ...' line (Dokploy accepts no other type)",
     ),
     "private_key": (
-        _matches(_PRIVATE_KEY),
-        "must be an unencrypted OpenSSH or RSA PEM private key with LF line endings",
+        lambda v: _matches(_PRIVATE_KEY)(v) or (isinstance(v, str) and parse_ref(v) is not None),
+        "must be an unencrypted OpenSSH or RSA PEM private key with LF line endings, or a Vault reference "
+        "vault:<mount>/<path>#<version>",
     ),
     "server_type": (lambda v: v in ("deploy", "build"), "must be 'deploy' or 'build'"),
     "description": (lambda v: v is None or isinstance(v, str), "must be a string or null"),
@@ -118,7 +123,7 @@ def field_failure(key: str, value: Any) -> str | None:
 def _normalised_keys(inputs: dict[str, Any]) -> dict[str, Any]:
     """Private key with LF line endings and one final newline; public key without surrounding blanks."""
     private, public = inputs.get("private_key"), inputs.get("public_key")
-    if isinstance(private, str) and not contains_unknown(private):
+    if isinstance(private, str) and not contains_unknown(private) and parse_ref(private) is None:
         text = private.replace("\r\n", "\n").strip("\n")
         inputs["private_key"] = text + "\n" if text else ""
     if isinstance(public, str) and not contains_unknown(public):
@@ -213,7 +218,7 @@ def outputs(inputs: dict[str, Any], row: dict[str, Any], ssh_key_id: str | None,
 def read_outputs(props: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     """The state after a refresh: ``props`` updated from Dokploy's row.
 
-    A key that is gone or swapped clears ``public_key``, so the next up replaces the registration.
+    A key that is gone or swapped clears ``public_key``, so the next up registers the declared key again.
     """
     outs = dict(props)
     outs.update(
@@ -268,6 +273,12 @@ def adopted_row_differs(row: Mapping[str, Any], fields: Mapping[str, Any]) -> bo
 def wants_setup(props: Mapping[str, Any]) -> bool:
     """Whether the resource asks for setup to run and be verified."""
     return bool(props.get("setup", True))
+
+
+def rekey_needed(olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
+    """The key pair changed (a rotation, or a key Dokploy lost): swap it in place."""
+    old, new = _comparable(dict(olds)), _comparable(dict(news))
+    return any(old.get(k) != new.get(k) for k in REKEY_KEYS) or not olds.get("ssh_key_id")
 
 
 def setup_needed_on_update(olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:

@@ -21,6 +21,8 @@ from components.naming import (
     DOKPLOY_SERVER_TYPE,
     FIREWALL_OPTIONS_TYPE,
     FIREWALL_RULES_TYPE,
+    GUEST_KEYS_TYPE,
+    IP_FILTER_TYPE,
     POOL_TYPE,
     SSH_KEY_TYPE,
     VM_TYPE,
@@ -36,10 +38,12 @@ PHASES = {
     WARM_ADOPTION_TYPE: "vm",
     FIREWALL_OPTIONS_TYPE: "firewall",
     FIREWALL_RULES_TYPE: "firewall",
+    IP_FILTER_TYPE: "firewall",
     DNS_RECORD_TYPE: "dns",
     DOKPLOY_SERVER_TYPE: "dokploy",
+    GUEST_KEYS_TYPE: "keys",
 }
-PHASE_ORDER = ("sshkey", "allocate", "pool", "vm", "firewall", "dns", "dokploy")
+PHASE_ORDER = ("sshkey", "allocate", "pool", "vm", "firewall", "dns", "keys", "dokploy")
 NO_PHASE = "-"
 """What :attr:`PhaseTracker.current` says before any phase started."""
 

@@ -63,6 +63,7 @@ class CrashSafeRunner:
         cancel: threading.Event | None = None,
         *,
         refresh: bool = False,
+        rotation: str | None = None,
     ) -> RunResult:
         """Recover from a dead run, then run; a destroy also removes the stack. Preview and refresh skip recovery.
 
@@ -79,7 +80,9 @@ class CrashSafeRunner:
         try:
             with stack_run_lock(self.stacks.stack_name(slug), cancel=cancel):
                 self.recover(tenant, cancel=cancel)
-                return self.stacks.run(tenant, operation, on_event=on_event, cancel=cancel, refresh=refresh)
+                return self.stacks.run(
+                    tenant, operation, on_event=on_event, cancel=cancel, refresh=refresh, rotation=rotation
+                )
         except StackBusy as exc:
             return failed(str(exc), "cancelled" if cancel is not None and cancel.is_set() else "transient")
         except recovery.RecoveryInterrupted as exc:

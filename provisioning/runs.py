@@ -53,10 +53,13 @@ class Runner(Protocol):
         cancel: threading.Event | None = None,
         *,
         refresh: bool = False,
+        rotation: str | None = None,
     ) -> RunResult:
         """Apply/destroy/... ``tenant``'s stack; failures come back as ``RunResult(ok=False, error=...)``.
 
         ``tenant`` is the declaration, parsed once by the caller; the run hands it to the program as is.
         Setting ``cancel`` interrupts the run soon (``error_kind="cancelled"``). ``refresh``: an ``up`` reads
         every resource back first (after a failed run, whose state may hold what was asked, not what is).
+        ``rotation``: an ``up`` that gives the tenant a new SSH key pair (a rotation request's id; the same id
+        again makes no second key).
         """

@@ -5,8 +5,8 @@
 read from the process environment or from a given mapping. Secrets are ``pydantic.SecretStr``: masked
 in ``str``, ``repr`` and errors; ``get_secret_value()`` is called only where the value is sent.
 
-:func:`environment_secrets` gives tenant runs their credentials: the process environment first, else
-the environment stack's secret config.
+:func:`environment_secrets` gives tenant runs their credentials: the process environment first, then
+Vault's ``dokploy-cloud/<env>/platform`` with the vault backend, else the environment stack's secret config.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pydantic_settings import (
 from pydantic_settings.sources.utils import parse_env_vars
 
 from provisioning.toolchain import PROJECT_DIR, pulumi_command
+from provisioning.vault_store import VaultStore, platform_path, uses_vault
 
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("settings_environ", default=None)
 """The mapping :meth:`EnvironmentSettings.from_environ` reads (None: the process environment)."""
@@ -113,6 +114,10 @@ def environment_secrets(env_name: str, engine_env: Mapping[str, str], keys: Mapp
     """
     found = {var: os.environ[var] for var in keys.values() if os.environ.get(var)}
     missing = {key: var for key, var in keys.items() if var not in found}
+    if missing and uses_vault():  # the platform credentials kept in Vault (provisioning/vault_store.py)
+        platform = VaultStore().read_latest(platform_path(env_name))
+        found.update({var: str(platform[var]) for var in missing.values() if platform.get(var)})
+        missing = {key: var for key, var in missing.items() if var not in found}
     if not missing:
         return found
     opts = auto.LocalWorkspaceOptions(

@@ -32,6 +32,7 @@ from components.naming import (
     DOKPLOY_API_KEY_VAR,
     DOKPLOY_KEY_LEDGER_VAR,
     DOKPLOY_URL_VAR,
+    KEY_ROTATION_VAR,
     PDNS_API_URL_VAR,
     PROXMOX_ENDPOINT_VAR,
     PROXMOX_INSECURE_VAR,
@@ -125,6 +126,10 @@ class TenantStacks:
             or str(STATE_DIR / f"allocations-{self.env_name}.sqlite")
         )
 
+    def cli_env(self) -> dict[str, str]:
+        """Environment for a CLI command on this environment's stacks (backend, engine settings; no credentials)."""
+        return engine_env(self._extra_env)
+
     def workspace(self) -> auto.LocalWorkspace:
         """A workspace on the project and backend, for reading stacks (no credentials in it)."""
         return auto.LocalWorkspace(
@@ -132,10 +137,14 @@ class TenantStacks:
         )
 
     def env_vars(
-        self, tenant: TenantSpec, dokploy_key: str | None = None, warm: frozenset[int] = frozenset()
+        self,
+        tenant: TenantSpec,
+        dokploy_key: str | None = None,
+        warm: frozenset[int] = frozenset(),
+        rotation: str | None = None,
     ) -> dict[str, str]:
         """Environment for a run of ``tenant``'s stack: engine settings, credentials, region endpoint, declaration,
-        and which servers came from the warm pool."""
+        which servers came from the warm pool, and the key rotation the run makes (if any)."""
         region = self.environment.regions[tenant.region]
         return engine_env(
             {
@@ -147,6 +156,7 @@ class TenantStacks:
                 **self.secrets(),
                 **({DOKPLOY_API_KEY_VAR: dokploy_key} if dokploy_key else {}),
                 **({WARM_SERVERS_VAR: ",".join(str(i) for i in sorted(warm))} if warm else {}),
+                **({KEY_ROTATION_VAR: rotation} if rotation else {}),
                 **self._extra_env,
             }
         )
@@ -190,12 +200,16 @@ class TenantStacks:
         return stack_name(self.env_name, slug)
 
     def stack(
-        self, tenant: TenantSpec, dokploy_key: str | None = None, cancel: threading.Event | None = None
+        self,
+        tenant: TenantSpec,
+        dokploy_key: str | None = None,
+        cancel: threading.Event | None = None,
+        rotation: str | None = None,
     ) -> auto.Stack:
         """Create or select ``tenant``'s stack on the project's program; its CLI runs stop once ``cancel`` is set."""
         workspace = LeanWorkspace(
             work_dir=str(PROJECT_DIR),
-            env_vars=self.env_vars(tenant, dokploy_key, self.warm_servers(tenant)),
+            env_vars=self.env_vars(tenant, dokploy_key, self.warm_servers(tenant), rotation),
             pulumi_command=pulumi_command(cancel),
         )
         return EventReadbackStack.open(self.stack_name(tenant.slug), workspace)
@@ -208,8 +222,11 @@ class TenantStacks:
         cancel: threading.Event | None = None,
         *,
         refresh: bool = False,
+        rotation: str | None = None,
     ) -> RunResult:
         """Run ``operation`` on the tenant's stack, holding its run lock (:mod:`provisioning.runlock`).
+
+        ``rotation`` (an ``up`` only): a rotation request's id; the run gives the tenant a new SSH key pair.
 
         Retries while another update holds the engine's lock. Setting ``cancel`` interrupts the run
         (:mod:`provisioning.cancel`); it then ends with ``error_kind="cancelled"``. A destroy also removes
@@ -218,7 +235,7 @@ class TenantStacks:
         started = time.monotonic()
         try:
             with stack_run_lock(self.stack_name(tenant.slug), cancel=cancel):
-                return self._run_locked(tenant, operation, on_event, cancel, started, refresh)
+                return self._run_locked(tenant, operation, on_event, cancel, started, refresh, rotation)
         except StackBusy as exc:
             return RunResult(
                 tenant.slug,
@@ -237,13 +254,14 @@ class TenantStacks:
         cancel: threading.Event | None,
         started: float,
         refresh: bool = False,
+        rotation: str | None = None,
     ) -> RunResult:
         slug, stack_name = tenant.slug, self.stack_name(tenant.slug)
 
         def attempt() -> RunResult:
             if cancel is not None and cancel.is_set():
                 raise _CancelledBeforeStart
-            return self._run_once(tenant, operation, on_event, cancel, refresh)
+            return self._run_once(tenant, operation, on_event, cancel, refresh, rotation)
 
         def failed(error: str, kind: str | None = None) -> RunResult:
             return RunResult(slug, operation, False, time.monotonic() - started, error=error, error_kind=kind)
@@ -447,6 +465,7 @@ class TenantStacks:
         on_event: EventHandler | None,
         cancel: threading.Event | None = None,
         refresh: bool = False,
+        rotation: str | None = None,
     ) -> RunResult:
         with organization_key(
             self.dokploy_platform(),
@@ -455,7 +474,8 @@ class TenantStacks:
             stack=self.stack_name(tenant.slug),
             ledger=self.key_ledger(),
         ) as key:
-            return self._operate(self.stack(tenant, key, cancel), tenant.slug, operation, on_event, refresh)
+            stack = self.stack(tenant, key, cancel, rotation if operation == "up" else None)
+            return self._operate(stack, tenant.slug, operation, on_event, refresh)
 
     @staticmethod
     def _refresh_vms(stack: auto.Stack, on_event: EventHandler | None) -> None:

@@ -49,7 +49,7 @@ from proxmoxer import ProxmoxAPI
 
 from clients.proxmox import cluster_vms
 from components.environment import Environment, Region, WarmPoolPolicy
-from components.naming import MANAGED_TAG, WARM_TAG, allocation_owner, allocation_pool
+from components.naming import IPFILTER_SET, MANAGED_TAG, WARM_TAG, allocation_owner, allocation_pool
 from components.spec import TenantSpec
 from ipam.store import Allocation, AllocationStore, PoolSpec, open_store
 from providers.allocation import placer, read_cluster
@@ -199,7 +199,7 @@ class WarmPool:
 
     def release_warm_rules(self, tenant: TenantSpec, indexes: Iterable[int], recorded_vmids: set[int]) -> None:
         """Remove the warm VM's own firewall rule from claimed servers the stack does not record yet (the
-        tenant's firewall resources then own every rule)."""
+        tenant's firewall resources then own every rule; its IP filter set, already the VM's address, is adopted)."""
         pool = allocation_pool(self.environment.name, tenant.region)
         store = self.store()
         api = None
@@ -362,6 +362,8 @@ class WarmPool:
         vm.config.put(**config)
         vm.firewall.options.put(enable=1, policy_in="DROP", policy_out="ACCEPT", ipfilter=1, macfilter=1, dhcp=0)
         vm.firewall.rules.post(type="in", action="ACCEPT", proto="tcp", dport="22", enable=1, comment=f"{WARM_TAG} ssh")
+        vm.firewall.ipset.post(name=IPFILTER_SET, comment=f"{WARM_TAG} anti-spoofing")  # ipfilter needs its address
+        vm.firewall.ipset(IPFILTER_SET).post(cidr=made.address)
         progress(f"warm pool {region.name}: starting VM {vmid}")
         recovery.wait_task(api, vm.status.start.post(), TASK_TIMEOUT)
         _wait_agent(vm)

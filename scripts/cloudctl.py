@@ -24,6 +24,9 @@
                                                                   compare stacks, Proxmox, Dokploy and DNS;
                                                                   fix one class; the audit trail
                                                                   (:mod:`scripts.cloudctl_reconcile`)
+    scripts/cloudctl [--env ENV] rotate-keys SLUG... | --due | keys
+                                                                  rotate SSH keys with no downtime; key ages
+                                                                  (:mod:`scripts.cloudctl_keys`)
 
 Every tenant file this command reads is parsed once; the runs get the parsed declaration
 (:mod:`provisioning.declarations`).
@@ -68,7 +71,7 @@ from provisioning.runner import CrashSafeRunner
 from provisioning.stacks import TenantStacks
 from provisioning.status import TenantStatus, fleet_status
 from provisioning.toolchain import PROJECT_DIR
-from scripts import cloudctl_backups, cloudctl_reconcile
+from scripts import cloudctl_backups, cloudctl_keys, cloudctl_reconcile
 from scripts.localenv import handoff
 from scripts.localenv.handoff import adopt_running_demo
 from storage.tenants import declared_tenants, service_database_url
@@ -500,6 +503,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("directory", nargs="?", type=Path, help="tenant files (default: --tenants-dir, else tenants/)")
     cloudctl_backups.add_parsers(sub)
     cloudctl_reconcile.add_parsers(sub)
+    cloudctl_keys.add_parsers(sub)
     return ap
 
 
@@ -516,7 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stacks = TenantStacks(args.env)
         directory = getattr(args, "directory", None) or args.tenants_dir or PROJECT_DIR / "tenants"
         tenants = Declared(TenantFiles(directory, stacks.environment))
-        if args.command in ("up", "preview", "refresh", "destroy", "recover", "restore", "undelete"):
+        if args.command in ("up", "preview", "refresh", "destroy", "recover", "restore", "undelete", "rotate-keys"):
             problems = service_namespace_problems(stacks, tenants)
             if problems:
                 for line in problems:
@@ -524,6 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
         if args.command in cloudctl_reconcile.COMMANDS:
             return cloudctl_reconcile.run(args, stacks, tenants.files.directory, console)
+        if args.command in cloudctl_keys.COMMANDS:
+            return cloudctl_keys.run(args, stacks, tenants.pick(getattr(args, "slugs", [])), console)
         if args.command in cloudctl_backups.COMMANDS:
             return cloudctl_backups.run(args, stacks, tenants.files, console)
         handler = {

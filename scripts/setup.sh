@@ -3,7 +3,8 @@
 #   1. Debian packages (PowerDNS for the real DNS server, PostgreSQL, Prometheus and Alertmanager,
 #      Chromium and ChromeDriver for the operator page's browser test)
 #   2. the Python virtualenv with pinned dependencies (including ruff and mypy, run by scripts/test.sh)
-#   3. the Pulumi toolchain built from the Go module proxy (CLI, language host, shims, plugins)
+#   3. the Pulumi toolchain built from the Go module proxy (CLI, language host, shims, plugins), stripe-mock
+#      and HashiCorp Vault
 # A second run with everything in place takes seconds.
 set -euo pipefail
 . "$(dirname "$0")/lib/env.sh"
@@ -47,5 +48,8 @@ bash "$PROJECT_ROOT/scripts/toolchain/install_policy_analyzer.sh"
 
 step "stripe-mock"
 bash "$PROJECT_ROOT/scripts/toolchain/build_stripe_mock.sh"
+
+step "vault (the production secrets backend; tests start it)"
+bash "$PROJECT_ROOT/scripts/toolchain/build_vault.sh"
 
 log "set-up complete in $((SECONDS - t_all))s ($(pulumi version), plugins: $(pulumi plugin ls 2>/dev/null | awk 'NR>1 && $1!="" && $1!="TOTAL" {printf "%s %s; ", $1, $3}'))"

@@ -25,6 +25,7 @@ from service.api.app import create_app
 from service.api.context import ServiceContext
 from service.archive_purger import start_archive_purger
 from service.audit_pruner import start_audit_pruner
+from service.key_rotation import start_key_rotation
 from service.key_sweeper import start_key_sweeper
 from service.logs import configure_logging
 from service.metrics import Metrics, count_recovery
@@ -56,6 +57,16 @@ def start_workers(settings: Settings, metrics: Metrics, stop: threading.Event) -
     threads.append(start_key_sweeper(runner.stacks, settings.key_sweep_seconds, stop))
     threads.append(start_archive_purger(backups, settings.archive_purge_seconds, stop))
     threads.append(start_audit_pruner(runner.stacks, settings.audit_retention_days, stop))
+    threads.append(
+        start_key_rotation(
+            queue,
+            runner.stacks,
+            settings.key_max_age_days,
+            settings.max_attempts,
+            settings.key_rotation_check_seconds,
+            stop,
+        )
+    )
     keeper = start_warm_keeper(runner.stacks, settings.warm_pool_seconds, stop)
     if keeper is not None:
         threads.append(keeper)

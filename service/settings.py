@@ -7,6 +7,7 @@ variable and what it must be, never the value.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +26,7 @@ from pydantic_core import PydanticUseDefault
 from components.naming import ALLOCATIONS_DB_VAR
 from provisioning.secrets import EnvironmentSettings, settings_problems
 from provisioning.toolchain import PROJECT_DIR
+from provisioning.vault_store import VaultError, VaultStore, platform_path, uses_vault
 
 _POSTGRES = ("postgresql://", "postgres://")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -112,6 +114,15 @@ class Settings(EnvironmentSettings):
     """SERVICE_HMAC_SECRET: shared secret signing signup webhooks."""
     operator_token: ServiceSecret = Field("", validate_default=True, validation_alias="SERVICE_OPERATOR_TOKEN")
     """SERVICE_OPERATOR_TOKEN: bearer token of the operator endpoints."""
+    breakglass_token: ServiceSecret | None = Field(None, validation_alias="SERVICE_BREAKGLASS_TOKEN")
+    """SERVICE_BREAKGLASS_TOKEN: bearer token of the break-glass role, the only one that may read a tenant's
+    private key (``GET /v1/tenants/{slug}/ssh-key``); unset, no one can. Hold it apart from the operator token."""
+    key_max_age_days: Seconds = Field(90.0, validation_alias="SERVICE_KEY_MAX_AGE_DAYS")
+    """SERVICE_KEY_MAX_AGE_DAYS: the rotation policy: tenants' SSH keys older than this are rotated by the workers
+    (a ``rotate-keys`` job), and the fleet exporter's ``dokploy_cloud_ssh_key_age_seconds`` alerts when one is
+    overdue (not rotated within a day of its due date)."""
+    key_rotation_check_seconds: Seconds = Field(3600.0, validation_alias="SERVICE_KEY_ROTATION_CHECK_SECONDS")
+    """SERVICE_KEY_ROTATION_CHECK_SECONDS: how often the workers look for keys due for rotation."""
     database_url: Annotated[str, AfterValidator(_queue_url)] = Field(
         f"sqlite:///{PROJECT_DIR / '.state' / 'service.sqlite'}", repr=False, validation_alias="SERVICE_DATABASE_URL"
     )
@@ -192,6 +203,13 @@ class Settings(EnvironmentSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _separate_breakglass_token(self) -> Settings:
+        token = self.breakglass_token
+        if token is not None and token.get_secret_value() == self.operator_token.get_secret_value():
+            raise ValueError("SERVICE_BREAKGLASS_TOKEN must differ from SERVICE_OPERATOR_TOKEN (a separate role)")
+        return self
+
     @property
     def allocations_db(self) -> str | None:
         """ALLOCATIONS_DB: the VM id / address store handed to engine runs. With a PostgreSQL queue it is
@@ -209,8 +227,30 @@ class Settings(EnvironmentSettings):
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings from ``env`` (default: the process environment); raise SettingsError."""
+    """Read the settings from ``env`` (default: the process environment); raise SettingsError.
+
+    With the vault secrets backend, a secret the environment does not set (the service's tokens and HMAC
+    secret, Stripe's keys) is read from Vault's platform path of the environment (``SERVICE_ENV``)."""
+    environ = dict(os.environ if env is None else env)
     try:
-        return Settings.from_environ(env)
+        if uses_vault(environ):
+            platform = VaultStore(environ).read_latest(platform_path(environ.get("SERVICE_ENV") or "local"))
+            environ = {**{k: str(v) for k, v in platform.items() if k in VAULT_SETTINGS}, **environ}
+    except VaultError as exc:
+        raise SettingsError(str(exc)) from None
+    try:
+        return Settings.from_environ(environ)
     except ValidationError as exc:
         raise SettingsError(settings_problems(exc, Settings)) from None
+
+
+VAULT_SETTINGS = frozenset(
+    {
+        "SERVICE_HMAC_SECRET",
+        "SERVICE_OPERATOR_TOKEN",
+        "SERVICE_BREAKGLASS_TOKEN",
+        "STRIPE_WEBHOOK_SECRET",
+        "STRIPE_API_KEY",
+    }
+)
+"""The service's secrets it may read from Vault's platform path."""

@@ -155,7 +155,11 @@ class Worker:
             if job.operation in BACKUP_OPERATIONS:
                 return self._backup_operation(job, tenant), declaration
             refresh = self._after_failure(job)
-            return self.runner.run(tenant, operation, on_event=phases, cancel=cancel, refresh=refresh), declaration
+            rotation = job.id if job.kind == "rotate-keys" else None  # the same id on every attempt: one new key
+            result = self.runner.run(
+                tenant, operation, on_event=phases, cancel=cancel, refresh=refresh, rotation=rotation
+            )
+            return result, declaration
         except Exception as exc:  # a bug or an unexpected engine failure: the job fails, the worker lives
             log.exception("worker %s: runner raised on %s", self.id, job.slug)
             return RunResult(

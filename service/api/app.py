@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from billing.adapter.runtime import billing_runtime
 from billing.adapter.usage_report import usage_job
 from provisioning.toolchain import pulumi_command
-from service.api import backups, fleet, health, operator, signups, stripe
+from service.api import backups, fleet, health, keys, operator, signups, stripe
 from service.api.audit import audit_trail
 from service.api.context import ServiceContext
 from service.logs import log_context
@@ -60,6 +60,8 @@ ROUTES: list[BaseRoute] = [
         "/v1/tenants/{slug}/decommission", operator.decommission, methods=["POST"], status_code=202, tags=["operator"]
     ),
     APIRoute("/v1/tenants/{slug}/reapply", operator.reapply, methods=["POST"], status_code=202, tags=["operator"]),
+    APIRoute("/v1/tenants/{slug}/rotate-keys", keys.rotate_keys, methods=["POST"], status_code=202, tags=["security"]),
+    APIRoute("/v1/tenants/{slug}/ssh-key", keys.read_private_key, methods=["GET"], tags=["security"]),
     APIRoute("/v1/tenants/{slug}/backups", backups.list_backups, methods=["GET"], tags=["backups"]),
     APIRoute("/v1/tenants/{slug}/backups", backups.back_up, methods=["POST"], status_code=202, tags=["backups"]),
     APIRoute("/v1/tenants/{slug}/backups/protect", backups.protect, methods=["POST"], tags=["backups"]),

@@ -33,7 +33,7 @@ class TenantPhase(StrEnum):
     CANCELLED = "cancelled"
 
 
-JobKind = Literal["signup", "reapply", "decommission", "backup", "restore", "undelete"]
+JobKind = Literal["signup", "reapply", "decommission", "backup", "restore", "undelete", "rotate-keys"]
 OPERATION: dict[str, str] = {
     "signup": "up",
     "reapply": "up",
@@ -41,6 +41,7 @@ OPERATION: dict[str, str] = {
     "backup": "backup",
     "restore": "restore",
     "undelete": "undelete",
+    "rotate-keys": "up",
 }
 DATA_OPERATIONS = ("backup", "restore")
 """Operations on a ready tenant's data: they leave its phase and outputs as they are."""

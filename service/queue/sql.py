@@ -264,7 +264,7 @@ class SqlQueue:
                 raise Conflict(f"tenant {slug!r} is {tenant.phase}")
             if tenant.phase == AWAITING_PAYMENT:
                 return self._drop_held(tx, slug, kind, tenant.last_job_id, now)
-            if kind in DATA_OPERATIONS and tenant.phase != TenantPhase.READY:
+            if (kind in DATA_OPERATIONS or kind == "rotate-keys") and tenant.phase != TenantPhase.READY:
                 raise Conflict(f"tenant {slug!r} is {tenant.phase}; a {kind} needs a ready tenant")
             operation = OPERATION[kind]
             pending = (

@@ -100,7 +100,14 @@ class Simulator:
             self.served[(method, hit[0])] += 1
         world = bool(info and info.get("permissions", {}).get("user") == "world")
         authid, ticket = ("", False) if world else self._authenticate(method, headers)
-        if hit is None or info is None or ((method, hit[0]) not in ROUTES and hit[0] != "/access/ticket"):
+        if hit is None or info is None:
+            raise E.NotImplementedPath(f"Method '{method} {rel}' not implemented")
+        if (method, hit[0]) not in ROUTES and hit[0] != "/access/ticket":
+            # PVE checks a method's permissions before it runs: a caller the schema's check refuses gets the 403
+            # a real cluster gives, even where the simulator does not implement the method itself.
+            refused = _merge(hit[1], query, b"" if uploading else body, headers.get("content-type", ""))
+            with self.backend.lock:
+                check_method(info, authid, refused, self.backend.access)
             raise E.NotImplementedPath(f"Method '{method} {rel}' not implemented")
         template, path_params = hit
         uploads: dict[str, multipart.Upload] = {}

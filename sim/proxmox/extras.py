@@ -6,6 +6,7 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from . import exceptions as E
+from . import firewall_eval
 from .core import BackendCore
 from .entities import GiB, MiB, Pool, Vm
 
@@ -293,6 +294,18 @@ class ExtrasMixin(BackendCore):
     def firewall(self, node: str, vmid: int) -> dict[str, Any]:
         with self.lock:
             return self.vm(node, vmid).firewall
+
+    def packet_verdict(self, vmid: int, source: str, proto: str, dport: int) -> str:
+        """What the VM's firewall does with an inbound packet (:func:`sim.proxmox.firewall_eval.inbound`)."""
+        with self.lock:
+            vm = self.vms[vmid]
+            return firewall_eval.inbound(vm.firewall, str(vm.config.get("net0", "")), source, proto, dport)
+
+    def may_send_from(self, vmid: int, source: str) -> bool:
+        """Whether the VM may send with source address ``source`` (its IP filter)."""
+        with self.lock:
+            vm = self.vms[vmid]
+            return firewall_eval.outbound_source_allowed(vm.firewall, str(vm.config.get("net0", "")), source)
 
     # --- shared world ----------------------------------------------------------------------------
     def guest_files(self, vm: Any) -> dict[str, str]:

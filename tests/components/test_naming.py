@@ -57,6 +57,8 @@ def test_dynamic_type_tokens_are_the_ones_the_provider_classes_register() -> Non
     from providers.allocation import AllocationResource
     from providers.dns_record import DnsRecord
     from providers.dokploy_server import DokployServer
+    from providers.guest_keys import GuestKeys
+    from providers.ip_filter import IpFilter
     from providers.ssh_keypair import SshKeyPair
 
     for cls, token in (
@@ -64,6 +66,8 @@ def test_dynamic_type_tokens_are_the_ones_the_provider_classes_register() -> Non
         (DnsRecord, naming.DNS_RECORD_TYPE),
         (DokployServer, naming.DOKPLOY_SERVER_TYPE),
         (SshKeyPair, naming.SSH_KEY_TYPE),
+        (GuestKeys, naming.GUEST_KEYS_TYPE),
+        (IpFilter, naming.IP_FILTER_TYPE),
     ):
         assert f"pulumi-python:{cls._resource_type_name}" == token  # how pulumi.dynamic.Resource names its type
 

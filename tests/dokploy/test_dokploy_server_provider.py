@@ -122,12 +122,57 @@ def test_read_detects_out_of_band_changes_and_deletion(env: None, vm: Any, props
     assert gone.id == "" and gone.outs == {}
 
 
-def test_read_turns_a_deleted_key_into_a_replacement(env: None, vm: Any, props: dict, client: DokployClient) -> None:
+def test_a_key_deleted_in_dokploy_is_registered_again_in_place(
+    env: None, vm: Any, props: dict, client: DokployClient
+) -> None:
     provider = DokployServerProvider()
     created = provider.create(props)
     client.ssh_key_remove(created.outs["ssh_key_id"])
     refreshed = provider.read(created.id, created.outs)
-    assert "public_key" in provider.diff(created.id, refreshed.outs, props).replaces
+    diff = provider.diff(created.id, refreshed.outs, props)
+    assert diff.changes and diff.replaces == []  # never a replacement: it would drop the server's deployments
+    updated = provider.update(created.id, refreshed.outs, props)
+    row = client.server_one(created.id)
+    assert row["sshKeyId"] == updated.outs["ssh_key_id"] is not None
+    assert client.server_validate(created.id)["isSwarmInstalled"] is True
+
+
+def _rekeyed(props: dict, pair: tuple[str, str]) -> dict:
+    """``props`` with another key pair (what a rotation declares)."""
+    news, failures = check_inputs({**props, "public_key": pair[1], "private_key": pair[0]})
+    assert failures == []
+    return news
+
+
+def _key_ids(client: DokployClient) -> list[str]:
+    return [k["sshKeyId"] for k in client.ssh_key_all()]
+
+
+def test_a_rotated_key_is_swapped_in_place_and_the_old_one_removed(
+    env: None, world: MutableGuestWorld, vm: Any, keys: list, props: dict, client: DokployClient
+) -> None:
+    provider = DokployServerProvider()
+    created = provider.create(props)
+    world.put(guest(101, ADDRESS, [keys[0][1], keys[1][1]]))  # the server accepts both, as the grant stage leaves it
+    diff = provider.diff(created.id, created.outs, _rekeyed(props, keys[1]))
+    assert diff.changes and diff.replaces == []
+    updated = provider.update(created.id, created.outs, _rekeyed(props, keys[1]))
+    row = client.server_one(created.id)
+    assert row["serverId"] == created.id and row["sshKeyId"] == updated.outs["ssh_key_id"] != created.outs["ssh_key_id"]
+    assert _key_ids(client) == [row["sshKeyId"]]  # the old key is gone from Dokploy
+    assert client.server_validate(created.id)["isSwarmInstalled"] is True
+
+
+def test_a_new_key_the_server_refuses_is_rolled_back_and_dokploy_keeps_the_old_one(
+    env: None, vm: Any, keys: list, props: dict, client: DokployClient
+) -> None:
+    provider = DokployServerProvider()
+    created = provider.create(props)  # the server accepts keys[0] only
+    with pytest.raises(RuntimeError, match=r"could not log in .* with the new SSH key.*keeps the old key"):
+        provider.update(created.id, created.outs, _rekeyed(props, keys[1]))
+    assert client.server_one(created.id)["sshKeyId"] == created.outs["ssh_key_id"]
+    assert _key_ids(client) == [created.outs["ssh_key_id"]]
+    assert client.server_validate(created.id)["isSwarmInstalled"] is True
 
 
 def test_update_moves_the_address_and_re_verifies(

@@ -148,10 +148,11 @@ def test_replaces_is_a_subset_of_changes_and_follows_the_rules(a: dict[str, Any]
     assert set(result["replaces"]) <= set(REPLACE_KEYS)
     assert ("organization_id" in result["replaces"]) == (old["organization_id"] != new["organization_id"])
     key_changed = key_fingerprint(old["private_key"]) != key_fingerprint(new["private_key"])
-    assert ("private_key_sha256" in result["replaces"]) == key_changed
-    for in_place in ("ip_address", "port", "username", "name"):
+    assert ("private_key_sha256" in result["changed"]) == key_changed  # a new key is swapped in place
+    for in_place in ("ip_address", "port", "username", "name", "public_key", "private_key_sha256"):
         assert in_place not in result["replaces"]
-        assert (in_place in result["changed"]) == (old[in_place] != new[in_place])
+        if in_place in old:
+            assert (in_place in result["changed"]) == (old[in_place] != new[in_place])
     assert result["delete_before_replace"] == bool(result["replaces"])
 
 

@@ -63,3 +63,31 @@ def test_check_is_idempotent_or_names_the_property(comment: str) -> None:
         assert {prop for prop, _ in failures} == {"comment"}
     else:
         assert check_inputs(inputs) == (inputs, [])
+
+
+def test_a_new_rotation_id_makes_a_new_key_in_place_and_remembers_the_previous_one() -> None:
+    provider = SshKeyPairProvider()
+    created = provider.create(check_inputs({"comment": "dokploy@acme"})[0]).outs
+    assert created["generation"] == 1 and created["previous_public_key"] is None
+    news = check_inputs({"comment": "dokploy@acme", "rotation": "r1"})[0]
+    diff = provider.diff(created["fingerprint"], created, news)
+    assert diff.changes and diff.replaces == []
+    rotated = provider.update(created["fingerprint"], created, news).outs
+    assert rotated["private_key"] != created["private_key"] and rotated["fingerprint"] != created["fingerprint"]
+    assert rotated["previous_public_key"] == created["public_key"]
+    assert rotated["generation"] == 2 and rotated["rotation"] == "r1" and rotated["created_at"] >= created["created_at"]
+    # the same id again (a retry), or none (an ordinary run): nothing to do
+    assert not provider.diff(created["fingerprint"], rotated, news).changes
+    plain = check_inputs({"comment": "dokploy@acme"})[0]
+    assert not provider.diff(created["fingerprint"], rotated, plain).changes
+    kept = provider.update(created["fingerprint"], rotated, {**plain, "comment": "ops@acme"}).outs
+    assert kept["private_key"] == rotated["private_key"] and kept["rotation"] == "r1"
+
+
+def test_check_names_a_bad_rotation_id_and_a_vault_backend_without_a_path() -> None:
+    _, failures = check_inputs({"comment": "", "rotation": "two words"})
+    assert [prop for prop, _ in failures] == ["rotation"]
+    _, failures = check_inputs({"comment": "", "backend": "vault"})
+    assert [prop for prop, _ in failures] == ["vault_path"]
+    _, failures = check_inputs({"comment": "", "backend": "s3"})
+    assert [prop for prop, _ in failures] == ["backend"]

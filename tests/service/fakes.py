@@ -75,11 +75,14 @@ class FakeEngine:
         cancel: threading.Event | None = None,
         *,
         refresh: bool = False,
+        rotation: str | None = None,
     ) -> RunResult:
         """Apply or destroy the fake stack of ``tenant``; a set ``cancel`` stops it before the next resource
         (``refresh`` is recorded as a ``refresh <slug>`` effect)."""
         if refresh:
             self._effect(f"refresh {tenant.slug}")
+        if rotation:
+            self._effect(f"rotate {tenant.slug} {rotation}")
         started, slug = time.monotonic(), tenant.slug
         fault = self._take_fault(slug)
         if operation == "destroy":

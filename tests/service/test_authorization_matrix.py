@@ -36,7 +36,8 @@ from tests.billing.conftest import sign as sign_stripe
 from tests.service.conftest import HMAC_SECRET, OPERATOR_TOKEN, service_env
 from tests.service_billing.conftest import PRICES
 
-CALLERS = ("nobody", "wrong-bearer", "operator", "signer", "wrong-signer", "stripe", "wrong-stripe")
+CALLERS = ("nobody", "wrong-bearer", "operator", "break-glass", "signer", "wrong-signer", "stripe", "wrong-stripe")
+BREAKGLASS_TOKEN = "test-break-glass-token-9876543210"
 OPERATOR_ONLY = frozenset({"operator"})
 PUBLIC = frozenset(CALLERS)
 MATRIX: dict[tuple[str, str], frozenset[str]] = {
@@ -47,6 +48,8 @@ MATRIX: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/tenants/{slug}"): OPERATOR_ONLY,
     ("POST", "/v1/tenants/{slug}/decommission"): OPERATOR_ONLY,
     ("POST", "/v1/tenants/{slug}/reapply"): OPERATOR_ONLY,
+    ("POST", "/v1/tenants/{slug}/rotate-keys"): OPERATOR_ONLY,
+    ("GET", "/v1/tenants/{slug}/ssh-key"): frozenset({"break-glass"}),
     ("GET", "/v1/tenants/{slug}/backups"): OPERATOR_ONLY,
     ("POST", "/v1/tenants/{slug}/backups"): OPERATOR_ONLY,
     ("POST", "/v1/tenants/{slug}/backups/protect"): OPERATOR_ONLY,
@@ -87,6 +90,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
         "SERVICE_BILLING_CONFIG": str(tmp_path / "billing.yaml"),
         "SERVICE_BILLING_DB": str(tmp_path / "billing.sqlite"),
         "SERVICE_SIGNUP_RATE": "1000/minute",
+        "SERVICE_BREAKGLASS_TOKEN": BREAKGLASS_TOKEN,
     }
     settings = load_settings(env)
     queue = open_queue(settings.database_url)
@@ -123,6 +127,8 @@ def _request(caller: str, method: str, path: str) -> dict[str, object]:
         headers["Authorization"] = "Bearer not-the-operator-token-at-all"
     elif caller == "operator":
         headers["Authorization"] = f"Bearer {OPERATOR_TOKEN}"
+    elif caller == "break-glass":
+        headers["Authorization"] = f"Bearer {BREAKGLASS_TOKEN}"
     elif caller in ("signer", "wrong-signer"):
         secret = HMAC_SECRET if caller == "signer" else "a-guessed-hmac-secret-0123456789"
         headers[HEADER] = sign_signup(SecretStr(secret), body)
@@ -140,7 +146,7 @@ def _turned_away(status: int, method: str, path: str) -> bool:
         return status == 400
     if path.startswith("/ui"):
         return status in (303, 401)
-    return status == 401
+    return status in (401, 403)
 
 
 @pytest.mark.parametrize("caller", CALLERS)
@@ -156,6 +162,7 @@ def test_every_route_turns_away_every_caller_it_does_not_name(client: TestClient
         if caller not in allowed and not refused:
             wrong.append(f"{method} {path}: {caller} got through ({response.status_code} {response.text[:80]})")
         assert OPERATOR_TOKEN not in response.text and HMAC_SECRET not in response.text
+        assert BREAKGLASS_TOKEN not in response.text
     assert not wrong, "\n".join(wrong)
 
 

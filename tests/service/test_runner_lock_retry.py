@@ -31,7 +31,7 @@ def stacks(monkeypatch: pytest.MonkeyPatch) -> TenantStacks:
 def _attempts(monkeypatch: pytest.MonkeyPatch, stacks: TenantStacks, locked_times: int) -> list[int]:
     calls: list[int] = []
 
-    def run_once(tenant, operation, on_event, cancel=None, refresh=False):  # type: ignore[no-untyped-def]
+    def run_once(tenant, operation, on_event, cancel=None, refresh=False, rotation=None):  # type: ignore[no-untyped-def]
         calls.append(1)
         if len(calls) <= locked_times:
             raise _locked()
@@ -64,7 +64,7 @@ def test_a_cancelled_run_stops_waiting_for_the_lock(stacks: TenantStacks, monkey
     cancel = threading.Event()
     calls: list[int] = []
 
-    def run_once(tenant, operation, on_event, cancel_=None, refresh=False):  # type: ignore[no-untyped-def]
+    def run_once(tenant, operation, on_event, cancel_=None, refresh=False, rotation=None):  # type: ignore[no-untyped-def]
         calls.append(1)
         cancel.set()  # the worker lost its lease while the stack was locked
         raise _locked()

@@ -28,6 +28,9 @@ class Expected:
     vm_status: str = "running"
     memory_mb: int | None = None
     phase: str = "ready"
+    rotated: bool = False
+    """The tenant's key was rotated: Dokploy holds a key other than the one it had, and the servers accept only
+    it; and at the kill, Dokploy could still log in to every server (:func:`dokploy_logins`)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,39 @@ def warm_vm_ready(service: EngineService, body: dict[str, Any]) -> None:
     assert any(vm.state == "ready" for vm in pool.vms(body["region"])), "the warm pool has no ready VM"
 
 
+def rotate(service: EngineService, body: dict[str, Any]) -> str:
+    """Remember the key Dokploy holds now; queue the rotation as the operator's endpoint does."""
+    body["_keys_before"] = dokploy_public_keys(service.cloud, body["organization_id"])
+    answer = service.op("POST", f"/v1/tenants/{body['slug']}/rotate-keys")
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["job_id"])
+
+
+def dokploy_public_keys(cloud: EngineCloud, org: str) -> set[str]:
+    """``type base64`` of the keys the organization's Dokploy servers use."""
+    backend = cloud.dokploy
+    with backend.lock:
+        return {
+            " ".join(backend.ssh_keys[s.ssh_key_id].public_key.split()[:2])
+            for s in backend.servers.values()
+            if s.organization_id == org and s.ssh_key_id in backend.ssh_keys
+        }
+
+
+def dokploy_logins(cloud: EngineCloud, org: str) -> list[str]:
+    """Why Dokploy cannot log in to each of the organization's servers right now (empty: it can to all)."""
+    from sim.dokploy.exceptions import TRPCError
+
+    backend, failures = cloud.dokploy, []
+    with backend.lock:
+        for server in [s for s in backend.servers.values() if s.organization_id == org]:
+            try:
+                backend.ssh_connect(server)
+            except TRPCError as err:
+                failures.append(f"{server.server_id}: {err.message}")
+    return failures
+
+
 def operations(plans: dict[str, int], warm_region: str) -> list[SweepOperation]:
     """The swept operations; ``plans`` maps a plan to its memory (MiB); ``warm_region`` keeps a warm pool."""
     return [
@@ -128,6 +164,7 @@ def operations(plans: dict[str, int], warm_region: str) -> list[SweepOperation]:
         ),
         SweepOperation("resume", "up", {}, suspended, lambda s, b: change(s, b["slug"], state="active"), Expected(1)),
         SweepOperation("decommission", "destroy", {}, provisioned, decommission, Expected(0, phase="decommissioned")),
+        SweepOperation("rotate-keys", "up", {}, provisioned, rotate, Expected(1, rotated=True)),
     ]
 
 
@@ -158,6 +195,20 @@ def violations(
             broken.append(f"VM {vm.vmid} has {vm.memory_mb} MiB, the plan {expected.memory_mb}")
     if not all(s["installed"] for s in seen.servers):
         broken.append("a Dokploy server without its setup")
+    if expected.rotated:
+        now = dokploy_public_keys(cloud, org)
+        if now & set(body.get("_keys_before", ())):
+            broken.append("Dokploy still uses the key from before the rotation")
+        accepted = {
+            " ".join(k.split()[:2])
+            for g in cloud.proxmox().world_guests()
+            for k in g["ssh_keys"]
+            if g["vmid"] in {vm.vmid for vm in seen.vms}
+        }
+        if accepted != now:
+            broken.append(f"the servers accept {len(accepted)} keys, not exactly Dokploy's new one")
+        if login := dokploy_logins(cloud, org):
+            broken.append(f"Dokploy cannot log in: {login}")
     phase = service.tenant(slug)["phase"]
     if phase != expected.phase:
         broken.append(f"tenant phase {phase}, expected {expected.phase}")

@@ -6,7 +6,9 @@ starts, a worker process runs the operation's job with ``DOKPLOY_CLOUD_FAILPOINT
 and its engine processes right after the k-th event, and a new worker process takes the job over once the
 lease lapses. Every point must converge: the job succeeds, the tenant holds exactly what its declaration says
 (one VM, DNS record, Dokploy server and key per server, the plan's size, the declared power state), nothing is
-orphaned (VMs without a stack, allocations without a VM), nothing is duplicated.
+orphaned (VMs without a stack, allocations without a VM), nothing is duplicated. A key rotation must also leave
+Dokploy able to log in to every server at the moment of the kill, and end with the servers accepting only the
+new key Dokploy holds.
 
 ``KILL_SWEEP=all`` sweeps every k; the default sweeps the first and the last event and every second event of a
 step that changes something (create, update, delete, replace), so every operation's first, middle and last
@@ -34,6 +36,7 @@ from tests.service_e2e.sweep import (
     SweepRecord,
     describe_recovery,
     describe_step,
+    dokploy_logins,
     operations,
     run_here,
     violations,
@@ -119,12 +122,14 @@ def kill_at(
     # SIGKILLed processes die asynchronously: give the kernel a moment before calling any a survivor
     wait_for(lambda: not session_members(doomed.proc.pid), 10, "the killed worker's engine processes to die")
     events = [e for e in trace_lines(trace) if e["operation"] == operation.engine_operation]
+    at_kill = dokploy_logins(cloud, body["organization_id"]) if operation.expected.rotated else []
     started = time.monotonic()
     survivor = service.start_worker_process(f"survivor-{operation.name}-{k}")
     try:
         job = service.wait_job(job_id)
         settled = time.monotonic() - started
         broken, seen = violations(cloud, service, body, job, operation.expected)
+        broken += [f"at the kill, Dokploy could not log in: {failure}" for failure in at_kill]
         recovery = describe_recovery(survivor.recovery_reports())
     finally:
         survivor.stop()
@@ -141,7 +146,9 @@ def kill_at(
     )
 
 
-@pytest.mark.parametrize("name", ["signup", "warm-claim", "upgrade", "suspend", "resume", "decommission"])
+@pytest.mark.parametrize(
+    "name", ["signup", "warm-claim", "upgrade", "suspend", "resume", "decommission", "rotate-keys"]
+)
 def test_every_kill_point_converges(
     name: str, engine_cloud: EngineCloud, service: EngineService, sweep_report: list[SweepRecord], tmp_path: Path
 ) -> None:
