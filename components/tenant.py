@@ -40,7 +40,7 @@ from components.tenant_vm import tenant_vm, vm_description, vm_name
 from providers.allocation import AllocationResource
 from providers.dns_record import DnsRecord, DnsRecordArgs
 from providers.dokploy_server import DokployServer, DokployServerArgs
-from providers.guest_keys import GuestKeys
+from providers.guest_keys import GuestKeys, GuestKeysArgs
 from providers.ssh_keypair import SshKeyPair
 from providers.warm_adoption import WarmAdoption
 from provisioning.vault_store import tenant_key_path, uses_vault
@@ -181,10 +181,24 @@ class TenantEnvironment(ComponentResource):
             warm=index in args.warm_servers,
         )
         self.vms.append(vm)
-        guest = {"node": allocation.node, "vm_id": allocation.vmid, "user": env.vm_user, "running": not spec.suspended}
+
+        def guest_keys(
+            keys: Output[Sequence[str]], *, additive: bool = False, cloud_init: bool = False
+        ) -> GuestKeysArgs:
+            return GuestKeysArgs(
+                node=allocation.node,
+                vm_id=allocation.vmid,
+                user=env.vm_user,
+                running=not spec.suspended,
+                keys=keys,
+                generation=self.ssh_key.generation,
+                additive=additive,
+                cloud_init=cloud_init,
+            )
+
         grant = GuestKeys(
             f"{prefix}-keys-grant",
-            {**guest, "keys": self._granted_keys(spec), "generation": self.ssh_key.generation, "additive": True},  # type: ignore[typeddict-item]
+            guest_keys(self._granted_keys(spec), additive=True),
             ResourceOptions(parent=self, depends_on=[vm]),
         )
         DnsRecord(
@@ -209,7 +223,7 @@ class TenantEnvironment(ComponentResource):
         )
         GuestKeys(
             f"{prefix}-keys-revoke",
-            {**guest, "keys": self._authorized_keys(spec), "generation": self.ssh_key.generation, "cloud_init": True},  # type: ignore[typeddict-item]
+            guest_keys(self._authorized_keys(spec), cloud_init=True),
             ResourceOptions(parent=self, depends_on=[dokploy]),
         )
         return TenantServer(

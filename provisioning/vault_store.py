@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import hvac  # type: ignore[import-untyped]
+import hvac  # type: ignore[import-untyped]  # hvac ships no type hints
 import requests
 from hvac import exceptions as vault_errors
 

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import hvac  # type: ignore[import-untyped]
+import hvac  # type: ignore[import-untyped]  # hvac ships no type hints
 import requests
 
 from provisioning.toolchain import PROJECT_DIR, TOOLS_DIR
