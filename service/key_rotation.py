@@ -21,7 +21,7 @@ from provisioning.tenant_keys import KeyFacts, NoTenantKey, key_facts
 from service.declare import stored_spec
 from service.periodic import start_periodic
 from service.queue import JobQueue, QueueError
-from service.queue.base import TenantPhase
+from service.queue.base import ROTATION_PARAMS, TenantPhase
 
 log = logging.getLogger(__name__)
 ACTOR = "service:key-rotation-policy"
@@ -58,7 +58,7 @@ def rotate_due(queue: JobQueue, stacks: TenantStacks, max_age_days: float, max_a
     queued = []
     for slug, age in due_for_rotation(queue, stacks, max_age_days):
         try:
-            submitted = queue.submit(slug, "rotate-keys", max_attempts)
+            submitted = queue.submit(slug, "rotate-keys", max_attempts, ROTATION_PARAMS)
         except QueueError as exc:
             log.warning("key rotation of %s not queued: %s", slug, exc)
             continue

@@ -23,6 +23,7 @@ from service.api.context import ServiceContext, context
 from service.api.operator import Operator, audited_job, operator_actor
 from service.declare import stored_spec
 from service.queue import NotFound
+from service.queue.base import ROTATION_PARAMS
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -40,7 +41,10 @@ def rotate_keys(slug: str, ctx: ServiceContext = Operator) -> JSONResponse:
         )
         raise HTTPException(409, detail)
     submitted = audited_job(
-        ctx, "operator.rotate-keys", slug, lambda: ctx.queue.submit(slug, "rotate-keys", ctx.settings.max_attempts)
+        ctx,
+        "operator.rotate-keys",
+        slug,
+        lambda: ctx.queue.submit(slug, "rotate-keys", ctx.settings.max_attempts, ROTATION_PARAMS),
     )
     return JSONResponse({"job_id": submitted.job.id, "duplicate": not submitted.created}, status_code=202)
 

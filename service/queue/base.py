@@ -43,6 +43,8 @@ OPERATION: dict[str, str] = {
     "undelete": "undelete",
     "rotate-keys": "up",
 }
+ROTATION_PARAMS = {"rotate_keys": True}
+"""A rotate-keys job's parameters: an ``up`` like a reapply's, told apart so one never stands in for the other."""
 DATA_OPERATIONS = ("backup", "restore")
 """Operations on a ready tenant's data: they leave its phase and outputs as they are."""
 UNFINISHED = (JobState.QUEUED, JobState.RUNNING)

@@ -28,6 +28,18 @@ def test_rotate_keys_queues_one_rotation_that_reaches_the_run_with_its_id(servic
     assert service.op("GET", "/v1/tenants/acme").json()["phase"] == "ready"
 
 
+def test_a_queued_reapply_does_not_swallow_a_rotation(service: RunningService, queue: JobQueue) -> None:
+    service.start_workers(1)
+    _ready(service, "acme")
+    service.stop_workers()  # nothing runs: both jobs stay queued
+    reapply = service.op("POST", "/v1/tenants/acme/reapply").json()["job_id"]
+    rotation = service.op("POST", "/v1/tenants/acme/rotate-keys").json()
+    assert rotation["job_id"] != reapply and rotation["duplicate"] is False
+    assert queue.get_job(rotation["job_id"]).kind == "rotate-keys"
+    again = service.op("POST", "/v1/tenants/acme/rotate-keys").json()
+    assert again == {"job_id": rotation["job_id"], "duplicate": True}
+
+
 def test_a_suspended_tenant_is_refused_and_an_unknown_one_is_404(service: RunningService, queue: JobQueue) -> None:
     service.start_workers(1)
     _ready(service, "acme")
