@@ -198,7 +198,7 @@ class TenantEnvironment(ComponentResource):
 
         grant = GuestKeys(
             f"{prefix}-keys-grant",
-            guest_keys(self._granted_keys(spec), additive=True),
+            guest_keys(self._granted_keys(spec), additive=True, cloud_init=True),
             ResourceOptions(parent=self, depends_on=[vm]),
         )
         DnsRecord(

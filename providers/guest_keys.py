@@ -10,8 +10,9 @@ without a moment where Dokploy cannot log in, so each server has two of these re
   resource leaves them alone after the clone, as bpg would reboot a running VM to change them.
 
 Each writes ``/home/<user>/.ssh/authorized_keys`` with the agent's ``file-write`` (``VM.GuestAgent.FileWrite``)
-when its key list changes. On create nothing is written for a key of the first generation (cloud-init gave the
-guest exactly that); later generations are written. A stopped guest is written by the first run that finds it
+when its key list changes. On create nothing is written for a key of the first generation when the VM's cloud-init
+keys already hold it (cloud-init gave the guest exactly that); later generations, and a VM that holds another
+key (adopted from an interrupted run), are written. A stopped guest is written by the first run that finds it
 running (``written`` false until then). Deleting changes nothing in the guest (its VM goes with it).
 Proxmox credentials come from ``PROXMOX_VE_*`` inside each call (the provider object is pickled into state).
 """
@@ -66,6 +67,22 @@ def write_cloud_init_keys(props: dict[str, Any]) -> None:
     vm.config.put(sshkeys=urllib.parse.quote(authorized_keys([str(k) for k in props["keys"]]), safe=""))
 
 
+def _key_ids(lines: list[str]) -> set[str]:
+    return {" ".join(line.split()[:2]) for line in lines if line.strip()}
+
+
+def _cloud_init_agrees(props: dict[str, Any]) -> bool:
+    """Whether the VM's cloud-init keys already hold ``keys`` (exactly, or at least for an additive stage).
+
+    A VM cloned by this run holds them. One an interrupted run cloned with a key pair the state then lost (and
+    the next run adopted) holds another key: it must be written, as the VM resource leaves cloud-init keys alone.
+    """
+    config = client_from_env().nodes(props["node"]).qemu(int(props["vm_id"])).config.get()
+    have = _key_ids(urllib.parse.unquote(str(config.get("sshkeys", ""))).splitlines())
+    want = _key_ids([str(k) for k in props["keys"]])
+    return want <= have if props.get("additive") else want == have
+
+
 def _written(props: dict[str, Any], due: bool) -> bool:
     """Write when due (the guest when running); whether the guest now holds ``keys``."""
     if due and props.get("cloud_init"):
@@ -80,7 +97,7 @@ class GuestKeysProvider(ResourceProvider):
     """Writes the guest's authorized keys when they change (or are overdue from a stopped guest)."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        due = int(props.get("generation") or 1) > 1
+        due = int(props.get("generation") or 1) > 1 or not _cloud_init_agrees(props)
         return CreateResult(f"{props['node']}/{int(props['vm_id'])}", {**props, "written": _written(props, due)})
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

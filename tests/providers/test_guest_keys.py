@@ -17,12 +17,20 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
     done: list[tuple[str, list[str]]] = []
     monkeypatch.setattr(guest_keys, "write_authorized_keys", lambda p: done.append(("guest", list(p["keys"]))))
     monkeypatch.setattr(guest_keys, "write_cloud_init_keys", lambda p: done.append(("cloud-init", list(p["keys"]))))
+    monkeypatch.setattr(guest_keys, "_cloud_init_agrees", lambda p: True)  # a VM cloned with the keys
     return done
 
 
 def test_first_generation_keys_are_left_to_cloud_init(writes: list[Any]) -> None:
     outs = GuestKeysProvider().create({**BASE, "keys": ["a"], "generation": 1}).outs
     assert writes == [] and outs["written"] is True
+
+
+def test_a_vm_holding_another_key_is_written_on_create(writes: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interrupted run cloned the VM with a key pair the state then lost; the next run adopted the VM."""
+    monkeypatch.setattr(guest_keys, "_cloud_init_agrees", lambda p: False)
+    GuestKeysProvider().create({**BASE, "keys": ["k2"], "generation": 1, "cloud_init": True, "additive": True})
+    assert writes == [("cloud-init", ["k2"]), ("guest", ["k2"])]
 
 
 def test_a_later_generation_is_written_on_create(writes: list[Any]) -> None:
