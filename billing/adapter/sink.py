@@ -32,7 +32,7 @@ from service.declare import DeclarationRefused, redeclare, stored_spec
 from service.queue import AWAITING_PAYMENT, Conflict, JobQueue, NotFound
 
 if TYPE_CHECKING:
-    from service.api.audit import AuditTrail
+    from provisioning.fleet_db import FleetDatabase
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class QueueActionSink:
 
     def __init__(self, queue: JobQueue, environment: Environment, timers: SuspensionTimers, max_attempts: int) -> None:
         self.queue, self.environment, self.timers, self.max_attempts = queue, environment, timers, max_attempts
-        self.audit: AuditTrail | None = None
+        self.audit: FleetDatabase | None = None
         """Where billing-driven changes are recorded (the API sets the fleet database's trail)."""
 
     def _audit(self, action: str, slug: str, outcome: str, detail: str) -> None:

@@ -5,29 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Protocol
 
-from provisioning.fleet_db import fleet_database
+from provisioning.fleet_db import FleetDatabase, fleet_database
 from service.api.context import ServiceContext
 from service.logs import context_field
 
 log = logging.getLogger(__name__)
-
-
-class AuditTrail(Protocol):
-    """Where audit records are appended (:class:`provisioning.fleet_db.FleetDatabase`)."""
-
-    def audit(
-        self,
-        actor: str,
-        action: str,
-        subject: str,
-        outcome: str,
-        *,
-        tenant: str | None = None,
-        detail: str = "",
-        request_id: str | None = None,
-    ) -> int: ...
 
 
 def credential_actor(role: str, secret: str) -> str:
@@ -35,7 +18,7 @@ def credential_actor(role: str, secret: str) -> str:
     return f"{role}:{hashlib.sha256(secret.encode()).hexdigest()[:12]}"
 
 
-def audit_trail(ctx: ServiceContext) -> AuditTrail | None:
+def audit_trail(ctx: ServiceContext) -> FleetDatabase | None:
     """The fleet database's trail, or None when this API process has no Proxmox access configured to locate it."""
     if ctx.audit is not None:
         return ctx.audit

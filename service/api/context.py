@@ -17,8 +17,8 @@ from service.settings import Settings
 if TYPE_CHECKING:
     from billing.adapter.runtime import BillingRuntime
     from billing.adapter.usage_report import UsageJob
+    from provisioning.fleet_db import FleetDatabase
     from provisioning.tenant_backups import TenantBackups
-    from service.api.audit import AuditTrail
 
 
 @dataclass
@@ -39,7 +39,7 @@ class ServiceContext:
     """Proxmox access for the backup endpoints' reads; None answers them 503."""
     signup_limit: SourceRateLimit = field(init=False)
     """``SERVICE_SIGNUP_RATE`` per source address."""
-    audit: AuditTrail | None = None
+    audit: FleetDatabase | None = None
     """The audit trail (default: the fleet database of ``backups``' environment; None without either)."""
 
     def __post_init__(self) -> None:

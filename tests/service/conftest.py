@@ -5,9 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from starlette.testclient import TestClient
 
+from components.environment import load_environment
+from provisioning.fleet_db import FleetDatabase, fleet_location
+from provisioning.toolchain import PROJECT_DIR
+from service.api.app import create_app
+from service.api.context import ServiceContext
+from service.metrics import Metrics
 from service.queue import JobQueue, open_queue
 from service.settings import Settings, load_settings
 from tests.service.fakes import FakeEngine
@@ -68,3 +76,13 @@ def service(settings: Settings, queue: JobQueue, engine: FakeEngine) -> Iterator
     yield running
     running.stop_workers()
     server.stop()
+
+
+@pytest.fixture
+def client_and_db(settings: Settings, queue: JobQueue, tmp_path: Path) -> tuple[TestClient, FleetDatabase]:
+    """The API over the queue with a fleet database beside the allocations (its audit trail), and that database."""
+    allocations = str(tmp_path / "allocations.sqlite")
+    stacks = SimpleNamespace(allocations_location=lambda: allocations, env_name="local")
+    environment = load_environment(PROJECT_DIR, settings.env_name)
+    ctx = ServiceContext(settings, queue, environment, Metrics(queue), backups=SimpleNamespace(stacks=stacks))  # type: ignore[arg-type]
+    return TestClient(create_app(ctx)), FleetDatabase(fleet_location(allocations, "local"), "local")

@@ -12,17 +12,11 @@ from types import SimpleNamespace
 import pytest
 from starlette.testclient import TestClient
 
-from components.environment import load_environment
 from provisioning.audit_chain import GENESIS, record_hash, verify
 from provisioning.fleet_db import FleetDatabase, fleet_location
-from provisioning.toolchain import PROJECT_DIR
 from scripts import cloudctl_reconcile
-from service.api.app import create_app
 from service.api.audit import credential_actor
-from service.api.context import ServiceContext
-from service.metrics import Metrics
 from service.queue import JobQueue
-from service.settings import Settings
 from tests.service.conftest import OPERATOR_TOKEN
 
 AUTH = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -160,19 +154,10 @@ def cloudctl_reconcile_parser() -> object:
     return parser()
 
 
-@pytest.fixture
-def api(settings: Settings, queue: JobQueue, tmp_path: Path) -> tuple[TestClient, FleetDatabase]:
-    allocations = str(tmp_path / "allocations.sqlite")
-    stacks = SimpleNamespace(allocations_location=lambda: allocations, env_name="local")
-    environment = load_environment(PROJECT_DIR, settings.env_name)
-    ctx = ServiceContext(settings, queue, environment, Metrics(queue), backups=SimpleNamespace(stacks=stacks))  # type: ignore[arg-type]
-    return TestClient(create_app(ctx)), FleetDatabase(fleet_location(allocations, "local"), "local")
-
-
 def test_operator_actions_are_recorded_with_the_credential_and_request_id(
-    api: tuple[TestClient, FleetDatabase], queue: JobQueue
+    client_and_db: tuple[TestClient, FleetDatabase], queue: JobQueue
 ) -> None:
-    client, db = api
+    client, db = client_and_db
     queue.submit_signup("evt-1", "acme", "small", "org-acme", "slug: acme\n", 3)
     answer = client.post("/v1/tenants/acme/reapply", headers={**AUTH, "X-Request-Id": "req-42"})
     assert answer.status_code == 202

@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
-import pytest
 from starlette.testclient import TestClient
 
-from components.environment import load_environment
-from provisioning.fleet_db import FleetDatabase, fleet_location
-from provisioning.toolchain import PROJECT_DIR
-from service.api.app import create_app
-from service.api.context import ServiceContext
-from service.metrics import Metrics
-from service.queue import JobQueue
-from service.settings import Settings
+from provisioning.fleet_db import FleetDatabase
 from tests.service.conftest import OPERATOR_TOKEN
 
 AUTH = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
-
-
-@pytest.fixture
-def client_and_db(settings: Settings, queue: JobQueue, tmp_path: Path) -> tuple[TestClient, FleetDatabase]:
-    allocations = str(tmp_path / "allocations.sqlite")
-    stacks = SimpleNamespace(allocations_location=lambda: allocations, env_name="local")
-    environment = load_environment(PROJECT_DIR, settings.env_name)
-    ctx = ServiceContext(settings, queue, environment, Metrics(queue), backups=SimpleNamespace(stacks=stacks))  # type: ignore[arg-type]
-    return TestClient(create_app(ctx)), FleetDatabase(fleet_location(allocations, "local"), "local")
 
 
 def test_report_and_audit_need_the_token_and_serve_what_was_stored(
