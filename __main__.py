@@ -1,11 +1,13 @@
 """The Pulumi program CI, the operator CLI and the provisioning service all run.
 
-Stack names say what to build: ``<env>.<slug>`` is one tenant of environment ``<env>``; ``<env>`` alone is
-the environment stack, which validates the environment's settings and the whole fleet declared in
-``tenants/`` and creates nothing. A tenant's declaration arrives from the runner in the engine's
-environment (``DOKPLOY_CLOUD_TENANT_DECLARATION``, see provisioning/declarations.py); only a bare
-``pulumi`` command reads ``tenants/<slug>.yaml`` itself. Environment-wide settings are read from
-``Pulumi.<env>.yaml`` (see components/environment.py); credentials come from the environment.
+Stack names say what to build: ``<env>.templates`` is the environment's template pipeline and
+``<env>.control-plane`` its Dokploy control plane (components/templates, components/control_plane);
+any other ``<env>.<slug>`` is one tenant of environment ``<env>``; ``<env>`` alone is the environment stack,
+which validates the environment's settings and the whole fleet declared in ``tenants/`` and creates nothing.
+A tenant's declaration arrives from the runner in the engine's environment
+(``DOKPLOY_CLOUD_TENANT_DECLARATION``, see provisioning/declarations.py); only a bare ``pulumi`` command
+reads ``tenants/<slug>.yaml`` itself. Environment-wide settings are read from ``Pulumi.<env>.yaml``
+(see components/environment.py); credentials come from the environment.
 
 This file is also how ``--policy-pack policies`` starts: the 3.260 engine asks the language host's
 ``RunPlugin`` to run the pack, describing it only in the new ``ProgramInfo`` field; our v3.68 host
@@ -32,7 +34,7 @@ from proxmoxer.core import ResourceException
 
 from clients.proxmox import ProxmoxSettingsError, client_from_env
 from components.environment import Region, load_environment
-from components.naming import TENANTS_DIR_VAR, WARM_SERVERS_VAR, parse_warm_servers, split_stack_name
+from components.naming import TENANTS_DIR_VAR, WARM_SERVERS_VAR, parse_warm_servers, platform_stack, split_stack_name
 from components.spec import SpecErrors
 from components.tenant import TenantEnvironment, TenantEnvironmentArgs
 from provisioning.declarations import TenantFiles, program_tenant
@@ -43,7 +45,12 @@ TENANTS_DIR = Path(os.environ.get(TENANTS_DIR_VAR, PROJECT_DIR / "tenants"))
 
 
 def main() -> None:
-    env_name, slug = split_stack_name(pulumi.get_stack())
+    stack = pulumi.get_stack()
+    env_name, slug = split_stack_name(stack)
+    platform = platform_stack(stack)
+    if platform is not None:
+        _platform_program(platform, env_name)
+        return
     environment = load_environment(PROJECT_DIR, env_name)
     if slug is None:
         fleet = TenantFiles(TENANTS_DIR, environment).load_all()
@@ -70,6 +77,18 @@ def main() -> None:
     pulumi.export("addresses", pulumi.Output.all(*[s.address for s in tenant.servers]))
     pulumi.export("dokployServerIds", pulumi.Output.all(*[s.dokploy_server_id for s in tenant.servers]))
     pulumi.export("hostname", first.hostname)
+
+
+def _platform_program(name: str, env_name: str) -> None:
+    """``<env>.templates`` builds the template pipeline, ``<env>.control-plane`` the Dokploy control plane."""
+    if name == "templates":
+        from components.templates.program import main as templates_main
+
+        templates_main(PROJECT_DIR, env_name)
+    else:
+        from components.control_plane.program import main as control_plane_main
+
+        control_plane_main(PROJECT_DIR, env_name)
 
 
 def _require_access(region: Region) -> None:

@@ -23,6 +23,17 @@ def stack_name(env: str, slug: str) -> str:
     return f"{env}.{slug}"
 
 
+PLATFORM_STACKS = ("templates", "control-plane")
+"""Stack names ``<env>.<name>`` that build the platform itself, not a tenant: the template pipeline and the Dokploy
+control plane. No tenant may take one of these slugs (:mod:`components.spec.loader` refuses them)."""
+
+
+def platform_stack(stack: str) -> str | None:
+    """``prod.templates`` → ``templates``; a tenant or environment stack → None."""
+    _, name = split_stack_name(stack)
+    return name if name in PLATFORM_STACKS else None
+
+
 def split_stack_name(stack: str) -> tuple[str, str | None]:
     """``prod.acme`` → (``prod``, ``acme``); ``prod`` → (``prod``, None): the environment stack itself."""
     env, _, slug = stack.partition(".")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time (and idempotent) set-up of everything the project needs on a fresh machine:
 #   1. Debian packages (PowerDNS for the real DNS server, PostgreSQL, Prometheus and Alertmanager,
-#      Chromium and ChromeDriver for the operator page's browser test)
+#      Chromium and ChromeDriver for the operator page's browser test, cloud-init and systemd for their validators)
 #   2. the Python virtualenv with pinned dependencies (including ruff and mypy, run by scripts/test.sh)
 #   3. the Pulumi toolchain built from the Go module proxy (CLI, language host, shims, plugins), stripe-mock
 #      and HashiCorp Vault
@@ -12,10 +12,11 @@ t_all=$SECONDS
 
 step() { log "== $*"; }
 
-step "system packages (PowerDNS, PostgreSQL, Prometheus, Alertmanager, Chromium)"
+step "system packages (PowerDNS, PostgreSQL, Prometheus, Alertmanager, Chromium, cloud-init)"
 bash "$PROJECT_ROOT/scripts/install_pdns.sh"
 bash "$PROJECT_ROOT/scripts/install_queue_backend.sh"
 bash "$PROJECT_ROOT/scripts/install_monitoring.sh"
+bash "$PROJECT_ROOT/scripts/install_validators.sh"
 
 step "python virtualenv ($VENV_DIR)"
 want=$(cat "$PROJECT_ROOT/requirements.txt" "$PROJECT_ROOT/constraints.txt" 2>/dev/null | sha256sum | cut -c1-16)

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from components.naming import PLATFORM_STACKS
 from components.spec.errors import SpecError, SpecErrors
 from components.spec.hostnames import DEFAULT_SCHEME, clashes
 from components.spec.marked_yaml import MarkedDocument, load_marked
@@ -171,6 +172,8 @@ def _semantic_errors(
     slug = d.get("slug")
     if expected_slug is not None and isinstance(slug, str) and slug != expected_slug:
         errors.append(doc.error(("slug",), f"slug {slug!r} must equal the file name {expected_slug!r}"))
+    if slug in PLATFORM_STACKS:
+        errors.append(doc.error(("slug",), f"slug {slug!r} is reserved for the platform's own stack; choose another"))
     plan_name = d.get("plan")
     plan = plans.get(plan_name) if isinstance(plan_name, str) else None
     if isinstance(plan_name, str) and plan is None:

@@ -162,3 +162,24 @@ def test_missing_tenants_directory_is_named(plans, tmp_path):
     with pytest.raises(SpecErrors, match="not a directory of tenant files") as exc:
         load_tenants(tmp_path / "nope", plans)
     assert exc.value.errors[0].source == str(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("slug", ["templates", "control-plane"])
+def test_a_platform_stack_name_is_no_tenant_slug(plans, tenants_dir, slug):
+    text = VALID.replace("slug: acme", f"slug: {slug}")
+    with pytest.raises(SpecErrors) as exc:
+        load_tenant(write(tenants_dir, f"{slug}.yaml", text), plans)
+    error = only_error(exc)
+    assert (error.line, error.field) == (1, "slug")
+    assert "reserved for the platform" in error.message
+
+
+def test_platform_stacks_are_told_from_tenant_stacks():
+    from components.naming import platform_stack
+
+    assert [platform_stack(s) for s in ("prod.templates", "local.control-plane", "prod.acme", "prod")] == [
+        "templates",
+        "control-plane",
+        None,
+        None,
+    ]
