@@ -13,6 +13,7 @@ from .core import Settings, SimClock
 from .entities import Node, Pool, Storage, Vm, Volume
 from .extras import ExtrasMixin
 from .lifecycle import LifecycleMixin
+from .lxc import LxcMixin
 from .power import PowerMixin
 from .qemu import QemuMixin
 from .snapshots import SnapshotMixin
@@ -23,7 +24,15 @@ __all__ = ["Backend", "Settings"]
 
 
 class Backend(
-    BackupMixin, QemuMixin, LifecycleMixin, PowerMixin, ExtrasMixin, SnapshotMixin, UploadMixin, StorageConfigMixin
+    BackupMixin,
+    QemuMixin,
+    LxcMixin,
+    LifecycleMixin,
+    PowerMixin,
+    ExtrasMixin,
+    SnapshotMixin,
+    UploadMixin,
+    StorageConfigMixin,
 ):
     """The whole simulated cluster. All public methods are thread-safe."""
 

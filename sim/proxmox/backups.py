@@ -21,6 +21,8 @@ from .entities import GiB, MiB, Vm, Volume
 OS_FOOTPRINT = int(2.5 * GiB)
 """Bytes a freshly cloned Dokploy server uses on its boot disk (Ubuntu, Docker, Dokploy's images)."""
 COMPRESSION = {"zstd": ("vma.zst", 0.45), "gzip": ("vma.gz", 0.5), "1": ("vma.lzo", 0.55), "lzo": ("vma.lzo", 0.55)}
+COMPRESSION_LXC = {"zstd": ("tar.zst", 0.45), "gzip": ("tar.gz", 0.5), "1": ("tar.lzo", 0.55), "lzo": ("tar.lzo", 0.55)}
+"""Containers are archived as tar files (``vzdump-lxc-<vmid>-<time>.tar.zst``), VMs as VMA."""
 JOB_KEYS_ROOT_ONLY = ("tmpdir", "dumpdir", "script")
 BOOT_DISK_ORDER = ("scsi0", "virtio0", "sata0", "ide0")
 
@@ -111,7 +113,7 @@ class BackupMixin(BackendCore):
                 raise E.locked(vm.lock)
         for vm in local:
             vm.config["lock"] = "backup"
-        ext, ratio = COMPRESSION.get(str(opts.get("compress", "0")), ("vma", 1.0))
+        compress = str(opts.get("compress", "0"))
         started = self.clock()
         log = [f"INFO: starting new backup job: vzdump {' '.join(map(str, vmids))} --storage {storage}"]
 
@@ -119,9 +121,11 @@ class BackupMixin(BackendCore):
             for vm in local:
                 vm.config.pop("lock", None)
                 stamp = time.strftime("%Y_%m_%d-%H_%M_%S", time.gmtime(started))
-                volid = f"{storage}:backup/vzdump-qemu-{vm.vmid}-{stamp}.{ext}"
-                log.append(f"INFO: Starting Backup of VM {vm.vmid} (qemu)")
-                disks = self.disks(vm)
+                table, plain = (COMPRESSION_LXC, "tar") if vm.kind == "lxc" else (COMPRESSION, "vma")
+                ext, ratio = table.get(compress, (plain, 1.0))
+                volid = f"{storage}:backup/vzdump-{vm.kind}-{vm.vmid}-{stamp}.{ext}"
+                log.append(f"INFO: Starting Backup of VM {vm.vmid} ({vm.kind})")
+                disks = self._backup_disks(vm)
                 files = {k: dict(self._disk_files(vm, d["file"])) for k, d in disks.items()}
                 used = sum(
                     min(P.parse_size(d.get("size", "0"))[1], OS_FOOTPRINT + sum(len(t) for t in files[k].values()))
@@ -146,6 +150,13 @@ class BackupMixin(BackendCore):
         duration = self.settings.durations.get("vzdump") * len(local)
         tid = str(local[0].vmid) if len(local) == 1 else ""
         return self.start_task(node, "vzdump", tid, user, duration, finish, log)
+
+    def _backup_disks(self, vm: Vm) -> dict[str, dict[str, str]]:
+        """What vzdump archives: a VM's data disks, a container's rootfs (as ``file``/``size``)."""
+        if vm.kind != "lxc":
+            return self.disks(vm)
+        rootfs = P.parse(str(vm.config.get("rootfs", "")), "volume")
+        return {"rootfs": {"file": rootfs.get("volume", ""), "size": rootfs.get("size", "0")}}
 
     def _disk_files(self, vm: Vm, volid: str) -> dict[str, str]:
         vol = self.volumes.get(self.vol_key(volid, vm.node))
@@ -175,7 +186,7 @@ class BackupMixin(BackendCore):
             for group in groups.values():
                 marks = prune.mark([_prune_item(v) for v in group], keep)
                 out += [
-                    {"volid": v.volid, "ctime": v.ctime, "vmid": v.vmid, "type": "qemu", "mark": marks[v.volid]}
+                    {"volid": v.volid, "ctime": v.ctime, "vmid": v.vmid, "type": _guest_type(v), "mark": marks[v.volid]}
                     for v in group
                 ]
             return sorted(out, key=lambda i: (i["vmid"], -i["ctime"]))
@@ -422,6 +433,11 @@ class BackupMixin(BackendCore):
             )
 
 
+def _guest_type(v: Volume) -> str:
+    """``qemu`` or ``lxc``, from the archive's name as PVE reads it."""
+    return "lxc" if "/vzdump-lxc-" in v.volid else "qemu"
+
+
 def _prune_item(v: Volume) -> dict[str, Any]:
     return {"volid": v.volid, "ctime": v.ctime, "protected": v.protected}
 
@@ -431,7 +447,7 @@ def _notes(template: str, vm: Vm, node: str) -> str:
     text = template.replace("\\n", "\n").replace("\\\\", "\\")
     values = {
         "cluster": "sim",
-        "guestname": str(vm.config.get("name", f"VM {vm.vmid}")),
+        "guestname": str(vm.config.get("hostname" if vm.kind == "lxc" else "name", f"VM {vm.vmid}")),
         "node": node,
         "vmid": str(vm.vmid),
     }

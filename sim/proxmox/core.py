@@ -116,7 +116,7 @@ class BackendCore:
         """The VM on ``node``, or PVE's "does not exist" error."""
         self.node(node)
         vm = self.vms.get(int(vmid))
-        if vm is None or vm.node != node:
+        if vm is None or vm.node != node or vm.kind != "qemu":
             raise E.no_config(node, vmid)
         return vm
 
@@ -274,7 +274,7 @@ class BackendCore:
     def _drop_vm(self, vm: Vm) -> None:
         """Remove a VM with its volumes, pool membership and ACLs."""
         for (n, volid), vol in list(self.volumes.items()):
-            if vol.vmid == vm.vmid and vol.content == "images":
+            if vol.vmid == vm.vmid and vol.content in ("images", "rootdir"):
                 del self.volumes[(n, volid)]
         self.usage.clear()
         for pool in self.pools.values():

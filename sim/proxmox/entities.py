@@ -89,6 +89,8 @@ class Vm:
     firewall: dict[str, Any] = field(default_factory=lambda: {"options": {}, "rules": [], "ipsets": {}})
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
     """name -> {config, parent, snaptime, description, vmstate}: the config sections qemu-server keeps."""
+    kind: str = "qemu"
+    """``qemu`` (a VM) or ``lxc`` (a container): one VMID space, two APIs (``/qemu`` and ``/lxc``)."""
 
     @property
     def lock(self) -> str | None:

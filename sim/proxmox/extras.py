@@ -27,14 +27,15 @@ class ExtrasMixin(BackendCore):
 
     # --- cluster ---------------------------------------------------------------------------------
     def vm_resource(self, vm: Vm) -> dict[str, Any]:
-        st = self.status_current(vm.node, vm.vmid)
+        kind = vm.kind
+        st = self.ct_status(vm.node, vm.vmid) if kind == "lxc" else self.status_current(vm.node, vm.vmid)  # type: ignore[attr-defined]
         node_up = self.nodes[vm.node].online
         out = {
-            "id": f"qemu/{vm.vmid}",
-            "type": "qemu",
+            "id": f"{kind}/{vm.vmid}",
+            "type": kind,
             "vmid": vm.vmid,
             "node": vm.node,
-            "name": vm.config.get("name", ""),
+            "name": vm.config.get("hostname" if kind == "lxc" else "name", ""),
             "status": vm.status if node_up else "unknown",
             "template": 1 if vm.is_template else 0,
             "maxcpu": st["cpus"],
@@ -178,7 +179,7 @@ class ExtrasMixin(BackendCore):
         if v.vmid is not None:
             out["vmid"] = v.vmid
         if v.content == "backup":
-            out["subtype"] = "qemu"
+            out["subtype"] = "lxc" if "/vzdump-lxc-" in v.volid else "qemu"
             out["notes"] = v.notes
             if v.protected:
                 out["protected"] = 1
@@ -291,9 +292,10 @@ class ExtrasMixin(BackendCore):
             return [{"n": i + 1, "t": t} for i, t in enumerate(lines)][start : start + limit], len(lines)
 
     # --- firewall --------------------------------------------------------------------------------
-    def firewall(self, node: str, vmid: int) -> dict[str, Any]:
+    def firewall(self, node: str, vmid: int, kind: str = "qemu") -> dict[str, Any]:
+        """The guest's firewall (options, rules, IP sets); ``kind`` says which API path asked."""
         with self.lock:
-            return self.vm(node, vmid).firewall
+            return (self.ct(node, vmid) if kind == "lxc" else self.vm(node, vmid)).firewall  # type: ignore[attr-defined]
 
     def packet_verdict(self, vmid: int, source: str, proto: str, dport: int) -> str:
         """What the VM's firewall does with an inbound packet (:func:`sim.proxmox.firewall_eval.inbound`)."""
@@ -315,6 +317,24 @@ class ExtrasMixin(BackendCore):
         except Exception:  # no boot disk (never started)
             return {}
 
+    def _world_ct(self, ct: Vm) -> dict[str, Any]:
+        """A container in sim.world's shape: root logs in with the keys in its rootfs' authorized_keys
+        (written at create, kept by clones); no agent, so ``agent_ready`` is always False."""
+        vol = self.ct_rootfs_volume(ct)  # type: ignore[attr-defined]
+        keys = (vol.files if vol is not None else {}).get("/root/.ssh/authorized_keys", "")
+        ip = self.ct_ipv4(ct)  # type: ignore[attr-defined]
+        return {
+            "vmid": ct.vmid,
+            "node": ct.node,
+            "name": str(ct.config.get("hostname", "")),
+            "status": ct.status,
+            "addresses": [ip[0]] if ip else [],
+            "ciuser": "root",
+            "ssh_keys": [k.strip() for k in keys.splitlines() if k.strip()],
+            "tags": [t for t in str(ct.config.get("tags", "")).replace(",", ";").split(";") if t],
+            "agent_ready": False,
+        }
+
     def world_guests(self) -> list[dict[str, Any]]:
         """Every non-template guest in the shape of sim.world (see sim/world.py)."""
         with self.lock:
@@ -322,6 +342,9 @@ class ExtrasMixin(BackendCore):
             out = []
             for vm in sorted(self.vms.values(), key=lambda v: v.vmid):
                 if vm.is_template or vm.lock in ("clone", "create", "destroyed"):
+                    continue
+                if vm.kind == "lxc":
+                    out.append(self._world_ct(vm))
                     continue
                 ci = vm.booted if vm.status == "running" and vm.booted else vm.config
                 ip = self.guest_ipv4(vm)

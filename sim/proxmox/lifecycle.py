@@ -35,7 +35,7 @@ class LifecycleMixin(BackendCore):
             self.tick()
             self.node(node)
             src = self.vms.get(vmid)
-            if src is None or src.node != node:
+            if src is None or src.node != node or src.kind != "qemu":
                 raise E.HandlerError(f"unable to find configuration file for VM {vmid} on node '{node}'")
             if src.lock:
                 raise E.locked(src.lock)

@@ -55,7 +55,7 @@ def cluster_resources(ctx: Ctx) -> Any:
     out = []
     for item in ctx.backend.cluster_resources(ctx.params.get("type")):
         kind = item["type"]
-        if kind == "qemu" and not ctx.can(f"/vms/{item['vmid']}", ["VM.Audit"]):
+        if kind in ("qemu", "lxc") and not ctx.can(f"/vms/{item['vmid']}", ["VM.Audit"]):
             continue
         if kind == "storage" and not ctx.can(f"/storage/{item['storage']}", ["Datastore.Audit"]):
             continue

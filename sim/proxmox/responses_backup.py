@@ -69,7 +69,7 @@ def not_backed_up(ctx: Ctx) -> Any:
         else:
             covered |= {int(v) for v in _list(job.get("vmid"))}
     return [
-        {"vmid": vm.vmid, "type": "qemu", "name": str(vm.config.get("name", ""))}
+        {"vmid": vm.vmid, "type": vm.kind, "name": str(vm.config.get("hostname" if vm.kind == "lxc" else "name", ""))}
         for vm in sorted(b.vms.values(), key=lambda v: v.vmid)
         if vm.vmid not in covered
     ]

@@ -9,7 +9,9 @@ from . import perms
 from . import propstr as P
 from .responses import Ctx, _list
 
-META = {"node", "vmid", "digest", "delete", "revert", "skiplock", "force", "background_delay"}
+GUEST_KIND = "_guest_kind"
+"""Set by the /lxc firewall routes (which share these handlers): the guest is a container."""
+META = {"node", "vmid", "digest", "delete", "revert", "skiplock", "force", "background_delay", GUEST_KIND}
 
 
 def vm_list(ctx: Ctx) -> Any:
@@ -18,7 +20,7 @@ def vm_list(ctx: Ctx) -> Any:
     return [
         {k: v for k, v in b.status_current(vm.node, vm.vmid).items() if k != "ha"}
         for vm in b.vms.values()
-        if vm.node == ctx.node and ctx.can(f"/vms/{vm.vmid}", ["VM.Audit"])
+        if vm.kind == "qemu" and vm.node == ctx.node and ctx.can(f"/vms/{vm.vmid}", ["VM.Audit"])
     ]
 
 
@@ -177,12 +179,16 @@ def agent(command: str) -> Any:
 
 
 # --- firewall ----------------------------------------------------------------------------------
+def _fw(ctx: Ctx) -> dict[str, Any]:
+    return ctx.backend.firewall(ctx.node, ctx.vmid, str(ctx.params.get(GUEST_KIND, "qemu")))
+
+
 def fw_options_get(ctx: Ctx) -> Any:
-    return dict(ctx.backend.firewall(ctx.node, ctx.vmid)["options"])
+    return dict(_fw(ctx)["options"])
 
 
 def fw_options_put(ctx: Ctx) -> Any:
-    fw = ctx.backend.firewall(ctx.node, ctx.vmid)
+    fw = _fw(ctx)
     for key, value in ctx.params.items():
         if key not in META:
             fw["options"][key] = value
@@ -191,11 +197,11 @@ def fw_options_put(ctx: Ctx) -> Any:
 
 
 def fw_rules_get(ctx: Ctx) -> Any:
-    return [dict(r, pos=i) for i, r in enumerate(ctx.backend.firewall(ctx.node, ctx.vmid)["rules"])]
+    return [dict(r, pos=i) for i, r in enumerate(_fw(ctx)["rules"])]
 
 
 def fw_rules_post(ctx: Ctx) -> Any:
-    rules = ctx.backend.firewall(ctx.node, ctx.vmid)["rules"]
+    rules = _fw(ctx)["rules"]
     rule = {k: v for k, v in ctx.params.items() if k not in META and k != "pos"}
     rule.setdefault("enable", 0)
     pos = int(ctx.params.get("pos", 0))
@@ -203,7 +209,7 @@ def fw_rules_post(ctx: Ctx) -> Any:
 
 
 def _rule(ctx: Ctx) -> tuple[list[dict[str, Any]], int]:
-    rules = ctx.backend.firewall(ctx.node, ctx.vmid)["rules"]
+    rules = _fw(ctx)["rules"]
     pos = int(ctx.params["pos"])
     if pos >= len(rules):
         raise E.HandlerError("no rule at position " + str(pos))
@@ -229,12 +235,12 @@ def fw_rule_delete(ctx: Ctx) -> Any:
 
 
 def fw_ipsets_get(ctx: Ctx) -> Any:
-    sets = ctx.backend.firewall(ctx.node, ctx.vmid)["ipsets"]
+    sets = _fw(ctx)["ipsets"]
     return [{"name": n, "comment": s.get("comment", ""), "digest": "0" * 40} for n, s in sets.items()]
 
 
 def fw_ipset_create(ctx: Ctx) -> Any:
-    sets = ctx.backend.firewall(ctx.node, ctx.vmid)["ipsets"]
+    sets = _fw(ctx)["ipsets"]
     name = ctx.params["name"]
     if name in sets and not ctx.params.get("rename"):
         raise E.HandlerError(f"IPSet '{name}' already exists")
@@ -242,7 +248,7 @@ def fw_ipset_create(ctx: Ctx) -> Any:
 
 
 def _ipset(ctx: Ctx) -> dict[str, Any]:
-    sets = ctx.backend.firewall(ctx.node, ctx.vmid)["ipsets"]
+    sets = _fw(ctx)["ipsets"]
     if ctx.params["name"] not in sets:
         raise E.HandlerError(f"no such IPSet '{ctx.params['name']}'")
     return sets[ctx.params["name"]]
@@ -263,7 +269,7 @@ def fw_ipset_delete(ctx: Ctx) -> Any:
     ipset = _ipset(ctx)
     if ipset["entries"]:
         raise E.HandlerError("IPSet not empty")
-    del ctx.backend.firewall(ctx.node, ctx.vmid)["ipsets"][ctx.params["name"]]
+    del _fw(ctx)["ipsets"][ctx.params["name"]]
 
 
 def fw_cidr_delete(ctx: Ctx) -> Any:

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from .core import BackendCore
 
 TEMPLATE_VMID = 9000
+LXC_TEMPLATE_VMID = 8000
+LXC_OSTEMPLATE = "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"
+"""The container image archive every node holds (what ``pveam download`` puts on ``local``)."""
 PROVISIONER_PRIVS = [
     "VM.Allocate",
     "VM.Audit",
@@ -65,6 +68,10 @@ def seed_cluster(
     )
     for offset, name in enumerate(names if template_per_node else names[:1]):
         _template(backend, name, TEMPLATE_VMID + offset)
+    for name in names:
+        backend.alloc_volume("local", name, LXC_OSTEMPLATE, 130 * 1024**2, None, content="vztmpl", fmt="tzst")
+    for offset, name in enumerate(names if template_per_node else names[:1]):
+        _lxc_template(backend, name, LXC_TEMPLATE_VMID + offset)
     backend.pools["tenants"] = Pool("tenants", "tenant VMs")
     return _seed_access(backend, password)
 
@@ -96,6 +103,29 @@ def _template(backend: BackendCore, node: str, vmid: int = TEMPLATE_VMID) -> Non
         "meta": "creation-qemu=9.0.2,ctime=1700000000",
     }
     backend.vms[vmid] = Vm(vmid, node, config)
+
+
+def _lxc_template(backend: BackendCore, node: str, vmid: int = LXC_TEMPLATE_VMID) -> None:
+    """An unprivileged container template with the features Docker needs (``keyctl`` is root-only to set,
+    so the platform sets it once here and tenants' clones inherit it). Its MAC is fixed so seeding it draws
+    nothing from the generator the other seeded ids come from."""
+    disk = f"local-lvm:base-{vmid}-disk-0"
+    backend.alloc_volume("local-lvm", node, disk, 8 * GiB, vmid, content="rootdir")
+    mac = f"BC:24:11:00:{vmid // 256 % 256:02X}:{vmid % 256:02X}"
+    config: dict[str, Any] = {
+        "hostname": "ubuntu-2404-docker",
+        "arch": "amd64",
+        "ostype": "ubuntu",
+        "cores": 2,
+        "memory": 2048,
+        "swap": 512,
+        "rootfs": f"{disk},size=8G",
+        "net0": f"name=eth0,bridge=vmbr0,hwaddr={mac},ip=dhcp,firewall=1,type=veth",
+        "unprivileged": 1,
+        "features": "keyctl=1,nesting=1",
+        "template": 1,
+    }
+    backend.vms[vmid] = Vm(vmid, node, config, kind="lxc")
 
 
 def _seed_access(backend: BackendCore, password: str) -> dict[str, Any]:

@@ -10,12 +10,15 @@ from . import responses_access as A
 from . import responses_backup as B
 from . import responses_cluster as C
 from . import responses_index as I
+from . import responses_lxc as L
 from . import responses_snapshot as S
 from . import responses_vm as V
 from . import responses_vm_reads as VR
 
 Q = "/nodes/{node}/qemu/{vmid}"
 FW = Q + "/firewall"
+CT = "/nodes/{node}/lxc/{vmid}"
+CFW = CT + "/firewall"
 
 ROUTES: dict[tuple[str, str], Callable[[R.Ctx], Any]] = {
     ("GET", "/version"): R.version,
@@ -119,7 +122,38 @@ ROUTES: dict[tuple[str, str], Callable[[R.Ctx], Any]] = {
     ("GET", "/nodes/{node}/replication"): C.replication,
     ("GET", "/nodes/{node}/rrddata"): C.node_rrddata,
     ("GET", Q + "/rrddata"): C.vm_rrddata,
-    ("GET", "/nodes/{node}/lxc"): C.empty_list,
+    # containers (sim/proxmox/lxc.py)
+    ("GET", "/nodes/{node}/lxc"): L.ct_list,
+    ("POST", "/nodes/{node}/lxc"): L.create,
+    ("GET", CT): L.ct_index,
+    ("DELETE", CT): L.destroy,
+    ("GET", CT + "/config"): L.config_get,
+    ("PUT", CT + "/config"): L.config_put,
+    ("GET", CT + "/pending"): L.pending_get,
+    ("PUT", CT + "/resize"): L.resize,
+    ("POST", CT + "/clone"): L.clone,
+    ("POST", CT + "/template"): L.template,
+    ("POST", CT + "/migrate"): L.migrate,
+    ("GET", CT + "/interfaces"): L.interfaces,
+    ("GET", CT + "/status"): L.status_index,
+    ("GET", CT + "/status/current"): L.status_current,
+    ("POST", CT + "/status/start"): L.power("start"),
+    ("POST", CT + "/status/stop"): L.power("stop"),
+    ("POST", CT + "/status/shutdown"): L.power("shutdown"),
+    ("POST", CT + "/status/reboot"): L.power("reboot"),
+    ("GET", CFW + "/options"): L.firewall(V.fw_options_get),
+    ("PUT", CFW + "/options"): L.firewall(V.fw_options_put),
+    ("GET", CFW + "/rules"): L.firewall(V.fw_rules_get),
+    ("POST", CFW + "/rules"): L.firewall(V.fw_rules_post),
+    ("GET", CFW + "/rules/{pos}"): L.firewall(V.fw_rule_get),
+    ("PUT", CFW + "/rules/{pos}"): L.firewall(V.fw_rule_put),
+    ("DELETE", CFW + "/rules/{pos}"): L.firewall(V.fw_rule_delete),
+    ("GET", CFW + "/ipset"): L.firewall(V.fw_ipsets_get),
+    ("POST", CFW + "/ipset"): L.firewall(V.fw_ipset_create),
+    ("GET", CFW + "/ipset/{name}"): L.firewall(V.fw_ipset_get),
+    ("POST", CFW + "/ipset/{name}"): L.firewall(V.fw_ipset_add),
+    ("DELETE", CFW + "/ipset/{name}"): L.firewall(V.fw_ipset_delete),
+    ("DELETE", CFW + "/ipset/{name}/{cidr}"): L.firewall(V.fw_cidr_delete),
     ("GET", "/access/permissions"): C.permissions,
     # reads of the objects the simulator holds
     ("GET", "/access"): I.index("/access", "subdir"),

@@ -157,6 +157,7 @@ def test_bpg_create_read_update_delete(bpg: Bpg) -> None:
 
 def test_storage_resources_have_string_content_and_are_filtered_by_type(bpg: Bpg) -> None:
     vm_only = bpg.call("GET", "/cluster/resources", type="vm")
-    assert all(r["type"] == "qemu" for r in vm_only)
+    # PVE's type=vm means guests: VMs and containers (the seed holds both kinds of template).
+    assert {r["type"] for r in vm_only} == {"qemu", "lxc"}
     storages = bpg.call("GET", "/cluster/resources", type="storage")
     assert storages and all(isinstance(s["content"], str) for s in storages)

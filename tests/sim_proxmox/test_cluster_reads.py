@@ -49,7 +49,7 @@ def test_features_a_cluster_does_not_configure_answer_empty(prox_admin: ProxmoxA
     assert prox_admin.cluster.config.qdevice.get() == {}
     assert {e["id"] for e in prox_admin.cluster.sdn.get()} >= {"vnets", "zones"}
     assert prox_admin.cluster.sdn.vnets.get() == prox_admin.cluster.sdn.zones.get() == []
-    assert prox_admin.nodes("pve1").lxc.get() == []
+    assert [ct["vmid"] for ct in prox_admin.nodes("pve1").lxc.get()] == [8000]  # the seeded CT template
     assert prox_admin.nodes("pve1").replication.get() == []
     ha = prox_admin.cluster.ha.status.current.get()
     assert ha[0]["type"] == "quorum" and ha[0]["quorate"] == 1

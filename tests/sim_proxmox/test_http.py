@@ -156,14 +156,14 @@ def test_resources_filtered_by_vm_audit(client: Any, tokens: dict[str, str], bac
         r["vmid"]
         for r in client.get(API + "/cluster/resources", params={"type": "vm"}, headers=h(tokens)).json()["data"]
     ]
-    assert ids == [9000]
+    assert ids == [8000, 9000]  # the seeded templates (VM and CT) the token may clone
     admin_ids = [
         r["vmid"]
         for r in client.get(API + "/cluster/resources", params={"type": "vm"}, headers=h(tokens, "admin")).json()[
             "data"
         ]
     ]
-    assert admin_ids == [150, 9000]
+    assert admin_ids == [150, 8000, 9000]
 
 
 def test_admin_prefix_outside_api(client: Any) -> None:
