@@ -1,7 +1,7 @@
 """The Pulumi program CI, the operator CLI and the provisioning service all run.
 
-Stack names say what to build: ``<env>.templates`` is the environment's template pipeline and
-``<env>.control-plane`` its Dokploy control plane (components/templates, components/control_plane);
+Stack names say what to build: ``<env>.control-plane`` is the environment's Dokploy control plane
+(components/control_plane; ``<env>.templates`` is reserved for the template pipeline);
 any other ``<env>.<slug>`` is one tenant of environment ``<env>``; ``<env>`` alone is the environment stack,
 which validates the environment's settings and the whole fleet declared in ``tenants/`` and creates nothing.
 A tenant's declaration arrives from the runner in the engine's environment
@@ -80,15 +80,13 @@ def main() -> None:
 
 
 def _platform_program(name: str, env_name: str) -> None:
-    """``<env>.templates`` builds the template pipeline, ``<env>.control-plane`` the Dokploy control plane."""
-    if name == "templates":
-        from components.templates.program import main as templates_main
+    """``<env>.control-plane`` builds the Dokploy control plane; ``templates`` is reserved for the template pipeline,
+    which is not built yet: the stack refuses to run rather than create nothing silently."""
+    if name != "control-plane":
+        raise SystemExit(f"stack '{env_name}.{name}' is reserved for the template pipeline, which is not built yet")
+    from components.control_plane.program import main as control_plane_main
 
-        templates_main(PROJECT_DIR, env_name)
-    else:
-        from components.control_plane.program import main as control_plane_main
-
-        control_plane_main(PROJECT_DIR, env_name)
+    control_plane_main(PROJECT_DIR, env_name)
 
 
 def _require_access(region: Region) -> None:
