@@ -98,6 +98,11 @@ def cluster_vms(api: ProxmoxAPI) -> list[dict[str, Any]]:
     return [r for r in api.cluster.resources.get(type="vm") if r.get("type") == "qemu"]
 
 
+def cluster_guests(api: ProxmoxAPI) -> list[dict[str, Any]]:
+    """Every VM and container (``type`` ``qemu`` or ``lxc``) in the cluster: what holds a VM id, memory and disk."""
+    return [r for r in api.cluster.resources.get(type="vm") if r.get("type") in ("qemu", "lxc")]
+
+
 def cluster_nodes(api: ProxmoxAPI) -> list[dict[str, Any]]:
     """Every node with its status and capacity (``/cluster/resources?type=node``)."""
     return [r for r in api.cluster.resources.get(type="node") if r.get("type") == "node"]

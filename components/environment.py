@@ -42,6 +42,7 @@ _REGION = {
             "minProperties": 1,
             "additionalProperties": {"type": "integer", "minimum": 100},
         },
+        "lxc_template": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*:vztmpl/[^/]+$"},
         "datastore": {"type": "string", "minLength": 1},
         "pool": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"},
         "bridge": {"type": "string", "minLength": 1},
@@ -133,6 +134,10 @@ class Region:
     privileges are granted on it (docs/proxmox-privileges.md). Tenants are told apart by tags."""
     warm_pool: WarmPoolPolicy | None = None
     """VMs kept cloned, booted and set up ahead of demand (:mod:`provisioning.warm_pool`); None: no pool."""
+    lxc_template: str | None = None
+    """The container OS image, a ``vztmpl`` volume id on a storage every node sees
+    (e.g. ``local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst``) that servers of ``kind: lxc`` plans
+    are created from. Required once any plan is an lxc plan."""
     strict_spread: bool = False
     """Refuse a tenant's server rather than put it on a node that already holds one of the tenant's servers
     (default: double up only when no other node fits; see :mod:`ipam.placement`)."""
@@ -197,7 +202,28 @@ def load_environment(project_dir: Path, env: str) -> Environment:
     ]
     if unknown:
         raise SpecErrors(unknown)
+    lxc_errors = _lxc_errors(doc, config[ENV_KEY], plans)
+    if lxc_errors:
+        raise SpecErrors(lxc_errors)
     return _environment(env, config[ENV_KEY], plans)
+
+
+def _lxc_errors(doc: MarkedDocument, data: Mapping[str, Any], plans: Mapping[str, Plan]) -> list[Any]:
+    """With any ``kind: lxc`` plan every region names its container OS image (``lxc_template``); a warm pool
+    (VM-only: containers cannot be handed over through the guest agent) must not be sized for an lxc plan."""
+    lxc_plans = sorted(name for name, plan in plans.items() if plan.is_lxc)
+    errors = []
+    for key, region in data["regions"].items():
+        base = ("config", ENV_KEY, "regions", key)
+        pool_plan = (region.get("warm_pool") or {}).get("plan")
+        if pool_plan in lxc_plans:
+            errors.append(doc.error((*base, "warm_pool", "plan"), f"'{pool_plan}' is an lxc plan; warm pools hold VMs"))
+        if not lxc_plans:
+            continue
+        if not region.get("lxc_template"):
+            message = f"lxc_template is required: plans {lxc_plans} are lxc plans ('<storage>:vztmpl/<file>')"
+            errors.append(doc.error(base, message))
+    return errors
 
 
 def _environment(name: str, data: Mapping[str, Any], plans: Mapping[str, Plan]) -> Environment:
@@ -219,6 +245,7 @@ def _environment(name: str, data: Mapping[str, Any], plans: Mapping[str, Plan]) 
             reserved=r.get("reserved", 10),
             pool=r.get("pool", "dokploy-cloud"),
             strict_spread=r.get("strict_spread", False),
+            lxc_template=r.get("lxc_template"),
             warm_pool=WarmPoolPolicy(**r["warm_pool"]) if r.get("warm_pool") else None,
         )
         for key, r in data["regions"].items()

@@ -44,6 +44,8 @@ def split_stack_name(stack: str) -> tuple[str, str | None]:
 
 TENANT_TYPE = "dokploy-cloud:tenant:TenantEnvironment"
 VM_TYPE = "proxmoxve:index/vmLegacy:VmLegacy"
+CT_TYPE = "proxmoxve:index/containerLegacy:ContainerLegacy"
+"""A server of an lxc plan (``<slug>-s<index>-ct``, :mod:`components.tenant_ct`)."""
 POOL_TYPE = "proxmoxve:index/poolLegacy:PoolLegacy"
 FIREWALL_OPTIONS_TYPE = "proxmoxve:firewall/optionsLegacy:OptionsLegacy"
 FIREWALL_RULES_TYPE = "proxmoxve:firewall/rulesLegacy:RulesLegacy"

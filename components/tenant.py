@@ -36,6 +36,7 @@ from components.naming import (
 )
 from components.spec import Plan, TenantSpec
 from components.spec.hostnames import server_labels
+from components.tenant_ct import CT_USER, refuse_key_rotation, tenant_ct
 from components.tenant_vm import tenant_vm, vm_description, vm_name
 from providers.allocation import AllocationResource
 from providers.dns_record import DnsRecord, DnsRecordArgs
@@ -95,8 +96,10 @@ class TenantEnvironment(ComponentResource):
         if spec.plan not in env.plans:
             raise ValueError(f"tenant {spec.slug}: plan '{spec.plan}' is not one of {sorted(env.plans)}")
         child = ResourceOptions(parent=self)
-        self.vms: list[proxmoxve.VmLegacy] = []
+        self.vms: list[proxmoxve.VmLegacy | proxmoxve.ContainerLegacy] = []
         self.rotating = bool(os.environ.get(KEY_ROTATION_VAR))
+        if self.rotating:
+            refuse_key_rotation(spec, args.plan)
         vault = uses_vault()
         self.ssh_key = SshKeyPair(
             f"{name}-sshkey",
@@ -147,6 +150,8 @@ class TenantEnvironment(ComponentResource):
             },
             child,
         )
+        if plan.is_lxc:
+            return self._container_server(prefix, index, hostname, allocation, args)
         adopted: list[Resource] = []
         if index in args.warm_servers:  # a warm-pool VM: named and given the tenant's keys before bpg adopts it
             adopted.append(
@@ -225,6 +230,55 @@ class TenantEnvironment(ComponentResource):
             f"{prefix}-keys-revoke",
             guest_keys(self._authorized_keys(spec), cloud_init=True),
             ResourceOptions(parent=self, depends_on=[dokploy]),
+        )
+        return TenantServer(
+            vm_id=allocation.vmid,
+            node=allocation.node,
+            address=allocation.address,
+            hostname=hostname,
+            dokploy_server_id=dokploy.server_id,
+        )
+
+    def _container_server(
+        self, prefix: str, index: int, hostname: str, allocation: AllocationResource, args: TenantEnvironmentArgs
+    ) -> TenantServer:
+        """A server of an lxc plan: the container (keys set at creation; no guest-agent key steps), its DNS
+        record and its Dokploy registration as ``root``."""
+        spec, env = args.spec, args.environment
+        child = ResourceOptions(parent=self)
+        if index in args.warm_servers:
+            raise ValueError(f"tenant {spec.slug}: plan {spec.plan!r} is an lxc plan; warm pools hold VMs only")
+        ct = tenant_ct(
+            f"{prefix}-ct",
+            spec=spec,
+            region=args.region,
+            plan=args.plan,
+            allocation=allocation,
+            public_keys=self._authorized_keys(spec),
+            hostname=hostname,
+            description=vm_description(spec, index),
+            opts=ResourceOptions(parent=self, provider=args.proxmox),
+        )
+        self.vms.append(ct)
+        DnsRecord(
+            f"{prefix}-dns",
+            DnsRecordArgs(zone=env.zone, name=f"{hostname}.", type="A", content=[allocation.address], ttl=env.dns_ttl),
+            child,
+        )
+        dokploy = DokployServer(
+            f"{prefix}-dokploy",
+            DokployServerArgs(
+                name=f"{spec.slug}-{index + 1}",
+                organization_id=spec.dokploy_organization,
+                ip_address=allocation.address,
+                public_key=self.ssh_key.public_key,
+                private_key=self.ssh_key.private_key,
+                username=CT_USER,
+                description=f"{spec.display_name} server {index + 1} ({hostname})",
+                setup=not spec.suspended,
+                marker=self.suffix.result.apply(lambda suffix: server_marker(env.name, spec.slug, index, suffix)),
+            ),
+            ResourceOptions(parent=self, depends_on=[ct]),
         )
         return TenantServer(
             vm_id=allocation.vmid,

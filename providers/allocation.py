@@ -32,7 +32,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from clients.proxmox import client_from_env, cluster_nodes, cluster_storages, cluster_vms, vmid_taken
+from clients.proxmox import client_from_env, cluster_guests, cluster_nodes, cluster_storages, vmid_taken
 from components.naming import ALLOCATION_MODULE, ALLOCATION_NAME, ALLOCATIONS_DB_VAR, allocation_id, parse_allocation_id
 from ipam.placement import (
     Candidate,
@@ -190,8 +190,8 @@ class ClusterView:
 
 
 def read_cluster(api: Any, datastore: str | None = None) -> ClusterView:
-    """The cluster's VMs and node loads (with ``datastore``'s free space per node when given)."""
-    vms = cluster_vms(api)
+    """The cluster's VMs and containers and node loads (with ``datastore``'s free space per node when given)."""
+    vms = cluster_guests(api)
     return ClusterView(vms, node_loads(cluster_nodes(api), vms, datastore_rows(api, datastore)))
 
 

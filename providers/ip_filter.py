@@ -9,11 +9,13 @@ set that moved with the VM. This resource makes the set so (creates it, removes 
 creating over a set an interrupted run left is the same as creating anew, and a migration needs no call. It reads
 the VM's node from the allocation, which the drain updates before the VM moves. Proxmox credentials come from
 ``PROXMOX_VE_*`` inside each call (the provider object is pickled into state).
+A container's set lives under ``/nodes/{node}/lxc/{vmid}/firewall`` (``kind: lxc``); PVE also adds the
+container's configured address itself, so the set holding exactly that address changes nothing it enforces.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from proxmoxer.core import ResourceException
 from pulumi import Input, ResourceOptions
@@ -31,11 +33,22 @@ class IpFilterArgs(TypedDict):
     node: Input[str]
     vm_id: Input[int]
     address: Input[str]
+    kind: NotRequired[Input[str]]
+    """``qemu`` (default) or ``lxc``: which guest's firewall holds the set."""
 
 
-def ensure_set(node: str, vm_id: int, address: str) -> None:
-    """Make ``ipfilter-net0`` of the VM hold exactly ``address``."""
-    firewall = client_from_env().nodes(node).qemu(int(vm_id)).firewall
+GUEST_KINDS = ("qemu", "lxc")
+
+
+def _firewall(node: str, vm_id: int, kind: str) -> Any:
+    if kind not in GUEST_KINDS:
+        raise ValueError(f"ip filter of guest {vm_id}: kind {kind!r} is not one of {GUEST_KINDS}")
+    return getattr(client_from_env().nodes(node), kind)(int(vm_id)).firewall
+
+
+def ensure_set(node: str, vm_id: int, address: str, kind: str = "qemu") -> None:
+    """Make ``ipfilter-net0`` of the guest hold exactly ``address``."""
+    firewall = _firewall(node, vm_id, kind)
     if not any(s.get("name") == IPFILTER_SET for s in firewall.ipset.get()):
         firewall.ipset.post(name=IPFILTER_SET, comment=COMMENT)
     entries = [str(e["cidr"]) for e in firewall.ipset(IPFILTER_SET).get()]
@@ -50,21 +63,21 @@ class IpFilterProvider(ResourceProvider):
     """Makes the set on create and when the address changes; a node change (migration) needs no call."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        ensure_set(str(props["node"]), int(props["vm_id"]), str(props["address"]))
+        ensure_set(str(props["node"]), int(props["vm_id"]), str(props["address"]), str(props.get("kind", "qemu")))
         return CreateResult(f"{int(props['vm_id'])}/{IPFILTER_SET}", dict(props))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = any(olds.get(k) != news.get(k) for k in ("node", "vm_id", "address"))
+        changed = any(olds.get(k) != news.get(k) for k in ("node", "vm_id", "address", "kind"))
         return DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        if (olds.get("vm_id"), olds.get("address")) != (news.get("vm_id"), news.get("address")):
-            ensure_set(str(news["node"]), int(news["vm_id"]), str(news["address"]))
+        if any(olds.get(k) != news.get(k) for k in ("vm_id", "address", "kind")):
+            ensure_set(str(news["node"]), int(news["vm_id"]), str(news["address"]), str(news.get("kind", "qemu")))
         return UpdateResult(dict(news))
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         """Remove the set with its VM's firewall; a VM already gone took it with it."""
-        firewall = client_from_env().nodes(str(props["node"])).qemu(int(props["vm_id"])).firewall
+        firewall = _firewall(str(props["node"]), int(props["vm_id"]), str(props.get("kind", "qemu")))
         try:
             for entry in firewall.ipset(IPFILTER_SET).get():
                 firewall.ipset(IPFILTER_SET)(entry["cidr"]).delete()

@@ -22,6 +22,7 @@ from components.naming import (
     ALLOCATION_TYPE,
     ARCHIVE_MARK,
     BACKUP_MARK,
+    CT_TYPE,
     VM_TYPE,
     backup_notes_template,
     parse_notes,
@@ -49,6 +50,12 @@ class ServerRef:
     vmid: int
     node: str
     address: str = ""
+    kind: str = "qemu"
+    """``qemu`` (a VM) or ``lxc`` (a container, ``<slug>-s<index>-ct``): which API path holds the guest."""
+
+    def guest(self, api: ProxmoxAPI) -> Any:
+        """The guest's API path, ``/nodes/{node}/{qemu|lxc}/{vmid}``."""
+        return getattr(api.nodes(self.node), self.kind)(self.vmid)
 
 
 @dataclass(frozen=True)
@@ -72,25 +79,26 @@ class BackupVolume:
 
 def servers_in_state(deployment: Mapping[str, Any], slug: str) -> list[ServerRef]:
     """The tenant's VMs as the stack's checkpoint records them, by server index, with their allocated address."""
-    vms: dict[int, tuple[int, str]] = {}
+    vms: dict[int, tuple[int, str, str]] = {}
     addresses: dict[int, str] = {}
     for resource in deployment.get("resources") or []:
         index = _server_index(str(resource.get("urn", "")).rsplit("::", 1)[-1], slug)
         if index is None:
             continue
         outputs = resource.get("outputs") or {}
-        if resource.get("type") == VM_TYPE and str(resource.get("id", "")).isdigit():
-            vms[index] = (int(resource["id"]), str(outputs.get("nodeName", "")))
+        kind = {VM_TYPE: "qemu", CT_TYPE: "lxc"}.get(str(resource.get("type")))
+        if kind and str(resource.get("id", "")).isdigit():
+            vms[index] = (int(resource["id"]), str(outputs.get("nodeName", "")), kind)
         elif resource.get("type") == ALLOCATION_TYPE and isinstance(outputs.get("address"), str):
             addresses[index] = outputs["address"]
-    return [ServerRef(i, vmid, node, addresses.get(i, "")) for i, (vmid, node) in sorted(vms.items())]
+    return [ServerRef(i, vmid, node, addresses.get(i, ""), kind) for i, (vmid, node, kind) in sorted(vms.items())]
 
 
 def _server_index(name: str, slug: str) -> int | None:
-    """``<slug>-s<index>-vm`` or ``<slug>-s<index>-alloc`` -> index."""
+    """``<slug>-s<index>-vm``, ``-ct`` or ``-alloc`` -> index."""
     prefix, _, rest = name.rpartition("-s")
     index, _, part = rest.partition("-")
-    return int(index) if prefix == slug and index.isdigit() and part in ("vm", "alloc") else None
+    return int(index) if prefix == slug and index.isdigit() and part in ("vm", "ct", "alloc") else None
 
 
 def list_backups(
@@ -175,7 +183,7 @@ def backup_now(
 def wait_unlocked(api: ProxmoxAPI, server: ServerRef, locks: tuple[str, ...], wait: float = LOCK_WAIT) -> None:
     """Wait while the VM holds one of ``locks`` (a task of a run that died goes on in Proxmox)."""
     deadline = time.monotonic() + wait
-    while api.nodes(server.node).qemu(server.vmid).config.get().get("lock") in locks:
+    while server.guest(api).config.get().get("lock") in locks:
         if time.monotonic() > deadline:
             raise TimeoutError(f"VM {server.vmid} stayed locked ({'/'.join(locks)}) for {wait:.0f} s")
         time.sleep(LOCK_POLL)
@@ -209,6 +217,11 @@ def restore_into(
     since the backup is lost. ``new_identity`` gives the restored VM new MAC addresses (PVE's ``unique``),
     for a backup of another server.
     """
+    if server.kind != "qemu":  # PVE restores a container through POST /lxc (restore=1), which we do not drive
+        raise RestoreRefused(
+            f"server {server.index} ({server.kind} {server.vmid}) is a container: restoring containers is not "
+            "supported; see docs/platform/lxc.md"
+        )
     vm = api.nodes(server.node).qemu(server.vmid)
     wait_unlocked(api, server, ("backup", "create"))  # a dead attempt's backup or restore still running
     if vm.status.current.get().get("status") == "running":

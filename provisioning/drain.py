@@ -100,6 +100,15 @@ def drain(
     still_there = {vmid for vmid, at in _placed(api, None).items() if at == node}
     for slug, held in _by_tenant(store.all(pool), node, still_there):
         spec = tenants(slug)
+        if environment.plans[spec.plan].is_lxc:  # bpg would replace the container (node_name is ForceNew)
+            why = f"refused: {slug} is on lxc plan {spec.plan!r}; containers are not drained (see docs/platform/lxc.md)"
+            for allocation in held:
+                owner = parse_allocation_owner(allocation.owner)
+                move = Move(slug, owner[1] if owner else 0, allocation.vmid, allocation.address, node, result=why)
+                report.moves.append(move)
+                if on_move is not None:
+                    on_move(move)
+            break
         cluster = read_cluster(api, where.datastore)  # afresh per tenant: the last one's VMs moved
         moves = [_relocate(environment, where, store, cluster, spec, allocation) for allocation in held]
         report.moves.extend(moves)

@@ -41,6 +41,9 @@ ROLES: dict[str, tuple[str, ...]] = {
     ),
     "DokployCloudTemplate": ("VM.Clone",),
     "DokployCloudStorage": ("Datastore.AllocateSpace", "Datastore.Audit"),
+    # On the storage of the regions' container image (lxc plans): PVE's check_volume_access lets a non-root
+    # token use a vztmpl volume as a create's ostemplate with Datastore.AllocateSpace or Datastore.Audit.
+    "DokployCloudImages": ("Datastore.Audit",),
     "DokployCloudNetwork": ("SDN.Use",),
     "DokployCloudNodes": ("Sys.Audit",),
     # On / only (no propagation): PVE checks reading and changing backup jobs there and nowhere else.
@@ -75,12 +78,19 @@ def grants(region: Region, environment: Environment | None = None) -> list[Grant
     archive = environment.archive.storage if environment and environment.archive else None
     backups = [s for s in environment.backup_storages() if s not in (archive, region.datastore)] if environment else []
     has_jobs = environment is not None and any(p.backups for p in environment.plans.values())
+    has_lxc = environment is not None and any(p.is_lxc for p in environment.plans.values())
+    image_storage = region.lxc_template.split(":", 1)[0] if has_lxc and region.lxc_template else None
     return [
         Grant(f"/pool/{region.pool}", "DokployCloudVM"),
         *(Grant(f"/vms/{vmid}", "DokployCloudTemplate") for vmid in sorted(set(region.templates.values()))),
         Grant(f"/storage/{region.datastore}", "DokployCloudStorage"),
         *(Grant(f"/storage/{sid}", "DokployCloudStorage") for sid in backups),
         *([Grant(f"/storage/{archive}", "DokployCloudArchive")] if archive else []),
+        *(
+            [Grant(f"/storage/{image_storage}", "DokployCloudImages")]
+            if image_storage and image_storage not in (region.datastore, archive, *backups)
+            else []
+        ),
         Grant(f"/sdn/zones/localnetwork/{region.bridge}", "DokployCloudNetwork"),
         Grant("/nodes", "DokployCloudNodes"),
         *([Grant("/", "DokployCloudBackupJobs", propagate=False)] if has_jobs else []),

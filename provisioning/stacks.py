@@ -24,7 +24,7 @@ from proxmoxer import ResourceException
 from pulumi import automation as auto
 
 from clients.dokploy.client import DokployClient
-from clients.proxmox import ProxmoxSettingsError, client_from_env, cluster_vms
+from clients.proxmox import ProxmoxSettingsError, client_from_env, cluster_guests
 from clients.retry import RetryPolicy
 from components.environment import PROJECT, SECRET_KEYS, Environment, Region, load_environment
 from components.naming import (
@@ -354,7 +354,7 @@ class TenantStacks:
         api = client_from_env(env=self.env_vars(tenant))
         marks = TenantMarks(tenant.slug, ownership_tags(tenant.slug), self.environment.regions[tenant.region].pool)
         delete_unrecorded(api, deployment, allocated, marks)
-        present = {int(vm["vmid"]) for vm in cluster_vms(api)}
+        present = {int(vm["vmid"]) for vm in cluster_guests(api)}
         if vanished(deployment, present):
             forget_vanished(self.stack(tenant), present)
 
@@ -414,7 +414,7 @@ class TenantStacks:
         reason = "downgrade" if only_removed else "decommission"
         try:
             api = client_from_env(env=self.env_vars(tenant))
-            present = {int(vm["vmid"]) for vm in cluster_vms(api)}
+            present = {int(vm["vmid"]) for vm in cluster_guests(api)}
             # a VM an earlier attempt archived and then destroyed (its delete not recorded, or the run died):
             # its archive is that attempt's; there is nothing left to back up
             gone = [s for s in servers if s.vmid not in present]

@@ -55,10 +55,19 @@ class Plan:
     backups: BackupPolicy | None = None
     """Scheduled backups, or None when the plan has none."""
     description: str = ""
+    kind: str = "vm"
+    """``vm`` (QEMU VMs cloned from the region's cloud-init templates) or ``lxc`` (unprivileged containers
+    created from the region's ``lxc_template`` image, :mod:`components.tenant_ct`)."""
+
+    @property
+    def is_lxc(self) -> bool:
+        return self.kind == "lxc"
 
     def to_config(self) -> dict[str, Any]:
-        """The plan's fields as they appear in configuration (without the name)."""
+        """The plan's fields as they appear in configuration (without the name); ``kind`` only when not
+        the default ``vm``."""
         return {
+            **({"kind": self.kind} if self.kind != "vm" else {}),
             "cores": self.cores,
             "memory_mb": self.memory_mb,
             "disk_gb": self.disk_gb,
@@ -108,6 +117,7 @@ def plans_from_document(doc: MarkedDocument, base: tuple[str, ...]) -> dict[str,
             max_servers=int(fields["max_servers"]),
             backups=_backup_policy(fields.get("backups", False)),
             description=str(fields.get("description", "")),
+            kind=str(fields.get("kind", "vm")),
         )
         for name, fields in mapping.items()
     }

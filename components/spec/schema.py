@@ -97,7 +97,9 @@ TENANT_SCHEMA: dict[str, Any] = {
     },
 }
 
-PLAN_FIELDS_ORDER = ("cores", "memory_mb", "disk_gb", "max_servers", "backups", "description")
+PLAN_FIELDS_ORDER = ("kind", "cores", "memory_mb", "disk_gb", "max_servers", "backups", "description")
+PLAN_KINDS = ("vm", "lxc")
+"""What a plan's servers are: QEMU VMs (the default) or LXC containers (docs/platform/lxc.md)."""
 
 KEEP_OPTIONS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
 """Retention counts of a backup policy, Proxmox's ``prune-backups`` ``keep-<option>`` values."""
@@ -144,6 +146,11 @@ PLAN_SCHEMA: dict[str, Any] = {
     "required": ["cores", "memory_mb", "disk_gb", "max_servers"],
     "additionalProperties": False,
     "properties": {
+        "kind": {
+            "type": "string",
+            "enum": list(PLAN_KINDS),
+            "x-allowed": "'vm' (QEMU virtual machines, the default) or 'lxc' (unprivileged LXC containers)",
+        },
         "cores": {"type": "integer", "minimum": 1, "maximum": 64, "x-allowed": "a whole number of vCPUs from 1 to 64"},
         "memory_mb": {
             "type": "integer",

@@ -40,6 +40,16 @@ def rotate_keys(slug: str, ctx: ServiceContext = Operator) -> JSONResponse:
             ctx, operator_actor(ctx), "operator.rotate-keys", f"tenant {slug}", "refused", tenant=slug, detail=detail
         )
         raise HTTPException(409, detail)
+    plan = ctx.environment.plans.get(spec.plan)
+    if plan is not None and plan.is_lxc:
+        detail = (
+            f"tenant {slug!r} is on lxc plan {spec.plan!r}: a container's SSH keys are set only when it is created, "
+            "so key rotation is not supported (docs/platform/lxc.md)"
+        )
+        record(
+            ctx, operator_actor(ctx), "operator.rotate-keys", f"tenant {slug}", "refused", tenant=slug, detail=detail
+        )
+        raise HTTPException(409, detail)
     submitted = audited_job(
         ctx,
         "operator.rotate-keys",

@@ -9,7 +9,7 @@ import pytest
 from providers.ip_filter import IpFilterProvider
 from sim.proxmox.app import Simulator
 from sim.proxmox.backend import Backend
-from sim.proxmox.seed import credentials
+from sim.proxmox.seed import LXC_OSTEMPLATE, credentials
 from sim.proxmox.server import ThreadedServer
 
 NIC = "virtio=BC:24:11:00:00:01,bridge=vmbr0,firewall=1"
@@ -64,3 +64,18 @@ def test_a_migration_needs_no_call_and_delete_removes_the_set(vm: tuple[Backend,
     provider.delete("x", props)
     assert "ipfilter-net0" not in backend.vms[vmid].firewall["ipsets"]
     provider.delete("x", {**props, "vm_id": 999})  # a VM already gone: nothing to do
+
+
+def test_a_container_set_lives_on_the_container_firewall(vm: tuple[Backend, int]) -> None:
+    backend, _vmid = vm
+    params = {"ostemplate": LXC_OSTEMPLATE, "rootfs": "local-lvm:8", "net0": "name=eth0,bridge=vmbr0,firewall=1"}
+    backend.ct_create("pve1", 102, params, "root@pam")
+    with backend.lock:
+        backend.vms[102].pool = "tenants"
+    provider, props = IpFilterProvider(), {"node": "pve1", "vm_id": 102, "address": "10.30.0.6", "kind": "lxc"}
+    provider.create(props)
+    assert _entries(backend, 102) == ["10.30.0.6"]
+    provider.delete("102/ipfilter-net0", props)
+    assert "ipfilter-net0" not in backend.vms[102].firewall["ipsets"]
+    with pytest.raises(ValueError, match="kind 'docker'"):
+        provider.create({**props, "kind": "docker"})

@@ -52,6 +52,17 @@ def test_a_suspended_tenant_is_refused_and_an_unknown_one_is_404(service: Runnin
     assert not [e for e in service.engine.effects() if e.startswith("rotate")]
 
 
+def test_an_lxc_tenant_is_refused_naming_the_plan(service: RunningService, queue: JobQueue) -> None:
+    service.start_workers(1)
+    _ready(service, "acme")
+    declaration = yaml.safe_load(queue.get_tenant("acme").declaration)
+    declaration["plan"] = "container"
+    queue.update_declaration("acme", "container", yaml.safe_dump(declaration))
+    refused = service.op("POST", "/v1/tenants/acme/rotate-keys")
+    assert refused.status_code == 409 and "lxc plan 'container'" in refused.json()["detail"]
+    assert not [e for e in service.engine.effects() if e.startswith("rotate")]
+
+
 def test_the_private_key_needs_the_break_glass_role(service: RunningService) -> None:
     refused = service.op("GET", "/v1/tenants/acme/ssh-key?reason=incident-4711")
     assert refused.status_code == 403 and "break-glass" in refused.json()["detail"]

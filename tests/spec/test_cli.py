@@ -21,7 +21,7 @@ def test_cli_reports_every_error_located(tmp_path, capsys, monkeypatch):
     assert main([str(tmp_path), "--env", "local"]) == 1
     lines = capsys.readouterr().err.splitlines()
     assert (
-        f"{tmp_path / 'acme.yaml'}:2: field 'plan': unknown plan 'gold'; allowed: business, enterprise, starter"
+        f"{tmp_path / 'acme.yaml'}:2: field 'plan': unknown plan 'gold'; allowed: business, container, enterprise, starter"
         in lines
     )
     assert sum("missing required field" in line for line in lines) == 4

@@ -12,7 +12,7 @@ GOOD = {"starter": {"cores": 2, "memory_mb": 4096, "disk_gb": 40, "max_servers":
 
 
 def test_sample_plans_file(plans):
-    assert set(plans) == {"starter", "business", "enterprise"}
+    assert set(plans) == {"starter", "business", "enterprise", "container"}
     assert plans["business"].max_servers == 3 and plans["business"].backups is not None
     assert plans["business"].backups.prune_backups == {"keep-daily": "7", "keep-weekly": "4"}
     assert plans["starter"].backups is None
