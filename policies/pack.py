@@ -25,7 +25,7 @@ from components.spec.schema import PLANS_SCHEMA as SPEC_PLANS_SCHEMA
 from components.spec.schema import engine_schema
 from policies import quotas as q
 from policies.plain import plain, stack_resources
-from policies.views import DNS_RECORD_TYPE, VM_TYPE, VmView, vm_view
+from policies.views import DNS_RECORD_TYPE, GUEST_TYPES, VmView, guest_view
 
 PLANS_SCHEMA = PolicyConfigSchema(properties={"plans": engine_schema(SPEC_PLANS_SCHEMA)}, required=["plans"])
 """The plans as the environment declares them: the same schema the stack file is checked with."""
@@ -57,8 +57,9 @@ def _vm_policy(
     schema: PolicyConfigSchema | None = None,
 ) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
-        if args.resource_type == VM_TYPE:
-            _report(rule(vm_view(args.name, plain(args.props)), dict(args.get_config())), report)
+        if args.resource_type in GUEST_TYPES:
+            view = guest_view(args.resource_type, args.name, plain(args.props))
+            _report(rule(view, dict(args.get_config())), report)
 
     return ResourceValidationPolicy(
         name=name, description=description, validate=validate, enforcement_level=level, config_schema=schema

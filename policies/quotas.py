@@ -17,14 +17,14 @@ from components.spec.plans import Plan
 from policies.views import (
     BACKUP_JOB_TYPE,
     FIREWALL_OPTIONS_TYPE,
+    GUEST_TYPES,
     MANAGED_TAG,
-    VM_TYPE,
     StackResource,
     VmView,
     as_int,
     dig,
+    guest_view,
     known,
-    vm_view,
 )
 
 VM_WITHIN_PLAN = "vm-within-plan-limits"
@@ -230,8 +230,8 @@ def stack_server_quota(resources: Sequence[StackResource], plans: Mapping[str, P
     """Count tenant VMs per parent component and compare with the plan named by their tags."""
     groups: dict[str | None, list[VmView]] = defaultdict(list)
     for res in resources:
-        if res.type == VM_TYPE:
-            groups[res.parent].append(vm_view(res.name, res.props))
+        if res.type in GUEST_TYPES:
+            groups[res.parent].append(guest_view(res.type, res.name, res.props))
     out = []
     for parent, vms in groups.items():
         plan_names = sorted({vm.plan for vm in vms if vm.plan})
@@ -245,7 +245,7 @@ def stack_firewalls(resources: Sequence[StackResource]) -> list[Violation]:
     """Every tenant VM has an enabled firewall OptionsLegacy for its vm with input_policy DROP."""
     firewalls = [r for r in resources if r.type == FIREWALL_OPTIONS_TYPE]
     out = []
-    for vm in (r for r in resources if r.type == VM_TYPE):
+    for vm in (r for r in resources if r.type in GUEST_TYPES):
         vm_id = as_int(dig(vm.props, "vmId"))
         mine = [
             f
@@ -287,13 +287,13 @@ def stack_backups(resources: Sequence[StackResource], plans: Mapping[str, Plan])
     vms: dict[str | None, list[StackResource]] = defaultdict(list)
     jobs: dict[str | None, list[StackResource]] = defaultdict(list)
     for res in resources:
-        if res.type == VM_TYPE:
+        if res.type in GUEST_TYPES:
             vms[res.parent].append(res)
         elif res.type == BACKUP_JOB_TYPE:
             jobs[res.parent].append(res)
     out = []
     for parent, members in vms.items():
-        views = [vm_view(v.name, v.props) for v in members]
+        views = [guest_view(v.type, v.name, v.props) for v in members]
         tenant = next((v.tenant for v in views if v.tenant), None) or (parent or "(no parent)")
         plan = plans.get(next((v.plan for v in views if v.plan), "") or "")
         if plan is None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from components.naming import (
     BACKUP_TYPE,
+    CT_TYPE,
     DNS_RECORD_TYPE,
     FIREWALL_OPTIONS_TYPE,
     MANAGED_TAG,
@@ -27,10 +28,15 @@ from components.naming import (
 
 BACKUP_JOB_TYPE = BACKUP_TYPE
 
+GUEST_TYPES = (VM_TYPE, CT_TYPE)
+"""A tenant server is a VM or, on an lxc plan, a container: every quota rule covers both."""
+
 __all__ = [
     "BACKUP_JOB_TYPE",
+    "CT_TYPE",
     "DNS_RECORD_TYPE",
     "FIREWALL_OPTIONS_TYPE",
+    "GUEST_TYPES",
     "MANAGED_TAG",
     "PLAN_TAG_PREFIX",
     "TENANT_TAG_PREFIX",
@@ -39,6 +45,7 @@ __all__ = [
     "VM_TYPE",
     "VmView",
     "dig",
+    "guest_view",
     "is_unknown",
     "known",
     "vm_view",
@@ -123,6 +130,24 @@ def vm_view(name: str, props: Mapping[str, Any]) -> VmView:
         template=as_int(dig(props, "clone", "vmId")),
         pool_id=pool if isinstance(pool, str) else None,
         vm_id=as_int(dig(props, "vmId")),
+    )
+
+
+def guest_view(resource_type: str, name: str, props: Mapping[str, Any]) -> VmView:
+    """A view of a tenant server of either kind: ContainerLegacy inputs name sizing ``cpu.cores``,
+    ``memory.dedicated`` and ``disk.size``, and a container is made from an image, never cloned (no template)."""
+    if resource_type != CT_TYPE:
+        return vm_view(name, props)
+    view = vm_view(name, props)
+    return VmView(
+        name=name,
+        tags=view.tags,
+        cores=view.cores,
+        memory_mb=view.memory_mb,
+        disk_gb=as_int(dig(props, "disk", "size")),
+        template=None,
+        pool_id=view.pool_id,
+        vm_id=view.vm_id,
     )
 
 

@@ -6,7 +6,7 @@ from pulumi_policy import EnforcementLevel
 
 from policies import quotas as q
 from policies.pack import POLICIES
-from policies.views import BACKUP_JOB_TYPE, DNS_RECORD_TYPE, VM_TYPE
+from policies.views import BACKUP_JOB_TYPE, CT_TYPE, DNS_RECORD_TYPE, VM_TYPE
 from tests.policies.conftest import UNKNOWN, firewall, stack_resource, tenant, vm_props
 
 VM_RULES = [
@@ -227,3 +227,47 @@ def test_backup_job_follows_the_plan_and_covers_every_server(run_stack_policy) -
     starter = _tenant_stack(1)
     found = run_stack_policy(q.TENANT_BACKUPS, [*starter, _job(starter[0], ["10000"])])
     assert [m for _, m, _ in found] == ["tenant acme: plan 'starter' has no backups, but job globex-backups exists"]
+
+
+def _container_props(**overrides) -> dict:
+    """ContainerLegacy inputs as the tenant container is built (starter sizing)."""
+    props = {
+        "tags": ["dokploy-cloud", "plan-starter", "tenant-acme"],
+        "poolId": "dokploy-local",
+        "vmId": 10001,
+        "nodeName": "pve1",
+        "cpu": {"cores": 2},
+        "memory": {"dedicated": 4096, "swap": 0},
+        "disk": {"datastoreId": "local-lvm", "size": 40},
+        "operatingSystem": {"templateFileId": "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"},
+    }
+    props.update(overrides)
+    return props
+
+
+def test_a_container_within_its_plan_passes_every_guest_rule(run_resource_policy) -> None:
+    for rule in VM_RULES:
+        assert run_resource_policy(rule, CT_TYPE, _container_props()) == [], rule
+
+
+def test_a_container_over_its_plan_is_refused(run_resource_policy) -> None:
+    props = _container_props(cpu={"cores": 3}, memory={"dedicated": 8192}, disk={"size": 41})
+    found = run_resource_policy(q.VM_WITHIN_PLAN, CT_TYPE, props, name="ct")
+    assert [m.split(" exceeds")[0] for _, m, _ in found] == [
+        "VM ct: cpu.cores = 3",
+        "VM ct: memory.dedicated = 8192 MB",
+        "VM ct: disks[0].size = 41 GB",
+    ]
+    assert run_resource_policy(q.VM_TENANT_POOL, CT_TYPE, _container_props(poolId="elsewhere"))
+
+
+def test_containers_count_against_the_server_quota_and_need_a_firewall(run_stack_policy) -> None:
+    parent = tenant("acme")
+    containers = [stack_resource(CT_TYPE, f"acme-s{i}-ct", _container_props(vmId=UNKNOWN), parent) for i in range(2)]
+    found = run_stack_policy(q.TENANT_SERVER_QUOTA, [parent, *containers])
+    assert [m for _, m, _ in found] == ["tenant acme: 2 servers exceed plan 'starter' limit of 1 (max_servers)"]
+    unprotected = run_stack_policy(q.VM_FIREWALL, [parent, containers[0]])
+    assert [p for p, _, _ in unprotected] == [q.VM_FIREWALL]
+    assert (
+        run_stack_policy(q.VM_FIREWALL, [parent, containers[0], firewall("acme-s0-ct-firewall", containers[0])]) == []
+    )
