@@ -77,6 +77,7 @@ def main() -> None:
     pulumi.export("addresses", pulumi.Output.all(*[s.address for s in tenant.servers]))
     pulumi.export("dokployServerIds", pulumi.Output.all(*[s.dokploy_server_id for s in tenant.servers]))
     pulumi.export("hostname", first.hostname)
+    pulumi.export("templateIds", pulumi.Output.all(*[s.template_id for s in tenant.servers]))
 
 
 def _platform_program(name: str, env_name: str) -> None:

@@ -32,7 +32,7 @@ _NAME = {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"}
 _REGION = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["endpoint", "nodes", "templates", "datastore", "network", "gateway", "vmid_start", "vmid_end"],
+    "required": ["endpoint", "nodes", "datastore", "network", "gateway", "vmid_start", "vmid_end"],
     "properties": {
         "endpoint": {"type": "string", "pattern": "^https?://"},
         "insecure": {"type": "boolean"},
@@ -41,6 +41,19 @@ _REGION = {
             "type": "object",
             "minProperties": 1,
             "additionalProperties": {"type": "integer", "minimum": 100},
+        },
+        "template_versions": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {
+                "pattern": "^[a-z0-9][a-z0-9._-]{0,31}$",
+                "x-allowed": "a version name of 1-32 lowercase letters, digits, '.', '_' or '-' (e.g. 2026.12)",
+            },
+            "additionalProperties": {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": {"type": "integer", "minimum": 100},
+            },
         },
         "lxc_template": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*:vztmpl/[^/]+$"},
         "datastore": {"type": "string", "minLength": 1},
@@ -77,6 +90,7 @@ ENVIRONMENT_SCHEMA: dict[str, Any] = {
         "dokploy_url": {"type": "string", "pattern": "^https?://"},
         "vm_user": {"type": "string", "pattern": "^[a-z_][a-z0-9_-]{0,31}$"},
         "allowed_templates": {"type": "array", "items": {"type": "integer"}},
+        "template_version": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,31}$"},
         "warm_pool_organization": {"type": "string", "minLength": 1},
         "regions": {"type": "object", "minProperties": 1, "additionalProperties": _REGION},
         "archive": {
@@ -114,11 +128,19 @@ class WarmPoolPolicy:
 class Region:
     """One Proxmox cluster tenants can be placed in."""
 
+    def template_version(self, vmid: int | None) -> str | None:
+        """The declared version of the template ``vmid`` (what a server was cloned from); None when unknown."""
+        for version, ids in self.template_versions.items():
+            if vmid in ids.values():
+                return version
+        return None
+
     name: str
     endpoint: str
     nodes: tuple[str, ...]
     templates: Mapping[str, int]
-    """Cloud-init template VM id per node: templates on local storage clone only on their own node."""
+    """Cloud-init template VM id per node that new servers are cloned from: templates on local storage clone only on
+    their own node. With ``template_versions`` these are the current version's."""
     datastore: str
     network: str
     gateway: str
@@ -134,6 +156,8 @@ class Region:
     privileges are granted on it (docs/proxmox-privileges.md). Tenants are told apart by tags."""
     warm_pool: WarmPoolPolicy | None = None
     """VMs kept cloned, booted and set up ahead of demand (:mod:`provisioning.warm_pool`); None: no pool."""
+    template_versions: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """Template version -> node -> template VM id, for every version still in use; empty: ``templates`` only."""
     lxc_template: str | None = None
     """The container OS image, a ``vztmpl`` volume id on a storage every node sees
     (e.g. ``local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst``) that servers of ``kind: lxc`` plans
@@ -156,6 +180,9 @@ class Environment:
     vm_user: str = "dokploy"
     dns_ttl: int = 300
     allowed_templates: tuple[int, ...] = field(default_factory=tuple)
+    """Template ids the quota policy lets a VM be cloned from: the listed ones and every declared version's."""
+    template_version: str | None = None
+    """The template version new servers are cloned from (``template_versions``); servers on another are outdated."""
     archive: ArchivePolicy | None = None
     """Archive-before-destroy settings; without them decommission refuses to destroy servers."""
     warm_pool_organization: str | None = None
@@ -202,7 +229,7 @@ def load_environment(project_dir: Path, env: str) -> Environment:
     ]
     if unknown:
         raise SpecErrors(unknown)
-    lxc_errors = _lxc_errors(doc, config[ENV_KEY], plans)
+    lxc_errors = _lxc_errors(doc, config[ENV_KEY], plans) + _template_errors(doc, config[ENV_KEY])
     if lxc_errors:
         raise SpecErrors(lxc_errors)
     return _environment(env, config[ENV_KEY], plans)
@@ -226,13 +253,50 @@ def _lxc_errors(doc: MarkedDocument, data: Mapping[str, Any], plans: Mapping[str
     return errors
 
 
+def _template_errors(doc: MarkedDocument, data: Mapping[str, Any]) -> list[Any]:
+    """Each region names its templates one way: ``templates`` (node -> id) or ``template_versions`` (version ->
+    node -> id, with the current one named by ``template_version``); every version covers every node, and no
+    template id belongs to two versions."""
+    errors = []
+    current = data.get("template_version")
+    versioned = [key for key, region in data["regions"].items() if "template_versions" in region]
+    if versioned and current is None:
+        errors.append(
+            doc.error(("config", ENV_KEY), f"template_version is required: regions {versioned} version templates")
+        )
+    if current is not None and not versioned:
+        errors.append(doc.error(("config", ENV_KEY, "template_version"), "no region declares template_versions"))
+    for key, region in data["regions"].items():
+        base = ("config", ENV_KEY, "regions", key)
+        if ("templates" in region) == ("template_versions" in region):
+            errors.append(doc.error(base, "set exactly one of 'templates' (node -> id) or 'template_versions'"))
+            continue
+        if "templates" in region:
+            continue
+        versions = region["template_versions"]
+        if current is not None and current not in versions:
+            errors.append(doc.error((*base, "template_versions"), f"lacks the current version {current!r}"))
+        seen: dict[int, str] = {}
+        for version, ids in versions.items():
+            missing = sorted(set(region["nodes"]) - set(ids))
+            if missing:
+                errors.append(doc.error((*base, "template_versions", version), f"no template for nodes {missing}"))
+            for vmid in ids.values():
+                if vmid in seen and seen[vmid] != version:
+                    message = f"template {vmid} is in versions {seen[vmid]!r} and {version!r}"
+                    errors.append(doc.error((*base, "template_versions", version), message))
+                seen[vmid] = version
+    return errors
+
+
 def _environment(name: str, data: Mapping[str, Any], plans: Mapping[str, Plan]) -> Environment:
     regions = {
         key: Region(
             name=key,
             endpoint=r["endpoint"],
             nodes=tuple(r["nodes"]),
-            templates=dict(r["templates"]),
+            templates=dict(r["templates"] if "templates" in r else r["template_versions"][data["template_version"]]),
+            template_versions={v: dict(ids) for v, ids in (r.get("template_versions") or {}).items()},
             datastore=r["datastore"],
             network=r["network"],
             gateway=r["gateway"],
@@ -259,9 +323,19 @@ def _environment(name: str, data: Mapping[str, Any], plans: Mapping[str, Plan]) 
         plans=dict(plans),
         vm_user=data.get("vm_user", "dokploy"),
         dns_ttl=data.get("dns_ttl", 300),
-        allowed_templates=tuple(data.get("allowed_templates", ())),
+        allowed_templates=_allowed_templates(data),
+        template_version=data.get("template_version"),
         archive=ArchivePolicy(data["archive"]["storage"], data["archive"]["retention_days"])
         if "archive" in data
         else None,
         warm_pool_organization=data.get("warm_pool_organization"),
     )
+
+
+def _allowed_templates(data: Mapping[str, Any]) -> tuple[int, ...]:
+    """``allowed_templates`` plus every id of every declared template version, in order, without repeats."""
+    ids = list(data.get("allowed_templates", ()))
+    for region in data["regions"].values():
+        for versioned in (region.get("template_versions") or {}).values():
+            ids += [vmid for vmid in versioned.values() if vmid not in ids]
+    return tuple(ids)

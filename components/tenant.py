@@ -80,6 +80,9 @@ class TenantServer:
     address: Output[str]
     hostname: str
     dokploy_server_id: Output[str]
+    template_id: Output[int | None]
+    """The template the VM was cloned from, as the state recorded it at creation (``clone`` changes are ignored,
+    so a later template version never changes it); None for a warm-pool VM (adopted, not cloned) or a container."""
 
 
 class TenantEnvironment(ComponentResource):
@@ -122,6 +125,7 @@ class TenantEnvironment(ComponentResource):
                 "addresses": Output.all(*[s.address for s in self.servers]),
                 "hostnames": self.hostnames,
                 "dokployServerIds": Output.all(*[s.dokploy_server_id for s in self.servers]),
+                "templateIds": Output.all(*[s.template_id for s in self.servers]),
                 "state": spec.state,
             }
         )
@@ -237,6 +241,7 @@ class TenantEnvironment(ComponentResource):
             address=allocation.address,
             hostname=hostname,
             dokploy_server_id=dokploy.server_id,
+            template_id=vm.clone.apply(lambda clone: clone.vm_id if clone else None),
         )
 
     def _container_server(
@@ -286,6 +291,7 @@ class TenantEnvironment(ComponentResource):
             address=allocation.address,
             hostname=hostname,
             dokploy_server_id=dokploy.server_id,
+            template_id=Output.from_input(None),
         )
 
     def _backup_job(self, name: str, args: TenantEnvironmentArgs) -> proxmoxve.backup.Job | None:

@@ -104,7 +104,8 @@ def progress_table(rows: list[TenantProgress], title: str) -> Table:
 
 
 def status_table(rows: list[TenantStatus], title: str) -> Table:
-    """The fleet table: tenant, plan, node, VM id, address, hostname, Dokploy server, last result, age."""
+    """The fleet table: tenant, plan, node, VM id, template version, address, hostname, Dokploy server, last result,
+    age."""
     table = Table(title=title, title_justify="left")
     for column in (
         "tenant",
@@ -112,6 +113,7 @@ def status_table(rows: list[TenantStatus], title: str) -> Table:
         "region",
         "node",
         "vm id",
+        "template",
         "address",
         "hostname",
         "dokploy server",
@@ -132,6 +134,7 @@ def status_table(rows: list[TenantStatus], title: str) -> Table:
                 row.region if i == 0 else "",
                 pick(row.nodes),
                 pick(row.vm_ids),
+                pick(row.templates),
                 pick(row.addresses),
                 pick(row.hostnames),
                 pick(row.dokploy_servers),
@@ -296,7 +299,14 @@ def cmd_revoke_keys(_args: argparse.Namespace, stacks: TenantStacks, _tenants: D
 
 
 def cmd_status(args: argparse.Namespace, stacks: TenantStacks, tenants: Declared) -> int:
-    console.print(status_table(fleet_status(stacks, tenants.pick(args.slugs)), f"fleet {stacks.env_name}"))
+    rows = fleet_status(stacks, tenants.pick(args.slugs))
+    console.print(status_table(rows, f"fleet {stacks.env_name}"))
+    outdated = [row.slug for row in rows if row.outdated]
+    if outdated:
+        console.print(
+            f"on an old template (current: {stacks.environment.template_version}): {', '.join(outdated)}; "
+            "they keep their servers: re-create a server to move it (docs/platform/templates.md)"
+        )
     store = open_store(stacks.allocations_location())
     held = env_allocations(store, stacks.env_name)
     console.print(capacity_table(capacity(stacks.environment, held), f"capacity {stacks.env_name}"))

@@ -76,6 +76,12 @@ def seed_cluster(
     return _seed_access(backend, password)
 
 
+def seed_template(backend: BackendCore, node: str, vmid: int) -> None:
+    """Another cloud-init template on ``node``, as an administrator would build it (a new template version)."""
+    with backend.lock:
+        _template(backend, node, vmid)
+
+
 def _template(backend: BackendCore, node: str, vmid: int = TEMPLATE_VMID) -> None:
     disk = f"local-lvm:base-{vmid}-disk-0"
     backend.alloc_volume("local-lvm", node, disk, 8 * GiB, vmid)
