@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from components.control_plane.declaration import CONTROL_PLANE_SCHEMA
 from components.environment import ENVIRONMENT_SCHEMA
 from components.spec.schema import PLANS_SCHEMA, TENANT_SCHEMA
 from provisioning.toolchain import PROJECT_DIR
@@ -195,6 +196,13 @@ def pages() -> dict[str, str]:
             "One file per tenant, `tenants/<slug>.yaml` (`components/spec/schema.py`, `TENANT_SCHEMA`). "
             "`cloudctl validate` checks a directory of them against the environment and changes nothing.",
             TENANT_SCHEMA,
+        ),
+        "reference/control-plane.md": schema_page(
+            "Control plane",
+            "The `dokploy-cloud:controlPlane` key of `Pulumi.<env>.yaml`, built by the `<env>.control-plane` stack "
+            "(`components/control_plane/declaration.py`, `CONTROL_PLANE_SCHEMA`; see "
+            "[the control plane](../platform/control-plane.md)).",
+            CONTROL_PLANE_SCHEMA,
         ),
         "reference/service-settings.md": settings_page(),
         "tenants/plans.md": tenant_plans_page(),

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from components.control_plane.declaration import CONTROL_PLANE_SCHEMA
 from components.environment import ENVIRONMENT_SCHEMA
 from components.spec.schema import PLANS_SCHEMA, TENANT_SCHEMA
 from scripts.gen_config_reference import main, pages, schema_page, tenant_plans_page
@@ -39,6 +40,7 @@ def test_each_schema_page_lists_every_key() -> None:
         ("reference/plans.md", PLANS_SCHEMA),
         ("reference/environment.md", ENVIRONMENT_SCHEMA),
         ("reference/tenant.md", TENANT_SCHEMA),
+        ("reference/control-plane.md", CONTROL_PLANE_SCHEMA),
     ):
         names = set(_property_names(schema))
         assert names, rel
