@@ -210,26 +210,7 @@ class TenantEnvironment(ComponentResource):
             guest_keys(self._granted_keys(spec), additive=True, cloud_init=True),
             ResourceOptions(parent=self, depends_on=[vm]),
         )
-        DnsRecord(
-            f"{prefix}-dns",
-            DnsRecordArgs(zone=env.zone, name=f"{hostname}.", type="A", content=[allocation.address], ttl=env.dns_ttl),
-            child,
-        )
-        dokploy = DokployServer(
-            f"{prefix}-dokploy",
-            DokployServerArgs(
-                name=f"{spec.slug}-{index + 1}",
-                organization_id=spec.dokploy_organization,
-                ip_address=allocation.address,
-                public_key=self.ssh_key.public_key,
-                private_key=self.ssh_key.private_key,
-                username=env.vm_user,
-                description=f"{spec.display_name} server {index + 1} ({hostname})",
-                setup=not spec.suspended,  # a stopped VM cannot be set up: its first setup waits for the resume
-                marker=self.suffix.result.apply(lambda suffix: server_marker(env.name, spec.slug, index, suffix)),
-            ),
-            ResourceOptions(parent=self, depends_on=[vm, grant]),
-        )
+        dokploy = self._dns_and_dokploy(prefix, index, hostname, allocation, args, env.vm_user, [vm, grant])
         GuestKeys(
             f"{prefix}-keys-revoke",
             guest_keys(self._authorized_keys(spec), cloud_init=True),
@@ -249,8 +230,7 @@ class TenantEnvironment(ComponentResource):
     ) -> TenantServer:
         """A server of an lxc plan: the container (keys set at creation; no guest-agent key steps), its DNS
         record and its Dokploy registration as ``root``."""
-        spec, env = args.spec, args.environment
-        child = ResourceOptions(parent=self)
+        spec = args.spec
         if index in args.warm_servers:
             raise ValueError(f"tenant {spec.slug}: plan {spec.plan!r} is an lxc plan; warm pools hold VMs only")
         ct = tenant_ct(
@@ -265,26 +245,7 @@ class TenantEnvironment(ComponentResource):
             opts=ResourceOptions(parent=self, provider=args.proxmox),
         )
         self.vms.append(ct)
-        DnsRecord(
-            f"{prefix}-dns",
-            DnsRecordArgs(zone=env.zone, name=f"{hostname}.", type="A", content=[allocation.address], ttl=env.dns_ttl),
-            child,
-        )
-        dokploy = DokployServer(
-            f"{prefix}-dokploy",
-            DokployServerArgs(
-                name=f"{spec.slug}-{index + 1}",
-                organization_id=spec.dokploy_organization,
-                ip_address=allocation.address,
-                public_key=self.ssh_key.public_key,
-                private_key=self.ssh_key.private_key,
-                username=CT_USER,
-                description=f"{spec.display_name} server {index + 1} ({hostname})",
-                setup=not spec.suspended,
-                marker=self.suffix.result.apply(lambda suffix: server_marker(env.name, spec.slug, index, suffix)),
-            ),
-            ResourceOptions(parent=self, depends_on=[ct]),
-        )
+        dokploy = self._dns_and_dokploy(prefix, index, hostname, allocation, args, CT_USER, [ct])
         return TenantServer(
             vm_id=allocation.vmid,
             node=allocation.node,
@@ -292,6 +253,39 @@ class TenantEnvironment(ComponentResource):
             hostname=hostname,
             dokploy_server_id=dokploy.server_id,
             template_id=Output.from_input(None),
+        )
+
+    def _dns_and_dokploy(
+        self,
+        prefix: str,
+        index: int,
+        hostname: str,
+        allocation: AllocationResource,
+        args: TenantEnvironmentArgs,
+        username: str,
+        after: list[Resource],
+    ) -> DokployServer:
+        """The server's DNS record and its Dokploy registration (SSH as ``username``, once ``after`` exist)."""
+        spec, env = args.spec, args.environment
+        DnsRecord(
+            f"{prefix}-dns",
+            DnsRecordArgs(zone=env.zone, name=f"{hostname}.", type="A", content=[allocation.address], ttl=env.dns_ttl),
+            ResourceOptions(parent=self),
+        )
+        return DokployServer(
+            f"{prefix}-dokploy",
+            DokployServerArgs(
+                name=f"{spec.slug}-{index + 1}",
+                organization_id=spec.dokploy_organization,
+                ip_address=allocation.address,
+                public_key=self.ssh_key.public_key,
+                private_key=self.ssh_key.private_key,
+                username=username,
+                description=f"{spec.display_name} server {index + 1} ({hostname})",
+                setup=not spec.suspended,  # a stopped guest cannot be set up: its first setup waits for the resume
+                marker=self.suffix.result.apply(lambda suffix: server_marker(env.name, spec.slug, index, suffix)),
+            ),
+            ResourceOptions(parent=self, depends_on=after),
         )
 
     def _backup_job(self, name: str, args: TenantEnvironmentArgs) -> proxmoxve.backup.Job | None:
