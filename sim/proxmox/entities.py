@@ -96,6 +96,20 @@ class Vm:
     def lock(self) -> str | None:
         return self.config.get("lock")
 
+    def pending_items(self) -> list[dict[str, Any]]:
+        """``GET …/pending`` of a VM or container: every key with its value, pending value and pending delete."""
+        out = []
+        for key in sorted(set(self.config) | set(self.pending) | set(self.pending_delete)):
+            item: dict[str, Any] = {"key": key}
+            if key in self.config:
+                item["value"] = self.config[key]
+            if key in self.pending:
+                item["pending"] = self.pending[key]
+            if key in self.pending_delete:
+                item["delete"] = 1
+            out.append(item)
+        return out
+
     @property
     def is_template(self) -> bool:
         return bool(int(self.config.get("template", 0) or 0))

@@ -251,17 +251,7 @@ class LxcMixin(BackendCore):
         with self.lock:
             self.tick()
             ct = self.ct(node, vmid)
-            out = []
-            for key in sorted(set(ct.config) | set(ct.pending) | set(ct.pending_delete)):
-                item: dict[str, Any] = {"key": key}
-                if key in ct.config:
-                    item["value"] = ct.config[key]
-                if key in ct.pending:
-                    item["pending"] = ct.pending[key]
-                if key in ct.pending_delete:
-                    item["delete"] = 1
-                out.append(item)
-            return out
+            return ct.pending_items()
 
     def ct_update_config(
         self,

@@ -65,17 +65,7 @@ class QemuMixin(BackendCore):
         with self.lock:
             self.tick()
             vm = self.vm(node, vmid)
-            out = []
-            for key in sorted(set(vm.config) | set(vm.pending) | set(vm.pending_delete)):
-                item: dict[str, Any] = {"key": key}
-                if key in vm.config:
-                    item["value"] = vm.config[key]
-                if key in vm.pending:
-                    item["pending"] = vm.pending[key]
-                if key in vm.pending_delete:
-                    item["delete"] = 1
-                out.append(item)
-            return out
+            return vm.pending_items()
 
     def nextid(self, vmid: int | None = None) -> str:
         with self.lock:
